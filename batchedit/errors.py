@@ -1,0 +1,108 @@
+"""The one exception tree of batchedit.
+
+    BatcheditError
+    ├── UsageError            bad arguments or settings                 -> exit 2
+    ├── SourceError           unreadable job file or manifest           -> exit 2
+    └── ApiError              an answer of the API, already classified
+        ├── FatalApiError     401, 402: nothing else can succeed        -> exit 3
+        ├── RequestRejected   400, 404: this request fails, never retried
+        ├── TransientError    429, 502-504, network: a wait may cure it
+        │   └── RateLimited   429, with the server's advice on when to resume
+        ├── OutcomeUnknown    a paid submit may or may not have created a task
+        ├── ProtocolError     an answer that does not follow the protocol
+        └── DownloadError     a result could not be fetched or is not an image
+            └── ResultExpired the result is gone (403, 404, 410)
+
+Only the API client raises ApiError, translating aiohttp's exceptions in one
+place; each carries the report's error category so the pipeline never reads
+a status code. No message ever holds the API key.
+"""
+
+from __future__ import annotations
+
+from .records import ErrorCategory, RowError
+
+
+class BatcheditError(Exception):
+    """Base of every error batchedit raises on purpose."""
+
+
+class UsageError(BatcheditError):
+    """The command line or a setting is wrong; the message says how to fix it."""
+
+
+class SourceError(BatcheditError):
+    """A job file or manifest cannot be read at all (not a single bad row)."""
+
+    def __init__(self, file: str, line: int | None, message: str) -> None:
+        self.file = file
+        self.line = line
+        self.detail = message
+        where = f"{file}:{line}" if line is not None else file
+        super().__init__(f"{where}: {message}")
+
+
+class ApiError(BatcheditError):
+    """An API answer classified for the pipeline."""
+
+    category: ErrorCategory = ErrorCategory.SERVER
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        http_status: int | None = None,
+        category: ErrorCategory | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.http_status = http_status
+        if category is not None:
+            self.category = category
+
+    def to_row_error(self) -> RowError:
+        return RowError(self.category, self.message, self.http_status)
+
+
+class FatalApiError(ApiError):
+    """401 or 402: the whole run must stop."""
+
+
+class RequestRejected(ApiError):
+    """The service refused this request for good (400, 404)."""
+
+
+class TransientError(ApiError):
+    """A refusal or failure that a wait may cure; retried within a budget."""
+
+
+class RateLimited(TransientError):
+    """429; `retry_after_s` is the server's advice, if it gave any."""
+
+    category = ErrorCategory.RATE_LIMITED
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(message, http_status=429)
+        self.retry_after_s = retry_after_s
+
+
+class OutcomeUnknown(ApiError):
+    """A paid submit whose answer never arrived: it may have created a task."""
+
+    category = ErrorCategory.UNKNOWN_OUTCOME
+
+
+class ProtocolError(ApiError):
+    """An answer that does not follow the documented protocol."""
+
+
+class DownloadError(ApiError):
+    """A result could not be downloaded whole, or is not a valid image."""
+
+    category = ErrorCategory.DOWNLOAD
+
+
+class ResultExpired(DownloadError):
+    """The result URL answers 403, 404 or 410: the result is gone."""
+
+    category = ErrorCategory.EXPIRED

@@ -1,0 +1,223 @@
+"""Records that cross module boundaries: rows, requests, outcomes, report lines.
+
+Frozen and slotted; dicts exist only at the JSON edge, through the one
+`to_json`/`from_json` pair each record type has.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+#: A value of a manifest column: CSV gives strings, YAML any scalar.
+FieldValue = str | int | float | bool | None
+
+
+class Status(StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+    INVALID = "invalid"
+    PENDING = "pending"
+
+
+class ErrorCategory(StrEnum):
+    INVALID_INPUT = "invalid_input"
+    INVALID_REQUEST = "invalid_request"
+    AUTH = "auth"
+    PAYMENT = "payment"
+    NOT_FOUND = "not_found"
+    RATE_LIMITED = "rate_limited"
+    SERVER = "server"
+    NETWORK = "network"
+    TASK_FAILED = "task_failed"
+    TIMEOUT = "timeout"
+    DOWNLOAD = "download"
+    EXPIRED = "expired"
+    UNKNOWN_OUTCOME = "unknown_outcome"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One validation problem, printed as `FILE:LINE: message`."""
+
+    file: str
+    line: int
+    message: str
+    field: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRef:
+    """One input image: as the manifest gave it, and the local file it names, if any."""
+
+    given: str
+    path: Path | None = None
+
+    @property
+    def is_local(self) -> bool:
+        return self.path is not None
+
+
+@dataclass(frozen=True, slots=True)
+class EditRequest:
+    """What one row asks the service for, before local images are uploaded."""
+
+    model: str
+    prompt: str
+    images: tuple[ImageRef, ...]
+    aspect_ratio: str | None = None
+    image_size: str | None = None
+
+    def params(self) -> dict[str, str]:
+        """The optional body fields, under the API's own names."""
+        params: dict[str, str] = {}
+        if self.aspect_ratio is not None:
+            params["aspectRatio"] = self.aspect_ratio
+        if self.image_size is not None:
+            params["imageSize"] = self.image_size
+        return params
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """A valid manifest row, rendered and ready to send."""
+
+    index: int  # 1-based data row in the manifest
+    line: int  # line of the file where the row starts, for messages
+    id: str
+    request: EditRequest
+    fields: Mapping[str, FieldValue] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidRow:
+    """A row that failed validation; it is reported and never sent."""
+
+    index: int
+    line: int
+    id: str
+    problems: tuple[Problem, ...]
+    model: str | None = None
+    prompt: str | None = None
+    images: tuple[str, ...] = ()
+    params: Mapping[str, str] = field(default_factory=dict)
+    fields: Mapping[str, FieldValue] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    category: ErrorCategory
+    message: str
+    http_status: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "category": self.category.value,
+            "message": self.message,
+            "http_status": self.http_status,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RowError:
+        return cls(ErrorCategory(data["category"]), str(data["message"]), data.get("http_status"))
+
+
+@dataclass(frozen=True, slots=True)
+class OutputFile:
+    """A downloaded, verified result; `path` is relative to the run directory."""
+
+    path: str
+    sha256: str
+    bytes: int
+    width: int
+    height: int
+    format: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "sha256": self.sha256,
+            "bytes": self.bytes,
+            "width": self.width,
+            "height": self.height,
+            "format": self.format,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> OutputFile:
+        return cls(
+            path=str(data["path"]),
+            sha256=str(data["sha256"]),
+            bytes=int(data["bytes"]),
+            width=int(data["width"]),
+            height=int(data["height"]),
+            format=str(data["format"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRecord:
+    """One line of report.jsonl, exactly the contract's fields."""
+
+    id: str
+    row: int
+    status: Status
+    model: str | None
+    prompt: str | None
+    images: tuple[str, ...]
+    params: Mapping[str, str]
+    fields: Mapping[str, FieldValue]
+    task_id: str | None = None
+    outputs: tuple[OutputFile, ...] = ()
+    error: RowError | None = None
+    attempts: int = 0
+    submitted_at: str | None = None
+    finished_at: str | None = None
+    latency_s: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "row": self.row,
+            "status": self.status.value,
+            "task_id": self.task_id,
+            "outputs": [output.to_json() for output in self.outputs],
+            "error": None if self.error is None else self.error.to_json(),
+            "attempts": self.attempts,
+            "model": self.model,
+            "prompt": self.prompt,
+            "images": list(self.images),
+            "params": dict(self.params),
+            "submitted_at": self.submitted_at,
+            "finished_at": self.finished_at,
+            "latency_s": self.latency_s,
+            "fields": dict(self.fields),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ReportRecord:
+        error = data.get("error")
+        return cls(
+            id=str(data["id"]),
+            row=int(data["row"]),
+            status=Status(data["status"]),
+            model=data.get("model"),
+            prompt=data.get("prompt"),
+            images=tuple(data.get("images") or ()),
+            params=dict(data.get("params") or {}),
+            fields=dict(data.get("fields") or {}),
+            task_id=data.get("task_id"),
+            outputs=tuple(OutputFile.from_json(o) for o in data.get("outputs") or ()),
+            error=None if error is None else RowError.from_json(error),
+            attempts=int(data.get("attempts") or 0),
+            submitted_at=data.get("submitted_at"),
+            finished_at=data.get("finished_at"),
+            latency_s=data.get("latency_s"),
+        )

@@ -1,0 +1,64 @@
+"""File-system helpers that keep invariants 2 and 9: whole files only, and
+names derived from row ids that cannot leave their folder."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+MAX_NAME_CHARS = 120
+
+
+def safe_name(row_id: str) -> str:
+    """A file-name stem for a row id, unique per id.
+
+    Ids may hold any characters; anything outside `[A-Za-z0-9._-]` is folded,
+    leading dots are dropped (no hidden files, no `..`), and when the name had
+    to change a short hash of the original id keeps two ids that fold alike
+    (`a/b` and `a_b`) apart.
+    """
+    folded = _UNSAFE.sub("_", row_id).lstrip(".")[:MAX_NAME_CHARS] or "row"
+    if folded == row_id:
+        return folded
+    digest = hashlib.sha256(row_id.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    return f"{folded}-{digest}"
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` so that `path` appears whole or not at all: a temporary
+    file in the same folder, fsynced, then renamed over the target."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename in `folder` durable; harmless where directories cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def is_inside(path: Path, folder: Path) -> bool:
+    """True when `path` resolves to somewhere below `folder`."""
+    return path.resolve().is_relative_to(folder.resolve())

@@ -1,0 +1,34 @@
+"""The layout of a run directory; nothing is written anywhere else (invariant 9)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+STATE_DIR = ".batchedit"
+
+
+@dataclass(frozen=True, slots=True)
+class RunPaths:
+    root: Path
+
+    @property
+    def state_dir(self) -> Path:
+        """The one hidden folder for internal state: the journal, the lock."""
+        return self.root / STATE_DIR
+
+    @property
+    def journal(self) -> Path:
+        return self.state_dir / "journal.jsonl"
+
+    @property
+    def outputs(self) -> Path:
+        return self.root / "outputs"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report.jsonl"
+
+    @property
+    def summary(self) -> Path:
+        return self.root / "summary.json"

@@ -1,0 +1,85 @@
+"""Local images become URLs through the media endpoint, once per distinct content.
+
+Ten rows that share a photo cost one upload, even when they reach the
+uploader at the same moment: the first caller uploads and the others wait on
+its result. At most two uploads run at a time, as the official CLI does,
+because the endpoint's own concurrency is limited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from .client import ModellixClient
+from .errors import RequestRejected
+from .fingerprint import FileDigests
+from .records import ErrorCategory, ImageRef
+
+log = logging.getLogger(__name__)
+
+MAX_UPLOAD_BYTES = 16 * 1024 * 1024
+MAX_PARALLEL_UPLOADS = 2
+
+
+def sniff_image_type(head: bytes) -> str | None:
+    """The MIME type of a PNG, JPEG or WebP file from its first bytes, else None."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+class ImageUploader:
+    def __init__(self, client: ModellixClient, digests: FileDigests) -> None:
+        self._client = client
+        self._digests = digests
+        self._urls: dict[str, asyncio.Future[str]] = {}
+        self._limit = asyncio.Semaphore(MAX_PARALLEL_UPLOADS)
+
+    async def url_for(self, image: ImageRef) -> str:
+        """The URL to send for `image`: as given for URLs, uploaded for local files."""
+        if image.path is None:
+            return image.given
+        digest = (await self._digests.digest(image.path)).sha256
+        known = self._urls.get(digest)
+        if known is not None:
+            return await asyncio.shield(known)
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._urls[digest] = future
+        try:
+            url = await self._upload(image.path)
+        except BaseException as exc:
+            # Let a later row try again rather than inherit this failure forever.
+            del self._urls[digest]
+            if isinstance(exc, Exception):
+                future.set_exception(exc)
+                future.exception()  # retrieved: waiters get it re-raised
+            else:
+                future.cancel()
+            raise
+        future.set_result(url)
+        return url
+
+    async def _upload(self, path: Path) -> str:
+        content = await asyncio.to_thread(path.read_bytes)
+        content_type = sniff_image_type(content[:16])
+        if content_type is None:
+            raise RequestRejected(
+                f"{path}: not a PNG, JPEG or WebP image", category=ErrorCategory.INVALID_INPUT
+            )
+        if not 0 < len(content) <= MAX_UPLOAD_BYTES:
+            raise RequestRejected(
+                f"{path}: {len(content)} bytes; uploads take 1 byte to 16 MiB",
+                category=ErrorCategory.INVALID_INPUT,
+            )
+        async with self._limit:
+            uploaded = await self._client.upload_media(
+                content, filename=path.name, content_type=content_type
+            )
+        log.debug("uploaded %s as %s", path, uploaded.url)
+        return uploaded.url

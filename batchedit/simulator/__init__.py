@@ -1,0 +1,22 @@
+"""A Modellix-compatible service on loopback, for tests, benchmarks and offline demos.
+
+It speaks the protocol of modellix-api.md (submit, poll, download, upload,
+errors and limits) and really edits, so the client can be proven against it
+without a key or a network; its options script the failures and limits a
+scenario needs, and `/_sim/stats` tells what was paid for.
+"""
+
+from __future__ import annotations
+
+from batchedit.simulator.app import create_app
+from batchedit.simulator.options import SimOptions, parse_latency
+from batchedit.simulator.server import RunningSimulator, running_simulator, serve
+
+__all__ = [
+    "SimOptions",
+    "parse_latency",
+    "create_app",
+    "running_simulator",
+    "RunningSimulator",
+    "serve",
+]

@@ -1,0 +1,85 @@
+"""The simulator as an aiohttp application: routes, middlewares and the running parts.
+
+Everything that needs the event loop (the client session for loopback
+inputs, the folder of results, the render jobs) is opened and closed by one
+cleanup context, so an app that is never started leaves nothing behind and
+one that stops cancels and awaits its renders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from batchedit.simulator.context import CONTEXT, SimContext
+from batchedit.simulator.handlers import (
+    handle_balance,
+    handle_download,
+    handle_models,
+    handle_read_task,
+    handle_stats,
+    handle_validate_key,
+)
+from batchedit.simulator.media import handle_delete_upload, handle_serve_upload, handle_upload
+from batchedit.simulator.middleware import READ_TASK_ROUTE, STATS_PATH, answer_and_count, api_gate
+from batchedit.simulator.options import SimOptions
+from batchedit.simulator.state import SimState
+from batchedit.simulator.submit import handle_submit
+
+#: Room for a JSON body carrying several data URIs of large images.
+_MAX_BODY_BYTES = 128 * 1024 * 1024
+_INPUT_FETCH_TIMEOUT = aiohttp.ClientTimeout(total=30, connect=5)
+
+
+def create_app(
+    options: SimOptions,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    wall_clock: Callable[[], float] = time.time,
+    scratch_dir: Path | None = None,
+) -> web.Application:
+    """A Modellix-compatible application scripted by `options`, on the given clocks.
+
+    Rendered results are kept in a folder made inside `scratch_dir` (the system's
+    temporary folder by default) and removed on cleanup; `run --simulate` points
+    it at the run's state folder so that nothing is written outside the run.
+    """
+    app = web.Application(middlewares=[answer_and_count, api_gate], client_max_size=_MAX_BODY_BYTES)
+    app[CONTEXT] = SimContext(state=SimState(options, clock, wall_clock), scratch_dir=scratch_dir)
+    app.cleanup_ctx.append(_running_parts)
+    app.router.add_post("/api/v1/{provider}/{model}/async", handle_submit, name="submit_async")
+    app.router.add_post("/api/v1/{provider}/{model}", handle_submit, name="submit")
+    app.router.add_get("/api/v1/tasks/{task_id}", handle_read_task, name=READ_TASK_ROUTE)
+    app.router.add_post("/api/v1/media/files", handle_upload)
+    app.router.add_delete("/api/v1/media/files/{file_id}", handle_delete_upload)
+    app.router.add_get("/api/v1/team/balance", handle_balance)
+    app.router.add_get("/api/v1/apikey/validate", handle_validate_key)
+    app.router.add_get("/api/v1/models", handle_models)
+    app.router.add_get(r"/_sim/results/{task_id}/{n:\d+}.{ext:[a-z]+}", handle_download)
+    app.router.add_get("/_sim/media/{file_id}", handle_serve_upload)
+    app.router.add_get(STATS_PATH, handle_stats)
+    return app
+
+
+async def _running_parts(app: web.Application) -> AsyncIterator[None]:
+    ctx = app[CONTEXT]
+    scratch_dir = ctx.scratch_dir
+    if scratch_dir is not None:
+        await asyncio.to_thread(scratch_dir.mkdir, parents=True, exist_ok=True)
+    ctx.result_dir = Path(
+        await asyncio.to_thread(tempfile.mkdtemp, prefix="batchedit-sim-", dir=scratch_dir)
+    )
+    ctx.session = aiohttp.ClientSession(timeout=_INPUT_FETCH_TIMEOUT)
+    try:
+        yield
+    finally:
+        await ctx.stop_jobs()
+        await ctx.session.close()
+        await asyncio.to_thread(shutil.rmtree, ctx.result_dir, ignore_errors=True)

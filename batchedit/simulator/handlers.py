@@ -1,0 +1,110 @@
+"""The read-side endpoints: task status, result downloads, account, catalogue, stats.
+
+Result downloads live under `/_sim/` because in production they come from a
+file host, not the API: no key, no rate limit, no injected errors, and they
+stop working (410) once the task's results expire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp import web
+
+from batchedit.models import MODELS
+from batchedit.simulator.context import API_KEY, CONTEXT
+from batchedit.simulator.responses import ApiError, ok_json
+from batchedit.simulator.state import UNLIMITED_BALANCE, SimTask, TaskStatus, iso_utc
+
+
+async def handle_read_task(request: web.Request) -> web.Response:
+    state = request.app[CONTEXT].state
+    task_id = request.match_info["task_id"]
+    task = state.tasks.get(task_id)
+    # Another key's task is as unknown as a task that never existed.
+    if task is None or task.key != request[API_KEY]:
+        raise ApiError(404, f"unknown task {task_id!r}")
+    status = task.status(state.clock())
+    data: dict[str, Any] = {
+        "status": status.value,
+        "task_id": task.task_id,
+        "model_id": task.model_id,
+        "created_at": iso_utc(task.created_wall),
+    }
+    if status is TaskStatus.SUCCESS:
+        origin = f"{request.scheme}://{request.host}"
+        data.update(_success_fields(task, origin, state.options.expire_after_s))
+    elif status is TaskStatus.FAILED:
+        data["error"] = task.error
+    return ok_json(data)
+
+
+def _success_fields(task: SimTask, origin: str, expire_after_s: float) -> dict[str, Any]:
+    result = task.result
+    expires_at = task.expires_at(expire_after_s)
+    if result is None or expires_at is None:  # success implies both; kept for the type checker
+        return {}
+    resource = {
+        "url": f"{origin}/_sim/results/{task.task_id}/0.{result.extension}",
+        "type": "image",
+        "width": result.width,
+        "height": result.height,
+        "format": result.format,
+    }
+    return {
+        "result": {"resources": [resource]},
+        "result_expires_at": iso_utc(task.to_wall(expires_at)),
+    }
+
+
+async def handle_download(request: web.Request) -> web.StreamResponse:
+    state = request.app[CONTEXT].state
+    task = state.tasks.get(request.match_info["task_id"])
+    now = state.clock()
+    if (
+        task is None
+        or task.result is None
+        or request.match_info["n"] != "0"
+        or request.match_info["ext"] != task.result.extension
+        or task.status(now) is not TaskStatus.SUCCESS
+    ):
+        raise ApiError(404, "no such result")
+    expires_at = task.expires_at(state.options.expire_after_s)
+    if expires_at is not None and now >= expires_at:
+        # Expired results are dropped from disk: they can never be served again.
+        await asyncio.to_thread(task.result.path.unlink, missing_ok=True)
+        raise ApiError(410, "the result has expired; submit the edit again")
+    state.stats.downloads += 1
+    content_type = f"image/{task.result.format}"
+    return web.FileResponse(task.result.path, headers={"Content-Type": content_type})
+
+
+async def handle_balance(request: web.Request) -> web.Response:
+    state = request.app[CONTEXT].state
+    remaining = state.remaining_balance(request[API_KEY])
+    return ok_json({"balance": UNLIMITED_BALANCE if remaining is None else remaining})
+
+
+async def handle_validate_key(request: web.Request) -> web.Response:
+    # Reaching the handler means the auth middleware accepted the key.
+    return ok_json({"is_valid": True})
+
+
+async def handle_models(request: web.Request) -> web.Response:
+    models = [
+        {
+            "model_id": spec.slug,
+            "provider": spec.provider,
+            "name": spec.name,
+            "max_images": spec.max_images,
+            "aspect_ratios": list(spec.aspect_ratios),
+            "image_sizes": list(spec.image_sizes),
+        }
+        for spec in MODELS.values()
+    ]
+    return ok_json({"models": models})
+
+
+async def handle_stats(request: web.Request) -> web.Response:
+    return web.json_response(request.app[CONTEXT].state.stats.as_dict())

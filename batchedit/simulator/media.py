@@ -1,0 +1,96 @@
+"""Uploads: the media endpoint that turns a local file into a URL the API accepts.
+
+Files are recognised by their first bytes, not by the name or the declared
+type, as a real service must; the simulator serves them back at its own
+origin so a submit can name them like any hosted image.
+"""
+
+from __future__ import annotations
+
+from aiohttp import BodyPartReader, web
+
+from batchedit.simulator.context import CONTEXT
+from batchedit.simulator.inputs import MAX_INPUT_BYTES, MEDIA_PATH_PREFIX
+from batchedit.simulator.responses import ApiError, ok_json
+from batchedit.simulator.state import MediaFile, iso_utc
+
+_EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
+_CHUNK_BYTES = 256 * 1024
+
+
+def sniff_image_type(data: bytes) -> str | None:
+    """The MIME type of a PNG, JPEG or WebP file by its magic bytes, else None."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+async def handle_upload(request: web.Request) -> web.Response:
+    state = request.app[CONTEXT].state
+    data, filename = await _read_file_part(request)
+    if not 1 <= len(data) <= MAX_INPUT_BYTES:
+        raise ApiError(400, "file must be 1 byte to 16 MiB")
+    content_type = sniff_image_type(data)
+    if content_type is None:
+        raise ApiError(400, "file must be a PNG, JPEG or WebP image")
+    file_id = state.new_id("file")
+    media = MediaFile(
+        file_id=file_id,
+        data=data,
+        content_type=content_type,
+        filename=filename or f"{file_id}.{_EXTENSIONS[content_type]}",
+        created_wall=state.wall_clock(),
+    )
+    state.media[file_id] = media
+    state.stats.uploads += 1
+    return ok_json(
+        {
+            "file_id": file_id,
+            "url": f"{request.scheme}://{request.host}{MEDIA_PATH_PREFIX}{file_id}",
+            "type": content_type,
+            "filename": media.filename,
+            "size": len(data),
+            "created_at": iso_utc(media.created_wall),
+        }
+    )
+
+
+async def _read_file_part(request: web.Request) -> tuple[bytes, str | None]:
+    if request.content_type != "multipart/form-data":
+        raise ApiError(400, "the body must be multipart/form-data with a part named 'file'")
+    try:
+        reader = await request.multipart()
+        async for part in reader:
+            if isinstance(part, BodyPartReader) and part.name == "file":
+                return await _read_capped(part), part.filename
+    except ValueError as exc:
+        raise ApiError(400, f"malformed multipart body: {exc}") from None
+    raise ApiError(400, "the body must be multipart/form-data with a part named 'file'")
+
+
+async def _read_capped(part: BodyPartReader) -> bytes:
+    body = bytearray()
+    while chunk := await part.read_chunk(_CHUNK_BYTES):
+        body += chunk
+        if len(body) > MAX_INPUT_BYTES:
+            raise ApiError(400, "file must be 1 byte to 16 MiB")
+    return bytes(body)
+
+
+async def handle_delete_upload(request: web.Request) -> web.Response:
+    state = request.app[CONTEXT].state
+    file_id = request.match_info["file_id"]
+    if state.media.pop(file_id, None) is None:
+        raise ApiError(404, f"unknown file {file_id!r}")
+    return ok_json({"file_id": file_id, "deleted": True})
+
+
+async def handle_serve_upload(request: web.Request) -> web.Response:
+    media = request.app[CONTEXT].state.media.get(request.match_info["file_id"])
+    if media is None:
+        raise ApiError(404, "no such file")
+    return web.Response(body=media.data, content_type=media.content_type)

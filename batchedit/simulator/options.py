@@ -1,0 +1,73 @@
+"""How a simulator run is scripted: latency, failures, limits and the random seed.
+
+Tests and benchmarks describe the service they want to face with one frozen
+value, so a scenario is a literal in the test and replays with the same seed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class SimOptions:
+    """The behaviour of one simulated Modellix service."""
+
+    #: A task takes uniform(lo, hi) seconds from submit to its terminal status.
+    latency_s: tuple[float, float] = (0.0, 0.0)
+    #: Fraction of created tasks that end `failed`.
+    fail_rate: float = 0.0
+    #: Fraction of API requests answered 500 or 503 (downloads and uploads' URLs excluded).
+    error_rate: float = 0.0
+    #: API requests per second per key before 429; the burst is max(1, rate_limit).
+    rate_limit: float | None = None
+    #: Non-terminal tasks per key before a submit gets 429.
+    max_concurrent: int | None = None
+    #: Accept only this key; None accepts any non-empty bearer key.
+    api_key: str | None = None
+    #: Paid tasks per key before 402; None is unlimited.
+    balance: int | None = None
+    #: Seconds a succeeded task's results stay downloadable.
+    expire_after_s: float = 86400.0
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        # Checked here, not in the CLI, so a bad scenario in a test fails loudly too.
+        low, high = self.latency_s
+        if not (_finite(low) and _finite(high)) or low < 0 or high < low:
+            raise ValueError(f"latency_s must be (lo, hi) with 0 <= lo <= hi, got {self.latency_s}")
+        for name, rate in (("fail_rate", self.fail_rate), ("error_rate", self.error_rate)):
+            if not _finite(rate) or not 0.0 <= rate <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1, got {rate}")
+        if self.rate_limit is not None and not (_finite(self.rate_limit) and self.rate_limit > 0):
+            raise ValueError(f"rate_limit must be a positive number, got {self.rate_limit}")
+        if self.max_concurrent is not None and self.max_concurrent < 1:
+            raise ValueError(f"max_concurrent must be at least 1, got {self.max_concurrent}")
+        if self.balance is not None and self.balance < 0:
+            raise ValueError(f"balance must be 0 or more, got {self.balance}")
+        if not _finite(self.expire_after_s) or self.expire_after_s <= 0:
+            raise ValueError(f"expire_after_s must be positive, got {self.expire_after_s}")
+        if self.api_key is not None and not self.api_key.strip():
+            raise ValueError("api_key must not be empty (use None to accept any key)")
+
+
+def parse_latency(text: str) -> tuple[float, float]:
+    """`"0.5"` -> (0.5, 0.5); `"1-3"` -> (1.0, 3.0), the form `--latency` takes."""
+    low_text, sep, high_text = text.strip().partition("-")
+    try:
+        low = float(low_text)
+        high = float(high_text) if sep else low
+    except ValueError:
+        raise ValueError(
+            f"latency must be seconds like '0.5' or a range like '1-3', got {text!r}"
+        ) from None
+    if not (_finite(low) and _finite(high)) or low < 0 or high < low:
+        raise ValueError(
+            f"latency must be non-negative seconds with the low end first, got {text!r}"
+        )
+    return low, high
+
+
+def _finite(value: float) -> bool:
+    return math.isfinite(value)

@@ -1,0 +1,79 @@
+"""Running the simulator on a loopback port: in-process for tests and `--simulate`,
+in the foreground for `batchedit simulate`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from batchedit.simulator.app import create_app
+from batchedit.simulator.context import CONTEXT
+from batchedit.simulator.options import SimOptions
+from batchedit.simulator.state import SimState
+
+
+@dataclass(frozen=True, slots=True)
+class RunningSimulator:
+    """A started simulator: where it listens, and its counters read in-process."""
+
+    base_url: str
+    port: int
+    _state: SimState
+
+    def stats(self) -> dict[str, Any]:
+        """The same counters `GET /_sim/stats` answers, without a request."""
+        return self._state.stats.as_dict()
+
+
+@asynccontextmanager
+async def running_simulator(
+    options: SimOptions,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    clock: Callable[[], float] = time.monotonic,
+    wall_clock: Callable[[], float] = time.time,
+    scratch_dir: Path | None = None,
+) -> AsyncIterator[RunningSimulator]:
+    """Serve a simulator on `host:port` (0 picks a free port) until the block exits."""
+    app = create_app(options, clock=clock, wall_clock=wall_clock, scratch_dir=scratch_dir)
+    # No access log: a benchmark makes thousands of requests and tests want quiet output.
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        bound_port = int(runner.addresses[0][1])
+        url_host = f"[{host}]" if ":" in host else host
+        yield RunningSimulator(f"http://{url_host}:{bound_port}", bound_port, app[CONTEXT].state)
+    finally:
+        await runner.cleanup()
+
+
+def serve(options: SimOptions, *, host: str, port: int) -> None:
+    """Serve in the foreground until SIGINT or SIGTERM, for `batchedit simulate`."""
+    asyncio.run(_serve(options, host=host, port=port))
+
+
+async def _serve(options: SimOptions, *, host: str, port: int) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for signum in signals:
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        async with running_simulator(options, host=host, port=port) as simulator:
+            print(f"simulator listening on {simulator.base_url}", flush=True)
+            await stop.wait()
+    finally:
+        for signum in signals:
+            loop.remove_signal_handler(signum)

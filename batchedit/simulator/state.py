@@ -1,0 +1,200 @@
+"""Everything the simulator remembers: tasks, uploads, balances, budgets, counters.
+
+Task status is never stored: it is derived from the injected clock on every
+read, so a test that moves the clock moves the tasks, and nothing has to
+tick in the background. All randomness comes from one seeded generator so a
+run with the same seed and the same requests replays exactly.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+
+from batchedit.simulator.options import SimOptions
+from batchedit.simulator.ratelimit import TokenBucket
+
+#: Share of its latency a task spends `pending` before it turns `processing`.
+_PENDING_SHARE = 0.2
+#: What the balance endpoint reports when no balance was set.
+UNLIMITED_BALANCE = 1_000_000_000
+
+
+class TaskStatus(StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    SUCCESS = "success"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class ResultFile:
+    """A rendered result, kept on disk so a task costs memory only for its metadata."""
+
+    path: Path
+    width: int
+    height: int
+    format: str
+    extension: str
+
+
+@dataclass(slots=True)
+class SimTask:
+    task_id: str
+    key: str
+    model_id: str
+    created_at: float  # clock seconds
+    created_wall: float  # epoch seconds at created_at
+    latency_s: float
+    error: str | None = None  # set for a task drawn to fail, or whose render broke
+    result: ResultFile | None = None
+    rendered_at: float | None = None  # clock seconds the render (or failure) was settled
+
+    @property
+    def due_at(self) -> float:
+        return self.created_at + self.latency_s
+
+    def finished_at(self) -> float | None:
+        """Clock time of the terminal status: due, and its render done."""
+        if self.rendered_at is None:
+            return None
+        return max(self.due_at, self.rendered_at)
+
+    def status(self, now: float) -> TaskStatus:
+        if now < self.created_at + _PENDING_SHARE * self.latency_s:
+            return TaskStatus.PENDING
+        finished = self.finished_at()
+        if finished is None or now < finished:
+            return TaskStatus.PROCESSING
+        return TaskStatus.FAILED if self.error is not None else TaskStatus.SUCCESS
+
+    def expires_at(self, expire_after_s: float) -> float | None:
+        finished = self.finished_at()
+        if finished is None or self.result is None:
+            return None
+        return finished + expire_after_s
+
+    def to_wall(self, clock_time: float) -> float:
+        return self.created_wall + (clock_time - self.created_at)
+
+
+@dataclass(frozen=True, slots=True)
+class MediaFile:
+    file_id: str
+    data: bytes
+    content_type: str
+    filename: str
+    created_wall: float
+
+
+@dataclass(slots=True)
+class Stats:
+    submits: int = 0
+    submit_requests: int = 0
+    polls: int = 0
+    downloads: int = 0
+    uploads: int = 0
+    responses: Counter[int] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "submits": self.submits,
+            "submit_requests": self.submit_requests,
+            "polls": self.polls,
+            "downloads": self.downloads,
+            "uploads": self.uploads,
+            "responses": {str(status): n for status, n in sorted(self.responses.items())},
+        }
+
+
+class SimState:
+    """The simulator's memory; every method is synchronous and cheap."""
+
+    def __init__(
+        self, options: SimOptions, clock: Callable[[], float], wall_clock: Callable[[], float]
+    ) -> None:
+        self.options = options
+        self.clock = clock
+        self.wall_clock = wall_clock
+        self.rng = random.Random(options.seed)
+        self.stats = Stats()
+        self.tasks: dict[str, SimTask] = {}
+        self.media: dict[str, MediaFile] = {}
+        self._spent: Counter[str] = Counter()
+        self._active: dict[str, set[str]] = {}
+        self._buckets: dict[str, TokenBucket] = {}
+
+    def new_id(self, prefix: str) -> str:
+        # Drawn from the seeded generator, so ids replay with the seed too.
+        while True:
+            candidate = f"{prefix}-{self.rng.getrandbits(64):016x}"
+            if candidate not in self.tasks and candidate not in self.media:
+                return candidate
+
+    def take_token(self, key: str) -> tuple[float, int]:
+        """(seconds to wait, 0.0 if the request may pass; tokens left) for one API request."""
+        rate = self.options.rate_limit
+        if rate is None:
+            return 0.0, 0
+        now = self.clock()
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = TokenBucket.full(rate, now)
+        wait_s = bucket.try_take(now)
+        return wait_s, bucket.remaining
+
+    def running_count(self, key: str) -> int:
+        active = self._active.get(key, set())
+        now = self.clock()
+        finished = {
+            task_id
+            for task_id in active
+            if self.tasks[task_id].status(now) in (TaskStatus.SUCCESS, TaskStatus.FAILED)
+        }
+        active -= finished
+        return len(active)
+
+    def seconds_until_slot(self, key: str) -> float:
+        """A hint for Retry-After: when the earliest running task of `key` is due."""
+        now = self.clock()
+        due = [self.tasks[task_id].due_at for task_id in self._active.get(key, set())]
+        return max(0.0, min(due, default=now) - now)
+
+    def remaining_balance(self, key: str) -> int | None:
+        if self.options.balance is None:
+            return None
+        return max(0, self.options.balance - self._spent[key])
+
+    def create_task(self, key: str, model_id: str) -> SimTask:
+        """A new paid task, its latency and outcome drawn now, its balance charged."""
+        low, high = self.options.latency_s
+        latency_s = self.rng.uniform(low, high)
+        fails = self.rng.random() < self.options.fail_rate
+        now = self.clock()
+        task = SimTask(
+            task_id=self.new_id("task"),
+            key=key,
+            model_id=model_id,
+            created_at=now,
+            created_wall=self.wall_clock(),
+            latency_s=latency_s,
+        )
+        if fails:
+            task.error = "Task Failed: the simulated model could not complete this edit"
+            task.rendered_at = now
+        self.tasks[task.task_id] = task
+        self._active.setdefault(key, set()).add(task.task_id)
+        self._spent[key] += 1
+        self.stats.submits += 1
+        return task
+
+
+def iso_utc(epoch_s: float) -> str:
+    """ISO 8601 in UTC with milliseconds and a `Z`, as the payloads carry times."""
+    moment = datetime.fromtimestamp(epoch_s, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

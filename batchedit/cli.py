@@ -216,7 +216,9 @@ async def _run(
 ) -> RunOutcome:
     async with AsyncExitStack() as stack:
         if sim_options is not None:
-            simulator = await stack.enter_async_context(running_simulator(sim_options))
+            simulator = await stack.enter_async_context(
+                running_simulator(sim_options, scratch_dir=paths.state_dir)
+            )
             endpoint = Endpoint(simulator.base_url, SIMULATED_KEY, key_source="--simulate")
         else:
             endpoint = endpoint_from_env()

@@ -1,0 +1,83 @@
+"""Helpers shared by the tests: a simulator served from a thread for the
+synchronous CLI, small images and catalogs on disk, and the report reader."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import threading
+import urllib.request
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from batchedit.simulator import RunningSimulator, SimOptions, running_simulator
+
+FAST_LATENCY_S = (0.0, 0.02)
+TEST_KEY = "test-key-7f3a9c"
+
+StartSimulator = Callable[..., Awaitable[RunningSimulator]]
+
+
+@dataclass
+class ThreadedSimulator:
+    """A simulator serving from its own thread and loop, for synchronous callers."""
+
+    options: SimOptions
+    base_url: str = ""
+    _ready: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
+    _stop: asyncio.Event | None = None
+
+    def start(self) -> ThreadedSimulator:
+        self._thread = threading.Thread(target=asyncio.run, args=(self._serve(),), daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout=10):
+            raise RuntimeError("the simulator did not start")
+        return self
+
+    async def _serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        async with running_simulator(self.options) as simulator:
+            self.base_url = simulator.base_url
+            self._ready.set()
+            await self._stop.wait()
+
+    def stats(self) -> dict[str, Any]:
+        with urllib.request.urlopen(f"{self.base_url}/_sim/stats", timeout=10) as answer:
+            data: dict[str, Any] = json.load(answer)
+            return data
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+
+def write_image(path: Path, size: tuple[int, int] = (64, 48), colour: str = "teal") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, colour).save(path)
+    return path
+
+
+def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(name for name in row if name not in columns)
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def read_report(run_dir: Path) -> list[dict[str, Any]]:
+    with open(run_dir / "report.jsonl", encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle]

@@ -1,0 +1,271 @@
+"""The API client against the simulator: every class of answer of modellix-api.md
+becomes the right typed answer or error, and the key never leaks."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import socket
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from PIL import Image
+from support import TEST_KEY, StartSimulator
+
+from batchedit.client import ModellixClient, RetryPolicy
+from batchedit.clock import LoopClock
+from batchedit.endpoint import Endpoint
+from batchedit.errors import (
+    FatalApiError,
+    OutcomeUnknown,
+    ProtocolError,
+    RateLimited,
+    RequestRejected,
+    ResultExpired,
+    TransientError,
+)
+from batchedit.records import ErrorCategory
+from batchedit.task_state import TaskPhase, TaskState
+
+MODEL = "google/nano-banana-pro-edit"
+FAST_RETRY = RetryPolicy(max_retries=3, base_delay_s=0.001, max_delay_s=0.005)
+BODY: dict[str, Any] = {"prompt": "make it blue", "image": ["https://example.com/a.png"]}
+
+MakeClient = Callable[..., ModellixClient]
+
+
+@pytest.fixture
+async def make_client() -> AsyncIterator[MakeClient]:
+    async with aiohttp.ClientSession() as session:
+
+        def make(
+            base_url: str, *, key: str = TEST_KEY, retry: RetryPolicy = FAST_RETRY
+        ) -> ModellixClient:
+            return ModellixClient(session, Endpoint(base_url, key), LoopClock(), retry=retry)
+
+        yield make
+
+
+async def wait_terminal(client: ModellixClient, task_id: str) -> TaskState:
+    for _ in range(200):
+        state = await client.read_task(task_id)
+        if state.is_terminal:
+            return state
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"task {task_id} never finished")
+
+
+async def test_submit_poll_download_gives_an_image_of_the_requested_shape(
+    start_simulator: StartSimulator, make_client: MakeClient
+) -> None:
+    simulator = await start_simulator()
+    client = make_client(simulator.base_url)
+    task_id = await client.submit_edit(MODEL, {**BODY, "aspectRatio": "16:9", "imageSize": "1K"})
+    state = await wait_terminal(client, task_id)
+    assert state.phase is TaskPhase.SUCCEEDED
+    data = await client.download_output(state.resources[0].url)
+    with Image.open(io.BytesIO(data)) as image:
+        assert image.size == (1024, 576)
+    assert client.counts.submit == 1 and client.counts.download == 1
+
+
+async def test_upload_returns_a_url_the_service_serves_back(
+    start_simulator: StartSimulator, make_client: MakeClient
+) -> None:
+    simulator = await start_simulator()
+    client = make_client(simulator.base_url)
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), "red").save(buffer, "PNG")
+    uploaded = await client.upload_media(
+        buffer.getvalue(), filename="red.png", content_type="image/png"
+    )
+    assert await client.download_output(uploaded.url) == buffer.getvalue()
+    assert simulator.stats()["uploads"] == 1
+
+
+async def test_bad_parameters_are_rejected_as_invalid_request_and_not_retried(
+    start_simulator: StartSimulator, make_client: MakeClient
+) -> None:
+    simulator = await start_simulator()
+    client = make_client(simulator.base_url)
+    with pytest.raises(RequestRejected) as caught:
+        await client.submit_edit(MODEL, {**BODY, "aspectRatio": "7:3"})
+    assert caught.value.category is ErrorCategory.INVALID_REQUEST
+    assert caught.value.http_status == 400
+    assert simulator.stats()["submit_requests"] == 1
+
+
+async def test_unknown_task_is_not_found(
+    start_simulator: StartSimulator, make_client: MakeClient
+) -> None:
+    simulator = await start_simulator()
+    with pytest.raises(RequestRejected) as caught:
+        await make_client(simulator.base_url).read_task("task-does-not-exist")
+    assert caught.value.category is ErrorCategory.NOT_FOUND
+
+
+async def test_refused_key_is_fatal_and_never_echoed(
+    start_simulator: StartSimulator, make_client: MakeClient
+) -> None:
+    simulator = await start_simulator(api_key="the-right-key")
+    wrong_key = "sk-wrong-0123456789"
+    with pytest.raises(FatalApiError) as caught:
+        await make_client(simulator.base_url, key=wrong_key).submit_edit(MODEL, BODY)
+    assert caught.value.category is ErrorCategory.AUTH
+    assert wrong_key not in str(caught.value)
+    assert simulator.stats()["submits"] == 0
+
+
+async def test_exhausted_balance_is_fatal_payment(
+    start_simulator: StartSimulator, make_client: MakeClient
+) -> None:
+    simulator = await start_simulator(balance=1)
+    client = make_client(simulator.base_url)
+    await client.submit_edit(MODEL, BODY)
+    with pytest.raises(FatalApiError) as caught:
+        await client.submit_edit(MODEL, BODY)
+    assert caught.value.category is ErrorCategory.PAYMENT
+    assert simulator.stats()["submits"] == 1
+
+
+async def test_rate_limited_requests_wait_and_then_succeed(
+    start_simulator: StartSimulator, make_client: MakeClient
+) -> None:
+    simulator = await start_simulator(rate_limit=50)
+    client = make_client(simulator.base_url, retry=RetryPolicy(max_retries=20, base_delay_s=0.001))
+    task_ids = await asyncio.gather(*(client.submit_edit(MODEL, BODY) for _ in range(80)))
+    assert len(set(task_ids)) == 80
+    stats = simulator.stats()
+    assert stats["submits"] == 80
+    assert stats["responses"].get("429", 0) > 0
+    assert client.counts.retries > 0
+
+
+async def test_rate_limit_beyond_the_retry_budget_raises_rate_limited(
+    start_simulator: StartSimulator, make_client: MakeClient
+) -> None:
+    simulator = await start_simulator(rate_limit=1)
+    client = make_client(simulator.base_url, retry=RetryPolicy(max_retries=0))
+    with pytest.raises(RateLimited) as caught:
+        await asyncio.gather(*(client.submit_edit(MODEL, BODY) for _ in range(3)))
+    assert caught.value.retry_after_s is not None
+
+
+async def test_server_error_on_a_paid_submit_is_an_unknown_outcome(
+    start_simulator: StartSimulator, make_client: MakeClient
+) -> None:
+    simulator = await start_simulator(error_rate=1.0)
+    client = make_client(simulator.base_url, retry=RetryPolicy(max_retries=30, base_delay_s=0))
+    with pytest.raises(OutcomeUnknown) as caught:
+        await client.submit_edit(MODEL, BODY)
+    assert caught.value.category is ErrorCategory.UNKNOWN_OUTCOME
+    # 503s before the 500 were retried: a refusal is safe to send again.
+    assert simulator.stats()["responses"].get("500") == 1
+
+
+async def test_server_errors_on_reads_are_retried_then_reported_as_server(
+    start_simulator: StartSimulator, make_client: MakeClient
+) -> None:
+    simulator = await start_simulator(error_rate=1.0)
+    client = make_client(simulator.base_url, retry=RetryPolicy(max_retries=2, base_delay_s=0))
+    with pytest.raises(TransientError) as caught:
+        await client.read_task("task-x")
+    assert caught.value.category is ErrorCategory.SERVER
+    assert client.counts.poll == 3
+
+
+async def test_refused_connection_is_a_network_error_even_for_a_submit(
+    make_client: MakeClient,
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = make_client(f"http://127.0.0.1:{port}", retry=RetryPolicy(max_retries=1))
+    with pytest.raises(TransientError) as caught:
+        await client.submit_edit(MODEL, BODY)
+    assert not isinstance(caught.value, OutcomeUnknown)
+    assert caught.value.category is ErrorCategory.NETWORK
+
+
+async def test_expired_result_is_reported_as_expired(
+    start_simulator: StartSimulator, make_client: MakeClient
+) -> None:
+    simulator = await start_simulator(expire_after_s=0.01)
+    client = make_client(simulator.base_url)
+    state = await wait_terminal(client, await client.submit_edit(MODEL, BODY))
+    await asyncio.sleep(0.05)
+    with pytest.raises(ResultExpired) as caught:
+        await client.download_output(state.resources[0].url)
+    assert caught.value.category is ErrorCategory.EXPIRED
+
+
+async def test_failed_task_carries_its_message(
+    start_simulator: StartSimulator, make_client: MakeClient
+) -> None:
+    simulator = await start_simulator(fail_rate=1.0)
+    client = make_client(simulator.base_url)
+    state = await wait_terminal(client, await client.submit_edit(MODEL, BODY))
+    assert state.phase is TaskPhase.FAILED
+    assert state.error_message
+
+
+# -- answers the simulator never gives: a scripted server -------------------
+
+
+async def serve_routes(routes: web.RouteTableDef) -> tuple[web.AppRunner, str]:
+    app = web.Application()
+    app.add_routes(routes)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
+
+
+async def test_malformed_answers_are_classified_not_crashes(make_client: MakeClient) -> None:
+    routes = web.RouteTableDef()
+    seen_auth: list[str | None] = []
+
+    @routes.post("/api/v1/google/nano-banana-pro-edit/async")
+    async def not_json(request: web.Request) -> web.Response:
+        return web.Response(text="<html>oops</html>")
+
+    @routes.get("/api/v1/tasks/{task_id}")
+    async def other_task(request: web.Request) -> web.Response:
+        return web.json_response({"code": 0, "data": {"task_id": "task-other", "status": "x"}})
+
+    @routes.get("/file.png")
+    async def file(request: web.Request) -> web.Response:
+        seen_auth.append(request.headers.get("Authorization"))
+        return web.Response(body=b"\x89PNG truncated", headers={"Content-Type": "image/png"})
+
+    runner, base_url = await serve_routes(routes)
+    try:
+        client = make_client(base_url)
+        with pytest.raises(OutcomeUnknown):
+            await client.submit_edit(MODEL, BODY)
+        with pytest.raises(ProtocolError):
+            await client.read_task("task-mine")
+        await client.download_output(f"{base_url}/file.png")
+        assert seen_auth == [None], "the key must not travel to a result host"
+    finally:
+        await runner.cleanup()
+
+
+async def test_unknown_task_status_is_not_terminal(make_client: MakeClient) -> None:
+    routes = web.RouteTableDef()
+
+    @routes.get("/api/v1/tasks/{task_id}")
+    async def odd_status(request: web.Request) -> web.Response:
+        task_id = request.match_info["task_id"]
+        return web.json_response({"code": 0, "data": {"task_id": task_id, "status": "warming"}})
+
+    runner, base_url = await serve_routes(routes)
+    try:
+        state = await make_client(base_url).read_task("task-1")
+        assert state.phase is TaskPhase.RUNNING and not state.is_terminal
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,96 @@
+"""The journal's durability and tolerance, and the report as a join of the
+manifest with the journal: one line per row, in order, pending where unknown."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from batchedit.fsutil import MAX_NAME_CHARS, safe_name
+from batchedit.journal import Finished, Journal, Submitted, read_entries
+from batchedit.records import EditRequest, ImageRef, InvalidRow, Problem, Row, Status
+from batchedit.report import index_journal, request_record, write_report
+from batchedit.rundir import RunPaths
+
+
+def make_row(index: int) -> Row:
+    request = EditRequest("google/nano-banana-pro-edit", f"prompt {index}", (ImageRef("a.png"),))
+    return Row(index, index + 1, f"row-{index}", request, {"sku": f"S{index}"})
+
+
+async def test_concurrent_appends_are_all_durable_with_fewer_flushes(tmp_path: Path) -> None:
+    journal = await Journal.open(tmp_path / "journal.jsonl")
+    entries = [Submitted(i, f"row-{i}", f"task-{i}", "fp", "t") for i in range(200)]
+    await asyncio.gather(*(journal.append(entry) for entry in entries))
+    await journal.close()
+    rows = [entry["row"] for _, entry in read_entries(tmp_path / "journal.jsonl")]
+    assert sorted(rows) == list(range(200))
+
+
+async def test_a_torn_last_line_is_ignored_and_the_next_run_appends_cleanly(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "journal.jsonl"
+    journal = await Journal.open(path)
+    await journal.append(Submitted(1, "a", "task-1", "fp", "t"))
+    await journal.close()
+    with open(path, "ab") as handle:
+        handle.write(b'{"event": "submitted", "row": 2, "task_')  # killed mid-write
+    assert [entry["row"] for _, entry in read_entries(path)] == [1]
+    journal = await Journal.open(path)
+    await journal.append(Submitted(3, "c", "task-3", "fp", "t"))
+    await journal.close()
+    assert [entry["row"] for _, entry in read_entries(path)] == [1, 3]
+
+
+async def test_report_joins_manifest_order_with_the_latest_journal_outcome(
+    tmp_path: Path,
+) -> None:
+    paths = RunPaths(tmp_path)
+    journal = await Journal.open(paths.journal)
+    rows = [make_row(i) for i in range(1, 5)]
+    await journal.append(Submitted(3, "row-3", "task-3", "fp", "t"))
+    await journal.append(Finished(request_record(rows[2], Status.FAILED), "fp"))
+    await journal.append(Submitted(3, "row-3", "task-3b", "fp", "t"))
+    await journal.append(Finished(request_record(rows[2], Status.SUCCEEDED), "fp"))
+    await journal.append(Submitted(1, "row-1", "task-1", "fp", "t"))
+    await journal.close()
+    invalid = InvalidRow(5, 6, "row-5", (Problem("m.csv", 6, "no prompt", "prompt"),))
+
+    counts = write_report(paths, [*rows, invalid], index_journal(paths.journal))
+
+    lines = [json.loads(line) for line in paths.report.read_text().splitlines()]
+    assert [line["id"] for line in lines] == ["row-1", "row-2", "row-3", "row-4", "row-5"]
+    assert [line["status"] for line in lines] == [
+        "pending",
+        "pending",
+        "succeeded",
+        "pending",
+        "invalid",
+    ]
+    assert lines[0]["attempts"] == 1 and lines[2]["attempts"] == 2
+    assert lines[4]["error"] == {
+        "category": "invalid_input",
+        "message": "no prompt",
+        "http_status": None,
+    }
+    assert counts.rows == 5 and counts.statuses["pending"] == 3
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
+
+
+@given(st.text(max_size=300))
+def test_safe_names_stay_in_their_folder(row_id: str) -> None:
+    name = safe_name(row_id)
+    assert "/" not in name and "\\" not in name and "\0" not in name
+    assert not name.startswith(".") and name not in {"", "..", "."}
+    assert len(name) <= MAX_NAME_CHARS + 11
+
+
+@given(st.text(min_size=1, max_size=40), st.text(min_size=1, max_size=40))
+def test_distinct_ids_get_distinct_names(first: str, second: str) -> None:
+    if first != second:
+        assert safe_name(first) != safe_name(second)

@@ -1,0 +1,129 @@
+"""The poll timetable and the in-flight slots, driven by a fake clock: no real
+time passes, so the bounds they promise are checked exactly."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+
+import pytest
+
+from batchedit.inflight import InFlightSlots, Slot
+from batchedit.records import EditRequest, ImageRef, Row
+from batchedit.scheduler import InFlightTask, PollPolicy, PollTimetable
+
+
+class FakeClock:
+    """Virtual time: `sleep` waits until a test calls `advance` past its deadline."""
+
+    def __init__(self) -> None:
+        self.time = 0.0
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._seq = itertools.count()
+
+    def now(self) -> float:
+        return self.time
+
+    async def sleep(self, seconds: float) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self.time + seconds, next(self._seq), future))
+        await future
+
+    async def advance(self, seconds: float) -> None:
+        self.time += seconds
+        while self._sleepers and self._sleepers[0][0] <= self.time:
+            _, _, future = heapq.heappop(self._sleepers)
+            if not future.done():
+                future.set_result(None)
+        for _ in range(5):  # let woken coroutines run
+            await asyncio.sleep(0)
+
+
+def make_task(name: str, slots: InFlightSlots | None = None) -> InFlightTask:
+    row = Row(1, 2, name, EditRequest("google/nano-banana-pro-edit", "p", (ImageRef("x"),)))
+    owner = slots or InFlightSlots(max_in_flight=1)
+    return InFlightTask(row, f"task-{name}", Slot(owner), "fp", "t0", 0.0, attempts=1)
+
+
+async def test_a_task_is_not_handed_out_before_it_is_due() -> None:
+    clock = FakeClock()
+    timetable = PollTimetable(clock, PollPolicy(poll_interval_s=1.0))
+    timetable.add(make_task("a"))
+    waiting = asyncio.ensure_future(timetable.next_due())
+    await clock.advance(0.99)
+    assert not waiting.done()
+    await clock.advance(0.01)
+    assert (await waiting) is not None
+    timetable.done()
+
+
+async def test_tasks_come_out_in_due_order_and_a_new_earlier_task_wakes_the_poller() -> None:
+    clock = FakeClock()
+    timetable = PollTimetable(clock, PollPolicy(poll_interval_s=5.0))
+    timetable.add(make_task("late"))
+    waiting = asyncio.ensure_future(timetable.next_due())
+    await clock.advance(1.0)
+    timetable.policy = PollPolicy(poll_interval_s=1.0)
+    timetable.add(make_task("early"))  # due at 2.0, before "late" at 5.0
+    await clock.advance(1.0)
+    first = await waiting
+    assert first is not None and first.row.id == "early"
+
+
+async def test_a_finished_task_is_noticed_within_one_poll_interval() -> None:
+    clock = FakeClock()
+    timetable = PollTimetable(clock, PollPolicy(poll_interval_s=2.0))
+    timetable.add(make_task("a"))
+    finishes_at = 5.3
+    noticed_at = None
+    while noticed_at is None:
+        waiting = asyncio.ensure_future(timetable.next_due())
+        while not waiting.done():
+            await clock.advance(0.1)
+        task = await waiting
+        assert task is not None
+        task.polls += 1
+        if clock.now() >= finishes_at:
+            noticed_at = clock.now()
+            timetable.done()
+        else:
+            timetable.poll_again(task)
+    assert finishes_at <= noticed_at <= finishes_at + 2.0
+
+
+async def test_pollers_end_only_when_closed_and_every_task_is_done() -> None:
+    clock = FakeClock()
+    timetable = PollTimetable(clock, PollPolicy(poll_interval_s=0.5))
+    timetable.add(make_task("a"))
+    timetable.close()
+    waiting = asyncio.ensure_future(timetable.next_due())
+    await clock.advance(0.5)
+    task = await waiting
+    assert task is not None
+    idle_poller = asyncio.ensure_future(timetable.next_due())
+    await clock.advance(0.1)
+    assert not idle_poller.done(), "a task is still being polled: stay"
+    timetable.done()
+    await clock.advance(0)
+    assert await idle_poller is None
+
+
+async def test_slots_bound_the_work_in_flight_and_all_come_back() -> None:
+    slots = InFlightSlots(max_in_flight=2)
+    first, second = await slots.take(), await slots.take()
+    third = asyncio.ensure_future(slots.take())
+    await asyncio.sleep(0)
+    assert not third.done() and slots.in_use == 2
+    first.release()
+    first.release()  # a second give-back of the same slot changes nothing
+    last = await third
+    assert slots.in_use == 2 and slots.peak == 2
+    second.release()
+    last.release()
+    assert slots.in_use == 0
+
+
+def test_slots_need_a_positive_limit() -> None:
+    with pytest.raises(ValueError):
+        InFlightSlots(max_in_flight=0)

@@ -3,6 +3,7 @@
     BatcheditError
     ├── UsageError            bad arguments or settings                 -> exit 2
     ├── SourceError           unreadable job file or manifest           -> exit 2
+    ├── InputError            a row's local image cannot be used: the row fails
     └── ApiError              an answer of the API, already classified
         ├── FatalApiError     401, 402: nothing else can succeed        -> exit 3
         ├── RequestRejected   400, 404: this request fails, never retried
@@ -40,6 +41,18 @@ class SourceError(BatcheditError):
         self.detail = message
         where = f"{file}:{line}" if line is not None else file
         super().__init__(f"{where}: {message}")
+
+
+class InputError(BatcheditError):
+    """A row's local input cannot be used (unreadable, not an image, too large);
+    that row fails as `invalid_input`, the others go on."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_row_error(self) -> RowError:
+        return RowError(ErrorCategory.INVALID_INPUT, self.message)
 
 
 class ApiError(BatcheditError):

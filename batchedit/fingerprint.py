@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import InputError
 from .records import EditRequest
 
 _CHUNK_BYTES = 1024 * 1024
@@ -32,12 +33,16 @@ class FileDigests:
         self._known: dict[tuple[Path, int, int], FileDigest] = {}
 
     async def digest(self, path: Path) -> FileDigest:
-        stat = await asyncio.to_thread(path.stat)
-        key = (path, stat.st_size, stat.st_mtime_ns)
-        known = self._known.get(key)
-        if known is None:
-            known = FileDigest(await asyncio.to_thread(_sha256_file, path), stat.st_size)
-            self._known[key] = known
+        """Raises InputError when the file cannot be read (it may have gone since validation)."""
+        try:
+            stat = await asyncio.to_thread(path.stat)
+            key = (path, stat.st_size, stat.st_mtime_ns)
+            known = self._known.get(key)
+            if known is None:
+                known = FileDigest(await asyncio.to_thread(_sha256_file, path), stat.st_size)
+                self._known[key] = known
+        except OSError as exc:
+            raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
         return known
 
 

@@ -25,7 +25,7 @@ import aiohttp
 from .client import ModellixClient
 from .clock import Clock, LoopClock, utc_now_iso
 from .endpoint import Endpoint
-from .errors import ApiError, FatalApiError, OutcomeUnknown, ProtocolError
+from .errors import ApiError, FatalApiError, InputError, OutcomeUnknown, ProtocolError
 from .fingerprint import FileDigests, request_fingerprint
 from .inflight import InFlightSlots
 from .job import JobSettings, iter_rows
@@ -136,13 +136,13 @@ class _Run:
 
     async def submitter(self, rows_q: asyncio.Queue[Row | None]) -> None:
         while (row := await rows_q.get()) is not None:
-            fingerprint = await request_fingerprint(row.request, self.digests)
             try:
+                fingerprint = await request_fingerprint(row.request, self.digests)
                 body = await self.request_body(row)
             except FatalApiError:
                 raise
-            except ApiError as exc:
-                await self.finish_without_task(row, fingerprint, Status.FAILED, exc)
+            except (ApiError, InputError) as exc:
+                await self.finish_without_task(row, None, Status.FAILED, exc)
                 continue
             await self.submit(row, fingerprint, body)
 
@@ -258,9 +258,9 @@ class _Run:
     async def finish_without_task(
         self,
         row: Row,
-        fingerprint: str,
+        fingerprint: str | None,
         status: Status,
-        exc: ApiError,
+        exc: ApiError | InputError,
         submitted_at: str | None = None,
     ) -> None:
         record = request_record(

@@ -38,11 +38,13 @@ class JournalIndex:
     """Where each row's latest outcome sits in the journal, and its paid attempts."""
 
     finished: Mapping[int, int] = field(default_factory=dict)  # row -> byte offset
+    submitted: Mapping[int, int] = field(default_factory=dict)  # row -> byte offset
     attempts: Mapping[int, int] = field(default_factory=dict)  # row -> paid submits
 
 
 def index_journal(journal_path: Path) -> JournalIndex:
     finished: dict[int, int] = {}
+    submitted: dict[int, int] = {}
     attempts: Counter[int] = Counter()
     for offset, entry in read_entries(journal_path):
         row = entry.get("row")
@@ -55,8 +57,9 @@ def index_journal(journal_path: Path) -> JournalIndex:
             if isinstance(record, Mapping) and record.get("status") == Status.UNKNOWN:
                 attempts[row] += 1  # a submit whose answer never came is paid for too
         elif event == "submitted":
+            submitted[row] = offset
             attempts[row] += 1
-    return JournalIndex(finished, dict(attempts))
+    return JournalIndex(finished, submitted, dict(attempts))
 
 
 @dataclass(slots=True)
@@ -154,10 +157,21 @@ def _record_for(
     if isinstance(row, InvalidRow):
         return invalid_record(row)
     attempts = index.attempts.get(row.index, 0)
-    offset = index.finished.get(row.index)
-    if offset is not None:
-        entry = journal.at(offset)
-        record = ReportRecord.from_json(entry["record"])
+    finished = index.finished.get(row.index, -1)
+    submitted = index.submitted.get(row.index, -1)
+    if submitted > finished:
+        # Submitted since its last outcome: still running at the service.
+        entry = journal.at(submitted)
+        if entry.get("id") == row.id:
+            return request_record(
+                row,
+                Status.PENDING,
+                task_id=str(entry["task_id"]),
+                submitted_at=entry.get("at"),
+                attempts=attempts,
+            )
+    elif finished >= 0:
+        record = ReportRecord.from_json(journal.at(finished)["record"])
         if record.id == row.id:
             return replace(record, attempts=attempts)
     return request_record(row, Status.PENDING, attempts=attempts)

@@ -13,9 +13,9 @@ import logging
 from pathlib import Path
 
 from .client import ModellixClient
-from .errors import RequestRejected
+from .errors import InputError
 from .fingerprint import FileDigests
-from .records import ErrorCategory, ImageRef
+from .records import ImageRef
 
 log = logging.getLogger(__name__)
 
@@ -66,17 +66,15 @@ class ImageUploader:
         return url
 
     async def _upload(self, path: Path) -> str:
-        content = await asyncio.to_thread(path.read_bytes)
+        try:
+            content = await asyncio.to_thread(path.read_bytes)
+        except OSError as exc:
+            raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
         content_type = sniff_image_type(content[:16])
         if content_type is None:
-            raise RequestRejected(
-                f"{path}: not a PNG, JPEG or WebP image", category=ErrorCategory.INVALID_INPUT
-            )
+            raise InputError(f"{path}: not a PNG, JPEG or WebP image")
         if not 0 < len(content) <= MAX_UPLOAD_BYTES:
-            raise RequestRejected(
-                f"{path}: {len(content)} bytes; uploads take 1 byte to 16 MiB",
-                category=ErrorCategory.INVALID_INPUT,
-            )
+            raise InputError(f"{path}: {len(content)} bytes; uploads take 1 byte to 16 MiB")
         async with self._limit:
             uploaded = await self._client.upload_media(
                 content, filename=path.name, content_type=content_type

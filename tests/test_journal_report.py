@@ -57,7 +57,7 @@ async def test_report_joins_manifest_order_with_the_latest_journal_outcome(
     await journal.append(Finished(request_record(rows[2], Status.FAILED), "fp"))
     await journal.append(Submitted(3, "row-3", "task-3b", "fp", "t"))
     await journal.append(Finished(request_record(rows[2], Status.SUCCEEDED), "fp"))
-    await journal.append(Submitted(1, "row-1", "task-1", "fp", "t"))
+    await journal.append(Submitted(1, "row-1", "task-1", "fp", "2026-01-01T00:00:00Z"))
     await journal.close()
     invalid = InvalidRow(5, 6, "row-5", (Problem("m.csv", 6, "no prompt", "prompt"),))
 
@@ -73,6 +73,9 @@ async def test_report_joins_manifest_order_with_the_latest_journal_outcome(
         "invalid",
     ]
     assert lines[0]["attempts"] == 1 and lines[2]["attempts"] == 2
+    assert lines[0]["task_id"] == "task-1", "a pending row keeps the task it is waiting on"
+    assert lines[0]["submitted_at"] == "2026-01-01T00:00:00Z"
+    assert lines[1]["task_id"] is None
     assert lines[4]["error"] == {
         "category": "invalid_input",
         "message": "no prompt",

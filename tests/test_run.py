@@ -213,3 +213,25 @@ def test_concurrency_bounds_the_tasks_running_at_the_service(
     assert simulator.stats()["responses"].get("429", 0) == 0
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["peak_in_flight"] == 2
+
+
+def test_a_local_file_that_is_not_an_image_fails_only_its_row(
+    tmp_path: Path, threaded_simulator: Simulators
+) -> None:
+    simulator = threaded_simulator()
+    write_image(tmp_path / "good.png")
+    (tmp_path / "fake.png").write_text("not a picture")
+    manifest = write_csv(
+        tmp_path / "rows.csv",
+        [
+            {"id": "fake", "prompt": "edit", "image": "fake.png"},
+            {"id": "good", "prompt": "edit", "image": "good.png"},
+        ],
+    )
+    assert main(["run", str(manifest), "--out", str(tmp_path / "run"), *FAST]) == 1
+    fake, good = read_report(tmp_path / "run")
+    assert fake["status"] == "failed" and fake["error"]["category"] == "invalid_input"
+    assert "not a PNG, JPEG or WebP" in fake["error"]["message"]
+    assert fake["attempts"] == 0 and fake["task_id"] is None
+    assert good["status"] == "succeeded"
+    assert simulator.stats()["submits"] == 1

@@ -1,0 +1,246 @@
+"""Job files and settings: what to run, with which model, into which run directory.
+
+A SOURCE is either a job file (YAML with a `manifest:` key) or a bare
+manifest. Settings are checked where they are read, with the job file's
+line in the message, and the command line's overrides go through the same
+checks; then `iter_rows` streams the manifest through one RowValidator.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import SourceError, UsageError
+from .manifest import (
+    CSV_SUFFIXES,
+    YAML_SUFFIXES,
+    Manifest,
+    RawValue,
+    compose_next,
+    defaults_from_node,
+    line_of,
+    next_event,
+    open_manifest,
+    open_source,
+    skip_node,
+    start_document,
+    yaml_error,
+    yaml_loader,
+)
+from .models import DEFAULT_MODEL, MODELS
+from .records import FieldValue, InvalidRow, Problem, Row
+from .rows import RowValidator
+
+
+@dataclass(frozen=True, slots=True)
+class JobSettings:
+    source: Path  # what the user named: a job file or a bare manifest
+    manifest: Path  # resolved: relative to the job file's folder
+    model: str = DEFAULT_MODEL
+    output_dir: Path | None = None  # resolved relative to the job file's folder
+    concurrency: int = 8
+    poll_interval_s: float = 2.0
+    defaults: Mapping[str, FieldValue | tuple[str, ...]] = field(default_factory=dict)
+
+
+#: Settings the command line may override (`defaults:` only comes from files).
+SETTING_NAMES: tuple[str, ...] = (
+    "manifest",
+    "model",
+    "output_dir",
+    "concurrency",
+    "poll_interval_s",
+)
+JOB_KEYS: tuple[str, ...] = SETTING_NAMES + ("defaults",)
+
+
+def _check_model(value: object) -> str:
+    if not isinstance(value, str) or value.strip() not in MODELS:
+        raise ValueError(f"model must be one of: {', '.join(MODELS)} (got {value!r})")
+    return value.strip()
+
+
+def _check_concurrency(value: object) -> int:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(
+            f"concurrency must be a positive whole number of tasks in flight (got {value!r})"
+        )
+    return value
+
+
+def _check_poll_interval(value: object) -> float:
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ValueError(f"poll_interval_s must be a positive number of seconds (got {value!r})")
+    return float(value)
+
+
+def _check_path(name: str) -> Callable[[object], Path]:
+    def check(value: object) -> Path:
+        if isinstance(value, Path):
+            return value
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"{name} must be a path (got {value!r})")
+        return Path(value.strip())
+
+    return check
+
+
+_CHECKS: dict[str, Callable[[object], object]] = {
+    "manifest": _check_path("manifest"),
+    "model": _check_model,
+    "output_dir": _check_path("output_dir"),
+    "concurrency": _check_concurrency,
+    "poll_interval_s": _check_poll_interval,
+}
+
+
+def load_job(source: Path) -> JobSettings:
+    """Read a job file, or wrap a bare manifest in default settings."""
+    suffix = source.suffix.lower()
+    if suffix in YAML_SUFFIXES:
+        keys = _top_level_keys(source)
+        if keys is not None and "manifest" in keys:
+            return _load_job_file(source)
+    elif suffix in CSV_SUFFIXES:
+        open_source(source).close()  # a missing file fails here, saying where it looked
+    else:
+        raise SourceError(
+            str(source),
+            None,
+            "name a job file (.yaml with a manifest: key) or a manifest "
+            f"({', '.join(CSV_SUFFIXES + YAML_SUFFIXES)})",
+        )
+    return JobSettings(source=source, manifest=source)
+
+
+def _top_level_keys(path: Path) -> tuple[str, ...] | None:
+    """The keys of a YAML file's top-level mapping (None for a list), read from
+    events only, so telling a job file from a large manifest costs little."""
+    with yaml_loader(path) as loader:
+        if isinstance(start_document(loader, str(path)), yaml.SequenceStartEvent):
+            return None
+        next_event(loader)
+        keys: list[str] = []
+        while not loader.check_event(yaml.MappingEndEvent):
+            key = compose_next(loader)
+            keys.append(str(key.value) if isinstance(key, yaml.ScalarNode) else "")
+            skip_node(loader)
+        return tuple(keys)
+
+
+def _load_job_file(source: Path) -> JobSettings:
+    label = str(source)
+    with open_source(source) as stream:
+        loader = yaml.SafeLoader(stream)
+        try:
+            node = loader.get_single_node()
+            assert isinstance(node, yaml.MappingNode)  # yaml_top_level_keys found a mapping
+            return _settings_from_node(loader, node, source)
+        except yaml.YAMLError as exc:
+            raise yaml_error(label, exc) from exc
+        finally:
+            loader.dispose()
+
+
+def _settings_from_node(
+    loader: yaml.SafeLoader, node: yaml.MappingNode, source: Path
+) -> JobSettings:
+    label = str(source)
+    settings: dict[str, Any] = {}
+    for key_node, value_node in node.value:
+        key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else ""
+        line = line_of(key_node)
+        if key not in JOB_KEYS:
+            raise SourceError(
+                label, line, f"unknown setting '{key}'; allowed: {', '.join(JOB_KEYS)}"
+            )
+        if key in settings:
+            raise SourceError(label, line, f"'{key}:' is given twice")
+        if key == "defaults":
+            settings[key] = defaults_from_node(loader, value_node, label)
+            continue
+        value_line = line_of(value_node)
+        if not isinstance(value_node, yaml.ScalarNode):
+            raise SourceError(label, value_line, f"{key}: must be a single value")
+        try:
+            settings[key] = _CHECKS[key](loader.construct_object(value_node))
+        except ValueError as exc:
+            raise SourceError(label, value_line, str(exc)) from exc
+    base = source.parent
+    settings["manifest"] = base / settings["manifest"]
+    if "output_dir" in settings:
+        settings["output_dir"] = base / settings["output_dir"]
+    if not settings["manifest"].is_file():
+        line = _key_line(node, "manifest")
+        raise SourceError(
+            label,
+            line,
+            f"manifest '{settings['manifest']}' not found "
+            f"(looked for {settings['manifest'].absolute()}); paths are relative to the job file",
+        )
+    return JobSettings(source=source, **settings)
+
+
+def _key_line(node: yaml.MappingNode, key: str) -> int:
+    for key_node, _ in node.value:
+        if key_node.value == key:
+            return line_of(key_node)
+    return line_of(node)
+
+
+def apply_overrides(job: JobSettings, **overrides: object) -> JobSettings:
+    """The command line's settings over the job's; None means "not given"."""
+    changes: dict[str, object] = {}
+    for name, value in overrides.items():
+        if name not in _CHECKS:
+            raise UsageError(f"unknown setting '{name}'; allowed: {', '.join(SETTING_NAMES)}")
+        if value is None:
+            continue
+        try:
+            changes[name] = _CHECKS[name](value)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
+    return dataclasses.replace(job, **changes)  # type: ignore[arg-type]
+
+
+def open_rows(job: JobSettings) -> tuple[Manifest, RowValidator]:
+    """The manifest and a fresh validator for one pass over it."""
+    manifest = open_manifest(job.manifest)
+    defaults: dict[str, RawValue] = {**job.defaults, **manifest.defaults}
+    validator = RowValidator(str(job.manifest), job.manifest.parent, defaults, job.model)
+    return manifest, validator
+
+
+def iter_rows(job: JobSettings) -> Iterator[Row | InvalidRow]:
+    """Every row, checked, in manifest order; each call streams afresh."""
+    manifest, validator = open_rows(job)
+    return (validator.check(raw) for raw in manifest.rows())
+
+
+def validate_source(source: Path) -> list[Problem]:
+    """Every problem of every row, for `batchedit validate`. An unreadable job or
+    manifest raises SourceError instead: that is exit 2, not a list of rows."""
+    problems: list[Problem] = []
+    for row in iter_rows(load_job(source)):
+        if isinstance(row, InvalidRow):
+            problems.extend(row.problems)
+    return problems

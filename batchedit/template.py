@@ -1,0 +1,104 @@
+"""Prompt templates: `{column}` takes that row's value; `{{` and `}}` are braces.
+
+Deliberately smaller than str.format: no attributes, indexes, conversions or
+format specs, so a prompt can never reach into Python objects, and every
+mistake is reported per row in words a spreadsheet user can act on.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Iterable, Mapping
+
+_FORMATTER = string.Formatter()
+_MAX_COLUMNS_SHOWN = 20
+
+
+class TemplateError(ValueError):
+    """A prompt template that cannot be filled in; the message says how to fix it."""
+
+
+def _parse(template: str) -> list[tuple[str, str | None]]:
+    """(literal text, column name or None) pairs, checked for forbidden forms."""
+    try:
+        parsed = list(_FORMATTER.parse(template))
+    except ValueError as exc:
+        raise TemplateError(_unbalanced(str(exc))) from exc
+    parts: list[tuple[str, str | None]] = []
+    for literal, name, spec, conversion in parsed:
+        if name is not None:
+            _check_name(name, spec, conversion)
+        parts.append((literal, name))
+    return parts
+
+
+def _unbalanced(reason: str) -> str:
+    brace = "}" if "'}'" in reason and "before" not in reason else "{"
+    return (
+        f"prompt template has an unbalanced '{brace}'; "
+        "write '{{' or '}}' for a literal brace, '{column}' for a column's value"
+    )
+
+
+def _check_name(name: str, spec: str | None, conversion: str | None) -> None:
+    if not name:
+        raise TemplateError(
+            "prompt template has an empty '{}'; put a column name inside, "
+            "or write '{{' and '}}' for literal braces"
+        )
+    if conversion:
+        raise TemplateError(
+            f"prompt template has '{{{name}!{conversion}}}'; only plain '{{column}}' is allowed"
+        )
+    if spec:
+        raise TemplateError(
+            f"prompt template has '{{{name}:{spec}}}'; only plain '{{column}}' is allowed "
+            "(write '{{' and '}}' for literal braces)"
+        )
+    if "." in name or "[" in name:
+        raise TemplateError(
+            f"prompt template has '{{{name}}}'; only plain column names are allowed, "
+            "without '.' or '['"
+        )
+
+
+def template_fields(template: str) -> tuple[str, ...]:
+    """The column names a template uses, each once, in order of first use."""
+    names: dict[str, None] = {}
+    for _, name in _parse(template):
+        if name is not None:
+            names.setdefault(name, None)
+    return tuple(names)
+
+
+def render_value(value: object) -> str:
+    """How a value reads inside a prompt: None is empty, a list reads as in a CSV cell."""
+    if value is None:
+        return ""
+    if isinstance(value, tuple | list):
+        return "|".join(render_value(item) for item in value)
+    return str(value)
+
+
+def render_template(template: str, values: Mapping[str, object]) -> str:
+    """Fill in a template from one row's values (its columns merged over the defaults)."""
+    pieces: list[str] = []
+    for literal, name in _parse(template):
+        pieces.append(literal)
+        if name is None:
+            continue
+        if name not in values:
+            raise TemplateError(
+                f"prompt template names column '{name}', which this row does not have "
+                f"(columns: {_list_columns(values)})"
+            )
+        pieces.append(render_value(values[name]))
+    return "".join(pieces)
+
+
+def _list_columns(names: Iterable[str]) -> str:
+    shown = list(names)
+    if not shown:
+        return "none"
+    text = ", ".join(shown[:_MAX_COLUMNS_SHOWN])
+    return text + ", ..." if len(shown) > _MAX_COLUMNS_SHOWN else text

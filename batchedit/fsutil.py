@@ -7,7 +7,10 @@ import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO, Any
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 MAX_NAME_CHARS = 120
@@ -28,14 +31,17 @@ def safe_name(row_id: str) -> str:
     return f"{folded}-{digest}"
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` so that `path` appears whole or not at all: a temporary
-    file in the same folder, fsynced, then renamed over the target."""
+@contextmanager
+def atomic_writer(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
+    """A file handle whose content appears at `path` whole or not at all: it
+    writes a temporary file in the same folder, fsyncs it, then renames it over
+    the target; on any error the temporary file is removed and `path` untouched."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+        encoding = None if "b" in mode else "utf-8"
+        with os.fdopen(fd, mode, encoding=encoding) as handle:
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
@@ -43,6 +49,12 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         Path(tmp_name).unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` whole or not at all (see `atomic_writer`)."""
+    with atomic_writer(path) as handle:
+        handle.write(data)
 
 
 def fsync_dir(folder: Path) -> None:

@@ -11,15 +11,13 @@ Synchronous throughout: the pipeline runs it in a thread.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .fsutil import fsync_dir
+from .fsutil import atomic_writer
 from .journal import read_entries, read_entry_at
 from .records import (
     ErrorCategory,
@@ -133,21 +131,11 @@ def write_report(
 ) -> ReportCounts:
     """Write report.jsonl aside, fsync, rename; return what it counted."""
     counts = ReportCounts()
-    target = paths.report
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=paths.root)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out, _JournalReader(paths.journal) as journal:
-            for row in rows:
-                record = _record_for(row, index, journal)
-                counts.add(record)
-                out.write(json.dumps(record.to_json(), ensure_ascii=False) + "\n")
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    fsync_dir(paths.root)
+    with atomic_writer(paths.report, "w") as out, _JournalReader(paths.journal) as journal:
+        for row in rows:
+            record = _record_for(row, index, journal)
+            counts.add(record)
+            out.write(json.dumps(record.to_json(), ensure_ascii=False) + "\n")
     return counts
 
 

@@ -15,23 +15,12 @@ from pathlib import Path
 from .client import ModellixClient
 from .errors import InputError
 from .fingerprint import FileDigests
+from .imagetypes import MAX_UPLOAD_BYTES, sniff_image_type
 from .records import ImageRef
 
 log = logging.getLogger(__name__)
 
-MAX_UPLOAD_BYTES = 16 * 1024 * 1024
 MAX_PARALLEL_UPLOADS = 2
-
-
-def sniff_image_type(head: bytes) -> str | None:
-    """The MIME type of a PNG, JPEG or WebP file from its first bytes, else None."""
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp"
-    return None
 
 
 class ImageUploader:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from aiohttp import BodyPartReader, web
 
+from batchedit.imagetypes import MAX_UPLOAD_BYTES, sniff_image_type
 from batchedit.simulator.context import CONTEXT
-from batchedit.simulator.inputs import MAX_INPUT_BYTES, MEDIA_PATH_PREFIX
+from batchedit.simulator.inputs import MEDIA_PATH_PREFIX
 from batchedit.simulator.responses import ApiError, ok_json
 from batchedit.simulator.state import MediaFile, iso_utc
 
@@ -18,21 +19,10 @@ _EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
 _CHUNK_BYTES = 256 * 1024
 
 
-def sniff_image_type(data: bytes) -> str | None:
-    """The MIME type of a PNG, JPEG or WebP file by its magic bytes, else None."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return None
-
-
 async def handle_upload(request: web.Request) -> web.Response:
     state = request.app[CONTEXT].state
     data, filename = await _read_file_part(request)
-    if not 1 <= len(data) <= MAX_INPUT_BYTES:
+    if not 1 <= len(data) <= MAX_UPLOAD_BYTES:
         raise ApiError(400, "file must be 1 byte to 16 MiB")
     content_type = sniff_image_type(data)
     if content_type is None:
@@ -76,7 +66,7 @@ async def _read_capped(part: BodyPartReader) -> bytes:
     body = bytearray()
     while chunk := await part.read_chunk(_CHUNK_BYTES):
         body += chunk
-        if len(body) > MAX_INPUT_BYTES:
+        if len(body) > MAX_UPLOAD_BYTES:
             raise ApiError(400, "file must be 1 byte to 16 MiB")
     return bytes(body)
 

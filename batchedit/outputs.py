@@ -57,8 +57,8 @@ class OutputStore:
         self._client = client
 
     async def store_results(self, row_id: str, state: TaskState) -> tuple[OutputFile, ...]:
-        """Every resource of a succeeded task, as `ID.EXT` or `ID-N.EXT` when several."""
-        await aiofiles.os.makedirs(self.folder, exist_ok=True)
+        """Every resource of a succeeded task, as `ID.EXT` or `ID-N.EXT` when several.
+        The pipeline creates `outputs/` once before any task can finish."""
         several = len(state.resources) > 1
         stored = []
         for number, resource in enumerate(state.resources, start=1):

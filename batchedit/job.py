@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,10 +80,8 @@ def _check_concurrency(value: object) -> int:
 
 def _check_poll_interval(value: object) -> float:
     if isinstance(value, str):
-        try:
+        with suppress(ValueError):  # left a string, refused just below
             value = float(value)
-        except ValueError:
-            pass
     if (
         isinstance(value, bool)
         or not isinstance(value, int | float)

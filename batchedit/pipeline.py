@@ -17,12 +17,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 
-from .client import ModellixClient
+from .client import ModellixClient, RetryPolicy
 from .clock import Clock, LoopClock, utc_now_iso
 from .endpoint import Endpoint
 from .errors import ApiError, FatalApiError, InputError, OutcomeUnknown, ProtocolError
@@ -56,6 +56,7 @@ class RunConfig:
     show_progress: bool = False
     connect_timeout_s: float = 10.0
     read_timeout_s: float = 60.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,7 +303,7 @@ async def run_pipeline(
     fatal: FatalApiError | None = None
     with Progress(total_rows, enabled=config.show_progress) as progress:
         async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
-            client = ModellixClient(session, config.endpoint, clock)
+            client = ModellixClient(session, config.endpoint, clock, retry=config.retry)
             run = _Run(config, client, journal, clock, progress)
             try:
                 await run.run_stages()

@@ -219,7 +219,7 @@ async def _run(
             simulator = await stack.enter_async_context(
                 running_simulator(sim_options, scratch_dir=paths.state_dir)
             )
-            endpoint = Endpoint(simulator.base_url, SIMULATED_KEY, key_source="--simulate")
+            endpoint = Endpoint(simulator.base_url, SIMULATED_KEY)
         else:
             endpoint = endpoint_from_env()
         config = RunConfig(job, paths, endpoint, show_progress=show_progress)

@@ -141,10 +141,6 @@ class ModellixClient:
                 await self._back_off(exc, retry, what="download")
         raise AssertionError("unreachable")
 
-    async def get_json(self, path: str) -> Mapping[str, Any]:
-        """A free read-only call (balance, key validation, models)."""
-        return await self._call_json("GET", f"{API_PREFIX}{path}", kind="poll")
-
     # -- one place that turns HTTP into typed answers --------------------
 
     async def _call_json(

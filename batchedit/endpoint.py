@@ -23,7 +23,6 @@ class Endpoint:
 
     base_url: str
     api_key: str = field(repr=False)
-    key_source: str = "MODELLIX_API_KEY"
 
 
 def is_loopback_url(url: str) -> bool:

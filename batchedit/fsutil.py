@@ -68,8 +68,3 @@ def fsync_dir(folder: Path) -> None:
             os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def is_inside(path: Path, folder: Path) -> bool:
-    """True when `path` resolves to somewhere below `folder`."""
-    return path.resolve().is_relative_to(folder.resolve())

@@ -65,7 +65,7 @@ JournalEntry = Submitted | Finished
 
 
 class Journal:
-    """Appends entries durably; open with `await Journal.open(state_dir)`, then `close()`."""
+    """Appends entries durably; open with `await Journal.open(path)`, then `close()`."""
 
     def __init__(self, path: Path, handle: IO[bytes]) -> None:
         self.path = path

@@ -172,7 +172,6 @@ class _Run:
             slot.release()
             raise
         self.stats.paid_submissions += 1
-        self.stats.peak_in_flight = max(self.stats.peak_in_flight, self.slots.in_use)
         task = InFlightTask(row, task_id, slot, fingerprint, submitted_at, started, attempts=1)
         # Durable before the row counts as submitted: a crash from here on polls, never repays.
         await self.journal.append(Submitted(row.index, row.id, task_id, fingerprint, submitted_at))
@@ -339,6 +338,7 @@ async def _write_results(run: _Run, wall_time_s: float, fatal: FatalApiError | N
             wall_time_s=wall_time_s,
             finished_at=utc_now_iso(),
             concurrency=run.config.job.concurrency,
+            peak_in_flight=run.slots.peak,
             stopped_by=None if fatal is None else fatal.category.value,
         )
         summary.write(paths)

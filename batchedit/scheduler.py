@@ -35,15 +35,12 @@ class InFlightTask:
 
 @dataclass(frozen=True, slots=True)
 class PollPolicy:
-    """When to look at a task again: first after `first_poll_s`, then every
-    `poll_interval_s` (the official tools poll every 2 seconds)."""
+    """When to look at a task again: every `poll_interval_s` (the official
+    tools poll every 2 seconds)."""
 
     poll_interval_s: float = 2.0
-    first_poll_s: float | None = None
 
     def next_delay_s(self, task: InFlightTask) -> float:
-        if task.polls == 0 and self.first_poll_s is not None:
-            return self.first_poll_s
         return self.poll_interval_s
 
 

@@ -24,7 +24,6 @@ class RunStats:
     started_at: str
     latencies_s: array[float] = field(default_factory=lambda: array("d"))
     paid_submissions: int = 0
-    peak_in_flight: int = 0
 
     def record_latency(self, seconds: float) -> None:
         self.latencies_s.append(seconds)
@@ -60,6 +59,7 @@ class RunSummary:
     wall_time_s: float
     finished_at: str
     concurrency: int
+    peak_in_flight: int  # most tasks ever in flight at once, from the slots
     stopped_by: str | None  # an error category that stopped the run, or None
 
     def to_json(self) -> dict[str, Any]:
@@ -74,7 +74,7 @@ class RunSummary:
             "wall_time_s": round(self.wall_time_s, 3),
             "latency_s": latency_summary(self.stats.latencies_s),
             "concurrency": self.concurrency,
-            "peak_in_flight": self.stats.peak_in_flight,
+            "peak_in_flight": self.peak_in_flight,
             "started_at": self.stats.started_at,
             "finished_at": self.finished_at,
             "stopped_by": self.stopped_by,

@@ -45,7 +45,7 @@ async def test_every_error_path_gives_its_slot_back(
     assert len(report) == 24
     statuses = {line["status"] for line in report}
     assert statuses <= {"succeeded", "failed", "unknown"} and "failed" in statuses
-    assert outcome.summary.stats.peak_in_flight == 1
+    assert outcome.summary.peak_in_flight == 1
     unknown = sum(line["status"] == "unknown" for line in report)
     paid_twice = simulator.stats()["submits"] - sum(line["task_id"] is not None for line in report)
     assert paid_twice <= unknown, "paid without a task id only where the outcome is unknown"

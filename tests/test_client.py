@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -215,17 +215,31 @@ async def test_failed_task_carries_its_message(
 # -- answers the simulator never gives: a scripted server -------------------
 
 
-async def serve_routes(routes: web.RouteTableDef) -> tuple[web.AppRunner, str]:
-    app = web.Application()
-    app.add_routes(routes)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
+ServeRoutes = Callable[[web.RouteTableDef], Awaitable[str]]
 
 
-async def test_malformed_answers_are_classified_not_crashes(make_client: MakeClient) -> None:
+@pytest.fixture
+async def serve_routes() -> AsyncIterator[ServeRoutes]:
+    """Factory: serve scripted routes on a loopback port, cleaned up after the test."""
+    runners: list[web.AppRunner] = []
+
+    async def serve(routes: web.RouteTableDef) -> str:
+        app = web.Application()
+        app.add_routes(routes)
+        runner = web.AppRunner(app)
+        runners.append(runner)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        return f"http://127.0.0.1:{runner.addresses[0][1]}"
+
+    yield serve
+    for runner in runners:
+        await runner.cleanup()
+
+
+async def test_malformed_answers_are_classified_not_crashes(
+    make_client: MakeClient, serve_routes: ServeRoutes
+) -> None:
     routes = web.RouteTableDef()
     seen_auth: list[str | None] = []
 
@@ -242,20 +256,19 @@ async def test_malformed_answers_are_classified_not_crashes(make_client: MakeCli
         seen_auth.append(request.headers.get("Authorization"))
         return web.Response(body=b"\x89PNG truncated", headers={"Content-Type": "image/png"})
 
-    runner, base_url = await serve_routes(routes)
-    try:
-        client = make_client(base_url)
-        with pytest.raises(OutcomeUnknown):
-            await client.submit_edit(MODEL, BODY)
-        with pytest.raises(ProtocolError):
-            await client.read_task("task-mine")
-        await client.download_output(f"{base_url}/file.png")
-        assert seen_auth == [None], "the key must not travel to a result host"
-    finally:
-        await runner.cleanup()
+    base_url = await serve_routes(routes)
+    client = make_client(base_url)
+    with pytest.raises(OutcomeUnknown):
+        await client.submit_edit(MODEL, BODY)
+    with pytest.raises(ProtocolError):
+        await client.read_task("task-mine")
+    await client.download_output(f"{base_url}/file.png")
+    assert seen_auth == [None], "the key must not travel to a result host"
 
 
-async def test_unknown_task_status_is_not_terminal(make_client: MakeClient) -> None:
+async def test_unknown_task_status_is_not_terminal(
+    make_client: MakeClient, serve_routes: ServeRoutes
+) -> None:
     routes = web.RouteTableDef()
 
     @routes.get("/api/v1/tasks/{task_id}")
@@ -263,9 +276,5 @@ async def test_unknown_task_status_is_not_terminal(make_client: MakeClient) -> N
         task_id = request.match_info["task_id"]
         return web.json_response({"code": 0, "data": {"task_id": task_id, "status": "warming"}})
 
-    runner, base_url = await serve_routes(routes)
-    try:
-        state = await make_client(base_url).read_task("task-1")
-        assert state.phase is TaskPhase.RUNNING and not state.is_terminal
-    finally:
-        await runner.cleanup()
+    state = await make_client(await serve_routes(routes)).read_task("task-1")
+    assert state.phase is TaskPhase.RUNNING and not state.is_terminal

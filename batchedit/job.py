@@ -19,25 +19,20 @@ from typing import Any
 import yaml
 
 from .errors import SourceError, UsageError
-from .manifest import (
-    CSV_SUFFIXES,
-    YAML_SUFFIXES,
-    Manifest,
-    RawValue,
+from .manifest import CSV_SUFFIXES, YAML_SUFFIXES, Manifest, RawValue, open_manifest, open_source
+from .models import DEFAULT_MODEL, MODELS
+from .records import FieldValue, InvalidRow, Problem, Row
+from .rows import RowValidator
+from .yaml_reader import (
     compose_next,
     defaults_from_node,
     line_of,
     next_event,
-    open_manifest,
-    open_source,
     skip_node,
     start_document,
     yaml_error,
     yaml_loader,
 )
-from .models import DEFAULT_MODEL, MODELS
-from .records import FieldValue, InvalidRow, Problem, Row
-from .rows import RowValidator
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,19 +53,30 @@ def test_csv_blank_and_delimiter_only_lines_are_skipped(tmp_path: Path) -> None:
     assert [(r.index, r.line) for r in rows] == [(1, 4)]
 
 
-def test_csv_short_row_fills_missing_columns_with_empty(tmp_path: Path) -> None:
-    [row] = rows_of(write(tmp_path / "m.csv", "id,prompt,image\na,b\n"))
-    assert row.values == {"id": "a", "prompt": "b", "image": ""}
-    assert row.problems == ()
+def test_csv_short_row_is_a_ragged_row_problem_on_its_line(tmp_path: Path) -> None:
+    rows = rows_of(write(tmp_path / "m.csv", "id,prompt,image\na,b\nc,d,e\n"))
+    assert rows[0].line == 2 and rows[0].values == {"id": "a", "prompt": "b", "image": ""}
+    assert rows[0].problems == (
+        "row has 2 cells but the header has 3 columns (id, prompt, image); every row needs "
+        "one cell per column (comma-separated; leave a cell empty rather than out)",
+    )
+    assert rows[1].problems == ()
 
 
 def test_csv_long_row_is_a_row_problem_not_a_file_error(tmp_path: Path) -> None:
-    rows = rows_of(write(tmp_path / "m.csv", "id,prompt\na,b,c\nd,e,\n"))
+    rows = rows_of(write(tmp_path / "m.csv", "id,prompt\na,b,c\nd,e,\nf,g,,\n"))
     assert rows[0].problems == (
         "row has 3 cells but the header has 2 columns (id, prompt); quote cells that "
-        "contain ',', or name the extra column",
+        "contain a comma, or name the extra column",
     )
-    assert rows[1].problems == ()  # a trailing empty cell is harmless
+    assert rows[1].problems == () and rows[2].problems == ()  # trailing empty cells are harmless
+    assert rows[2].values == {"id": "f", "prompt": "g"}
+
+
+def test_semicolon_ragged_row_names_the_semicolon(tmp_path: Path) -> None:
+    rows = rows_of(write(tmp_path / "m.csv", "id;prompt\na;b;c\n"))
+    assert rows[0].line == 2
+    assert "quote cells that contain a semicolon" in rows[0].problems[0]
 
 
 def test_csv_unclosed_quote_is_a_row_problem(tmp_path: Path) -> None:

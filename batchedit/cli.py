@@ -22,9 +22,10 @@ from pathlib import Path
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from . import __version__
+from .columns import parse_column_option
 from .endpoint import Endpoint, endpoint_from_env
 from .errors import SourceError, UsageError
-from .job import JobSettings, apply_overrides, iter_rows, load_job, validate_source
+from .job import JobSettings, apply_overrides, iter_rows, load_job, validate_job
 from .pipeline import RunConfig, RunOutcome, run_pipeline
 from .records import InvalidRow, Problem
 from .rundir import RunPaths
@@ -54,18 +55,40 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--model", help="model slug (default google/nano-banana-pro-edit)")
     run.add_argument("--concurrency", type=int, help="tasks in flight at the service")
     run.add_argument("--poll-interval", type=float, dest="poll_interval_s", help="seconds")
+    _add_manifest_options(run)
     run.add_argument("--strict", action="store_true", help="refuse the run if any row is invalid")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     _add_simulate_options(run)
 
     validate = commands.add_parser("validate", help="check every row offline")
     validate.add_argument("source", type=Path, metavar="SOURCE")
+    _add_manifest_options(validate)
 
     simulate = commands.add_parser("simulate", help="serve the built-in simulator")
     simulate.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
     simulate.add_argument("--port", type=int, default=8787)
     _add_simulator_options(simulate, prefix="")
     return parser
+
+
+def _add_manifest_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--column",
+        action="append",
+        default=[],
+        metavar="FIELD=COLUMN",
+        help="read FIELD (id, prompt, image, ...) from the manifest's COLUMN; "
+        "id may be a template such as id={sku}-{colour} (repeatable)",
+    )
+    parser.add_argument("--delimiter", help="CSV delimiter: ',', ';' or 'tab' (default: sniffed)")
+
+
+def _manifest_overrides(args: argparse.Namespace) -> dict[str, object]:
+    try:
+        columns = parse_column_option(args.column) if args.column else None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    return {"columns": columns, "delimiter": args.delimiter}
 
 
 def _add_simulate_options(run: argparse.ArgumentParser) -> None:
@@ -101,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         if args.command == "validate":
-            return command_validate(args.source)
+            return command_validate(args)
         if args.command == "simulate":
             return command_simulate(args)
         return command_run(args)
@@ -112,12 +135,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-def command_validate(source: Path) -> int:
-    problems = validate_source(source)
+def command_validate(args: argparse.Namespace) -> int:
+    job = apply_overrides(load_job(args.source), **_manifest_overrides(args))
+    problems = validate_job(job)
     for problem in problems:
         print(problem)
     if problems:
-        print(f"{len(problems)} problem(s) in {source}", file=sys.stderr)
+        print(f"{len(problems)} problem(s) in {args.source}", file=sys.stderr)
         return EXIT_USAGE
     return EXIT_OK
 
@@ -183,6 +207,7 @@ def command_run(args: argparse.Namespace) -> int:
         output_dir=args.output_dir,
         concurrency=args.concurrency,
         poll_interval_s=args.poll_interval_s,
+        **_manifest_overrides(args),
     )
     if job.output_dir is None:
         raise UsageError("no run directory: give --out DIR or `output_dir:` in the job file")

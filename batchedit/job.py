@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from .columns import ColumnMap, parse_columns
 from .errors import SourceError, UsageError
 from .manifest import CSV_SUFFIXES, YAML_SUFFIXES, Manifest, RawValue, open_manifest, open_source
 from .models import DEFAULT_MODEL, MODELS
@@ -44,6 +45,8 @@ class JobSettings:
     concurrency: int = 8
     poll_interval_s: float = 2.0
     defaults: Mapping[str, FieldValue | tuple[str, ...]] = field(default_factory=dict)
+    columns: ColumnMap = field(default_factory=ColumnMap)
+    delimiter: str | None = None  # None: sniffed from the CSV header
 
 
 #: Settings the command line may override (`defaults:` only comes from files).
@@ -53,7 +56,11 @@ SETTING_NAMES: tuple[str, ...] = (
     "output_dir",
     "concurrency",
     "poll_interval_s",
+    "columns",
+    "delimiter",
 )
+#: Settings whose value in the job file is a mapping rather than a single value.
+_MAPPING_SETTINGS = frozenset({"columns"})
 JOB_KEYS: tuple[str, ...] = SETTING_NAMES + ("defaults",)
 
 
@@ -87,6 +94,15 @@ def _check_poll_interval(value: object) -> float:
     return float(value)
 
 
+_DELIMITER_SPELLINGS = {",": ",", ";": ";", "\t": "\t", "tab": "\t", "\\t": "\t"}
+
+
+def _check_delimiter(value: object) -> str:
+    if isinstance(value, str) and value.lower() in _DELIMITER_SPELLINGS:
+        return _DELIMITER_SPELLINGS[value.lower()]
+    raise ValueError(f"delimiter must be ',', ';' or 'tab' (got {value!r})")
+
+
 def _check_path(name: str) -> Callable[[object], Path]:
     def check(value: object) -> Path:
         if isinstance(value, Path):
@@ -104,6 +120,8 @@ _CHECKS: dict[str, Callable[[object], object]] = {
     "output_dir": _check_path("output_dir"),
     "concurrency": _check_concurrency,
     "poll_interval_s": _check_poll_interval,
+    "columns": parse_columns,
+    "delimiter": _check_delimiter,
 }
 
 
@@ -173,6 +191,13 @@ def _settings_from_node(
             settings[key] = defaults_from_node(loader, value_node, label)
             continue
         value_line = line_of(value_node)
+        if key in _MAPPING_SETTINGS:
+            try:
+                mapping = loader.construct_object(value_node, deep=True)
+                settings[key] = _CHECKS[key](mapping)
+            except ValueError as exc:
+                raise SourceError(label, value_line, str(exc)) from exc
+            continue
         if not isinstance(value_node, yaml.ScalarNode):
             raise SourceError(label, value_line, f"{key}: must be a single value")
         try:
@@ -213,15 +238,34 @@ def apply_overrides(job: JobSettings, **overrides: object) -> JobSettings:
             changes[name] = _CHECKS[name](value)
         except ValueError as exc:
             raise UsageError(str(exc)) from exc
+    if "columns" in changes:
+        changes["columns"] = parse_columns(changes["columns"]).over(job.columns)
     return dataclasses.replace(job, **changes)  # type: ignore[arg-type]
 
 
 def open_rows(job: JobSettings) -> tuple[Manifest, RowValidator]:
     """The manifest and a fresh validator for one pass over it."""
-    manifest = open_manifest(job.manifest)
+    manifest = open_manifest(job.manifest, delimiter=job.delimiter)
+    if manifest.kind == "csv":
+        _check_mapped_columns(job, manifest)
     defaults: dict[str, RawValue] = {**job.defaults, **manifest.defaults}
-    validator = RowValidator(str(job.manifest), job.manifest.parent, defaults, job.model)
+    validator = RowValidator(
+        str(job.manifest), job.manifest.parent, defaults, job.model, columns=job.columns
+    )
     return manifest, validator
+
+
+def _check_mapped_columns(job: JobSettings, manifest: Manifest) -> None:
+    """A mapped column the header lacks would make every row invalid: say so once."""
+    missing = [name for name in job.columns.columns_used() if name not in manifest.columns]
+    if missing:
+        names = ", ".join(f"'{name}'" for name in missing)
+        raise SourceError(
+            str(job.source),
+            None,
+            f"columns: reads {names}, which {job.manifest} does not have "
+            f"(its columns: {', '.join(manifest.columns)})",
+        )
 
 
 def iter_rows(job: JobSettings) -> Iterator[Row | InvalidRow]:
@@ -233,8 +277,13 @@ def iter_rows(job: JobSettings) -> Iterator[Row | InvalidRow]:
 def validate_source(source: Path) -> list[Problem]:
     """Every problem of every row, for `batchedit validate`. An unreadable job or
     manifest raises SourceError instead: that is exit 2, not a list of rows."""
+    return validate_job(load_job(source))
+
+
+def validate_job(job: JobSettings) -> list[Problem]:
+    """As `validate_source`, for settings with the command line's overrides."""
     problems: list[Problem] = []
-    for row in iter_rows(load_job(source)):
+    for row in iter_rows(job):
         if isinstance(row, InvalidRow):
             problems.extend(row.problems)
     return problems

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from .columns import ColumnMap
 from .manifest import RawRow, RawValue
 from .models import MODELS, ModelSpec
 from .records import EditRequest, FieldValue, ImageRef, InvalidRow, Problem, Row
@@ -61,11 +62,14 @@ class RowValidator:
         base_dir: Path,
         defaults: Mapping[str, RawValue],
         default_model: str,
+        *,
+        columns: ColumnMap | None = None,
     ) -> None:
         self.file = file
         self.base_dir = base_dir
         self.defaults = dict(defaults)
         self.default_model = default_model
+        self.columns = columns or ColumnMap()
         self._first_line: dict[str, int] = {}
 
     def check(self, raw: RawRow) -> Row | InvalidRow:
@@ -74,7 +78,8 @@ class RowValidator:
             checked.add(message)
         if raw.problems and not raw.values:  # unreadable row: more messages would be noise
             return InvalidRow(raw.index, raw.line, "", tuple(checked.problems))
-        values = self._merge(raw.values)
+        values = self._merge(self.columns.apply(raw.values))
+        _render_id(self.columns, values, checked)
         _check_single_values(values, checked)
         row_id = self._check_id(values, checked)
         model = _text(values.get("model")) or self.default_model
@@ -153,6 +158,17 @@ def _text(value: RawValue) -> str:
     if isinstance(value, tuple):
         return "|".join(value).strip()
     return str(value).strip()
+
+
+def _render_id(columns: ColumnMap, values: dict[str, RawValue], checked: _Checked) -> None:
+    """The job's id template, filled in from the row, as the row's id."""
+    try:
+        rendered = columns.render_id(values)
+    except TemplateError as exc:
+        checked.add(str(exc), "id")
+        rendered = ""
+    if rendered is not None:
+        values["id"] = rendered
 
 
 def _check_single_values(values: Mapping[str, RawValue], checked: _Checked) -> None:

@@ -8,14 +8,14 @@ mistake is reported per row in words a spreadsheet user can act on.
 from __future__ import annotations
 
 import string
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 _FORMATTER = string.Formatter()
 _MAX_COLUMNS_SHOWN = 20
 
 
 class TemplateError(ValueError):
-    """A prompt template that cannot be filled in; the message says how to fix it."""
+    """A template that cannot be filled in; the message says how to fix it."""
 
 
 def _parse(template: str) -> list[tuple[str, str | None]]:
@@ -32,10 +32,17 @@ def _parse(template: str) -> list[tuple[str, str | None]]:
     return parts
 
 
+def _parse_as(template: str, what: str) -> list[tuple[str, str | None]]:
+    try:
+        return _parse(template)
+    except TemplateError as exc:
+        raise TemplateError(f"{what} {exc}") from None
+
+
 def _unbalanced(reason: str) -> str:
     brace = "}" if "'}'" in reason and "before" not in reason else "{"
     return (
-        f"prompt template has an unbalanced '{brace}'; "
+        f"template has an unbalanced '{brace}'; "
         "write '{{' or '}}' for a literal brace, '{column}' for a column's value"
     )
 
@@ -43,29 +50,28 @@ def _unbalanced(reason: str) -> str:
 def _check_name(name: str, spec: str | None, conversion: str | None) -> None:
     if not name:
         raise TemplateError(
-            "prompt template has an empty '{}'; put a column name inside, "
+            "template has an empty '{}'; put a column name inside, "
             "or write '{{' and '}}' for literal braces"
         )
     if conversion:
         raise TemplateError(
-            f"prompt template has '{{{name}!{conversion}}}'; only plain '{{column}}' is allowed"
+            f"template has '{{{name}!{conversion}}}'; only plain '{{column}}' is allowed"
         )
     if spec:
         raise TemplateError(
-            f"prompt template has '{{{name}:{spec}}}'; only plain '{{column}}' is allowed "
+            f"template has '{{{name}:{spec}}}'; only plain '{{column}}' is allowed "
             "(write '{{' and '}}' for literal braces)"
         )
     if "." in name or "[" in name:
         raise TemplateError(
-            f"prompt template has '{{{name}}}'; only plain column names are allowed, "
-            "without '.' or '['"
+            f"template has '{{{name}}}'; only plain column names are allowed, without '.' or '['"
         )
 
 
-def template_fields(template: str) -> tuple[str, ...]:
+def template_fields(template: str, *, what: str = "prompt") -> tuple[str, ...]:
     """The column names a template uses, each once, in order of first use."""
     names: dict[str, None] = {}
-    for _, name in _parse(template):
+    for _, name in _parse_as(template, what):
         if name is not None:
             names.setdefault(name, None)
     return tuple(names)
@@ -80,19 +86,28 @@ def render_value(value: object) -> str:
     return str(value)
 
 
-def render_template(template: str, values: Mapping[str, object]) -> str:
-    """Fill in a template from one row's values (its columns merged over the defaults)."""
+def render_template(
+    template: str,
+    values: Mapping[str, object],
+    *,
+    what: str = "prompt",
+    render: Callable[[object], str] | None = None,
+) -> str:
+    """Fill in a template from one row's values (its columns merged over the defaults).
+    `what` names the template in messages; `render` turns a value into text
+    (output names fold each value into a safe file name)."""
     pieces: list[str] = []
-    for literal, name in _parse(template):
+    for literal, name in _parse_as(template, what):
         pieces.append(literal)
         if name is None:
             continue
         if name not in values:
             raise TemplateError(
-                f"prompt template names column '{name}', which this row does not have "
+                f"{what} "
+                f"template names column '{name}', which this row does not have "
                 f"(columns: {_list_columns(values)})"
             )
-        pieces.append(render_value(values[name]))
+        pieces.append((render or render_value)(values[name]))
     return "".join(pieces)
 
 

@@ -81,6 +81,13 @@ def _add_manifest_options(parser: argparse.ArgumentParser) -> None:
         "id may be a template such as id={sku}-{colour} (repeatable)",
     )
     parser.add_argument("--delimiter", help="CSV delimiter: ',', ';' or 'tab' (default: sniffed)")
+    parser.add_argument(
+        "--allow-model",
+        action="append",
+        default=[],
+        metavar="SLUG",
+        help="send this model slug although batchedit does not know it (repeatable)",
+    )
 
 
 def _manifest_overrides(args: argparse.Namespace) -> dict[str, object]:
@@ -88,7 +95,11 @@ def _manifest_overrides(args: argparse.Namespace) -> dict[str, object]:
         columns = parse_column_option(args.column) if args.column else None
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
-    return {"columns": columns, "delimiter": args.delimiter}
+    return {
+        "columns": columns,
+        "delimiter": args.delimiter,
+        "allow_models": args.allow_model or None,
+    }
 
 
 def _add_simulate_options(run: argparse.ArgumentParser) -> None:

@@ -21,7 +21,7 @@ import yaml
 from .columns import ColumnMap, parse_columns
 from .errors import SourceError, UsageError
 from .manifest import CSV_SUFFIXES, YAML_SUFFIXES, Manifest, RawValue, open_manifest, open_source
-from .models import DEFAULT_MODEL, MODELS
+from .models import DEFAULT_MODEL, MODELS, is_model_slug, spec_for
 from .records import FieldValue, InvalidRow, Problem, Row
 from .rows import RowValidator
 from .yaml_reader import (
@@ -47,6 +47,7 @@ class JobSettings:
     defaults: Mapping[str, FieldValue | tuple[str, ...]] = field(default_factory=dict)
     columns: ColumnMap = field(default_factory=ColumnMap)
     delimiter: str | None = None  # None: sniffed from the CSV header
+    allow_models: frozenset[str] = frozenset()  # unknown slugs passed through as they are
 
 
 #: Settings the command line may override (`defaults:` only comes from files).
@@ -58,16 +59,41 @@ SETTING_NAMES: tuple[str, ...] = (
     "poll_interval_s",
     "columns",
     "delimiter",
+    "allow_models",
 )
-#: Settings whose value in the job file is a mapping rather than a single value.
-_MAPPING_SETTINGS = frozenset({"columns"})
+#: Settings whose value in the job file is a mapping or a list rather than a single value.
+_MAPPING_SETTINGS = frozenset({"columns", "allow_models"})
 JOB_KEYS: tuple[str, ...] = SETTING_NAMES + ("defaults",)
 
 
 def _check_model(value: object) -> str:
-    if not isinstance(value, str) or value.strip() not in MODELS:
-        raise ValueError(f"model must be one of: {', '.join(MODELS)} (got {value!r})")
+    """A model slug's shape; whether it is known, or allowed, is checked once all
+    settings are read (see _check_model_allowed)."""
+    if not isinstance(value, str) or not is_model_slug(value.strip()):
+        raise ValueError(
+            f"model must be one of: {', '.join(MODELS)}, or a provider/name slug "
+            f"passed with --allow-model (got {value!r})"
+        )
     return value.strip()
+
+
+def _check_allow_models(value: object) -> frozenset[str]:
+    items = [value] if isinstance(value, str) else value
+    if isinstance(items, frozenset | list | tuple) and all(
+        isinstance(item, str) and is_model_slug(item.strip()) for item in items
+    ):
+        return frozenset(str(item).strip() for item in items)
+    raise ValueError(f"allow_models must be a list of provider/name model slugs (got {value!r})")
+
+
+def _check_model_allowed(job: JobSettings) -> str | None:
+    """Why the job's default model cannot be used, or None."""
+    if spec_for(job.model, job.allow_models) is not None:
+        return None
+    return (
+        f"model must be one of: {', '.join(MODELS)} (got {job.model!r}); to send "
+        f"another model anyway, pass --allow-model {job.model} or list it under allow_models:"
+    )
 
 
 def _check_concurrency(value: object) -> int:
@@ -122,6 +148,7 @@ _CHECKS: dict[str, Callable[[object], object]] = {
     "poll_interval_s": _check_poll_interval,
     "columns": parse_columns,
     "delimiter": _check_delimiter,
+    "allow_models": _check_allow_models,
 }
 
 
@@ -216,7 +243,11 @@ def _settings_from_node(
             f"manifest '{settings['manifest']}' not found "
             f"(looked for {settings['manifest'].absolute()}); paths are relative to the job file",
         )
-    return JobSettings(source=source, **settings)
+    job = JobSettings(source=source, **settings)
+    problem = _check_model_allowed(job)
+    if problem is not None:
+        raise SourceError(label, _key_line(node, "model"), problem)
+    return job
 
 
 def _key_line(node: yaml.MappingNode, key: str) -> int:
@@ -240,7 +271,13 @@ def apply_overrides(job: JobSettings, **overrides: object) -> JobSettings:
             raise UsageError(str(exc)) from exc
     if "columns" in changes:
         changes["columns"] = parse_columns(changes["columns"]).over(job.columns)
-    return dataclasses.replace(job, **changes)  # type: ignore[arg-type]
+    if "allow_models" in changes:
+        changes["allow_models"] = job.allow_models | _check_allow_models(changes["allow_models"])
+    updated = dataclasses.replace(job, **changes)  # type: ignore[arg-type]
+    problem = _check_model_allowed(updated)
+    if problem is not None:
+        raise UsageError(problem)
+    return updated
 
 
 def open_rows(job: JobSettings) -> tuple[Manifest, RowValidator]:
@@ -250,7 +287,12 @@ def open_rows(job: JobSettings) -> tuple[Manifest, RowValidator]:
         _check_mapped_columns(job, manifest)
     defaults: dict[str, RawValue] = {**job.defaults, **manifest.defaults}
     validator = RowValidator(
-        str(job.manifest), job.manifest.parent, defaults, job.model, columns=job.columns
+        str(job.manifest),
+        job.manifest.parent,
+        defaults,
+        job.model,
+        columns=job.columns,
+        allowed_models=job.allow_models,
     )
     return manifest, validator
 

@@ -6,6 +6,8 @@ from the same table, so the two can never disagree about what is allowed.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Collection
 from dataclasses import dataclass
 
 DEFAULT_MODEL = "google/nano-banana-pro-edit"
@@ -22,12 +24,15 @@ DEFAULT_IMAGE_SIZE = "1K"
 
 @dataclass(frozen=True, slots=True)
 class ModelSpec:
-    """Limits of one edit model, as modellix-api.md documents them."""
+    """Limits of one edit model, as modellix-api.md documents them. A model
+    passed through with --allow-model has no known ratios or sizes: empty
+    tuples, which validation reads as "not checked here; the service decides"."""
 
     slug: str
     max_images: int
     aspect_ratios: tuple[str, ...]
     image_sizes: tuple[str, ...]
+    known: bool = True
 
     @property
     def provider(self) -> str:
@@ -53,9 +58,39 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 
+#: The most images any documented model takes; the cap for a passed-through model.
+MAX_IMAGES_ANY_MODEL = max(spec.max_images for spec in MODELS.values())
+_SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
 def find_model(slug: str) -> ModelSpec | None:
     """The spec of a known model slug, or None."""
     return MODELS.get(slug)
+
+
+def is_model_slug(text: str) -> bool:
+    """`provider/name`, as the submit path takes it: nothing that could leave the path."""
+    return _SLUG.fullmatch(text) is not None and ".." not in text
+
+
+def spec_for(slug: str, allowed: Collection[str] = ()) -> ModelSpec | None:
+    """The limits to check a row against: a known model's own, or, for a slug the
+    user allowed, only the largest image count any model takes."""
+    spec = MODELS.get(slug)
+    if spec is None and slug in allowed and is_model_slug(slug):
+        return ModelSpec(slug, MAX_IMAGES_ANY_MODEL, (), (), known=False)
+    return spec
+
+
+def unknown_model_message(slug: str) -> str:
+    """What to say about a slug that is not in the catalogue, and how to send it anyway."""
+    known = ", ".join(MODELS)
+    if not is_model_slug(slug):
+        return f"model '{slug}' is not a provider/name slug; known models: {known}"
+    return (
+        f"unknown model '{slug}'; known models: {known} "
+        f"(to send it anyway: --allow-model {slug}, or allow_models: in the job file)"
+    )
 
 
 def parse_ratio(aspect_ratio: str) -> tuple[int, int]:

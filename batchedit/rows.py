@@ -15,8 +15,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .columns import ColumnMap
+from .imagetypes import MAX_UPLOAD_BYTES, sniff_image_type
 from .manifest import RawRow, RawValue
-from .models import MODELS, ModelSpec
+from .models import ModelSpec, spec_for, unknown_model_message
 from .records import EditRequest, FieldValue, ImageRef, InvalidRow, Problem, Row
 from .template import TemplateError, render_template
 
@@ -64,12 +65,16 @@ class RowValidator:
         default_model: str,
         *,
         columns: ColumnMap | None = None,
+        allowed_models: frozenset[str] = frozenset(),
     ) -> None:
         self.file = file
         self.base_dir = base_dir
         self.defaults = dict(defaults)
         self.default_model = default_model
         self.columns = columns or ColumnMap()
+        self.allowed_models = allowed_models
+        # One verdict per distinct local file: ten thousand rows may share two photos.
+        self._file_problems: dict[Path, str | None] = {}
         self._first_line: dict[str, int] = {}
 
     def check(self, raw: RawRow) -> Row | InvalidRow:
@@ -128,10 +133,9 @@ class RowValidator:
         return row_id
 
     def _check_model(self, model: str, checked: _Checked) -> ModelSpec | None:
-        spec = MODELS.get(model)
+        spec = spec_for(model, self.allowed_models)
         if spec is None:
-            known = ", ".join(MODELS)
-            checked.add(f"unknown model '{model}'; known models: {known}", "model")
+            checked.add(unknown_model_message(model), "model")
         return spec
 
     def _check_image(self, given: str, checked: _Checked) -> ImageRef | None:
@@ -142,13 +146,39 @@ class RowValidator:
             checked.add(problem, "image")
             return None
         path = Path(os.path.abspath(self.base_dir / Path(given).expanduser()))
-        if not path.exists():
-            checked.add(f"image file '{given}' not found (looked for {path})", "image")
-        elif not path.is_file():
-            checked.add(f"image '{given}' is not a regular file ({path})", "image")
-        else:
+        if path not in self._file_problems:
+            self._file_problems[path] = _local_file_problem(path)
+        problem = self._file_problems[path]
+        if problem is None:
             return ImageRef(given=given, path=path)
+        checked.add(f"image file '{given}' {problem}", "image")
         return None
+
+
+def _local_file_problem(path: Path) -> str | None:
+    """Preflight of a local image before anything is paid for: there, a regular
+    file, 1 byte to 16 MiB, and PNG, JPEG or WebP by its first bytes (the
+    extension does not count). None when it will do."""
+    try:
+        if not path.is_file():
+            return f"is not a regular file ({path})" if path.exists() else _not_found(path)
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            head = handle.read(16)
+    except OSError as exc:
+        return f"cannot be read ({path}: {exc.strerror or exc})"
+    if size == 0:
+        return f"is an empty file ({path})"
+    if size > MAX_UPLOAD_BYTES:
+        mib = size / (1024 * 1024)
+        return f"is {mib:.1f} MiB; the media endpoint takes at most 16 MiB ({path})"
+    if sniff_image_type(head) is None:
+        return f"is not a PNG, JPEG or WebP image by its content ({path})"
+    return None
+
+
+def _not_found(path: Path) -> str:
+    return f"not found (looked for {path})"
 
 
 def _text(value: RawValue) -> str:
@@ -239,7 +269,7 @@ def _option(
         return None
     if spec is not None:
         allowed = spec.aspect_ratios if name == "aspect_ratio" else spec.image_sizes
-        if text not in allowed:
+        if allowed and text not in allowed:
             checked.add(
                 f"{name} '{text}' is not allowed for {spec.slug}; allowed: {', '.join(allowed)}",
                 name,

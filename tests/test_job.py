@@ -25,7 +25,7 @@ def project(tmp_path: Path) -> Path:
     """jobs/catalog.yaml naming data/catalog.csv, which uses a local image."""
     (tmp_path / "jobs").mkdir()
     (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "shoe.png").write_bytes(b"png")
+    (tmp_path / "data" / "shoe.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(8))
     (tmp_path / "data" / "catalog.csv").write_text(
         "id,image,title,resolution\nshoe,shoe.png,Shoe,\nhat,,Hat,4K\n", encoding="utf-8"
     )
@@ -213,6 +213,7 @@ def test_setting_names_are_the_overridable_job_keys() -> None:
         "poll_interval_s",
         "columns",
         "delimiter",
+        "allow_models",
     }
 
 

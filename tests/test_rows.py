@@ -10,6 +10,7 @@ from batchedit.models import DEFAULT_MODEL
 from batchedit.records import ImageRef, InvalidRow, Problem, Row
 from batchedit.rows import RowValidator
 
+PNG_HEAD = b"\x89PNG\r\n\x1a\n" + bytes(8)
 HTTPS = "https://cdn.example.com/a.png"
 
 
@@ -44,7 +45,7 @@ def messages(row: Row | InvalidRow) -> list[str]:
 @pytest.fixture
 def images(tmp_path: Path) -> Path:
     for name in ("a.png", "b.png", "c.png"):
-        (tmp_path / name).write_bytes(b"png")
+        (tmp_path / name).write_bytes(PNG_HEAD)
     return tmp_path
 
 
@@ -226,7 +227,8 @@ def test_unknown_model_lists_the_known_ones(tmp_path: Path) -> None:
     [row] = check_all(path)
     assert messages(row) == [
         f"{path}:2: unknown model 'acme/paint'; known models: google/nano-banana-pro-edit, "
-        "google/nano-banana-2-edit, google/nano-banana-edit"
+        "google/nano-banana-2-edit, google/nano-banana-edit (to send it anyway: "
+        "--allow-model acme/paint, or allow_models: in the job file)"
     ]
     assert isinstance(row, InvalidRow) and row.model == "acme/paint"
 

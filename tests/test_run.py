@@ -215,7 +215,7 @@ def test_concurrency_bounds_the_tasks_running_at_the_service(
     assert summary["peak_in_flight"] == 2
 
 
-def test_a_local_file_that_is_not_an_image_fails_only_its_row(
+def test_a_local_file_that_is_not_an_image_is_invalid_before_anything_is_sent(
     tmp_path: Path, threaded_simulator: Simulators
 ) -> None:
     simulator = threaded_simulator()
@@ -230,8 +230,8 @@ def test_a_local_file_that_is_not_an_image_fails_only_its_row(
     )
     assert main(["run", str(manifest), "--out", str(tmp_path / "run"), *FAST]) == 1
     fake, good = read_report(tmp_path / "run")
-    assert fake["status"] == "failed" and fake["error"]["category"] == "invalid_input"
-    assert "not a PNG, JPEG or WebP" in fake["error"]["message"]
+    assert fake["status"] == "invalid" and fake["error"]["category"] == "invalid_input"
+    assert "not a PNG, JPEG or WebP image by its content" in fake["error"]["message"]
     assert fake["attempts"] == 0 and fake["task_id"] is None
     assert good["status"] == "succeeded"
     assert simulator.stats()["submits"] == 1

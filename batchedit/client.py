@@ -13,7 +13,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,15 +95,25 @@ class ModellixClient:
 
     # -- the questions the pipeline asks ---------------------------------
 
-    async def submit_edit(self, model: str, body: Mapping[str, Any]) -> str:
+    async def submit_edit(
+        self,
+        model: str,
+        body: Mapping[str, Any],
+        *,
+        before_send: Callable[[], Awaitable[None]] | None = None,
+    ) -> str:
         """POST the paid edit request; returns the task id.
 
         Retries only what provably created no task (429, 502-504, a refused
         connection); anything that may have reached the service without an
         answer raises OutcomeUnknown, never a second paid request.
+        `before_send` is awaited once, just before the request first leaves
+        (after any shared pause), so the caller can make its intent durable.
         """
         path = f"{API_PREFIX}/{model}/async"
-        data = await self._call_json("POST", path, kind="submit", json_body=body, paid=True)
+        data = await self._call_json(
+            "POST", path, kind="submit", json_body=body, paid=True, before_send=before_send
+        )
         task_id = data.get("task_id") if isinstance(data, Mapping) else None
         if not isinstance(task_id, str) or not task_id:
             raise OutcomeUnknown("the service accepted the submit but sent no task id")
@@ -152,9 +162,13 @@ class ModellixClient:
         json_body: Mapping[str, Any] | None = None,
         form: Any = None,
         paid: bool = False,
+        before_send: Callable[[], Awaitable[None]] | None = None,
     ) -> Mapping[str, Any]:
         for retry in range(self.retry.max_retries + 1):
             await self._wait_for_resume()
+            if before_send is not None:
+                await before_send()
+                before_send = None
             try:
                 return await self._call_once(method, path, kind, json_body, form, paid)
             except TransientError as exc:

@@ -34,19 +34,23 @@ class FileDigests:
 
     async def digest(self, path: Path) -> FileDigest:
         """Raises InputError when the file cannot be read (it may have gone since validation)."""
+        return await asyncio.to_thread(self.digest_now, path)
+
+    def digest_now(self, path: Path) -> FileDigest:
+        """`digest`, for code already running in a thread."""
         try:
-            stat = await asyncio.to_thread(path.stat)
+            stat = path.stat()
             key = (path, stat.st_size, stat.st_mtime_ns)
             known = self._known.get(key)
             if known is None:
-                known = FileDigest(await asyncio.to_thread(_sha256_file, path), stat.st_size)
+                known = FileDigest(sha256_file(path), stat.st_size)
                 self._known[key] = known
         except OSError as exc:
             raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
         return known
 
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while chunk := handle.read(_CHUNK_BYTES):
@@ -54,14 +58,15 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-async def request_fingerprint(request: EditRequest, digests: FileDigests) -> str:
-    """A stable hash of what the row asks for; local images count by content."""
+def request_fingerprint(request: EditRequest, digests: FileDigests) -> str:
+    """A stable hash of what the row asks for; local images count by content.
+    Reads files: call it from a thread."""
     images = []
     for image in request.images:
         if image.path is None:
             images.append(image.given)
         else:
-            images.append("sha256:" + (await digests.digest(image.path)).sha256)
+            images.append("sha256:" + digests.digest_now(image.path).sha256)
     canonical = json.dumps(
         [request.model, request.prompt, images, request.params()],
         ensure_ascii=False,

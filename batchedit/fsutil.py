@@ -14,6 +14,7 @@ from typing import IO, Any
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 MAX_NAME_CHARS = 120
+PARTIAL_SUFFIX = ".part"  # what a file written aside is called until renamed
 
 
 def safe_name(row_id: str) -> str:
@@ -37,7 +38,7 @@ def atomic_writer(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
     writes a temporary file in the same folder, fsyncs it, then renames it over
     the target; on any error the temporary file is removed and `path` untouched."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=PARTIAL_SUFFIX, dir=path.parent)
     try:
         encoding = None if "b" in mode else "utf-8"
         with os.fdopen(fd, mode, encoding=encoding) as handle:
@@ -68,3 +69,15 @@ def fsync_dir(folder: Path) -> None:
             os.fsync(fd)
     finally:
         os.close(fd)
+
+
+
+def remove_partial_files(folder: Path) -> int:
+    """Delete the hidden `.NAME.*.part` files that writes aside leave behind when
+    a process is killed mid-write; call it only while holding the run's lock."""
+    removed = 0
+    for path in folder.rglob(f".*{PARTIAL_SUFFIX}"):
+        if path.is_file():
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed

@@ -25,6 +25,30 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
+class Submitting:
+    """A paid submit is about to be sent: durable before the request leaves.
+
+    If nothing follows it for the row, the process died while the answer was
+    on its way: the task may or may not exist, so the row is `unknown` and is
+    never resubmitted on its own (invariant 1).
+    """
+
+    row: int
+    id: str
+    fingerprint: str
+    at: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "event": "submitting",
+            "row": self.row,
+            "id": self.id,
+            "fingerprint": self.fingerprint,
+            "at": self.at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Submitted:
     """A paid submit was accepted: the row's task id."""
 
@@ -47,21 +71,82 @@ class Submitted:
 
 @dataclass(frozen=True, slots=True)
 class Finished:
-    """A row reached its final state in this run: the report line it earned."""
+    """A row reached its final state in this run: the report line it earned.
+
+    For a succeeded row it also keeps what a later run needs to check and
+    repair the outputs without paying again: the result URLs with their
+    expiry, and each output file's modification time (a cheap first test of
+    "unchanged" before a hash is needed).
+    """
 
     record: ReportRecord
     fingerprint: str | None
+    result_urls: tuple[str, ...] = ()
+    expires_at: str | None = None
+    output_mtimes_ns: tuple[int, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "event": "finished",
             "row": self.record.row,
+            "id": self.record.id,
             "fingerprint": self.fingerprint,
             "record": self.record.to_json(),
         }
+        if self.result_urls:
+            data["results"] = list(self.result_urls)
+            data["expires_at"] = self.expires_at
+            data["mtimes_ns"] = list(self.output_mtimes_ns)
+        return data
 
 
-JournalEntry = Submitted | Finished
+@dataclass(frozen=True, slots=True)
+class Withdrawn:
+    """A submit was answered without creating a task and the row has no
+    outcome of its own (401, 402): it goes back to `pending`, not `unknown`."""
+
+    row: int
+    id: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"event": "withdrawn", "row": self.row, "id": self.id}
+
+
+JournalEntry = Submitting | Submitted | Finished | Withdrawn
+
+
+def decode_entry(data: Mapping[str, Any]) -> JournalEntry | None:
+    """The typed entry for a journal line, or None for one this version
+    cannot read (a line from a newer version is skipped, not fatal)."""
+    try:
+        event = data["event"]
+        if event == "finished":
+            record = ReportRecord.from_json(data["record"])
+            return Finished(
+                record,
+                data.get("fingerprint"),
+                tuple(data.get("results") or ()),
+                data.get("expires_at"),
+                tuple(data.get("mtimes_ns") or ()),
+            )
+        row, row_id = int(data["row"]), str(data["id"])
+        if event == "submitted":
+            return Submitted(row, row_id, str(data["task_id"]), data["fingerprint"], data["at"])
+        if event == "submitting":
+            return Submitting(row, row_id, data["fingerprint"], data["at"])
+        if event == "withdrawn":
+            return Withdrawn(row, row_id)
+    except (KeyError, TypeError, ValueError) as exc:
+        log.warning("skipping a journal entry that cannot be read: %s", exc)
+    return None
+
+
+def entry_id(data: Mapping[str, Any]) -> str | None:
+    """The row id an encoded entry is about, without decoding all of it."""
+    row_id = data.get("id")
+    if row_id is None and isinstance(data.get("record"), Mapping):
+        row_id = data["record"].get("id")
+    return row_id if isinstance(row_id, str) else None
 
 
 class Journal:

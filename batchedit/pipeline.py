@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+import os
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import aiohttp
@@ -25,19 +26,38 @@ import aiohttp
 from .client import ModellixClient, RetryPolicy
 from .clock import Clock, LoopClock, utc_now_iso
 from .endpoint import Endpoint
-from .errors import ApiError, FatalApiError, InputError, OutcomeUnknown, ProtocolError
-from .fingerprint import FileDigests, request_fingerprint
+from .errors import (
+    ApiError,
+    FatalApiError,
+    InputError,
+    OutcomeUnknown,
+    ProtocolError,
+    ResultExpired,
+)
+from .fingerprint import FileDigests
+from .fsutil import remove_partial_files
+from .history import JournalIndex
 from .inflight import InFlightSlots
 from .job import JobSettings, iter_rows
-from .journal import Finished, Journal, Submitted
+from .journal import Finished, Journal, Submitted, Submitting, Withdrawn
 from .outputs import OutputStore
+from .planning import RowPlanner, Unreadable
 from .progress import Progress
-from .records import ErrorCategory, InvalidRow, OutputFile, Row, RowError, Status
-from .report import index_journal, request_record, write_report
+from .records import (
+    ErrorCategory,
+    InvalidRow,
+    OutputFile,
+    ReportRecord,
+    Row,
+    RowError,
+    Status,
+)
+from .report import request_record, write_report
+from .resume import Action, RowPlan, current_status
 from .rundir import RunPaths
 from .scheduler import InFlightTask, PollPolicy, PollTimetable
 from .summary import RunStats, RunSummary
-from .task_state import TaskPhase, TaskState
+from .task_state import ResultResource, TaskPhase, TaskState
 from .uploads import ImageUploader
 
 log = logging.getLogger(__name__)
@@ -57,18 +77,24 @@ class RunConfig:
     connect_timeout_s: float = 10.0
     read_timeout_s: float = 60.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    #: `batchedit retry`: act only on rows now in these statuses; None for a plain run.
+    only_statuses: Collection[Status] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class RunOutcome:
     summary: RunSummary
     fatal: FatalApiError | None
+    interrupted: bool = False
 
     @property
     def exit_code(self) -> int:
-        """The contract's codes: 0 all succeeded, 1 some did not, 3 a fatal API stop."""
+        """The contract's codes: 0 all succeeded, 1 some did not, 3 a fatal API
+        stop, 130 stopped by a signal."""
         if self.fatal is not None:
             return 3
+        if self.interrupted:
+            return 130
         statuses = self.summary.counts.statuses
         return 0 if statuses.get(Status.SUCCEEDED, 0) == self.summary.counts.rows else 1
 
@@ -86,6 +112,7 @@ class _Run:
         journal: Journal,
         clock: Clock,
         progress: Progress,
+        digests: FileDigests,
     ) -> None:
         concurrency = config.job.concurrency
         self.config = config
@@ -93,7 +120,7 @@ class _Run:
         self.journal = journal
         self.clock = clock
         self.progress = progress
-        self.digests = FileDigests()
+        self.digests = digests
         self.uploader = ImageUploader(client, self.digests)
         self.slots = InFlightSlots(max_in_flight=concurrency)
         self.timetable = PollTimetable(clock, PollPolicy(config.job.poll_interval_s))
@@ -104,7 +131,9 @@ class _Run:
         self.writers = min(MAX_WRITERS, concurrency)
 
     async def run_stages(self) -> None:
-        rows_q: asyncio.Queue[Row | None] = asyncio.Queue(maxsize=2 * self.submitters)
+        rows_q: asyncio.Queue[RowPlan | Unreadable | None] = asyncio.Queue(
+            maxsize=2 * self.submitters
+        )
         done_q: asyncio.Queue[_Done | None] = asyncio.Queue(maxsize=2 * self.writers)
         async with asyncio.TaskGroup() as group:
             group.create_task(self.produce(rows_q))
@@ -114,38 +143,54 @@ class _Run:
 
     # -- producer -----------------------------------------------------------
 
-    async def produce(self, rows_q: asyncio.Queue[Row | None]) -> None:
-        """Stream the manifest in batches read in a thread; invalid rows are
-        only counted here, the report derives them again from the manifest."""
-        rows = iter_rows(self.config.job)
-        while batch := await asyncio.to_thread(_take, rows, ROWS_PER_READ):
-            for row in batch:
-                if isinstance(row, InvalidRow):
-                    self.progress.finished(Status.INVALID)
-                else:
-                    await rows_q.put(row)
+    async def produce(self, rows_q: asyncio.Queue[RowPlan | Unreadable | None]) -> None:
+        """Stream the manifest and plan each row against the journal, in batches
+        read in a thread. Rows with nothing to do (invalid, or settled by an
+        earlier run) are only counted: the report derives them again."""
+        paths = self.config.paths
+        index = await asyncio.to_thread(JournalIndex.build, paths.journal)
+        planner = RowPlanner(paths, index, self.digests, retry=self.config.only_statuses)
+        try:
+            rows = iter_rows(self.config.job)
+            while batch := await asyncio.to_thread(_plan_batch, rows, planner, ROWS_PER_READ):
+                for item in batch:
+                    if isinstance(item, Status):
+                        self.progress.finished(item)
+                    else:
+                        await rows_q.put(item)
+        finally:
+            await asyncio.to_thread(index.close)
         for _ in range(self.submitters):
             await rows_q.put(None)
 
     # -- submitters -------------------------------------------------------
 
-    async def submit_stage(self, rows_q: asyncio.Queue[Row | None]) -> None:
+    async def submit_stage(self, rows_q: asyncio.Queue[RowPlan | Unreadable | None]) -> None:
         async with asyncio.TaskGroup() as group:
             for _ in range(self.submitters):
                 group.create_task(self.submitter(rows_q))
         self.timetable.close()
 
-    async def submitter(self, rows_q: asyncio.Queue[Row | None]) -> None:
-        while (row := await rows_q.get()) is not None:
-            try:
-                fingerprint = await request_fingerprint(row.request, self.digests)
-                body = await self.request_body(row)
-            except FatalApiError:
-                raise
-            except (ApiError, InputError) as exc:
-                await self.finish_without_task(row, None, Status.FAILED, exc)
+    async def submitter(self, rows_q: asyncio.Queue[RowPlan | Unreadable | None]) -> None:
+        while (plan := await rows_q.get()) is not None:
+            if isinstance(plan, Unreadable):
+                await self.finish_without_task(plan.row, None, Status.FAILED, plan.error)
+            elif plan.action is Action.POLL:
+                await self.resume_polling(plan)
+            elif plan.action is Action.FETCH and await self.fetch_again(plan):
                 continue
-            await self.submit(row, fingerprint, body)
+            else:
+                await self.prepare_and_submit(plan.row, plan.fingerprint)
+
+    async def prepare_and_submit(self, row: Row, fingerprint: str) -> None:
+        try:
+            body = await self.request_body(row)
+        except FatalApiError:
+            raise
+        except (ApiError, InputError) as exc:
+            await self.finish_without_task(row, fingerprint, Status.FAILED, exc)
+            return
+        await self.submit(row, fingerprint, body)
 
     async def request_body(self, row: Row) -> dict[str, Any]:
         request = row.request
@@ -155,17 +200,31 @@ class _Run:
     async def submit(self, row: Row, fingerprint: str, body: dict[str, Any]) -> None:
         slot = await self.slots.take()
         submitted_at, started = utc_now_iso(), self.clock.now()
+        intent = Submitting(row.index, row.id, fingerprint, submitted_at)
+        intent_written = False
+
+        async def journal_intent() -> None:
+            # Durable before the request leaves: a crash from here on is `unknown`.
+            nonlocal intent_written
+            await self.journal.append(intent)
+            intent_written = True
+
         try:
-            task_id = await self.client.submit_edit(row.request.model, body)
+            task_id = await self.client.submit_edit(
+                row.request.model, body, before_send=journal_intent
+            )
         except OutcomeUnknown as exc:
             slot.release()
             self.stats.paid_submissions += 1
             await self.finish_without_task(row, fingerprint, Status.UNKNOWN, exc, submitted_at)
             return
+        except FatalApiError:
+            slot.release()
+            if intent_written:  # answered, and no task was made: the row is pending again
+                await self.journal.append(Withdrawn(row.index, row.id))
+            raise
         except ApiError as exc:
             slot.release()
-            if isinstance(exc, FatalApiError):
-                raise
             await self.finish_without_task(row, fingerprint, Status.FAILED, exc, submitted_at)
             return
         except BaseException:
@@ -178,6 +237,56 @@ class _Run:
         log.info("%s submitted as %s", row.id, task_id)
         self.progress.submitted()
         self.timetable.add(task)
+
+    async def resume_polling(self, plan: RowPlan) -> None:
+        """A task an earlier run left running (or timed out on): poll it, don't pay again."""
+        history = plan.history
+        latest = None if history is None else history.latest
+        if isinstance(latest, Submitted):
+            task_id, submitted_at = latest.task_id, latest.at
+        elif isinstance(latest, Finished) and latest.record.task_id:
+            task_id, submitted_at = latest.record.task_id, latest.record.submitted_at or ""
+        else:  # the planner only polls rows with a task id
+            raise AssertionError(f"{plan.row.id}: nothing to poll")
+        slot = await self.slots.take()
+        task = InFlightTask(
+            plan.row, task_id, slot, plan.fingerprint, submitted_at, self.clock.now(), attempts=0
+        )
+        log.info("%s: polling %s again, left by an earlier run", plan.row.id, task_id)
+        self.progress.submitted()
+        self.timetable.add(task)
+
+    async def fetch_again(self, plan: RowPlan) -> bool:
+        """Download a succeeded row's results again, its files being gone or
+        altered. False when the results have expired and the row must be paid
+        for again."""
+        history = plan.history
+        latest = None if history is None else history.latest
+        if not isinstance(latest, Finished):
+            return False
+        record = latest.record
+        state = TaskState(
+            task_id=record.task_id or "",
+            phase=TaskPhase.SUCCEEDED,
+            raw_status="success",
+            resources=tuple(ResultResource(url) for url in latest.result_urls),
+            expires_at=latest.expires_at,
+        )
+        try:
+            outputs = await self.store.store_results(plan.row.id, state)
+        except ResultExpired:
+            log.info("%s: results expired; submitting again", plan.row.id)
+            return False
+        except ApiError as exc:
+            if isinstance(exc, FatalApiError):
+                raise
+            await self.finish_without_task(plan.row, plan.fingerprint, Status.FAILED, exc)
+            return True
+        fixed = replace(record, outputs=outputs, finished_at=utc_now_iso())
+        await self.journal.append(await self.finished_entry(fixed, plan.fingerprint, state))
+        self.progress.finished(Status.SUCCEEDED)
+        log.info("%s: outputs downloaded again", plan.row.id)
+        return True
 
     # -- pollers ----------------------------------------------------------
 
@@ -236,9 +345,24 @@ class _Run:
                 finished_at=utc_now_iso(),
                 latency_s=latency_s,
             )
-            await self.journal.append(Finished(record, task.fingerprint))
+            state = outcome if isinstance(outcome, TaskState) else None
+            await self.journal.append(await self.finished_entry(record, task.fingerprint, state))
             self.progress.finished(status)
             log.info("%s %s after %.1fs, %d polls", task.row.id, status, latency_s, task.polls)
+
+    async def finished_entry(
+        self, record: ReportRecord, fingerprint: str | None, state: TaskState | None
+    ) -> Finished:
+        """The journal entry of a finished row; for a succeeded one, with what a
+        later run needs to check its files and fetch them again for free."""
+        if record.status is not Status.SUCCEEDED or state is None:
+            return Finished(record, fingerprint)
+        root = self.config.paths.root
+        mtimes = await asyncio.to_thread(
+            lambda: tuple(os.stat(root / out.path).st_mtime_ns for out in record.outputs)
+        )
+        urls = tuple(resource.url for resource in state.resources)
+        return Finished(record, fingerprint, urls, state.expires_at, mtimes)
 
     async def settle(
         self, task: InFlightTask, outcome: TaskState | ApiError
@@ -276,23 +400,43 @@ class _Run:
         log.warning("%s %s: %s", row.id, status, exc)
 
 
-def _take(rows: Iterator[Row | InvalidRow], count: int) -> list[Row | InvalidRow]:
-    batch = []
+def _plan_batch(
+    rows: Iterator[Row | InvalidRow], planner: RowPlanner, count: int
+) -> list[RowPlan | Unreadable | Status]:
+    """The next `count` rows planned; rows with nothing to do come back as the
+    status they keep. Runs in a thread: it reads the manifest and hashes files."""
+    batch: list[RowPlan | Unreadable | Status] = []
     for row in rows:
-        batch.append(row)
+        if isinstance(row, InvalidRow):
+            batch.append(Status.INVALID)
+        else:
+            plan = planner.plan(row)
+            keep = isinstance(plan, RowPlan) and plan.action is Action.KEEP
+            if isinstance(plan, RowPlan) and keep:
+                batch.append(current_status(plan.history, plan.fingerprint))
+            else:
+                batch.append(plan)
         if len(batch) == count:
             break
     return batch
 
 
 async def run_pipeline(
-    config: RunConfig, *, total_rows: int, clock: Clock | None = None
+    config: RunConfig,
+    *,
+    total_rows: int,
+    clock: Clock | None = None,
+    stop: asyncio.Event | None = None,
 ) -> RunOutcome:
     """Run the job into its run directory and write report.jsonl and summary.json,
-    however the run ends."""
+    however the run ends. Setting `stop` (the CLI does on SIGINT or SIGTERM)
+    stops submitting and polling at once; what is known is in the journal, and
+    unfinished rows come out `pending` for a re-run to pick up.
+
+    The caller holds the run directory's lock."""
     clock = clock or LoopClock()
     paths = config.paths
-    await asyncio.to_thread(paths.outputs.mkdir, parents=True, exist_ok=True)
+    await asyncio.to_thread(_prepare_run_dir, paths)
     journal = await Journal.open(paths.journal)
     started = clock.now()
     timeout = aiohttp.ClientTimeout(
@@ -300,19 +444,51 @@ async def run_pipeline(
     )
     connector = aiohttp.TCPConnector(limit=config.job.concurrency + MAX_POLLERS + MAX_WRITERS)
     fatal: FatalApiError | None = None
+    interrupted = False
+    digests = FileDigests()
     with Progress(total_rows, enabled=config.show_progress) as progress:
         async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
             client = ModellixClient(session, config.endpoint, clock, retry=config.retry)
-            run = _Run(config, client, journal, clock, progress)
+            run = _Run(config, client, journal, clock, progress, digests)
             try:
-                await run.run_stages()
+                interrupted = await _run_until_stopped(run, stop)
             except* FatalApiError as group:
                 fatal = _first_fatal(group)
                 log.error("run stopped: %s", fatal)
             finally:
                 await asyncio.shield(journal.close())
-    summary = await asyncio.shield(_write_results(run, clock.now() - started, fatal))
-    return RunOutcome(summary, fatal)
+    if interrupted:
+        log.warning("interrupted: unfinished rows stay pending; run again to continue")
+    stopped_by = "interrupted" if interrupted else None
+    if fatal is not None:
+        stopped_by = fatal.category.value
+    summary = await asyncio.shield(_write_results(run, clock.now() - started, stopped_by))
+    return RunOutcome(summary, fatal, interrupted)
+
+
+async def _run_until_stopped(run: _Run, stop: asyncio.Event | None) -> bool:
+    """Run the stages to their end, or cancel them when `stop` is set; True if stopped."""
+    if stop is None:
+        await run.run_stages()
+        return False
+    stages = asyncio.create_task(run.run_stages())
+    stopper = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({stages, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (stopper, stages):
+            task.cancel()
+        await asyncio.wait({stages, stopper})
+    if stages.cancelled():
+        return True
+    stages.result()  # the stages' own exception, if any
+    return False
+
+
+def _prepare_run_dir(paths: RunPaths) -> None:
+    """outputs/ exists, and no file a killed run was writing is left half-made."""
+    paths.outputs.mkdir(parents=True, exist_ok=True)
+    remove_partial_files(paths.root)
 
 
 def _first_fatal(group: BaseExceptionGroup[FatalApiError]) -> FatalApiError:
@@ -324,12 +500,12 @@ def _first_fatal(group: BaseExceptionGroup[FatalApiError]) -> FatalApiError:
     raise group
 
 
-async def _write_results(run: _Run, wall_time_s: float, fatal: FatalApiError | None) -> RunSummary:
+async def _write_results(run: _Run, wall_time_s: float, stopped_by: str | None) -> RunSummary:
     paths = run.config.paths
 
     def write() -> RunSummary:
-        index = index_journal(paths.journal)
-        counts = write_report(paths, iter_rows(run.config.job), index)
+        with JournalIndex.build(paths.journal) as index:
+            counts = write_report(paths, iter_rows(run.config.job), index, run.digests)
         summary = RunSummary(
             counts=counts,
             stats=run.stats,
@@ -339,7 +515,7 @@ async def _write_results(run: _Run, wall_time_s: float, fatal: FatalApiError | N
             finished_at=utc_now_iso(),
             concurrency=run.config.job.concurrency,
             peak_in_flight=run.slots.peak,
-            stopped_by=None if fatal is None else fatal.category.value,
+            stopped_by=stopped_by,
         )
         summary.write(paths)
         return summary

@@ -1,10 +1,11 @@
 """report.jsonl: one line per manifest row, in manifest order, written whole.
 
 The report is a join, not a memory: the manifest is streamed once more and
-each row meets its latest journal entry, looked up by byte offset. So the
+each row meets its latest journal entry (by row id, see `history.py`). So the
 report costs a few bytes of memory per row however large the run, is the
 same whether the run finished or was interrupted, and rows the journal
-never heard of come out `pending` (or `invalid`, from validation).
+never heard of, or whose request changed since, come out `pending` (or
+`invalid`, from validation).
 Synchronous throughout: the pipeline runs it in a thread.
 """
 
@@ -12,13 +13,14 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Any
 
+from .errors import InputError
+from .fingerprint import FileDigests, request_fingerprint
 from .fsutil import atomic_writer
-from .journal import read_entries, read_entry_at
+from .history import JournalIndex
+from .journal import Finished, Submitted, Submitting
 from .records import (
     ErrorCategory,
     InvalidRow,
@@ -29,35 +31,6 @@ from .records import (
     Status,
 )
 from .rundir import RunPaths
-
-
-@dataclass(frozen=True, slots=True)
-class JournalIndex:
-    """Where each row's latest outcome sits in the journal, and its paid attempts."""
-
-    finished: Mapping[int, int] = field(default_factory=dict)  # row -> byte offset
-    submitted: Mapping[int, int] = field(default_factory=dict)  # row -> byte offset
-    attempts: Mapping[int, int] = field(default_factory=dict)  # row -> paid submits
-
-
-def index_journal(journal_path: Path) -> JournalIndex:
-    finished: dict[int, int] = {}
-    submitted: dict[int, int] = {}
-    attempts: Counter[int] = Counter()
-    for offset, entry in read_entries(journal_path):
-        row = entry.get("row")
-        if not isinstance(row, int):
-            continue
-        event = entry.get("event")
-        if event == "finished":
-            finished[row] = offset
-            record = entry.get("record")
-            if isinstance(record, Mapping) and record.get("status") == Status.UNKNOWN:
-                attempts[row] += 1  # a submit whose answer never came is paid for too
-        elif event == "submitted":
-            submitted[row] = offset
-            attempts[row] += 1
-    return JournalIndex(finished, submitted, dict(attempts))
 
 
 @dataclass(slots=True)
@@ -126,60 +99,54 @@ def invalid_record(row: InvalidRow) -> ReportRecord:
     )
 
 
+UNKNOWN_MESSAGE = (
+    "the run stopped while this row's paid submit was on its way; the task may exist. "
+    "Check the service, then `batchedit retry RUN_DIR --status unknown` to submit it again"
+)
+
+
 def write_report(
-    paths: RunPaths, rows: Iterable[Row | InvalidRow], index: JournalIndex
+    paths: RunPaths,
+    rows: Iterable[Row | InvalidRow],
+    index: JournalIndex,
+    digests: FileDigests,
 ) -> ReportCounts:
     """Write report.jsonl aside, fsync, rename; return what it counted."""
     counts = ReportCounts()
-    with atomic_writer(paths.report, "w") as out, _JournalReader(paths.journal) as journal:
+    with atomic_writer(paths.report, "w") as out:
         for row in rows:
-            record = _record_for(row, index, journal)
+            record = _record_for(row, index, digests)
             counts.add(record)
             out.write(json.dumps(record.to_json(), ensure_ascii=False) + "\n")
     return counts
 
 
-def _record_for(
-    row: Row | InvalidRow, index: JournalIndex, journal: _JournalReader
-) -> ReportRecord:
+def _record_for(row: Row | InvalidRow, index: JournalIndex, digests: FileDigests) -> ReportRecord:
+    """A row's line: its latest journal outcome if that was for the request
+    the row makes now, else `pending` (never sent, or changed since)."""
     if isinstance(row, InvalidRow):
         return invalid_record(row)
-    attempts = index.attempts.get(row.index, 0)
-    finished = index.finished.get(row.index, -1)
-    submitted = index.submitted.get(row.index, -1)
-    if submitted > finished:
-        # Submitted since its last outcome: still running at the service.
-        entry = journal.at(submitted)
-        if entry.get("id") == row.id:
-            return request_record(
-                row,
-                Status.PENDING,
-                task_id=str(entry["task_id"]),
-                submitted_at=entry.get("at"),
-                attempts=attempts,
-            )
-    elif finished >= 0:
-        record = ReportRecord.from_json(journal.at(finished)["record"])
-        if record.id == row.id:
-            return replace(record, attempts=attempts)
-    return request_record(row, Status.PENDING, attempts=attempts)
-
-
-class _JournalReader:
-    """Random access to journal entries by offset; opened lazily."""
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._handle = open(path, "rb") if path.exists() else None
-
-    def at(self, offset: int) -> Mapping[str, Any]:
-        if self._handle is None:
-            raise FileNotFoundError(self._path)
-        return read_entry_at(self._handle, offset)
-
-    def __enter__(self) -> _JournalReader:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self._handle is not None:
-            self._handle.close()
+    history = index.get(row.id)
+    attempts = index.attempts(row.id)
+    try:
+        fingerprint: str | None = request_fingerprint(row.request, digests)
+    except InputError:
+        fingerprint = None  # the file went away: the journal's outcome says so
+    if history is None or history.fingerprint != fingerprint:
+        return request_record(row, Status.PENDING, attempts=attempts)
+    latest = history.latest
+    if isinstance(latest, Finished):
+        return replace(latest.record, row=row.index, attempts=attempts)
+    if isinstance(latest, Submitted):
+        return request_record(
+            row,
+            Status.PENDING,
+            task_id=latest.task_id,
+            submitted_at=latest.at,
+            attempts=attempts,
+        )
+    error = RowError(ErrorCategory.UNKNOWN_OUTCOME, UNKNOWN_MESSAGE)
+    submitted_at = latest.at if isinstance(latest, Submitting) else None
+    return request_record(
+        row, Status.UNKNOWN, error=error, attempts=attempts, submitted_at=submitted_at
+    )

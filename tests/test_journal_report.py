@@ -10,10 +10,12 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
+from batchedit.fingerprint import FileDigests, request_fingerprint
 from batchedit.fsutil import MAX_NAME_CHARS, safe_name
-from batchedit.journal import Finished, Journal, Submitted, read_entries
+from batchedit.history import JournalIndex
+from batchedit.journal import Finished, Journal, Submitted, Submitting, read_entries
 from batchedit.records import EditRequest, ImageRef, InvalidRow, Problem, Row, Status
-from batchedit.report import index_journal, request_record, write_report
+from batchedit.report import request_record, write_report
 from batchedit.rundir import RunPaths
 
 
@@ -52,36 +54,45 @@ async def test_report_joins_manifest_order_with_the_latest_journal_outcome(
 ) -> None:
     paths = RunPaths(tmp_path)
     journal = await Journal.open(paths.journal)
-    rows = [make_row(i) for i in range(1, 5)]
-    await journal.append(Submitted(3, "row-3", "task-3", "fp", "t"))
-    await journal.append(Finished(request_record(rows[2], Status.FAILED), "fp"))
-    await journal.append(Submitted(3, "row-3", "task-3b", "fp", "t"))
-    await journal.append(Finished(request_record(rows[2], Status.SUCCEEDED), "fp"))
-    await journal.append(Submitted(1, "row-1", "task-1", "fp", "2026-01-01T00:00:00Z"))
+    digests = FileDigests()
+    rows = [make_row(i) for i in range(1, 7)]
+    fp = [request_fingerprint(row.request, digests) for row in rows]
+    await journal.append(Submitted(3, "row-3", "task-3", fp[2], "t"))
+    await journal.append(Finished(request_record(rows[2], Status.FAILED), fp[2]))
+    await journal.append(Submitted(3, "row-3", "task-3b", fp[2], "t"))
+    await journal.append(Finished(request_record(rows[2], Status.SUCCEEDED), fp[2]))
+    await journal.append(Submitted(1, "row-1", "task-1", fp[0], "2026-01-01T00:00:00Z"))
+    await journal.append(Submitted(4, "row-4", "task-4", "an older request", "t"))
+    await journal.append(Finished(request_record(rows[3], Status.SUCCEEDED), "an older request"))
+    await journal.append(Submitting(5, "row-5", fp[4], "t"))  # killed mid-submit
     await journal.close()
-    invalid = InvalidRow(5, 6, "row-5", (Problem("m.csv", 6, "no prompt", "prompt"),))
+    invalid = InvalidRow(7, 8, "row-7", (Problem("m.csv", 8, "no prompt", "prompt"),))
 
-    counts = write_report(paths, [*rows, invalid], index_journal(paths.journal))
+    with JournalIndex.build(paths.journal) as index:
+        counts = write_report(paths, [*rows, invalid], index, digests)
 
     lines = [json.loads(line) for line in paths.report.read_text().splitlines()]
-    assert [line["id"] for line in lines] == ["row-1", "row-2", "row-3", "row-4", "row-5"]
+    assert [line["id"] for line in lines] == [f"row-{n}" for n in range(1, 8)]
     assert [line["status"] for line in lines] == [
         "pending",
         "pending",
         "succeeded",
+        "pending",  # its request changed since it succeeded
+        "unknown",
         "pending",
         "invalid",
     ]
-    assert lines[0]["attempts"] == 1 and lines[2]["attempts"] == 2
+    assert [line["attempts"] for line in lines] == [1, 0, 2, 1, 1, 0, 0]
+    assert lines[4]["error"]["category"] == "unknown_outcome"
     assert lines[0]["task_id"] == "task-1", "a pending row keeps the task it is waiting on"
     assert lines[0]["submitted_at"] == "2026-01-01T00:00:00Z"
     assert lines[1]["task_id"] is None
-    assert lines[4]["error"] == {
+    assert lines[6]["error"] == {
         "category": "invalid_input",
         "message": "no prompt",
         "http_status": None,
     }
-    assert counts.rows == 5 and counts.statuses["pending"] == 3
+    assert counts.rows == 7 and counts.statuses["pending"] == 4
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
 
 

@@ -71,7 +71,6 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-
 def remove_partial_files(folder: Path) -> int:
     """Delete the hidden `.NAME.*.part` files that writes aside leave behind when
     a process is killed mid-write; call it only while holding the run's lock."""

@@ -1,40 +1,36 @@
 """The command line: the only module that knows argv, exit codes and `asyncio.run`.
 
     batchedit run SOURCE [options]      process a job file or a bare manifest
+    batchedit retry RUN_DIR [--status]  re-run the rows that ended failed (or unknown)
+    batchedit status RUN_DIR            counts by status and error category, offline
     batchedit validate SOURCE           check every row offline
     batchedit simulate [options]        serve the built-in simulator on loopback
 
 Exit codes (CONTRACT.md): 0 every row succeeded, 1 some rows did not, 2 usage
-or input errors with nothing submitted, 3 a fatal API condition.
+or input errors with nothing submitted, 3 a fatal API condition, 130 stopped
+by SIGINT or SIGTERM with its state saved.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
-from collections.abc import Sequence
-from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-
-from tqdm.contrib.logging import logging_redirect_tqdm
 
 from . import __version__
 from .columns import parse_column_option
-from .endpoint import Endpoint, endpoint_from_env
 from .errors import SourceError, UsageError
-from .job import JobSettings, apply_overrides, iter_rows, load_job, validate_job
-from .pipeline import RunConfig, RunOutcome, run_pipeline
-from .records import InvalidRow, Problem
-from .rundir import RunPaths
-from .simulator import SimOptions, parse_latency, running_simulator, serve
+from .invocation import Invocation, Setting, load_invocation
+from .job import SETTING_NAMES, apply_overrides, load_job, validate_job
+from .launch import LaunchOptions, launch
+from .records import Status
+from .simulator import SimOptions, parse_latency, serve
+from .status import read_status, status_lines
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_FATAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-SIMULATED_KEY = "simulated-key"
 DEFAULT_SIM_LATENCY_S = (0.2, 1.5)
-MAX_PROBLEMS_SHOWN = 50
 
 log = logging.getLogger("batchedit")
 
@@ -57,8 +53,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--poll-interval", type=float, dest="poll_interval_s", help="seconds")
     _add_manifest_options(run)
     run.add_argument("--strict", action="store_true", help="refuse the run if any row is invalid")
-    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_launch_options(run)
     _add_simulate_options(run)
+
+    retry = commands.add_parser("retry", help="re-run the rows of an earlier run that failed")
+    retry.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    retry.add_argument(
+        "--status",
+        type=parse_statuses,
+        default=frozenset({Status.FAILED}),
+        metavar="S[,S]",
+        help=f"statuses to re-run: {', '.join(RETRYABLE)} (default failed)",
+    )
+    retry.add_argument("--concurrency", type=int, help="tasks in flight at the service")
+    _add_launch_options(retry)
+
+    status = commands.add_parser("status", help="counts by status and error category, offline")
+    status.add_argument("run_dir", type=Path, metavar="RUN_DIR")
 
     validate = commands.add_parser("validate", help="check every row offline")
     validate.add_argument("source", type=Path, metavar="SOURCE")
@@ -90,16 +101,45 @@ def _add_manifest_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _manifest_overrides(args: argparse.Namespace) -> dict[str, object]:
-    try:
-        columns = parse_column_option(args.column) if args.column else None
-    except ValueError as exc:
-        raise UsageError(str(exc)) from exc
-    return {
-        "columns": columns,
-        "delimiter": args.delimiter,
-        "allow_models": args.allow_model or None,
-    }
+def _manifest_overrides(args: argparse.Namespace) -> dict[str, Setting]:
+    """--column and --allow-model as JSON values, so `retry` can replay them."""
+    given: dict[str, Setting] = {}
+    if getattr(args, "column", None):
+        try:
+            given["columns"] = parse_column_option(args.column)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
+    if getattr(args, "allow_model", None):
+        given["allow_models"] = list(args.allow_model)
+    return given
+
+
+def _add_launch_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-tasks",
+        type=int,
+        dest="max_tasks",
+        metavar="N",
+        help="refuse to start if the run would make more than N paid submissions",
+    )
+    parser.add_argument(
+        "--yes", action="store_true", help="do not ask before a large paid run in a terminal"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+RETRYABLE = (Status.FAILED, Status.UNKNOWN, Status.PENDING)
+
+
+def parse_statuses(text: str) -> frozenset[Status]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    allowed = {status.value for status in RETRYABLE}
+    wrong = [name for name in names if name not in allowed]
+    if wrong or not names:
+        raise argparse.ArgumentTypeError(
+            f"{', '.join(wrong) or 'nothing'}: give statuses among {', '.join(sorted(allowed))}"
+        )
+    return frozenset(Status(name) for name in names)
 
 
 def _add_simulate_options(run: argparse.ArgumentParser) -> None:
@@ -138,6 +178,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return command_validate(args)
         if args.command == "simulate":
             return command_simulate(args)
+        if args.command == "status":
+            return command_status(args.run_dir)
+        if args.command == "retry":
+            return command_retry(args)
         return command_run(args)
     except (UsageError, SourceError) as exc:
         print(f"batchedit: {exc}", file=sys.stderr)
@@ -188,76 +232,94 @@ def _sim_options(args: argparse.Namespace) -> SimOptions:
         raise UsageError(f"--simulate: {exc}") from exc
 
 
-@dataclass(frozen=True, slots=True)
-class RowTally:
-    """A first, offline pass over the manifest: what the run will face."""
+def _sim_settings(options: SimOptions) -> dict[str, Setting]:
+    return {
+        "latency": list(options.latency_s),
+        "fail_rate": options.fail_rate,
+        "seed": options.seed,
+    }
 
-    valid: int
-    invalid: int
-    problems: tuple[Problem, ...]
+
+def _sim_from_settings(settings: Mapping[str, Setting]) -> SimOptions:
+    latency = settings.get("latency")
+    fail_rate = settings.get("fail_rate")
+    seed = settings.get("seed")
+    try:
+        return SimOptions(
+            latency_s=parse_latency("-".join(str(x) for x in latency))
+            if isinstance(latency, list)
+            else DEFAULT_SIM_LATENCY_S,
+            fail_rate=float(fail_rate) if isinstance(fail_rate, int | float) else 0.0,
+            seed=seed if isinstance(seed, int) else None,
+        )
+    except ValueError as exc:
+        raise UsageError(f"the recorded simulator options are unusable: {exc}") from exc
 
 
-def tally_rows(job: JobSettings) -> RowTally:
-    valid = invalid = 0
-    problems: list[Problem] = []
-    for row in iter_rows(job):
-        if isinstance(row, InvalidRow):
-            invalid += 1
-            if len(problems) < MAX_PROBLEMS_SHOWN:
-                problems.extend(row.problems)
-        else:
-            valid += 1
-    return RowTally(valid, invalid, tuple(problems))
+def _overrides(args: argparse.Namespace) -> dict[str, Setting]:
+    """The job settings given on the command line; paths made absolute so
+    that `retry` finds them from any folder."""
+    given = _manifest_overrides(args)
+    for name in SETTING_NAMES:
+        value = getattr(args, name, None)
+        if value is None or name in given:
+            continue
+        given[name] = str(Path(value).resolve()) if isinstance(value, Path) else value
+    return given
+
+
+def _launch_options(
+    args: argparse.Namespace,
+    simulate: SimOptions | None,
+    only_statuses: frozenset[Status] | None = None,
+) -> LaunchOptions:
+    return LaunchOptions(
+        strict=getattr(args, "strict", False),
+        show_progress=not args.no_progress and sys.stderr.isatty(),
+        assume_yes=args.yes,
+        interactive=sys.stdin.isatty() and sys.stderr.isatty(),
+        only_statuses=only_statuses,
+        simulate=simulate,
+    )
 
 
 def command_run(args: argparse.Namespace) -> int:
-    job = apply_overrides(
-        load_job(args.source),
-        manifest=args.manifest,
-        model=args.model,
-        output_dir=args.output_dir,
-        concurrency=args.concurrency,
-        poll_interval_s=args.poll_interval_s,
-        **_manifest_overrides(args),
-    )
+    overrides = _overrides(args)
+    job = apply_overrides(load_job(args.source), **overrides)
     if job.output_dir is None:
         raise UsageError("no run directory: give --out DIR or `output_dir:` in the job file")
-    tally = tally_rows(job)
-    for problem in tally.problems:
-        print(problem, file=sys.stderr)
-    if tally.invalid and args.strict:
-        print(
-            f"batchedit: --strict: {tally.invalid} invalid row(s); nothing was submitted",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
-    paths = RunPaths(job.output_dir)
-    sim_options = _sim_options(args) if args.simulate else None
-    show_progress = not args.no_progress and sys.stderr.isatty()
-    with logging_redirect_tqdm():
-        outcome = asyncio.run(_run(job, paths, sim_options, tally, show_progress))
-    for line in outcome.summary.human_lines(paths):
+    simulate = _sim_options(args) if args.simulate else None
+    invocation = Invocation(
+        source=args.source.resolve(),
+        overrides=overrides,
+        simulate=None if simulate is None else _sim_settings(simulate),
+    )
+    return launch(job, invocation, _launch_options(args, simulate), confirm=ask)
+
+
+def command_retry(args: argparse.Namespace) -> int:
+    """The same source and settings as the run that made RUN_DIR, limited to
+    the rows now in the statuses asked for; the command line still wins."""
+    invocation = load_invocation(args.run_dir)
+    overrides = {**invocation.overrides, **_overrides(args)}
+    overrides["output_dir"] = str(args.run_dir.resolve())
+    job = apply_overrides(load_job(invocation.source), **overrides)
+    simulate = None if invocation.simulate is None else _sim_from_settings(invocation.simulate)
+    options = _launch_options(args, simulate, only_statuses=args.status)
+    return launch(job, invocation, options, confirm=ask)
+
+
+def command_status(run_dir: Path) -> int:
+    for line in status_lines(run_dir, read_status(run_dir)):
         print(line)
-    if outcome.fatal is not None:
-        print(f"batchedit: run stopped: {outcome.fatal}", file=sys.stderr)
-    return outcome.exit_code
+    return EXIT_OK
 
 
-async def _run(
-    job: JobSettings,
-    paths: RunPaths,
-    sim_options: SimOptions | None,
-    tally: RowTally,
-    show_progress: bool,
-) -> RunOutcome:
-    async with AsyncExitStack() as stack:
-        if sim_options is not None:
-            simulator = await stack.enter_async_context(
-                running_simulator(sim_options, scratch_dir=paths.state_dir)
-            )
-            endpoint = Endpoint(simulator.base_url, SIMULATED_KEY)
-        else:
-            endpoint = endpoint_from_env()
-        config = RunConfig(job, paths, endpoint, show_progress=show_progress)
-        return await run_pipeline(config, total_rows=tally.valid + tally.invalid)
-    raise AssertionError("unreachable")
+def ask(question: str) -> bool:
+    """A yes/no question on the terminal; anything but yes is no."""
+    print(question, end="", file=sys.stderr, flush=True)
+    try:
+        answer = input()
+    except EOFError:
+        return False
+    return answer.strip().lower() in {"y", "yes"}

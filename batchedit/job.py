@@ -44,6 +44,7 @@ class JobSettings:
     output_dir: Path | None = None  # resolved relative to the job file's folder
     concurrency: int = 8
     poll_interval_s: float = 2.0
+    max_tasks: int | None = None  # the cost guard: most paid submissions a run may make
     defaults: Mapping[str, FieldValue | tuple[str, ...]] = field(default_factory=dict)
     columns: ColumnMap = field(default_factory=ColumnMap)
     delimiter: str | None = None  # None: sniffed from the CSV header
@@ -60,6 +61,7 @@ SETTING_NAMES: tuple[str, ...] = (
     "columns",
     "delimiter",
     "allow_models",
+    "max_tasks",
 )
 #: Settings whose value in the job file is a mapping or a list rather than a single value.
 _MAPPING_SETTINGS = frozenset({"columns", "allow_models"})
@@ -102,6 +104,16 @@ def _check_concurrency(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(
             f"concurrency must be a positive whole number of tasks in flight (got {value!r})"
+        )
+    return value
+
+
+def _check_max_tasks(value: object) -> int:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(
+            f"max_tasks must be a whole number of paid submissions, 0 or more (got {value!r})"
         )
     return value
 
@@ -149,6 +161,7 @@ _CHECKS: dict[str, Callable[[object], object]] = {
     "columns": parse_columns,
     "delimiter": _check_delimiter,
     "allow_models": _check_allow_models,
+    "max_tasks": _check_max_tasks,
 }
 
 

@@ -22,6 +22,15 @@ class RunPaths:
         return self.state_dir / "journal.jsonl"
 
     @property
+    def lock(self) -> Path:
+        return self.state_dir / "lock"
+
+    @property
+    def invocation(self) -> Path:
+        """How the last run was started, for `batchedit retry`."""
+        return self.state_dir / "invocation.json"
+
+    @property
     def outputs(self) -> Path:
         return self.root / "outputs"
 

@@ -1,0 +1,303 @@
+"""Re-runs into the same run directory (CONTRACT.md "Re-runs"): a settled row
+costs no request, a changed one exactly one submit, lost outputs are fetched
+again, unknown rows wait for `retry --status unknown`, `retry` touches only the
+rows it is asked to, and the cost guard counts what the run would pay for."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import ThreadedSimulator, read_report, write_csv, write_image
+
+from batchedit.cli import main
+from batchedit.job import load_job
+from batchedit.launch import CONFIRM_ABOVE, LaunchOptions, _refusal
+from batchedit.lock import run_lock
+from batchedit.planning import Survey
+from batchedit.resume import Action
+from batchedit.rundir import RunPaths
+from batchedit.simulator import SimOptions
+
+FAST = ["--poll-interval", "0.01", "--no-progress"]
+Simulators = Callable[..., ThreadedSimulator]
+
+
+def catalog(folder: Path, rows: int = 6, prompt: str = "Put the {title} on white") -> Path:
+    write_image(folder / "photos" / "mug.png", colour="red")
+    write_image(folder / "photos" / "cap.png", colour="navy")
+    records = [
+        {
+            "id": f"sku-{n}",
+            "title": f"Product {n}",
+            "prompt": prompt if n != 2 else "Put the {title} on black",
+            "image": "photos/mug.png" if n % 2 else "photos/cap.png",
+            "aspect_ratio": "1:1",
+        }
+        for n in range(rows)
+    ]
+    return write_csv(folder / "catalog.csv", records)
+
+
+def delta(after: dict[str, Any], before: dict[str, Any]) -> dict[str, int]:
+    keys = ("submits", "submit_requests", "polls", "downloads", "uploads")
+    return {key: after[key] - before[key] for key in keys}
+
+
+def run(manifest: Path, run_dir: Path, *extra: str) -> int:
+    return main(["run", str(manifest), "--out", str(run_dir), *FAST, *extra])
+
+
+def test_a_second_run_of_a_finished_manifest_makes_no_request_at_all(
+    tmp_path: Path, threaded_simulator: Simulators
+) -> None:
+    simulator = threaded_simulator()
+    manifest, run_dir = catalog(tmp_path), tmp_path / "run"
+    assert run(manifest, run_dir) == 0
+    first = read_report(run_dir)
+    before = simulator.stats()
+
+    assert run(manifest, run_dir) == 0
+
+    assert delta(simulator.stats(), before) == dict.fromkeys(delta(before, before), 0)
+    assert read_report(run_dir) == first, "the report is the same, attempts still 1"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["paid_submissions"] == 0 and sum(summary["requests"].values()) == 0
+
+
+def test_one_changed_prompt_makes_exactly_one_submit_and_replaces_its_output(
+    tmp_path: Path, threaded_simulator: Simulators
+) -> None:
+    simulator = threaded_simulator()
+    manifest, run_dir = catalog(tmp_path), tmp_path / "run"
+    assert run(manifest, run_dir) == 0
+    old = {line["id"]: line for line in read_report(run_dir)}
+    text = manifest.read_text(encoding="utf-8").replace("on black", "on grey")
+    manifest.write_text(text, encoding="utf-8")
+    before = simulator.stats()
+
+    assert run(manifest, run_dir) == 0
+
+    assert delta(simulator.stats(), before)["submits"] == 1
+    new = {line["id"]: line for line in read_report(run_dir)}
+    assert new["sku-2"]["prompt"] == "Put the Product 2 on grey"
+    assert new["sku-2"]["attempts"] == 2
+    assert new["sku-2"]["task_id"] != old["sku-2"]["task_id"]
+    assert new["sku-2"]["outputs"][0]["sha256"] != old["sku-2"]["outputs"][0]["sha256"]
+    assert all(new[i] == old[i] for i in old if i != "sku-2")
+
+
+def test_changed_local_image_content_is_a_changed_request(
+    tmp_path: Path, threaded_simulator: Simulators
+) -> None:
+    simulator = threaded_simulator()
+    manifest, run_dir = catalog(tmp_path), tmp_path / "run"
+    assert run(manifest, run_dir) == 0
+    before = simulator.stats()
+    write_image(tmp_path / "photos" / "mug.png", colour="green")  # same name, new content
+
+    assert run(manifest, run_dir) == 0
+
+    assert delta(simulator.stats(), before)["submits"] == 3, "the three rows using mug.png"
+
+
+def test_deleted_or_altered_outputs_are_downloaded_again_without_paying(
+    tmp_path: Path, threaded_simulator: Simulators
+) -> None:
+    simulator = threaded_simulator()
+    manifest, run_dir = catalog(tmp_path), tmp_path / "run"
+    assert run(manifest, run_dir) == 0
+    first = {line["id"]: line for line in read_report(run_dir)}
+    (run_dir / first["sku-0"]["outputs"][0]["path"]).unlink()
+    altered = run_dir / first["sku-1"]["outputs"][0]["path"]
+    altered.write_bytes(bytes(len(altered.read_bytes())))  # same size, other bytes
+    before = simulator.stats()
+
+    assert run(manifest, run_dir) == 0
+
+    assert delta(simulator.stats(), before) == {
+        "submits": 0,
+        "submit_requests": 0,
+        "polls": 0,
+        "downloads": 2,
+        "uploads": 0,
+    }
+    again = {line["id"]: line for line in read_report(run_dir)}
+    for row_id in ("sku-0", "sku-1"):
+        output = again[row_id]["outputs"][0]
+        assert output["sha256"] == first[row_id]["outputs"][0]["sha256"]
+        assert (run_dir / output["path"]).stat().st_size == output["bytes"]
+        assert again[row_id]["attempts"] == 1
+
+
+def test_a_lost_output_whose_result_expired_is_submitted_again(
+    tmp_path: Path, threaded_simulator: Simulators
+) -> None:
+    simulator = threaded_simulator(expire_after_s=30.0)  # inside the expiry margin
+    manifest, run_dir = catalog(tmp_path, rows=2), tmp_path / "run"
+    assert run(manifest, run_dir) == 0
+    (run_dir / read_report(run_dir)[0]["outputs"][0]["path"]).unlink()
+    before = simulator.stats()
+
+    assert run(manifest, run_dir) == 0
+
+    assert delta(simulator.stats(), before)["submits"] == 1
+    assert read_report(run_dir)[0]["attempts"] == 2
+
+
+def forget_answer(run_dir: Path, row_id: str) -> None:
+    """As if the process died after sending row_id's paid submit again: an
+    intent with nothing after it."""
+    paths = RunPaths(run_dir)
+    entries = [json.loads(line) for line in paths.journal.read_text().splitlines()]
+    finished = [e for e in entries if e["event"] == "finished" and e["id"] == row_id][-1]
+    intent = {
+        "event": "submitting",
+        "row": finished["row"],
+        "id": row_id,
+        "fingerprint": finished["fingerprint"],
+        "at": "2026-11-23T00:00:00Z",
+    }
+    with open(paths.journal, "a", encoding="utf-8") as journal:
+        journal.write(json.dumps(intent) + "\n")
+
+
+def test_unknown_rows_are_left_alone_until_retried_with_status_unknown(
+    tmp_path: Path, threaded_simulator: Simulators
+) -> None:
+    simulator = threaded_simulator()
+    manifest, run_dir = catalog(tmp_path, rows=3), tmp_path / "run"
+    assert run(manifest, run_dir) == 0
+    forget_answer(run_dir, "sku-1")
+    before = simulator.stats()
+
+    assert run(manifest, run_dir) == 1
+    report = {line["id"]: line for line in read_report(run_dir)}
+    assert report["sku-1"]["status"] == "unknown"
+    assert report["sku-1"]["error"]["category"] == "unknown_outcome"
+    assert report["sku-1"]["attempts"] == 2, "the unanswered submit may have been paid"
+    assert delta(simulator.stats(), before)["submit_requests"] == 0
+    assert main(["retry", str(run_dir), "--no-progress"]) == 1, "nothing failed: nothing to do"
+    assert delta(simulator.stats(), before)["submit_requests"] == 0
+
+    assert main(["retry", str(run_dir), "--status", "unknown", "--no-progress"]) == 0
+
+    assert delta(simulator.stats(), before)["submits"] == 1
+    report = {line["id"]: line for line in read_report(run_dir)}
+    assert report["sku-1"]["status"] == "succeeded" and report["sku-1"]["attempts"] == 3
+
+
+def test_retry_reruns_exactly_the_failed_rows(
+    tmp_path: Path, threaded_simulator: Simulators
+) -> None:
+    simulator = threaded_simulator(fail_rate=0.5, seed=11)
+    manifest, run_dir = catalog(tmp_path, rows=12), tmp_path / "run"
+    assert run(manifest, run_dir) == 1
+    first = {line["id"]: line for line in read_report(run_dir)}
+    failed = {i for i, line in first.items() if line["status"] == "failed"}
+    assert 0 < len(failed) < 12
+    assert run(manifest, run_dir) == 1, "a plain re-run does not pay for failures again"
+    before = simulator.stats()
+
+    main(["retry", str(run_dir), "--no-progress"])
+
+    assert delta(simulator.stats(), before)["submits"] == len(failed)
+    second = {line["id"]: line for line in read_report(run_dir)}
+    for row_id, line in second.items():
+        if row_id in failed:
+            assert line["attempts"] == 2 and line["task_id"] != first[row_id]["task_id"]
+        else:
+            assert line == first[row_id], "rows not asked for are untouched"
+
+
+def test_status_counts_by_status_and_category_offline(
+    tmp_path: Path, threaded_simulator: Simulators, capsys: pytest.CaptureFixture[str]
+) -> None:
+    threaded_simulator(fail_rate=0.5, seed=11)
+    manifest, run_dir = catalog(tmp_path, rows=12), tmp_path / "run"
+    run(manifest, run_dir)
+    statuses = [line["status"] for line in read_report(run_dir)]
+    capsys.readouterr()
+
+    assert main(["status", str(run_dir)]) == 0
+
+    out = capsys.readouterr().out
+    assert f"{run_dir}: 12 rows" in out
+    assert re.search(rf"succeeded +{statuses.count('succeeded')}\n", out)
+    assert re.search(rf"failed +{statuses.count('failed')} +task_failed ", out)
+    assert "paid submission(s)" in out and f"batchedit retry {run_dir}" in out
+
+
+def test_a_second_run_at_once_is_refused_naming_the_holder(
+    tmp_path: Path, threaded_simulator: Simulators, capsys: pytest.CaptureFixture[str]
+) -> None:
+    simulator = threaded_simulator()
+    manifest, run_dir = catalog(tmp_path, rows=2), tmp_path / "run"
+    with run_lock(RunPaths(run_dir)):
+        assert run(manifest, run_dir) == 2
+    assert "in use by another batchedit run (pid " in capsys.readouterr().err
+    assert simulator.stats()["submit_requests"] == 0
+
+
+def test_a_lock_left_by_a_killed_run_does_not_block(
+    tmp_path: Path, threaded_simulator: Simulators
+) -> None:
+    threaded_simulator()
+    manifest, run_dir = catalog(tmp_path, rows=2), tmp_path / "run"
+    RunPaths(run_dir).state_dir.mkdir(parents=True)
+    RunPaths(run_dir).lock.write_text("999999999\n")  # a pid, but no flock held
+    assert run(manifest, run_dir) == 0
+
+
+def test_the_cost_guard_sends_nothing_above_max_tasks_and_counts_only_what_is_paid(
+    tmp_path: Path, threaded_simulator: Simulators, capsys: pytest.CaptureFixture[str]
+) -> None:
+    simulator = threaded_simulator()
+    manifest, run_dir = catalog(tmp_path, rows=6), tmp_path / "run"
+
+    assert run(manifest, run_dir, "--max-tasks", "5") == 2
+
+    assert simulator.stats()["submit_requests"] == 0 and simulator.stats()["uploads"] == 0
+    assert "would make 6 paid submissions, more than max_tasks 5" in capsys.readouterr().err
+    assert not run_dir.exists(), "a refused first run leaves nothing behind"
+    assert run(manifest, run_dir, "--max-tasks", "6") == 0
+    text = manifest.read_text(encoding="utf-8").replace("on black", "on grey")
+    manifest.write_text(text, encoding="utf-8")
+    assert run(manifest, run_dir, "--max-tasks", "1") == 0, "only the changed row is paid"
+
+
+def survey_of(paid: int) -> Survey:
+    return Survey(
+        rows=paid, invalid=0, problems=(), actions=Counter({Action.SUBMIT: paid}), unreadable=0
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "answer", "asked", "refused"),
+    [
+        (LaunchOptions(interactive=True), False, True, True),
+        (LaunchOptions(interactive=True), True, True, False),
+        (LaunchOptions(interactive=True, assume_yes=True), False, False, False),
+        (LaunchOptions(interactive=False), False, False, False),
+        (LaunchOptions(interactive=True, simulate=SimOptions()), False, False, False),
+    ],
+)
+def test_a_large_paid_run_in_a_terminal_asks_first(
+    tmp_path: Path, options: LaunchOptions, answer: bool, asked: bool, refused: bool
+) -> None:
+    job = load_job(catalog(tmp_path))
+    questions: list[str] = []
+
+    def confirm(question: str) -> bool:
+        questions.append(question)
+        return answer
+
+    refusal = _refusal(job, survey_of(CONFIRM_ABOVE + 1), options, confirm)
+
+    assert bool(questions) == asked and (refusal is not None) == refused
+    assert _refusal(job, survey_of(CONFIRM_ABOVE), LaunchOptions(interactive=True), confirm) is None

@@ -164,6 +164,11 @@ def _add_simulator_options(parser: argparse.ArgumentParser, *, prefix: str) -> N
     group.add_argument("--api-key", default=None, help="accept only this key")
     group.add_argument("--balance", type=int, default=None, help="paid tasks before 402")
     group.add_argument("--expire-after", type=float, default=86400.0, metavar="SECONDS")
+    group.add_argument(
+        "--prerendered",
+        action="store_true",
+        help="serve one ready-made image per output shape instead of editing (for benchmarks)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -213,6 +218,7 @@ def command_simulate(args: argparse.Namespace) -> int:
             balance=args.balance,
             expire_after_s=args.expire_after,
             seed=args.seed,
+            prerendered=args.prerendered,
         )
     except ValueError as exc:
         raise UsageError(f"simulate: {exc}") from exc

@@ -43,7 +43,7 @@ class JobSettings:
     model: str = DEFAULT_MODEL
     output_dir: Path | None = None  # resolved relative to the job file's folder
     concurrency: int = 8
-    poll_interval_s: float = 2.0
+    poll_interval_s: float | None = None  # None: latency-aware polling
     max_tasks: int | None = None  # the cost guard: most paid submissions a run may make
     defaults: Mapping[str, FieldValue | tuple[str, ...]] = field(default_factory=dict)
     columns: ColumnMap = field(default_factory=ColumnMap)

@@ -55,7 +55,7 @@ from .records import (
 from .report import request_record, write_report
 from .resume import Action, RowPlan, current_status
 from .rundir import RunPaths
-from .scheduler import InFlightTask, PollPolicy, PollTimetable
+from .scheduler import InFlightTask, LatencyAwarePolicy, Policy, PollPolicy, PollTimetable
 from .summary import RunStats, RunSummary
 from .task_state import ResultResource, TaskPhase, TaskState
 from .uploads import ImageUploader
@@ -79,6 +79,16 @@ class RunConfig:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     #: `batchedit retry`: act only on rows now in these statuses; None for a plain run.
     only_statuses: Collection[Status] | None = None
+    #: API requests per second the polls must share with submits; None: unbounded.
+    requests_per_s: float | None = None
+
+    def poll_policy(self) -> Policy:
+        """A fixed interval when the job asks for one, else latency-aware polling."""
+        if self.job.poll_interval_s is not None:
+            return PollPolicy(self.job.poll_interval_s)
+        return LatencyAwarePolicy(
+            concurrency=self.job.concurrency, requests_per_s=self.requests_per_s
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +133,9 @@ class _Run:
         self.digests = digests
         self.uploader = ImageUploader(client, self.digests)
         self.slots = InFlightSlots(max_in_flight=concurrency)
-        self.timetable = PollTimetable(clock, PollPolicy(config.job.poll_interval_s))
+        self.timetable = PollTimetable(
+            clock, config.poll_policy(), requests_per_s=config.requests_per_s
+        )
         self.store = OutputStore(config.paths.root, client)
         self.stats = RunStats(started_at=utc_now_iso())
         self.submitters = concurrency
@@ -319,7 +331,9 @@ class _Run:
                 continue
             self.stats.record_latency(self.clock.now() - task.submitted_mono)
             task.slot.release()
-            self.timetable.done()
+            # A task left by an earlier run (no paid attempt in this one) has no true age.
+            learn = isinstance(outcome, TaskState) and task.attempts > 0
+            self.timetable.done(task, learn=learn)
             await done_q.put((task, outcome))
 
     # -- writers ----------------------------------------------------------

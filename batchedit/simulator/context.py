@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from batchedit.simulator.prerendered import PrerenderedResults
 from batchedit.simulator.state import SimState
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ class SimContext:
     session: aiohttp.ClientSession | None = None
     result_dir: Path | None = None
     scratch_dir: Path | None = None  # where result_dir is made; None: the system's temp
+    prerendered: PrerenderedResults = field(default_factory=PrerenderedResults)
 
     def start_job(self, job: Coroutine[Any, Any, None]) -> None:
         """Run `job` in the background, tracked so clean-up can cancel and await it."""

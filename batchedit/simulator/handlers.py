@@ -73,7 +73,8 @@ async def handle_download(request: web.Request) -> web.StreamResponse:
     expires_at = task.expires_at(state.options.expire_after_s)
     if expires_at is not None and now >= expires_at:
         # Expired results are dropped from disk: they can never be served again.
-        await asyncio.to_thread(task.result.path.unlink, missing_ok=True)
+        if not request.app[CONTEXT].prerendered.owns(task.result.path):
+            await asyncio.to_thread(task.result.path.unlink, missing_ok=True)
         raise ApiError(410, "the result has expired; submit the edit again")
     state.stats.downloads += 1
     content_type = f"image/{task.result.format}"

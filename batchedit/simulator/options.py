@@ -31,6 +31,9 @@ class SimOptions:
     #: Seconds a succeeded task's results stay downloadable.
     expire_after_s: float = 86400.0
     seed: int | None = None
+    #: Serve one pre-rendered image per output shape instead of editing each input,
+    #: so benchmarks measure the client rather than Pillow.
+    prerendered: bool = False
 
     def __post_init__(self) -> None:
         # Checked here, not in the CLI, so a bad scenario in a test fails loudly too.

@@ -49,7 +49,10 @@ async def handle_submit(request: web.Request) -> web.Response:
     if state.remaining_balance(key) == 0:
         raise ApiError(402, "balance exhausted")
     task = state.create_task(key, spec.slug)
-    if task.error is None:
+    if task.error is None and state.options.prerendered:
+        folder = ctx.require_result_dir()
+        await ctx.prerendered.settle(task, edit.aspect_ratio, edit.image_size, folder)
+    elif task.error is None:
         ctx.start_job(render_task(ctx, task, edit))
     origin = f"{request.scheme}://{request.host}"
     return ok_json(

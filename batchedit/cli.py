@@ -4,6 +4,8 @@
     batchedit retry RUN_DIR [--status]  re-run the rows that ended failed (or unknown)
     batchedit status RUN_DIR            counts by status and error category, offline
     batchedit validate SOURCE           check every row offline
+    batchedit report RUN_DIR [--html FILE] [--failed-csv FILE]
+                                        review page; manifest of the rows that did not succeed
     batchedit simulate [options]        serve the built-in simulator on loopback
 
 Exit codes (CONTRACT.md): 0 every row succeeded, 1 some rows did not, 2 usage
@@ -16,16 +18,19 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from . import __version__
 from .columns import parse_column_option
 from .errors import SourceError, UsageError
+from .events import LOG_FORMATS, setup_logging
+from .failed_rows import NOT_SUCCEEDED, write_failed_csv
 from .invocation import Invocation, Setting, load_invocation
 from .job import SETTING_NAMES, apply_overrides, load_job, validate_job
 from .launch import LaunchOptions, launch
 from .records import Status
+from .review import load_run, write_review
 from .simulator import SimOptions, parse_latency, serve
 from .status import read_status, status_lines
 
@@ -33,6 +38,11 @@ EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, EXIT_FATAL, EXIT_INTERRUPTED = 0, 1, 2, 3
 DEFAULT_SIM_LATENCY_S = (0.2, 1.5)
 
 log = logging.getLogger("batchedit")
+
+#: `batchedit report VERB ...` commands, dispatched on argv before argparse reads
+#: `report RUN_DIR`: a run directory is never named like a verb here. Issue 7
+#: registers "merge" (`report merge RUN_DIR... --out DIR`).
+REPORT_VERBS: dict[str, Callable[[list[str]], int]] = {}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate", help="check every row offline")
     validate.add_argument("source", type=Path, metavar="SOURCE")
     _add_manifest_options(validate)
+
+    _add_report_command(commands)
 
     simulate = commands.add_parser("simulate", help="serve the built-in simulator")
     simulate.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
@@ -126,6 +138,12 @@ def _add_launch_options(parser: argparse.ArgumentParser) -> None:
         "--yes", action="store_true", help="do not ask before a large paid run in a terminal"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default="text",
+        help="json: one JSON object per event on stderr, for nightly logs",
+    )
 
 
 RETRYABLE = (Status.FAILED, Status.UNKNOWN, Status.PENDING)
@@ -138,6 +156,37 @@ def parse_statuses(text: str) -> frozenset[Status]:
     if wrong or not names:
         raise argparse.ArgumentTypeError(
             f"{', '.join(wrong) or 'nothing'}: give statuses among {', '.join(sorted(allowed))}"
+        )
+    return frozenset(Status(name) for name in names)
+
+
+def _add_report_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    report = commands.add_parser(
+        "report",
+        help="a before/after review page; a manifest of the rows that did not succeed",
+        description="With neither --html nor --failed-csv, writes RUN_DIR/review.html.",
+    )
+    report.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    report.add_argument("--html", type=Path, metavar="FILE", help="write the review page here")
+    report.add_argument(
+        "--failed-csv", type=Path, metavar="FILE", help="write the rows that did not succeed"
+    )
+    report.add_argument(
+        "--status",
+        type=_report_statuses,
+        default=NOT_SUCCEEDED,
+        metavar="S[,S]",
+        help="rows for --failed-csv (default: failed,unknown,invalid,pending)",
+    )
+
+
+def _report_statuses(text: str) -> frozenset[Status]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    allowed = [status.value for status in Status]
+    wrong = [name for name in names if name not in allowed]
+    if wrong or not names:
+        raise argparse.ArgumentTypeError(
+            f"{', '.join(wrong) or 'nothing'}: give statuses among {', '.join(allowed)}"
         )
     return frozenset(Status(name) for name in names)
 
@@ -172,15 +221,16 @@ def _add_simulator_options(parser: argparse.ArgumentParser, *, prefix: str) -> N
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["report"] and len(argv) > 1 and argv[1] in REPORT_VERBS:
+        return REPORT_VERBS[argv[1]](argv[2:])
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    setup_logging(getattr(args, "log_format", "text"), verbose=args.verbose)
     try:
         if args.command == "validate":
             return command_validate(args)
+        if args.command == "report":
+            return command_report(args)
         if args.command == "simulate":
             return command_simulate(args)
         if args.command == "status":
@@ -203,6 +253,25 @@ def command_validate(args: argparse.Namespace) -> int:
     if problems:
         print(f"{len(problems)} problem(s) in {args.source}", file=sys.stderr)
         return EXIT_USAGE
+    return EXIT_OK
+
+
+def command_report(args: argparse.Namespace) -> int:
+    run = load_run(args.run_dir)
+    html: Path | None = args.html
+    if html is None and args.failed_csv is None:
+        html = args.run_dir / "review.html"
+    if html is not None:
+        page = write_review(run, html)
+        print(f"review page: {page.path} ({page.rows} rows, {page.thumbnails} thumbnails)")
+    if args.failed_csv is not None:
+        failed = write_failed_csv(run, args.failed_csv, args.status)
+        print(f"{failed.rows} row(s) that did not succeed: {failed.path}")
+        if failed.from_report:
+            print(f"  ({failed.from_report} rebuilt from the report: the manifest lost them)")
+        if failed.rows:
+            print(f"  check: batchedit validate {failed.path}")
+            print(f"  run:   batchedit run {failed.path} --out {args.run_dir}-fix")
     return EXIT_OK
 
 

@@ -30,6 +30,7 @@ from .errors import (
     ResultExpired,
     TransientError,
 )
+from .events import emit
 from .http_answers import classify_error_status, retry_after_s
 from .records import ErrorCategory
 from .task_state import TaskState, parse_task
@@ -303,7 +304,9 @@ class ModellixClient:
                 delay = max(delay, exc.retry_after_s)
             # Every request of this client waits, not just the one that saw the 429.
             self._resume_at = max(self._resume_at, self.clock.now() + delay)
+            emit("paused", kind=what, resume_in_s=round(delay, 3), message=str(exc))
         log.debug("%s retry %d in %.3fs: %s", what, retry + 1, delay, exc)
+        emit("retried", kind=what, retry=retry + 1, delay_s=round(delay, 3), message=str(exc))
         await self.clock.sleep(delay)
 
     async def _wait_for_resume(self) -> None:

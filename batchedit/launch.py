@@ -25,6 +25,7 @@ from typing import TextIO
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from .endpoint import Endpoint, endpoint_from_env
+from .events import add_secret, notice
 from .fingerprint import FileDigests
 from .invocation import Invocation, save_invocation
 from .job import JobSettings
@@ -76,9 +77,9 @@ def launch(
         planned = survey(job, paths, FileDigests(), retry=options.only_statuses)
         refusal = _refusal(job, planned, options, confirm)
         for problem in planned.problems:
-            print(problem, file=err)
+            notice("problem", str(problem), file=err)
         if refusal is not None:
-            print(f"batchedit: {refusal}; nothing was submitted", file=err)
+            notice("refused", f"batchedit: {refusal}; nothing was submitted", file=err)
             if new_run_dir:
                 _remove_empty_run_dir(paths)
             return EXIT_USAGE
@@ -89,9 +90,9 @@ def launch(
     for line in outcome.summary.human_lines(paths):
         print(line, file=out)
     if outcome.fatal is not None:
-        print(f"batchedit: run stopped: {outcome.fatal}", file=err)
+        notice("stopped", f"batchedit: run stopped: {outcome.fatal}", file=err)
     if outcome.interrupted:
-        print("batchedit: interrupted; state is saved, run again to continue", file=err)
+        notice("stopped", "batchedit: interrupted; state is saved, run again to continue", file=err)
     return outcome.exit_code
 
 
@@ -136,6 +137,7 @@ async def _run(
             endpoint = Endpoint(simulator.base_url, SIMULATED_KEY)
         else:
             endpoint = endpoint_from_env()
+        add_secret(endpoint.api_key)  # no log line may show it, whatever the format
         config = RunConfig(
             job,
             paths,

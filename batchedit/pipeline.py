@@ -34,6 +34,7 @@ from .errors import (
     ProtocolError,
     ResultExpired,
 )
+from .events import emit
 from .fingerprint import FileDigests
 from .fsutil import remove_partial_files
 from .history import JournalIndex
@@ -247,7 +248,8 @@ class _Run:
         # Durable before the row counts as submitted: a crash from here on polls, never repays.
         await self.journal.append(Submitted(row.index, row.id, task_id, fingerprint, submitted_at))
         log.info("%s submitted as %s", row.id, task_id)
-        self.progress.submitted()
+        emit("row_submitted", id=row.id, row=row.index, task_id=task_id)
+        self.progress.submitted(in_flight=self.slots.in_use)
         self.timetable.add(task)
 
     async def resume_polling(self, plan: RowPlan) -> None:
@@ -265,7 +267,8 @@ class _Run:
             plan.row, task_id, slot, plan.fingerprint, submitted_at, self.clock.now(), attempts=0
         )
         log.info("%s: polling %s again, left by an earlier run", plan.row.id, task_id)
-        self.progress.submitted()
+        emit("row_resumed", id=plan.row.id, row=plan.row.index, task_id=task_id)
+        self.progress.submitted(in_flight=self.slots.in_use)
         self.timetable.add(task)
 
     async def fetch_again(self, plan: RowPlan) -> bool:
@@ -296,7 +299,8 @@ class _Run:
             return True
         fixed = replace(record, outputs=outputs, finished_at=utc_now_iso())
         await self.journal.append(await self.finished_entry(fixed, plan.fingerprint, state))
-        self.progress.finished(Status.SUCCEEDED)
+        self.progress.finished(Status.SUCCEEDED, in_flight=self.slots.in_use)
+        emit("row_finished", **_finished_fields(fixed))
         log.info("%s: outputs downloaded again", plan.row.id)
         return True
 
@@ -361,7 +365,8 @@ class _Run:
             )
             state = outcome if isinstance(outcome, TaskState) else None
             await self.journal.append(await self.finished_entry(record, task.fingerprint, state))
-            self.progress.finished(status)
+            self.progress.finished(status, in_flight=self.slots.in_use)
+            emit("row_finished", **_finished_fields(record, task.polls))
             log.info("%s %s after %.1fs, %d polls", task.row.id, status, latency_s, task.polls)
 
     async def finished_entry(
@@ -410,8 +415,36 @@ class _Run:
             finished_at=utc_now_iso(),
         )
         await self.journal.append(Finished(record, fingerprint))
-        self.progress.finished(status)
+        self.progress.finished(status, in_flight=self.slots.in_use)
+        emit("row_finished", **_finished_fields(record))
         log.warning("%s %s: %s", row.id, status, exc)
+
+
+def _finished_fields(record: ReportRecord, polls: int | None = None) -> dict[str, object]:
+    error = record.error
+    return {
+        "id": record.id,
+        "row": record.row,
+        "status": record.status.value,
+        "task_id": record.task_id,
+        "category": None if error is None else error.category.value,
+        "message": None if error is None else error.message,
+        "latency_s": record.latency_s,
+        "polls": polls,
+        "outputs": len(record.outputs),
+    }
+
+
+def _invalid_fields(row: InvalidRow) -> dict[str, object]:
+    message = "; ".join(problem.message for problem in row.problems)
+    category = ErrorCategory.INVALID_INPUT.value
+    return {
+        "id": row.id,
+        "row": row.index,
+        "status": "invalid",
+        "category": category,
+        "message": message,
+    }
 
 
 def _plan_batch(
@@ -423,6 +456,7 @@ def _plan_batch(
     for row in rows:
         if isinstance(row, InvalidRow):
             batch.append(Status.INVALID)
+            emit("row_finished", **_invalid_fields(row))
         else:
             plan = planner.plan(row)
             keep = isinstance(plan, RowPlan) and plan.action is Action.KEEP
@@ -460,6 +494,13 @@ async def run_pipeline(
     fatal: FatalApiError | None = None
     interrupted = False
     digests = FileDigests()
+    emit(
+        "run_started",
+        run_dir=str(paths.root),
+        rows=total_rows,
+        model=config.job.model,
+        concurrency=config.job.concurrency,
+    )
     with Progress(total_rows, enabled=config.show_progress) as progress:
         async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
             client = ModellixClient(session, config.endpoint, clock, retry=config.retry)
@@ -469,14 +510,23 @@ async def run_pipeline(
             except* FatalApiError as group:
                 fatal = _first_fatal(group)
                 log.error("run stopped: %s", fatal)
+                emit("run_stopped", reason=fatal.category.value, message=str(fatal))
             finally:
                 await asyncio.shield(journal.close())
     if interrupted:
         log.warning("interrupted: unfinished rows stay pending; run again to continue")
+        emit("run_stopped", reason="interrupted", message="unfinished rows stay pending")
     stopped_by = "interrupted" if interrupted else None
     if fatal is not None:
         stopped_by = fatal.category.value
     summary = await asyncio.shield(_write_results(run, clock.now() - started, stopped_by))
+    emit(
+        "run_finished",
+        statuses=dict(summary.counts.statuses),
+        report=str(paths.report),
+        paid_submissions=summary.stats.paid_submissions,
+        wall_time_s=round(summary.wall_time_s, 3),
+    )
     return RunOutcome(summary, fatal, interrupted)
 
 
@@ -530,6 +580,8 @@ async def _write_results(run: _Run, wall_time_s: float, stopped_by: str | None) 
             concurrency=run.config.job.concurrency,
             peak_in_flight=run.slots.peak,
             stopped_by=stopped_by,
+            source=str(run.config.job.source.absolute()),
+            manifest=str(run.config.job.manifest.absolute()),
         )
         summary.write(paths)
         return summary

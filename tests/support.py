@@ -81,3 +81,43 @@ def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
 def read_report(run_dir: Path) -> list[dict[str, Any]]:
     with open(run_dir / "report.jsonl", encoding="utf-8") as handle:
         return [json.loads(line) for line in handle]
+
+
+def make_mixed_catalog(folder: Path, rows: int = 8) -> Path:
+    """A catalog of `rows` good rows over three local photos (one row with two
+    inputs, one with a transparent cut-out), and two invalid rows after them."""
+    write_image(folder / "photos" / "mug.png", size=(96, 120), colour="crimson")
+    write_image(folder / "photos" / "cap.png", size=(120, 96), colour="navy")
+    cutout = Image.new("RGBA", (80, 80), (0, 0, 0, 0))
+    cutout.paste((200, 160, 20, 255), (20, 20, 60, 60))
+    cutout.save(folder / "photos" / "cutout.png")
+    names = ["mug", "cap", "cutout"]
+    records = [
+        {
+            "id": f"sku-{n:03d}",
+            "title": f"Product {n}",
+            "prompt": "Put the {title} on white",
+            "image": f"photos/{names[n % 3]}.png" + ("|photos/cap.png" if n == 1 else ""),
+            "aspect_ratio": "4:5",
+        }
+        for n in range(rows)
+    ]
+    records.append(
+        {
+            "id": "bad-ratio",
+            "title": "Odd",
+            "prompt": "Put the {title} on white",
+            "image": "photos/mug.png",
+            "aspect_ratio": "7:3",
+        }
+    )
+    records.append(
+        {
+            "id": "no-photo",
+            "title": "Gone",
+            "prompt": "Put the {title} on white",
+            "image": "photos/gone.png",
+            "aspect_ratio": "4:5",
+        }
+    )
+    return write_csv(folder / "catalog.csv", records)

@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--concurrency", type=int, help="tasks in flight at the service")
     run.add_argument("--poll-interval", type=float, dest="poll_interval_s", help="seconds")
     _add_manifest_options(run)
+    _add_output_options(run)
     run.add_argument("--strict", action="store_true", help="refuse the run if any row is invalid")
     _add_launch_options(run)
     _add_simulate_options(run)
@@ -111,6 +112,34 @@ def _add_manifest_options(parser: argparse.ArgumentParser) -> None:
         metavar="SLUG",
         help="send this model slug although batchedit does not know it (repeatable)",
     )
+
+
+def _add_output_options(run: argparse.ArgumentParser) -> None:
+    group = run.add_argument_group("outputs")
+    group.add_argument(
+        "--output-name", metavar="TEMPLATE", help='file name under outputs/, e.g. "{sku}/{id}"'
+    )
+    group.add_argument("--output-format", metavar="FORMAT", help="png, jpeg or webp")
+    group.add_argument("--quality", type=int, metavar="1-100", help="jpeg/webp quality")
+    group.add_argument(
+        "--keep-original",
+        action="store_true",
+        default=None,
+        help="also keep the service's own file when converting",
+    )
+
+
+def _output_overrides(args: argparse.Namespace) -> dict[str, Setting]:
+    """--output-name, --output-format, --quality, --keep-original: the pieces of
+    `output:` given, laid over the job file's by apply_overrides."""
+    pieces: dict[str, Setting] = {
+        "name": getattr(args, "output_name", None),
+        "format": getattr(args, "output_format", None),
+        "quality": getattr(args, "quality", None),
+        "keep_original": getattr(args, "keep_original", None),
+    }
+    given = {name: value for name, value in pieces.items() if value is not None}
+    return {"output": given} if given else {}
 
 
 def _manifest_overrides(args: argparse.Namespace) -> dict[str, Setting]:
@@ -334,7 +363,7 @@ def _sim_from_settings(settings: Mapping[str, Setting]) -> SimOptions:
 def _overrides(args: argparse.Namespace) -> dict[str, Setting]:
     """The job settings given on the command line; paths made absolute so
     that `retry` finds them from any folder."""
-    given = _manifest_overrides(args)
+    given = {**_manifest_overrides(args), **_output_overrides(args)}
     for name in SETTING_NAMES:
         value = getattr(args, name, None)
         if value is None or name in given:

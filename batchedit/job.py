@@ -22,6 +22,7 @@ from .columns import ColumnMap, parse_columns
 from .errors import SourceError, UsageError
 from .manifest import CSV_SUFFIXES, YAML_SUFFIXES, Manifest, RawValue, open_manifest, open_source
 from .models import DEFAULT_MODEL, MODELS, is_model_slug, spec_for
+from .naming import OutputSpec, parse_output
 from .records import FieldValue, InvalidRow, Problem, Row
 from .rows import RowValidator
 from .yaml_reader import (
@@ -49,6 +50,7 @@ class JobSettings:
     columns: ColumnMap = field(default_factory=ColumnMap)
     delimiter: str | None = None  # None: sniffed from the CSV header
     allow_models: frozenset[str] = frozenset()  # unknown slugs passed through as they are
+    output: OutputSpec = field(default_factory=OutputSpec)
 
 
 #: Settings the command line may override (`defaults:` only comes from files).
@@ -62,9 +64,10 @@ SETTING_NAMES: tuple[str, ...] = (
     "delimiter",
     "allow_models",
     "max_tasks",
+    "output",
 )
 #: Settings whose value in the job file is a mapping or a list rather than a single value.
-_MAPPING_SETTINGS = frozenset({"columns", "allow_models"})
+_MAPPING_SETTINGS = frozenset({"columns", "allow_models", "output"})
 JOB_KEYS: tuple[str, ...] = SETTING_NAMES + ("defaults",)
 
 
@@ -162,6 +165,7 @@ _CHECKS: dict[str, Callable[[object], object]] = {
     "delimiter": _check_delimiter,
     "allow_models": _check_allow_models,
     "max_tasks": _check_max_tasks,
+    "output": parse_output,
 }
 
 
@@ -273,6 +277,10 @@ def _key_line(node: yaml.MappingNode, key: str) -> int:
 def apply_overrides(job: JobSettings, **overrides: object) -> JobSettings:
     """The command line's settings over the job's; None means "not given"."""
     changes: dict[str, object] = {}
+    pieces = overrides.get("output")
+    if isinstance(pieces, dict):  # the command line's pieces, laid over the job's output:
+        given = {key: value for key, value in pieces.items() if value is not None}
+        overrides["output"] = {**_output_fields(job.output), **given} if given else None
     for name, value in overrides.items():
         if name not in _CHECKS:
             raise UsageError(f"unknown setting '{name}'; allowed: {', '.join(SETTING_NAMES)}")
@@ -293,6 +301,15 @@ def apply_overrides(job: JobSettings, **overrides: object) -> JobSettings:
     return updated
 
 
+def _output_fields(spec: OutputSpec) -> dict[str, object]:
+    return {
+        "name": spec.name,
+        "format": spec.format,
+        "quality": spec.quality,
+        "keep_original": spec.keep_original,
+    }
+
+
 def open_rows(job: JobSettings) -> tuple[Manifest, RowValidator]:
     """The manifest and a fresh validator for one pass over it."""
     manifest = open_manifest(job.manifest, delimiter=job.delimiter)
@@ -306,6 +323,7 @@ def open_rows(job: JobSettings) -> tuple[Manifest, RowValidator]:
         job.model,
         columns=job.columns,
         allowed_models=job.allow_models,
+        output=job.output,
     )
     return manifest, validator
 

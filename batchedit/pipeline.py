@@ -137,7 +137,7 @@ class _Run:
         self.timetable = PollTimetable(
             clock, config.poll_policy(), requests_per_s=config.requests_per_s
         )
-        self.store = OutputStore(config.paths.root, client)
+        self.store = OutputStore(config.paths.root, client, config.job.output)
         self.stats = RunStats(started_at=utc_now_iso())
         self.submitters = concurrency
         self.pollers = min(MAX_POLLERS, concurrency)
@@ -288,7 +288,7 @@ class _Run:
             expires_at=latest.expires_at,
         )
         try:
-            outputs = await self.store.store_results(plan.row.id, state)
+            outputs = await self.store.store_results(plan.row, state)
         except ResultExpired:
             log.info("%s: results expired; submitting again", plan.row.id)
             return False
@@ -393,7 +393,7 @@ class _Run:
             message = outcome.error_message or "the task failed"
             return Status.FAILED, RowError(ErrorCategory.TASK_FAILED, message), ()
         try:
-            outputs = await self.store.store_results(task.row.id, outcome)
+            outputs = await self.store.store_results(task.row, outcome)
         except ApiError as exc:
             return Status.FAILED, exc.to_row_error(), ()
         return Status.SUCCEEDED, None, outputs

@@ -94,6 +94,7 @@ class Row:
     id: str
     request: EditRequest
     fields: Mapping[str, FieldValue] = field(default_factory=dict)
+    output_stem: str = ""  # path under outputs/ without extension; "" = from the id
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,12 +12,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from .columns import ColumnMap
-from .imagetypes import MAX_UPLOAD_BYTES, sniff_image_type
 from .manifest import RawRow, RawValue
 from .models import ModelSpec, spec_for, unknown_model_message
+from .naming import OutputSpec
+from .preflight import local_file_problem, url_problem
 from .records import EditRequest, FieldValue, ImageRef, InvalidRow, Problem, Row
 from .template import TemplateError, render_template
 
@@ -27,10 +27,7 @@ KNOWN_FIELDS = frozenset(
     ("id", "prompt", "image", "aspect_ratio", "resolution", "model") + IMAGE_COLUMNS
 )
 _SINGLE_FIELDS = ("id", "prompt", "model", "aspect_ratio", "resolution")
-LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 _IMAGE_COLUMN = re.compile(r"image_(\d+)")
-_URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
-_DATA_URI = re.compile(r"data:image/[A-Za-z0-9.+-]+;base64,", re.IGNORECASE)
 
 
 def is_empty(value: RawValue) -> bool:
@@ -66,6 +63,7 @@ class RowValidator:
         *,
         columns: ColumnMap | None = None,
         allowed_models: frozenset[str] = frozenset(),
+        output: OutputSpec | None = None,
     ) -> None:
         self.file = file
         self.base_dir = base_dir
@@ -73,6 +71,8 @@ class RowValidator:
         self.default_model = default_model
         self.columns = columns or ColumnMap()
         self.allowed_models = allowed_models
+        self.output = output or OutputSpec()
+        self._first_stem: dict[str, int] = {}  # only with an output name template
         # One verdict per distinct local file: ten thousand rows may share two photos.
         self._file_problems: dict[Path, str | None] = {}
         self._first_line: dict[str, int] = {}
@@ -98,6 +98,7 @@ class RowValidator:
         if spec is not None:
             _check_count(len(given), spec, checked)
         request = EditRequest(model, prompt or "", tuple(i for i in images if i), aspect, size)
+        stem = self._check_output_name(row_id, fields, request, checked)
         if checked.problems:
             return InvalidRow(
                 raw.index,
@@ -110,7 +111,7 @@ class RowValidator:
                 params=request.params(),
                 fields=fields,
             )
-        return Row(raw.index, raw.line, row_id, request, fields)
+        return Row(raw.index, raw.line, row_id, request, fields, output_stem=stem)
 
     def _merge(self, row: Mapping[str, RawValue]) -> dict[str, RawValue]:
         """Defaults, then the row's own non-empty values; an empty cell falls back."""
@@ -138,8 +139,39 @@ class RowValidator:
             checked.add(unknown_model_message(model), "model")
         return spec
 
+    def _check_output_name(
+        self,
+        row_id: str,
+        fields: Mapping[str, FieldValue],
+        request: EditRequest,
+        checked: _Checked,
+    ) -> str:
+        """Where the row's results will go under outputs/; two rows may not share it."""
+        if self.output.name is None:
+            return ""
+        values = {
+            **fields,
+            "model": request.model,
+            "aspect_ratio": request.aspect_ratio or "",
+            "resolution": request.image_size or "",
+        }
+        try:
+            stem = self.output.stem(row_id, values)
+        except TemplateError as exc:
+            checked.add(str(exc), "output")
+            return ""
+        key = stem.casefold()  # two names differing only in case are one file on macOS
+        first = self._first_stem.setdefault(key, checked.line)
+        if first != checked.line:
+            checked.add(
+                f"output name 'outputs/{stem}' is also that of the row on line {first}; "
+                "make output.name tell the rows apart (add {id})",
+                "output",
+            )
+        return stem
+
     def _check_image(self, given: str, checked: _Checked) -> ImageRef | None:
-        problem = _url_problem(given)
+        problem = url_problem(given)
         if problem == "":
             return ImageRef(given=given)
         if problem is not None:
@@ -147,38 +179,12 @@ class RowValidator:
             return None
         path = Path(os.path.abspath(self.base_dir / Path(given).expanduser()))
         if path not in self._file_problems:
-            self._file_problems[path] = _local_file_problem(path)
+            self._file_problems[path] = local_file_problem(path)
         problem = self._file_problems[path]
         if problem is None:
             return ImageRef(given=given, path=path)
         checked.add(f"image file '{given}' {problem}", "image")
         return None
-
-
-def _local_file_problem(path: Path) -> str | None:
-    """Preflight of a local image before anything is paid for: there, a regular
-    file, 1 byte to 16 MiB, and PNG, JPEG or WebP by its first bytes (the
-    extension does not count). None when it will do."""
-    try:
-        if not path.is_file():
-            return f"is not a regular file ({path})" if path.exists() else _not_found(path)
-        size = path.stat().st_size
-        with path.open("rb") as handle:
-            head = handle.read(16)
-    except OSError as exc:
-        return f"cannot be read ({path}: {exc.strerror or exc})"
-    if size == 0:
-        return f"is an empty file ({path})"
-    if size > MAX_UPLOAD_BYTES:
-        mib = size / (1024 * 1024)
-        return f"is {mib:.1f} MiB; the media endpoint takes at most 16 MiB ({path})"
-    if sniff_image_type(head) is None:
-        return f"is not a PNG, JPEG or WebP image by its content ({path})"
-    return None
-
-
-def _not_found(path: Path) -> str:
-    return f"not found (looked for {path})"
 
 
 def _text(value: RawValue) -> str:
@@ -236,28 +242,6 @@ def _image_list(values: Mapping[str, RawValue], checked: _Checked) -> tuple[str,
         elif not is_empty(value):
             given.append(_text(value))
     return tuple(given)
-
-
-def _url_problem(given: str) -> str | None:
-    """'' for an acceptable URL, a message for a bad one, None for a local path."""
-    lowered = given.lower()
-    if lowered.startswith("data:"):
-        if _DATA_URI.match(given):
-            return ""
-        return f"image '{given[:40]}...' is a data: URI but not data:image/...;base64,..."
-    if not _URL_SCHEME.match(given):
-        return None
-    parts = urlsplit(given)
-    if parts.scheme.lower() == "https" and parts.hostname:
-        return ""
-    if parts.scheme.lower() == "http" and parts.hostname in LOOPBACK_HOSTS:
-        return ""
-    if parts.scheme.lower() == "http":
-        return (
-            f"image '{given}' uses plain http; use an https:// URL "
-            "(http is allowed only for localhost, 127.0.0.1 and [::1])"
-        )
-    return f"image '{given}' is not an https:// URL, a data:image URI or a local file"
 
 
 def _option(

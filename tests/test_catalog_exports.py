@@ -48,5 +48,7 @@ def test_shopify_export_runs_unedited(
     report = read_report(run_dir)
     assert [line["id"] for line in report] == SKUS
     assert all(line["status"] == "succeeded" for line in report)
-    assert all((run_dir / line["outputs"][0]["path"]).is_file() for line in report)
+    paths = [line["outputs"][0]["path"] for line in report]
+    assert paths[0] == "outputs/enamel-mug/MUG-ENM-RED.webp"
+    assert all((run_dir / path).is_file() and path.endswith(".webp") for path in paths)
     assert simulator.stats()["submits"] == len(SKUS)

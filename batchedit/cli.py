@@ -16,13 +16,16 @@ by SIGINT or SIGTERM with its state saved.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
+import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from . import __version__
 from .columns import parse_column_option
+from .doctor import diagnose
 from .errors import SourceError, UsageError
 from .events import LOG_FORMATS, setup_logging
 from .failed_rows import NOT_SUCCEEDED, write_failed_csv
@@ -87,6 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_manifest_options(validate)
 
     _add_report_command(commands)
+
+    doctor = commands.add_parser(
+        "doctor", help="check the key, the API origin and the balance (never prints the key)"
+    )
+    doctor.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS")
 
     simulate = commands.add_parser("simulate", help="serve the built-in simulator")
     simulate.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
@@ -266,12 +274,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             return command_status(args.run_dir)
         if args.command == "retry":
             return command_retry(args)
+        if args.command == "doctor":
+            return command_doctor(args.timeout)
         return command_run(args)
     except (UsageError, SourceError) as exc:
         print(f"batchedit: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+
+
+def command_doctor(timeout_s: float) -> int:
+    """Exit 0 when every check passed, 1 when one failed."""
+    checks = asyncio.run(diagnose(os.environ, timeout_s=timeout_s))
+    for check in checks:
+        print(check.line())
+    return EXIT_OK if all(check.ok for check in checks) else EXIT_SOME_FAILED
 
 
 def command_validate(args: argparse.Namespace) -> int:

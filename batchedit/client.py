@@ -140,6 +140,19 @@ class ModellixClient:
             raise ProtocolError("the media upload answer has no url")
         return UploadedFile(str(file_id or ""), url)
 
+    async def validate_key(self) -> bool:
+        """Whether the service takes this key (`doctor`); a refused key raises FatalApiError."""
+        data = await self._call_json("GET", f"{API_PREFIX}/apikey/validate", kind="account")
+        return data.get("is_valid") is True
+
+    async def read_balance(self) -> float:
+        """The team's balance (`doctor`)."""
+        data = await self._call_json("GET", f"{API_PREFIX}/team/balance", kind="account")
+        balance = data.get("balance")
+        if isinstance(balance, bool) or not isinstance(balance, int | float):
+            raise ProtocolError("the balance answer has no number in data.balance")
+        return float(balance)
+
     async def download_output(self, url: str) -> bytes:
         """GET a result without the API key: results live on a file host, and
         the key must never travel to a host other than the API's."""

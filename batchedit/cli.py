@@ -6,6 +6,8 @@
     batchedit validate SOURCE           check every row offline
     batchedit report RUN_DIR [--html FILE] [--failed-csv FILE]
                                         review page; manifest of the rows that did not succeed
+    batchedit report merge RUN_DIR... --out DIR
+                                        the shards' reports as one, in manifest order
     batchedit simulate [options]        serve the built-in simulator on loopback
 
 Exit codes (CONTRACT.md): 0 every row succeeded, 1 some rows did not, 2 usage
@@ -32,8 +34,10 @@ from .failed_rows import NOT_SUCCEEDED, write_failed_csv
 from .invocation import Invocation, Setting, load_invocation
 from .job import SETTING_NAMES, apply_overrides, load_job, validate_job
 from .launch import LaunchOptions, launch
+from .merge import command_merge
 from .records import Status
 from .review import load_run, write_review
+from .shard import parse_shard
 from .simulator import SimOptions, parse_latency, serve
 from .status import read_status, status_lines
 
@@ -43,9 +47,8 @@ DEFAULT_SIM_LATENCY_S = (0.2, 1.5)
 log = logging.getLogger("batchedit")
 
 #: `batchedit report VERB ...` commands, dispatched on argv before argparse reads
-#: `report RUN_DIR`: a run directory is never named like a verb here. Issue 7
-#: registers "merge" (`report merge RUN_DIR... --out DIR`).
-REPORT_VERBS: dict[str, Callable[[list[str]], int]] = {}
+#: `report RUN_DIR`: a run directory is never named like a verb here.
+REPORT_VERBS: dict[str, Callable[[list[str]], int]] = {"merge": command_merge}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,7 +66,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--manifest", type=Path, help="the manifest, instead of the job file's")
     run.add_argument("--model", help="model slug (default google/nano-banana-pro-edit)")
     run.add_argument("--concurrency", type=int, help="tasks in flight at the service")
-    run.add_argument("--poll-interval", type=float, dest="poll_interval_s", help="seconds")
+    run.add_argument(
+        "--poll-interval",
+        type=float,
+        dest="poll_interval_s",
+        metavar="S",
+        help="poll every S seconds (default: latency-aware polling)",
+    )
+    run.add_argument(
+        "--shard",
+        type=_shard_option,
+        metavar="K/N",
+        help="process only shard K of N (by a hash of the row id); a bare N takes K from "
+        "JOB_COMPLETION_INDEX, AWS_BATCH_JOB_ARRAY_INDEX or SLURM_ARRAY_TASK_ID",
+    )
     _add_manifest_options(run)
     _add_output_options(run)
     run.add_argument("--strict", action="store_true", help="refuse the run if any row is invalid")
@@ -101,6 +117,14 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--port", type=int, default=8787)
     _add_simulator_options(simulate, prefix="")
     return parser
+
+
+def _shard_option(text: str) -> str:
+    """`K/N` as given, or with K read from the job array now, so `retry` replays it."""
+    try:
+        return str(parse_shard(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def _add_manifest_options(parser: argparse.ArgumentParser) -> None:

@@ -25,6 +25,7 @@ from .models import DEFAULT_MODEL, MODELS, is_model_slug, spec_for
 from .naming import OutputSpec, parse_output
 from .records import FieldValue, InvalidRow, Problem, Row
 from .rows import RowValidator
+from .shard import Shard, parse_shard
 from .yaml_reader import (
     compose_next,
     defaults_from_node,
@@ -51,6 +52,7 @@ class JobSettings:
     delimiter: str | None = None  # None: sniffed from the CSV header
     allow_models: frozenset[str] = frozenset()  # unknown slugs passed through as they are
     output: OutputSpec = field(default_factory=OutputSpec)
+    shard: Shard | None = None  # --shard K/N: only the rows whose id hashes to K
 
 
 #: Settings the command line may override (`defaults:` only comes from files).
@@ -65,6 +67,7 @@ SETTING_NAMES: tuple[str, ...] = (
     "allow_models",
     "max_tasks",
     "output",
+    "shard",
 )
 #: Settings whose value in the job file is a mapping or a list rather than a single value.
 _MAPPING_SETTINGS = frozenset({"columns", "allow_models", "output"})
@@ -135,6 +138,15 @@ def _check_poll_interval(value: object) -> float:
     return float(value)
 
 
+def _check_shard(value: object) -> Shard:
+    """A Shard, or the text `K/N` (as the command line and a replayed retry give it)."""
+    if isinstance(value, Shard):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"shard must be K/N, such as 0/4 (got {value!r})")
+    return parse_shard(value, environ={})
+
+
 _DELIMITER_SPELLINGS = {",": ",", ";": ";", "\t": "\t", "tab": "\t", "\\t": "\t"}
 
 
@@ -166,6 +178,7 @@ _CHECKS: dict[str, Callable[[object], object]] = {
     "allow_models": _check_allow_models,
     "max_tasks": _check_max_tasks,
     "output": parse_output,
+    "shard": _check_shard,
 }
 
 
@@ -342,9 +355,14 @@ def _check_mapped_columns(job: JobSettings, manifest: Manifest) -> None:
 
 
 def iter_rows(job: JobSettings) -> Iterator[Row | InvalidRow]:
-    """Every row, checked, in manifest order; each call streams afresh."""
+    """Every row (of the job's shard), checked, in manifest order; each call
+    streams afresh. Every row is still validated, so duplicate ids are caught."""
     manifest, validator = open_rows(job)
-    return (validator.check(raw) for raw in manifest.rows())
+    rows = (validator.check(raw) for raw in manifest.rows())
+    shard = job.shard
+    if shard is None:
+        return rows
+    return (row for row in rows if shard.owns(row.id))
 
 
 def validate_source(source: Path) -> list[Problem]:

@@ -21,7 +21,9 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -281,31 +283,46 @@ def _add_simulator_options(parser: argparse.ArgumentParser, *, prefix: str) -> N
     )
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["report"] and len(argv) > 1 and argv[1] in REPORT_VERBS:
         return REPORT_VERBS[argv[1]](argv[2:])
     args = build_parser().parse_args(argv)
     setup_logging(getattr(args, "log_format", "text"), verbose=args.verbose)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    # SIGTERM as Ctrl-C while no run is going (planning, printing the end); a
+    # run in progress handles both itself and stops cleanly.
+    previous = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
     try:
-        if args.command == "validate":
-            return command_validate(args)
-        if args.command == "report":
-            return command_report(args)
-        if args.command == "simulate":
-            return command_simulate(args)
-        if args.command == "status":
-            return command_status(args.run_dir)
-        if args.command == "retry":
-            return command_retry(args)
-        if args.command == "doctor":
-            return command_doctor(args.timeout)
-        return command_run(args)
+        return _dispatch(args)
     except (UsageError, SourceError) as exc:
         print(f"batchedit: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "validate":
+        return command_validate(args)
+    if args.command == "report":
+        return command_report(args)
+    if args.command == "simulate":
+        return command_simulate(args)
+    if args.command == "status":
+        return command_status(args.run_dir)
+    if args.command == "retry":
+        return command_retry(args)
+    if args.command == "doctor":
+        return command_doctor(args.timeout)
+    return command_run(args)
 
 
 def command_doctor(timeout_s: float) -> int:

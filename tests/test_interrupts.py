@@ -70,6 +70,13 @@ def reached(run_dir: Path, event: str, count: int) -> bool:
     return journal_events(run_dir).count(event) >= count
 
 
+def holds_lock(run_dir: Path, pid: int) -> bool:
+    try:
+        return RunPaths(run_dir).lock.read_text().strip() == str(pid)
+    except FileNotFoundError:
+        return False
+
+
 def wait_for(condition: Callable[[], bool], process: subprocess.Popen[bytes]) -> bool:
     """Until `condition` holds (True) or the process ends first (False)."""
     deadline = time.monotonic() + WAIT_LIMIT_S
@@ -152,3 +159,28 @@ def test_runs_killed_at_random_moments_then_rerun_pay_each_row_once(
     for line in report:
         (output,) = line["outputs"]
         assert (run_dir / output["path"]).stat().st_size == output["bytes"]
+
+
+def test_a_second_signal_exits_at_once_leaving_no_half_written_file(
+    tmp_path: Path, threaded_simulator: Simulators
+) -> None:
+    threaded_simulator(latency_s=(30.0, 30.0))
+    manifest, run_dir = catalog(tmp_path, rows=40), tmp_path / "run"
+    process = start_run("run", str(manifest), "--out", str(run_dir), *FAST)
+    assert wait_for(partial(reached, run_dir, "submitted", 8), process)
+
+    process.send_signal(signal.SIGINT)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=WAIT_LIMIT_S)
+
+    assert process.returncode == 130, err.decode()
+    if (run_dir / "report.jsonl").exists():  # the first stop may have got that far
+        assert len(read_report(run_dir)) == 40
+    assert journal_events(run_dir).count("submitted") >= 8, "what was journaled stays"
+    process = start_run("run", str(manifest), "--out", str(run_dir), *FAST)
+    assert wait_for(partial(holds_lock, run_dir, process.pid), process)
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=WAIT_LIMIT_S)
+    assert process.returncode == 130
+    assert not partial_files(run_dir), "the next run sweeps what the hard exit left"
+    assert {line["status"] for line in read_report(run_dir)} == {"pending"}

@@ -9,13 +9,14 @@ answers or a classified error; it never sees a status code.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import aiohttp
 
@@ -32,6 +33,7 @@ from .errors import (
 )
 from .events import emit
 from .http_answers import classify_error_status, retry_after_s
+from .ratelimit import RequestRateLimiter
 from .records import ErrorCategory
 from .task_state import TaskState, parse_task
 
@@ -39,6 +41,25 @@ log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
 MAX_MESSAGE_CHARS = 300
+
+T = TypeVar("T")
+
+
+class LoadFeedback(Protocol):
+    """Told about every API answer that says something about load (the in-flight
+    slots adapt their limit to it)."""
+
+    def rate_limited(self) -> None: ...
+
+    def answered(self) -> None: ...
+
+
+class _NoFeedback:
+    def rate_limited(self) -> None:
+        pass
+
+    def answered(self) -> None:
+        pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +113,9 @@ class ModellixClient:
     rng: random.Random = field(default_factory=random.Random)
     counts: RequestCounts = field(default_factory=RequestCounts)
     wall_clock: Callable[[], float] = time.time
+    #: Spaces every API request of the run (None: as fast as the service allows).
+    rate_limiter: RequestRateLimiter | None = None
+    load: LoadFeedback = field(default_factory=_NoFeedback)
     _resume_at: float = 0.0
 
     # -- the questions the pipeline asks ---------------------------------
@@ -113,7 +137,13 @@ class ModellixClient:
         """
         path = f"{API_PREFIX}/{model}/async"
         data = await self._call_json(
-            "POST", path, kind="submit", json_body=body, paid=True, before_send=before_send
+            "POST",
+            path,
+            kind="submit",
+            json_body=body,
+            paid=True,
+            parse=_as_is,
+            before_send=before_send,
         )
         task_id = data.get("task_id") if isinstance(data, Mapping) else None
         if not isinstance(task_id, str) or not task_id:
@@ -121,8 +151,12 @@ class ModellixClient:
         return task_id
 
     async def read_task(self, task_id: str) -> TaskState:
-        data = await self._call_json("GET", f"{API_PREFIX}/tasks/{task_id}", kind="poll")
-        return parse_task(task_id, data)
+        """One look at a task. A malformed answer (not JSON, about another task)
+        is free to ask again, so it is retried within the budget like a 503."""
+        path = f"{API_PREFIX}/tasks/{task_id}"
+        return await self._call_json(
+            "GET", path, kind="poll", parse=lambda data: parse_task(task_id, data)
+        )
 
     async def upload_media(
         self, content: bytes, *, filename: str, content_type: str
@@ -134,7 +168,8 @@ class ModellixClient:
             data.add_field("file", content, filename=filename, content_type=content_type)
             return data
 
-        data = await self._call_json("POST", f"{API_PREFIX}/media/files", kind="upload", form=form)
+        path = f"{API_PREFIX}/media/files"
+        data = await self._call_json("POST", path, kind="upload", form=form, parse=_as_is)
         file_id, url = data.get("file_id"), data.get("url")
         if not isinstance(url, str) or not url:
             raise ProtocolError("the media upload answer has no url")
@@ -156,9 +191,31 @@ class ModellixClient:
     async def download_output(self, url: str) -> bytes:
         """GET a result without the API key: results live on a file host, and
         the key must never travel to a host other than the API's."""
+        data, _ = await self.download_checked(url, None)
+        return data
+
+    async def download_checked(
+        self, url: str, check: Callable[[bytes], T] | None
+    ) -> tuple[bytes, T | None]:
+        """Download a result and run `check` on it in a thread (an image decoder).
+
+        A broken body is fetched again within the retry budget: cut short against
+        its Content-Length, broken off, or whole-looking but failing the check
+        (a body cut short without a Content-Length to tell). An expired result,
+        a refusal or a result over the size cap is not retried.
+        """
         for retry in range(self.retry.max_retries + 1):
             try:
-                return await self._download_once(url)
+                data = await self._download_once(url)
+                if check is None:
+                    return data, None
+                try:
+                    return data, await asyncio.to_thread(check, data)
+                except DownloadError as exc:
+                    raise TransientError(
+                        f"{exc.message}; the body may have been cut short",
+                        category=ErrorCategory.DOWNLOAD,
+                    ) from exc
             except TransientError as exc:
                 if retry == self.retry.max_retries:
                     raise
@@ -176,15 +233,26 @@ class ModellixClient:
         json_body: Mapping[str, Any] | None = None,
         form: Any = None,
         paid: bool = False,
+        parse: Callable[[Mapping[str, Any]], T],
         before_send: Callable[[], Awaitable[None]] | None = None,
-    ) -> Mapping[str, Any]:
+    ) -> T:
         for retry in range(self.retry.max_retries + 1):
             await self._wait_for_resume()
+            if self.rate_limiter is not None:
+                await self.rate_limiter.wait()
             if before_send is not None:
                 await before_send()
                 before_send = None
             try:
-                return await self._call_once(method, path, kind, json_body, form, paid)
+                data = await self._call_once(method, path, kind, json_body, form, paid)
+                return parse(data)
+            except ProtocolError as exc:
+                # Only free requests get here: a paid one's malformed answer is
+                # OutcomeUnknown. Asking again costs nothing.
+                log.warning("%s: malformed answer: %s", kind, exc)
+                if retry == self.retry.max_retries:
+                    raise
+                await self._back_off(exc, retry, what=kind)
             except TransientError as exc:
                 if retry == self.retry.max_retries:
                     raise
@@ -228,7 +296,10 @@ class ModellixClient:
                 raise OutcomeUnknown(f"{message} after a paid submit was sent") from exc
             raise TransientError(message, category=ErrorCategory.NETWORK) from exc
         if status == 200:
+            self.load.answered()
             return self._parse_success(body, paid)
+        if status == 429:
+            self.load.rate_limited()
         raise self._error_for(status, body, retry_after, paid)
 
     def _parse_success(self, body: bytes, paid: bool) -> Mapping[str, Any]:
@@ -309,7 +380,7 @@ class ModellixClient:
 
     # -- backoff and the shared pause -------------------------------------
 
-    async def _back_off(self, exc: TransientError, retry: int, *, what: str) -> None:
+    async def _back_off(self, exc: ApiError, retry: int, *, what: str) -> None:
         self.counts.retries += 1
         delay = self.retry.delay_s(retry, self.rng)
         if isinstance(exc, RateLimited):
@@ -338,6 +409,10 @@ class ModellixClient:
     def _redact(self, text: str) -> str:
         key = self.endpoint.api_key
         return text.replace(key, "[redacted]") if key else text
+
+
+def _as_is(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    return data
 
 
 def _error_message(status: int, body: bytes) -> str:

@@ -91,8 +91,8 @@ class OutputStore:
         base = row.output_stem or safe_name(row.id)
         stored: list[OutputFile] = []
         for number, resource in enumerate(state.resources, start=1):
-            data = await self._client.download_output(resource.url)
-            info = await asyncio.to_thread(inspect_image, data)
+            data, info = await self._client.download_checked(resource.url, inspect_image)
+            assert info is not None  # a check was given
             stem = base + (f"-{number}" if several else "")
             wanted = self.spec.pillow_format
             if wanted is None or wanted == info.format:

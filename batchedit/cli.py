@@ -84,6 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_manifest_options(run)
     _add_output_options(run)
+    run.add_argument("--rate-limit", type=float, metavar="PER_SECOND", help="API requests/s")
+    run.add_argument(
+        "--max-unknown", type=int, metavar="N", help="stop submitting after N unknown outcomes"
+    )
+    run.add_argument(
+        "--task-timeout", type=float, metavar="SECONDS", help="each task's deadline from submit"
+    )
     run.add_argument("--strict", action="store_true", help="refuse the run if any row is invalid")
     _add_launch_options(run)
     _add_simulate_options(run)
@@ -281,6 +288,35 @@ def _add_simulator_options(parser: argparse.ArgumentParser, *, prefix: str) -> N
         action="store_true",
         help="serve one ready-made image per output shape instead of editing (for benchmarks)",
     )
+    group.add_argument(
+        "--drop-rate",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="submits whose task is created, then the connection dropped unanswered",
+    )
+    group.add_argument(
+        "--malformed-rate",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="200 answers replaced by a malformed body",
+    )
+    group.add_argument(
+        "--truncate-rate",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="result downloads cut short",
+    )
+    group.add_argument(
+        "--slow-rate",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="answers held back --slow-delay seconds",
+    )
+    group.add_argument("--slow-delay", type=float, default=2.0, metavar="SECONDS")
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -376,6 +412,11 @@ def command_simulate(args: argparse.Namespace) -> int:
             expire_after_s=args.expire_after,
             seed=args.seed,
             prerendered=args.prerendered,
+            drop_rate=args.drop_rate,
+            malformed_rate=args.malformed_rate,
+            truncate_rate=args.truncate_rate,
+            slow_rate=args.slow_rate,
+            slow_s=args.slow_delay,
         )
     except ValueError as exc:
         raise UsageError(f"simulate: {exc}") from exc

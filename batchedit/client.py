@@ -177,12 +177,16 @@ class ModellixClient:
 
     async def validate_key(self) -> bool:
         """Whether the service takes this key (`doctor`); a refused key raises FatalApiError."""
-        data = await self._call_json("GET", f"{API_PREFIX}/apikey/validate", kind="account")
+        data = await self._call_json(
+            "GET", f"{API_PREFIX}/apikey/validate", kind="account", parse=_as_is
+        )
         return data.get("is_valid") is True
 
     async def read_balance(self) -> float:
         """The team's balance (`doctor`)."""
-        data = await self._call_json("GET", f"{API_PREFIX}/team/balance", kind="account")
+        data = await self._call_json(
+            "GET", f"{API_PREFIX}/team/balance", kind="account", parse=_as_is
+        )
         balance = data.get("balance")
         if isinstance(balance, bool) or not isinstance(balance, int | float):
             raise ProtocolError("the balance answer has no number in data.balance")

@@ -11,6 +11,7 @@
         │   └── RateLimited   429, with the server's advice on when to resume
         ├── OutcomeUnknown    a paid submit may or may not have created a task
         ├── ProtocolError     an answer that does not follow the protocol
+        ├── TaskTimedOut      a task passed its deadline (`task_timeout`) unfinished
         └── DownloadError     a result could not be fetched or is not an image
             └── ResultExpired the result is gone (403, 404, 410)
 
@@ -107,6 +108,12 @@ class OutcomeUnknown(ApiError):
 
 class ProtocolError(ApiError):
     """An answer that does not follow the documented protocol."""
+
+
+class TaskTimedOut(ApiError):
+    """A task still running at its deadline; the row keeps its task id."""
+
+    category = ErrorCategory.TIMEOUT
 
 
 class DownloadError(ApiError):

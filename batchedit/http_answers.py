@@ -17,13 +17,15 @@ def classify_error_status(status: int, message: str) -> ApiError:
     """The error for a non-200, non-429 answer of a free (or already safe) request."""
     if status == 401:
         return FatalApiError(
-            f"{message}. The API key was refused: check MODELLIX_API_KEY",
+            f"{message}. The API key was refused: check MODELLIX_API_KEY, "
+            "then run the same command again to continue",
             http_status=401,
             category=ErrorCategory.AUTH,
         )
     if status == 402:
         return FatalApiError(
-            f"{message}. The balance is exhausted: top up, then run again to continue",
+            f"{message}. The balance is exhausted: top up the balance, "
+            "then run the same command again to continue",
             http_status=402,
             category=ErrorCategory.PAYMENT,
         )

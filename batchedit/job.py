@@ -47,6 +47,11 @@ class JobSettings:
     concurrency: int = 8
     poll_interval_s: float | None = None  # None: latency-aware polling
     max_tasks: int | None = None  # the cost guard: most paid submissions a run may make
+    # Resilience (issue 4): the client's request meter, the cap on unknown
+    # outcomes before submitting stops, and each task's deadline from submit.
+    rate_limit: float | None = None  # API requests per second; None: unmetered
+    max_unknown: int = 5  # 0: no cap
+    task_timeout: float | None = None  # seconds; None: no deadline
     defaults: Mapping[str, FieldValue | tuple[str, ...]] = field(default_factory=dict)
     columns: ColumnMap = field(default_factory=ColumnMap)
     delimiter: str | None = None  # None: sniffed from the CSV header
@@ -68,6 +73,9 @@ SETTING_NAMES: tuple[str, ...] = (
     "max_tasks",
     "output",
     "shard",
+    "rate_limit",
+    "max_unknown",
+    "task_timeout",
 )
 #: Settings whose value in the job file is a mapping or a list rather than a single value.
 _MAPPING_SETTINGS = frozenset({"columns", "allow_models", "output"})
@@ -156,6 +164,33 @@ def _check_delimiter(value: object) -> str:
     raise ValueError(f"delimiter must be ',', ';' or 'tab' (got {value!r})")
 
 
+def _positive_number(name: str, what: str) -> Callable[[object], float]:
+    def check(value: object) -> float:
+        if isinstance(value, str):
+            with suppress(ValueError):  # left a string, refused just below
+                value = float(value)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value <= 0
+        ):
+            raise ValueError(f"{name} must be a positive number of {what} (got {value!r})")
+        return float(value)
+
+    return check
+
+
+def _check_max_unknown(value: object) -> int:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(
+            f"max_unknown must be a whole number of rows, 0 for no cap (got {value!r})"
+        )
+    return value
+
+
 def _check_path(name: str) -> Callable[[object], Path]:
     def check(value: object) -> Path:
         if isinstance(value, Path):
@@ -179,6 +214,9 @@ _CHECKS: dict[str, Callable[[object], object]] = {
     "max_tasks": _check_max_tasks,
     "output": parse_output,
     "shard": _check_shard,
+    "rate_limit": _positive_number("rate_limit", "requests per second"),
+    "max_unknown": _check_max_unknown,
+    "task_timeout": _positive_number("task_timeout", "seconds"),
 }
 
 

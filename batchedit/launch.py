@@ -91,6 +91,8 @@ def launch(
         print(line, file=out)
     if outcome.fatal is not None:
         notice("stopped", f"batchedit: run stopped: {outcome.fatal}", file=err)
+    if outcome.halted is not None:
+        notice("stopped", f"batchedit: {outcome.halted}", file=err)
     if outcome.interrupted:
         notice("stopped", "batchedit: interrupted; state is saved, run again to continue", file=err)
     return outcome.exit_code

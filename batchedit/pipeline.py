@@ -32,7 +32,10 @@ from .errors import (
     InputError,
     OutcomeUnknown,
     ProtocolError,
+    RateLimited,
     ResultExpired,
+    TaskTimedOut,
+    TransientError,
 )
 from .events import emit
 from .fingerprint import FileDigests
@@ -44,6 +47,7 @@ from .journal import Finished, Journal, Submitted, Submitting, Withdrawn
 from .outputs import OutputStore
 from .planning import RowPlanner, Unreadable
 from .progress import Progress
+from .ratelimit import RequestRateLimiter
 from .records import (
     ErrorCategory,
     InvalidRow,
@@ -66,7 +70,11 @@ log = logging.getLogger(__name__)
 ROWS_PER_READ = 256
 MAX_POLLERS = 16
 MAX_WRITERS = 8
-MAX_POLL_PROTOCOL_ERRORS = 3
+#: Polls in a row that failed after their own retry budget before a row fails.
+MAX_POLL_FAILURES = 3
+#: Times a submit may go back for a slot after its 429 retry budget is spent.
+MAX_SUBMIT_ROUNDS = 4
+STOPPED_BY_MAX_UNKNOWN = "max_unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,12 +105,13 @@ class RunOutcome:
     summary: RunSummary
     fatal: FatalApiError | None
     interrupted: bool = False
+    halted: str | None = None  # why submitting stopped early (max_unknown), what to do
 
     @property
     def exit_code(self) -> int:
         """The contract's codes: 0 all succeeded, 1 some did not, 3 a fatal API
-        stop, 130 stopped by a signal."""
-        if self.fatal is not None:
+        stop (or too many unknown outcomes), 130 stopped by a signal."""
+        if self.fatal is not None or self.halted is not None:
             return 3
         if self.interrupted:
             return 130
@@ -142,6 +151,8 @@ class _Run:
         self.submitters = concurrency
         self.pollers = min(MAX_POLLERS, concurrency)
         self.writers = min(MAX_WRITERS, concurrency)
+        self.unknown_rows = 0
+        self.halted: str | None = None
 
     async def run_stages(self) -> None:
         rows_q: asyncio.Queue[RowPlan | Unreadable | None] = asyncio.Queue(
@@ -165,7 +176,9 @@ class _Run:
         planner = RowPlanner(paths, index, self.digests, retry=self.config.only_statuses)
         try:
             rows = iter_rows(self.config.job)
-            while batch := await asyncio.to_thread(_plan_batch, rows, planner, ROWS_PER_READ):
+            while self.halted is None and (
+                batch := await asyncio.to_thread(_plan_batch, rows, planner, ROWS_PER_READ)
+            ):
                 for item in batch:
                     if isinstance(item, Status):
                         self.progress.finished(item)
@@ -196,6 +209,8 @@ class _Run:
                 await self.prepare_and_submit(plan.row, plan.fingerprint)
 
     async def prepare_and_submit(self, row: Row, fingerprint: str) -> None:
+        if self.halted is not None:
+            return  # the row stays pending: nothing was sent for it
         try:
             body = await self.request_body(row)
         except FatalApiError:
@@ -210,8 +225,17 @@ class _Run:
         images = [await self.uploader.url_for(image) for image in request.images]
         return {"prompt": request.prompt, "image": images, **request.params()}
 
-    async def submit(self, row: Row, fingerprint: str, body: dict[str, Any]) -> None:
+    async def submit(
+        self, row: Row, fingerprint: str, body: dict[str, Any], *, rounds: int = 1
+    ) -> None:
+        """Take a slot and send the paid submit. A submit still refused with 429
+        after its retry budget created nothing: its slot goes back and it waits
+        for one again, under a limit the 429s have meanwhile lowered, for up
+        to MAX_SUBMIT_ROUNDS rounds."""
         slot = await self.slots.take()
+        if self.halted is not None:
+            slot.release()
+            return
         submitted_at, started = utc_now_iso(), self.clock.now()
         intent = Submitting(row.index, row.id, fingerprint, submitted_at)
         intent_written = False
@@ -230,6 +254,17 @@ class _Run:
             slot.release()
             self.stats.paid_submissions += 1
             await self.finish_without_task(row, fingerprint, Status.UNKNOWN, exc, submitted_at)
+            self.count_unknown()
+            return
+        except RateLimited as exc:
+            slot.release()
+            if rounds >= MAX_SUBMIT_ROUNDS:
+                await self.finish_without_task(row, fingerprint, Status.FAILED, exc, submitted_at)
+                return
+            if intent_written:  # refused before any task was made
+                await self.journal.append(Withdrawn(row.index, row.id))
+            log.warning("%s: %s; waiting for a slot again", row.id, exc)
+            await self.submit(row, fingerprint, body, rounds=rounds + 1)
             return
         except FatalApiError:
             slot.release()
@@ -251,6 +286,21 @@ class _Run:
         emit("row_submitted", id=row.id, row=row.index, task_id=task_id)
         self.progress.submitted(in_flight=self.slots.in_use)
         self.timetable.add(task)
+
+    def count_unknown(self) -> None:
+        """Past `max_unknown` unknown outcomes something is wrong between us and
+        the service (each may have been paid for): stop submitting."""
+        self.unknown_rows += 1
+        cap = self.config.job.max_unknown
+        if cap and self.unknown_rows >= cap and self.halted is None:
+            self.halted = (
+                f"submitting stopped after {self.unknown_rows} submits with an unknown outcome "
+                f"(max_unknown {cap}): each may have created a paid task. Check the service "
+                "and the network, then run the same command again to continue with the "
+                "pending rows; `batchedit retry RUN_DIR --status unknown` resubmits the "
+                "unknown ones if you accept paying for them again"
+            )
+            log.error("%s", self.halted)
 
     async def resume_polling(self, plan: RowPlan) -> None:
         """A task an earlier run left running (or timed out on): poll it, don't pay again."""
@@ -315,22 +365,8 @@ class _Run:
 
     async def poller(self, done_q: asyncio.Queue[_Done | None]) -> None:
         while (task := await self.timetable.next_due()) is not None:
-            outcome: TaskState | ApiError
-            try:
-                outcome = await self.client.read_task(task.task_id)
-            except FatalApiError:
-                raise
-            except ProtocolError as exc:
-                task.poll_errors += 1
-                if task.poll_errors < MAX_POLL_PROTOCOL_ERRORS:
-                    log.warning("%s: %s; polling again", task.row.id, exc)
-                    self.timetable.poll_again(task)
-                    continue
-                outcome = exc
-            except ApiError as exc:
-                outcome = exc
-            task.polls += 1
-            if isinstance(outcome, TaskState) and not outcome.is_terminal:
+            outcome = await self.poll_once(task)
+            if outcome is None:
                 self.timetable.poll_again(task)
                 continue
             self.stats.record_latency(self.clock.now() - task.submitted_mono)
@@ -339,6 +375,42 @@ class _Run:
             learn = isinstance(outcome, TaskState) and task.attempts > 0
             self.timetable.done(task, learn=learn)
             await done_q.put((task, outcome))
+
+    async def poll_once(self, task: InFlightTask) -> TaskState | ApiError | None:
+        """The task's terminal outcome, or None to poll it again later.
+
+        A poll that failed after its own retry budget is tried again at the next
+        turn, up to MAX_POLL_FAILURES in a row: the task id is known, so a wait
+        costs nothing. Past `task_timeout` a running task ends `timeout`, keeping
+        its task id so that a later run polls it again instead of paying again.
+        """
+        outcome: TaskState | ApiError
+        try:
+            outcome = await self.client.read_task(task.task_id)
+        except FatalApiError:
+            raise
+        except (ProtocolError, TransientError) as exc:
+            task.poll_errors += 1
+            if task.poll_errors < MAX_POLL_FAILURES and not self.past_deadline(task):
+                log.warning("%s: %s; polling again", task.row.id, exc)
+                return None
+            outcome = exc
+        except ApiError as exc:
+            outcome = exc
+        task.polls += 1
+        if isinstance(outcome, TaskState) and not outcome.is_terminal:
+            task.poll_errors = 0
+            if not self.past_deadline(task):
+                return None
+            return TaskTimedOut(
+                f"task {task.task_id} still {outcome.raw_status or 'running'} after "
+                f"{self.config.job.task_timeout:g}s (task_timeout); a later run polls it again"
+            )
+        return outcome
+
+    def past_deadline(self, task: InFlightTask) -> bool:
+        timeout_s = self.config.job.task_timeout
+        return timeout_s is not None and self.clock.now() - task.submitted_mono >= timeout_s
 
     # -- writers ----------------------------------------------------------
 
@@ -503,8 +575,16 @@ async def run_pipeline(
     )
     with Progress(total_rows, enabled=config.show_progress) as progress:
         async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
-            client = ModellixClient(session, config.endpoint, clock, retry=config.retry)
+            rate = config.job.rate_limit
+            client = ModellixClient(
+                session,
+                config.endpoint,
+                clock,
+                retry=config.retry,
+                rate_limiter=RequestRateLimiter(rate, clock) if rate else None,
+            )
             run = _Run(config, client, journal, clock, progress, digests)
+            client.load = run.slots  # 429s and clean answers move the in-flight limit
             try:
                 interrupted = await _run_until_stopped(run, stop)
             except* FatalApiError as group:
@@ -519,6 +599,8 @@ async def run_pipeline(
     stopped_by = "interrupted" if interrupted else None
     if fatal is not None:
         stopped_by = fatal.category.value
+    elif run.halted is not None:
+        stopped_by = STOPPED_BY_MAX_UNKNOWN
     summary = await asyncio.shield(_write_results(run, clock.now() - started, stopped_by))
     emit(
         "run_finished",
@@ -527,7 +609,7 @@ async def run_pipeline(
         paid_submissions=summary.stats.paid_submissions,
         wall_time_s=round(summary.wall_time_s, 3),
     )
-    return RunOutcome(summary, fatal, interrupted)
+    return RunOutcome(summary, fatal, interrupted, run.halted)
 
 
 async def _run_until_stopped(run: _Run, stop: asyncio.Event | None) -> bool:
@@ -582,6 +664,8 @@ async def _write_results(run: _Run, wall_time_s: float, stopped_by: str | None) 
             stopped_by=stopped_by,
             source=str(run.config.job.source.absolute()),
             manifest=str(run.config.job.manifest.absolute()),
+            concurrency_settled=run.slots.limit,
+            concurrency_lowest=min(run.slots.max_in_flight, run.slots.adaptive.lowest),
         )
         summary.write(paths)
         return summary

@@ -68,6 +68,8 @@ class RunSummary:
     # Absolute paths of what was run, so `report` finds the input images later.
     source: str | None = None
     manifest: str | None = None
+    concurrency_settled: int | None = None  # the adaptive in-flight limit at the end
+    concurrency_lowest: int | None = None  # the lowest it went after 429s
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -82,6 +84,8 @@ class RunSummary:
             "latency_s": latency_summary(self.stats.latencies_s),
             "concurrency": self.concurrency,
             "peak_in_flight": self.peak_in_flight,
+            "concurrency_settled": self.concurrency_settled,
+            "concurrency_lowest": self.concurrency_lowest,
             "started_at": self.stats.started_at,
             "finished_at": self.finished_at,
             "stopped_by": self.stopped_by,

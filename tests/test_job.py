@@ -213,6 +213,7 @@ def test_setting_names_are_the_overridable_job_keys() -> None:
         SETTING_NAMES
     )
     assert "defaults" not in SETTING_NAMES and "defaults" in JOB_KEYS
+    assert {"rate_limit", "max_unknown", "task_timeout"} <= set(SETTING_NAMES)
 
 
 def test_validate_source_returns_every_problem_of_every_row(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from batchedit.models import MODELS
 from batchedit.simulator.context import API_KEY, CONTEXT
+from batchedit.simulator.faults import maybe_slow, maybe_truncated
 from batchedit.simulator.responses import ApiError, ok_json
 from batchedit.simulator.state import UNLIMITED_BALANCE, SimTask, TaskStatus, iso_utc
 
@@ -78,6 +79,10 @@ async def handle_download(request: web.Request) -> web.StreamResponse:
         raise ApiError(410, "the result has expired; submit the edit again")
     state.stats.downloads += 1
     content_type = f"image/{task.result.format}"
+    await maybe_slow(state)
+    truncated = await maybe_truncated(state, request, task.result.path, content_type)
+    if truncated is not None:
+        return truncated
     return web.FileResponse(task.result.path, headers={"Content-Type": content_type})
 
 

@@ -15,6 +15,15 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from batchedit.simulator.context import API_KEY, CONTEXT
+from batchedit.simulator.faults import (
+    OTHER,
+    POLL,
+    SUBMIT,
+    DroppedConnection,
+    drop,
+    maybe_malformed,
+    maybe_slow,
+)
 from batchedit.simulator.options import SimOptions
 from batchedit.simulator.responses import ApiError, error_json, retry_headers
 from batchedit.simulator.state import SimState
@@ -32,6 +41,8 @@ async def answer_and_count(request: web.Request, handler: Handler) -> web.Stream
     """Turn every error into `{"code", "message"}` and count responses by status."""
     try:
         response = await handler(request)
+    except DroppedConnection:
+        return drop(request)  # no answer was sent, so none is counted
     except ApiError as exc:
         response = error_json(exc.status, exc.detail, exc.headers)
     except web.HTTPException as exc:
@@ -64,8 +75,16 @@ async def api_gate(request: web.Request, handler: Handler) -> web.StreamResponse
     except ApiError as exc:
         exc.headers = {**limit_headers, **exc.headers}
         raise
+    await maybe_slow(state)
+    response = maybe_malformed(state, _kind(route), response)
     response.headers.update(limit_headers)
     return response
+
+
+def _kind(route: str | None) -> str:
+    if route in SUBMIT_ROUTES:
+        return SUBMIT
+    return POLL if route == READ_TASK_ROUTE else OTHER
 
 
 def _authenticate(options: SimOptions, authorization: str) -> str:

@@ -34,15 +34,34 @@ class SimOptions:
     #: Serve one pre-rendered image per output shape instead of editing each input,
     #: so benchmarks measure the client rather than Pillow.
     prerendered: bool = False
+    #: Fraction of submits whose task is created, then the connection dropped unanswered.
+    drop_rate: float = 0.0
+    #: Fraction of 200 API answers replaced by a malformed body.
+    malformed_rate: float = 0.0
+    #: Fraction of result downloads cut short.
+    truncate_rate: float = 0.0
+    #: Fraction of answers (API and downloads) held back `slow_s` seconds.
+    slow_rate: float = 0.0
+    slow_s: float = 2.0
 
     def __post_init__(self) -> None:
         # Checked here, not in the CLI, so a bad scenario in a test fails loudly too.
         low, high = self.latency_s
         if not (_finite(low) and _finite(high)) or low < 0 or high < low:
             raise ValueError(f"latency_s must be (lo, hi) with 0 <= lo <= hi, got {self.latency_s}")
-        for name, rate in (("fail_rate", self.fail_rate), ("error_rate", self.error_rate)):
+        rates = {
+            "fail_rate": self.fail_rate,
+            "error_rate": self.error_rate,
+            "drop_rate": self.drop_rate,
+            "malformed_rate": self.malformed_rate,
+            "truncate_rate": self.truncate_rate,
+            "slow_rate": self.slow_rate,
+        }
+        for name, rate in rates.items():
             if not _finite(rate) or not 0.0 <= rate <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, got {rate}")
+        if not _finite(self.slow_s) or self.slow_s < 0:
+            raise ValueError(f"slow_s must be 0 or more seconds, got {self.slow_s}")
         if self.rate_limit is not None and not (_finite(self.rate_limit) and self.rate_limit > 0):
             raise ValueError(f"rate_limit must be a positive number, got {self.rate_limit}")
         if self.max_concurrent is not None and self.max_concurrent < 1:

@@ -100,6 +100,7 @@ class Stats:
     downloads: int = 0
     uploads: int = 0
     responses: Counter[int] = field(default_factory=Counter)
+    faults: Counter[str] = field(default_factory=Counter)  # see faults.py
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -109,6 +110,7 @@ class Stats:
             "downloads": self.downloads,
             "uploads": self.uploads,
             "responses": {str(status): n for status, n in sorted(self.responses.items())},
+            "faults": dict(sorted(self.faults.items())),
         }
 
 

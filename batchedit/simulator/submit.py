@@ -17,6 +17,7 @@ from yarl import URL
 
 from batchedit.models import DEFAULT_ASPECT_RATIO, DEFAULT_IMAGE_SIZE, ModelSpec, find_model
 from batchedit.simulator.context import API_KEY, CONTEXT, SimContext
+from batchedit.simulator.faults import maybe_drop_submit
 from batchedit.simulator.inputs import load_input
 from batchedit.simulator.render import is_data_uri, render_edit
 from batchedit.simulator.responses import ApiError, ok_json, retry_headers
@@ -54,6 +55,7 @@ async def handle_submit(request: web.Request) -> web.Response:
         await ctx.prerendered.settle(task, edit.aspect_ratio, edit.image_size, folder)
     elif task.error is None:
         ctx.start_job(render_task(ctx, task, edit))
+    maybe_drop_submit(state)
     origin = f"{request.scheme}://{request.host}"
     return ok_json(
         {

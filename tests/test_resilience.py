@@ -1,0 +1,303 @@
+"""Runs against a misbehaving service: one simulator fault at a time, then
+several together. Each asserts the report row by row and the simulator's
+counters: no row lost, no row failed for a reason a wait would have cured,
+and nothing paid for without a task id except where the report says `unknown`."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+from support import TEST_KEY, StartSimulator, read_report, write_csv, write_image
+
+from batchedit.cli import build_parser, main
+from batchedit.client import RetryPolicy
+from batchedit.endpoint import Endpoint
+from batchedit.job import apply_overrides, load_job
+from batchedit.pipeline import RunConfig, RunOutcome, run_pipeline
+from batchedit.rundir import RunPaths
+
+FAST_RETRY = RetryPolicy(max_retries=8, base_delay_s=0.001, max_delay_s=0.01)
+CURABLE = {"rate_limited", "server", "network"}
+
+
+@dataclass
+class FaultRun:
+    outcome: RunOutcome
+    report: list[dict[str, Any]]
+    stats: dict[str, Any]
+    paths: RunPaths
+
+    def statuses(self) -> list[str]:
+        return [line["status"] for line in self.report]
+
+    def count(self, status: str) -> int:
+        return self.statuses().count(status)
+
+
+def make_manifest(folder: Path, rows: int) -> Path:
+    write_image(folder / "a.png", colour="red")
+    write_image(folder / "b.png", colour="blue")
+    records = [
+        {"id": f"row-{n:02d}", "prompt": "edit", "image": "a.png" if n % 2 else "b.png"}
+        for n in range(rows)
+    ]
+    return write_csv(folder / "rows.csv", records)
+
+
+async def run_against(
+    tmp_path: Path,
+    start_simulator: StartSimulator,
+    *,
+    rows: int = 16,
+    sim: dict[str, Any],
+    settings: dict[str, Any] | None = None,
+    read_timeout_s: float = 60.0,
+    retry: RetryPolicy = FAST_RETRY,
+) -> FaultRun:
+    simulator = await start_simulator(**sim)
+    overrides: dict[str, Any] = {"concurrency": 4, "poll_interval_s": 0.005, "max_unknown": 0}
+    overrides.update(settings or {})
+    job = apply_overrides(load_job(make_manifest(tmp_path, rows)), **overrides)
+    paths = RunPaths(tmp_path / "run")
+    config = RunConfig(
+        job,
+        paths,
+        Endpoint(simulator.base_url, TEST_KEY),
+        retry=retry,
+        read_timeout_s=read_timeout_s,
+    )
+    outcome = await run_pipeline(config, total_rows=rows)
+    run = FaultRun(outcome, read_report(paths.root), simulator.stats(), paths)
+    assert_nothing_lost(run, rows)
+    return run
+
+
+def assert_nothing_lost(run: FaultRun, rows: int) -> None:
+    """The invariants every fault run keeps, whatever the fault."""
+    assert [line["id"] for line in run.report] == [f"row-{n:02d}" for n in range(rows)]
+    for line in run.report:
+        error = line["error"]
+        assert error is None or error["category"] not in CURABLE, f"curable failure: {line}"
+        if line["status"] == "succeeded":
+            assert line["task_id"] and line["outputs"], line
+        if line["status"] == "unknown":
+            assert error["category"] == "unknown_outcome" and line["task_id"] is None, line
+            assert line["attempts"] == 1, line
+    with_task = sum(line["task_id"] is not None for line in run.report)
+    paid_without_task = run.stats["submits"] - with_task
+    assert 0 <= paid_without_task <= run.count("unknown"), "paid twice, or paid unreported"
+    assert run.outcome.summary.stats.paid_submissions == with_task + run.count("unknown")
+
+
+def assert_outputs_intact(run: FaultRun) -> None:
+    for line in run.report:
+        for output in line["outputs"]:
+            data = (run.paths.root / output["path"]).read_bytes()
+            assert hashlib.sha256(data).hexdigest() == output["sha256"]
+            with Image.open(io.BytesIO(data)) as image:
+                image.load()
+                assert image.size == (output["width"], output["height"])
+
+
+async def test_a_dropped_connection_after_an_accepted_submit_makes_the_row_unknown(
+    tmp_path: Path, start_simulator: StartSimulator
+) -> None:
+    run = await run_against(tmp_path, start_simulator, sim={"drop_rate": 0.3, "seed": 3})
+    dropped = run.stats["faults"]["dropped"]
+    assert dropped > 0
+    assert run.count("unknown") == dropped
+    assert run.count("succeeded") == 16 - dropped
+    # Every row was paid for exactly once: the dropped ones too, and none twice.
+    assert run.stats["submits"] == run.stats["submit_requests"] == 16
+    assert run.outcome.exit_code == 1
+
+
+async def test_malformed_answers_are_retried_or_unknown_never_a_crash(
+    tmp_path: Path, start_simulator: StartSimulator
+) -> None:
+    run = await run_against(tmp_path, start_simulator, sim={"malformed_rate": 0.25, "seed": 5})
+    assert run.stats["faults"]["malformed"] > 0
+    assert set(run.statuses()) <= {"succeeded", "unknown"}
+    # A malformed answer to a submit is unknown (it may have created a task);
+    # a malformed poll or upload is free to ask again and never fails its row.
+    assert run.count("unknown") <= run.stats["faults"]["malformed"]
+    assert run.count("succeeded") >= 8
+    assert_outputs_intact(run)
+
+
+async def test_truncated_downloads_are_fetched_again_and_every_output_is_whole(
+    tmp_path: Path, start_simulator: StartSimulator
+) -> None:
+    run = await run_against(tmp_path, start_simulator, sim={"truncate_rate": 0.5, "seed": 9})
+    truncated = run.stats["faults"]["truncated"]
+    assert truncated > 0
+    assert run.statuses() == ["succeeded"] * 16
+    assert run.stats["downloads"] == 16 + truncated
+    assert run.stats["submits"] == 16
+    assert_outputs_intact(run)
+
+
+async def test_slow_answers_within_the_read_timeout_change_nothing(
+    tmp_path: Path, start_simulator: StartSimulator
+) -> None:
+    sim = {"slow_rate": 0.3, "slow_s": 0.03, "seed": 2}
+    run = await run_against(tmp_path, start_simulator, sim=sim, read_timeout_s=5.0)
+    assert run.stats["faults"]["slow"] > 0
+    assert run.statuses() == ["succeeded"] * 16
+    assert run.stats["submits"] == 16
+
+
+async def test_answers_slower_than_the_read_timeout_make_submits_unknown_and_polls_retry(
+    tmp_path: Path, start_simulator: StartSimulator
+) -> None:
+    sim = {"slow_rate": 0.2, "slow_s": 0.4, "seed": 4}
+    run = await run_against(tmp_path, start_simulator, sim=sim, read_timeout_s=0.1)
+    assert run.stats["faults"]["slow"] > 0
+    assert set(run.statuses()) <= {"succeeded", "unknown"}
+    assert run.count("succeeded") > 0
+    # A timed-out submit may have created its task: never sent again.
+    assert run.stats["submit_requests"] == 16
+
+
+async def test_server_errors_are_retried_and_a_500_on_a_submit_is_unknown(
+    tmp_path: Path, start_simulator: StartSimulator
+) -> None:
+    run = await run_against(tmp_path, start_simulator, sim={"error_rate": 0.3, "seed": 8})
+    assert run.stats["responses"].get("503", 0) > 0
+    assert set(run.statuses()) <= {"succeeded", "unknown"}
+    assert run.count("succeeded") >= 8
+
+
+async def test_a_request_rate_limit_is_waited_out_and_no_row_fails(
+    tmp_path: Path, start_simulator: StartSimulator
+) -> None:
+    run = await run_against(tmp_path, start_simulator, sim={"rate_limit": 40, "seed": 1})
+    assert run.stats["responses"].get("429", 0) > 0
+    assert run.statuses() == ["succeeded"] * 16
+    assert run.stats["submits"] == 16
+
+
+async def test_the_client_rate_limit_keeps_under_the_service_limit_without_a_429(
+    tmp_path: Path, start_simulator: StartSimulator
+) -> None:
+    run = await run_against(
+        tmp_path,
+        start_simulator,
+        sim={"rate_limit": 120, "seed": 1},
+        settings={"rate_limit": 100, "poll_interval_s": 0.02},
+    )
+    assert run.stats["responses"].get("429", 0) == 0
+    assert run.statuses() == ["succeeded"] * 16
+    assert run.outcome.summary.requests["submit"] == 16
+
+
+async def test_a_concurrency_limit_lowers_the_effective_concurrency(
+    tmp_path: Path, start_simulator: StartSimulator
+) -> None:
+    sim = {"max_concurrent": 2, "latency_s": (0.02, 0.05), "seed": 6}
+    run = await run_against(tmp_path, start_simulator, sim=sim, settings={"concurrency": 8})
+    assert run.stats["responses"].get("429", 0) > 0
+    assert run.statuses() == ["succeeded"] * 16
+    summary = run.outcome.summary.to_json()
+    assert summary["concurrency"] == 8
+    assert summary["concurrency_lowest"] < 8
+    assert 1 <= summary["concurrency_settled"] <= 8
+
+
+async def test_errors_rate_limits_and_failed_tasks_together_leave_only_task_failures(
+    tmp_path: Path, start_simulator: StartSimulator
+) -> None:
+    sim = {"error_rate": 0.2, "rate_limit": 20, "fail_rate": 0.1, "seed": 12}
+    run = await run_against(
+        tmp_path, start_simulator, rows=24, sim=sim, settings={"poll_interval_s": 0.05}
+    )
+    assert run.stats["responses"].get("429", 0) > 0
+    for line in run.report:
+        if line["status"] != "succeeded":
+            assert line["status"] in {"failed", "unknown"}, line
+            if line["status"] == "failed":
+                assert line["error"]["category"] == "task_failed", line
+    assert run.count("succeeded") >= 12
+
+
+async def test_submitting_stops_after_max_unknown_and_the_rest_stay_pending(
+    tmp_path: Path, start_simulator: StartSimulator
+) -> None:
+    run = await run_against(
+        tmp_path,
+        start_simulator,
+        rows=20,
+        sim={"drop_rate": 1.0},
+        settings={"max_unknown": 3, "concurrency": 1},
+    )
+    assert run.statuses() == ["unknown"] * 3 + ["pending"] * 17
+    assert run.stats["submits"] == 3
+    assert run.outcome.exit_code == 3 and run.outcome.fatal is None
+    assert run.outcome.halted is not None and "max_unknown 3" in run.outcome.halted
+    assert "run the same command again" in run.outcome.halted
+    assert run.outcome.summary.to_json()["stopped_by"] == "max_unknown"
+
+
+async def test_a_task_past_its_deadline_fails_as_timeout_and_keeps_its_task_id(
+    tmp_path: Path, start_simulator: StartSimulator
+) -> None:
+    run = await run_against(
+        tmp_path,
+        start_simulator,
+        rows=4,
+        sim={"latency_s": (30.0, 30.0)},
+        settings={"task_timeout": 0.05},
+    )
+    assert run.statuses() == ["failed"] * 4
+    for line in run.report:
+        assert line["error"]["category"] == "timeout", line
+        assert line["task_id"] and line["task_id"].startswith("task-"), line
+    journal = (run.paths.journal).read_text()
+    assert all(line["task_id"] in journal for line in run.report)
+    assert run.stats["submits"] == 4
+
+
+async def test_an_exhausted_balance_stops_the_run_with_exit_3_and_pending_rows(
+    tmp_path: Path, start_simulator: StartSimulator
+) -> None:
+    run = await run_against(
+        tmp_path, start_simulator, rows=8, sim={"balance": 3}, settings={"concurrency": 1}
+    )
+    assert run.outcome.exit_code == 3
+    assert run.outcome.fatal is not None
+    assert "top up the balance" in str(run.outcome.fatal)
+    assert "run the same command again" in str(run.outcome.fatal)
+    assert set(run.statuses()[3:]) == {"pending"}
+    assert "failed" not in run.statuses()
+    assert run.stats["submits"] == 3
+    assert run.outcome.summary.to_json()["stopped_by"] == "payment"
+
+
+def test_resilience_settings_are_checked_and_the_command_line_wins(tmp_path: Path) -> None:
+    manifest = make_manifest(tmp_path, 1)
+    job_file = tmp_path / "job.yaml"
+    job_file.write_text(
+        "manifest: rows.csv\nrate_limit: 5\nmax_unknown: 2\ntask_timeout: 600\n", encoding="utf-8"
+    )
+    job = load_job(job_file)
+    assert (job.rate_limit, job.max_unknown, job.task_timeout) == (5.0, 2, 600.0)
+    job = apply_overrides(job, rate_limit="1.5", max_unknown="0", task_timeout=None)
+    assert (job.rate_limit, job.max_unknown, job.task_timeout) == (1.5, 0, 600.0)
+    assert load_job(manifest).max_unknown == 5
+    for argv in (["--rate-limit", "0"], ["--max-unknown", "-1"], ["--task-timeout", "-3"]):
+        assert main(["run", str(manifest), "--out", str(tmp_path / "run"), *argv]) == 2
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_simulate_command_takes_the_fault_options() -> None:
+    args = build_parser().parse_args(
+        ["simulate", "--drop-rate", "0.1", "--malformed-rate", "0.2", "--truncate-rate", "0.3"]
+        + ["--slow-rate", "0.4", "--slow-delay", "1.5"]
+    )
+    assert (args.drop_rate, args.malformed_rate, args.truncate_rate) == (0.1, 0.2, 0.3)
+    assert (args.slow_rate, args.slow_delay) == (0.4, 1.5)

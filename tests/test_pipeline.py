@@ -33,7 +33,10 @@ async def test_every_error_path_gives_its_slot_back(
     # unknown submit) would hang the run until the test's timeout.
     simulator = await start_simulator(fail_rate=0.3, error_rate=0.3, seed=11)
     job = apply_overrides(
-        load_job(make_manifest(tmp_path, rows=24)), concurrency=1, poll_interval_s=0.005
+        load_job(make_manifest(tmp_path, rows=24)),
+        concurrency=1,
+        poll_interval_s=0.005,
+        max_unknown=0,  # every row is sent, however many unknown outcomes
     )
     paths = RunPaths(tmp_path / "run")
     config = RunConfig(job, paths, Endpoint(simulator.base_url, TEST_KEY), retry=FAST_RETRY)

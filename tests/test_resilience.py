@@ -120,13 +120,14 @@ async def test_a_dropped_connection_after_an_accepted_submit_makes_the_row_unkno
 async def test_malformed_answers_are_retried_or_unknown_never_a_crash(
     tmp_path: Path, start_simulator: StartSimulator
 ) -> None:
-    run = await run_against(tmp_path, start_simulator, sim={"malformed_rate": 0.25, "seed": 5})
+    run = await run_against(tmp_path, start_simulator, sim={"malformed_rate": 0.2, "seed": 5})
     assert run.stats["faults"]["malformed"] > 0
-    assert set(run.statuses()) <= {"succeeded", "unknown"}
     # A malformed answer to a submit is unknown (it may have created a task);
     # a malformed poll or upload is free to ask again and never fails its row.
+    assert set(run.statuses()) <= {"succeeded", "unknown"}
     assert run.count("unknown") <= run.stats["faults"]["malformed"]
-    assert run.count("succeeded") >= 8
+    assert run.count("succeeded") > 0
+    assert run.stats["submit_requests"] == 16, "no submit was sent twice"
     assert_outputs_intact(run)
 
 
@@ -176,10 +177,17 @@ async def test_server_errors_are_retried_and_a_500_on_a_submit_is_unknown(
 async def test_a_request_rate_limit_is_waited_out_and_no_row_fails(
     tmp_path: Path, start_simulator: StartSimulator
 ) -> None:
-    run = await run_against(tmp_path, start_simulator, sim={"rate_limit": 40, "seed": 1})
+    # 12 rows need about 30 requests; 10 per second with a burst of 10 must refuse some.
+    run = await run_against(
+        tmp_path,
+        start_simulator,
+        rows=12,
+        sim={"rate_limit": 10, "seed": 1},
+        settings={"concurrency": 6, "poll_interval_s": 0.05},
+    )
     assert run.stats["responses"].get("429", 0) > 0
-    assert run.statuses() == ["succeeded"] * 16
-    assert run.stats["submits"] == 16
+    assert run.statuses() == ["succeeded"] * 12
+    assert run.stats["submits"] == 12
 
 
 async def test_the_client_rate_limit_keeps_under_the_service_limit_without_a_429(

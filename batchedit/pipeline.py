@@ -63,6 +63,7 @@ from .rundir import RunPaths
 from .scheduler import InFlightTask, LatencyAwarePolicy, Policy, PollPolicy, PollTimetable
 from .summary import RunStats, RunSummary
 from .task_state import ResultResource, TaskPhase, TaskState
+from .upload_cache import UPLOADS_FILE, UploadCache
 from .uploads import ImageUploader
 
 log = logging.getLogger(__name__)
@@ -141,7 +142,8 @@ class _Run:
         self.clock = clock
         self.progress = progress
         self.digests = digests
-        self.uploader = ImageUploader(client, self.digests)
+        uploads = UploadCache(config.paths.state_dir / UPLOADS_FILE, config.endpoint.base_url)
+        self.uploader = ImageUploader(client, self.digests, uploads)
         self.slots = InFlightSlots(max_in_flight=concurrency)
         self.timetable = PollTimetable(
             clock, config.poll_policy(), requests_per_s=config.requests_per_s

@@ -12,11 +12,12 @@ import asyncio
 import logging
 from pathlib import Path
 
-from .client import ModellixClient
+from .client import ModellixClient, UploadedFile
 from .errors import InputError
 from .fingerprint import FileDigests
 from .imagetypes import MAX_UPLOAD_BYTES, sniff_image_type
 from .records import ImageRef
+from .upload_cache import UploadCache
 
 log = logging.getLogger(__name__)
 
@@ -24,9 +25,12 @@ MAX_PARALLEL_UPLOADS = 2
 
 
 class ImageUploader:
-    def __init__(self, client: ModellixClient, digests: FileDigests) -> None:
+    def __init__(
+        self, client: ModellixClient, digests: FileDigests, cache: UploadCache | None = None
+    ) -> None:
         self._client = client
         self._digests = digests
+        self._cache = cache
         self._urls: dict[str, asyncio.Future[str]] = {}
         self._limit = asyncio.Semaphore(MAX_PARALLEL_UPLOADS)
 
@@ -41,7 +45,7 @@ class ImageUploader:
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._urls[digest] = future
         try:
-            url = await self._upload(image.path)
+            url = await self._cached_or_uploaded(digest, image.path)
         except BaseException as exc:
             # Let a later row try again rather than inherit this failure forever.
             del self._urls[digest]
@@ -54,7 +58,19 @@ class ImageUploader:
         future.set_result(url)
         return url
 
-    async def _upload(self, path: Path) -> str:
+    async def _cached_or_uploaded(self, digest: str, path: Path) -> str:
+        """An earlier run's upload of the same content, while still valid, else a new one."""
+        if self._cache is not None:
+            cached = await self._cache.lookup(digest)
+            if cached is not None:
+                log.debug("reusing the upload of %s: %s", path, cached)
+                return cached
+        uploaded = await self._upload(path)
+        if self._cache is not None:
+            await self._cache.remember(digest, uploaded)
+        return uploaded.url
+
+    async def _upload(self, path: Path) -> UploadedFile:
         try:
             content = await asyncio.to_thread(path.read_bytes)
         except OSError as exc:
@@ -69,4 +85,4 @@ class ImageUploader:
                 content, filename=path.name, content_type=content_type
             )
         log.debug("uploaded %s as %s", path, uploaded.url)
-        return uploaded.url
+        return uploaded

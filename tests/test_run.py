@@ -176,7 +176,8 @@ def test_simulate_flag_runs_without_key_and_writes_only_the_run_directory(
     assert len(read_report(run_dir)) == 3
     assert list(system_temp.iterdir()) == []
     state_files = {p.name for p in (run_dir / ".batchedit").iterdir()}
-    assert state_files == {"journal.jsonl", "lock", "invocation.json"}, "no simulator scratch"
+    expected = {"journal.jsonl", "lock", "invocation.json", "uploads.jsonl"}
+    assert state_files == expected, "no simulator scratch"
 
 
 def test_validate_prints_file_line_problems_and_exits_2(

@@ -1,0 +1,96 @@
+"""What a person sees during and after a run: the progress bars' counts, and
+closing lines that say what happened, what it cost and what to do next."""
+
+from __future__ import annotations
+
+import io
+from array import array
+from collections import Counter
+from pathlib import Path
+
+from batchedit.progress import Progress
+from batchedit.records import Status
+from batchedit.report import ReportCounts
+from batchedit.rundir import RunPaths
+from batchedit.summary import RunStats, RunSummary, format_bytes, format_seconds
+
+
+def summary(statuses: dict[str, int], categories: dict[str, int]) -> RunSummary:
+    counts = ReportCounts(
+        rows=sum(statuses.values()),
+        statuses=Counter(statuses),
+        categories=Counter(categories),
+        examples={name: f"row-{name}: it broke\nbadly" for name in categories},
+    )
+    stats = RunStats("2024-01-01T00:00:00Z", array("d", [0.5, 1.0, 1.5, 2.0, 9.0]), 12)
+    return RunSummary(
+        counts=counts,
+        stats=stats,
+        requests={"submit": 12, "poll": 30, "upload": 0, "download": 10},
+        bytes_downloaded=2_400_000,
+        wall_time_s=125.0,
+        finished_at="2024-01-01T00:02:05Z",
+        concurrency=8,
+        peak_in_flight=8,
+        stopped_by=None,
+    )
+
+
+def test_closing_lines_give_counts_examples_latency_cost_and_next_steps(tmp_path: Path) -> None:
+    paths = RunPaths(tmp_path / "my run")
+    done = summary(
+        {"succeeded": 10, "failed": 2, "unknown": 1, "invalid": 1},
+        {"task_failed": 2, "unknown_outcome": 1, "invalid_input": 1},
+    )
+    lines = done.human_lines(paths)
+    text = "\n".join(lines)
+    assert lines[0] == "14 rows: 10 succeeded, 2 failed, 1 unknown, 1 invalid"
+    assert lines[1].split() == [
+        "task_failed",
+        "(2)",
+        "e.g.",
+        "row-task_failed:",
+        "it",
+        "broke",
+        "badly",
+    ]
+    assert "p50 1.5s, p95 9.0s" in text and "wall time 2m05s" in text
+    assert "paid submissions 12; requests: 12 submit, 30 poll, 10 download; 2.4 MB" in text
+    assert f"report: {paths.report}" in text
+    assert f"batchedit retry '{paths.root}'" in text
+    assert f"batchedit retry '{paths.root}' --status unknown" in text
+    assert "--failed-csv" in text
+
+
+def test_closing_lines_of_a_clean_run_offer_no_retry(tmp_path: Path) -> None:
+    text = "\n".join(summary({"succeeded": 3}, {}).human_lines(RunPaths(tmp_path)))
+    assert "3 rows: 3 succeeded" in text and "retry" not in text and "e.g." not in text
+
+
+def test_sizes_and_durations_read_at_a_glance() -> None:
+    assert [format_bytes(n) for n in (512, 2_400_000, 7_000_000_000)] == [
+        "512 B",
+        "2.4 MB",
+        "7.0 GB",
+    ]
+    assert [format_seconds(s) for s in (4.25, 125, 3725)] == ["4.2s", "2m05s", "1h02m05s"]
+
+
+def test_progress_counts_in_flight_and_failed_rows_beside_the_bars() -> None:
+    screen = io.StringIO()
+    with Progress(5, enabled=True, file=screen) as progress:
+        progress.submitted(in_flight=1)
+        progress.submitted(in_flight=2)
+        progress.finished(Status.FAILED, in_flight=1)
+        progress.finished(Status.UNKNOWN, in_flight=0)
+        progress.finished(Status.INVALID)
+        assert progress.postfix() == "0 in flight, 2 failed, 1 invalid"
+    assert "submitted" in screen.getvalue() and "in flight" in screen.getvalue()
+
+
+def test_progress_draws_nothing_when_disabled() -> None:
+    screen = io.StringIO()
+    with Progress(2, enabled=False, file=screen) as progress:
+        progress.submitted(in_flight=1)
+        progress.finished(Status.SUCCEEDED, in_flight=0)
+    assert screen.getvalue() == "" and progress.statuses[Status.SUCCEEDED] == 1

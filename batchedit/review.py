@@ -28,6 +28,8 @@ from .rundir import RunPaths
 from .summary import format_seconds
 from .thumbnails import Picture, Thumb, make_thumbnails, picture_for
 
+PAGE_MODE = 0o644
+
 
 @dataclass(frozen=True, slots=True)
 class RunReport:
@@ -93,6 +95,7 @@ def write_review(run: RunReport, page: Path) -> PageWritten:
     views = (_row_view(record, run.paths, base, thumbs, links) for record in run.records)
     with atomic_writer(page, "w") as out:
         write_page(out, _header(run), views)
+    page.chmod(PAGE_MODE)  # a page to share, not a private temporary file
     return PageWritten(page, len(run.records), len(thumbs))
 
 

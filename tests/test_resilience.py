@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -309,3 +309,52 @@ def test_the_simulate_command_takes_the_fault_options() -> None:
     )
     assert (args.drop_rate, args.malformed_rate, args.truncate_rate) == (0.1, 0.2, 0.3)
     assert (args.slow_rate, args.slow_delay) == (0.4, 1.5)
+
+
+async def test_a_rerun_after_402_finishes_without_paying_again_for_rows_already_done(
+    tmp_path: Path, start_simulator: StartSimulator
+) -> None:
+    simulator = await start_simulator(balance=3)
+    job = apply_overrides(
+        load_job(make_manifest(tmp_path, 8)), concurrency=1, poll_interval_s=0.005
+    )
+    paths = RunPaths(tmp_path / "run")
+    config = RunConfig(job, paths, Endpoint(simulator.base_url, TEST_KEY), retry=FAST_RETRY)
+    first = await run_pipeline(config, total_rows=8)
+    assert first.exit_code == 3
+    report = read_report(paths.root)
+    assert {line["status"] for line in report} <= {"succeeded", "pending"}
+    paid = {line["id"]: line["task_id"] for line in report if line["task_id"]}
+    assert len(paid) == 3
+
+    # The user tops up the balance (the simulator's state stands for the account).
+    state = simulator._state
+    state.options = replace(state.options, balance=None)
+    second = await run_pipeline(config, total_rows=8)
+
+    assert second.exit_code == 0
+    report = read_report(paths.root)
+    assert [line["status"] for line in report] == ["succeeded"] * 8
+    assert {line["id"]: line["task_id"] for line in report if line["id"] in paid} == paid
+    assert simulator.stats()["submits"] == 8, "the rows paid before the 402 are not paid again"
+    assert [line["attempts"] for line in report] == [1] * 8
+
+
+async def test_a_rerun_after_401_with_the_right_key_submits_every_row_once(
+    tmp_path: Path, start_simulator: StartSimulator
+) -> None:
+    simulator = await start_simulator(api_key=TEST_KEY)
+    job = apply_overrides(load_job(make_manifest(tmp_path, 6)), poll_interval_s=0.005)
+    paths = RunPaths(tmp_path / "run")
+    wrong = RunConfig(job, paths, Endpoint(simulator.base_url, "sk-rotated-key"), retry=FAST_RETRY)
+    first = await run_pipeline(wrong, total_rows=6)
+    assert first.exit_code == 3 and first.fatal is not None
+    assert "check MODELLIX_API_KEY" in str(first.fatal)
+    assert "sk-rotated-key" not in str(first.fatal)
+    assert [line["status"] for line in read_report(paths.root)] == ["pending"] * 6
+
+    right = RunConfig(job, paths, Endpoint(simulator.base_url, TEST_KEY), retry=FAST_RETRY)
+    second = await run_pipeline(right, total_rows=6)
+    assert second.exit_code == 0
+    assert simulator.stats()["submits"] == 6
+    assert [line["attempts"] for line in read_report(paths.root)] == [1] * 6

@@ -127,12 +127,25 @@ class OutputStore:
         if len(relative) > 1:
             await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
         aside = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
+        # One thread call opens, writes, fsyncs and closes: a run stopped mid-write
+        # (a 402, a signal) cannot leave a file handle open behind it.
+        writing = asyncio.ensure_future(asyncio.to_thread(_write_synced, aside, data))
         try:
-            async with aiofiles.open(aside, "wb") as handle:
-                await handle.write(data)
-                await handle.flush()
-                await asyncio.to_thread(os.fsync, handle.fileno())
+            await asyncio.shield(writing)
             await aiofiles.os.replace(aside, target)
         except BaseException:
-            await asyncio.shield(asyncio.to_thread(aside.unlink, missing_ok=True))
+            await asyncio.shield(_remove_when_written(writing, aside))
             raise
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    with open(path, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+async def _remove_when_written(writing: asyncio.Future[None], aside: Path) -> None:
+    """The thread runs on after a cancel: let it finish before removing its file."""
+    await asyncio.wait({writing})
+    await asyncio.to_thread(aside.unlink, missing_ok=True)

@@ -134,10 +134,11 @@ async def test_malformed_answers_are_retried_or_unknown_never_a_crash(
 async def test_truncated_downloads_are_fetched_again_and_every_output_is_whole(
     tmp_path: Path, start_simulator: StartSimulator
 ) -> None:
-    run = await run_against(tmp_path, start_simulator, sim={"truncate_rate": 0.5, "seed": 9})
+    # At 0.3 a download cut short nine times in a row (the budget) is a 1 in 50,000 event.
+    run = await run_against(tmp_path, start_simulator, sim={"truncate_rate": 0.3, "seed": 9})
     truncated = run.stats["faults"]["truncated"]
     assert truncated > 0
-    assert run.statuses() == ["succeeded"] * 16
+    assert run.statuses() == ["succeeded"] * 16, [line["error"] for line in run.report]
     assert run.stats["downloads"] == 16 + truncated
     assert run.stats["submits"] == 16
     assert_outputs_intact(run)

@@ -84,6 +84,7 @@ class Finished:
     result_urls: tuple[str, ...] = ()
     expires_at: str | None = None
     output_mtimes_ns: tuple[int, ...] = ()
+    layout: str | None = None  # naming.output_layout of the files written
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -97,6 +98,7 @@ class Finished:
             data["results"] = list(self.result_urls)
             data["expires_at"] = self.expires_at
             data["mtimes_ns"] = list(self.output_mtimes_ns)
+            data["layout"] = self.layout
         return data
 
 
@@ -128,6 +130,7 @@ def decode_entry(data: Mapping[str, Any]) -> JournalEntry | None:
                 tuple(data.get("results") or ()),
                 data.get("expires_at"),
                 tuple(data.get("mtimes_ns") or ()),
+                data.get("layout"),
             )
         row, row_id = int(data["row"]), str(data["id"])
         if event == "submitted":

@@ -11,11 +11,14 @@ inside `outputs/`.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .fsutil import safe_name
+from .records import Row
 from .template import TemplateError, render_template, render_value, template_fields
 
 #: Output formats and the Pillow format name and file extension of each.
@@ -119,3 +122,12 @@ def _check_flag(value: object) -> bool:
     if isinstance(value, bool):
         return value
     raise ValueError(f"output: keep_original must be true or false (got {value!r})")
+
+
+def output_layout(spec: OutputSpec, row: Row) -> str:
+    """Where and how a row's results are stored, as a short key: when it
+    changes between runs (a new name template or format), a succeeded row's
+    files are made again from its results instead of being left as they were."""
+    stem = row.output_stem or safe_name(row.id)
+    key = json.dumps([stem, spec.format, spec.quality, spec.keep_original])
+    return hashlib.sha256(key.encode()).hexdigest()[:16]

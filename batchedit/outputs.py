@@ -16,6 +16,7 @@ import hashlib
 import io
 import os
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,6 +105,14 @@ class OutputStore:
             if self.spec.keep_original:
                 stored.append(await self._store(stem, data, info))
         return tuple(stored)
+
+    def remove(self, relative_paths: Iterable[str]) -> None:
+        """Delete output files a row no longer has (its name or format changed);
+        only files under outputs/ are ever touched. Synchronous, for a thread."""
+        for relative in relative_paths:
+            target = (self.run_dir / relative).resolve()
+            if target.is_relative_to(self.folder.resolve()) and target.is_file():
+                target.unlink()
 
     async def _store(self, stem: str, data: bytes, info: ImageInfo) -> OutputFile:
         extension = _EXTENSIONS.get(info.format, info.format.lower() or "bin")

@@ -44,6 +44,7 @@ from .history import JournalIndex
 from .inflight import InFlightSlots
 from .job import JobSettings, iter_rows
 from .journal import Finished, Journal, Submitted, Submitting, Withdrawn
+from .naming import output_layout
 from .outputs import OutputStore
 from .planning import RowPlanner, Unreadable
 from .progress import Progress
@@ -175,7 +176,13 @@ class _Run:
         earlier run) are only counted: the report derives them again."""
         paths = self.config.paths
         index = await asyncio.to_thread(JournalIndex.build, paths.journal)
-        planner = RowPlanner(paths, index, self.digests, retry=self.config.only_statuses)
+        planner = RowPlanner(
+            paths,
+            index,
+            self.digests,
+            retry=self.config.only_statuses,
+            output=self.config.job.output,
+        )
         try:
             rows = iter_rows(self.config.job)
             while self.halted is None and (
@@ -350,7 +357,12 @@ class _Run:
             await self.finish_without_task(plan.row, plan.fingerprint, Status.FAILED, exc)
             return True
         fixed = replace(record, outputs=outputs, finished_at=utc_now_iso())
-        await self.journal.append(await self.finished_entry(fixed, plan.fingerprint, state))
+        await self.journal.append(
+            await self.finished_entry(plan.row, fixed, plan.fingerprint, state)
+        )
+        # Under a new name or format, the old files are no longer the row's.
+        stale = {out.path for out in record.outputs} - {out.path for out in outputs}
+        await asyncio.to_thread(self.store.remove, stale)
         self.progress.finished(Status.SUCCEEDED, in_flight=self.slots.in_use)
         emit("row_finished", **_finished_fields(fixed))
         log.info("%s: outputs downloaded again", plan.row.id)
@@ -438,13 +450,15 @@ class _Run:
                 latency_s=latency_s,
             )
             state = outcome if isinstance(outcome, TaskState) else None
-            await self.journal.append(await self.finished_entry(record, task.fingerprint, state))
+            await self.journal.append(
+                await self.finished_entry(task.row, record, task.fingerprint, state)
+            )
             self.progress.finished(status, in_flight=self.slots.in_use)
             emit("row_finished", **_finished_fields(record, task.polls))
             log.info("%s %s after %.1fs, %d polls", task.row.id, status, latency_s, task.polls)
 
     async def finished_entry(
-        self, record: ReportRecord, fingerprint: str | None, state: TaskState | None
+        self, row: Row, record: ReportRecord, fingerprint: str | None, state: TaskState | None
     ) -> Finished:
         """The journal entry of a finished row; for a succeeded one, with what a
         later run needs to check its files and fetch them again for free."""
@@ -455,7 +469,8 @@ class _Run:
             lambda: tuple(os.stat(root / out.path).st_mtime_ns for out in record.outputs)
         )
         urls = tuple(resource.url for resource in state.resources)
-        return Finished(record, fingerprint, urls, state.expires_at, mtimes)
+        layout = output_layout(self.config.job.output, row)
+        return Finished(record, fingerprint, urls, state.expires_at, mtimes, layout)
 
     async def settle(
         self, task: InFlightTask, outcome: TaskState | ApiError

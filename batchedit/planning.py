@@ -19,6 +19,7 @@ from .errors import InputError
 from .fingerprint import FileDigests, request_fingerprint
 from .history import JournalIndex
 from .job import JobSettings, iter_rows
+from .naming import OutputSpec, output_layout
 from .records import InvalidRow, Problem, Row, Status
 from .resume import Action, RowPlan, plan_row
 from .rundir import RunPaths
@@ -44,8 +45,10 @@ class RowPlanner:
         digests: FileDigests,
         *,
         retry: Collection[Status] | None = None,
+        output: OutputSpec | None = None,
     ) -> None:
         self.paths = paths
+        self.output = output or OutputSpec()
         self.index = index
         self.digests = digests
         self.retry = retry
@@ -63,7 +66,11 @@ class RowPlanner:
             run_dir=self.paths.root,
             now_epoch_s=self.now_epoch_s,
             retry=self.retry,
+            layout=self.layout(row),
         )
+
+    def layout(self, row: Row) -> str:
+        return output_layout(self.output, row)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +100,7 @@ def survey(
     problems: list[Problem] = []
     actions: Counter[Action] = Counter()
     with JournalIndex.build(paths.journal) as index:
-        planner = RowPlanner(paths, index, digests, retry=retry)
+        planner = RowPlanner(paths, index, digests, retry=retry, output=job.output)
         for row in iter_rows(job):
             rows += 1
             if isinstance(row, InvalidRow):

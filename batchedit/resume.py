@@ -6,6 +6,9 @@ The contract's "Re-runs", as one pure decision per row (`plan_row`):
   intact, costs nothing, not even a poll;
 - a succeeded row whose files were deleted or altered is downloaded again from
   its result URLs while they have not expired, and resubmitted otherwise;
+- a succeeded row whose output name or format changed in the job is
+  downloaded again under its new name while its results have not expired
+  (and left as it is otherwise: a new name is not worth paying for);
 - a row whose request changed is resubmitted, whatever its past;
 - a known task that never reached an end (the run was stopped, or it failed in
   a way a wait can cure: timeout, a failed download, the network) is polled,
@@ -79,6 +82,7 @@ def plan_row(
     run_dir: Path,
     now_epoch_s: float,
     retry: Collection[Status] | None = None,
+    layout: str | None = None,
 ) -> RowPlan:
     """Decide one row. `retry` limits the run to rows now in those statuses
     (`batchedit retry`), and lets it resubmit `unknown` and `failed` ones."""
@@ -87,7 +91,20 @@ def plan_row(
     if history is None or history.fingerprint != fingerprint:
         return RowPlan(row, Action.SUBMIT, fingerprint, history)  # new, or changed
     action = _action(history.latest, run_dir, now_epoch_s, retrying=retry is not None)
+    latest = history.latest
+    if action is Action.KEEP and isinstance(latest, Finished) and _moved(latest, layout):
+        if _fetchable(latest, now_epoch_s):
+            action = Action.FETCH
     return RowPlan(row, action, fingerprint, history)
+
+
+def _moved(finished: Finished, layout: str | None) -> bool:
+    """A succeeded row whose files the job now names or formats otherwise."""
+    return (
+        finished.record.status is Status.SUCCEEDED
+        and None not in (finished.layout, layout)
+        and finished.layout != layout
+    )
 
 
 def _action(latest: JournalEntry, run_dir: Path, now_epoch_s: float, *, retrying: bool) -> Action:

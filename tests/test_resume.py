@@ -301,3 +301,36 @@ def test_a_large_paid_run_in_a_terminal_asks_first(
 
     assert bool(questions) == asked and (refusal is not None) == refused
     assert _refusal(job, survey_of(CONFIRM_ABOVE), LaunchOptions(interactive=True), confirm) is None
+
+
+def test_a_new_output_name_or_format_remakes_the_files_without_paying(
+    tmp_path: Path, threaded_simulator: Simulators
+) -> None:
+    simulator = threaded_simulator()
+    manifest, run_dir = catalog(tmp_path, rows=3), tmp_path / "run"
+    assert run(manifest, run_dir) == 0
+    old_paths = {line["outputs"][0]["path"] for line in read_report(run_dir)}
+    before = simulator.stats()
+
+    renamed = ["--output-name", "{title}/{id}", "--output-format", "webp"]
+    assert run(manifest, run_dir, *renamed) == 0
+
+    assert delta(simulator.stats(), before) == {
+        "submits": 0,
+        "submit_requests": 0,
+        "polls": 0,
+        "downloads": 3,
+        "uploads": 0,
+    }
+    report = read_report(run_dir)
+    for line in report:
+        (output,) = line["outputs"]
+        assert (
+            output["path"]
+            == f"outputs/{line['fields']['title'].replace(' ', '_')}/{line['id']}.webp"
+        )
+        assert (run_dir / output["path"]).is_file() and output["format"] == "webp"
+    assert not [path for path in old_paths if (run_dir / path).exists()], "old files removed"
+    before = simulator.stats()
+    assert run(manifest, run_dir, *renamed) == 0
+    assert delta(simulator.stats(), before)["downloads"] == 0, "settled under the new names"

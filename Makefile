@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint clean
+.PHONY: demo test lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,9 +20,13 @@ test: $(STAMP) lint
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check batchedit tests
-	$(BIN)/ruff format --check batchedit tests
+	$(BIN)/ruff check batchedit tests bench
+	$(BIN)/ruff format --check batchedit tests bench
 	$(BIN)/mypy
+
+# The benchmark table (B1-B6 of issue 7) against a simulator process; see README.
+bench: $(STAMP)
+	$(BIN)/python bench/bench.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache

@@ -38,6 +38,8 @@ from dataclasses import dataclass
 MAX_SAMPLES = 256
 #: Samples a kind needs before its own plan replaces the pooled one.
 MIN_SAMPLES = 8
+#: Share of first-poll finds imputed uniformly rather than from the samples.
+EXPLORE = 0.25
 #: Replanning after 8, 16, 32 ... samples, then every this many.
 MAX_REPLAN_EVERY = 1024
 #: Candidate plans: this many polls at most, starting one step in or late.
@@ -240,9 +242,11 @@ class DurationModel:
         lower_s = max(0.0, min(lower_s, upper_s))
         own = self._kinds.setdefault(kind, DurationSamples())
         duration = None
-        if lower_s == 0.0 and own.count >= MIN_SAMPLES:
+        if lower_s == 0.0 and own.count >= MIN_SAMPLES and self._rng.random() >= EXPLORE:
             # Found done at its first poll: it could have taken anything up to then,
-            # so draw from what tasks of its kind took in that range.
+            # so draw from what tasks of its kind took in that range. Not always:
+            # a uniform draw now and then lets the first poll creep earlier when
+            # tasks are faster than anything the polls have resolved so far.
             duration = own.draw_between(lower_s, upper_s, self._rng)
         if duration is None:
             duration = self._rng.uniform(lower_s, upper_s)

@@ -18,6 +18,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Collection, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from typing import TextIO
@@ -43,6 +44,7 @@ SIMULATED_KEY = "simulated-key"
 #: In a terminal, a run that would pay for more than this many tasks asks first.
 CONFIRM_ABOVE = 100
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+IO_THREADS = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +132,11 @@ async def _run(
     job: JobSettings, paths: RunPaths, options: LaunchOptions, planned: Survey, err: TextIO
 ) -> RunOutcome:
     stop = asyncio.Event()
+    # File work (fsync above all) waits in threads: more of them than the default
+    # few let writes to disk overlap, which is what bounds a fast run.
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="batchedit-io")
+    )
     async with AsyncExitStack() as stack:
         stack.enter_context(_stop_on_signals(stop, err))
         if options.simulate is not None:

@@ -71,7 +71,7 @@ log = logging.getLogger(__name__)
 
 ROWS_PER_READ = 256
 MAX_POLLERS = 16
-MAX_WRITERS = 8
+MAX_WRITERS = 64
 #: Polls in a row that failed after their own retry budget before a row fails.
 MAX_POLL_FAILURES = 3
 #: Times a submit may go back for a slot after its 429 retry budget is spent.
@@ -90,15 +90,13 @@ class RunConfig:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     #: `batchedit retry`: act only on rows now in these statuses; None for a plain run.
     only_statuses: Collection[Status] | None = None
-    #: API requests per second the polls must share with submits; None: unbounded.
-    requests_per_s: float | None = None
 
     def poll_policy(self) -> Policy:
         """A fixed interval when the job asks for one, else latency-aware polling."""
         if self.job.poll_interval_s is not None:
             return PollPolicy(self.job.poll_interval_s)
         return LatencyAwarePolicy(
-            concurrency=self.job.concurrency, requests_per_s=self.requests_per_s
+            concurrency=self.job.concurrency, requests_per_s=self.job.rate_limit
         )
 
 
@@ -147,7 +145,7 @@ class _Run:
         self.uploader = ImageUploader(client, self.digests, uploads)
         self.slots = InFlightSlots(max_in_flight=concurrency)
         self.timetable = PollTimetable(
-            clock, config.poll_policy(), requests_per_s=config.requests_per_s
+            clock, config.poll_policy(), requests_per_s=config.job.rate_limit
         )
         self.store = OutputStore(config.paths.root, client, config.job.output)
         self.stats = RunStats(started_at=utc_now_iso())
@@ -289,12 +287,16 @@ class _Run:
             raise
         self.stats.paid_submissions += 1
         task = InFlightTask(row, task_id, slot, fingerprint, submitted_at, started, attempts=1)
+        task.accepted_mono = self.clock.now()
+        # Into the timetable first, so the first poll need not wait for the fsync: the
+        # append below queues its line before anything can run, so it precedes the
+        # task's outcome in the journal whatever the poll finds.
+        self.timetable.add(task)
         # Durable before the row counts as submitted: a crash from here on polls, never repays.
         await self.journal.append(Submitted(row.index, row.id, task_id, fingerprint, submitted_at))
         log.info("%s submitted as %s", row.id, task_id)
         emit("row_submitted", id=row.id, row=row.index, task_id=task_id)
         self.progress.submitted(in_flight=self.slots.in_use)
-        self.timetable.add(task)
 
     def count_unknown(self) -> None:
         """Past `max_unknown` unknown outcomes something is wrong between us and

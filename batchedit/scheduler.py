@@ -53,6 +53,13 @@ class InFlightTask:
     poll_errors: int = 0
     last_poll_age_s: float = 0.0  # age at the latest poll handed out
     prior_poll_age_s: float = 0.0  # age at the poll before it: the task was running then
+    #: Clock time the submit was answered: the origin of poll ages, since the task
+    #: cannot be polled before its id is known (None: the submit time).
+    accepted_mono: float | None = None
+
+    @property
+    def origin_mono(self) -> float:
+        return self.submitted_mono if self.accepted_mono is None else self.accepted_mono
 
     @property
     def kind(self) -> TaskKind:
@@ -104,7 +111,7 @@ class LatencyAwarePolicy:
         self.model = DurationModel(budget, self.shape)
 
     def next_delay_s(self, task: InFlightTask, now: float) -> float:
-        age = now - task.submitted_mono
+        age = now - task.origin_mono
         plan = self.model.plan_for(task.kind)
         if task.polls == 0 and task.last_poll_age_s == 0.0:
             target = plan.ages_s[0]  # the first look: no gap rule before it
@@ -210,14 +217,16 @@ class PollTimetable:
         if self._pacer is not None:
             self._pacer.take(now)
         task.prior_poll_age_s = task.last_poll_age_s
-        task.last_poll_age_s = now - task.submitted_mono
+        task.last_poll_age_s = now - task.origin_mono
         return task
 
     def _push(self, task: InFlightTask) -> None:
         now = self._clock.now()
         due = now + self.policy.next_delay_s(task, now)
         heapq.heappush(self._heap, _Entry(due, next(self._seq), task))
-        self._wake()
+        # Pollers are interchangeable: one woken poller looks at the new entry,
+        # the others sleep on; waking all of them per task was a thundering herd.
+        self._wake(one=True)
 
     async def _wait(self, delay: float | None) -> None:
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -234,8 +243,10 @@ class PollTimetable:
         finally:
             self._waiters.discard(waiter)
 
-    def _wake(self) -> None:
-        for waiter in self._waiters:
+    def _wake(self, *, one: bool = False) -> None:
+        while self._waiters:
+            waiter = self._waiters.pop()
             if not waiter.done():
                 waiter.set_result(None)
-        self._waiters.clear()
+                if one:
+                    return

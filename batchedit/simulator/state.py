@@ -99,6 +99,7 @@ class Stats:
     polls: int = 0
     downloads: int = 0
     uploads: int = 0
+    task_seconds: float = 0.0  # sum of the drawn task latencies: the benchmarks' ideal
     responses: Counter[int] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)  # see faults.py
 
@@ -109,6 +110,7 @@ class Stats:
             "polls": self.polls,
             "downloads": self.downloads,
             "uploads": self.uploads,
+            "task_seconds": round(self.task_seconds, 6),
             "responses": {str(status): n for status, n in sorted(self.responses.items())},
             "faults": dict(sorted(self.faults.items())),
         }
@@ -193,6 +195,7 @@ class SimState:
         self._active.setdefault(key, set()).add(task.task_id)
         self._spent[key] += 1
         self.stats.submits += 1
+        self.stats.task_seconds += latency_s
         return task
 
 

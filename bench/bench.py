@@ -1,0 +1,399 @@
+"""`make bench`: batchedit's benchmark table, B1 to B6 of issue 7.
+
+Every scenario starts the simulator as a separate process (`batchedit simulate
+--prerendered`, so results cost the simulator no Pillow work and the figures
+measure the client), runs `batchedit run` as its own process (peak RSS from
+`os.wait4`), and reads what was asked of the service from `/_sim/stats`. Each
+figure is printed beside the same benchmark run's figure for fixed 2-second
+polling (`--poll-interval 2`, the official CLI's default).
+
+Run sizes are smaller than the issue's where the full size would not fit the
+ten minutes `make bench` has on two cores; the table says the size used, and
+`--scale` multiplies every size (`--scale 2` for the issue's B2 size). This
+is a measurement, not a test: nothing here fails on time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from floor import MODEL, floor_tasks_per_s  # noqa: E402
+
+PY = sys.executable
+KEY = "bench-key"
+IMAGE = "https://cdn.example.com/products/p.jpg"
+
+
+@dataclass(frozen=True, slots=True)
+class Sizes:
+    b1_rows: int = 5000
+    b1_baseline_rows: int = 1000  # fixed 2 s polling is rate-bound: fewer rows, same rate
+    b2_rows: int = 1500
+    b3_small_rows: int = 1000
+    b3_large_rows: int = 20000  # also B4's run and B5's re-run
+    b3_baseline_rows: tuple[int, int] = (256, 1024)
+    b4_validate_rows: int = 1_000_000
+    b6_rows: int = 300
+
+    def scaled(self, factor: float) -> Sizes:
+        def s(n: int) -> int:
+            return max(16, round(n * factor))
+
+        return Sizes(
+            s(self.b1_rows),
+            s(self.b1_baseline_rows),
+            s(self.b2_rows),
+            s(self.b3_small_rows),
+            s(self.b3_large_rows),
+            (s(self.b3_baseline_rows[0]), s(self.b3_baseline_rows[1])),
+            s(self.b4_validate_rows),
+            s(self.b6_rows),
+        )
+
+
+@dataclass(slots=True)
+class Measured:
+    rows: int
+    wall_s: float
+    peak_rss_mb: float
+    exit_code: int
+    summary: dict[str, Any]
+    service: dict[str, Any]  # /_sim/stats counters spent by this run
+
+    @property
+    def tasks_per_s(self) -> float:
+        return self.rows / self.wall_s
+
+    @property
+    def polls_per_task(self) -> float:
+        return float(self.service["polls"]) / max(1, int(self.service["submits"]))
+
+    @property
+    def requests(self) -> int:
+        return int(self.service["submit_requests"]) + int(self.service["polls"])
+
+    @property
+    def not_succeeded(self) -> int:
+        statuses = self.summary.get("statuses", {})
+        return int(self.summary.get("rows", 0)) - int(statuses.get("succeeded", 0))
+
+
+@dataclass(slots=True)
+class Line:
+    figure: str
+    goal: str
+    ours: str
+    baseline: str
+    met: bool | None
+    note: str = ""
+
+
+@dataclass(slots=True)
+class Bench:
+    work: Path
+    sizes: Sizes
+    lines: list[Line] = field(default_factory=list)
+
+    def manifest(self, rows: int) -> Path:
+        path = self.work / f"manifest-{rows}.csv"
+        if not path.exists():
+            write_manifest(path, rows)
+        return path
+
+    def run_dir(self, name: str) -> Path:
+        return self.work / "runs" / name
+
+
+def write_manifest(path: Path, rows: int) -> None:
+    """A catalog of hosted images: the simulator stands them in, nothing is fetched."""
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "title", "prompt", "image", "resolution", "model"])
+        for n in range(rows):
+            writer.writerow(
+                [f"sku-{n:07d}", f"Product {n}", "Put the {title} on white", IMAGE, "512", MODEL]
+            )
+
+
+@contextmanager
+def simulator(*options: str) -> Iterator[str]:
+    """A simulator process on a free port; its base URL."""
+    command = [PY, "-m", "batchedit", "simulate", "--port", "0", "--prerendered", "--seed", "7"]
+    process = subprocess.Popen(
+        [*command, *options], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        if "listening on" not in line:
+            raise RuntimeError(f"the simulator did not start: {line!r}")
+        yield line.rsplit(" ", 1)[1].strip()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def sim_stats(base_url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(f"{base_url}/_sim/stats", timeout=30) as answer:
+        data: dict[str, Any] = json.load(answer)
+        return data
+
+
+def _spent(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    spent = {k: after[k] - before[k] for k in after if isinstance(after[k], int | float)}
+    responses = after.get("responses", {})
+    spent["429"] = responses.get("429", 0) - before.get("responses", {}).get("429", 0)
+    return spent
+
+
+def run_measured(argv: list[str], base_url: str | None, rows: int) -> Measured:
+    """Run `batchedit ARGV` as its own process: wall time, peak RSS, summary, service use."""
+    env = {**os.environ, "MODELLIX_API_KEY": KEY}
+    if base_url is not None:
+        env["MODELLIX_BASE_URL"] = base_url
+    before = sim_stats(base_url) if base_url else {}
+    with tempfile.TemporaryFile() as errors:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            [PY, "-m", "batchedit", *argv], env=env, stdout=subprocess.DEVNULL, stderr=errors
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+        wall_s = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode not in (0, 1):
+            errors.seek(0)
+            message = errors.read().decode(errors="replace")[-2000:]
+            raise RuntimeError(f"batchedit {' '.join(argv)} exited {process.returncode}: {message}")
+    summary: dict[str, Any] = {}
+    if "--out" in argv:
+        summary_path = Path(argv[argv.index("--out") + 1]) / "summary.json"
+        if summary_path.exists():
+            summary = json.loads(summary_path.read_text())
+    service = _spent(before, sim_stats(base_url)) if base_url else {}
+    return Measured(rows, wall_s, usage.ru_maxrss / 1024, process.returncode, summary, service)
+
+
+def run_rows(
+    bench: Bench, base_url: str, name: str, rows: int, concurrency: int, fixed: bool
+) -> Measured:
+    argv = ["run", str(bench.manifest(rows)), "--out", str(bench.run_dir(name))]
+    argv += ["--concurrency", str(concurrency), "--no-progress"]
+    if fixed:
+        argv += ["--poll-interval", "2"]
+    return run_measured(argv, base_url, rows)
+
+
+def _progress(message: str) -> None:
+    print(f"  {time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
+
+
+# -- the scenarios ---------------------------------------------------------
+
+
+def bench_overhead(bench: Bench) -> None:
+    rows, base_rows = bench.sizes.b1_rows, bench.sizes.b1_baseline_rows
+    with simulator("--latency", "0") as url:
+        _progress(f"B1 floor: {rows} rows")
+        floor = asyncio.run(floor_tasks_per_s(url, rows=rows, concurrency=64))
+        _progress(f"B1 batchedit: {rows} rows")
+        ours = run_rows(bench, url, "b1", rows, 64, fixed=False)
+        _progress(f"B1 fixed 2 s polling: {base_rows} rows")
+        base = run_rows(bench, url, "b1-fixed", base_rows, 64, fixed=True)
+    bench.lines.append(
+        Line(
+            f"B1 overhead: tasks/s / floor ({rows} rows, latency 0, c=64)",
+            ">= 0.5",
+            f"{ours.tasks_per_s / floor:.2f} ({ours.tasks_per_s:.0f}/{floor:.0f} tasks/s)",
+            f"{base.tasks_per_s / floor:.2f} ({base.tasks_per_s:.0f} tasks/s, {base_rows} rows)",
+            ours.tasks_per_s / floor >= 0.5,
+        )
+    )
+
+
+def bench_scheduling(bench: Bench) -> None:
+    rows = bench.sizes.b2_rows
+    results = {}
+    with simulator("--latency", "1-3") as url:
+        for fixed in (False, True):
+            _progress(f"B2 {'fixed 2 s' if fixed else 'latency-aware'}: {rows} rows")
+            results[fixed] = run_rows(bench, url, f"b2-{fixed}", rows, 100, fixed)
+
+    def figures(m: Measured) -> tuple[float, str]:
+        ideal_s = float(m.service["task_seconds"]) / 100
+        ratio = float(m.summary["wall_time_s"]) / ideal_s
+        return ratio, f"{ratio:.3f} makespan/ideal, {m.polls_per_task:.2f} polls/task"
+
+    (ratio, ours), (_, base) = figures(results[False]), figures(results[True])
+    bench.lines.append(
+        Line(
+            f"B2 scheduling ({rows} rows, latency 1-3 s, c=100)",
+            "<= 1.10, <= 4 polls/task",
+            ours,
+            base,
+            ratio <= 1.10 and results[False].polls_per_task <= 4,
+        )
+    )
+
+
+def bench_scale_memory_rerun(bench: Bench) -> None:
+    sizes = bench.sizes
+    small, large = sizes.b3_small_rows, sizes.b3_large_rows
+    base_small, base_large = sizes.b3_baseline_rows
+    with simulator("--latency", "0") as url:
+        _progress(f"B3 latency-aware: {small} then {large} rows")
+        ours_small = run_rows(bench, url, "b3-small", small, 64, fixed=False)
+        ours_large = run_rows(bench, url, "b3-large", large, 64, fixed=False)
+        _progress(f"B3 fixed 2 s: {base_small} then {base_large} rows")
+        base_small_m = run_rows(bench, url, "b3-fixed-small", base_small, 64, fixed=True)
+        base_large_m = run_rows(bench, url, "b3-fixed-large", base_large, 64, fixed=True)
+        _progress(f"B5 re-runs of the {large}-row and {base_large}-row runs")
+        rerun = run_rows(bench, url, "b3-large", large, 64, fixed=False)
+        base_rerun = run_rows(bench, url, "b3-fixed-large", base_large, 64, fixed=True)
+    growth = ours_large.tasks_per_s / ours_small.tasks_per_s
+    base_growth = base_large_m.tasks_per_s / base_small_m.tasks_per_s
+    bench.lines.append(
+        Line(
+            f"B3 scale: tasks/s at {large} / at {small} rows",
+            ">= 0.9",
+            f"{growth:.2f} ({ours_large.tasks_per_s:.0f}/{ours_small.tasks_per_s:.0f} tasks/s)",
+            f"{base_growth:.2f} ({base_large_m.tasks_per_s:.0f}/{base_small_m.tasks_per_s:.0f}"
+            f" tasks/s at {base_large}/{base_small} rows)",
+            growth >= 0.9,
+        )
+    )
+    rows = sizes.b4_validate_rows
+    path = bench.manifest(rows)
+    _progress(f"B4 validate: {rows} rows")
+    validate = run_measured(["validate", str(path)], None, rows)
+    bench.lines.append(
+        Line(
+            f"B4 memory: validate {rows} rows, peak RSS",
+            "< 150 MB",
+            f"{validate.peak_rss_mb:.0f} MB ({validate.wall_s:.0f} s)",
+            "(no polling)",
+            validate.peak_rss_mb < 150,
+        )
+    )
+    bench.lines.append(
+        Line(
+            f"B4 memory: run of {large} rows, peak RSS",
+            "< 300 MB (100,000 rows)",
+            f"{ours_large.peak_rss_mb:.0f} MB",
+            f"{base_large_m.peak_rss_mb:.0f} MB ({base_large} rows)",
+            ours_large.peak_rss_mb < 300,
+        )
+    )
+    bench.lines.append(
+        Line(
+            f"B5 re-run of the finished {large}-row run",
+            "< 15 s, 0 requests",
+            f"{rerun.wall_s:.1f} s, {rerun.requests} requests",
+            f"{base_rerun.wall_s:.1f} s, {base_rerun.requests} requests ({base_large} rows)",
+            rerun.wall_s < 15 and rerun.requests == 0,
+        )
+    )
+
+
+def bench_request_budget(bench: Bench) -> None:
+    rows = bench.sizes.b6_rows
+    results = {}
+    with simulator("--latency", "1-3", "--rate-limit", "20") as url:
+        for fixed in (False, True):
+            _progress(f"B6 {'fixed 2 s' if fixed else 'latency-aware'}: {rows} rows")
+            argv = ["run", str(bench.manifest(rows)), "--out", str(bench.run_dir(f"b6-{fixed}"))]
+            argv += ["--concurrency", "100", "--no-progress", "--rate-limit", "20"]
+            if fixed:
+                argv += ["--poll-interval", "2"]
+            results[fixed] = run_measured(argv, url, rows)
+
+    def figure(m: Measured) -> str:
+        return (
+            f"{m.tasks_per_s / 10:.2f} ({m.tasks_per_s:.1f} tasks/s, "
+            f"{m.polls_per_task:.2f} polls/task, {m.service['429']} x 429, "
+            f"{m.not_succeeded} not succeeded)"
+        )
+
+    ours = results[False]
+    bench.lines.append(
+        Line(
+            f"B6 request budget: tasks/s / 10 ({rows} rows, 20 req/s, c=100)",
+            ">= 0.6, none failed",
+            figure(ours),
+            figure(results[True]),
+            ours.tasks_per_s / 10 >= 0.6 and ours.not_succeeded == 0,
+        )
+    )
+
+
+SCENARIOS = {
+    "b1": bench_overhead,
+    "b2": bench_scheduling,
+    "b3": bench_scale_memory_rerun,
+    "b6": bench_request_budget,
+}
+
+
+def print_table(lines: list[Line], elapsed_s: float) -> None:
+    headers = ("figure", "goal", "batchedit (latency-aware)", "fixed 2 s polling", "goal met")
+    rows = [
+        (
+            line.figure,
+            line.goal,
+            line.ours,
+            line.baseline,
+            "-" if line.met is None else ("yes" if line.met else "NO"),
+        )
+        for line in lines
+    ]
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
+    rule = "  ".join("-" * width for width in widths)
+    print(rule)
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
+    print(rule)
+    for row in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
+    print(rule)
+    print(f"{len(lines)} figures in {elapsed_s:.0f} s on {os.cpu_count()} CPU(s)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply every run size")
+    parser.add_argument(
+        "--only", default=",".join(SCENARIOS), help=f"comma-separated: {', '.join(SCENARIOS)}"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="batchedit-bench-"))
+    bench = Bench(work, Sizes().scaled(args.scale))
+    started = time.perf_counter()
+    try:
+        for name in args.only.split(","):
+            SCENARIOS[name.strip()](bench)
+    finally:
+        if args.keep:
+            print(f"work folder kept: {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    print_table(bench.lines, time.perf_counter() - started)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

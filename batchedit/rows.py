@@ -19,6 +19,7 @@ from .models import ModelSpec, spec_for, unknown_model_message
 from .naming import OutputSpec
 from .preflight import local_file_problem, url_problem
 from .records import EditRequest, FieldValue, ImageRef, InvalidRow, Problem, Row
+from .seen_ids import SeenIds
 from .template import TemplateError, render_template
 
 MAX_IMAGE_COLUMNS = 14
@@ -75,7 +76,7 @@ class RowValidator:
         self._first_stem: dict[str, int] = {}  # only with an output name template
         # One verdict per distinct local file: ten thousand rows may share two photos.
         self._file_problems: dict[Path, str | None] = {}
-        self._first_line: dict[str, int] = {}
+        self._seen = SeenIds()  # a few bytes per id, however long the manifest
 
     def check(self, raw: RawRow) -> Row | InvalidRow:
         checked = _Checked(self.file, raw.line)
@@ -126,10 +127,8 @@ class RowValidator:
         if not row_id:
             checked.add("missing id: every row needs a non-empty, unique id", "id")
             return ""
-        first = self._first_line.get(row_id)
-        if first is None:
-            self._first_line[row_id] = checked.line
-        else:
+        first = self._seen.first_line(row_id, checked.line)
+        if first is not None:
             checked.add(f"duplicate id '{row_id}' (first on line {first})", "id")
         return row_id
 

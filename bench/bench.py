@@ -43,13 +43,13 @@ IMAGE = "https://cdn.example.com/products/p.jpg"
 @dataclass(frozen=True, slots=True)
 class Sizes:
     b1_rows: int = 5000
-    b1_baseline_rows: int = 1000  # fixed 2 s polling is rate-bound: fewer rows, same rate
+    b1_baseline_rows: int = 640  # fixed 2 s polling is rate-bound: fewer rows, same rate
     b2_rows: int = 1500
     b3_small_rows: int = 1000
     b3_large_rows: int = 20000  # also B4's run and B5's re-run
     b3_baseline_rows: tuple[int, int] = (256, 1024)
     b4_validate_rows: int = 1_000_000
-    b6_rows: int = 300
+    b6_rows: int = 200
 
     def scaled(self, factor: float) -> Sizes:
         def s(n: int) -> int:

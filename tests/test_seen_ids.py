@@ -11,7 +11,7 @@ from batchedit.seen_ids import SeenIds
 @settings(max_examples=50)
 @given(ids=st.lists(st.text(max_size=12), max_size=3000))
 def test_seen_ids_report_the_first_line_of_every_repeated_id(ids: list[str]) -> None:
-    seen, model = SeenIds(), {}
+    seen, model = SeenIds(), dict[str, int]()
     for line, row_id in enumerate(ids, start=2):
         assert seen.first_line(row_id, line) == model.get(row_id)
         model.setdefault(row_id, line)

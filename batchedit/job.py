@@ -112,40 +112,6 @@ def _check_model_allowed(job: JobSettings) -> str | None:
     )
 
 
-def _check_concurrency(value: object) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(
-            f"concurrency must be a positive whole number of tasks in flight (got {value!r})"
-        )
-    return value
-
-
-def _check_max_tasks(value: object) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(
-            f"max_tasks must be a whole number of paid submissions, 0 or more (got {value!r})"
-        )
-    return value
-
-
-def _check_poll_interval(value: object) -> float:
-    if isinstance(value, str):
-        with suppress(ValueError):  # left a string, refused just below
-            value = float(value)
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ValueError(f"poll_interval_s must be a positive number of seconds (got {value!r})")
-    return float(value)
-
-
 def _check_shard(value: object) -> Shard:
     """A Shard, or the text `K/N` (as the command line and a replayed retry give it)."""
     if isinstance(value, Shard):
@@ -162,6 +128,17 @@ def _check_delimiter(value: object) -> str:
     if isinstance(value, str) and value.lower() in _DELIMITER_SPELLINGS:
         return _DELIMITER_SPELLINGS[value.lower()]
     raise ValueError(f"delimiter must be ',', ';' or 'tab' (got {value!r})")
+
+
+def _whole_number(name: str, what: str, *, minimum: int) -> Callable[[object], int]:
+    def check(value: object) -> int:
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"{name} must be {what} (got {value!r})")
+        return value
+
+    return check
 
 
 def _positive_number(name: str, what: str) -> Callable[[object], float]:
@@ -181,16 +158,6 @@ def _positive_number(name: str, what: str) -> Callable[[object], float]:
     return check
 
 
-def _check_max_unknown(value: object) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(
-            f"max_unknown must be a whole number of rows, 0 for no cap (got {value!r})"
-        )
-    return value
-
-
 def _check_path(name: str) -> Callable[[object], Path]:
     def check(value: object) -> Path:
         if isinstance(value, Path):
@@ -206,16 +173,20 @@ _CHECKS: dict[str, Callable[[object], object]] = {
     "manifest": _check_path("manifest"),
     "model": _check_model,
     "output_dir": _check_path("output_dir"),
-    "concurrency": _check_concurrency,
-    "poll_interval_s": _check_poll_interval,
+    "concurrency": _whole_number(
+        "concurrency", "a positive whole number of tasks in flight", minimum=1
+    ),
+    "poll_interval_s": _positive_number("poll_interval_s", "seconds"),
     "columns": parse_columns,
     "delimiter": _check_delimiter,
     "allow_models": _check_allow_models,
-    "max_tasks": _check_max_tasks,
+    "max_tasks": _whole_number(
+        "max_tasks", "a whole number of paid submissions, 0 or more", minimum=0
+    ),
     "output": parse_output,
     "shard": _check_shard,
     "rate_limit": _positive_number("rate_limit", "requests per second"),
-    "max_unknown": _check_max_unknown,
+    "max_unknown": _whole_number("max_unknown", "a whole number of rows, 0 for no cap", minimum=0),
     "task_timeout": _positive_number("task_timeout", "seconds"),
 }
 

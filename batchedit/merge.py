@@ -21,15 +21,16 @@ import json
 import os
 import sys
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack
+from collections.abc import Generator, Sequence
+from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from .errors import UsageError
 from .fsutil import atomic_write_bytes, atomic_writer
 from .invocation import load_invocation
+from .report import read_report_lines
 from .rundir import RunPaths
 from .shard import Shard, parse_shard
 
@@ -64,7 +65,7 @@ def merge_reports(run_dirs: Sequence[Path], out_dir: Path) -> tuple[MergeCounts,
     counts = MergeCounts()
     with ExitStack() as stack:
         streams = [
-            _records(RunPaths(run_dir), stack.enter_context(_open_report(run_dir)), out.root)
+            stack.enter_context(closing(_records(RunPaths(run_dir), out.root)))
             for run_dir in run_dirs
         ]
         with atomic_writer(out.report, "w") as report:
@@ -111,23 +112,14 @@ def _recorded_shard(run_dir: Path) -> Shard | None:
     return parse_shard(value, environ={}) if isinstance(value, str) else None
 
 
-def _open_report(run_dir: Path) -> TextIO:
-    path = RunPaths(run_dir).report
-    try:
-        return open(path, encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"{run_dir} has no report.jsonl: run that shard first") from None
-
-
-def _records(
-    paths: RunPaths, handle: TextIO, out_root: Path
-) -> Iterator[tuple[int, Path, dict[str, Any]]]:
+def _records(paths: RunPaths, out_root: Path) -> Generator[tuple[int, Path, dict[str, Any]]]:
+    if not paths.report.is_file():
+        raise UsageError(f"{paths.root} has no report.jsonl: run that shard first")
     previous = 0
-    for line_number, line in enumerate(handle, start=1):
+    for line_number, record in read_report_lines(paths.report):
         try:
-            record = json.loads(line)
             row = int(record["row"])
-        except (ValueError, KeyError, TypeError) as exc:
+        except (KeyError, TypeError, ValueError) as exc:
             raise UsageError(f"{paths.report}:{line_number}: not a report line ({exc})") from None
         if row <= previous:
             raise UsageError(f"{paths.report}:{line_number}: rows out of manifest order")

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
 
-from .errors import InputError
+from .errors import InputError, SourceError
 from .fingerprint import FileDigests, request_fingerprint
 from .fsutil import atomic_writer
 from .history import JournalIndex
@@ -150,3 +152,19 @@ def _record_for(row: Row | InvalidRow, index: JournalIndex, digests: FileDigests
     return request_record(
         row, Status.UNKNOWN, error=error, attempts=attempts, submitted_at=submitted_at
     )
+
+
+def read_report_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Each line of a report.jsonl as (line number, object), streamed; a line
+    that is not a report object raises SourceError with FILE:LINE."""
+    with open(path, encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+            except ValueError as exc:
+                raise SourceError(str(path), number, f"is not a report line: {exc}") from exc
+            if not isinstance(data, dict) or not isinstance(data.get("status"), str):
+                raise SourceError(str(path), number, "is not a report line: no status")
+            yield number, data

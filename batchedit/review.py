@@ -23,6 +23,7 @@ from urllib.request import pathname2url
 from .errors import SourceError, UsageError
 from .fsutil import atomic_writer
 from .records import ReportRecord
+from .report import read_report_lines
 from .review_page import PageHeader, RowView, Tile, write_page
 from .rundir import RunPaths
 from .summary import format_seconds
@@ -71,14 +72,11 @@ def load_run(run_dir: Path) -> RunReport:
 
 
 def _read_records(report: Path) -> Iterator[ReportRecord]:
-    with report.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield ReportRecord.from_json(json.loads(line))
-            except (ValueError, KeyError, TypeError) as exc:
-                raise SourceError(str(report), number, f"is not a report line: {exc}") from exc
+    for number, data in read_report_lines(report):
+        try:
+            yield ReportRecord.from_json(data)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SourceError(str(report), number, f"is not a report line: {exc}") from exc
 
 
 def write_review(run: RunReport, page: Path) -> PageWritten:

@@ -17,6 +17,7 @@ from typing import Any
 from .errors import UsageError
 from .lock import lock_holder
 from .records import Status
+from .report import read_report_lines
 from .rundir import RunPaths
 
 STATUS_ORDER = tuple(Status)
@@ -36,19 +37,14 @@ def read_status(run_dir: Path) -> RunStatus:
     if not paths.report.exists():
         raise UsageError(f"{run_dir}: no report.jsonl; is this a batchedit run directory?")
     status = RunStatus(running_pid=lock_holder(paths))
-    with open(paths.report, encoding="utf-8") as report:
-        for number, line in enumerate(report, start=1):
-            try:
-                record = json.loads(line)
-                row_status = str(record["status"])
-            except (ValueError, KeyError, TypeError) as exc:
-                raise UsageError(f"{paths.report}:{number}: unreadable line ({exc})") from exc
-            status.rows += 1
-            status.statuses[row_status] += 1
-            error = record.get("error")
-            if isinstance(error, dict) and row_status != Status.SUCCEEDED:
-                by_category = status.categories.setdefault(row_status, Counter())
-                by_category[str(error.get("category"))] += 1
+    for _, record in read_report_lines(paths.report):
+        row_status = str(record["status"])
+        status.rows += 1
+        status.statuses[row_status] += 1
+        error = record.get("error")
+        if isinstance(error, dict) and row_status != Status.SUCCEEDED:
+            by_category = status.categories.setdefault(row_status, Counter())
+            by_category[str(error.get("category"))] += 1
     if paths.summary.exists():
         try:
             status.last_run = json.loads(paths.summary.read_text(encoding="utf-8"))

@@ -166,8 +166,16 @@ def command_merge(argv: list[str]) -> int:
         prog="batchedit report merge",
         description="Combine the reports of shards (--shard K/N) into one report.",
     )
-    parser.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
-    parser.add_argument("--out", type=Path, required=True, metavar="DIR")
+    parser.add_argument(
+        "run_dirs", nargs="+", type=Path, metavar="RUN_DIR", help="a shard's run directory"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="where to write the merged report.jsonl and summary.json",
+    )
     args = parser.parse_args(argv)
     try:
         counts, warnings = merge_reports(args.run_dirs, args.out)

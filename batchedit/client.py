@@ -55,11 +55,13 @@ class LoadFeedback(Protocol):
 
 
 class _NoFeedback:
+    """For a client whose answers adapt nothing (doctor, tests)."""
+
     def rate_limited(self) -> None:
-        pass
+        return None
 
     def answered(self) -> None:
-        pass
+        return None
 
 
 @dataclass(frozen=True, slots=True)

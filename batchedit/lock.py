@@ -59,11 +59,11 @@ def lock_holder(paths: RunPaths) -> int | None:
     if pid is None or pid == os.getpid():
         return None
     try:
-        os.kill(pid, 0)
+        os.kill(pid, 0)  # PermissionError too means alive, owned by someone else
     except ProcessLookupError:
         return None  # a pid left by a killed run
     except PermissionError:
-        pass  # alive, owned by someone else
+        return pid
     return pid
 
 

@@ -16,6 +16,7 @@ import json
 import os
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 
 from .client import UploadedFile
@@ -56,14 +57,11 @@ class UploadCache:
 
     def _read(self) -> dict[str, tuple[str, float]]:
         entries: dict[str, tuple[str, float]] = {}
-        try:
-            with self.path.open(encoding="utf-8") as handle:
-                for text in handle:
-                    entry = _parse(text)
-                    if entry is not None and entry[0] == self.origin:
-                        entries[entry[1]] = (entry[2], entry[3])
-        except FileNotFoundError:
-            pass
+        with suppress(FileNotFoundError), self.path.open(encoding="utf-8") as handle:
+            for text in handle:
+                entry = _parse(text)
+                if entry is not None and entry[0] == self.origin:
+                    entries[entry[1]] = (entry[2], entry[3])
         return entries
 
     def _append(self, text: str) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import heapq
+import itertools
 import json
 import threading
 import urllib.request
@@ -21,6 +23,45 @@ FAST_LATENCY_S = (0.0, 0.02)
 TEST_KEY = "test-key-7f3a9c"
 
 StartSimulator = Callable[..., Awaitable[RunningSimulator]]
+
+
+class VirtualClock:
+    """Virtual time for the injected Clock: a `sleep` wakes only when a test
+    moves time past its deadline, by `advance` (a step) or `jump` (to the
+    earliest sleeper, when every coroutine waits)."""
+
+    def __init__(self) -> None:
+        self.time = 0.0
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._seq = itertools.count()
+
+    def now(self) -> float:
+        return self.time
+
+    async def sleep(self, seconds: float) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self.time + max(0.0, seconds), next(self._seq), future))
+        await future
+
+    async def advance(self, seconds: float) -> None:
+        self.time += seconds
+        while self._sleepers and self._sleepers[0][0] <= self.time:
+            _, _, future = heapq.heappop(self._sleepers)
+            if not future.done():
+                future.set_result(None)
+        for _ in range(5):  # let woken coroutines run
+            await asyncio.sleep(0)
+
+    def jump(self) -> bool:
+        """Advance to the earliest live sleeper and wake it; False when none is left."""
+        while self._sleepers:
+            deadline, _, future = heapq.heappop(self._sleepers)
+            if future.done():
+                continue
+            self.time = max(self.time, deadline)
+            future.set_result(None)
+            return True
+        return False
 
 
 @dataclass
@@ -76,6 +117,17 @@ def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
         writer.writeheader()
         writer.writerows(rows)
     return path
+
+
+def two_image_manifest(folder: Path, rows: int) -> Path:
+    """`rows` rows `row-00`, `row-01`, ... alternating between two local images."""
+    write_image(folder / "a.png", colour="red")
+    write_image(folder / "b.png", colour="blue")
+    records = [
+        {"id": f"row-{n:02d}", "prompt": "edit", "image": "a.png" if n % 2 else "b.png"}
+        for n in range(rows)
+    ]
+    return write_csv(folder / "rows.csv", records)
 
 
 def read_report(run_dir: Path) -> list[dict[str, Any]]:

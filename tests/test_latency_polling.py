@@ -4,13 +4,13 @@ there, keeps its notice bound and its request budget, and beats a fixed interval
 from __future__ import annotations
 
 import asyncio
-import heapq
 import itertools
 import random
 from dataclasses import dataclass, field
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import VirtualClock
 
 from batchedit.inflight import InFlightSlots, Slot
 from batchedit.latency import PlanBudget, PollShape, plan_polls
@@ -18,34 +18,6 @@ from batchedit.records import EditRequest, ImageRef, Row
 from batchedit.scheduler import InFlightTask, LatencyAwarePolicy, Policy, PollPolicy, PollTimetable
 
 SHAPE = PollShape()
-
-
-class VirtualClock:
-    """Time moves only when every coroutine waits: then it jumps to the next sleeper."""
-
-    def __init__(self) -> None:
-        self.time = 0.0
-        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
-        self._seq = itertools.count()
-
-    def now(self) -> float:
-        return self.time
-
-    async def sleep(self, seconds: float) -> None:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._sleepers, (self.time + max(0.0, seconds), next(self._seq), future))
-        await future
-
-    def jump(self) -> bool:
-        """Advance to the earliest live sleeper and wake it; False when none is left."""
-        while self._sleepers:
-            deadline, _, future = heapq.heappop(self._sleepers)
-            if future.done():
-                continue
-            self.time = max(self.time, deadline)
-            future.set_result(None)
-            return True
-        return False
 
 
 @dataclass

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from support import TEST_KEY, StartSimulator, read_report, write_csv, write_image
+from support import (
+    TEST_KEY,
+    StartSimulator,
+    read_report,
+    two_image_manifest,
+)
 
 from batchedit.client import RetryPolicy
 from batchedit.endpoint import Endpoint
@@ -16,16 +21,6 @@ from batchedit.rundir import RunPaths
 FAST_RETRY = RetryPolicy(max_retries=8, base_delay_s=0.001, max_delay_s=0.01)
 
 
-def make_manifest(folder: Path, rows: int) -> Path:
-    write_image(folder / "a.png", colour="red")
-    write_image(folder / "b.png", colour="blue")
-    records = [
-        {"id": f"row-{n}", "prompt": "edit", "image": "a.png" if n % 2 else "b.png"}
-        for n in range(rows)
-    ]
-    return write_csv(folder / "rows.csv", records)
-
-
 async def test_every_error_path_gives_its_slot_back(
     tmp_path: Path, start_simulator: StartSimulator
 ) -> None:
@@ -33,7 +28,7 @@ async def test_every_error_path_gives_its_slot_back(
     # unknown submit) would hang the run until the test's timeout.
     simulator = await start_simulator(fail_rate=0.3, error_rate=0.3, seed=11)
     job = apply_overrides(
-        load_job(make_manifest(tmp_path, rows=24)),
+        load_job(two_image_manifest(tmp_path, rows=24)),
         concurrency=1,
         poll_interval_s=0.005,
         max_unknown=0,  # every row is sent, however many unknown outcomes

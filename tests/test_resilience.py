@@ -12,7 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from PIL import Image
-from support import TEST_KEY, StartSimulator, read_report, write_csv, write_image
+from support import (
+    TEST_KEY,
+    StartSimulator,
+    read_report,
+    two_image_manifest,
+)
 
 from batchedit.cli import build_parser, main
 from batchedit.client import RetryPolicy
@@ -39,16 +44,6 @@ class FaultRun:
         return self.statuses().count(status)
 
 
-def make_manifest(folder: Path, rows: int) -> Path:
-    write_image(folder / "a.png", colour="red")
-    write_image(folder / "b.png", colour="blue")
-    records = [
-        {"id": f"row-{n:02d}", "prompt": "edit", "image": "a.png" if n % 2 else "b.png"}
-        for n in range(rows)
-    ]
-    return write_csv(folder / "rows.csv", records)
-
-
 async def run_against(
     tmp_path: Path,
     start_simulator: StartSimulator,
@@ -62,7 +57,7 @@ async def run_against(
     simulator = await start_simulator(**sim)
     overrides: dict[str, Any] = {"concurrency": 4, "poll_interval_s": 0.005, "max_unknown": 0}
     overrides.update(settings or {})
-    job = apply_overrides(load_job(make_manifest(tmp_path, rows)), **overrides)
+    job = apply_overrides(load_job(two_image_manifest(tmp_path, rows)), **overrides)
     paths = RunPaths(tmp_path / "run")
     config = RunConfig(
         job,
@@ -288,7 +283,7 @@ async def test_an_exhausted_balance_stops_the_run_with_exit_3_and_pending_rows(
 
 
 def test_resilience_settings_are_checked_and_the_command_line_wins(tmp_path: Path) -> None:
-    manifest = make_manifest(tmp_path, 1)
+    manifest = two_image_manifest(tmp_path, 1)
     job_file = tmp_path / "job.yaml"
     job_file.write_text(
         "manifest: rows.csv\nrate_limit: 5\nmax_unknown: 2\ntask_timeout: 600\n", encoding="utf-8"
@@ -317,7 +312,7 @@ async def test_a_rerun_after_402_finishes_without_paying_again_for_rows_already_
 ) -> None:
     simulator = await start_simulator(balance=3)
     job = apply_overrides(
-        load_job(make_manifest(tmp_path, 8)), concurrency=1, poll_interval_s=0.005
+        load_job(two_image_manifest(tmp_path, 8)), concurrency=1, poll_interval_s=0.005
     )
     paths = RunPaths(tmp_path / "run")
     config = RunConfig(job, paths, Endpoint(simulator.base_url, TEST_KEY), retry=FAST_RETRY)
@@ -345,7 +340,7 @@ async def test_a_rerun_after_401_with_the_right_key_submits_every_row_once(
     tmp_path: Path, start_simulator: StartSimulator
 ) -> None:
     simulator = await start_simulator(api_key=TEST_KEY)
-    job = apply_overrides(load_job(make_manifest(tmp_path, 6)), poll_interval_s=0.005)
+    job = apply_overrides(load_job(two_image_manifest(tmp_path, 6)), poll_interval_s=0.005)
     paths = RunPaths(tmp_path / "run")
     wrong = RunConfig(job, paths, Endpoint(simulator.base_url, "sk-rotated-key"), retry=FAST_RETRY)
     first = await run_pipeline(wrong, total_rows=6)

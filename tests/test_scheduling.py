@@ -4,40 +4,13 @@ time passes, so the bounds they promise are checked exactly."""
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
 
 import pytest
+from support import VirtualClock
 
 from batchedit.inflight import InFlightSlots, Slot
 from batchedit.records import EditRequest, ImageRef, Row
 from batchedit.scheduler import InFlightTask, PollPolicy, PollTimetable
-
-
-class FakeClock:
-    """Virtual time: `sleep` waits until a test calls `advance` past its deadline."""
-
-    def __init__(self) -> None:
-        self.time = 0.0
-        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
-        self._seq = itertools.count()
-
-    def now(self) -> float:
-        return self.time
-
-    async def sleep(self, seconds: float) -> None:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._sleepers, (self.time + seconds, next(self._seq), future))
-        await future
-
-    async def advance(self, seconds: float) -> None:
-        self.time += seconds
-        while self._sleepers and self._sleepers[0][0] <= self.time:
-            _, _, future = heapq.heappop(self._sleepers)
-            if not future.done():
-                future.set_result(None)
-        for _ in range(5):  # let woken coroutines run
-            await asyncio.sleep(0)
 
 
 def make_task(name: str, slots: InFlightSlots | None = None) -> InFlightTask:
@@ -47,7 +20,7 @@ def make_task(name: str, slots: InFlightSlots | None = None) -> InFlightTask:
 
 
 async def test_a_task_is_not_handed_out_before_it_is_due() -> None:
-    clock = FakeClock()
+    clock = VirtualClock()
     timetable = PollTimetable(clock, PollPolicy(poll_interval_s=1.0))
     timetable.add(make_task("a"))
     waiting = asyncio.ensure_future(timetable.next_due())
@@ -59,7 +32,7 @@ async def test_a_task_is_not_handed_out_before_it_is_due() -> None:
 
 
 async def test_tasks_come_out_in_due_order_and_a_new_earlier_task_wakes_the_poller() -> None:
-    clock = FakeClock()
+    clock = VirtualClock()
     timetable = PollTimetable(clock, PollPolicy(poll_interval_s=5.0))
     timetable.add(make_task("late"))
     waiting = asyncio.ensure_future(timetable.next_due())
@@ -72,7 +45,7 @@ async def test_tasks_come_out_in_due_order_and_a_new_earlier_task_wakes_the_poll
 
 
 async def test_a_finished_task_is_noticed_within_one_poll_interval() -> None:
-    clock = FakeClock()
+    clock = VirtualClock()
     timetable = PollTimetable(clock, PollPolicy(poll_interval_s=2.0))
     timetable.add(make_task("a"))
     finishes_at = 5.3
@@ -93,7 +66,7 @@ async def test_a_finished_task_is_noticed_within_one_poll_interval() -> None:
 
 
 async def test_pollers_end_only_when_closed_and_every_task_is_done() -> None:
-    clock = FakeClock()
+    clock = VirtualClock()
     timetable = PollTimetable(clock, PollPolicy(poll_interval_s=0.5))
     timetable.add(make_task("a"))
     timetable.close()

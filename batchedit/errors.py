@@ -22,7 +22,7 @@ a status code. No message ever holds the API key.
 
 from __future__ import annotations
 
-from .records import ErrorCategory, RowError
+from batchedit.records import ErrorCategory, RowError
 
 
 class BatcheditError(Exception):

@@ -9,7 +9,7 @@ import pytest
 from support import ThreadedSimulator, read_report
 
 from batchedit.cli import main
-from batchedit.job import iter_rows, load_job
+from batchedit.manifest.job import iter_rows, load_job
 from batchedit.records import Row
 
 SHOPIFY_JOB = Path(__file__).resolve().parent.parent / "jobs" / "shopify" / "job.yaml"

@@ -15,9 +15,10 @@ from aiohttp import web
 from PIL import Image
 from support import TEST_KEY, StartSimulator
 
-from batchedit.client import ModellixClient, RetryPolicy
+from batchedit.api.client import ModellixClient, RetryPolicy
+from batchedit.api.endpoint import Endpoint
+from batchedit.api.task_state import TaskPhase, TaskState
 from batchedit.clock import LoopClock
-from batchedit.endpoint import Endpoint
 from batchedit.errors import (
     FatalApiError,
     OutcomeUnknown,
@@ -28,7 +29,6 @@ from batchedit.errors import (
     TransientError,
 )
 from batchedit.records import ErrorCategory
-from batchedit.task_state import TaskPhase, TaskState
 
 MODEL = "google/nano-banana-pro-edit"
 FAST_RETRY = RetryPolicy(max_retries=3, base_delay_s=0.001, max_delay_s=0.005)

@@ -10,12 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from batchedit.cli import main
-from batchedit.columns import ColumnMap, parse_column_option, parse_columns
 from batchedit.errors import SourceError, UsageError
-from batchedit.job import apply_overrides, iter_rows, load_job
+from batchedit.manifest.columns import ColumnMap, parse_column_option, parse_columns
+from batchedit.manifest.job import apply_overrides, iter_rows, load_job
+from batchedit.manifest.rows import RowValidator
+from batchedit.manifest.sources import RawRow
 from batchedit.records import InvalidRow, Row
-from batchedit.rows import RowValidator
-from batchedit.sources import RawRow
 
 CDN = "https://cdn.example.com"
 

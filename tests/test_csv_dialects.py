@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batchedit.csv_reader import sniff_delimiter
-from batchedit.manifest import open_manifest
+from batchedit.manifest.csv_reader import sniff_delimiter
+from batchedit.manifest.reader import open_manifest
 
 
 def write(path: Path, text: str, *, bom: bool = False) -> Path:

@@ -16,10 +16,10 @@ import aiohttp
 import pytest
 from support import TEST_KEY, StartSimulator, ThreadedSimulator, make_mixed_catalog
 
+from batchedit.api.client import ModellixClient, RetryPolicy
+from batchedit.api.endpoint import Endpoint
 from batchedit.cli import main
-from batchedit.client import ModellixClient, RetryPolicy
 from batchedit.clock import LoopClock
-from batchedit.endpoint import Endpoint
 from batchedit.events import add_secret, emit, setup_logging
 
 FAST = ["--poll-interval", "0.01", "--no-progress", "--log-format", "json"]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from support import ThreadedSimulator, read_report, write_csv, write_image
 
-from batchedit.rundir import RunPaths
+from batchedit.state.rundir import RunPaths
 
 Simulators = Callable[..., ThreadedSimulator]
 FAST = ["--poll-interval", "0.01", "--no-progress", "--concurrency", "16"]

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from batchedit.errors import SourceError, UsageError
-from batchedit.job import (
+from batchedit.manifest.job import (
     JOB_KEYS,
     SETTING_NAMES,
     JobSettings,

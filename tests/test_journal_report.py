@@ -10,13 +10,13 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from batchedit.fingerprint import FileDigests, request_fingerprint
 from batchedit.fsutil import MAX_NAME_CHARS, safe_name
-from batchedit.history import JournalIndex
-from batchedit.journal import Finished, Journal, Submitted, Submitting, read_entries
 from batchedit.records import EditRequest, ImageRef, InvalidRow, Problem, Row, Status
-from batchedit.report import request_record, write_report
-from batchedit.rundir import RunPaths
+from batchedit.report.report_file import request_record, write_report
+from batchedit.state.fingerprint import FileDigests, request_fingerprint
+from batchedit.state.history import JournalIndex
+from batchedit.state.journal import Finished, Journal, Submitted, Submitting, read_entries
+from batchedit.state.rundir import RunPaths
 
 
 def make_row(index: int) -> Row:

@@ -12,10 +12,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support import VirtualClock
 
-from batchedit.inflight import InFlightSlots, Slot
-from batchedit.latency import PlanBudget, PollShape, plan_polls
+from batchedit.api.inflight import InFlightSlots, Slot
+from batchedit.pipeline.latency import PlanBudget, PollShape, plan_polls
+from batchedit.pipeline.scheduler import (
+    InFlightTask,
+    LatencyAwarePolicy,
+    Policy,
+    PollPolicy,
+    PollTimetable,
+)
 from batchedit.records import EditRequest, ImageRef, Row
-from batchedit.scheduler import InFlightTask, LatencyAwarePolicy, Policy, PollPolicy, PollTimetable
 
 SHAPE = PollShape()
 

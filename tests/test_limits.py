@@ -7,8 +7,8 @@ import asyncio
 
 import pytest
 
-from batchedit.inflight import AimdLimit, InFlightSlots
-from batchedit.ratelimit import RequestRateLimiter
+from batchedit.api.inflight import AimdLimit, InFlightSlots
+from batchedit.api.ratelimit import RequestRateLimiter
 
 
 class StepClock:

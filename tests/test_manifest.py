@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from batchedit.errors import SourceError
-from batchedit.manifest import RawRow, open_manifest
+from batchedit.manifest.reader import RawRow, open_manifest
 
 
 def write(path: Path, text: str, *, bom: bool = False) -> Path:

@@ -7,8 +7,8 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batchedit.manifest import open_manifest
-from batchedit.template import render_template
+from batchedit.manifest.reader import open_manifest
+from batchedit.manifest.template import render_template
 
 # Text with the characters that break naive CSV handling, plus non-ASCII.
 cell_text = st.text(

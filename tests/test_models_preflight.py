@@ -12,7 +12,7 @@ from support import ThreadedSimulator, read_report, write_csv, write_image
 
 from batchedit.cli import main
 from batchedit.errors import SourceError, UsageError
-from batchedit.job import apply_overrides, iter_rows, load_job
+from batchedit.manifest.job import apply_overrides, iter_rows, load_job
 from batchedit.records import InvalidRow, Row
 
 CDN = "https://cdn.example.com"

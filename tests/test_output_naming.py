@@ -18,8 +18,8 @@ from support import ThreadedSimulator, read_report, write_csv, write_image
 from batchedit.cli import main
 from batchedit.errors import SourceError
 from batchedit.fsutil import MAX_NAME_CHARS
-from batchedit.job import apply_overrides, iter_rows, load_job
-from batchedit.naming import OutputSpec, parse_output
+from batchedit.manifest.job import apply_overrides, iter_rows, load_job
+from batchedit.manifest.naming import OutputSpec, parse_output
 from batchedit.records import InvalidRow, Row
 
 Simulators = Callable[..., ThreadedSimulator]

@@ -19,12 +19,12 @@ from support import (
     two_image_manifest,
 )
 
+from batchedit.api.client import RetryPolicy
+from batchedit.api.endpoint import Endpoint
 from batchedit.cli import build_parser, main
-from batchedit.client import RetryPolicy
-from batchedit.endpoint import Endpoint
-from batchedit.job import apply_overrides, load_job
-from batchedit.pipeline import RunConfig, RunOutcome, run_pipeline
-from batchedit.rundir import RunPaths
+from batchedit.manifest.job import apply_overrides, load_job
+from batchedit.pipeline.runner import RunConfig, RunOutcome, run_pipeline
+from batchedit.state.rundir import RunPaths
 
 FAST_RETRY = RetryPolicy(max_retries=8, base_delay_s=0.001, max_delay_s=0.01)
 CURABLE = {"rate_limited", "server", "network"}

@@ -16,13 +16,13 @@ import pytest
 from support import ThreadedSimulator, read_report, write_csv, write_image
 
 from batchedit.cli import main
-from batchedit.job import load_job
-from batchedit.launch import CONFIRM_ABOVE, LaunchOptions, _refusal
-from batchedit.lock import run_lock
-from batchedit.planning import Survey
-from batchedit.resume import Action
-from batchedit.rundir import RunPaths
+from batchedit.manifest.job import load_job
+from batchedit.pipeline.launch import CONFIRM_ABOVE, LaunchOptions, _refusal
+from batchedit.pipeline.planning import Survey
+from batchedit.pipeline.resume import Action
 from batchedit.simulator import SimOptions
+from batchedit.state.lock import run_lock
+from batchedit.state.rundir import RunPaths
 
 FAST = ["--poll-interval", "0.01", "--no-progress"]
 Simulators = Callable[..., ThreadedSimulator]

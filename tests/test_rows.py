@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from batchedit.manifest import RawRow, RawValue, open_manifest
+from batchedit.manifest.reader import RawRow, RawValue, open_manifest
+from batchedit.manifest.rows import RowValidator
 from batchedit.models import DEFAULT_MODEL
 from batchedit.records import ImageRef, InvalidRow, Problem, Row
-from batchedit.rows import RowValidator
 
 PNG_HEAD = b"\x89PNG\r\n\x1a\n" + bytes(8)
 HTTPS = "https://cdn.example.com/a.png"

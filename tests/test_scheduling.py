@@ -8,9 +8,9 @@ import asyncio
 import pytest
 from support import VirtualClock
 
-from batchedit.inflight import InFlightSlots, Slot
+from batchedit.api.inflight import InFlightSlots, Slot
+from batchedit.pipeline.scheduler import InFlightTask, PollPolicy, PollTimetable
 from batchedit.records import EditRequest, ImageRef, Row
-from batchedit.scheduler import InFlightTask, PollPolicy, PollTimetable
 
 
 def make_task(name: str, slots: InFlightSlots | None = None) -> InFlightTask:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batchedit.seen_ids import SeenIds
+from batchedit.manifest.seen_ids import SeenIds
 
 
 @settings(max_examples=50)

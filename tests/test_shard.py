@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from support import TEST_KEY, ThreadedSimulator, read_report, write_csv
 
 from batchedit.cli import main
-from batchedit.job import iter_rows, load_job
-from batchedit.shard import INDEX_VARIABLES, Shard, parse_shard, shard_of
+from batchedit.manifest.job import iter_rows, load_job
+from batchedit.manifest.shard import INDEX_VARIABLES, Shard, parse_shard, shard_of
 
 Simulators = Callable[..., ThreadedSimulator]
 IMAGE = "https://cdn.example.com/products/shoe.jpg"
@@ -51,7 +51,7 @@ def test_the_shard_of_an_id_is_fixed_across_processes_and_versions() -> None:
     assert [shard_of(f"sku-{n}", 4) for n in range(8)] == [
         shard_of(f"sku-{n}", 4) for n in range(8)
     ]
-    script = "from batchedit.shard import shard_of; print(shard_of('sku-1', 7))"
+    script = "from batchedit.manifest.shard import shard_of; print(shard_of('sku-1', 7))"
     env = {**os.environ, "PYTHONHASHSEED": "123"}
     other = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True

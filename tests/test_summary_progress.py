@@ -8,11 +8,11 @@ from array import array
 from collections import Counter
 from pathlib import Path
 
-from batchedit.progress import Progress
 from batchedit.records import Status
-from batchedit.report import ReportCounts
-from batchedit.rundir import RunPaths
-from batchedit.summary import RunStats, RunSummary, format_bytes, format_seconds
+from batchedit.report.progress import Progress
+from batchedit.report.report_file import ReportCounts
+from batchedit.report.summary import RunStats, RunSummary, format_bytes, format_seconds
+from batchedit.state.rundir import RunPaths
 
 
 def summary(statuses: dict[str, int], categories: dict[str, int]) -> RunSummary:

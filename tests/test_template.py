@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from batchedit.template import TemplateError, render_template, template_fields
+from batchedit.manifest.template import TemplateError, render_template, template_fields
 
 
 def test_columns_are_replaced_by_the_rows_values() -> None:

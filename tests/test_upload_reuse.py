@@ -9,9 +9,9 @@ from pathlib import Path
 
 from support import ThreadedSimulator, read_report, write_csv, write_image
 
+from batchedit.api.client import UploadedFile
 from batchedit.cli import main
-from batchedit.client import UploadedFile
-from batchedit.upload_cache import REUSE_FOR_S, UploadCache
+from batchedit.pipeline.upload_cache import REUSE_FOR_S, UploadCache
 
 Simulators = Callable[..., ThreadedSimulator]
 FAST = ["--poll-interval", "0.01", "--no-progress"]

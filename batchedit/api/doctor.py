@@ -1,0 +1,110 @@
+"""`batchedit doctor`: is everything in place for a paid run? Checked one by
+one, each with a line that says what was found and how to fix what was not.
+
+    API key       found, and from where (never the key, nor any part of it)
+    API origin    which one, from where, and that it is https or loopback http
+    reachable     the origin answers HTTP at all
+    key valid     GET /api/v1/apikey/validate takes the key
+    balance       GET /api/v1/team/balance, and that it is above zero
+
+Nothing here is paid for. Later checks that cannot mean anything after a
+failure (a balance without a valid key) are skipped, and say so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import aiohttp
+
+from batchedit.api.client import ModellixClient, RetryPolicy
+from batchedit.api.endpoint import DEFAULT_BASE_URL, Endpoint, check_base_url
+from batchedit.clock import LoopClock
+from batchedit.errors import ApiError, FatalApiError, TransientError, UsageError
+from batchedit.records import ErrorCategory
+
+KEY_VARIABLE = "MODELLIX_API_KEY"
+ORIGIN_VARIABLE = "MODELLIX_BASE_URL"
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    ok: bool | None  # None: skipped, because an earlier check failed
+    detail: str
+
+    def line(self) -> str:
+        mark = {True: "ok  ", False: "FAIL", None: "skip"}[self.ok]
+        return f"{mark}  {self.name:<11} {self.detail}"
+
+
+async def diagnose(env: Mapping[str, str], *, timeout_s: float = 10.0) -> list[Check]:
+    """Every check, in order; the caller prints them and picks the exit code."""
+    key = env.get(KEY_VARIABLE, "").strip()
+    checks = [
+        Check("API key", True, f"found in the environment variable {KEY_VARIABLE}")
+        if key
+        else Check("API key", False, f"not found: set {KEY_VARIABLE} to your Modellix API key")
+    ]
+    given = env.get(ORIGIN_VARIABLE, "").strip()
+    try:
+        base_url = check_base_url(given or DEFAULT_BASE_URL)
+    except UsageError as exc:
+        return [*checks, Check("API origin", False, str(exc))]
+    where = f"from {ORIGIN_VARIABLE}" if given else f"the default; set {ORIGIN_VARIABLE} to change"
+    checks.append(Check("API origin", True, f"{base_url} ({where})"))
+    timeout = aiohttp.ClientTimeout(total=timeout_s)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        client = ModellixClient(
+            session, Endpoint(base_url, key), LoopClock(), retry=RetryPolicy(max_retries=0)
+        )
+        checks.extend(await _ask_service(client, has_key=bool(key)))
+    return checks
+
+
+async def _ask_service(client: ModellixClient, *, has_key: bool) -> list[Check]:
+    origin = client.endpoint.base_url
+    try:
+        valid = await client.validate_key()
+    except TransientError as exc:
+        if exc.category is ErrorCategory.NETWORK:
+            return [Check("reachable", False, f"{origin}: {exc}"), *_skipped("key valid")]
+        return [Check("reachable", True, origin), Check("key valid", False, str(exc))]
+    except FatalApiError as exc:
+        reachable = Check("reachable", True, f"{origin} answers")
+        if not has_key:
+            return [reachable, *_skipped("key valid")]
+        return [reachable, Check("key valid", False, _refused(exc))]
+    except ApiError as exc:
+        return [Check("reachable", True, origin), Check("key valid", False, str(exc))]
+    reachable = Check("reachable", True, f"{origin} answers")
+    if not valid:
+        return [reachable, Check("key valid", False, "the service says this key is not valid")]
+    return [
+        reachable,
+        Check("key valid", True, "the service takes this key"),
+        await _balance(client),
+    ]
+
+
+def _skipped(after: str) -> list[Check]:
+    names = ["key valid", "balance"]
+    return [Check(name, None, "skipped") for name in names[names.index(after) :]]
+
+
+def _refused(exc: FatalApiError) -> str:
+    if exc.category is ErrorCategory.PAYMENT:
+        return "the key is known but the balance is exhausted (402); top up the team's balance"
+    return f"the service refused the key ({exc.http_status}); check {KEY_VARIABLE}"
+
+
+async def _balance(client: ModellixClient) -> Check:
+    try:
+        balance = await client.read_balance()
+    except ApiError as exc:
+        return Check("balance", False, str(exc))
+    shown = f"{balance:g}"
+    if balance <= 0:
+        return Check("balance", False, f"{shown}: paid edits will be refused (402) until topped up")
+    return Check("balance", True, shown)

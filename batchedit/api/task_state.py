@@ -1,0 +1,104 @@
+"""A task as the API reports it, read tolerantly: other spellings of the
+statuses seen in the wild are accepted, and an unknown status is not terminal."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from batchedit.errors import ProtocolError
+
+log = logging.getLogger(__name__)
+
+_SUCCEEDED = frozenset({"success", "succeeded", "completed", "complete", "done"})
+_FAILED = frozenset({"failed", "failure", "error", "canceled", "cancelled"})
+
+
+class TaskPhase(StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class ResultResource:
+    url: str
+    width: int | None = None
+    height: int | None = None
+    format: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskState:
+    task_id: str
+    phase: TaskPhase
+    raw_status: str
+    resources: tuple[ResultResource, ...] = ()
+    error_message: str | None = None
+    expires_at: str | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.phase is not TaskPhase.RUNNING
+
+
+def parse_task(task_id: str, data: Mapping[str, Any]) -> TaskState:
+    """Classify one `GET /tasks/{id}` payload; a payload about another task is refused."""
+    reported = data.get("task_id")
+    if reported is not None and reported != task_id:
+        raise ProtocolError(f"asked for task {task_id} but the answer is about task {reported}")
+    raw_status = str(data.get("status", "")).strip().lower()
+    if raw_status in _FAILED:
+        return TaskState(task_id, TaskPhase.FAILED, raw_status, error_message=_error_text(data))
+    if raw_status in _SUCCEEDED:
+        resources = _resources(data)
+        if not resources:
+            raise ProtocolError(f"task {task_id} succeeded but lists no result resources")
+        expires = data.get("result_expires_at")
+        return TaskState(
+            task_id,
+            TaskPhase.SUCCEEDED,
+            raw_status,
+            resources=resources,
+            expires_at=str(expires) if expires else None,
+        )
+    if raw_status not in {"pending", "processing", "queued", "running", "in_progress"}:
+        log.warning("task %s has an unknown status %r; polling on", task_id, raw_status)
+    return TaskState(task_id, TaskPhase.RUNNING, raw_status)
+
+
+def _resources(data: Mapping[str, Any]) -> tuple[ResultResource, ...]:
+    result = data.get("result")
+    items = result.get("resources") if isinstance(result, Mapping) else None
+    if not isinstance(items, list):
+        return ()
+    resources = []
+    for item in items:
+        if not isinstance(item, Mapping) or not isinstance(item.get("url"), str):
+            continue
+        if item.get("type", "image") != "image":
+            continue
+        resources.append(
+            ResultResource(
+                url=item["url"],
+                width=_int_or_none(item.get("width")),
+                height=_int_or_none(item.get("height")),
+                format=str(item["format"]) if item.get("format") else None,
+            )
+        )
+    return tuple(resources)
+
+
+def _error_text(data: Mapping[str, Any]) -> str:
+    error = data.get("error")
+    if isinstance(error, Mapping):
+        error = error.get("message") or error.get("detail")
+    text = error or data.get("message") or "the task failed without a message"
+    return str(text)[:300]
+
+
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -1,0 +1,131 @@
+"""The CSV manifest reader: catalog exports as they come out of a shop or a PIM.
+
+Comma, semicolon and tab files are told apart by the header line (European
+spreadsheets write semicolons), an Excel BOM is dropped, quoted cells may hold
+newlines, and every row carries the line it starts on. A row whose cell count
+does not match the header is that row's problem, never the file's.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Generator, Iterator
+from contextlib import closing
+from itertools import chain
+from pathlib import Path
+
+from batchedit.errors import SourceError
+from batchedit.manifest.sources import RawRow, open_source
+
+#: Candidate delimiters, in the order that wins a tie.
+DELIMITERS = (",", ";", "\t")
+DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
+#: A data: URI of a 16 MiB image is about 22 MB of base64; csv's default cap is 128 KiB.
+_MAX_CSV_FIELD_CHARS = 32 * 1024 * 1024
+
+
+def sniff_delimiter(header_line: str) -> str:
+    """The delimiter of a CSV file from its header line: the candidate that
+    occurs most often outside quotes; a comma when none does."""
+    counts = dict.fromkeys(DELIMITERS, 0)
+    quoted = False
+    for char in header_line:
+        if char == '"':
+            quoted = not quoted
+        elif not quoted and char in counts:
+            counts[char] += 1
+    best = max(DELIMITERS, key=lambda candidate: counts[candidate])  # first wins a tie
+    return best if counts[best] else ","
+
+
+def read_csv_header(path: Path, delimiter: str | None) -> tuple[tuple[str, ...], str]:
+    """The header's column names and the delimiter (given, or sniffed)."""
+    with closing(_decoded_lines(path)) as lines:
+        first = next(lines, "")
+        chosen = delimiter or sniff_delimiter(first)
+        reader = csv.reader(chain([first], lines), delimiter=chosen)
+        return _read_header(reader, str(path)), chosen
+
+
+def csv_rows(path: Path, delimiter: str) -> Iterator[RawRow]:
+    csv.field_size_limit(max(csv.field_size_limit(), _MAX_CSV_FIELD_CHARS))
+    with closing(_decoded_lines(path)) as lines:
+        reader = csv.reader(lines, delimiter=delimiter, strict=True)
+        header = _read_header(reader, str(path))
+        index = 0
+        while True:
+            start = reader.line_num + 1  # csv counts lines read, so a row starts just after
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                index += 1
+                yield RawRow(index, start, {}, (_csv_problem(exc),))
+                continue
+            if any(cells):  # blank lines, and lines of only delimiters, are no rows
+                index += 1
+                yield _csv_row(index, start, header, cells, delimiter)
+
+
+def _decoded_lines(path: Path) -> Generator[str, None, None]:
+    """Decode line by line, so a bad byte is reported on its own line."""
+    with open_source(path) as stream:
+        for number, raw in enumerate(stream, start=1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                message = f"is not UTF-8 (bad byte at column {exc.start + 1}); save it as UTF-8"
+                raise SourceError(str(path), number, message) from exc
+            yield text.removeprefix("\ufeff") if number == 1 else text
+
+
+def _read_header(reader: Iterator[list[str]], label: str) -> tuple[str, ...]:
+    try:
+        names = tuple(cell.strip() for cell in next(reader, []))
+    except csv.Error as exc:
+        raise SourceError(label, 1, f"cannot read the header row: {exc}") from exc
+    if not any(names):
+        raise SourceError(label, 1, "has no header row; the first line must name the columns")
+    for number, name in enumerate(names, start=1):
+        if not name:
+            problem = f"column {number} of the header has no name; name it or delete it"
+            raise SourceError(label, 1, problem)
+        if name in names[: number - 1]:
+            problem = (
+                f"column '{name}' appears twice in the header (columns "
+                f"{names.index(name) + 1} and {number}); column names must be unique"
+            )
+            raise SourceError(label, 1, problem)
+    return names
+
+
+def _csv_row(
+    index: int, line: int, header: tuple[str, ...], cells: list[str], delimiter: str
+) -> RawRow:
+    # Trailing empty cells are what spreadsheets leave behind; only real extra data is wrong.
+    while len(cells) > len(header) and not cells[-1].strip():
+        cells.pop()
+    if len(cells) == len(header):
+        return RawRow(index, line, dict(zip(header, cells, strict=True)))
+    values = {name: cells[i] if i < len(cells) else "" for i, name in enumerate(header)}
+    shown = DELIMITER_NAMES[delimiter] if delimiter in DELIMITER_NAMES else repr(delimiter)
+    columns = ", ".join(header)
+    if len(cells) > len(header):
+        problem = (
+            f"row has {len(cells)} cells but the header has {len(header)} columns "
+            f"({columns}); quote cells that contain a {shown}, or name the extra column"
+        )
+    else:
+        problem = (
+            f"row has {len(cells)} cells but the header has {len(header)} columns "
+            f"({columns}); every row needs one cell per column ({shown}-separated; "
+            "leave a cell empty rather than out)"
+        )
+    return RawRow(index, line, values, (problem,))
+
+
+def _csv_problem(exc: csv.Error) -> str:
+    if "unexpected end of data" in str(exc):
+        return "a quoted cell starting on this row is never closed; add the closing '\"'"
+    return f"cannot parse this row ({exc}); inside a quoted cell write '\"' as '\"\"'"

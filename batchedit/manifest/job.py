@@ -1,0 +1,396 @@
+"""Job files and settings: what to run, with which model, into which run directory.
+
+A SOURCE is either a job file (YAML with a `manifest:` key) or a bare
+manifest. Settings are checked where they are read, with the job file's
+line in the message, and the command line's overrides go through the same
+checks; then `iter_rows` streams the manifest through one RowValidator.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from batchedit.errors import SourceError, UsageError
+from batchedit.manifest.columns import ColumnMap, parse_columns
+from batchedit.manifest.naming import OutputSpec, parse_output
+from batchedit.manifest.reader import (
+    CSV_SUFFIXES,
+    YAML_SUFFIXES,
+    Manifest,
+    RawValue,
+    open_manifest,
+    open_source,
+)
+from batchedit.manifest.rows import RowValidator
+from batchedit.manifest.shard import Shard, parse_shard
+from batchedit.manifest.yaml_reader import (
+    compose_next,
+    defaults_from_node,
+    line_of,
+    next_event,
+    skip_node,
+    start_document,
+    yaml_error,
+    yaml_loader,
+)
+from batchedit.models import DEFAULT_MODEL, MODELS, is_model_slug, spec_for
+from batchedit.records import FieldValue, InvalidRow, Problem, Row
+
+
+@dataclass(frozen=True, slots=True)
+class JobSettings:
+    source: Path  # what the user named: a job file or a bare manifest
+    manifest: Path  # resolved: relative to the job file's folder
+    model: str = DEFAULT_MODEL
+    output_dir: Path | None = None  # resolved relative to the job file's folder
+    concurrency: int = 8
+    poll_interval_s: float | None = None  # None: latency-aware polling
+    max_tasks: int | None = None  # the cost guard: most paid submissions a run may make
+    # Resilience (issue 4): the client's request meter, the cap on unknown
+    # outcomes before submitting stops, and each task's deadline from submit.
+    rate_limit: float | None = None  # API requests per second; None: unmetered
+    max_unknown: int = 5  # 0: no cap
+    task_timeout: float | None = None  # seconds; None: no deadline
+    defaults: Mapping[str, FieldValue | tuple[str, ...]] = field(default_factory=dict)
+    columns: ColumnMap = field(default_factory=ColumnMap)
+    delimiter: str | None = None  # None: sniffed from the CSV header
+    allow_models: frozenset[str] = frozenset()  # unknown slugs passed through as they are
+    output: OutputSpec = field(default_factory=OutputSpec)
+    shard: Shard | None = None  # --shard K/N: only the rows whose id hashes to K
+
+
+#: Settings the command line may override (`defaults:` only comes from files).
+SETTING_NAMES: tuple[str, ...] = (
+    "manifest",
+    "model",
+    "output_dir",
+    "concurrency",
+    "poll_interval_s",
+    "columns",
+    "delimiter",
+    "allow_models",
+    "max_tasks",
+    "output",
+    "shard",
+    "rate_limit",
+    "max_unknown",
+    "task_timeout",
+)
+#: Settings whose value in the job file is a mapping or a list rather than a single value.
+_MAPPING_SETTINGS = frozenset({"columns", "allow_models", "output"})
+JOB_KEYS: tuple[str, ...] = SETTING_NAMES + ("defaults",)
+
+
+def _check_model(value: object) -> str:
+    """A model slug's shape; whether it is known, or allowed, is checked once all
+    settings are read (see _check_model_allowed)."""
+    if not isinstance(value, str) or not is_model_slug(value.strip()):
+        raise ValueError(
+            f"model must be one of: {', '.join(MODELS)}, or a provider/name slug "
+            f"passed with --allow-model (got {value!r})"
+        )
+    return value.strip()
+
+
+def _check_allow_models(value: object) -> frozenset[str]:
+    items = [value] if isinstance(value, str) else value
+    if isinstance(items, frozenset | list | tuple) and all(
+        isinstance(item, str) and is_model_slug(item.strip()) for item in items
+    ):
+        return frozenset(str(item).strip() for item in items)
+    raise ValueError(f"allow_models must be a list of provider/name model slugs (got {value!r})")
+
+
+def _check_model_allowed(job: JobSettings) -> str | None:
+    """Why the job's default model cannot be used, or None."""
+    if spec_for(job.model, job.allow_models) is not None:
+        return None
+    return (
+        f"model must be one of: {', '.join(MODELS)} (got {job.model!r}); to send "
+        f"another model anyway, pass --allow-model {job.model} or list it under allow_models:"
+    )
+
+
+def _check_shard(value: object) -> Shard:
+    """A Shard, or the text `K/N` (as the command line and a replayed retry give it)."""
+    if isinstance(value, Shard):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"shard must be K/N, such as 0/4 (got {value!r})")
+    return parse_shard(value, environ={})
+
+
+_DELIMITER_SPELLINGS = {",": ",", ";": ";", "\t": "\t", "tab": "\t", "\\t": "\t"}
+
+
+def _check_delimiter(value: object) -> str:
+    if isinstance(value, str) and value.lower() in _DELIMITER_SPELLINGS:
+        return _DELIMITER_SPELLINGS[value.lower()]
+    raise ValueError(f"delimiter must be ',', ';' or 'tab' (got {value!r})")
+
+
+def _whole_number(name: str, what: str, *, minimum: int) -> Callable[[object], int]:
+    def check(value: object) -> int:
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"{name} must be {what} (got {value!r})")
+        return value
+
+    return check
+
+
+def _positive_number(name: str, what: str) -> Callable[[object], float]:
+    def check(value: object) -> float:
+        if isinstance(value, str):
+            with suppress(ValueError):  # left a string, refused just below
+                value = float(value)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value <= 0
+        ):
+            raise ValueError(f"{name} must be a positive number of {what} (got {value!r})")
+        return float(value)
+
+    return check
+
+
+def _check_path(name: str) -> Callable[[object], Path]:
+    def check(value: object) -> Path:
+        if isinstance(value, Path):
+            return value
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"{name} must be a path (got {value!r})")
+        return Path(value.strip())
+
+    return check
+
+
+_CHECKS: dict[str, Callable[[object], object]] = {
+    "manifest": _check_path("manifest"),
+    "model": _check_model,
+    "output_dir": _check_path("output_dir"),
+    "concurrency": _whole_number(
+        "concurrency", "a positive whole number of tasks in flight", minimum=1
+    ),
+    "poll_interval_s": _positive_number("poll_interval_s", "seconds"),
+    "columns": parse_columns,
+    "delimiter": _check_delimiter,
+    "allow_models": _check_allow_models,
+    "max_tasks": _whole_number(
+        "max_tasks", "a whole number of paid submissions, 0 or more", minimum=0
+    ),
+    "output": parse_output,
+    "shard": _check_shard,
+    "rate_limit": _positive_number("rate_limit", "requests per second"),
+    "max_unknown": _whole_number("max_unknown", "a whole number of rows, 0 for no cap", minimum=0),
+    "task_timeout": _positive_number("task_timeout", "seconds"),
+}
+
+
+def load_job(source: Path) -> JobSettings:
+    """Read a job file, or wrap a bare manifest in default settings."""
+    suffix = source.suffix.lower()
+    if suffix in YAML_SUFFIXES:
+        keys = _top_level_keys(source)
+        if keys is not None and "manifest" in keys:
+            return _load_job_file(source)
+    elif suffix in CSV_SUFFIXES:
+        open_source(source).close()  # a missing file fails here, saying where it looked
+    else:
+        raise SourceError(
+            str(source),
+            None,
+            "name a job file (.yaml with a manifest: key) or a manifest "
+            f"({', '.join(CSV_SUFFIXES + YAML_SUFFIXES)})",
+        )
+    return JobSettings(source=source, manifest=source)
+
+
+def _top_level_keys(path: Path) -> tuple[str, ...] | None:
+    """The keys of a YAML file's top-level mapping (None for a list), read from
+    events only, so telling a job file from a large manifest costs little."""
+    with yaml_loader(path) as loader:
+        if isinstance(start_document(loader, str(path)), yaml.SequenceStartEvent):
+            return None
+        next_event(loader)
+        keys: list[str] = []
+        while not loader.check_event(yaml.MappingEndEvent):
+            key = compose_next(loader)
+            keys.append(str(key.value) if isinstance(key, yaml.ScalarNode) else "")
+            skip_node(loader)
+        return tuple(keys)
+
+
+def _load_job_file(source: Path) -> JobSettings:
+    label = str(source)
+    with open_source(source) as stream:
+        loader = yaml.SafeLoader(stream)
+        try:
+            node = loader.get_single_node()
+            assert isinstance(node, yaml.MappingNode)  # yaml_top_level_keys found a mapping
+            return _settings_from_node(loader, node, source)
+        except yaml.YAMLError as exc:
+            raise yaml_error(label, exc) from exc
+        finally:
+            loader.dispose()
+
+
+def _settings_from_node(
+    loader: yaml.SafeLoader, node: yaml.MappingNode, source: Path
+) -> JobSettings:
+    label = str(source)
+    settings: dict[str, Any] = {}
+    for key_node, value_node in node.value:
+        key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else ""
+        line = line_of(key_node)
+        if key not in JOB_KEYS:
+            raise SourceError(
+                label, line, f"unknown setting '{key}'; allowed: {', '.join(JOB_KEYS)}"
+            )
+        if key in settings:
+            raise SourceError(label, line, f"'{key}:' is given twice")
+        if key == "defaults":
+            settings[key] = defaults_from_node(loader, value_node, label)
+            continue
+        value_line = line_of(value_node)
+        if key in _MAPPING_SETTINGS:
+            try:
+                mapping = loader.construct_object(value_node, deep=True)
+                settings[key] = _CHECKS[key](mapping)
+            except ValueError as exc:
+                raise SourceError(label, value_line, str(exc)) from exc
+            continue
+        if not isinstance(value_node, yaml.ScalarNode):
+            raise SourceError(label, value_line, f"{key}: must be a single value")
+        try:
+            settings[key] = _CHECKS[key](loader.construct_object(value_node))
+        except ValueError as exc:
+            raise SourceError(label, value_line, str(exc)) from exc
+    base = source.parent
+    settings["manifest"] = base / settings["manifest"]
+    if "output_dir" in settings:
+        settings["output_dir"] = base / settings["output_dir"]
+    if not settings["manifest"].is_file():
+        line = _key_line(node, "manifest")
+        raise SourceError(
+            label,
+            line,
+            f"manifest '{settings['manifest']}' not found "
+            f"(looked for {settings['manifest'].absolute()}); paths are relative to the job file",
+        )
+    job = JobSettings(source=source, **settings)
+    problem = _check_model_allowed(job)
+    if problem is not None:
+        raise SourceError(label, _key_line(node, "model"), problem)
+    return job
+
+
+def _key_line(node: yaml.MappingNode, key: str) -> int:
+    for key_node, _ in node.value:
+        if key_node.value == key:
+            return line_of(key_node)
+    return line_of(node)
+
+
+def apply_overrides(job: JobSettings, **overrides: object) -> JobSettings:
+    """The command line's settings over the job's; None means "not given"."""
+    changes: dict[str, object] = {}
+    pieces = overrides.get("output")
+    if isinstance(pieces, dict):  # the command line's pieces, laid over the job's output:
+        given = {key: value for key, value in pieces.items() if value is not None}
+        overrides["output"] = {**_output_fields(job.output), **given} if given else None
+    for name, value in overrides.items():
+        if name not in _CHECKS:
+            raise UsageError(f"unknown setting '{name}'; allowed: {', '.join(SETTING_NAMES)}")
+        if value is None:
+            continue
+        try:
+            changes[name] = _CHECKS[name](value)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
+    if "columns" in changes:
+        changes["columns"] = parse_columns(changes["columns"]).over(job.columns)
+    if "allow_models" in changes:
+        changes["allow_models"] = job.allow_models | _check_allow_models(changes["allow_models"])
+    updated = dataclasses.replace(job, **changes)  # type: ignore[arg-type]
+    problem = _check_model_allowed(updated)
+    if problem is not None:
+        raise UsageError(problem)
+    return updated
+
+
+def _output_fields(spec: OutputSpec) -> dict[str, object]:
+    return {
+        "name": spec.name,
+        "format": spec.format,
+        "quality": spec.quality,
+        "keep_original": spec.keep_original,
+    }
+
+
+def open_rows(job: JobSettings) -> tuple[Manifest, RowValidator]:
+    """The manifest and a fresh validator for one pass over it."""
+    manifest = open_manifest(job.manifest, delimiter=job.delimiter)
+    if manifest.kind == "csv":
+        _check_mapped_columns(job, manifest)
+    defaults: dict[str, RawValue] = {**job.defaults, **manifest.defaults}
+    validator = RowValidator(
+        str(job.manifest),
+        job.manifest.parent,
+        defaults,
+        job.model,
+        columns=job.columns,
+        allowed_models=job.allow_models,
+        output=job.output,
+    )
+    return manifest, validator
+
+
+def _check_mapped_columns(job: JobSettings, manifest: Manifest) -> None:
+    """A mapped column the header lacks would make every row invalid: say so once."""
+    missing = [name for name in job.columns.columns_used() if name not in manifest.columns]
+    if missing:
+        names = ", ".join(f"'{name}'" for name in missing)
+        raise SourceError(
+            str(job.source),
+            None,
+            f"columns: reads {names}, which {job.manifest} does not have "
+            f"(its columns: {', '.join(manifest.columns)})",
+        )
+
+
+def iter_rows(job: JobSettings) -> Iterator[Row | InvalidRow]:
+    """Every row (of the job's shard), checked, in manifest order; each call
+    streams afresh. Every row is still validated, so duplicate ids are caught."""
+    manifest, validator = open_rows(job)
+    rows = (validator.check(raw) for raw in manifest.rows())
+    shard = job.shard
+    if shard is None:
+        return rows
+    return (row for row in rows if shard.owns(row.id))
+
+
+def validate_source(source: Path) -> list[Problem]:
+    """Every problem of every row, for `batchedit validate`. An unreadable job or
+    manifest raises SourceError instead: that is exit 2, not a list of rows."""
+    return validate_job(load_job(source))
+
+
+def validate_job(job: JobSettings) -> list[Problem]:
+    """As `validate_source`, for settings with the command line's overrides."""
+    problems: list[Problem] = []
+    for row in iter_rows(job):
+        if isinstance(row, InvalidRow):
+            problems.extend(row.problems)
+    return problems

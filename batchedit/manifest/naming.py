@@ -1,0 +1,138 @@
+"""Output naming and format: where a row's results go under `outputs/`, and as what.
+
+`output: {name: "{Handle}/{sku}", format: webp, quality: 90, keep_original: false}`
+in the job file. The name is a template over the row's fields; each value is
+folded to `[A-Za-z0-9._-]` before it goes in (so a value can never add a folder
+or climb out with `../`), a `/` written in the template itself makes a
+subfolder, and every segment then goes through `safe_name` (no hidden names,
+no `..`, at most 120 characters). Whatever the row holds, the file lands
+inside `outputs/`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from batchedit.fsutil import safe_name
+from batchedit.manifest.template import (
+    TemplateError,
+    render_template,
+    render_value,
+    template_fields,
+)
+from batchedit.records import Row
+
+#: Output formats and the Pillow format name and file extension of each.
+FORMATS = {"png": ("PNG", "png"), "jpeg": ("JPEG", "jpg"), "jpg": ("JPEG", "jpg")}
+FORMATS["webp"] = ("WEBP", "webp")
+MAX_SEGMENTS = 8
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True, slots=True)
+class OutputSpec:
+    """How results are named and stored. The defaults keep the service's own
+    format under the row's id."""
+
+    name: str | None = None  # a template; None: the row id
+    format: str | None = None  # png, jpeg or webp; None: as the service returned it
+    quality: int | None = None  # 1-100, for jpeg and webp
+    keep_original: bool = False  # also keep the service's file when converting
+
+    @property
+    def pillow_format(self) -> str | None:
+        return None if self.format is None else FORMATS[self.format][0]
+
+    def stem(self, row_id: str, values: Mapping[str, object]) -> str:
+        """The path under outputs/, without extension, `/`-separated. Raises
+        TemplateError when the template names a column the row lacks."""
+        if self.name is None:
+            return safe_name(row_id)
+        rendered = render_template(
+            self.name, {**values, "id": row_id}, what="output name", render=_fold_value
+        )
+        segments = [safe_name(part) for part in rendered.split("/") if part.strip(" .")]
+        if not segments:
+            return safe_name(row_id)
+        if len(segments) > MAX_SEGMENTS:
+            segments = [*segments[: MAX_SEGMENTS - 1], "_".join(segments[MAX_SEGMENTS - 1 :])]
+            segments[-1] = safe_name(segments[-1])
+        return "/".join(segments)
+
+
+def _fold_value(value: object) -> str:
+    """A row value inside a name: only `[A-Za-z0-9._-]`, so it adds no folder."""
+    return _UNSAFE.sub("_", render_value(value)).strip("_")
+
+
+def parse_output(value: object) -> OutputSpec:
+    """The job file's `output:` mapping (or the command line's pieces of it)."""
+    if isinstance(value, OutputSpec):
+        return value
+    if value is None:
+        return OutputSpec()
+    if not isinstance(value, Mapping):
+        raise ValueError(
+            'output must be a mapping, e.g. {name: "{sku}/{id}", format: webp, quality: 90}'
+        )
+    unknown = sorted(set(map(str, value)) - {"name", "format", "quality", "keep_original"})
+    if unknown:
+        raise ValueError(
+            f"output: unknown key '{unknown[0]}'; allowed: name, format, quality, keep_original"
+        )
+    return OutputSpec(
+        name=_check_name(value.get("name")),
+        format=_check_format(value.get("format")),
+        quality=_check_quality(value.get("quality")),
+        keep_original=_check_flag(value.get("keep_original", False)),
+    )
+
+
+def _check_name(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f'output: name must be a template such as "{{sku}}/{{id}}" ({value!r})')
+    try:
+        template_fields(value, what="output name")
+    except TemplateError as exc:
+        raise ValueError(f"output: {exc}") from exc
+    return value.strip()
+
+
+def _check_format(value: object) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip().lower()
+    if text not in FORMATS:
+        raise ValueError(f"output: format must be png, jpeg or webp (got {value!r})")
+    return "jpeg" if text == "jpg" else text
+
+
+def _check_quality(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100:
+        raise ValueError(f"output: quality must be a whole number from 1 to 100 (got {value!r})")
+    return value
+
+
+def _check_flag(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise ValueError(f"output: keep_original must be true or false (got {value!r})")
+
+
+def output_layout(spec: OutputSpec, row: Row) -> str:
+    """Where and how a row's results are stored, as a short key: when it
+    changes between runs (a new name template or format), a succeeded row's
+    files are made again from its results instead of being left as they were."""
+    stem = row.output_stem or safe_name(row.id)
+    key = json.dumps([stem, spec.format, spec.quality, spec.keep_original])
+    return hashlib.sha256(key.encode()).hexdigest()[:16]

@@ -1,0 +1,290 @@
+"""Row validation: turn a raw manifest row into a Row ready to send, or an InvalidRow.
+
+Everything here is offline and cheap (no network, no hashing), so `validate`
+and `run` see exactly the same verdicts, and every problem of a row is found
+in one pass rather than one per attempt. Rules: CONTRACT.md, "Manifest rows".
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from batchedit.manifest.columns import ColumnMap
+from batchedit.manifest.naming import OutputSpec
+from batchedit.manifest.preflight import local_file_problem, url_problem
+from batchedit.manifest.reader import RawRow, RawValue
+from batchedit.manifest.seen_ids import SeenIds
+from batchedit.manifest.template import TemplateError, render_template
+from batchedit.models import ModelSpec, spec_for, unknown_model_message
+from batchedit.records import EditRequest, FieldValue, ImageRef, InvalidRow, Problem, Row
+
+MAX_IMAGE_COLUMNS = 14
+IMAGE_COLUMNS = tuple(f"image_{n}" for n in range(1, MAX_IMAGE_COLUMNS + 1))
+KNOWN_FIELDS = frozenset(
+    ("id", "prompt", "image", "aspect_ratio", "resolution", "model") + IMAGE_COLUMNS
+)
+_SINGLE_FIELDS = ("id", "prompt", "model", "aspect_ratio", "resolution")
+_IMAGE_COLUMN = re.compile(r"image_(\d+)")
+
+
+def is_empty(value: RawValue) -> bool:
+    """An empty cell, a YAML null or an empty list: the field was not given."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    return isinstance(value, tuple) and not any(item.strip() for item in value)
+
+
+@dataclass(slots=True)
+class _Checked:
+    """What one row's check has worked out so far, and what went wrong."""
+
+    file: str
+    line: int
+    problems: list[Problem] = field(default_factory=list)
+
+    def add(self, message: str, field_name: str | None = None) -> None:
+        self.problems.append(Problem(self.file, self.line, message, field_name))
+
+
+class RowValidator:
+    """Checks rows one at a time; remembers only each id's first line, for duplicates."""
+
+    def __init__(
+        self,
+        file: str,
+        base_dir: Path,
+        defaults: Mapping[str, RawValue],
+        default_model: str,
+        *,
+        columns: ColumnMap | None = None,
+        allowed_models: frozenset[str] = frozenset(),
+        output: OutputSpec | None = None,
+    ) -> None:
+        self.file = file
+        self.base_dir = base_dir
+        self.defaults = dict(defaults)
+        self.default_model = default_model
+        self.columns = columns or ColumnMap()
+        self.allowed_models = allowed_models
+        self.output = output or OutputSpec()
+        self._first_stem: dict[str, int] = {}  # only with an output name template
+        # One verdict per distinct local file: ten thousand rows may share two photos.
+        self._file_problems: dict[Path, str | None] = {}
+        self._seen = SeenIds()  # a few bytes per id, however long the manifest
+
+    def check(self, raw: RawRow) -> Row | InvalidRow:
+        checked = _Checked(self.file, raw.line)
+        for message in raw.problems:
+            checked.add(message)
+        if raw.problems and not raw.values:  # unreadable row: more messages would be noise
+            return InvalidRow(raw.index, raw.line, "", tuple(checked.problems))
+        values = self._merge(self.columns.apply(raw.values))
+        _render_id(self.columns, values, checked)
+        _check_single_values(values, checked)
+        row_id = self._check_id(values, checked)
+        model = _text(values.get("model")) or self.default_model
+        spec = self._check_model(model, checked)
+        prompt = _check_prompt(values, checked)
+        given = _image_list(values, checked)
+        images = tuple(self._check_image(image, checked) for image in given)
+        aspect = _option(values, "aspect_ratio", spec, checked)
+        size = _option(values, "resolution", spec, checked)
+        fields = _fields(values, checked)
+        if spec is not None:
+            _check_count(len(given), spec, checked)
+        request = EditRequest(model, prompt or "", tuple(i for i in images if i), aspect, size)
+        stem = self._check_output_name(row_id, fields, request, checked)
+        if checked.problems:
+            return InvalidRow(
+                raw.index,
+                raw.line,
+                row_id,
+                tuple(checked.problems),
+                model=model,
+                prompt=prompt if prompt is not None else _text(values.get("prompt")),
+                images=given,
+                params=request.params(),
+                fields=fields,
+            )
+        return Row(raw.index, raw.line, row_id, request, fields, output_stem=stem)
+
+    def _merge(self, row: Mapping[str, RawValue]) -> dict[str, RawValue]:
+        """Defaults, then the row's own non-empty values; an empty cell falls back."""
+        values = dict(self.defaults)
+        for name, value in row.items():
+            if not is_empty(value) or name not in values:
+                values[name] = value
+        return values
+
+    def _check_id(self, values: Mapping[str, RawValue], checked: _Checked) -> str:
+        row_id = _text(values.get("id"))
+        if not row_id:
+            checked.add("missing id: every row needs a non-empty, unique id", "id")
+            return ""
+        first = self._seen.first_line(row_id, checked.line)
+        if first is not None:
+            checked.add(f"duplicate id '{row_id}' (first on line {first})", "id")
+        return row_id
+
+    def _check_model(self, model: str, checked: _Checked) -> ModelSpec | None:
+        spec = spec_for(model, self.allowed_models)
+        if spec is None:
+            checked.add(unknown_model_message(model), "model")
+        return spec
+
+    def _check_output_name(
+        self,
+        row_id: str,
+        fields: Mapping[str, FieldValue],
+        request: EditRequest,
+        checked: _Checked,
+    ) -> str:
+        """Where the row's results will go under outputs/; two rows may not share it."""
+        if self.output.name is None:
+            return ""
+        values = {
+            **fields,
+            "model": request.model,
+            "aspect_ratio": request.aspect_ratio or "",
+            "resolution": request.image_size or "",
+        }
+        try:
+            stem = self.output.stem(row_id, values)
+        except TemplateError as exc:
+            checked.add(str(exc), "output")
+            return ""
+        key = stem.casefold()  # two names differing only in case are one file on macOS
+        first = self._first_stem.setdefault(key, checked.line)
+        if first != checked.line:
+            checked.add(
+                f"output name 'outputs/{stem}' is also that of the row on line {first}; "
+                "make output.name tell the rows apart (add {id})",
+                "output",
+            )
+        return stem
+
+    def _check_image(self, given: str, checked: _Checked) -> ImageRef | None:
+        problem = url_problem(given)
+        if problem == "":
+            return ImageRef(given=given)
+        if problem is not None:
+            checked.add(problem, "image")
+            return None
+        path = Path(os.path.abspath(self.base_dir / Path(given).expanduser()))
+        if path not in self._file_problems:
+            self._file_problems[path] = local_file_problem(path)
+        problem = self._file_problems[path]
+        if problem is None:
+            return ImageRef(given=given, path=path)
+        checked.add(f"image file '{given}' {problem}", "image")
+        return None
+
+
+def _text(value: RawValue) -> str:
+    """A single field as text; a list reads as its items joined by '|'."""
+    if value is None:
+        return ""
+    if isinstance(value, tuple):
+        return "|".join(value).strip()
+    return str(value).strip()
+
+
+def _render_id(columns: ColumnMap, values: dict[str, RawValue], checked: _Checked) -> None:
+    """The job's id template, filled in from the row, as the row's id."""
+    try:
+        rendered = columns.render_id(values)
+    except TemplateError as exc:
+        checked.add(str(exc), "id")
+        rendered = ""
+    if rendered is not None:
+        values["id"] = rendered
+
+
+def _check_single_values(values: Mapping[str, RawValue], checked: _Checked) -> None:
+    for name in _SINGLE_FIELDS:
+        if isinstance(values.get(name), tuple):
+            checked.add(f"{name} is a list; give a single value", name)
+
+
+def _check_prompt(values: Mapping[str, RawValue], checked: _Checked) -> str | None:
+    """The rendered prompt, or None when it cannot be rendered."""
+    template = values.get("prompt")
+    if is_empty(template):
+        checked.add("missing prompt: give a prompt column, or a prompt in defaults:", "prompt")
+        return None
+    try:
+        prompt = render_template(_text(template), values).strip()
+    except TemplateError as exc:
+        checked.add(str(exc), "prompt")
+        return None
+    if not prompt:
+        checked.add("prompt is empty once the template is filled in from this row", "prompt")
+    return prompt
+
+
+def _image_list(values: Mapping[str, RawValue], checked: _Checked) -> tuple[str, ...]:
+    """Every image as given: `image` (split on '|', or a YAML list), then image_1..14."""
+    given: list[str] = []
+    image = values.get("image")
+    parts = image if isinstance(image, tuple) else _text(image).split("|")
+    given.extend(part.strip() for part in parts if part.strip())
+    for column in IMAGE_COLUMNS:
+        value = values.get(column)
+        if isinstance(value, tuple):
+            checked.add(f"{column} takes one image; list several under image", column)
+        elif not is_empty(value):
+            given.append(_text(value))
+    return tuple(given)
+
+
+def _option(
+    values: Mapping[str, RawValue], name: str, spec: ModelSpec | None, checked: _Checked
+) -> str | None:
+    """aspect_ratio or resolution: None when not given, checked against the model."""
+    text = _text(values.get(name))
+    if not text:
+        return None
+    if spec is not None:
+        allowed = spec.aspect_ratios if name == "aspect_ratio" else spec.image_sizes
+        if allowed and text not in allowed:
+            checked.add(
+                f"{name} '{text}' is not allowed for {spec.slug}; allowed: {', '.join(allowed)}",
+                name,
+            )
+    return text
+
+
+def _check_count(count: int, spec: ModelSpec, checked: _Checked) -> None:
+    if count == 0:
+        checked.add(
+            "no input image: give image (an https:// URL or a local file) or image_1..image_14",
+            "image",
+        )
+    elif count > spec.max_images:
+        checked.add(f"{count} images, but {spec.slug} takes at most {spec.max_images}", "image")
+
+
+def _fields(values: Mapping[str, RawValue], checked: _Checked) -> dict[str, FieldValue]:
+    """The other columns, for the report; lists and stray image_N columns are flagged."""
+    fields: dict[str, FieldValue] = {}
+    for name, value in values.items():
+        if name in KNOWN_FIELDS:
+            continue
+        match = _IMAGE_COLUMN.fullmatch(name)
+        if match and int(match.group(1)) > MAX_IMAGE_COLUMNS:
+            checked.add(
+                f"column {name}: at most {MAX_IMAGE_COLUMNS} image columns "
+                "(image_1..image_14) are read",
+                name,
+            )
+        if isinstance(value, tuple):
+            checked.add(f"field '{name}' is a list; only image may list several values", name)
+            continue
+        fields[name] = value
+    return fields

@@ -1,0 +1,56 @@
+"""What a run is given (RunConfig) and how it ended (RunOutcome): the two
+records that cross between the launcher, the pipeline and the tests."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field
+
+from batchedit.api.client import RetryPolicy
+from batchedit.api.endpoint import Endpoint
+from batchedit.errors import FatalApiError
+from batchedit.manifest.job import JobSettings
+from batchedit.pipeline.scheduler import LatencyAwarePolicy, Policy, PollPolicy
+from batchedit.records import Status
+from batchedit.report.summary import RunSummary
+from batchedit.state.rundir import RunPaths
+
+
+@dataclass(frozen=True, slots=True)
+class RunConfig:
+    job: JobSettings
+    paths: RunPaths
+    endpoint: Endpoint
+    show_progress: bool = False
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 60.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    #: `batchedit retry`: act only on rows now in these statuses; None for a plain run.
+    only_statuses: Collection[Status] | None = None
+
+    def poll_policy(self) -> Policy:
+        """A fixed interval when the job asks for one, else latency-aware polling."""
+        if self.job.poll_interval_s is not None:
+            return PollPolicy(self.job.poll_interval_s)
+        return LatencyAwarePolicy(
+            concurrency=self.job.concurrency, requests_per_s=self.job.rate_limit
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    summary: RunSummary
+    fatal: FatalApiError | None
+    interrupted: bool = False
+    halted: str | None = None  # why submitting stopped early (max_unknown), what to do
+
+    @property
+    def exit_code(self) -> int:
+        """The contract's codes: 0 all succeeded, 1 some did not, 3 a fatal API
+        stop (or too many unknown outcomes), 130 stopped by a signal."""
+        if self.fatal is not None or self.halted is not None:
+            return 3
+        if self.interrupted:
+            return 130
+        statuses = self.summary.counts.statuses
+        return 0 if statuses.get(Status.SUCCEEDED, 0) == self.summary.counts.rows else 1

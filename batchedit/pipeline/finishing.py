@@ -1,0 +1,119 @@
+"""How a row's end is recorded: its journal entry, the progress bars and the
+event log, in one place for every stage that can end a row (a writer with
+the task's results, a submitter whose submit was refused or whose answer was
+lost, a re-download of a settled row)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+
+from batchedit.api.inflight import InFlightSlots
+from batchedit.api.task_state import TaskState
+from batchedit.clock import utc_now_iso
+from batchedit.errors import ApiError, InputError
+from batchedit.events import emit
+from batchedit.manifest.naming import OutputSpec, output_layout
+from batchedit.records import ErrorCategory, InvalidRow, ReportRecord, Row, Status
+from batchedit.report.progress import Progress
+from batchedit.report.report_file import request_record
+from batchedit.state.journal import Finished, Journal
+from batchedit.state.rundir import RunPaths
+
+log = logging.getLogger(__name__)
+
+
+class RowEnds:
+    """Journals finished rows and tells the progress bars and the event log."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        progress: Progress,
+        slots: InFlightSlots,
+        paths: RunPaths,
+        output: OutputSpec,
+    ) -> None:
+        self.journal = journal
+        self.progress = progress
+        self.slots = slots
+        self.paths = paths
+        self.output = output
+
+    async def entry(
+        self, row: Row, record: ReportRecord, fingerprint: str | None, state: TaskState | None
+    ) -> Finished:
+        """The journal entry of a finished row; for a succeeded one, with what a
+        later run needs to check its files and fetch them again for free."""
+        if record.status is not Status.SUCCEEDED or state is None:
+            return Finished(record, fingerprint)
+        root = self.paths.root
+        mtimes = await asyncio.to_thread(
+            lambda: tuple(os.stat(root / out.path).st_mtime_ns for out in record.outputs)
+        )
+        urls = tuple(resource.url for resource in state.resources)
+        layout = output_layout(self.output, row)
+        return Finished(record, fingerprint, urls, state.expires_at, mtimes, layout)
+
+    async def record(
+        self,
+        row: Row,
+        record: ReportRecord,
+        fingerprint: str | None,
+        state: TaskState | None,
+        *,
+        polls: int | None = None,
+    ) -> None:
+        """A row that ended with `record`: journaled, counted, announced."""
+        await self.journal.append(await self.entry(row, record, fingerprint, state))
+        self.progress.finished(record.status, in_flight=self.slots.in_use)
+        emit("row_finished", **finished_fields(record, polls))
+
+    async def without_task(
+        self,
+        row: Row,
+        fingerprint: str | None,
+        status: Status,
+        exc: ApiError | InputError,
+        submitted_at: str | None = None,
+    ) -> None:
+        record = request_record(
+            row,
+            status,
+            error=exc.to_row_error(),
+            attempts=1 if submitted_at else 0,
+            submitted_at=submitted_at,
+            finished_at=utc_now_iso(),
+        )
+        await self.journal.append(Finished(record, fingerprint))
+        self.progress.finished(status, in_flight=self.slots.in_use)
+        emit("row_finished", **finished_fields(record))
+        log.warning("%s %s: %s", row.id, status, exc)
+
+
+def finished_fields(record: ReportRecord, polls: int | None = None) -> dict[str, object]:
+    error = record.error
+    return {
+        "id": record.id,
+        "row": record.row,
+        "status": record.status.value,
+        "task_id": record.task_id,
+        "category": None if error is None else error.category.value,
+        "message": None if error is None else error.message,
+        "latency_s": record.latency_s,
+        "polls": polls,
+        "outputs": len(record.outputs),
+    }
+
+
+def invalid_fields(row: InvalidRow) -> dict[str, object]:
+    message = "; ".join(problem.message for problem in row.problems)
+    category = ErrorCategory.INVALID_INPUT.value
+    return {
+        "id": row.id,
+        "row": row.index,
+        "status": "invalid",
+        "category": category,
+        "message": message,
+    }

@@ -1,0 +1,116 @@
+"""Planning a run: each manifest row against the journal, before and during it.
+
+`RowPlanner` turns a streamed row into what the run must do with it (see
+`resume.py` for the rules). `survey` plans the whole manifest once before
+anything is sent, so the run knows how many paid submissions it will make
+(the cost guard), how many rows are invalid (`--strict`) and how much work
+the progress bars should expect. Synchronous: it hashes local images and
+stats output files, so the pipeline calls it from a thread.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from batchedit.errors import InputError
+from batchedit.manifest.job import JobSettings, iter_rows
+from batchedit.manifest.naming import OutputSpec, output_layout
+from batchedit.pipeline.resume import Action, RowPlan, plan_row
+from batchedit.records import InvalidRow, Problem, Row, Status
+from batchedit.state.fingerprint import FileDigests, request_fingerprint
+from batchedit.state.history import JournalIndex
+from batchedit.state.rundir import RunPaths
+
+MAX_PROBLEMS_KEPT = 50
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A valid row whose local image cannot be read any more (moved since validation)."""
+
+    row: Row
+    error: InputError
+
+
+class RowPlanner:
+    """Plans rows one at a time against one journal index."""
+
+    def __init__(
+        self,
+        paths: RunPaths,
+        index: JournalIndex,
+        digests: FileDigests,
+        *,
+        retry: Collection[Status] | None = None,
+        output: OutputSpec | None = None,
+    ) -> None:
+        self.paths = paths
+        self.output = output or OutputSpec()
+        self.index = index
+        self.digests = digests
+        self.retry = retry
+        self.now_epoch_s = time.time()
+
+    def plan(self, row: Row) -> RowPlan | Unreadable:
+        try:
+            fingerprint = request_fingerprint(row.request, self.digests)
+        except InputError as exc:
+            return Unreadable(row, exc)
+        return plan_row(
+            row,
+            fingerprint,
+            self.index.get(row.id),
+            run_dir=self.paths.root,
+            now_epoch_s=self.now_epoch_s,
+            retry=self.retry,
+            layout=self.layout(row),
+        )
+
+    def layout(self, row: Row) -> str:
+        return output_layout(self.output, row)
+
+
+@dataclass(frozen=True, slots=True)
+class Survey:
+    """What a run will face, counted before anything is sent."""
+
+    rows: int
+    invalid: int
+    problems: tuple[Problem, ...]  # the first MAX_PROBLEMS_KEPT
+    actions: Counter[Action]
+    unreadable: int
+
+    @property
+    def paid_submissions(self) -> int:
+        """Paid submits the run will make if nothing fails on the way."""
+        return self.actions[Action.SUBMIT]
+
+
+def survey(
+    job: JobSettings,
+    paths: RunPaths,
+    digests: FileDigests,
+    *,
+    retry: Collection[Status] | None = None,
+) -> Survey:
+    rows = invalid = unreadable = 0
+    problems: list[Problem] = []
+    actions: Counter[Action] = Counter()
+    with JournalIndex.build(paths.journal) as index:
+        planner = RowPlanner(paths, index, digests, retry=retry, output=job.output)
+        for row in iter_rows(job):
+            rows += 1
+            if isinstance(row, InvalidRow):
+                invalid += 1
+                if len(problems) < MAX_PROBLEMS_KEPT:
+                    problems.extend(row.problems)
+                continue
+            plan = planner.plan(row)
+            if isinstance(plan, Unreadable):
+                unreadable += 1
+            else:
+                actions[plan.action] += 1
+    return Survey(rows, invalid, tuple(problems[:MAX_PROBLEMS_KEPT]), actions, unreadable)

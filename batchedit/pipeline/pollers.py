@@ -1,0 +1,80 @@
+"""The pollers: a small pool that takes whichever task the timetable says is
+due, asks the service about it, and hands terminal tasks, with their slot
+given back, to the writers. A poll that fails costs nothing to repeat, so it
+is repeated; past `task_timeout` a task ends `timeout` but keeps its id."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from batchedit.api.task_state import TaskState
+from batchedit.errors import ApiError, FatalApiError, ProtocolError, TaskTimedOut, TransientError
+from batchedit.pipeline.context import Done, RunContext
+from batchedit.pipeline.scheduler import InFlightTask
+
+log = logging.getLogger(__name__)
+
+#: Polls in a row that failed after their own retry budget before a row fails.
+MAX_POLL_FAILURES = 3
+
+
+class Pollers:
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+
+    async def run(self, done_q: asyncio.Queue[Done | None]) -> None:
+        async with asyncio.TaskGroup() as group:
+            for _ in range(self.ctx.pollers):
+                group.create_task(self.poller(done_q))
+        for _ in range(self.ctx.writers):
+            await done_q.put(None)
+
+    async def poller(self, done_q: asyncio.Queue[Done | None]) -> None:
+        while (task := await self.ctx.timetable.next_due()) is not None:
+            outcome = await self.poll_once(task)
+            if outcome is None:
+                self.ctx.timetable.poll_again(task)
+                continue
+            self.ctx.stats.record_latency(self.ctx.clock.now() - task.submitted_mono)
+            task.slot.release()
+            # A task left by an earlier run (no paid attempt in this one) has no true age.
+            learn = isinstance(outcome, TaskState) and task.attempts > 0
+            self.ctx.timetable.done(task, learn=learn)
+            await done_q.put((task, outcome))
+
+    async def poll_once(self, task: InFlightTask) -> TaskState | ApiError | None:
+        """The task's terminal outcome, or None to poll it again later.
+
+        A poll that failed after its own retry budget is tried again at the next
+        turn, up to MAX_POLL_FAILURES in a row: the task id is known, so a wait
+        costs nothing. Past `task_timeout` a running task ends `timeout`, keeping
+        its task id so that a later run polls it again instead of paying again.
+        """
+        outcome: TaskState | ApiError
+        try:
+            outcome = await self.ctx.client.read_task(task.task_id)
+        except FatalApiError:
+            raise
+        except (ProtocolError, TransientError) as exc:
+            task.poll_errors += 1
+            if task.poll_errors < MAX_POLL_FAILURES and not self.past_deadline(task):
+                log.warning("%s: %s; polling again", task.row.id, exc)
+                return None
+            outcome = exc
+        except ApiError as exc:
+            outcome = exc
+        task.polls += 1
+        if isinstance(outcome, TaskState) and not outcome.is_terminal:
+            task.poll_errors = 0
+            if not self.past_deadline(task):
+                return None
+            return TaskTimedOut(
+                f"task {task.task_id} still {outcome.raw_status or 'running'} after "
+                f"{self.ctx.config.job.task_timeout:g}s (task_timeout); a later run polls it again"
+            )
+        return outcome
+
+    def past_deadline(self, task: InFlightTask) -> bool:
+        timeout_s = self.ctx.config.job.task_timeout
+        return timeout_s is not None and self.ctx.clock.now() - task.submitted_mono >= timeout_s

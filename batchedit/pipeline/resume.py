@@ -1,0 +1,165 @@
+"""What a run does with each valid row, given what earlier runs left behind.
+
+The contract's "Re-runs", as one pure decision per row (`plan_row`):
+
+- a row that succeeded, whose request is unchanged and whose output files are
+  intact, costs nothing, not even a poll;
+- a succeeded row whose files were deleted or altered is downloaded again from
+  its result URLs while they have not expired, and resubmitted otherwise;
+- a succeeded row whose output name or format changed in the job is
+  downloaded again under its new name while its results have not expired
+  (and left as it is otherwise: a new name is not worth paying for);
+- a row whose request changed is resubmitted, whatever its past;
+- a known task that never reached an end (the run was stopped, or it failed in
+  a way a wait can cure: timeout, a failed download, the network) is polled,
+  not paid for again;
+- `unknown` rows (a submit whose answer never came) and `failed` rows are left
+  as they are: they cost money to repeat, so only `batchedit retry` repeats
+  them, and a retry touches nothing else.
+
+Runs in the producer's thread: it stats output files and may hash them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+
+from batchedit.records import ErrorCategory, Row, Status
+from batchedit.state.fingerprint import sha256_file
+from batchedit.state.history import RowHistory
+from batchedit.state.journal import Finished, JournalEntry, Submitted, Submitting
+
+#: Failures after which the task may still hold a result: poll it, don't repay.
+POLLABLE_FAILURES = frozenset(
+    {
+        ErrorCategory.TIMEOUT,
+        ErrorCategory.DOWNLOAD,
+        ErrorCategory.NETWORK,
+        ErrorCategory.SERVER,
+        ErrorCategory.RATE_LIMITED,
+    }
+)
+#: A result URL this close to its expiry is treated as expired already.
+EXPIRY_MARGIN_S = 60.0
+
+
+class Action(StrEnum):
+    SUBMIT = "submit"  # pay for a new task
+    POLL = "poll"  # a task id is known: look at it again
+    FETCH = "fetch"  # succeeded, but its files are gone: download them again
+    KEEP = "keep"  # nothing to do: the journal's outcome stands
+
+
+@dataclass(frozen=True, slots=True)
+class RowPlan:
+    row: Row
+    action: Action
+    fingerprint: str
+    history: RowHistory | None
+
+
+def current_status(history: RowHistory | None, fingerprint: str) -> Status:
+    """The status the report gives a valid row whose request has `fingerprint`."""
+    if history is None or history.fingerprint != fingerprint:
+        return Status.PENDING  # never sent, or sent as a different request
+    latest = history.latest
+    if isinstance(latest, Finished):
+        return latest.record.status
+    if isinstance(latest, Submitting):
+        return Status.UNKNOWN
+    return Status.PENDING  # Submitted: running at the service
+
+
+def plan_row(
+    row: Row,
+    fingerprint: str,
+    history: RowHistory | None,
+    *,
+    run_dir: Path,
+    now_epoch_s: float,
+    retry: Collection[Status] | None = None,
+    layout: str | None = None,
+) -> RowPlan:
+    """Decide one row. `retry` limits the run to rows now in those statuses
+    (`batchedit retry`), and lets it resubmit `unknown` and `failed` ones."""
+    if retry is not None and current_status(history, fingerprint) not in retry:
+        return RowPlan(row, Action.KEEP, fingerprint, history)
+    if history is None or history.fingerprint != fingerprint:
+        return RowPlan(row, Action.SUBMIT, fingerprint, history)  # new, or changed
+    action = _action(history.latest, run_dir, now_epoch_s, retrying=retry is not None)
+    latest = history.latest
+    if action is Action.KEEP and isinstance(latest, Finished) and _moved(latest, layout):
+        if _fetchable(latest, now_epoch_s):
+            action = Action.FETCH
+    return RowPlan(row, action, fingerprint, history)
+
+
+def _moved(finished: Finished, layout: str | None) -> bool:
+    """A succeeded row whose files the job now names or formats otherwise."""
+    return (
+        finished.record.status is Status.SUCCEEDED
+        and None not in (finished.layout, layout)
+        and finished.layout != layout
+    )
+
+
+def _action(latest: JournalEntry, run_dir: Path, now_epoch_s: float, *, retrying: bool) -> Action:
+    """The action for an unchanged request, from its latest journal entry."""
+    if isinstance(latest, Submitted):
+        return Action.POLL  # running at the service when the last run ended
+    if not isinstance(latest, Finished):
+        return Action.SUBMIT if retrying else Action.KEEP  # unknown: an intent, no answer
+    record = latest.record
+    if record.status is Status.SUCCEEDED:
+        if outputs_intact(run_dir, latest):
+            return Action.KEEP
+        return Action.FETCH if _fetchable(latest, now_epoch_s) else Action.SUBMIT
+    if record.status is Status.FAILED and record.task_id and _pollable(latest):
+        return Action.POLL  # the task exists and may yet deliver: free to look
+    return Action.SUBMIT if retrying else Action.KEEP
+
+
+def _pollable(finished: Finished) -> bool:
+    error = finished.record.error
+    return error is not None and error.category in POLLABLE_FAILURES
+
+
+def _fetchable(finished: Finished, now_epoch_s: float) -> bool:
+    if not finished.result_urls:
+        return False
+    expires = _epoch_s(finished.expires_at)
+    return expires is None or expires - EXPIRY_MARGIN_S > now_epoch_s
+
+
+def _epoch_s(iso: str | None) -> float | None:
+    if not iso:
+        return None
+    try:
+        return datetime.fromisoformat(iso).timestamp()
+    except ValueError:
+        return None  # unreadable: try the download, it says 410 if it is gone
+
+
+def outputs_intact(run_dir: Path, finished: Finished) -> bool:
+    """Every output file is there with its recorded size, and either its
+    recorded modification time or, failing that, its recorded sha256."""
+    outputs = finished.record.outputs
+    if not outputs:
+        return False
+    mtimes = finished.output_mtimes_ns
+    for number, output in enumerate(outputs):
+        path = run_dir / output.path
+        try:
+            stat = path.stat()
+        except OSError:
+            return False
+        if stat.st_size != output.bytes:
+            return False
+        same_mtime = number < len(mtimes) and mtimes[number] == stat.st_mtime_ns
+        if not same_mtime and sha256_file(path) != output.sha256:
+            return False
+    return True

@@ -1,0 +1,252 @@
+"""The poll scheduler: one timetable of next-poll times for every task in flight.
+
+A small pool of poller coroutines takes whichever task is due first, so the
+number of coroutines is fixed however many tasks are in flight (invariant 3).
+Waiting uses only the injected clock's sleep, woken early when the timetable
+changes, so tests can drive it with a fake clock.
+
+Where a task's next poll goes is the policy's business:
+
+- `PollPolicy` (`--poll-interval S`): every S seconds, the official tools'
+  way and the baseline the benchmarks compare against.
+- `LatencyAwarePolicy` (the default): learns task durations per model and
+  size as the run goes (`latency.py`) and polls where completions are likely.
+
+The bound it promises: after each poll at age `a`, the next poll of a
+task comes no later than `max(min_interval_s, min(max_interval_s, a / 2))`
+after it (0.1 s and 10 s by default). So a task that finishes at age `d`
+after its first poll is noticed by age `d + max(0.1, min(10, d / 2))`, plus,
+under a request budget, the wait for a poll token. With a request budget of
+R requests/s, polls are paced to the share of R that polls take in the
+current plan (R * p / (1 + p) for p polls per task; the rest is left for
+submits), so polls alone never exceed R.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import math
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from batchedit.api.inflight import Slot
+from batchedit.clock import Clock
+from batchedit.models import DEFAULT_IMAGE_SIZE
+from batchedit.pipeline.latency import DurationModel, PlanBudget, PollShape, TaskKind
+from batchedit.records import Row
+
+
+@dataclass(slots=True)
+class InFlightTask:
+    """A row whose paid task exists at the service and is not yet terminal."""
+
+    row: Row
+    task_id: str
+    slot: Slot
+    fingerprint: str
+    submitted_at: str  # ISO 8601 UTC, for the report
+    submitted_mono: float  # clock time, for latency
+    attempts: int
+    polls: int = 0
+    poll_errors: int = 0
+    last_poll_age_s: float = 0.0  # age at the latest poll handed out
+    prior_poll_age_s: float = 0.0  # age at the poll before it: the task was running then
+    #: Clock time the submit was answered: the origin of poll ages, since the task
+    #: cannot be polled before its id is known (None: the submit time).
+    accepted_mono: float | None = None
+
+    @property
+    def origin_mono(self) -> float:
+        return self.submitted_mono if self.accepted_mono is None else self.accepted_mono
+
+    @property
+    def kind(self) -> TaskKind:
+        request = self.row.request
+        return request.model, request.image_size or DEFAULT_IMAGE_SIZE
+
+
+class Policy(Protocol):
+    """Where a task's next poll goes; told of every finished task."""
+
+    def next_delay_s(self, task: InFlightTask, now: float) -> float: ...
+
+    def finished(self, task: InFlightTask) -> None: ...
+
+    def poll_share(self) -> float:
+        """The fraction of a request budget that polls may spend."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class PollPolicy:
+    """Every `poll_interval_s` (the official tools poll every 2 seconds)."""
+
+    poll_interval_s: float = 2.0
+
+    def next_delay_s(self, task: InFlightTask, now: float) -> float:
+        return self.poll_interval_s
+
+    def finished(self, task: InFlightTask) -> None:
+        """A fixed interval learns nothing."""
+
+    def poll_share(self) -> float:
+        return 0.5
+
+
+class LatencyAwarePolicy:
+    """Polls at the ages `latency.py` plans from the durations seen so far."""
+
+    def __init__(
+        self,
+        *,
+        concurrency: int,
+        requests_per_s: float | None = None,
+        shape: PollShape | None = None,
+        max_polls_per_task: float = 3.75,
+    ) -> None:
+        self.shape = shape or PollShape()
+        budget = PlanBudget(concurrency, requests_per_s, max_polls_per_task)
+        self.model = DurationModel(budget, self.shape)
+
+    def next_delay_s(self, task: InFlightTask, now: float) -> float:
+        age = now - task.origin_mono
+        plan = self.model.plan_for(task.kind)
+        if task.polls == 0 and task.last_poll_age_s == 0.0:
+            target = plan.ages_s[0]  # the first look: no gap rule before it
+        else:
+            target = plan.next_age(max(age, task.last_poll_age_s), self.shape)
+        return max(0.0, target - age)
+
+    def finished(self, task: InFlightTask) -> None:
+        self.model.observe(task.kind, task.prior_poll_age_s, task.last_poll_age_s)
+
+    def poll_share(self) -> float:
+        polls = self.model.polls_per_task
+        return polls / (1.0 + polls)
+
+
+@dataclass(order=True, slots=True)
+class _Entry:
+    due: float
+    seq: int
+    task: InFlightTask = field(compare=False)
+
+
+class _Pacer:
+    """At most `rate` hand-outs per second on the injected clock, bursts of one."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self._next_free = -math.inf
+
+    def wait_s(self, now: float) -> float:
+        return max(0.0, self._next_free - now)
+
+    def take(self, now: float) -> None:
+        self._next_free = max(self._next_free, now) + 1.0 / self.rate
+
+
+class PollTimetable:
+    """Tasks ordered by when they are next due; `next_due()` hands them out."""
+
+    def __init__(
+        self, clock: Clock, policy: Policy, *, requests_per_s: float | None = None
+    ) -> None:
+        self._clock = clock
+        self.policy = policy
+        self.requests_per_s = requests_per_s
+        self._pacer = None if requests_per_s is None else _Pacer(requests_per_s)
+        self._heap: list[_Entry] = []
+        self._seq = itertools.count()
+        self._outstanding = 0  # tasks in the heap or being polled
+        self._closed = False
+        self._waiters: set[asyncio.Future[None]] = set()
+
+    def __len__(self) -> int:
+        return self._outstanding
+
+    def add(self, task: InFlightTask) -> None:
+        """A newly submitted task, first polled after the policy's delay."""
+        self._outstanding += 1
+        self._push(task)
+
+    def poll_again(self, task: InFlightTask) -> None:
+        """A task that was handed out and is still running goes back in line."""
+        self._push(task)
+
+    def done(self, task: InFlightTask | None = None, *, learn: bool = False) -> None:
+        """A task that was handed out reached its end and leaves the timetable;
+        with `learn`, its duration (it really finished) teaches the policy."""
+        if task is not None and learn:
+            self.policy.finished(task)
+        self._outstanding -= 1
+        self._wake()
+
+    def close(self) -> None:
+        """No more tasks will be added; pollers finish once the timetable is empty."""
+        self._closed = True
+        self._wake()
+
+    async def next_due(self) -> InFlightTask | None:
+        """The next task to poll, when it is due (and a poll token is free under a
+        request budget); None once closed and empty."""
+        while True:
+            now = self._clock.now()
+            if self._heap and self._heap[0].due <= now:
+                pace_s = self._pace_wait_s(now)
+                if pace_s <= 0:
+                    return self._hand_out(now)
+                await self._wait(pace_s)
+                continue
+            if self._closed and self._outstanding == 0:
+                return None
+            delay = self._heap[0].due - now if self._heap else None
+            await self._wait(delay)
+
+    def _pace_wait_s(self, now: float) -> float:
+        if self._pacer is None:
+            return 0.0
+        assert self.requests_per_s is not None
+        self._pacer.rate = self.requests_per_s * self.policy.poll_share()
+        return self._pacer.wait_s(now)
+
+    def _hand_out(self, now: float) -> InFlightTask:
+        task = heapq.heappop(self._heap).task
+        if self._pacer is not None:
+            self._pacer.take(now)
+        task.prior_poll_age_s = task.last_poll_age_s
+        task.last_poll_age_s = now - task.origin_mono
+        return task
+
+    def _push(self, task: InFlightTask) -> None:
+        now = self._clock.now()
+        due = now + self.policy.next_delay_s(task, now)
+        heapq.heappush(self._heap, _Entry(due, next(self._seq), task))
+        # Pollers are interchangeable: one woken poller looks at the new entry,
+        # the others sleep on; waking all of them per task was a thundering herd.
+        self._wake(one=True)
+
+    async def _wait(self, delay: float | None) -> None:
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.add(waiter)
+        try:
+            if delay is None:
+                await waiter
+                return
+            sleeper = asyncio.ensure_future(self._clock.sleep(delay))
+            try:
+                await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                sleeper.cancel()
+        finally:
+            self._waiters.discard(waiter)
+
+    def _wake(self, *, one: bool = False) -> None:
+        while self._waiters:
+            waiter = self._waiters.pop()
+            if not waiter.done():
+                waiter.set_result(None)
+                if one:
+                    return

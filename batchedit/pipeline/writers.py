@@ -1,0 +1,64 @@
+"""The writers: a terminal task's results downloaded, verified and stored
+(outputs.py), or the reason it has none, and the row's end recorded."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from batchedit.api.task_state import TaskPhase, TaskState
+from batchedit.clock import utc_now_iso
+from batchedit.errors import ApiError
+from batchedit.pipeline.context import Done, RunContext
+from batchedit.pipeline.scheduler import InFlightTask
+from batchedit.records import ErrorCategory, OutputFile, RowError, Status
+from batchedit.report.report_file import request_record
+
+log = logging.getLogger(__name__)
+
+
+class Writers:
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+
+    async def run(self, done_q: asyncio.Queue[Done | None]) -> None:
+        async with asyncio.TaskGroup() as group:
+            for _ in range(self.ctx.writers):
+                group.create_task(self.writer(done_q))
+
+    async def writer(self, done_q: asyncio.Queue[Done | None]) -> None:
+        while (item := await done_q.get()) is not None:
+            task, outcome = item
+            latency_s = round(self.ctx.clock.now() - task.submitted_mono, 3)
+            status, error, outputs = await self.settle(task, outcome)
+            record = request_record(
+                task.row,
+                status,
+                task_id=task.task_id,
+                outputs=outputs,
+                error=error,
+                attempts=task.attempts,
+                submitted_at=task.submitted_at,
+                finished_at=utc_now_iso(),
+                latency_s=latency_s,
+            )
+            state = outcome if isinstance(outcome, TaskState) else None
+            await self.ctx.finish.record(
+                task.row, record, task.fingerprint, state, polls=task.polls
+            )
+            log.info("%s %s after %.1fs, %d polls", task.row.id, status, latency_s, task.polls)
+
+    async def settle(
+        self, task: InFlightTask, outcome: TaskState | ApiError
+    ) -> tuple[Status, RowError | None, tuple[OutputFile, ...]]:
+        """A terminal task's status: its results stored, or why there are none."""
+        if isinstance(outcome, ApiError):
+            return Status.FAILED, outcome.to_row_error(), ()
+        if outcome.phase is TaskPhase.FAILED:
+            message = outcome.error_message or "the task failed"
+            return Status.FAILED, RowError(ErrorCategory.TASK_FAILED, message), ()
+        try:
+            outputs = await self.ctx.store.store_results(task.row, outcome)
+        except ApiError as exc:
+            return Status.FAILED, exc.to_row_error(), ()
+        return Status.SUCCEEDED, None, outputs

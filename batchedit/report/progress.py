@@ -1,0 +1,70 @@
+"""Progress bars on a terminal: rows submitted, rows finished with an ETA, and
+beside them the tasks in flight and the rows that failed.
+
+Silent (no bar at all) when stderr is not a terminal or the user asked for
+`--no-progress`, so logs and CI output stay clean; the CLI routes log lines
+around the bars (tqdm's logging redirect), so a warning never tears a bar.
+The counts live here, not in tqdm, so they are the same whether bars show.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from types import TracebackType
+from typing import TextIO
+
+from tqdm import tqdm
+
+from batchedit.records import Status
+
+#: Statuses counted as failures beside the bar (invalid rows were never sent).
+FAILED_STATUSES = (Status.FAILED, Status.UNKNOWN)
+BAR_FORMAT = "{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]"
+
+
+class Progress:
+    def __init__(self, total_rows: int, *, enabled: bool, file: TextIO | None = None) -> None:
+        self.statuses: Counter[Status] = Counter()
+        self.submitted_rows = 0
+        self.in_flight = 0
+        options = {"total": total_rows, "unit": "row", "disable": not enabled, "file": file}
+        self._submitted = tqdm(desc="submitted", position=0, **options)  # type: ignore[call-overload]
+        self._finished = tqdm(desc="finished ", position=1, bar_format=BAR_FORMAT, **options)  # type: ignore[call-overload]
+
+    @property
+    def failed(self) -> int:
+        return sum(self.statuses[status] for status in FAILED_STATUSES)
+
+    def postfix(self) -> str:
+        parts = [f"{self.in_flight} in flight", f"{self.failed} failed"]
+        if invalid := self.statuses[Status.INVALID]:
+            parts.append(f"{invalid} invalid")
+        return ", ".join(parts)
+
+    def submitted(self, *, in_flight: int | None = None) -> None:
+        """A paid task was accepted; `in_flight` is the count at the service now."""
+        self.submitted_rows += 1
+        self._update(self._submitted, in_flight)
+
+    def finished(self, status: Status, *, in_flight: int | None = None) -> None:
+        """A row reached its final status in this run (also rows never sent)."""
+        self.statuses[status] += 1
+        self._update(self._finished, in_flight)
+
+    def _update(self, bar: tqdm[None], in_flight: int | None) -> None:
+        if in_flight is not None:
+            self.in_flight = in_flight
+        bar.update(1)
+        self._finished.set_postfix_str(self.postfix(), refresh=False)  # drawn at tqdm's pace
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._submitted.close()
+        self._finished.close()

@@ -1,0 +1,170 @@
+"""report.jsonl: one line per manifest row, in manifest order, written whole.
+
+The report is a join, not a memory: the manifest is streamed once more and
+each row meets its latest journal entry (by row id, see `history.py`). So the
+report costs a few bytes of memory per row however large the run, is the
+same whether the run finished or was interrupted, and rows the journal
+never heard of, or whose request changed since, come out `pending` (or
+`invalid`, from validation).
+Synchronous throughout: the pipeline runs it in a thread.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from batchedit.errors import InputError, SourceError
+from batchedit.fsutil import atomic_writer
+from batchedit.records import (
+    ErrorCategory,
+    InvalidRow,
+    OutputFile,
+    ReportRecord,
+    Row,
+    RowError,
+    Status,
+)
+from batchedit.state.fingerprint import FileDigests, request_fingerprint
+from batchedit.state.history import JournalIndex
+from batchedit.state.journal import Finished, Submitted, Submitting
+from batchedit.state.rundir import RunPaths
+
+
+@dataclass(slots=True)
+class ReportCounts:
+    """What the report holds, for summary.json and the closing lines of a run."""
+
+    rows: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+    categories: Counter[str] = field(default_factory=Counter)
+    examples: dict[str, str] = field(default_factory=dict)
+
+    def add(self, record: ReportRecord) -> None:
+        self.rows += 1
+        self.statuses[record.status.value] += 1
+        if record.error is not None and record.status is not Status.SUCCEEDED:
+            category = record.error.category.value
+            self.categories[category] += 1
+            self.examples.setdefault(category, f"{record.id}: {record.error.message}")
+
+
+def request_record(
+    row: Row,
+    status: Status,
+    *,
+    task_id: str | None = None,
+    outputs: tuple[OutputFile, ...] = (),
+    error: RowError | None = None,
+    attempts: int = 0,
+    submitted_at: str | None = None,
+    finished_at: str | None = None,
+    latency_s: float | None = None,
+) -> ReportRecord:
+    """A report record for a valid row, filled with what the row asked for."""
+    request = row.request
+    return ReportRecord(
+        id=row.id,
+        row=row.index,
+        status=status,
+        model=request.model,
+        prompt=request.prompt,
+        images=tuple(image.given for image in request.images),
+        params=request.params(),
+        fields=dict(row.fields),
+        task_id=task_id,
+        outputs=outputs,
+        error=error,
+        attempts=attempts,
+        submitted_at=submitted_at,
+        finished_at=finished_at,
+        latency_s=latency_s,
+    )
+
+
+def invalid_record(row: InvalidRow) -> ReportRecord:
+    message = "; ".join(problem.message for problem in row.problems)
+    return ReportRecord(
+        id=row.id,
+        row=row.index,
+        status=Status.INVALID,
+        model=row.model,
+        prompt=row.prompt,
+        images=row.images,
+        params=dict(row.params),
+        fields=dict(row.fields),
+        error=RowError(ErrorCategory.INVALID_INPUT, message),
+    )
+
+
+UNKNOWN_MESSAGE = (
+    "the run stopped while this row's paid submit was on its way; the task may exist. "
+    "Check the service, then `batchedit retry RUN_DIR --status unknown` to submit it again"
+)
+
+
+def write_report(
+    paths: RunPaths,
+    rows: Iterable[Row | InvalidRow],
+    index: JournalIndex,
+    digests: FileDigests,
+) -> ReportCounts:
+    """Write report.jsonl aside, fsync, rename; return what it counted."""
+    counts = ReportCounts()
+    with atomic_writer(paths.report, "w") as out:
+        for row in rows:
+            record = _record_for(row, index, digests)
+            counts.add(record)
+            out.write(json.dumps(record.to_json(), ensure_ascii=False) + "\n")
+    return counts
+
+
+def _record_for(row: Row | InvalidRow, index: JournalIndex, digests: FileDigests) -> ReportRecord:
+    """A row's line: its latest journal outcome if that was for the request
+    the row makes now, else `pending` (never sent, or changed since)."""
+    if isinstance(row, InvalidRow):
+        return invalid_record(row)
+    history = index.get(row.id)
+    attempts = index.attempts(row.id)
+    try:
+        fingerprint: str | None = request_fingerprint(row.request, digests)
+    except InputError:
+        fingerprint = None  # the file went away: the journal's outcome says so
+    if history is None or history.fingerprint != fingerprint:
+        return request_record(row, Status.PENDING, attempts=attempts)
+    latest = history.latest
+    if isinstance(latest, Finished):
+        return replace(latest.record, row=row.index, attempts=attempts)
+    if isinstance(latest, Submitted):
+        return request_record(
+            row,
+            Status.PENDING,
+            task_id=latest.task_id,
+            submitted_at=latest.at,
+            attempts=attempts,
+        )
+    error = RowError(ErrorCategory.UNKNOWN_OUTCOME, UNKNOWN_MESSAGE)
+    submitted_at = latest.at if isinstance(latest, Submitting) else None
+    return request_record(
+        row, Status.UNKNOWN, error=error, attempts=attempts, submitted_at=submitted_at
+    )
+
+
+def read_report_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Each line of a report.jsonl as (line number, object), streamed; a line
+    that is not a report object raises SourceError with FILE:LINE."""
+    with open(path, encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+            except ValueError as exc:
+                raise SourceError(str(path), number, f"is not a report line: {exc}") from exc
+            if not isinstance(data, dict) or not isinstance(data.get("status"), str):
+                raise SourceError(str(path), number, "is not a report line: no status")
+            yield number, data

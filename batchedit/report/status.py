@@ -1,0 +1,85 @@
+"""`batchedit status RUN_DIR`: where a run directory stands, without the network.
+
+It reads what every run leaves behind, `report.jsonl` (one line per row) and
+`summary.json` (the last run's figures), streaming the report so a million-row
+run is counted in constant memory; and it says when a run is going on right
+now, since the report then describes the run before it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from batchedit.errors import UsageError
+from batchedit.records import Status
+from batchedit.report.report_file import read_report_lines
+from batchedit.state.lock import lock_holder
+from batchedit.state.rundir import RunPaths
+
+STATUS_ORDER = tuple(Status)
+
+
+@dataclass(slots=True)
+class RunStatus:
+    rows: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+    categories: dict[str, Counter[str]] = field(default_factory=dict)  # status -> category
+    last_run: dict[str, Any] | None = None
+    running_pid: int | None = None
+
+
+def read_status(run_dir: Path) -> RunStatus:
+    paths = RunPaths(run_dir)
+    if not paths.report.exists():
+        raise UsageError(f"{run_dir}: no report.jsonl; is this a batchedit run directory?")
+    status = RunStatus(running_pid=lock_holder(paths))
+    for _, record in read_report_lines(paths.report):
+        row_status = str(record["status"])
+        status.rows += 1
+        status.statuses[row_status] += 1
+        error = record.get("error")
+        if isinstance(error, dict) and row_status != Status.SUCCEEDED:
+            by_category = status.categories.setdefault(row_status, Counter())
+            by_category[str(error.get("category"))] += 1
+    if paths.summary.exists():
+        try:
+            status.last_run = json.loads(paths.summary.read_text(encoding="utf-8"))
+        except ValueError:
+            status.last_run = None
+    return status
+
+
+def status_lines(run_dir: Path, status: RunStatus) -> list[str]:
+    lines = [f"{run_dir}: {status.rows} rows"]
+    known = [s.value for s in STATUS_ORDER if status.statuses[s.value]]
+    others = sorted(set(status.statuses) - set(known))
+    for name in known + others:
+        categories = status.categories.get(name, Counter())
+        detail = ", ".join(f"{c} {n}" for c, n in categories.most_common())
+        lines.append(
+            f"  {name:<10} {status.statuses[name]:>8}" + (f"   {detail}" if detail else "")
+        )
+    last = status.last_run
+    if last is not None:
+        stopped = last.get("stopped_by")
+        lines.append(
+            f"last run: ended {last.get('finished_at')}, wall time {last.get('wall_time_s')}s, "
+            f"{last.get('paid_submissions')} paid submission(s)"
+            + (f", stopped by {stopped}" if stopped else "")
+        )
+    if status.running_pid is not None:
+        lines.append(
+            f"a run is in progress (pid {status.running_pid}); these figures are from before it"
+        )
+    if status.statuses[Status.FAILED]:
+        lines.append(f"re-run the failed rows: batchedit retry {run_dir}")
+    if status.statuses[Status.UNKNOWN]:
+        lines.append(
+            "unknown rows may have been paid for: check the service, then "
+            f"batchedit retry {run_dir} --status unknown"
+        )
+    return lines

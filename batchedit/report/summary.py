@@ -1,0 +1,162 @@
+"""summary.json and the lines a person reads when a run ends.
+
+Counts come from the report (every row of the manifest); requests, bytes and
+latencies from this run alone, so a re-run's summary says what it cost.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from array import array
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from batchedit.fsutil import atomic_write_bytes
+from batchedit.records import Status
+from batchedit.report.report_file import ReportCounts
+from batchedit.state.rundir import RunPaths
+
+MAX_EXAMPLE_CHARS = 120
+
+
+@dataclass(slots=True)
+class RunStats:
+    """Figures gathered while the run goes; a float per finished task at most."""
+
+    started_at: str
+    latencies_s: array[float] = field(default_factory=lambda: array("d"))
+    paid_submissions: int = 0
+
+    def record_latency(self, seconds: float) -> None:
+        self.latencies_s.append(seconds)
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile of already sorted values."""
+    if not sorted_values:
+        raise ValueError("no values")
+    rank = max(0, min(len(sorted_values) - 1, round(fraction * len(sorted_values) + 0.5) - 1))
+    return sorted_values[rank]
+
+
+def latency_summary(latencies_s: array[float]) -> dict[str, float] | None:
+    if not latencies_s:
+        return None
+    ordered = sorted(latencies_s)
+    return {
+        "p50": round(percentile(ordered, 0.50), 3),
+        "p90": round(percentile(ordered, 0.90), 3),
+        "p95": round(percentile(ordered, 0.95), 3),
+        "p99": round(percentile(ordered, 0.99), 3),
+        "max": round(ordered[-1], 3),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    counts: ReportCounts
+    stats: RunStats
+    requests: Mapping[str, int]
+    bytes_downloaded: int
+    wall_time_s: float
+    finished_at: str
+    concurrency: int
+    peak_in_flight: int  # most tasks ever in flight at once, from the slots
+    stopped_by: str | None  # an error category that stopped the run, or None
+    # Absolute paths of what was run, so `report` finds the input images later.
+    source: str | None = None
+    manifest: str | None = None
+    concurrency_settled: int | None = None  # the adaptive in-flight limit at the end
+    concurrency_lowest: int | None = None  # the lowest it went after 429s
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rows": self.counts.rows,
+            "statuses": dict(sorted(self.counts.statuses.items())),
+            "error_categories": dict(sorted(self.counts.categories.items())),
+            "error_examples": dict(sorted(self.counts.examples.items())),
+            "paid_submissions": self.stats.paid_submissions,
+            "requests": dict(self.requests),
+            "bytes_downloaded": self.bytes_downloaded,
+            "wall_time_s": round(self.wall_time_s, 3),
+            "latency_s": latency_summary(self.stats.latencies_s),
+            "concurrency": self.concurrency,
+            "peak_in_flight": self.peak_in_flight,
+            "concurrency_settled": self.concurrency_settled,
+            "concurrency_lowest": self.concurrency_lowest,
+            "started_at": self.stats.started_at,
+            "finished_at": self.finished_at,
+            "stopped_by": self.stopped_by,
+            "source": self.source,
+            "manifest": self.manifest,
+        }
+
+    def write(self, paths: RunPaths) -> None:
+        """Synchronous and atomic; the pipeline runs it in a thread."""
+        text = json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n"
+        atomic_write_bytes(paths.summary, text.encode())
+
+    def human_lines(self, paths: RunPaths) -> list[str]:
+        """The closing lines of a run: what happened, what it cost, what to do next."""
+        return closing_lines(self, paths)
+
+
+def closing_lines(summary: RunSummary, paths: RunPaths) -> list[str]:
+    counts = summary.counts
+    order = {status.value: n for n, status in enumerate(Status)}
+    by_status = sorted(counts.statuses.items(), key=lambda item: order.get(item[0], 99))
+    statuses = ", ".join(f"{n} {status}" for status, n in by_status)
+    lines = [f"{counts.rows} rows: {statuses or 'none'}"]
+    width = max((len(c) + len(str(n)) for c, n in counts.categories.items()), default=0) + 3
+    for category, n in counts.categories.most_common():
+        label = f"{category} ({n})".ljust(width)
+        lines.append(f"  {label} e.g. {_clip(counts.examples.get(category, ''))}")
+    latency = latency_summary(summary.stats.latencies_s)
+    timing = f"wall time {format_seconds(summary.wall_time_s)}"
+    if latency is not None:
+        timing = f"task latency p50 {latency['p50']:.1f}s, p95 {latency['p95']:.1f}s; " + timing
+    lines.append(timing)
+    kinds = ", ".join(f"{n} {kind}" for kind, n in summary.requests.items() if n)
+    lines.append(
+        f"paid submissions {summary.stats.paid_submissions}; requests: {kinds or 'none'}; "
+        f"{format_bytes(summary.bytes_downloaded)} written to {paths.outputs}"
+    )
+    lines.append(f"report: {paths.report}")
+    lines.extend(_next_steps(counts, paths))
+    return lines
+
+
+def _next_steps(counts: ReportCounts, paths: RunPaths) -> list[str]:
+    root = shlex.quote(str(paths.root))
+    steps = [f"review page: batchedit report {root}"]
+    if counts.statuses.get(Status.FAILED, 0):
+        steps.append(f"re-run failures: batchedit retry {root}")
+    if counts.statuses.get(Status.UNKNOWN, 0):
+        steps.append(f"unknown outcomes (may be paid): batchedit retry {root} --status unknown")
+    if counts.statuses.get(Status.INVALID, 0):
+        steps.append(f"fix invalid rows: batchedit report {root} --failed-csv fix.csv")
+    return steps
+
+
+def _clip(text: str, limit: int = MAX_EXAMPLE_CHARS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def format_seconds(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+def format_bytes(count: int) -> str:
+    size = float(count)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    raise AssertionError("unreachable")

@@ -15,11 +15,9 @@ missing K, whose rows the merged report cannot hold.
 
 from __future__ import annotations
 
-import argparse
 import heapq
 import json
 import os
-import sys
 from collections import Counter
 from collections.abc import Generator, Sequence
 from contextlib import ExitStack, closing
@@ -158,34 +156,3 @@ def _merged_summary(run_dirs: Sequence[Path], counts: MergeCounts) -> dict[str, 
         "bytes_downloaded": summed["bytes_downloaded"],
         "wall_time_s": round(wall_time_s, 3),
     }
-
-
-def command_merge(argv: list[str]) -> int:
-    """`report merge RUN_DIR... --out DIR`; exit 0, or 1 if some rows did not succeed."""
-    parser = argparse.ArgumentParser(
-        prog="batchedit report merge",
-        description="Combine the reports of shards (--shard K/N) into one report.",
-    )
-    parser.add_argument(
-        "run_dirs", nargs="+", type=Path, metavar="RUN_DIR", help="a shard's run directory"
-    )
-    parser.add_argument(
-        "--out",
-        type=Path,
-        required=True,
-        metavar="DIR",
-        help="where to write the merged report.jsonl and summary.json",
-    )
-    args = parser.parse_args(argv)
-    try:
-        counts, warnings = merge_reports(args.run_dirs, args.out)
-    except UsageError as exc:
-        print(f"batchedit: {exc}", file=sys.stderr)
-        return 2
-    for warning in warnings:
-        print(f"batchedit: warning: {warning}", file=sys.stderr)
-    statuses = ", ".join(f"{n} {s}" for s, n in sorted(counts.statuses.items()))
-    print(f"{counts.rows} rows from {len(args.run_dirs)} shard(s): {statuses or 'none'}")
-    print(f"report:  {RunPaths(args.out).report}")
-    print(f"summary: {RunPaths(args.out).summary}")
-    return 0 if counts.statuses.get("succeeded", 0) == counts.rows else 1

@@ -1,0 +1,26 @@
+"""`batchedit doctor`: key, origin, reachability and balance checked, never the key shown."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+
+from batchedit.api.doctor import diagnose
+from batchedit.cli.exits import EXIT_OK, EXIT_SOME_FAILED
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    doctor = commands.add_parser(
+        "doctor", help="check the key, the API origin and the balance (never prints the key)"
+    )
+    doctor.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS")
+    doctor.set_defaults(handler=command_doctor)
+
+
+def command_doctor(args: argparse.Namespace) -> int:
+    """Exit 0 when every check passed, 1 when one failed."""
+    checks = asyncio.run(diagnose(os.environ, timeout_s=args.timeout))
+    for check in checks:
+        print(check.line())
+    return EXIT_OK if all(check.ok for check in checks) else EXIT_SOME_FAILED

@@ -1,0 +1,144 @@
+"""Options shared by several commands, and how they become job-file settings.
+
+`run`, `retry` and `validate` take some of the same options; each is declared
+once here, and turned into the job-file settings it overrides (as JSON
+values, so `retry` can replay them from the recorded invocation).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from batchedit.errors import UsageError
+from batchedit.events import LOG_FORMATS
+from batchedit.manifest.columns import parse_column_option
+from batchedit.manifest.job import SETTING_NAMES
+from batchedit.manifest.shard import parse_shard
+from batchedit.records import Status
+from batchedit.state.invocation import Setting
+
+#: The statuses `retry --status` accepts.
+RETRYABLE = (Status.FAILED, Status.UNKNOWN, Status.PENDING)
+
+
+def shard_option(text: str) -> str:
+    """`K/N` as given, or with K read from the job array now, so `retry` replays it."""
+    try:
+        return str(parse_shard(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def statuses_among(allowed: Sequence[Status]) -> Callable[[str], frozenset[Status]]:
+    """An argparse type reading `S[,S]` as statuses, each one of `allowed`."""
+
+    def parse(text: str) -> frozenset[Status]:
+        names = [name.strip() for name in text.split(",") if name.strip()]
+        allowed_names = [status.value for status in allowed]
+        wrong = [name for name in names if name not in allowed_names]
+        if wrong or not names:
+            raise argparse.ArgumentTypeError(
+                f"{', '.join(wrong) or 'nothing'}: give statuses among {', '.join(allowed_names)}"
+            )
+        return frozenset(Status(name) for name in names)
+
+    return parse
+
+
+#: `retry --status`: the statuses a retry may re-run.
+parse_statuses = statuses_among(sorted(RETRYABLE))
+
+
+def add_manifest_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--column",
+        action="append",
+        default=[],
+        metavar="FIELD=COLUMN",
+        help="read FIELD (id, prompt, image, ...) from the manifest's COLUMN; "
+        "id may be a template such as id={sku}-{colour} (repeatable)",
+    )
+    parser.add_argument("--delimiter", help="CSV delimiter: ',', ';' or 'tab' (default: sniffed)")
+    parser.add_argument(
+        "--allow-model",
+        action="append",
+        default=[],
+        metavar="SLUG",
+        help="send this model slug although batchedit does not know it (repeatable)",
+    )
+
+
+def manifest_overrides(args: argparse.Namespace) -> dict[str, Setting]:
+    """--column and --allow-model as JSON values, so `retry` can replay them."""
+    given: dict[str, Setting] = {}
+    if getattr(args, "column", None):
+        try:
+            given["columns"] = parse_column_option(args.column)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
+    if getattr(args, "allow_model", None):
+        given["allow_models"] = list(args.allow_model)
+    return given
+
+
+def add_output_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("outputs")
+    group.add_argument(
+        "--output-name", metavar="TEMPLATE", help='file name under outputs/, e.g. "{sku}/{id}"'
+    )
+    group.add_argument("--output-format", metavar="FORMAT", help="png, jpeg or webp")
+    group.add_argument("--quality", type=int, metavar="1-100", help="jpeg/webp quality")
+    group.add_argument(
+        "--keep-original",
+        action="store_true",
+        default=None,
+        help="also keep the service's own file when converting",
+    )
+
+
+def output_overrides(args: argparse.Namespace) -> dict[str, Setting]:
+    """--output-name, --output-format, --quality, --keep-original: the pieces of
+    `output:` given, laid over the job file's by apply_overrides."""
+    pieces: dict[str, Setting] = {
+        "name": getattr(args, "output_name", None),
+        "format": getattr(args, "output_format", None),
+        "quality": getattr(args, "quality", None),
+        "keep_original": getattr(args, "keep_original", None),
+    }
+    given = {name: value for name, value in pieces.items() if value is not None}
+    return {"output": given} if given else {}
+
+
+def add_launch_options(parser: argparse.ArgumentParser) -> None:
+    """What `run` and `retry` share: the cost guard, progress and logs."""
+    parser.add_argument(
+        "--max-tasks",
+        type=int,
+        dest="max_tasks",
+        metavar="N",
+        help="refuse to start if the run would make more than N paid submissions",
+    )
+    parser.add_argument(
+        "--yes", action="store_true", help="do not ask before a large paid run in a terminal"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default="text",
+        help="json: one JSON object per event on stderr, for nightly logs",
+    )
+
+
+def setting_overrides(args: argparse.Namespace) -> dict[str, Setting]:
+    """The job settings given on the command line; paths made absolute so
+    that `retry` finds them from any folder."""
+    given = {**manifest_overrides(args), **output_overrides(args)}
+    for name in SETTING_NAMES:
+        value = getattr(args, name, None)
+        if value is None or name in given:
+            continue
+        given[name] = str(Path(value).resolve()) if isinstance(value, Path) else value
+    return given

@@ -1,0 +1,130 @@
+"""`batchedit run SOURCE` and `batchedit retry RUN_DIR`: a job parsed from argv
+and the job file, handed to the pipeline's launcher."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from batchedit.cli.options import (
+    RETRYABLE,
+    add_launch_options,
+    add_manifest_options,
+    add_output_options,
+    parse_statuses,
+    setting_overrides,
+    shard_option,
+)
+from batchedit.cli.simulate import (
+    add_simulate_options,
+    sim_from_settings,
+    sim_options,
+    sim_settings,
+)
+from batchedit.errors import UsageError
+from batchedit.manifest.job import apply_overrides, load_job
+from batchedit.pipeline.launch import LaunchOptions, launch
+from batchedit.records import Status
+from batchedit.simulator import SimOptions
+from batchedit.state.invocation import Invocation, load_invocation
+
+
+def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    run = commands.add_parser("run", help="process a job file or a bare manifest")
+    run.add_argument("source", type=Path, metavar="SOURCE", help="job file (YAML) or manifest")
+    run.add_argument("--out", type=Path, dest="output_dir", help="the run directory")
+    run.add_argument("--manifest", type=Path, help="the manifest, instead of the job file's")
+    run.add_argument("--model", help="model slug (default google/nano-banana-pro-edit)")
+    run.add_argument("--concurrency", type=int, help="tasks in flight at the service")
+    run.add_argument(
+        "--poll-interval",
+        type=float,
+        dest="poll_interval_s",
+        metavar="S",
+        help="poll every S seconds (default: latency-aware polling)",
+    )
+    run.add_argument(
+        "--shard",
+        type=shard_option,
+        metavar="K/N",
+        help="process only shard K of N (by a hash of the row id); a bare N takes K from "
+        "JOB_COMPLETION_INDEX, AWS_BATCH_JOB_ARRAY_INDEX or SLURM_ARRAY_TASK_ID",
+    )
+    add_manifest_options(run)
+    add_output_options(run)
+    run.add_argument("--rate-limit", type=float, metavar="PER_SECOND", help="API requests/s")
+    run.add_argument(
+        "--max-unknown", type=int, metavar="N", help="stop submitting after N unknown outcomes"
+    )
+    run.add_argument(
+        "--task-timeout", type=float, metavar="SECONDS", help="each task's deadline from submit"
+    )
+    run.add_argument("--strict", action="store_true", help="refuse the run if any row is invalid")
+    add_launch_options(run)
+    add_simulate_options(run)
+    run.set_defaults(handler=command_run)
+
+    retry = commands.add_parser("retry", help="re-run the rows of an earlier run that failed")
+    retry.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    retry.add_argument(
+        "--status",
+        type=parse_statuses,
+        default=frozenset({Status.FAILED}),
+        metavar="S[,S]",
+        help=f"statuses to re-run: {', '.join(RETRYABLE)} (default failed)",
+    )
+    retry.add_argument("--concurrency", type=int, help="tasks in flight at the service")
+    add_launch_options(retry)
+    retry.set_defaults(handler=command_retry)
+
+
+def command_run(args: argparse.Namespace) -> int:
+    overrides = setting_overrides(args)
+    job = apply_overrides(load_job(args.source), **overrides)
+    if job.output_dir is None:
+        raise UsageError("no run directory: give --out DIR or `output_dir:` in the job file")
+    simulate = sim_options(args) if args.simulate else None
+    invocation = Invocation(
+        source=args.source.resolve(),
+        overrides=overrides,
+        simulate=None if simulate is None else sim_settings(simulate),
+    )
+    return launch(job, invocation, _launch_options(args, simulate), confirm=ask)
+
+
+def command_retry(args: argparse.Namespace) -> int:
+    """The same source and settings as the run that made RUN_DIR, limited to
+    the rows now in the statuses asked for; the command line still wins."""
+    invocation = load_invocation(args.run_dir)
+    overrides = {**invocation.overrides, **setting_overrides(args)}
+    overrides["output_dir"] = str(args.run_dir.resolve())
+    job = apply_overrides(load_job(invocation.source), **overrides)
+    simulate = None if invocation.simulate is None else sim_from_settings(invocation.simulate)
+    options = _launch_options(args, simulate, only_statuses=args.status)
+    return launch(job, invocation, options, confirm=ask)
+
+
+def _launch_options(
+    args: argparse.Namespace,
+    simulate: SimOptions | None,
+    only_statuses: frozenset[Status] | None = None,
+) -> LaunchOptions:
+    return LaunchOptions(
+        strict=getattr(args, "strict", False),
+        show_progress=not args.no_progress and sys.stderr.isatty(),
+        assume_yes=args.yes,
+        interactive=sys.stdin.isatty() and sys.stderr.isatty(),
+        only_statuses=only_statuses,
+        simulate=simulate,
+    )
+
+
+def ask(question: str) -> bool:
+    """A yes/no question on the terminal; anything but yes is no."""
+    print(question, end="", file=sys.stderr, flush=True)
+    try:
+        answer = input()
+    except EOFError:
+        return False
+    return answer.strip().lower() in {"y", "yes"}

@@ -1,0 +1,149 @@
+"""`batchedit simulate`, and the simulator options of `run --simulate`.
+
+The simulator's options are declared once for both: `simulate` takes them
+all; `run --simulate` takes the few that shape a demo (`--sim-latency`,
+`--sim-fail-rate`, `--sim-seed`), and records them so `retry` starts the same
+simulator again.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+
+from batchedit.cli.exits import EXIT_OK
+from batchedit.errors import UsageError
+from batchedit.simulator import SimOptions, parse_latency, serve
+from batchedit.state.invocation import Setting
+
+DEFAULT_SIM_LATENCY_S = (0.2, 1.5)
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    simulate = commands.add_parser("simulate", help="serve the built-in simulator")
+    simulate.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
+    simulate.add_argument("--port", type=int, default=8787)
+    add_simulator_options(simulate, prefix="")
+    simulate.set_defaults(handler=command_simulate)
+
+
+def add_simulate_options(run: argparse.ArgumentParser) -> None:
+    """`run --simulate` and its `--sim-*` options."""
+    run.add_argument(
+        "--simulate",
+        action="store_true",
+        help="start the built-in simulator on a free loopback port and use it (free)",
+    )
+    add_simulator_options(run, prefix="sim-")
+
+
+def add_simulator_options(parser: argparse.ArgumentParser, *, prefix: str) -> None:
+    group = parser.add_argument_group("simulator" if prefix == "" else "simulator (--simulate)")
+    group.add_argument(f"--{prefix}latency", type=parse_latency, default=None, metavar="S[-S]")
+    group.add_argument(f"--{prefix}fail-rate", type=float, default=0.0, metavar="FRACTION")
+    group.add_argument(f"--{prefix}seed", type=int, default=None)
+    if prefix:
+        return
+    group.add_argument("--error-rate", type=float, default=0.0, metavar="FRACTION")
+    group.add_argument("--rate-limit", type=float, default=None, metavar="PER_SECOND")
+    group.add_argument("--max-concurrent", type=int, default=None)
+    group.add_argument("--api-key", default=None, help="accept only this key")
+    group.add_argument("--balance", type=int, default=None, help="paid tasks before 402")
+    group.add_argument("--expire-after", type=float, default=86400.0, metavar="SECONDS")
+    group.add_argument(
+        "--prerendered",
+        action="store_true",
+        help="serve one ready-made image per output shape instead of editing (for benchmarks)",
+    )
+    group.add_argument(
+        "--drop-rate",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="submits whose task is created, then the connection dropped unanswered",
+    )
+    group.add_argument(
+        "--malformed-rate",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="200 answers replaced by a malformed body",
+    )
+    group.add_argument(
+        "--truncate-rate",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="result downloads cut short",
+    )
+    group.add_argument(
+        "--slow-rate",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="answers held back --slow-delay seconds",
+    )
+    group.add_argument("--slow-delay", type=float, default=2.0, metavar="SECONDS")
+
+
+def command_simulate(args: argparse.Namespace) -> int:
+    try:
+        options = SimOptions(
+            latency_s=args.latency or DEFAULT_SIM_LATENCY_S,
+            fail_rate=args.fail_rate,
+            error_rate=args.error_rate,
+            rate_limit=args.rate_limit,
+            max_concurrent=args.max_concurrent,
+            api_key=args.api_key,
+            balance=args.balance,
+            expire_after_s=args.expire_after,
+            seed=args.seed,
+            prerendered=args.prerendered,
+            drop_rate=args.drop_rate,
+            malformed_rate=args.malformed_rate,
+            truncate_rate=args.truncate_rate,
+            slow_rate=args.slow_rate,
+            slow_s=args.slow_delay,
+        )
+    except ValueError as exc:
+        raise UsageError(f"simulate: {exc}") from exc
+    serve(options, host=args.host, port=args.port)
+    return EXIT_OK
+
+
+def sim_options(args: argparse.Namespace) -> SimOptions:
+    """The in-process simulator of `run --simulate`."""
+    try:
+        return SimOptions(
+            latency_s=args.sim_latency or DEFAULT_SIM_LATENCY_S,
+            fail_rate=args.sim_fail_rate,
+            seed=args.sim_seed,
+        )
+    except ValueError as exc:
+        raise UsageError(f"--simulate: {exc}") from exc
+
+
+def sim_settings(options: SimOptions) -> dict[str, Setting]:
+    """The simulator options to record in the invocation, for `retry`."""
+    return {
+        "latency": list(options.latency_s),
+        "fail_rate": options.fail_rate,
+        "seed": options.seed,
+    }
+
+
+def sim_from_settings(settings: Mapping[str, Setting]) -> SimOptions:
+    """The simulator a recorded invocation ran against, started again by `retry`."""
+    latency = settings.get("latency")
+    fail_rate = settings.get("fail_rate")
+    seed = settings.get("seed")
+    try:
+        return SimOptions(
+            latency_s=parse_latency("-".join(str(x) for x in latency))
+            if isinstance(latency, list)
+            else DEFAULT_SIM_LATENCY_S,
+            fail_rate=float(fail_rate) if isinstance(fail_rate, int | float) else 0.0,
+            seed=seed if isinstance(seed, int) else None,
+        )
+    except ValueError as exc:
+        raise UsageError(f"the recorded simulator options are unusable: {exc}") from exc

@@ -1,0 +1,119 @@
+"""One API request and its answer, translated: the one place where aiohttp's
+exceptions and the service's status codes become the exception tree of
+`errors.py` (modellix-api.md's error table, via `answers.py`).
+
+A success gives the envelope's `data`; anything else raises, classified as
+the retry loop in `client.py` needs it: free to repeat (TransientError,
+RateLimited, ProtocolError), never to repeat (RequestRejected, FatalApiError),
+or, for a paid submit, an unknown outcome.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from batchedit.api.answers import classify_error_status, retry_after_s
+from batchedit.api.endpoint import Endpoint
+from batchedit.api.policy import LoadFeedback
+from batchedit.errors import ApiError, OutcomeUnknown, ProtocolError, RateLimited, TransientError
+from batchedit.records import ErrorCategory
+
+MAX_MESSAGE_CHARS = 300
+
+
+@dataclass(frozen=True, slots=True)
+class ApiRequest:
+    """What to send: `form` builds a fresh multipart body per attempt."""
+
+    method: str
+    path: str
+    json_body: Mapping[str, Any] | None = None
+    form: Callable[[], aiohttp.FormData] | None = None
+    paid: bool = False
+
+
+async def exchange(
+    session: aiohttp.ClientSession,
+    endpoint: Endpoint,
+    request: ApiRequest,
+    *,
+    load: LoadFeedback,
+    wall_clock: Callable[[], float],
+) -> Mapping[str, Any]:
+    """Send `request` once; the success envelope's `data`, or a classified error."""
+    headers = {"Authorization": f"Bearer {endpoint.api_key}"}
+    try:
+        async with session.request(
+            request.method,
+            endpoint.base_url + request.path,
+            headers=headers,
+            json=request.json_body,
+            data=request.form() if request.form is not None else None,
+        ) as response:
+            status = response.status
+            body = await response.read()
+            retry_after = retry_after_s(response.headers, wall_clock())
+    except aiohttp.ClientConnectorError as exc:
+        # The connection was never made: nothing reached the service.
+        raise TransientError(
+            f"cannot connect to the API: {exc.os_error}", category=ErrorCategory.NETWORK
+        ) from exc
+    except aiohttp.ConnectionTimeoutError as exc:
+        raise TransientError(
+            "timed out connecting to the API", category=ErrorCategory.NETWORK
+        ) from exc
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        message = f"no answer from the API ({type(exc).__name__})"
+        if request.paid:
+            raise OutcomeUnknown(f"{message} after a paid submit was sent") from exc
+        raise TransientError(message, category=ErrorCategory.NETWORK) from exc
+    if status == 200:
+        load.answered()
+        return _success_data(body, request.paid)
+    if status == 429:
+        load.rate_limited()
+    message = _redact(_error_message(status, body), endpoint.api_key)
+    raise _error_for(status, message, retry_after, request.paid)
+
+
+def _success_data(body: bytes, paid: bool) -> Mapping[str, Any]:
+    try:
+        envelope = json.loads(body)
+    except ValueError as exc:
+        error_class = OutcomeUnknown if paid else ProtocolError
+        raise error_class("the API answered 200 with a body that is not JSON") from exc
+    data = envelope.get("data") if isinstance(envelope, dict) else None
+    if not isinstance(data, dict) or envelope.get("code", 0) != 0:
+        error_class = OutcomeUnknown if paid else ProtocolError
+        raise error_class("the API answered 200 without a success envelope")
+    return data
+
+
+def _error_for(status: int, message: str, retry_after: float | None, paid: bool) -> ApiError:
+    if status == 429:
+        return RateLimited(message, retry_after_s=retry_after)
+    if status == 500 and paid:
+        return OutcomeUnknown(f"{message} (the submit may have created a task)", http_status=500)
+    return classify_error_status(status, message)
+
+
+def _redact(text: str, key: str) -> str:
+    return text.replace(key, "[redacted]") if key else text
+
+
+def _error_message(status: int, body: bytes) -> str:
+    """The service's own message when the body has one, else the bare status."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        payload = None
+    if isinstance(payload, dict) and isinstance(payload.get("message"), str):
+        text: str = payload["message"]
+    else:
+        text = body[:MAX_MESSAGE_CHARS].decode("utf-8", "replace").strip() or "no message"
+    return f"HTTP {status}: {text[:MAX_MESSAGE_CHARS]}"

@@ -1,0 +1,71 @@
+"""The small records the API client is configured and observed by: its retry
+budget, the counts of what it sent, and the feedback it gives the in-flight
+limit. Kept apart from the client so the pipeline can name them without the
+client's HTTP machinery."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class LoadFeedback(Protocol):
+    """Told about every API answer that says something about load (the in-flight
+    slots adapt their limit to it)."""
+
+    def rate_limited(self) -> None: ...
+
+    def answered(self) -> None: ...
+
+
+class NoFeedback:
+    """For a client whose answers adapt nothing (doctor, tests)."""
+
+    def rate_limited(self) -> None:
+        return None
+
+    def answered(self) -> None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """A bounded budget per request, with exponential backoff and full jitter."""
+
+    max_retries: int = 6
+    base_delay_s: float = 0.5
+    max_delay_s: float = 30.0
+
+    def delay_s(self, retry: int, rng: random.Random) -> float:
+        return rng.uniform(0.0, min(self.max_delay_s, self.base_delay_s * 2**retry))
+
+
+@dataclass(slots=True)
+class RequestCounts:
+    """Requests sent, by kind, for the summary (retries count once each)."""
+
+    submit: int = 0
+    poll: int = 0
+    upload: int = 0
+    download: int = 0
+    retries: int = 0
+    bytes_downloaded: int = 0
+
+    def count(self, kind: str) -> None:
+        """One more API request of `kind` (submit, upload; anything else is a read)."""
+        if kind == "submit":
+            self.submit += 1
+        elif kind == "upload":
+            self.upload += 1
+        else:
+            self.poll += 1
+
+    def to_json(self) -> dict[str, int]:
+        return {
+            "submit": self.submit,
+            "poll": self.poll,
+            "upload": self.upload,
+            "download": self.download,
+            "retries": self.retries,
+        }

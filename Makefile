@@ -23,6 +23,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check batchedit tests bench
 	$(BIN)/ruff format --check batchedit tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # The benchmark table (B1-B6 of issue 7) against a simulator process; see README.
 bench: $(STAMP)

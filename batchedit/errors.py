@@ -3,9 +3,11 @@
     BatcheditError
     ├── UsageError            bad arguments or settings                 -> exit 2
     ├── SourceError           unreadable job file or manifest           -> exit 2
+    ├── LocalFailure          the machine failed us (disk, permissions) -> exit 4
+    │   └── JournalWriteFailed  the journal could not be made durable
     ├── InputError            a row's local image cannot be used: the row fails
-    └── ApiError              an answer of the API, already classified
-        ├── FatalApiError     401, 402: nothing else can succeed        -> exit 3
+    ├── FatalApiError         401, 402: nothing else can succeed        -> exit 3
+    └── ApiError              an answer about one request, already classified
         ├── RequestRejected   400, 404: this request fails, never retried
         ├── TransientError    429, 502-504, network: a wait may cure it
         │   └── RateLimited   429, with the server's advice on when to resume
@@ -15,9 +17,12 @@
         └── DownloadError     a result could not be fetched or is not an image
             └── ResultExpired the result is gone (403, 404, 410)
 
-Only the API client raises ApiError, translating aiohttp's exceptions in one
-place; each carries the report's error category so the pipeline never reads
-a status code. No message ever holds the API key.
+Only the API client raises ApiError and FatalApiError, translating aiohttp's
+exceptions in one place; each carries the report's error category so the
+pipeline never reads a status code. FatalApiError is a sibling of ApiError,
+not a kind of it: a fatal condition of the run is not a row's error, and an
+`except ApiError` that handles a row can never swallow it. No message ever
+holds the API key.
 """
 
 from __future__ import annotations
@@ -78,8 +83,26 @@ class ApiError(BatcheditError):
         return RowError(self.category, self.message, self.http_status)
 
 
-class FatalApiError(ApiError):
-    """401 or 402: the whole run must stop."""
+class FatalApiError(BatcheditError):
+    """401 or 402: the whole run must stop; unfinished rows stay pending."""
+
+    def __init__(
+        self, message: str, *, http_status: int | None = None, category: ErrorCategory
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.http_status = http_status
+        self.category = category
+
+
+class LocalFailure(BatcheditError):
+    """The local machine failed the run (disk full, permissions): exit 4, the
+    state saved as far as the disk allows, and a re-run continues."""
+
+
+class JournalWriteFailed(LocalFailure):
+    """A journal write failed: no line of that batch, nor any later one, is
+    durable, so nothing more may be submitted in this run."""
 
 
 class RequestRejected(ApiError):

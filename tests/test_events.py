@@ -65,13 +65,13 @@ async def test_json_log_reports_429_pauses_and_retries(
         client = ModellixClient(
             session, Endpoint(simulator.base_url, TEST_KEY), LoopClock(), retry=retry
         )
-        await asyncio.gather(*(client.submit_edit(MODEL, BODY) for _ in range(80)))
+        await asyncio.gather(*(client.read_balance() for _ in range(80)))
     setup_logging("text", verbose=False)
     events = json_lines(capsys.readouterr().err)
     paused = [event for event in events if event["event"] == "paused"]
     retried = [event for event in events if event["event"] == "retried"]
     assert len(retried) == client.counts.retries and paused
-    assert paused[0]["resume_in_s"] >= 0 and paused[0]["kind"] == "submit"
+    assert paused[0]["resume_in_s"] >= 0 and paused[0]["kind"] == "account"
     assert retried[0]["retry"] >= 1 and "429" in retried[0]["message"]
 
 

@@ -11,12 +11,25 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from batchedit.fsutil import MAX_NAME_CHARS, safe_name
+from batchedit.pipeline.finishing import outcome_entry
 from batchedit.records import EditRequest, ImageRef, InvalidRow, Problem, Row, Status
 from batchedit.report.report_file import request_record, write_report
 from batchedit.state.fingerprint import FileDigests, request_fingerprint
 from batchedit.state.history import JournalIndex
-from batchedit.state.journal import Finished, Journal, Submitted, Submitting, read_entries
+from batchedit.state.journal import (
+    Journal,
+    JournalEntry,
+    Submitted,
+    Submitting,
+    Undecodable,
+    read_entries,
+)
 from batchedit.state.rundir import RunPaths
+
+
+def _row(entry: JournalEntry | Undecodable) -> int:
+    assert not isinstance(entry, Undecodable), entry
+    return entry.row
 
 
 def make_row(index: int) -> Row:
@@ -29,7 +42,7 @@ async def test_concurrent_appends_are_all_durable_with_fewer_flushes(tmp_path: P
     entries = [Submitted(i, f"row-{i}", f"task-{i}", "fp", "t") for i in range(200)]
     await asyncio.gather(*(journal.append(entry) for entry in entries))
     await journal.close()
-    rows = [entry["row"] for _, entry in read_entries(tmp_path / "journal.jsonl")]
+    rows = [_row(entry) for _, entry in read_entries(tmp_path / "journal.jsonl")]
     assert sorted(rows) == list(range(200))
 
 
@@ -42,11 +55,11 @@ async def test_a_torn_last_line_is_ignored_and_the_next_run_appends_cleanly(
     await journal.close()
     with open(path, "ab") as handle:
         handle.write(b'{"event": "submitted", "row": 2, "task_')  # killed mid-write
-    assert [entry["row"] for _, entry in read_entries(path)] == [1]
+    assert [_row(entry) for _, entry in read_entries(path)] == [1]
     journal = await Journal.open(path)
     await journal.append(Submitted(3, "c", "task-3", "fp", "t"))
     await journal.close()
-    assert [entry["row"] for _, entry in read_entries(path)] == [1, 3]
+    assert [_row(entry) for _, entry in read_entries(path)] == [1, 3]
 
 
 async def test_report_joins_manifest_order_with_the_latest_journal_outcome(
@@ -58,12 +71,14 @@ async def test_report_joins_manifest_order_with_the_latest_journal_outcome(
     rows = [make_row(i) for i in range(1, 7)]
     fp = [request_fingerprint(row.request, digests) for row in rows]
     await journal.append(Submitted(3, "row-3", "task-3", fp[2], "t"))
-    await journal.append(Finished(request_record(rows[2], Status.FAILED), fp[2]))
+    await journal.append(outcome_entry(request_record(rows[2], Status.FAILED), fp[2]))
     await journal.append(Submitted(3, "row-3", "task-3b", fp[2], "t"))
-    await journal.append(Finished(request_record(rows[2], Status.SUCCEEDED), fp[2]))
+    await journal.append(outcome_entry(request_record(rows[2], Status.SUCCEEDED), fp[2]))
     await journal.append(Submitted(1, "row-1", "task-1", fp[0], "2026-01-01T00:00:00Z"))
     await journal.append(Submitted(4, "row-4", "task-4", "an older request", "t"))
-    await journal.append(Finished(request_record(rows[3], Status.SUCCEEDED), "an older request"))
+    await journal.append(
+        outcome_entry(request_record(rows[3], Status.SUCCEEDED), "an older request")
+    )
     await journal.append(Submitting(5, "row-5", fp[4], "t"))  # killed mid-submit
     await journal.close()
     invalid = InvalidRow(7, 8, "row-7", (Problem("m.csv", 8, "no prompt", "prompt"),))

@@ -13,7 +13,7 @@ from batchedit.records import ErrorCategory
 _EPOCH_THRESHOLD = 1_000_000_000
 
 
-def classify_error_status(status: int, message: str) -> ApiError:
+def classify_error_status(status: int, message: str) -> ApiError | FatalApiError:
     """The error for a non-200, non-429 answer of a free (or already safe) request."""
     if status == 401:
         return FatalApiError(

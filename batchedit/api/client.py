@@ -15,7 +15,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -72,32 +72,31 @@ class ModellixClient:
 
     # -- the questions the pipeline asks ---------------------------------
 
-    async def submit_edit(
-        self,
-        model: str,
-        body: Mapping[str, Any],
-        *,
-        before_send: Callable[[], Awaitable[None]] | None = None,
-    ) -> str:
-        """POST the paid edit request; returns the task id.
+    async def ready_to_send(self) -> None:
+        """Wait out the shared pause after a 429 and the request-rate meter: what
+        every request waits for before it leaves. A paid submit's caller waits
+        here, then makes its intent durable, then calls `submit_edit`."""
+        wait = self._resume_at - self.clock.now()
+        if wait > 0:
+            await self.clock.sleep(wait)
+        if self.rate_limiter is not None:
+            await self.rate_limiter.wait()
 
-        Retries only what provably created no task (429, 502-504, a refused
-        connection); anything that may have reached the service without an
-        answer raises OutcomeUnknown, never a second paid request.
-        `before_send` is awaited once, just before the request first leaves
-        (after any shared pause), so the caller can make its intent durable.
+    async def submit_edit(self, model: str, body: Mapping[str, Any]) -> str:
+        """POST the paid edit request once, at once; returns the task id.
+
+        Never retried here: the caller journals an intent before each attempt
+        and a withdrawal after each refusal, so it owns the loop (with
+        `ready_to_send` and `back_off`). A TransientError or RateLimited means
+        the service provably created no task; anything that may have reached
+        the service without an answer raises OutcomeUnknown.
         """
-        path = f"{API_PREFIX}/{model}/async"
-        data = await self._call_json(
-            "POST",
-            path,
-            kind="submit",
-            json_body=body,
-            paid=True,
-            parse=dict,
-            before_send=before_send,
+        self.counts.count("submit")
+        request = ApiRequest("POST", f"{API_PREFIX}/{model}/async", body, paid=True)
+        data = await exchange(
+            self.session, self.endpoint, request, load=self.load, wall_clock=self.wall_clock
         )
-        task_id = data.get("task_id") if isinstance(data, Mapping) else None
+        task_id = data.get("task_id")
         if not isinstance(task_id, str) or not task_id:
             raise OutcomeUnknown("the service accepted the submit but sent no task id")
         return task_id
@@ -177,7 +176,7 @@ class ModellixClient:
             except TransientError as exc:
                 if retry == self.retry.max_retries:
                     raise
-                await self._back_off(exc, retry, what="download")
+                await self.back_off(exc, retry, what="download")
         raise AssertionError("unreachable")
 
     # -- one place that turns HTTP into typed answers --------------------
@@ -190,43 +189,38 @@ class ModellixClient:
         kind: str,
         json_body: Mapping[str, Any] | None = None,
         form: Callable[[], aiohttp.FormData] | None = None,
-        paid: bool = False,
         parse: Callable[[Mapping[str, Any]], T],
-        before_send: Callable[[], Awaitable[None]] | None = None,
     ) -> T:
+        """A free request, retried within the budget while a wait may cure it."""
         for retry in range(self.retry.max_retries + 1):
-            await self._wait_for_resume()
-            if self.rate_limiter is not None:
-                await self.rate_limiter.wait()
-            if before_send is not None:
-                await before_send()
-                before_send = None
+            await self.ready_to_send()
             try:
                 self.counts.count(kind)
                 data = await exchange(
                     self.session,
                     self.endpoint,
-                    ApiRequest(method, path, json_body, form, paid),
+                    ApiRequest(method, path, json_body, form),
                     load=self.load,
                     wall_clock=self.wall_clock,
                 )
                 return parse(data)
             except ProtocolError as exc:
-                # Only free requests get here: a paid one's malformed answer is
-                # OutcomeUnknown. Asking again costs nothing.
+                # A free request's malformed answer: asking again costs nothing.
                 log.warning("%s: malformed answer: %s", kind, exc)
                 if retry == self.retry.max_retries:
                     raise
-                await self._back_off(exc, retry, what=kind)
+                await self.back_off(exc, retry, what=kind)
             except TransientError as exc:
                 if retry == self.retry.max_retries:
                     raise
-                await self._back_off(exc, retry, what=kind)
+                await self.back_off(exc, retry, what=kind)
         raise AssertionError("unreachable")
 
     # -- backoff and the shared pause -------------------------------------
 
-    async def _back_off(self, exc: ApiError, retry: int, *, what: str) -> None:
+    async def back_off(self, exc: ApiError, retry: int, *, what: str) -> None:
+        """Sleep before retry number `retry + 1`; after a 429, every request of
+        this client waits with it (invariant 5)."""
         self.counts.retries += 1
         delay = self.retry.delay_s(retry, self.rng)
         if isinstance(exc, RateLimited):
@@ -238,11 +232,6 @@ class ModellixClient:
         log.debug("%s retry %d in %.3fs: %s", what, retry + 1, delay, exc)
         emit("retried", kind=what, retry=retry + 1, delay_s=round(delay, 3), message=str(exc))
         await self.clock.sleep(delay)
-
-    async def _wait_for_resume(self) -> None:
-        wait = self._resume_at - self.clock.now()
-        if wait > 0:
-            await self.clock.sleep(wait)
 
 
 __all__ = ["LoadFeedback", "ModellixClient", "RequestCounts", "RetryPolicy", "UploadedFile"]

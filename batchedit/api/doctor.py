@@ -102,7 +102,7 @@ def _refused(exc: FatalApiError) -> str:
 async def _balance(client: ModellixClient) -> Check:
     try:
         balance = await client.read_balance()
-    except ApiError as exc:
+    except (ApiError, FatalApiError) as exc:
         return Check("balance", False, str(exc))
     shown = f"{balance:g}"
     if balance <= 0:

@@ -20,7 +20,14 @@ import aiohttp
 from batchedit.api.answers import classify_error_status, retry_after_s
 from batchedit.api.endpoint import Endpoint
 from batchedit.api.policy import LoadFeedback
-from batchedit.errors import ApiError, OutcomeUnknown, ProtocolError, RateLimited, TransientError
+from batchedit.errors import (
+    ApiError,
+    FatalApiError,
+    OutcomeUnknown,
+    ProtocolError,
+    RateLimited,
+    TransientError,
+)
 from batchedit.records import ErrorCategory
 
 MAX_MESSAGE_CHARS = 300
@@ -94,7 +101,9 @@ def _success_data(body: bytes, paid: bool) -> Mapping[str, Any]:
     return data
 
 
-def _error_for(status: int, message: str, retry_after: float | None, paid: bool) -> ApiError:
+def _error_for(
+    status: int, message: str, retry_after: float | None, paid: bool
+) -> ApiError | FatalApiError:
     if status == 429:
         return RateLimited(message, retry_after_s=retry_after)
     if status == 500 and paid:

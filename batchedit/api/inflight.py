@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 log = logging.getLogger(__name__)
 
@@ -86,18 +88,35 @@ class AimdLimit:
 
 
 class Slot:
-    """One task's place at the service; `release()` is idempotent."""
+    """One task's place at the service, from before its paid submit to its end.
 
-    __slots__ = ("_owner", "_released")
+    Reserved with `async with slots.reserve() as slot`: leaving the block gives
+    it back unless it was handed over to the task it now belongs to
+    (`hand_over()`), whose end gives it back with `release()`. Whatever the
+    path (an answer, an error, a cancellation), a slot goes back exactly once.
+    """
+
+    __slots__ = ("_owner", "_released", "_handed_over")
 
     def __init__(self, owner: InFlightSlots) -> None:
         self._owner = owner
         self._released = False
+        self._handed_over = False
+
+    def hand_over(self) -> Slot:
+        """The task now holds the slot: leaving the reservation keeps it taken."""
+        self._handed_over = True
+        return self
 
     def release(self) -> None:
+        """Give the slot back; a second call does nothing."""
         if not self._released:
             self._released = True
             self._owner._give_back()
+
+    @property
+    def handed_over(self) -> bool:
+        return self._handed_over
 
 
 class InFlightSlots:
@@ -121,6 +140,16 @@ class InFlightSlots:
     def limit(self) -> int:
         """The slots available now: the adaptive limit, at most `max_in_flight`."""
         return min(self.max_in_flight, self.adaptive.limit)
+
+    @asynccontextmanager
+    async def reserve(self) -> AsyncIterator[Slot]:
+        """A slot for the block; given back on leaving it unless handed over."""
+        slot = await self.take()
+        try:
+            yield slot
+        finally:
+            if not slot.handed_over:
+                slot.release()
 
     async def take(self) -> Slot:
         if self.in_use < self.limit and not self._waiters:

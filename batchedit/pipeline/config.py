@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from batchedit.api.client import RetryPolicy
 from batchedit.api.endpoint import Endpoint
-from batchedit.errors import FatalApiError
+from batchedit.errors import FatalApiError, LocalFailure
 from batchedit.manifest.job import JobSettings
 from batchedit.pipeline.scheduler import LatencyAwarePolicy, Policy, PollPolicy
 from batchedit.records import Status
@@ -43,11 +43,15 @@ class RunOutcome:
     fatal: FatalApiError | None
     interrupted: bool = False
     halted: str | None = None  # why submitting stopped early (max_unknown), what to do
+    local_failure: LocalFailure | None = None  # the disk or the system failed the run
 
     @property
     def exit_code(self) -> int:
         """The contract's codes: 0 all succeeded, 1 some did not, 3 a fatal API
-        stop (or too many unknown outcomes), 130 stopped by a signal."""
+        stop (or too many unknown outcomes), 4 a local failure, 130 stopped by
+        a signal."""
+        if self.local_failure is not None:
+            return 4
         if self.fatal is not None or self.halted is not None:
             return 3
         if self.interrupted:

@@ -1,19 +1,27 @@
-"""The shared parts of one run, handed to every stage: the client, the journal,
-the in-flight slots, the poll timetable, the output store, the counters, and
-whether submitting has been halted."""
+"""What the stages share, made once per run: the services (the client, the
+journal, the in-flight slots, the poll timetable, the output store, the
+counters, the submit gate) and the small frozen settings each stage reads.
+
+Each stage is handed the services and its own settings by its constructor;
+no stage reaches into the job's settings, and nothing is wired after
+construction (the client hears load feedback from the slots it is built with).
+"""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
+
+import aiohttp
 
 from batchedit.api.client import ModellixClient
 from batchedit.api.inflight import InFlightSlots
+from batchedit.api.ratelimit import RequestRateLimiter
 from batchedit.api.task_state import TaskState
 from batchedit.clock import Clock, utc_now_iso
 from batchedit.errors import ApiError
 from batchedit.pipeline.config import RunConfig
 from batchedit.pipeline.finishing import RowEnds
+from batchedit.pipeline.gate import SubmitGate
 from batchedit.pipeline.outputs import OutputStore
 from batchedit.pipeline.scheduler import InFlightTask, PollTimetable
 from batchedit.pipeline.upload_cache import UPLOADS_FILE, UploadCache
@@ -23,8 +31,6 @@ from batchedit.report.summary import RunStats
 from batchedit.state.fingerprint import FileDigests
 from batchedit.state.journal import Journal
 
-log = logging.getLogger(__name__)
-
 MAX_POLLERS = 16
 MAX_WRITERS = 64
 
@@ -32,9 +38,30 @@ MAX_WRITERS = 64
 Done = tuple[InFlightTask, TaskState | ApiError]
 
 
-@dataclass(eq=False, slots=True)
-class RunContext:
-    config: RunConfig
+@dataclass(frozen=True, slots=True)
+class Workers:
+    """How many coroutines each stage runs: set by the concurrency, never by the rows."""
+
+    submitters: int
+    pollers: int
+    writers: int
+
+    @classmethod
+    def for_concurrency(cls, concurrency: int) -> Workers:
+        return cls(concurrency, min(MAX_POLLERS, concurrency), min(MAX_WRITERS, concurrency))
+
+
+@dataclass(frozen=True, slots=True)
+class PollSettings:
+    """What the pollers read: past `task_timeout_s` a running task ends `timeout`."""
+
+    task_timeout_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class RunServices:
+    """The shared parts of one run; each is an object with its own job."""
+
     client: ModellixClient
     journal: Journal
     clock: Clock
@@ -46,27 +73,31 @@ class RunContext:
     store: OutputStore
     stats: RunStats
     finish: RowEnds
-    submitters: int
-    pollers: int
-    writers: int
-    unknown_rows: int = 0
-    halted: str | None = None  # why submitting stopped early, and what to do
+    gate: SubmitGate
+    workers: Workers
 
     @classmethod
     def create(
         cls,
         config: RunConfig,
-        client: ModellixClient,
+        session: aiohttp.ClientSession,
         journal: Journal,
         clock: Clock,
         progress: Progress,
-        digests: FileDigests,
-    ) -> RunContext:
-        concurrency = config.job.concurrency
+    ) -> RunServices:
+        job = config.job
+        slots = InFlightSlots(max_in_flight=job.concurrency)
+        client = ModellixClient(
+            session,
+            config.endpoint,
+            clock,
+            retry=config.retry,
+            rate_limiter=RequestRateLimiter(job.rate_limit, clock) if job.rate_limit else None,
+            load=slots,  # 429s and clean answers move the in-flight limit
+        )
+        digests = FileDigests()
         uploads = UploadCache(config.paths.state_dir / UPLOADS_FILE, config.endpoint.base_url)
-        slots = InFlightSlots(max_in_flight=concurrency)
         return cls(
-            config=config,
             client=client,
             journal=journal,
             clock=clock,
@@ -74,28 +105,10 @@ class RunContext:
             digests=digests,
             uploader=ImageUploader(client, digests, uploads),
             slots=slots,
-            timetable=PollTimetable(
-                clock, config.poll_policy(), requests_per_s=config.job.rate_limit
-            ),
-            store=OutputStore(config.paths.root, client, config.job.output),
+            timetable=PollTimetable(clock, config.poll_policy(), requests_per_s=job.rate_limit),
+            store=OutputStore(config.paths.root, client, job.output),
             stats=RunStats(started_at=utc_now_iso()),
-            finish=RowEnds(journal, progress, slots, config.paths, config.job.output),
-            submitters=concurrency,
-            pollers=min(MAX_POLLERS, concurrency),
-            writers=min(MAX_WRITERS, concurrency),
+            finish=RowEnds(journal, progress, slots, config.paths, job.output),
+            gate=SubmitGate(max_unknown=job.max_unknown),
+            workers=Workers.for_concurrency(job.concurrency),
         )
-
-    def count_unknown(self) -> None:
-        """Past `max_unknown` unknown outcomes something is wrong between us and
-        the service (each may have been paid for): stop submitting."""
-        self.unknown_rows += 1
-        cap = self.config.job.max_unknown
-        if cap and self.unknown_rows >= cap and self.halted is None:
-            self.halted = (
-                f"submitting stopped after {self.unknown_rows} submits with an unknown outcome "
-                f"(max_unknown {cap}): each may have created a paid task. Check the service "
-                "and the network, then run the same command again to continue with the "
-                "pending rows; `batchedit retry RUN_DIR --status unknown` resubmits the "
-                "unknown ones if you accept paying for them again"
-            )
-            log.error("%s", self.halted)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from dataclasses import replace
 
 from batchedit.api.inflight import InFlightSlots
 from batchedit.api.task_state import TaskState
@@ -47,14 +48,18 @@ class RowEnds:
         """The journal entry of a finished row; for a succeeded one, with what a
         later run needs to check its files and fetch them again for free."""
         if record.status is not Status.SUCCEEDED or state is None:
-            return Finished(record, fingerprint)
+            return outcome_entry(record, fingerprint)
         root = self.paths.root
         mtimes = await asyncio.to_thread(
             lambda: tuple(os.stat(root / out.path).st_mtime_ns for out in record.outputs)
         )
-        urls = tuple(resource.url for resource in state.resources)
-        layout = output_layout(self.output, row)
-        return Finished(record, fingerprint, urls, state.expires_at, mtimes, layout)
+        return replace(
+            outcome_entry(record, fingerprint),
+            result_urls=tuple(resource.url for resource in state.resources),
+            expires_at=state.expires_at,
+            output_mtimes_ns=mtimes,
+            layout=output_layout(self.output, row),
+        )
 
     async def record(
         self,
@@ -86,10 +91,36 @@ class RowEnds:
             submitted_at=submitted_at,
             finished_at=utc_now_iso(),
         )
-        await self.journal.append(Finished(record, fingerprint))
+        await self.journal.append(outcome_entry(record, fingerprint))
         self.progress.finished(status, in_flight=self.slots.in_use)
         emit("row_finished", **finished_fields(record))
         log.warning("%s %s: %s", row.id, status, exc)
+
+    async def results_gone(self, latest: Finished) -> None:
+        """A settled row whose lost files could not be fetched again: its results
+        have expired. Marked so (nothing paid now), so the next run plans the
+        paid resubmit where the plan and the cost guard count it."""
+        await self.journal.append(replace(latest, expires_at=utc_now_iso()))
+        self.progress.finished(latest.status, in_flight=self.slots.in_use)
+        emit("results_expired", id=latest.id, row=latest.row, task_id=latest.task_id)
+        log.warning("%s: its results have expired; a re-run submits it again (paid)", latest.id)
+
+
+def outcome_entry(record: ReportRecord, fingerprint: str | None) -> Finished:
+    """The journal's memory of a report record: its outcome, not its request
+    (the report takes the request from the manifest row again)."""
+    return Finished(
+        row=record.row,
+        id=record.id,
+        fingerprint=fingerprint,
+        status=record.status,
+        task_id=record.task_id,
+        error=record.error,
+        outputs=record.outputs,
+        submitted_at=record.submitted_at,
+        finished_at=record.finished_at,
+        latency_s=record.latency_s,
+    )
 
 
 def finished_fields(record: ReportRecord, polls: int | None = None) -> dict[str, object]:

@@ -124,7 +124,12 @@ def _refusal(
         return None
     if not options.interactive:
         return None  # scheduled runs are bounded by --max-tasks, not by a question
-    question = f"This run will make {paid} paid submissions to the Modellix API. Go ahead? [y/N] "
+    again = (
+        f" ({planned.resubmits} re-made: files gone, results expired)" if planned.resubmits else ""
+    )
+    question = (
+        f"This run will make {paid} paid submissions{again} to the Modellix API. Go ahead? [y/N] "
+    )
     return None if confirm(question) else "not confirmed"
 
 

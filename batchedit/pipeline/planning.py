@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from batchedit.errors import InputError
 from batchedit.manifest.job import JobSettings, iter_rows
 from batchedit.manifest.naming import OutputSpec, output_layout
-from batchedit.pipeline.resume import Action, RowPlan, plan_row
+from batchedit.pipeline.resume import PAID_ACTIONS, Action, RowPlan, plan_row
 from batchedit.records import InvalidRow, Problem, Row, Status
 from batchedit.state.fingerprint import FileDigests, request_fingerprint
 from batchedit.state.history import JournalIndex
@@ -86,7 +86,13 @@ class Survey:
     @property
     def paid_submissions(self) -> int:
         """Paid submits the run will make if nothing fails on the way."""
-        return self.actions[Action.SUBMIT]
+        return sum(self.actions[action] for action in PAID_ACTIONS)
+
+    @property
+    def resubmits(self) -> int:
+        """Of those, rows paid for again because their files are gone and their
+        results expired."""
+        return self.actions[Action.RESUBMIT]
 
 
 def survey(

@@ -9,8 +9,8 @@ import asyncio
 import logging
 
 from batchedit.api.task_state import TaskState
-from batchedit.errors import ApiError, FatalApiError, ProtocolError, TaskTimedOut, TransientError
-from batchedit.pipeline.context import Done, RunContext
+from batchedit.errors import ApiError, ProtocolError, TaskTimedOut, TransientError
+from batchedit.pipeline.context import Done, PollSettings, RunServices
 from batchedit.pipeline.scheduler import InFlightTask
 
 log = logging.getLogger(__name__)
@@ -20,27 +20,28 @@ MAX_POLL_FAILURES = 3
 
 
 class Pollers:
-    def __init__(self, ctx: RunContext) -> None:
-        self.ctx = ctx
+    def __init__(self, services: RunServices, settings: PollSettings) -> None:
+        self.services = services
+        self.settings = settings
 
     async def run(self, done_q: asyncio.Queue[Done | None]) -> None:
         async with asyncio.TaskGroup() as group:
-            for _ in range(self.ctx.pollers):
+            for _ in range(self.services.workers.pollers):
                 group.create_task(self.poller(done_q))
-        for _ in range(self.ctx.writers):
+        for _ in range(self.services.workers.writers):
             await done_q.put(None)
 
     async def poller(self, done_q: asyncio.Queue[Done | None]) -> None:
-        while (task := await self.ctx.timetable.next_due()) is not None:
+        while (task := await self.services.timetable.next_due()) is not None:
             outcome = await self.poll_once(task)
             if outcome is None:
-                self.ctx.timetable.poll_again(task)
+                self.services.timetable.poll_again(task)
                 continue
-            self.ctx.stats.record_latency(self.ctx.clock.now() - task.submitted_mono)
-            task.slot.release()
+            self.services.stats.record_latency(self.services.clock.now() - task.submitted_mono)
+            task.slot.release()  # the task has ended: its place at the service is free
             # A task left by an earlier run (no paid attempt in this one) has no true age.
             learn = isinstance(outcome, TaskState) and task.attempts > 0
-            self.ctx.timetable.done(task, learn=learn)
+            self.services.timetable.done(task, learn=learn)
             await done_q.put((task, outcome))
 
     async def poll_once(self, task: InFlightTask) -> TaskState | ApiError | None:
@@ -53,9 +54,7 @@ class Pollers:
         """
         outcome: TaskState | ApiError
         try:
-            outcome = await self.ctx.client.read_task(task.task_id)
-        except FatalApiError:
-            raise
+            outcome = await self.services.client.read_task(task.task_id)
         except (ProtocolError, TransientError) as exc:
             task.poll_errors += 1
             if task.poll_errors < MAX_POLL_FAILURES and not self.past_deadline(task):
@@ -71,10 +70,12 @@ class Pollers:
                 return None
             return TaskTimedOut(
                 f"task {task.task_id} still {outcome.raw_status or 'running'} after "
-                f"{self.ctx.config.job.task_timeout:g}s (task_timeout); a later run polls it again"
+                f"{self.settings.task_timeout_s:g}s (task_timeout); a later run polls it again"
             )
         return outcome
 
     def past_deadline(self, task: InFlightTask) -> bool:
-        timeout_s = self.ctx.config.job.task_timeout
-        return timeout_s is not None and self.ctx.clock.now() - task.submitted_mono >= timeout_s
+        timeout_s = self.settings.task_timeout_s
+        return (
+            timeout_s is not None and self.services.clock.now() - task.submitted_mono >= timeout_s
+        )

@@ -6,46 +6,62 @@ an earlier run) are only counted: the report derives them again."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
 
 from batchedit.events import emit
-from batchedit.manifest.job import iter_rows
-from batchedit.pipeline.context import RunContext
+from batchedit.manifest.job import JobSettings, iter_rows
+from batchedit.pipeline.context import RunServices
 from batchedit.pipeline.finishing import invalid_fields
 from batchedit.pipeline.planning import RowPlanner, Unreadable
-from batchedit.pipeline.resume import Action, RowPlan, current_status
+from batchedit.pipeline.resume import Action, RowPlan
 from batchedit.records import InvalidRow, Row, Status
-from batchedit.state.history import JournalIndex
+from batchedit.state.history import JournalIndex, row_status
+from batchedit.state.rundir import RunPaths
 
 ROWS_PER_READ = 256
 
 
-async def produce(ctx: RunContext, rows_q: asyncio.Queue[RowPlan | Unreadable | None]) -> None:
+@dataclass(frozen=True, slots=True)
+class ProduceSettings:
+    """What the producer reads: the job's rows, where its journal is, and the
+    statuses a `retry` is limited to (None for a plain run)."""
+
+    job: JobSettings
+    paths: RunPaths
+    only_statuses: Collection[Status] | None
+
+
+async def produce(
+    services: RunServices,
+    settings: ProduceSettings,
+    rows_q: asyncio.Queue[RowPlan | Unreadable | None],
+) -> None:
     """Stream the manifest and plan each row against the journal, in batches
     read in a thread. Rows with nothing to do (invalid, or settled by an
     earlier run) are only counted: the report derives them again."""
-    paths = ctx.config.paths
+    paths = settings.paths
     index = await asyncio.to_thread(JournalIndex.build, paths.journal)
     planner = RowPlanner(
         paths,
         index,
-        ctx.digests,
-        retry=ctx.config.only_statuses,
-        output=ctx.config.job.output,
+        services.digests,
+        retry=settings.only_statuses,
+        output=settings.job.output,
     )
     try:
-        rows = iter_rows(ctx.config.job)
-        while ctx.halted is None and (
+        rows = iter_rows(settings.job)
+        while services.gate.is_open and (
             batch := await asyncio.to_thread(_plan_batch, rows, planner, ROWS_PER_READ)
         ):
             for item in batch:
                 if isinstance(item, Status):
-                    ctx.progress.finished(item)
+                    services.progress.finished(item)
                 else:
                     await rows_q.put(item)
     finally:
         await asyncio.to_thread(index.close)
-    for _ in range(ctx.submitters):
+    for _ in range(services.workers.submitters):
         await rows_q.put(None)
 
 
@@ -63,7 +79,7 @@ def _plan_batch(
             plan = planner.plan(row)
             keep = isinstance(plan, RowPlan) and plan.action is Action.KEEP
             if isinstance(plan, RowPlan) and keep:
-                batch.append(current_status(plan.history, plan.fingerprint))
+                batch.append(row_status(plan.history, plan.fingerprint))
             else:
                 batch.append(plan)
         if len(batch) == count:

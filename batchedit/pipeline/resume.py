@@ -5,7 +5,10 @@ The contract's "Re-runs", as one pure decision per row (`plan_row`):
 - a row that succeeded, whose request is unchanged and whose output files are
   intact, costs nothing, not even a poll;
 - a succeeded row whose files were deleted or altered is downloaded again from
-  its result URLs while they have not expired, and resubmitted otherwise;
+  its result URLs while they have not expired, and resubmitted otherwise
+  (`RESUBMIT`: paid, and counted as paid by the plan and the cost guard; a
+  download that finds the results gone marks them expired and pays nothing,
+  so the next run plans the resubmit where the guard sees it);
 - a succeeded row whose output name or format changed in the job is
   downloaded again under its new name while its results have not expired
   (and left as it is otherwise: a new name is not worth paying for);
@@ -15,7 +18,10 @@ The contract's "Re-runs", as one pure decision per row (`plan_row`):
   not paid for again;
 - `unknown` rows (a submit whose answer never came) and `failed` rows are left
   as they are: they cost money to repeat, so only `batchedit retry` repeats
-  them, and a retry touches nothing else.
+  them, and a retry touches nothing else;
+- a row with a journal line this version cannot read after its latest
+  readable one is held: polled when its task id is known for this request,
+  else left `unknown`; never resubmitted silently.
 
 Runs in the producer's thread: it stats output files and may hash them.
 """
@@ -30,8 +36,8 @@ from pathlib import Path
 
 from batchedit.records import ErrorCategory, Row, Status
 from batchedit.state.fingerprint import sha256_file
-from batchedit.state.history import RowHistory
-from batchedit.state.journal import Finished, JournalEntry, Submitted, Submitting
+from batchedit.state.history import RowHistory, row_status
+from batchedit.state.journal import Finished, JournalEntry, Submitted
 
 #: Failures after which the task may still hold a result: poll it, don't repay.
 POLLABLE_FAILURES = frozenset(
@@ -49,6 +55,7 @@ EXPIRY_MARGIN_S = 60.0
 
 class Action(StrEnum):
     SUBMIT = "submit"  # pay for a new task
+    RESUBMIT = "resubmit"  # pay again: the files are gone and the results expired
     POLL = "poll"  # a task id is known: look at it again
     FETCH = "fetch"  # succeeded, but its files are gone: download them again
     KEEP = "keep"  # nothing to do: the journal's outcome stands
@@ -61,17 +68,13 @@ class RowPlan:
     fingerprint: str
     history: RowHistory | None
 
+    @property
+    def paid(self) -> bool:
+        """Whether carrying out this plan pays for a task."""
+        return self.action in PAID_ACTIONS
 
-def current_status(history: RowHistory | None, fingerprint: str) -> Status:
-    """The status the report gives a valid row whose request has `fingerprint`."""
-    if history is None or history.fingerprint != fingerprint:
-        return Status.PENDING  # never sent, or sent as a different request
-    latest = history.latest
-    if isinstance(latest, Finished):
-        return latest.record.status
-    if isinstance(latest, Submitting):
-        return Status.UNKNOWN
-    return Status.PENDING  # Submitted: running at the service
+
+PAID_ACTIONS = frozenset({Action.SUBMIT, Action.RESUBMIT})
 
 
 def plan_row(
@@ -86,9 +89,12 @@ def plan_row(
 ) -> RowPlan:
     """Decide one row. `retry` limits the run to rows now in those statuses
     (`batchedit retry`), and lets it resubmit `unknown` and `failed` ones."""
-    if retry is not None and current_status(history, fingerprint) not in retry:
+    status = row_status(history, fingerprint)
+    if retry is not None and status not in retry:
         return RowPlan(row, Action.KEEP, fingerprint, history)
-    if history is None or history.fingerprint != fingerprint:
+    if history is not None and history.unreadable is not None:
+        return RowPlan(row, _held_action(status, retrying=retry is not None), fingerprint, history)
+    if history is None or history.fingerprint != fingerprint or history.latest is None:
         return RowPlan(row, Action.SUBMIT, fingerprint, history)  # new, or changed
     action = _action(history.latest, run_dir, now_epoch_s, retrying=retry is not None)
     latest = history.latest
@@ -98,10 +104,18 @@ def plan_row(
     return RowPlan(row, action, fingerprint, history)
 
 
+def _held_action(status: Status, *, retrying: bool) -> Action:
+    """A row with an unreadable journal line: poll its known task, else hold it
+    (`unknown`) unless `retry --status unknown` asked to pay for it again."""
+    if status is Status.PENDING:
+        return Action.POLL
+    return Action.SUBMIT if retrying else Action.KEEP
+
+
 def _moved(finished: Finished, layout: str | None) -> bool:
     """A succeeded row whose files the job now names or formats otherwise."""
     return (
-        finished.record.status is Status.SUCCEEDED
+        finished.status is Status.SUCCEEDED
         and None not in (finished.layout, layout)
         and finished.layout != layout
     )
@@ -113,18 +127,17 @@ def _action(latest: JournalEntry, run_dir: Path, now_epoch_s: float, *, retrying
         return Action.POLL  # running at the service when the last run ended
     if not isinstance(latest, Finished):
         return Action.SUBMIT if retrying else Action.KEEP  # unknown: an intent, no answer
-    record = latest.record
-    if record.status is Status.SUCCEEDED:
+    if latest.status is Status.SUCCEEDED:
         if outputs_intact(run_dir, latest):
             return Action.KEEP
-        return Action.FETCH if _fetchable(latest, now_epoch_s) else Action.SUBMIT
-    if record.status is Status.FAILED and record.task_id and _pollable(latest):
+        return Action.FETCH if _fetchable(latest, now_epoch_s) else Action.RESUBMIT
+    if latest.status is Status.FAILED and latest.task_id and _pollable(latest):
         return Action.POLL  # the task exists and may yet deliver: free to look
     return Action.SUBMIT if retrying else Action.KEEP
 
 
 def _pollable(finished: Finished) -> bool:
-    error = finished.record.error
+    error = finished.error
     return error is not None and error.category in POLLABLE_FAILURES
 
 
@@ -147,7 +160,7 @@ def _epoch_s(iso: str | None) -> float | None:
 def outputs_intact(run_dir: Path, finished: Finished) -> bool:
     """Every output file is there with its recorded size, and either its
     recorded modification time or, failing that, its recorded sha256."""
-    outputs = finished.record.outputs
+    outputs = finished.outputs
     if not outputs:
         return False
     mtimes = finished.output_mtimes_ns

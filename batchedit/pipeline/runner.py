@@ -6,40 +6,39 @@
                               journal: submitted            journal: finished
 
 Each stage has its module (producer.py, submitters.py, pollers.py,
-writers.py) and shares one RunContext. Stages are started in one TaskGroup,
-joined by bounded queues and ended by sentinels; the number of coroutines
-depends on the concurrency, never on the number of rows. A row's failure
-becomes a report record; only a fatal API condition (401, 402) or a
-programmer error propagates, and then the journal is closed and the report
-written all the same.
+writers.py) and is handed the run's services (context.py) and its own
+settings. Stages are started in one TaskGroup, joined by bounded queues and
+ended by sentinels; the number of coroutines depends on the concurrency, never
+on the number of rows. A row's failure becomes a report record; only a fatal
+API condition (401, 402), a local failure (a journal that no longer takes
+lines) or a programmer error propagates, and then the journal is closed and
+the report written all the same.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from typing import TypeVar
 
 import aiohttp
 
-from batchedit.api.client import ModellixClient
-from batchedit.api.ratelimit import RequestRateLimiter
 from batchedit.clock import Clock, LoopClock, utc_now_iso
-from batchedit.errors import FatalApiError
+from batchedit.errors import FatalApiError, LocalFailure
 from batchedit.events import emit
 from batchedit.fsutil import remove_partial_files
 from batchedit.manifest.job import iter_rows
 from batchedit.pipeline.config import RunConfig, RunOutcome
-from batchedit.pipeline.context import MAX_POLLERS, MAX_WRITERS, Done, RunContext
+from batchedit.pipeline.context import MAX_POLLERS, MAX_WRITERS, Done, PollSettings, RunServices
 from batchedit.pipeline.planning import Unreadable
 from batchedit.pipeline.pollers import Pollers
-from batchedit.pipeline.producer import produce
+from batchedit.pipeline.producer import ProduceSettings, produce
 from batchedit.pipeline.resume import RowPlan
 from batchedit.pipeline.submitters import Submitters
 from batchedit.pipeline.writers import Writers
 from batchedit.report.progress import Progress
 from batchedit.report.report_file import write_report
 from batchedit.report.summary import RunSummary
-from batchedit.state.fingerprint import FileDigests
 from batchedit.state.history import JournalIndex
 from batchedit.state.journal import Journal
 from batchedit.state.rundir import RunPaths
@@ -49,6 +48,8 @@ __all__ = ["RunConfig", "RunOutcome", "run_pipeline"]
 log = logging.getLogger(__name__)
 
 STOPPED_BY_MAX_UNKNOWN = "max_unknown"
+
+E = TypeVar("E", bound=BaseException)
 
 
 async def run_pipeline(
@@ -74,8 +75,8 @@ async def run_pipeline(
     )
     connector = aiohttp.TCPConnector(limit=config.job.concurrency + MAX_POLLERS + MAX_WRITERS)
     fatal: FatalApiError | None = None
+    local_failure: LocalFailure | None = None
     interrupted = False
-    digests = FileDigests()
     emit(
         "run_started",
         run_dir=str(paths.root),
@@ -85,33 +86,30 @@ async def run_pipeline(
     )
     with Progress(total_rows, enabled=config.show_progress) as progress:
         async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
-            rate = config.job.rate_limit
-            client = ModellixClient(
-                session,
-                config.endpoint,
-                clock,
-                retry=config.retry,
-                rate_limiter=RequestRateLimiter(rate, clock) if rate else None,
-            )
-            run = RunContext.create(config, client, journal, clock, progress, digests)
-            client.load = run.slots  # 429s and clean answers move the in-flight limit
+            run = RunServices.create(config, session, journal, clock, progress)
             try:
-                interrupted = await _run_until_stopped(run, stop)
+                interrupted = await _run_until_stopped(run, config, stop)
             except* FatalApiError as group:
-                fatal = _first_fatal(group)
+                fatal = _first_of(group, FatalApiError)
                 log.error("run stopped: %s", fatal)
                 emit("run_stopped", reason=fatal.category.value, message=str(fatal))
+            except* LocalFailure as group:
+                local_failure = _first_of(group, LocalFailure)
+                log.error("run stopped: %s", local_failure)
+                emit("run_stopped", reason="local_failure", message=str(local_failure))
             finally:
                 await asyncio.shield(journal.close())
     if interrupted:
         log.warning("interrupted: unfinished rows stay pending; run again to continue")
         emit("run_stopped", reason="interrupted", message="unfinished rows stay pending")
     stopped_by = "interrupted" if interrupted else None
-    if fatal is not None:
+    if local_failure is not None:
+        stopped_by = "local_failure"
+    elif fatal is not None:
         stopped_by = fatal.category.value
-    elif run.halted is not None:
+    elif run.gate.halted is not None:
         stopped_by = STOPPED_BY_MAX_UNKNOWN
-    summary = await asyncio.shield(_write_results(run, clock.now() - started, stopped_by))
+    summary = await asyncio.shield(_write_results(run, config, clock.now() - started, stopped_by))
     emit(
         "run_finished",
         statuses=dict(summary.counts.statuses),
@@ -119,26 +117,32 @@ async def run_pipeline(
         paid_submissions=summary.stats.paid_submissions,
         wall_time_s=round(summary.wall_time_s, 3),
     )
-    return RunOutcome(summary, fatal, interrupted, run.halted)
+    return RunOutcome(summary, fatal, interrupted, run.gate.halted, local_failure)
 
 
-async def run_stages(run: RunContext) -> None:
+async def run_stages(run: RunServices, config: RunConfig) -> None:
     """The four stages in one TaskGroup, joined by bounded queues."""
-    rows_q: asyncio.Queue[RowPlan | Unreadable | None] = asyncio.Queue(maxsize=2 * run.submitters)
-    done_q: asyncio.Queue[Done | None] = asyncio.Queue(maxsize=2 * run.writers)
+    workers = run.workers
+    rows_q: asyncio.Queue[RowPlan | Unreadable | None] = asyncio.Queue(
+        maxsize=2 * workers.submitters
+    )
+    done_q: asyncio.Queue[Done | None] = asyncio.Queue(maxsize=2 * workers.writers)
+    produce_settings = ProduceSettings(config.job, config.paths, config.only_statuses)
     async with asyncio.TaskGroup() as group:
-        group.create_task(produce(run, rows_q))
+        group.create_task(produce(run, produce_settings, rows_q))
         group.create_task(Submitters(run).run(rows_q))
-        group.create_task(Pollers(run).run(done_q))
+        group.create_task(Pollers(run, PollSettings(config.job.task_timeout)).run(done_q))
         group.create_task(Writers(run).run(done_q))
 
 
-async def _run_until_stopped(run: RunContext, stop: asyncio.Event | None) -> bool:
+async def _run_until_stopped(
+    run: RunServices, config: RunConfig, stop: asyncio.Event | None
+) -> bool:
     """Run the stages to their end, or cancel them when `stop` is set; True if stopped."""
     if stop is None:
-        await run_stages(run)
+        await run_stages(run, config)
         return False
-    stages = asyncio.create_task(run_stages(run))
+    stages = asyncio.create_task(run_stages(run, config))
     stopper = asyncio.create_task(stop.wait())
     try:
         await asyncio.wait({stages, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -158,21 +162,25 @@ def _prepare_run_dir(paths: RunPaths) -> None:
     remove_partial_files(paths.root)
 
 
-def _first_fatal(group: BaseExceptionGroup[FatalApiError]) -> FatalApiError:
+def _first_of(group: BaseExceptionGroup[E], kind: type[E]) -> E:
+    """The first exception of `kind` in a (nested) exception group."""
     for exc in group.exceptions:
-        if isinstance(exc, FatalApiError):
+        if isinstance(exc, kind):
             return exc
         if isinstance(exc, BaseExceptionGroup):
-            return _first_fatal(exc)
+            found: E = _first_of(exc, kind)
+            return found
     raise group
 
 
-async def _write_results(run: RunContext, wall_time_s: float, stopped_by: str | None) -> RunSummary:
-    paths = run.config.paths
+async def _write_results(
+    run: RunServices, config: RunConfig, wall_time_s: float, stopped_by: str | None
+) -> RunSummary:
+    paths = config.paths
 
     def write() -> RunSummary:
         with JournalIndex.build(paths.journal) as index:
-            counts = write_report(paths, iter_rows(run.config.job), index, run.digests)
+            counts = write_report(paths, iter_rows(config.job), index, run.digests)
         summary = RunSummary(
             counts=counts,
             stats=run.stats,
@@ -180,11 +188,11 @@ async def _write_results(run: RunContext, wall_time_s: float, stopped_by: str | 
             bytes_downloaded=run.client.counts.bytes_downloaded,
             wall_time_s=wall_time_s,
             finished_at=utc_now_iso(),
-            concurrency=run.config.job.concurrency,
+            concurrency=config.job.concurrency,
             peak_in_flight=run.slots.peak,
             stopped_by=stopped_by,
-            source=str(run.config.job.source.absolute()),
-            manifest=str(run.config.job.manifest.absolute()),
+            source=str(config.job.source.absolute()),
+            manifest=str(config.job.manifest.absolute()),
             concurrency_settled=run.slots.limit,
             concurrency_lowest=min(run.slots.max_in_flight, run.slots.adaptive.lowest),
         )

@@ -1,15 +1,20 @@
 """The submitters: each takes a planned row and does what the plan says: pays
-for a new task (holding an in-flight slot from before the submit until the
-task ends, invariant 4), resumes polling a task an earlier run left, or
-downloads a settled row's results again. A submit's intent is journaled just
-before the request leaves and its task id as soon as it is known
-(invariant 1)."""
+for a new task, resumes polling a task an earlier run left, or downloads a
+settled row's results again.
+
+A paid task holds an in-flight slot from before its submit until it ends
+(invariant 4): the slot is reserved around the submit and handed over to the
+in-flight task on success; on every other path leaving the reservation gives
+it back. Before each attempt leaves, its intent is journaled; after each
+refusal (the service created no task), a withdrawal; on acceptance, the task
+id, durably, before the row counts as submitted (invariant 1). So a stop or a
+kill while a submit waits to retry leaves the row `pending`, not `unknown`.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import replace
 from typing import Any
 
 from batchedit.api.task_state import ResultResource, TaskPhase, TaskState
@@ -21,13 +26,15 @@ from batchedit.errors import (
     OutcomeUnknown,
     RateLimited,
     ResultExpired,
+    TransientError,
 )
 from batchedit.events import emit
-from batchedit.pipeline.context import RunContext
+from batchedit.pipeline.context import RunServices
 from batchedit.pipeline.planning import Unreadable
 from batchedit.pipeline.resume import Action, RowPlan
 from batchedit.pipeline.scheduler import InFlightTask
 from batchedit.records import Row, Status
+from batchedit.report.report_file import request_record
 from batchedit.state.journal import Finished, Submitted, Submitting, Withdrawn
 
 log = logging.getLogger(__name__)
@@ -37,168 +44,181 @@ MAX_SUBMIT_ROUNDS = 4
 
 
 class Submitters:
-    def __init__(self, ctx: RunContext) -> None:
-        self.ctx = ctx
+    def __init__(self, services: RunServices) -> None:
+        self.services = services
 
     async def run(self, rows_q: asyncio.Queue[RowPlan | Unreadable | None]) -> None:
         async with asyncio.TaskGroup() as group:
-            for _ in range(self.ctx.submitters):
+            for _ in range(self.services.workers.submitters):
                 group.create_task(self.submitter(rows_q))
-        self.ctx.timetable.close()
+        self.services.timetable.close()
 
     async def submitter(self, rows_q: asyncio.Queue[RowPlan | Unreadable | None]) -> None:
         while (plan := await rows_q.get()) is not None:
             if isinstance(plan, Unreadable):
-                await self.ctx.finish.without_task(plan.row, None, Status.FAILED, plan.error)
+                await self.services.finish.without_task(plan.row, None, Status.FAILED, plan.error)
             elif plan.action is Action.POLL:
                 await self.resume_polling(plan)
-            elif plan.action is Action.FETCH and await self.fetch_again(plan):
-                continue
-            else:
+            elif plan.action is Action.FETCH:
+                await self.fetch_again(plan)
+            else:  # SUBMIT, RESUBMIT: planned, and counted, as paid
                 await self.prepare_and_submit(plan.row, plan.fingerprint)
 
     async def prepare_and_submit(self, row: Row, fingerprint: str) -> None:
-        if self.ctx.halted is not None:
+        if not self.services.gate.is_open:
             return  # the row stays pending: nothing was sent for it
         try:
             body = await self.request_body(row)
-        except FatalApiError:
-            raise
         except (ApiError, InputError) as exc:
-            await self.ctx.finish.without_task(row, fingerprint, Status.FAILED, exc)
+            await self.services.finish.without_task(row, fingerprint, Status.FAILED, exc)
             return
         await self.submit(row, fingerprint, body)
 
     async def request_body(self, row: Row) -> dict[str, Any]:
         request = row.request
-        images = [await self.ctx.uploader.url_for(image) for image in request.images]
+        images = [await self.services.uploader.url_for(image) for image in request.images]
         return {"prompt": request.prompt, "image": images, **request.params()}
 
-    async def submit(
-        self, row: Row, fingerprint: str, body: dict[str, Any], *, rounds: int = 1
-    ) -> None:
-        """Take a slot and send the paid submit. A submit still refused with 429
-        after its retry budget created nothing: its slot goes back and it waits
-        for one again, under a limit the 429s have meanwhile lowered, for up
-        to MAX_SUBMIT_ROUNDS rounds."""
-        slot = await self.ctx.slots.take()
-        if self.ctx.halted is not None:
-            slot.release()
-            return
-        submitted_at, started = utc_now_iso(), self.ctx.clock.now()
-        intent = Submitting(row.index, row.id, fingerprint, submitted_at)
-        intent_written = False
-
-        async def journal_intent() -> None:
-            # Durable before the request leaves: a crash from here on is `unknown`.
-            nonlocal intent_written
-            await self.ctx.journal.append(intent)
-            intent_written = True
-
-        try:
-            task_id = await self.ctx.client.submit_edit(
-                row.request.model, body, before_send=journal_intent
-            )
-        except OutcomeUnknown as exc:
-            slot.release()
-            self.ctx.stats.paid_submissions += 1
-            await self.ctx.finish.without_task(row, fingerprint, Status.UNKNOWN, exc, submitted_at)
-            self.ctx.count_unknown()
-            return
-        except RateLimited as exc:
-            slot.release()
-            if rounds >= MAX_SUBMIT_ROUNDS:
-                await self.ctx.finish.without_task(
-                    row, fingerprint, Status.FAILED, exc, submitted_at
+    async def submit(self, row: Row, fingerprint: str, body: dict[str, Any]) -> None:
+        """Reserve a slot and pay for the row's task. A submit still refused with
+        429 after its retry budget created nothing: its slot goes back and it
+        waits for one again, under a limit the 429s have meanwhile lowered, for
+        up to MAX_SUBMIT_ROUNDS rounds."""
+        services = self.services
+        for round_number in range(1, MAX_SUBMIT_ROUNDS + 1):
+            async with services.slots.reserve() as slot:
+                if not services.gate.is_open:
+                    return
+                submitted_at, started = utc_now_iso(), services.clock.now()
+                try:
+                    task_id = await self.send_paid(row, fingerprint, body)
+                except RateLimited as exc:
+                    if round_number < MAX_SUBMIT_ROUNDS:
+                        log.warning("%s: %s; waiting for a slot again", row.id, exc)
+                        continue
+                    await services.finish.without_task(
+                        row, fingerprint, Status.FAILED, exc, submitted_at
+                    )
+                    return
+                except OutcomeUnknown as exc:
+                    services.stats.paid_submissions += 1
+                    await services.finish.without_task(
+                        row, fingerprint, Status.UNKNOWN, exc, submitted_at
+                    )
+                    services.gate.count_unknown()
+                    return
+                except ApiError as exc:
+                    await services.finish.without_task(
+                        row, fingerprint, Status.FAILED, exc, submitted_at
+                    )
+                    return
+                task = InFlightTask(
+                    row, task_id, slot.hand_over(), fingerprint, submitted_at, started, attempts=1
                 )
-                return
-            if intent_written:  # refused before any task was made
-                await self.ctx.journal.append(Withdrawn(row.index, row.id))
-            log.warning("%s: %s; waiting for a slot again", row.id, exc)
-            await self.submit(row, fingerprint, body, rounds=rounds + 1)
+            await self.accepted(task)
             return
-        except FatalApiError:
-            slot.release()
-            if intent_written:  # answered, and no task was made: the row is pending again
-                await self.ctx.journal.append(Withdrawn(row.index, row.id))
-            raise
-        except ApiError as exc:
-            slot.release()
-            await self.ctx.finish.without_task(row, fingerprint, Status.FAILED, exc, submitted_at)
-            return
-        except BaseException:
-            slot.release()
-            raise
-        self.ctx.stats.paid_submissions += 1
-        task = InFlightTask(row, task_id, slot, fingerprint, submitted_at, started, attempts=1)
-        task.accepted_mono = self.ctx.clock.now()
+
+    async def send_paid(self, row: Row, fingerprint: str, body: dict[str, Any]) -> str:
+        """The paid POST, with its intent durable just before each attempt leaves
+        and a withdrawal after each answer that created no task. Returns the
+        task id; raises what the last attempt met."""
+        services = self.services
+        client = services.client
+        for retry in range(client.retry.max_retries + 1):
+            await client.ready_to_send()
+            intent = Submitting(row.index, row.id, fingerprint, utc_now_iso())
+            await services.journal.append(intent)  # durable: a crash from here is `unknown`
+            try:
+                return await client.submit_edit(row.request.model, body)
+            except (TransientError, FatalApiError) as exc:
+                # Refused before any task was made (429, a refused connection, 401, 402).
+                await services.journal.append(Withdrawn(row.index, row.id))
+                if isinstance(exc, FatalApiError) or retry == client.retry.max_retries:
+                    raise
+                await client.back_off(exc, retry, what="submit")
+        raise AssertionError("unreachable")
+
+    async def accepted(self, task: InFlightTask) -> None:
+        """A submit the service accepted: its task id durable, then polled."""
+        services = self.services
+        row = task.row
+        services.stats.paid_submissions += 1
+        task.accepted_mono = services.clock.now()
         # Into the timetable first, so the first poll need not wait for the fsync: the
         # append below queues its line before anything can run, so it precedes the
         # task's outcome in the journal whatever the poll finds.
-        self.ctx.timetable.add(task)
+        services.timetable.add(task)
         # Durable before the row counts as submitted: a crash from here on polls, never repays.
-        await self.ctx.journal.append(
-            Submitted(row.index, row.id, task_id, fingerprint, submitted_at)
+        await services.journal.append(
+            Submitted(row.index, row.id, task.task_id, task.fingerprint, task.submitted_at)
         )
-        log.info("%s submitted as %s", row.id, task_id)
-        emit("row_submitted", id=row.id, row=row.index, task_id=task_id)
-        self.ctx.progress.submitted(in_flight=self.ctx.slots.in_use)
+        log.info("%s submitted as %s", row.id, task.task_id)
+        emit("row_submitted", id=row.id, row=row.index, task_id=task.task_id)
+        services.progress.submitted(in_flight=services.slots.in_use)
 
     async def resume_polling(self, plan: RowPlan) -> None:
         """A task an earlier run left running (or timed out on): poll it, don't pay again."""
         history = plan.history
-        latest = None if history is None else history.latest
-        if isinstance(latest, Submitted):
-            task_id, submitted_at = latest.task_id, latest.at
-        elif isinstance(latest, Finished) and latest.record.task_id:
-            task_id, submitted_at = latest.record.task_id, latest.record.submitted_at or ""
-        else:  # the planner only polls rows with a task id
+        task_id = None if history is None else history.task_id
+        if task_id is None:  # the planner only polls rows with a task id
             raise AssertionError(f"{plan.row.id}: nothing to poll")
-        slot = await self.ctx.slots.take()
-        task = InFlightTask(
-            plan.row,
-            task_id,
-            slot,
-            plan.fingerprint,
-            submitted_at,
-            self.ctx.clock.now(),
-            attempts=0,
-        )
+        latest = None if history is None else history.latest
+        submitted_at = ""
+        if isinstance(latest, Submitted):
+            submitted_at = latest.at
+        elif isinstance(latest, Finished):
+            submitted_at = latest.submitted_at or ""
+        services = self.services
+        async with services.slots.reserve() as slot:
+            task = InFlightTask(
+                plan.row,
+                task_id,
+                slot.hand_over(),
+                plan.fingerprint,
+                submitted_at,
+                services.clock.now(),
+                attempts=0,
+            )
         log.info("%s: polling %s again, left by an earlier run", plan.row.id, task_id)
         emit("row_resumed", id=plan.row.id, row=plan.row.index, task_id=task_id)
-        self.ctx.progress.submitted(in_flight=self.ctx.slots.in_use)
-        self.ctx.timetable.add(task)
+        services.progress.submitted(in_flight=services.slots.in_use)
+        services.timetable.add(task)
 
-    async def fetch_again(self, plan: RowPlan) -> bool:
+    async def fetch_again(self, plan: RowPlan) -> None:
         """Download a succeeded row's results again, its files being gone or
-        altered. False when the results have expired and the row must be paid
-        for again."""
-        history = plan.history
-        latest = None if history is None else history.latest
-        if not isinstance(latest, Finished):
-            return False
-        record = latest.record
+        altered. Results found expired are marked so, paying nothing: the next
+        run plans the paid resubmit where the plan and the cost guard see it."""
+        services = self.services
+        latest = None if plan.history is None else plan.history.latest
+        if not isinstance(latest, Finished):  # the planner only fetches finished rows
+            raise AssertionError(f"{plan.row.id}: nothing to fetch")
         state = TaskState(
-            task_id=record.task_id or "",
+            task_id=latest.task_id or "",
             phase=TaskPhase.SUCCEEDED,
             raw_status="success",
             resources=tuple(ResultResource(url) for url in latest.result_urls),
             expires_at=latest.expires_at,
         )
         try:
-            outputs = await self.ctx.store.store_results(plan.row, state)
+            outputs = await services.store.store_results(plan.row, state)
         except ResultExpired:
-            log.info("%s: results expired; submitting again", plan.row.id)
-            return False
+            services.stats.results_expired += 1
+            await services.finish.results_gone(latest)
+            return
         except ApiError as exc:
-            if isinstance(exc, FatalApiError):
-                raise
-            await self.ctx.finish.without_task(plan.row, plan.fingerprint, Status.FAILED, exc)
-            return True
-        fixed = replace(record, outputs=outputs, finished_at=utc_now_iso())
-        await self.ctx.finish.record(plan.row, fixed, plan.fingerprint, state)
+            await services.finish.without_task(plan.row, plan.fingerprint, Status.FAILED, exc)
+            return
+        record = request_record(
+            plan.row,
+            Status.SUCCEEDED,
+            task_id=latest.task_id,
+            outputs=outputs,
+            submitted_at=latest.submitted_at,
+            finished_at=utc_now_iso(),
+            latency_s=latest.latency_s,
+        )
+        await services.finish.record(plan.row, record, plan.fingerprint, state)
         # Under a new name or format, the old files are no longer the row's.
-        stale = {out.path for out in record.outputs} - {out.path for out in outputs}
-        await asyncio.to_thread(self.ctx.store.remove, stale)
+        stale = {out.path for out in latest.outputs} - {out.path for out in outputs}
+        await asyncio.to_thread(services.store.remove, stale)
         log.info("%s: outputs downloaded again", plan.row.id)
-        return True

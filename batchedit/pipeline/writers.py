@@ -9,7 +9,7 @@ import logging
 from batchedit.api.task_state import TaskPhase, TaskState
 from batchedit.clock import utc_now_iso
 from batchedit.errors import ApiError
-from batchedit.pipeline.context import Done, RunContext
+from batchedit.pipeline.context import Done, RunServices
 from batchedit.pipeline.scheduler import InFlightTask
 from batchedit.records import ErrorCategory, OutputFile, RowError, Status
 from batchedit.report.report_file import request_record
@@ -18,18 +18,18 @@ log = logging.getLogger(__name__)
 
 
 class Writers:
-    def __init__(self, ctx: RunContext) -> None:
-        self.ctx = ctx
+    def __init__(self, services: RunServices) -> None:
+        self.services = services
 
     async def run(self, done_q: asyncio.Queue[Done | None]) -> None:
         async with asyncio.TaskGroup() as group:
-            for _ in range(self.ctx.writers):
+            for _ in range(self.services.workers.writers):
                 group.create_task(self.writer(done_q))
 
     async def writer(self, done_q: asyncio.Queue[Done | None]) -> None:
         while (item := await done_q.get()) is not None:
             task, outcome = item
-            latency_s = round(self.ctx.clock.now() - task.submitted_mono, 3)
+            latency_s = round(self.services.clock.now() - task.submitted_mono, 3)
             status, error, outputs = await self.settle(task, outcome)
             record = request_record(
                 task.row,
@@ -43,7 +43,7 @@ class Writers:
                 latency_s=latency_s,
             )
             state = outcome if isinstance(outcome, TaskState) else None
-            await self.ctx.finish.record(
+            await self.services.finish.record(
                 task.row, record, task.fingerprint, state, polls=task.polls
             )
             log.info("%s %s after %.1fs, %d polls", task.row.id, status, latency_s, task.polls)
@@ -58,7 +58,7 @@ class Writers:
             message = outcome.error_message or "the task failed"
             return Status.FAILED, RowError(ErrorCategory.TASK_FAILED, message), ()
         try:
-            outputs = await self.ctx.store.store_results(task.row, outcome)
+            outputs = await self.services.store.store_results(task.row, outcome)
         except ApiError as exc:
             return Status.FAILED, exc.to_row_error(), ()
         return Status.SUCCEEDED, None, outputs

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from batchedit.records import (
     Status,
 )
 from batchedit.state.fingerprint import FileDigests, request_fingerprint
-from batchedit.state.history import JournalIndex
+from batchedit.state.history import JournalIndex, RowHistory, row_status
 from batchedit.state.journal import Finished, Submitted, Submitting
 from batchedit.state.rundir import RunPaths
 
@@ -124,8 +124,8 @@ def write_report(
 
 
 def _record_for(row: Row | InvalidRow, index: JournalIndex, digests: FileDigests) -> ReportRecord:
-    """A row's line: its latest journal outcome if that was for the request
-    the row makes now, else `pending` (never sent, or changed since)."""
+    """A row's line: the row as the manifest has it now, with the outcome its
+    journal holds for the request it makes now (`history.row_status`)."""
     if isinstance(row, InvalidRow):
         return invalid_record(row)
     history = index.get(row.id)
@@ -134,23 +134,53 @@ def _record_for(row: Row | InvalidRow, index: JournalIndex, digests: FileDigests
         fingerprint: str | None = request_fingerprint(row.request, digests)
     except InputError:
         fingerprint = None  # the file went away: the journal's outcome says so
-    if history is None or history.fingerprint != fingerprint:
-        return request_record(row, Status.PENDING, attempts=attempts)
+    status = row_status(history, fingerprint)
+    if history is None:
+        return request_record(row, status, attempts=attempts)
     latest = history.latest
-    if isinstance(latest, Finished):
-        return replace(latest.record, row=row.index, attempts=attempts)
-    if isinstance(latest, Submitted):
+    if history.unreadable is not None:
         return request_record(
             row,
-            Status.PENDING,
-            task_id=latest.task_id,
-            submitted_at=latest.at,
+            status,
+            task_id=history.task_id if status is Status.PENDING else None,
+            error=RowError(ErrorCategory.UNKNOWN_OUTCOME, _unreadable_message(history)),
             attempts=attempts,
+        )
+    if history.fingerprint != fingerprint:
+        return request_record(row, status, attempts=attempts)
+    if isinstance(latest, Finished):
+        return request_record(
+            row,
+            status,
+            task_id=latest.task_id,
+            outputs=latest.outputs,
+            error=latest.error,
+            attempts=attempts,
+            submitted_at=latest.submitted_at,
+            finished_at=latest.finished_at,
+            latency_s=latest.latency_s,
+        )
+    if isinstance(latest, Submitted):
+        return request_record(
+            row, status, task_id=latest.task_id, submitted_at=latest.at, attempts=attempts
         )
     error = RowError(ErrorCategory.UNKNOWN_OUTCOME, UNKNOWN_MESSAGE)
     submitted_at = latest.at if isinstance(latest, Submitting) else None
-    return request_record(
-        row, Status.UNKNOWN, error=error, attempts=attempts, submitted_at=submitted_at
+    return request_record(row, status, error=error, attempts=attempts, submitted_at=submitted_at)
+
+
+def _unreadable_message(history: RowHistory) -> str:
+    unreadable = history.unreadable
+    where = "" if unreadable is None else f" at byte {unreadable.offset}"
+    if history.task_id is not None:
+        return (
+            f"a journal line{where} cannot be read by this version of batchedit; its task "
+            f"{history.task_id} is polled again, never paid for again"
+        )
+    return (
+        f"a journal line{where} cannot be read by this version of batchedit, so whether "
+        "this row was paid for is unknown; `batchedit retry RUN_DIR --status unknown` "
+        "submits it again"
     )
 
 

@@ -28,6 +28,8 @@ class RunStats:
     started_at: str
     latencies_s: array[float] = field(default_factory=lambda: array("d"))
     paid_submissions: int = 0
+    #: Settled rows whose lost files could not be fetched again: results expired.
+    results_expired: int = 0
 
     def record_latency(self, seconds: float) -> None:
         self.latencies_s.append(seconds)
@@ -124,6 +126,11 @@ def closing_lines(summary: RunSummary, paths: RunPaths) -> list[str]:
         f"{format_bytes(summary.bytes_downloaded)} written to {paths.outputs}"
     )
     lines.append(f"report: {paths.report}")
+    if summary.stats.results_expired:
+        lines.append(
+            f"{summary.stats.results_expired} row(s) lost their files and their results have "
+            "expired: a re-run submits them again (paid; the cost guard counts them)"
+        )
     lines.extend(_next_steps(counts, paths))
     return lines
 

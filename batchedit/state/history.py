@@ -9,63 +9,110 @@ its position, so inserting rows into a manifest does not confuse a re-run.
 Paid submissions are counted as the contract's `attempts`: every accepted
 submit, every submit whose answer never came (an `unknown` outcome, or an
 intent with nothing after it because the process died mid-request), and never
-a submit the service refused. Synchronous: callers run it in a thread.
+a submit the service refused.
+
+A line this version cannot decode never erases what earlier lines proved: the
+row keeps its latest readable entry and is marked as having an unreadable one
+after it, and `row_status` holds it (`pending` to be polled when its task id is
+known, else `unknown`); it is never planned as never sent. Synchronous:
+callers run it in a thread.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from batchedit.records import Status
-from batchedit.state.journal import (
+from batchedit.state.entries import (
+    Finished,
     JournalEntry,
+    Submitted,
+    Submitting,
+    Undecodable,
     Withdrawn,
-    decode_entry,
-    entry_id,
-    read_entries,
-    read_entry_at,
 )
+from batchedit.state.journal import read_entries, read_entry_at
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class RowHistory:
-    """A row's latest journal entry and its paid submissions so far."""
+    """A row's latest readable journal entry, its paid submissions so far, and
+    the unreadable line after it, if any."""
 
-    latest: JournalEntry
+    latest: JournalEntry | None
     attempts: int
+    unreadable: Undecodable | None = None
 
     @property
     def fingerprint(self) -> str | None:
-        if isinstance(self.latest, Withdrawn):
-            return None
-        return self.latest.fingerprint
+        """The request the latest readable entry was about (None: none, or withdrawn)."""
+        return None if self.latest is None else self.latest.fingerprint
+
+    @property
+    def task_id(self) -> str | None:
+        """The row's last known task id, from its latest readable entry."""
+        if isinstance(self.latest, Submitted | Finished):
+            return self.latest.task_id
+        return None
+
+
+def row_status(history: RowHistory | None, fingerprint: str | None) -> Status:
+    """The status of a valid row whose request now has `fingerprint`: the one
+    place it is derived, for the report, the plan and `retry` alike."""
+    if history is None:
+        return Status.PENDING  # never sent
+    if history.unreadable is not None:
+        # Held, never planned as never sent: polled when its task is known.
+        known = history.fingerprint == fingerprint and history.task_id is not None
+        return Status.PENDING if known else Status.UNKNOWN
+    if history.fingerprint != fingerprint:
+        return Status.PENDING  # sent as a different request, or withdrawn
+    latest = history.latest
+    if isinstance(latest, Finished):
+        return latest.status
+    if isinstance(latest, Submitting):
+        return Status.UNKNOWN  # an intent with no answer: the task may exist
+    return Status.PENDING  # Submitted: running at the service
 
 
 class JournalIndex:
     """Row id -> (offset of the latest entry, paid submissions); `get` reads back."""
 
-    def __init__(self, path: Path, latest: dict[str, tuple[int, int]]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        latest: dict[str, tuple[int, int]],
+        unreadable: dict[str, Undecodable],
+    ) -> None:
         self._path = path
         self._latest = latest
+        self._unreadable = unreadable
         self._handle: IO[bytes] | None = None
 
     @classmethod
     def build(cls, path: Path) -> JournalIndex:
         latest: dict[str, tuple[int, int]] = {}
+        unreadable: dict[str, Undecodable] = {}
         intents: set[str] = set()  # ids whose latest submit has no answer yet
-        for offset, data in read_entries(path):
-            row_id = entry_id(data)
-            if row_id is None:
+        for offset, entry in read_entries(path):
+            if isinstance(entry, Undecodable):
+                _note_unreadable(path, entry, unreadable)
                 continue
-            event = data.get("event")
-            attempts = latest.get(row_id, (0, 0))[1]
-            if event == "submitting":
+            row_id = entry.id
+            unreadable.pop(row_id, None)  # a readable line written after it is newer news
+            attempts = latest.get(row_id, (-1, 0))[1]
+            if isinstance(entry, Submitting):
                 if row_id in intents:
                     attempts += 1  # the earlier intent never got its answer
                 intents.add(row_id)
-            elif event == "submitted" or _is_unknown(data):
+            elif isinstance(entry, Submitted) or (
+                isinstance(entry, Finished) and entry.status is Status.UNKNOWN
+            ):
                 attempts += 1
                 intents.discard(row_id)
             else:
@@ -74,22 +121,25 @@ class JournalIndex:
         for row_id in intents:
             offset, attempts = latest[row_id]
             latest[row_id] = (offset, attempts + 1)
-        return cls(path, latest)
+        return cls(path, latest, unreadable)
 
     def __len__(self) -> int:
-        return len(self._latest)
+        return len(self._latest.keys() | self._unreadable.keys())
 
     def attempts(self, row_id: str) -> int:
-        return self._latest.get(row_id, (0, 0))[1]
+        return self._latest.get(row_id, (-1, 0))[1]
 
     def get(self, row_id: str) -> RowHistory | None:
         known = self._latest.get(row_id)
+        unreadable = self._unreadable.get(row_id)
         if known is None:
-            return None
+            return None if unreadable is None else RowHistory(None, 0, unreadable)
         if self._handle is None:
             self._handle = open(self._path, "rb")  # closed in close()
-        entry = decode_entry(read_entry_at(self._handle, known[0]))
-        return None if entry is None else RowHistory(entry, known[1])
+        entry = read_entry_at(self._handle, known[0])
+        if isinstance(entry, Undecodable):  # the file changed under us since build()
+            return RowHistory(None, known[1], entry)
+        return RowHistory(entry, known[1], unreadable)
 
     def close(self) -> None:
         if self._handle is not None:
@@ -103,8 +153,21 @@ class JournalIndex:
         self.close()
 
 
-def _is_unknown(data: object) -> bool:
-    if not isinstance(data, dict) or data.get("event") != "finished":
-        return False
-    record = data.get("record")
-    return isinstance(record, dict) and record.get("status") == Status.UNKNOWN.value
+def _note_unreadable(path: Path, entry: Undecodable, unreadable: dict[str, Undecodable]) -> None:
+    if entry.id is None:
+        log.warning(
+            "%s: a journal line at byte %d names no row: %s", path, entry.offset, entry.reason
+        )
+        return
+    log.warning(
+        "%s: the journal line at byte %d about %r cannot be read (%s); that row is held, "
+        "not sent again",
+        path,
+        entry.offset,
+        entry.id,
+        entry.reason,
+    )
+    unreadable[entry.id] = entry
+
+
+__all__ = ["JournalIndex", "RowHistory", "Withdrawn", "row_status"]

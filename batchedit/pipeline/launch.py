@@ -91,6 +91,13 @@ def launch(
             outcome = asyncio.run(_run(job, paths, options, planned, err))
     for line in outcome.summary.human_lines(paths):
         print(line, file=out)
+    if outcome.local_failure is not None:
+        notice(
+            "stopped",
+            f"batchedit: run stopped: {outcome.local_failure}; nothing more was submitted. "
+            "Free the space (or fix the permissions), then run the same command again",
+            file=err,
+        )
     if outcome.fatal is not None:
         notice("stopped", f"batchedit: run stopped: {outcome.fatal}", file=err)
     if outcome.halted is not None:

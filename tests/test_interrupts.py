@@ -18,6 +18,7 @@ from pathlib import Path
 
 from support import ThreadedSimulator, read_report, write_csv, write_image
 
+from batchedit.state.journal import Undecodable, read_entries
 from batchedit.state.rundir import RunPaths
 
 Simulators = Callable[..., ThreadedSimulator]
@@ -53,17 +54,13 @@ def start_run(*args: str) -> subprocess.Popen[bytes]:
 
 
 def journal_events(run_dir: Path) -> list[str]:
-    try:
-        text = RunPaths(run_dir).journal.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        return []
-    events = []
-    for line in text.splitlines():
-        try:
-            events.append(json.loads(line)["event"])
-        except (ValueError, KeyError):
-            continue  # the line being written right now
-    return events
+    """The kinds of the journal's entries so far, read through the journal's
+    own reader (a line being written right now is skipped as torn)."""
+    return [
+        entry.kind
+        for _, entry in read_entries(RunPaths(run_dir).journal)
+        if not isinstance(entry, Undecodable)
+    ]
 
 
 def reached(run_dir: Path, event: str, count: int) -> bool:

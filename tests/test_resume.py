@@ -5,6 +5,7 @@ rows it is asked to, and the cost guard counts what the run would pay for."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections import Counter
@@ -21,6 +22,7 @@ from batchedit.pipeline.launch import CONFIRM_ABOVE, LaunchOptions, _refusal
 from batchedit.pipeline.planning import Survey
 from batchedit.pipeline.resume import Action
 from batchedit.simulator import SimOptions
+from batchedit.state.journal import Finished, Journal, Submitting, read_entries
 from batchedit.state.lock import run_lock
 from batchedit.state.rundir import RunPaths
 
@@ -152,19 +154,22 @@ def test_a_lost_output_whose_result_expired_is_submitted_again(
 
 def forget_answer(run_dir: Path, row_id: str) -> None:
     """As if the process died after sending row_id's paid submit again: an
-    intent with nothing after it."""
+    intent with nothing after it, appended through the journal itself."""
     paths = RunPaths(run_dir)
-    entries = [json.loads(line) for line in paths.journal.read_text().splitlines()]
-    finished = [e for e in entries if e["event"] == "finished" and e["id"] == row_id][-1]
-    intent = {
-        "event": "submitting",
-        "row": finished["row"],
-        "id": row_id,
-        "fingerprint": finished["fingerprint"],
-        "at": "2026-11-23T00:00:00Z",
-    }
-    with open(paths.journal, "a", encoding="utf-8") as journal:
-        journal.write(json.dumps(intent) + "\n")
+    finished = [
+        entry
+        for _, entry in read_entries(paths.journal)
+        if isinstance(entry, Finished) and entry.id == row_id
+    ][-1]
+    assert finished.fingerprint is not None
+    intent = Submitting(finished.row, row_id, finished.fingerprint, "2026-11-23T00:00:00Z")
+
+    async def append() -> None:
+        journal = await Journal.open(paths.journal)
+        await journal.append(intent)
+        await journal.close()
+
+    asyncio.run(append())
 
 
 def test_unknown_rows_are_left_alone_until_retried_with_status_unknown(

@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench profile clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ lint: $(STAMP)
 # The benchmark table (B1-B6 of issue 7) against a simulator process; see README.
 bench: $(STAMP)
 	$(BIN)/python bench/bench.py
+
+# Where a run spends its CPU: a B1-shaped run under cProfile, top frames by self time.
+profile: $(STAMP)
+	$(BIN)/python bench/cpu_profile.py --out profile.out
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache

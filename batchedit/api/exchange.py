@@ -64,7 +64,8 @@ async def exchange(
         ) as response:
             status = response.status
             body = await response.read()
-            retry_after = retry_after_s(response.headers, wall_clock())
+            # Only a refusal's wait matters; a success's headers are not parsed.
+            retry_after = None if status == 200 else retry_after_s(response.headers, wall_clock())
     except aiohttp.ClientConnectorError as exc:
         # The connection was never made: nothing reached the service.
         raise TransientError(

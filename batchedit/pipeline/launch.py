@@ -26,6 +26,7 @@ from typing import TextIO
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from batchedit.api.endpoint import Endpoint, endpoint_from_env
+from batchedit.eventloop import run_coroutine
 from batchedit.events import add_secret, notice
 from batchedit.manifest.job import JobSettings
 from batchedit.pipeline.planning import Survey, survey
@@ -88,7 +89,7 @@ def launch(
         save_invocation(paths, invocation)
         log.info("plan: %s", ", ".join(f"{n} to {a}" for a, n in planned.actions.items()))
         with logging_redirect_tqdm():
-            outcome = asyncio.run(_run(job, paths, options, planned, err))
+            outcome = run_coroutine(_run(job, paths, options, planned, err))
     for line in outcome.summary.human_lines(paths):
         print(line, file=out)
     if outcome.local_failure is not None:

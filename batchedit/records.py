@@ -14,6 +14,8 @@ from typing import Any
 
 #: A value of a manifest column: CSV gives strings, YAML any scalar.
 FieldValue = str | int | float | bool | None
+#: A model parameter's value in the request body (catalogue.ParamValue).
+ParamValue = str | int | float | bool
 
 
 class Status(StrEnum):
@@ -72,12 +74,20 @@ class EditRequest:
     model: str
     prompt: str
     images: tuple[ImageRef, ...]
-    aspect_ratio: str | None = None
+    aspect_ratio: str | None = None  # the friendly values, as the row gave them
     image_size: str | None = None
+    #: Every body parameter under the API's own names, sorted by name: the
+    #: friendly aspect_ratio and resolution under the names the row's model
+    #: takes them by, and the row's `param.*` values, typed by the catalogue.
+    body_params: tuple[tuple[str, ParamValue], ...] = ()
 
-    def params(self) -> dict[str, str]:
-        """The optional body fields, under the API's own names."""
-        params: dict[str, str] = {}
+    def params(self) -> dict[str, ParamValue]:
+        """The optional body fields, under the API's own names. A request built
+        without `body_params` (only in tests) maps the friendly values to the
+        Google models' names."""
+        if self.body_params:
+            return dict(self.body_params)
+        params: dict[str, ParamValue] = {}
         if self.aspect_ratio is not None:
             params["aspectRatio"] = self.aspect_ratio
         if self.image_size is not None:
@@ -108,7 +118,7 @@ class InvalidRow:
     model: str | None = None
     prompt: str | None = None
     images: tuple[str, ...] = ()
-    params: Mapping[str, str] = field(default_factory=dict)
+    params: Mapping[str, ParamValue] = field(default_factory=dict)
     fields: Mapping[str, FieldValue] = field(default_factory=dict)
 
 
@@ -173,7 +183,7 @@ class ReportRecord:
     model: str | None
     prompt: str | None
     images: tuple[str, ...]
-    params: Mapping[str, str]
+    params: Mapping[str, ParamValue]
     fields: Mapping[str, FieldValue]
     task_id: str | None = None
     outputs: tuple[OutputFile, ...] = ()

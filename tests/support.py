@@ -17,12 +17,22 @@ from typing import Any
 
 from PIL import Image
 
+from batchedit.catalogue import output_pixel_size, packaged_catalogue
 from batchedit.simulator import RunningSimulator, SimOptions, running_simulator
 
 FAST_LATENCY_S = (0.0, 0.02)
 TEST_KEY = "test-key-7f3a9c"
 
 StartSimulator = Callable[..., Awaitable[RunningSimulator]]
+
+
+def output_size(aspect_ratio: str, image_size: str) -> tuple[int, int]:
+    """A Google model's result size for a ratio and an imageSize, from the catalogue."""
+    spec = packaged_catalogue().find("google/nano-banana-2-edit")
+    assert spec is not None
+    size = output_pixel_size(spec, {"aspectRatio": aspect_ratio, "imageSize": image_size})
+    assert size is not None
+    return size
 
 
 class VirtualClock:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from batchedit.catalogue import DEFAULT_MODEL
 from batchedit.errors import SourceError, UsageError
 from batchedit.manifest.job import (
     JOB_KEYS,
@@ -16,7 +17,6 @@ from batchedit.manifest.job import (
     open_rows,
     validate_source,
 )
-from batchedit.models import DEFAULT_MODEL
 from batchedit.records import InvalidRow, Row
 
 HTTPS = "https://cdn.example.com/a.png"
@@ -133,7 +133,7 @@ def test_unknown_job_key_names_its_line_and_the_allowed_keys(project: Path) -> N
         ("concurrency: true", "concurrency must be a positive whole number"),
         ("poll_interval_s: -1", "poll_interval_s must be a positive number"),
         ("poll_interval_s: [1]", "poll_interval_s: must be a single value"),
-        ("model: acme/paint", "model must be one of: google/nano-banana-pro-edit"),
+        ("model: acme/paint", "model must be one of: alibaba/qwen-image-2.0-edit"),
         ("model: 3", "model must be one of"),
         ("defaults: [a]", "defaults: must be a mapping"),
         ("defaults: {a: {b: 1}}", "field 'a' is a mapping"),

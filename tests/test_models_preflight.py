@@ -33,8 +33,9 @@ def problems(row: Row | InvalidRow) -> list[str]:
 @pytest.mark.parametrize(
     ("model", "images", "ratio", "size", "ok"),
     [
-        ("google/nano-banana-edit", 3, "1:1", "1K", True),
-        ("google/nano-banana-edit", 4, "1:1", "1K", False),  # 3 images at most
+        ("google/nano-banana-edit", 3, "1:1", "", True),
+        ("google/nano-banana-edit", 4, "1:1", "", False),  # 3 images at most
+        ("google/nano-banana-edit", 1, "1:1", "1K", False),  # takes no size
         ("google/nano-banana-pro-edit", 14, "21:9", "4K", True),
         ("google/nano-banana-pro-edit", 15, "1:1", "1K", False),
         ("google/nano-banana-pro-edit", 1, "1:4", "1K", False),  # 2-edit only
@@ -57,7 +58,7 @@ def test_an_unknown_row_model_says_how_to_pass_it_through(tmp_path: Path) -> Non
     rows = [{"id": "a", "prompt": "p", "image": f"{CDN}/a.png", "model": "acme/paint-v2"}]
     [row] = check(tmp_path, rows)
     [message] = problems(row)
-    assert message.startswith("unknown model 'acme/paint-v2'; known models: google/")
+    assert message.startswith("unknown model 'acme/paint-v2'; known models: alibaba/")
     assert "--allow-model acme/paint-v2" in message
     [allowed] = check(tmp_path, rows, allow_models=["acme/paint-v2"])
     assert isinstance(allowed, Row) and allowed.request.model == "acme/paint-v2"
@@ -68,9 +69,9 @@ def test_an_allowed_model_skips_ratio_checks_but_keeps_the_image_cap(tmp_path: P
     allow = {"allow_models": ["acme/paint"]}
     [row] = check(tmp_path, [{**base, "image": f"{CDN}/a.png"}], **allow)
     assert isinstance(row, Row) and row.request.params() == {"aspectRatio": "7:3"}
-    many = "|".join(f"{CDN}/{n}.png" for n in range(15))
+    many = "|".join(f"{CDN}/{n}.png" for n in range(17))  # gpt-image takes 16
     [row] = check(tmp_path, [{**base, "image": many}], **allow)
-    assert problems(row) == ["15 images, but acme/paint takes at most 14"]
+    assert problems(row) == ["17 images, but acme/paint takes at most 16"]
 
 
 def test_a_slug_that_could_leave_the_request_path_is_never_allowed(tmp_path: Path) -> None:

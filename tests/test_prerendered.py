@@ -8,8 +8,8 @@ from typing import Any
 
 import aiohttp
 from PIL import Image
+from support import output_size
 
-from batchedit.models import output_size
 from batchedit.simulator import SimOptions, running_simulator
 
 NB2 = "google/nano-banana-2-edit"

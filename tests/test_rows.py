@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from batchedit.catalogue import DEFAULT_MODEL, packaged_catalogue
 from batchedit.manifest.reader import RawRow, RawValue, open_manifest
 from batchedit.manifest.rows import RowValidator
-from batchedit.models import DEFAULT_MODEL
 from batchedit.records import ImageRef, InvalidRow, Problem, Row
 
 PNG_HEAD = b"\x89PNG\r\n\x1a\n" + bytes(8)
@@ -226,8 +226,8 @@ def test_unknown_model_lists_the_known_ones(tmp_path: Path) -> None:
     path = write_csv(tmp_path, f"id,prompt,image,model\nx,p,{HTTPS},acme/paint\n")
     [row] = check_all(path)
     assert messages(row) == [
-        f"{path}:2: unknown model 'acme/paint'; known models: google/nano-banana-pro-edit, "
-        "google/nano-banana-2-edit, google/nano-banana-edit (to send it anyway: "
+        f"{path}:2: unknown model 'acme/paint'; known models: "
+        f"{', '.join(packaged_catalogue().models)} (to send it anyway: "
         "--allow-model acme/paint, or allow_models: in the job file)"
     ]
     assert isinstance(row, InvalidRow) and row.model == "acme/paint"

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from support import ThreadedSimulator, read_report, write_csv, write_image
+from support import ThreadedSimulator, output_size, read_report, write_csv, write_image
 
 from batchedit.cli import main
-from batchedit.models import output_size
 
 FAST = ["--poll-interval", "0.01", "--no-progress"]
 RATIOS = ["1:1", "4:5", "16:9", "9:16", "21:9", "3:2"]

@@ -20,9 +20,10 @@ from typing import Any
 import aiohttp
 import pytest
 from PIL import Image
+from support import output_size
 
-from batchedit.models import output_size
 from batchedit.simulator import SimOptions, parse_latency, running_simulator
+from batchedit.catalogue import packaged_catalogue
 from batchedit.simulator.render import placeholder_image, render_edit
 from batchedit.simulator.server import RunningSimulator
 
@@ -173,7 +174,7 @@ async def test_submit_answers_documented_envelope_on_both_paths(
     [
         (PRO, "1:1", "1K", "png"),
         (PRO, "4:5", "1K", "png"),
-        (NB1, "16:9", "1K", "png"),
+        (NB2, "16:9", "1K", "png"),
         (NB2, "1:8", "512", "png"),
         (NB2, "21:9", "512", "png"),
         (NB2, "3:2", "2K", "jpeg"),
@@ -200,7 +201,9 @@ async def test_task_succeeds_and_result_downloads_at_requested_size(
 
 
 def test_render_4k_is_jpeg_of_exact_size() -> None:
-    rendered = render_edit(None, "make it blue", "16:9", "4K", placeholder_seed=IMAGE_URL)
+    rendered = render_edit(
+        None, "make it blue", output_size("16:9", "4K"), placeholder_seed=IMAGE_URL
+    )
     picture = Image.open(io.BytesIO(rendered.data))
     assert picture.format == "JPEG"
     assert picture.size == output_size("16:9", "4K") == (rendered.width, rendered.height)
@@ -208,13 +211,17 @@ def test_render_4k_is_jpeg_of_exact_size() -> None:
 
 def test_render_is_derived_from_input_and_prompt_deterministically() -> None:
     source = png_bytes(split_picture())
-    first = render_edit(source, "warm tones", "1:1", "512")
-    assert first == render_edit(source, "warm tones", "1:1", "512")
-    assert first.data != render_edit(source, "cool tones", "1:1", "512").data
+    first = render_edit(source, "warm tones", output_size("1:1", "512"))
+    assert first == render_edit(source, "warm tones", output_size("1:1", "512"))
+    assert first.data != render_edit(source, "cool tones", output_size("1:1", "512")).data
     assert left_darker_than_right(first.data)
     # Unreadable bytes stand in as the placeholder, like an unfetchable URL.
-    garbage = render_edit(b"not an image", "warm tones", "1:1", "512", placeholder_seed="x")
-    assert garbage == render_edit(None, "warm tones", "1:1", "512", placeholder_seed="x")
+    garbage = render_edit(
+        b"not an image", "warm tones", output_size("1:1", "512"), placeholder_seed="x"
+    )
+    assert garbage == render_edit(
+        None, "warm tones", output_size("1:1", "512"), placeholder_seed="x"
+    )
     assert placeholder_image("x").tobytes() == placeholder_image("x").tobytes()
     assert placeholder_image("x").tobytes() != placeholder_image("y").tobytes()
 
@@ -224,9 +231,9 @@ def test_render_is_derived_from_input_and_prompt_deterministically() -> None:
     [
         (PRO, {"image": [IMAGE_URL]}, "prompt"),
         (PRO, edit(prompt=""), "prompt"),
-        (PRO, edit(aspectRatio="7:3"), "aspectRatio must be one of 1:1, 2:3, 3:2"),
-        (PRO, edit(aspectRatio="1:8"), "aspectRatio must be one of"),
-        (PRO, edit(imageSize="512"), "imageSize must be one of 1K, 2K, 4K"),
+        (PRO, edit(aspectRatio="7:3"), "aspectRatio '7:3' is not allowed; allowed: 1:1, 2:3, 3:2"),
+        (PRO, edit(aspectRatio="1:8"), "aspectRatio '1:8' is not allowed; allowed:"),
+        (PRO, edit(imageSize="512"), "imageSize '512' is not allowed; allowed: 1K, 2K, 4K"),
         (PRO, edit(image=[]), "1 to 14"),
         (NB1, edit(image=[IMAGE_URL] * 4), "1 to 3"),
         (PRO, edit(image=["ftp://example.com/a.png"]), "image[0]"),
@@ -495,7 +502,11 @@ async def test_models_endpoint_lists_the_catalogue(start_sim: StartSim) -> None:
     sim = await start_sim()
     _, answer, _ = await sim.call("GET", "/api/v1/models")
     slugs = {model["model_id"] for model in answer["data"]["models"]}
-    assert slugs == {PRO, NB2, NB1}
+    assert {PRO, NB2, NB1} <= slugs
+    assert slugs == set(packaged_catalogue().models)
+    # Both shapes: the official CLI's top-level `models`, with string slugs.
+    assert [item["slug"] for item in answer["models"]] == sorted(slugs)
+    assert all(item["docs_url"] and item["type"] for item in answer["models"])
 
 
 @pytest.mark.parametrize(

@@ -27,6 +27,7 @@ from batchedit.api.exchange import ApiRequest, exchange
 from batchedit.api.policy import LoadFeedback, NoFeedback, RequestCounts, RetryPolicy
 from batchedit.api.ratelimit import RequestRateLimiter
 from batchedit.api.task_state import TaskState, parse_task
+from batchedit.catalogue import current_catalogue
 from batchedit.clock import Clock
 from batchedit.errors import (
     ApiError,
@@ -92,7 +93,8 @@ class ModellixClient:
         the service without an answer raises OutcomeUnknown.
         """
         self.counts.count("submit")
-        request = ApiRequest("POST", f"{API_PREFIX}/{model}/async", body, paid=True)
+        path = current_catalogue().body_spec(model).submit_path
+        request = ApiRequest("POST", path, body, paid=True)
         data = await exchange(
             self.session, self.endpoint, request, load=self.load, wall_clock=self.wall_clock
         )

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from batchedit.catalogue import DEFAULT_MODEL, current_catalogue, is_model_slug
 from batchedit.errors import SourceError, UsageError
 from batchedit.manifest.columns import ColumnMap, parse_columns
 from batchedit.manifest.naming import OutputSpec, parse_output
@@ -41,7 +42,6 @@ from batchedit.manifest.yaml_reader import (
     yaml_error,
     yaml_loader,
 )
-from batchedit.models import DEFAULT_MODEL, MODELS, is_model_slug, spec_for
 from batchedit.records import FieldValue, InvalidRow, Problem, Row
 
 
@@ -94,8 +94,8 @@ def _check_model(value: object) -> str:
     settings are read (see _check_model_allowed)."""
     if not isinstance(value, str) or not is_model_slug(value.strip()):
         raise ValueError(
-            f"model must be one of: {', '.join(MODELS)}, or a provider/name slug "
-            f"passed with --allow-model (got {value!r})"
+            f"model must be one of: {', '.join(current_catalogue().models)}, or a "
+            f"provider/name slug passed with --allow-model (got {value!r})"
         )
     return value.strip()
 
@@ -111,10 +111,11 @@ def _check_allow_models(value: object) -> frozenset[str]:
 
 def _check_model_allowed(job: JobSettings) -> str | None:
     """Why the job's default model cannot be used, or None."""
-    if spec_for(job.model, job.allow_models) is not None:
+    catalogue = current_catalogue()
+    if catalogue.spec_for(job.model, job.allow_models) is not None:
         return None
     return (
-        f"model must be one of: {', '.join(MODELS)} (got {job.model!r}); to send "
+        f"model must be one of: {', '.join(catalogue.models)} (got {job.model!r}); to send "
         f"another model anyway, pass --allow-model {job.model} or list it under allow_models:"
     )
 

@@ -13,13 +13,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from batchedit.catalogue import Catalogue, ModelSpec, current_catalogue
 from batchedit.manifest.columns import ColumnMap
 from batchedit.manifest.naming import OutputSpec
+from batchedit.manifest.params import is_param_field, row_params
 from batchedit.manifest.preflight import local_file_problem, url_problem
 from batchedit.manifest.reader import RawRow, RawValue
 from batchedit.manifest.seen_ids import SeenIds
 from batchedit.manifest.template import TemplateError, render_template
-from batchedit.models import ModelSpec, spec_for, unknown_model_message
 from batchedit.records import EditRequest, FieldValue, ImageRef, InvalidRow, Problem, Row
 
 MAX_IMAGE_COLUMNS = 14
@@ -65,6 +66,7 @@ class RowValidator:
         columns: ColumnMap | None = None,
         allowed_models: frozenset[str] = frozenset(),
         output: OutputSpec | None = None,
+        catalogue: Catalogue | None = None,
     ) -> None:
         self.file = file
         self.base_dir = base_dir
@@ -73,6 +75,8 @@ class RowValidator:
         self.columns = columns or ColumnMap()
         self.allowed_models = allowed_models
         self.output = output or OutputSpec()
+        # Read once: the packaged data, or a newer schema `models refresh` cached.
+        self.catalogue = catalogue or current_catalogue()
         self._first_stem: dict[str, int] = {}  # only with an output name template
         # One verdict per distinct local file: ten thousand rows may share two photos.
         self._file_problems: dict[Path, str | None] = {}
@@ -93,12 +97,19 @@ class RowValidator:
         prompt = _check_prompt(values, checked)
         given = _image_list(values, checked)
         images = tuple(self._check_image(image, checked) for image in given)
-        aspect = _option(values, "aspect_ratio", spec, checked)
-        size = _option(values, "resolution", spec, checked)
+        params = row_params(values, spec, checked.add)
         fields = _fields(values, checked)
         if spec is not None:
             _check_count(len(given), spec, checked)
-        request = EditRequest(model, prompt or "", tuple(i for i in images if i), aspect, size)
+            _check_prompt_length(prompt, spec, checked)
+        request = EditRequest(
+            model,
+            prompt or "",
+            tuple(i for i in images if i),
+            params.aspect_ratio,
+            params.image_size,
+            params.body,
+        )
         stem = self._check_output_name(row_id, fields, request, checked)
         if checked.problems:
             return InvalidRow(
@@ -133,9 +144,9 @@ class RowValidator:
         return row_id
 
     def _check_model(self, model: str, checked: _Checked) -> ModelSpec | None:
-        spec = spec_for(model, self.allowed_models)
+        spec = self.catalogue.spec_for(model, self.allowed_models)
         if spec is None:
-            checked.add(unknown_model_message(model), "model")
+            checked.add(self.catalogue.unknown_model_message(model), "model")
         return spec
 
     def _check_output_name(
@@ -243,38 +254,31 @@ def _image_list(values: Mapping[str, RawValue], checked: _Checked) -> tuple[str,
     return tuple(given)
 
 
-def _option(
-    values: Mapping[str, RawValue], name: str, spec: ModelSpec | None, checked: _Checked
-) -> str | None:
-    """aspect_ratio or resolution: None when not given, checked against the model."""
-    text = _text(values.get(name))
-    if not text:
-        return None
-    if spec is not None:
-        allowed = spec.aspect_ratios if name == "aspect_ratio" else spec.image_sizes
-        if allowed and text not in allowed:
-            checked.add(
-                f"{name} '{text}' is not allowed for {spec.slug}; allowed: {', '.join(allowed)}",
-                name,
-            )
-    return text
-
-
 def _check_count(count: int, spec: ModelSpec, checked: _Checked) -> None:
+    most = spec.images.max_count
     if count == 0:
         checked.add(
             "no input image: give image (an https:// URL or a local file) or image_1..image_14",
             "image",
         )
-    elif count > spec.max_images:
-        checked.add(f"{count} images, but {spec.slug} takes at most {spec.max_images}", "image")
+    elif most is not None and count > most:
+        checked.add(f"{count} images, but {spec.slug} takes at most {most}", "image")
+
+
+def _check_prompt_length(prompt: str | None, spec: ModelSpec, checked: _Checked) -> None:
+    most = spec.prompt_max_chars
+    if prompt is not None and most is not None and len(prompt) > most:
+        checked.add(
+            f"prompt is {len(prompt)} characters once filled in; {spec.slug} takes at most {most}",
+            "prompt",
+        )
 
 
 def _fields(values: Mapping[str, RawValue], checked: _Checked) -> dict[str, FieldValue]:
     """The other columns, for the report; lists and stray image_N columns are flagged."""
     fields: dict[str, FieldValue] = {}
     for name, value in values.items():
-        if name in KNOWN_FIELDS:
+        if name in KNOWN_FIELDS or is_param_field(name):
             continue
         match = _IMAGE_COLUMN.fullmatch(name)
         if match and int(match.group(1)) > MAX_IMAGE_COLUMNS:

@@ -33,7 +33,6 @@ from typing import Protocol
 
 from batchedit.api.inflight import Slot
 from batchedit.clock import Clock
-from batchedit.models import DEFAULT_IMAGE_SIZE
 from batchedit.pipeline.latency import DurationModel, PlanBudget, PollShape, TaskKind
 from batchedit.records import Row
 
@@ -64,7 +63,8 @@ class InFlightTask:
     @property
     def kind(self) -> TaskKind:
         request = self.row.request
-        return request.model, request.image_size or DEFAULT_IMAGE_SIZE
+        # Durations follow the output size: the friendly resolution, else a `size`.
+        return request.model, request.image_size or str(request.params().get("size", ""))
 
 
 class Policy(Protocol):

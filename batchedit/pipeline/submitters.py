@@ -18,6 +18,7 @@ import logging
 from typing import Any
 
 from batchedit.api.task_state import ResultResource, TaskPhase, TaskState
+from batchedit.catalogue import build_body, current_catalogue
 from batchedit.clock import utc_now_iso
 from batchedit.errors import (
     ApiError,
@@ -77,7 +78,8 @@ class Submitters:
     async def request_body(self, row: Row) -> dict[str, Any]:
         request = row.request
         images = [await self.services.uploader.url_for(image) for image in request.images]
-        return {"prompt": request.prompt, "image": images, **request.params()}
+        spec = current_catalogue().body_spec(request.model)
+        return build_body(spec, request.prompt, images, request.params())
 
     async def submit(self, row: Row, fingerprint: str, body: dict[str, Any]) -> None:
         """Reserve a slot and pay for the row's task. A submit still refused with

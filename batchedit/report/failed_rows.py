@@ -20,13 +20,13 @@ from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+from batchedit.catalogue import DEFAULT_MODEL
 from batchedit.errors import SourceError
 from batchedit.fsutil import atomic_writer
 from batchedit.manifest.job import JobSettings, apply_overrides, load_job
 from batchedit.manifest.reader import RawValue, open_manifest
 from batchedit.manifest.rows import IMAGE_COLUMNS, is_empty
 from batchedit.manifest.template import TemplateError
-from batchedit.models import DEFAULT_MODEL
 from batchedit.records import ReportRecord, Status
 from batchedit.report.review import RunReport
 
@@ -115,14 +115,18 @@ def _cells_from_record(record: ReportRecord, base: Path | None, target_dir: Path
         prompt = prompt.replace("{", "{{").replace("}", "}}")
     images = [_rebase(given, base, target_dir) if base else given for given in record.images]
     cells = {"id": record.id, "prompt": prompt, "image": "|".join(images)}
-    if aspect := record.params.get("aspectRatio"):
-        cells["aspect_ratio"] = aspect
-    if size := record.params.get("imageSize"):
-        cells["resolution"] = size
+    for name, value in record.params.items():
+        # The Google models' two names go back to the friendly columns; any other
+        # parameter to its param.<field> column, which validation maps back alike.
+        column = _FRIENDLY_COLUMNS.get(name, f"param.{name}")
+        cells[column] = _as_text(value)
     if record.model and record.model != DEFAULT_MODEL:
         cells["model"] = record.model
     cells.update((name, _as_text(value)) for name, value in record.fields.items())
     return cells
+
+
+_FRIENDLY_COLUMNS = {"aspectRatio": "aspect_ratio", "imageSize": "resolution"}
 
 
 def _rebase(given: str, base: Path, target_dir: Path) -> str:

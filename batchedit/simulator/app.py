@@ -20,6 +20,7 @@ from aiohttp import web
 
 from batchedit.simulator.context import CONTEXT, SimContext
 from batchedit.simulator.handlers import (
+    handle_api_schema,
     handle_balance,
     handle_download,
     handle_models,
@@ -62,6 +63,8 @@ def create_app(
     app.router.add_get("/api/v1/team/balance", handle_balance)
     app.router.add_get("/api/v1/apikey/validate", handle_validate_key)
     app.router.add_get("/api/v1/models", handle_models)
+    # The model pages' schemas live on www.modellix.ai, outside the API: no key.
+    app.router.add_get("/models/{provider}/{model}/api_schema", handle_api_schema)
     app.router.add_get(r"/_sim/results/{task_id}/{n:\d+}.{ext:[a-z]+}", handle_download)
     app.router.add_get("/_sim/media/{file_id}", handle_serve_upload)
     app.router.add_get(STATS_PATH, handle_stats)

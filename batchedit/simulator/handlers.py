@@ -1,4 +1,4 @@
-"""The read-side endpoints: task status, result downloads, account, catalogue, stats.
+"""The read-side endpoints: task status, result downloads, account, catalogue, schemas, stats.
 
 Result downloads live under `/_sim/` because in production they come from a
 file host, not the API: no key, no rate limit, no injected errors, and they
@@ -12,7 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
-from batchedit.models import MODELS
+from batchedit.catalogue import ModelSpec, outputs_for, packaged_catalogue
+from batchedit.catalogue.schema import schema_of
 from batchedit.simulator.context import API_KEY, CONTEXT
 from batchedit.simulator.faults import maybe_slow, maybe_truncated
 from batchedit.simulator.responses import ApiError, ok_json
@@ -42,19 +43,21 @@ async def handle_read_task(request: web.Request) -> web.Response:
 
 
 def _success_fields(task: SimTask, origin: str, expire_after_s: float) -> dict[str, Any]:
-    result = task.result
     expires_at = task.expires_at(expire_after_s)
-    if result is None or expires_at is None:  # success implies both; kept for the type checker
+    if not task.results or expires_at is None:  # success implies both; for the type checker
         return {}
-    resource = {
-        "url": f"{origin}/_sim/results/{task.task_id}/0.{result.extension}",
-        "type": "image",
-        "width": result.width,
-        "height": result.height,
-        "format": result.format,
-    }
+    resources = [
+        {
+            "url": f"{origin}/_sim/results/{task.task_id}/{number}.{result.extension}",
+            "type": "image",
+            "width": result.width,
+            "height": result.height,
+            "format": result.format,
+        }
+        for number, result in enumerate(task.results)
+    ]
     return {
-        "result": {"resources": [resource]},
+        "result": {"resources": resources},
         "result_expires_at": iso_utc(task.to_wall(expires_at)),
     }
 
@@ -62,28 +65,31 @@ def _success_fields(task: SimTask, origin: str, expire_after_s: float) -> dict[s
 async def handle_download(request: web.Request) -> web.StreamResponse:
     state = request.app[CONTEXT].state
     task = state.tasks.get(request.match_info["task_id"])
+    number = int(request.match_info["n"])
     now = state.clock()
     if (
         task is None
-        or task.result is None
-        or request.match_info["n"] != "0"
-        or request.match_info["ext"] != task.result.extension
+        or number >= len(task.results)
+        or request.match_info["ext"] != task.results[number].extension
         or task.status(now) is not TaskStatus.SUCCESS
     ):
         raise ApiError(404, "no such result")
+    result = task.results[number]
     expires_at = task.expires_at(state.options.expire_after_s)
     if expires_at is not None and now >= expires_at:
         # Expired results are dropped from disk: they can never be served again.
-        if not request.app[CONTEXT].prerendered.owns(task.result.path):
-            await asyncio.to_thread(task.result.path.unlink, missing_ok=True)
+        prerendered = request.app[CONTEXT].prerendered
+        for stale in task.results:
+            if not prerendered.owns(stale.path):
+                await asyncio.to_thread(stale.path.unlink, missing_ok=True)
         raise ApiError(410, "the result has expired; submit the edit again")
     state.stats.downloads += 1
-    content_type = f"image/{task.result.format}"
+    content_type = f"image/{result.format}"
     await maybe_slow(state)
-    truncated = await maybe_truncated(state, request, task.result.path, content_type)
+    truncated = await maybe_truncated(state, request, result.path, content_type)
     if truncated is not None:
         return truncated
-    return web.FileResponse(task.result.path, headers={"Content-Type": content_type})
+    return web.FileResponse(result.path, headers={"Content-Type": content_type})
 
 
 async def handle_balance(request: web.Request) -> web.Response:
@@ -98,18 +104,41 @@ async def handle_validate_key(request: web.Request) -> web.Response:
 
 
 async def handle_models(request: web.Request) -> web.Response:
-    models = [
-        {
-            "model_id": spec.slug,
-            "provider": spec.provider,
-            "name": spec.name,
-            "max_images": spec.max_images,
-            "aspect_ratios": list(spec.aspect_ratios),
-            "image_sizes": list(spec.image_sizes),
-        }
-        for spec in MODELS.values()
-    ]
-    return ok_json({"models": models})
+    """The catalogue in both shapes clients read: the official CLI's top-level
+    `models` (items with a string `slug`) and the other client's `data.models`."""
+    origin = f"{request.scheme}://{request.host}"
+    models = [_model_item(spec, origin) for spec in packaged_catalogue().models.values()]
+    return web.json_response(
+        {"code": 0, "message": "success", "models": models, "data": {"models": models}}
+    )
+
+
+def _model_item(spec: ModelSpec, origin: str) -> dict[str, Any]:
+    return {
+        "slug": spec.slug,
+        "type": spec.type,
+        "description": spec.description,
+        "docs_url": spec.docs_url,
+        "model_id": spec.slug,
+        "provider": spec.provider,
+        "name": spec.name,
+        "submit_path": spec.submit_path,
+        "images_field": spec.images.field,
+        "max_images": spec.images.max_count,
+        "parameters": list(spec.params),
+        "outputs": outputs_for(spec, {}).count,
+        "api_schema_url": f"{origin}/models/{spec.slug}/api_schema",
+    }
+
+
+async def handle_api_schema(request: web.Request) -> web.Response:
+    """The model page's OpenAPI document (no key, as on www.modellix.ai)."""
+    slug = f"{request.match_info['provider']}/{request.match_info['model']}"
+    spec = packaged_catalogue().find(slug)
+    if spec is None:
+        raise ApiError(404, f"unknown model {slug!r}")
+    origin = f"{request.scheme}://{request.host}"
+    return web.json_response(schema_of(spec, origin))
 
 
 async def handle_stats(request: web.Request) -> web.Response:

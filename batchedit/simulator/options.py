@@ -43,6 +43,10 @@ class SimOptions:
     #: Fraction of answers (API and downloads) held back `slow_s` seconds.
     slow_rate: float = 0.0
     slow_s: float = 2.0
+    #: Keep every accepted submit's path and body, served in /_sim/stats under
+    #: `bodies`, so a test can assert on exactly what a client sent (off by
+    #: default: bodies may carry data URIs of whole images).
+    record_bodies: bool = False
 
     def __post_init__(self) -> None:
         # Checked here, not in the CLI, so a bad scenario in a test fails loudly too.

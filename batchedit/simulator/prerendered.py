@@ -15,32 +15,33 @@ from pathlib import Path
 
 from PIL import Image
 
-from batchedit.models import output_size
 from batchedit.simulator.state import ResultFile, SimTask
 
-_PNG_SIZES = frozenset({"512", "1K"})
 _COLOUR = (96, 140, 180)
 
 
 class PrerenderedResults:
-    """A result file per (aspect ratio, image size), rendered on first use."""
+    """A result file per (width, height, format), rendered on first use."""
 
     def __init__(self) -> None:
-        self._files: dict[tuple[str, str], ResultFile] = {}
+        self._files: dict[tuple[int, int, str], ResultFile] = {}
         self._lock = asyncio.Lock()
 
-    async def settle(self, task: SimTask, aspect_ratio: str, image_size: str, folder: Path) -> None:
-        """Give `task` the shared result of its shape; it finishes when its latency is up."""
-        shape = (aspect_ratio, image_size)
+    async def settle(
+        self, task: SimTask, size_px: tuple[int, int], image_format: str, count: int, folder: Path
+    ) -> None:
+        """Give `task` `count` copies of the shared result of its shape; it finishes
+        when its latency is up."""
+        shape = (*size_px, image_format)
         result = self._files.get(shape)
         if result is None:
             async with self._lock:
                 result = self._files.get(shape)
                 if result is None:
-                    stem = folder / f"prerendered-{aspect_ratio.replace(':', 'x')}-{image_size}"
-                    result = await asyncio.to_thread(_render, stem, aspect_ratio, image_size)
+                    stem = folder / f"prerendered-{size_px[0]}x{size_px[1]}-{image_format}"
+                    result = await asyncio.to_thread(_render, stem, size_px, image_format)
                     self._files[shape] = result
-        task.result = result
+        task.results = (result,) * count
         task.rendered_at = task.created_at
 
     def owns(self, path: Path) -> bool:
@@ -48,11 +49,11 @@ class PrerenderedResults:
         return any(result.path == path for result in self._files.values())
 
 
-def _render(stem: Path, aspect_ratio: str, image_size: str) -> ResultFile:
-    width, height = output_size(aspect_ratio, image_size)
+def _render(stem: Path, size_px: tuple[int, int], image_format: str) -> ResultFile:
+    width, height = size_px
     picture = Image.new("RGB", (width, height), _COLOUR)
     buffer = io.BytesIO()
-    if image_size in _PNG_SIZES:
+    if image_format == "png":
         picture.save(buffer, format="PNG")
         fmt, extension = "png", "png"
     else:

@@ -17,11 +17,9 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from batchedit.models import output_size
-
 _DATA_URI = re.compile(r"^data:image/[A-Za-z0-9.+-]+;base64,", re.ASCII)
-#: Sizes small enough to keep lossless; larger ones are JPEG to keep downloads light.
-_PNG_SIZES = frozenset({"512", "1K"})
+#: Results this small (long side) stay lossless; larger ones are JPEG to keep downloads light.
+PNG_MAX_SIDE_PX = 1024
 _PLACEHOLDER_PX = 512
 _BAND_WORDS = 8
 
@@ -88,25 +86,32 @@ def placeholder_image(seed_text: str) -> Image.Image:
 def render_edit(
     source: bytes | None,
     prompt: str,
-    aspect_ratio: str,
-    image_size: str,
+    size_px: tuple[int, int],
     *,
     placeholder_seed: str = "",
+    image_format: str | None = None,
+    variant: int = 0,
 ) -> RenderedImage:
-    """Fit the input to the requested shape, tint it by the prompt and caption it.
+    """Fit the input to the requested (width, height), tint it by the prompt and caption it.
 
     `source` None, or bytes Pillow cannot read, stand in as the placeholder
-    picture of `placeholder_seed`, exactly as an unfetchable URL does.
+    picture of `placeholder_seed`, exactly as an unfetchable URL does. Each
+    `variant` (the second, third... output of one task) gets its own tint.
+    `image_format` "png" or "jpeg" forces the encoding (a model's output_format).
     """
-    width, height = output_size(aspect_ratio, image_size)
+    width, height = size_px
     picture = _open_picture(source, (width, height))
     if picture is None:
         picture = placeholder_image(placeholder_seed)
     # Colour work on the reduced picture, before the upscale, keeps 4K cheap.
-    picture = _shift_hue(picture, _prompt_hue(prompt))
+    picture = _shift_hue(picture, (_prompt_hue(prompt) + 37 * variant) % 256 or 32)
     picture = ImageOps.fit(picture, (width, height), Image.Resampling.BICUBIC)
     _draw_band(picture, prompt)
-    return _encode(picture, image_size)
+    return _encode(picture, image_format or default_format(size_px))
+
+
+def default_format(size_px: tuple[int, int]) -> str:
+    return "png" if max(size_px) <= PNG_MAX_SIDE_PX else "jpeg"
 
 
 def _open_picture(source: bytes | None, target: tuple[int, int]) -> Image.Image | None:
@@ -162,9 +167,9 @@ def _draw_band(picture: Image.Image, prompt: str) -> None:
         draw.text((margin, y), text, fill=(250, 250, 250), font=font)
 
 
-def _encode(picture: Image.Image, image_size: str) -> RenderedImage:
+def _encode(picture: Image.Image, image_format: str) -> RenderedImage:
     buffer = io.BytesIO()
-    if image_size in _PNG_SIZES:
+    if image_format == "png":
         picture.save(buffer, format="PNG", compress_level=1)  # speed over a few bytes
         fmt = "png"
     else:

@@ -52,7 +52,7 @@ class SimTask:
     created_wall: float  # epoch seconds at created_at
     latency_s: float
     error: str | None = None  # set for a task drawn to fail, or whose render broke
-    result: ResultFile | None = None
+    results: tuple[ResultFile, ...] = ()  # one per output (`n` of them)
     rendered_at: float | None = None  # clock seconds the render (or failure) was settled
 
     @property
@@ -75,7 +75,7 @@ class SimTask:
 
     def expires_at(self, expire_after_s: float) -> float | None:
         finished = self.finished_at()
-        if finished is None or self.result is None:
+        if finished is None or not self.results:
             return None
         return finished + expire_after_s
 
@@ -102,6 +102,8 @@ class Stats:
     task_seconds: float = 0.0  # sum of the drawn task latencies: the benchmarks' ideal
     responses: Counter[int] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)  # see faults.py
+    #: With SimOptions.record_bodies: every accepted submit's path and JSON body.
+    bodies: list[dict[str, object]] | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -113,6 +115,7 @@ class Stats:
             "task_seconds": round(self.task_seconds, 6),
             "responses": {str(status): n for status, n in sorted(self.responses.items())},
             "faults": dict(sorted(self.faults.items())),
+            **({} if self.bodies is None else {"bodies": self.bodies}),
         }
 
 
@@ -126,7 +129,7 @@ class SimState:
         self.clock = clock
         self.wall_clock = wall_clock
         self.rng = random.Random(options.seed)
-        self.stats = Stats()
+        self.stats = Stats(bodies=[] if options.record_bodies else None)
         self.tasks: dict[str, SimTask] = {}
         self.media: dict[str, MediaFile] = {}
         self._spent: Counter[str] = Counter()

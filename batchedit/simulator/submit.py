@@ -1,27 +1,46 @@
 """The paid call: validate an edit request, create and charge a task, render it behind.
 
-Validation uses the same model table as the client's offline checks, so a
-row the client lets through is never refused here for a different reason.
+Validation is the catalogue's `check_body`, the same rules the client checks
+rows against offline, so a row the client lets through is never refused here
+for a different reason; a wrong or missing field is a 400 in the API's error
+envelope. A task renders as many results as the body asks for (`n`), at the
+catalogued pixel size where the catalogue knows it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 from yarl import URL
 
-from batchedit.models import DEFAULT_ASPECT_RATIO, DEFAULT_IMAGE_SIZE, ModelSpec, find_model
+from batchedit.catalogue import (
+    BodyError,
+    ModelSpec,
+    ParamValue,
+    check_body,
+    output_pixel_size,
+    outputs_for,
+    packaged_catalogue,
+    ratio_size,
+)
 from batchedit.simulator.context import API_KEY, CONTEXT, SimContext
 from batchedit.simulator.faults import maybe_drop_submit
 from batchedit.simulator.inputs import load_input
-from batchedit.simulator.render import is_data_uri, render_edit
+from batchedit.simulator.render import default_format, is_data_uri, render_edit
 from batchedit.simulator.responses import ApiError, ok_json, retry_headers
 from batchedit.simulator.state import ResultFile, SimTask
+
+#: Where the catalogue does not know a result's size: this long side, for a
+#: size keyword (1K, 2k...) its own, and the shape of any ratio the body gives.
+_FALLBACK_LONG_SIDE_PX = 1024
+_KEYWORD_SIDES = {"512": 512, "1k": 1024, "2k": 2048, "4k": 4096}
+_RATIO = re.compile(r"[1-9]\d*:[1-9]\d*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,18 +48,20 @@ class EditRequest:
     model: ModelSpec
     prompt: str
     images: tuple[str, ...]
-    aspect_ratio: str
-    image_size: str
+    size_px: tuple[int, int]
+    image_format: str  # "png" or "jpeg"
+    count: int  # results to render
 
 
 async def handle_submit(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     state = ctx.state
     slug = f"{request.match_info['provider']}/{request.match_info['model']}"
-    spec = find_model(slug)
+    spec = packaged_catalogue().find(slug)
     if spec is None:
         raise ApiError(404, f"unknown model {slug!r}; GET /api/v1/models lists the models")
-    edit = parse_edit_request(spec, await _read_json(request))
+    body = await _read_json(request)
+    edit = parse_edit_request(spec, body)
     key = request[API_KEY]
     limit = state.options.max_concurrent
     if limit is not None and state.running_count(key) >= limit:
@@ -50,9 +71,11 @@ async def handle_submit(request: web.Request) -> web.Response:
     if state.remaining_balance(key) == 0:
         raise ApiError(402, "balance exhausted")
     task = state.create_task(key, spec.slug)
+    if state.stats.bodies is not None:
+        state.stats.bodies.append({"model": spec.slug, "path": request.path, "body": body})
     if task.error is None and state.options.prerendered:
         folder = ctx.require_result_dir()
-        await ctx.prerendered.settle(task, edit.aspect_ratio, edit.image_size, folder)
+        await ctx.prerendered.settle(task, edit.size_px, edit.image_format, edit.count, folder)
     elif task.error is None:
         ctx.start_job(render_task(ctx, task, edit))
     maybe_drop_submit(state)
@@ -69,33 +92,38 @@ async def handle_submit(request: web.Request) -> web.Response:
 
 def parse_edit_request(spec: ModelSpec, body: object) -> EditRequest:
     """The request if the body is valid for `spec`; ApiError(400) naming the field if not."""
-    if not isinstance(body, dict):
-        raise ApiError(400, "the body must be a JSON object")
-    prompt = body.get("prompt")
-    if not isinstance(prompt, str) or not prompt:
-        raise ApiError(400, "prompt is required and must be a non-empty string")
+    try:
+        checked = check_body(spec, body)
+    except BodyError as exc:
+        raise ApiError(400, str(exc)) from None
+    for index, entry in enumerate(checked.images):
+        if not _is_image_ref(entry):
+            raise ApiError(
+                400,
+                f"{spec.images.field}[{index}] must be an http(s):// URL or a "
+                "data:image/...;base64, URI",
+            )
+    size_px = output_pixel_size(spec, checked.params) or _fallback_size(checked.params)
+    image_format = str(checked.params.get("output_format") or default_format(size_px))
+    count = outputs_for(spec, checked.params).count
     return EditRequest(
         model=spec,
-        prompt=prompt,
-        images=_parse_images(spec, body.get("image")),
-        aspect_ratio=_parse_choice(body, "aspectRatio", spec.aspect_ratios, DEFAULT_ASPECT_RATIO),
-        image_size=_parse_choice(body, "imageSize", spec.image_sizes, DEFAULT_IMAGE_SIZE),
+        prompt=checked.prompt,
+        images=checked.images,
+        size_px=size_px,
+        image_format=image_format,
+        count=1 if count is None else count,  # undocumented: the simulator makes one
     )
 
 
-def _parse_images(spec: ModelSpec, value: object) -> tuple[str, ...]:
-    images = [value] if isinstance(value, str) else value
-    if not isinstance(images, list) or not 1 <= len(images) <= spec.max_images:
-        raise ApiError(
-            400, f"image must be an array of 1 to {spec.max_images} image URLs for {spec.slug}"
-        )
-    for index, entry in enumerate(images):
-        if not isinstance(entry, str) or not _is_image_ref(entry):
-            raise ApiError(
-                400,
-                f"image[{index}] must be an http(s):// URL or a data:image/...;base64, URI",
-            )
-    return tuple(images)
+def _fallback_size(params: Mapping[str, ParamValue]) -> tuple[int, int]:
+    values = [str(value) for value in params.values()]
+    long_side = next(
+        (_KEYWORD_SIDES[v.lower()] for v in values if v.lower() in _KEYWORD_SIDES),
+        _FALLBACK_LONG_SIDE_PX,
+    )
+    ratio = next((v for v in values if _RATIO.fullmatch(v)), "1:1")
+    return ratio_size(ratio, long_side)
 
 
 def _is_image_ref(entry: str) -> bool:
@@ -108,15 +136,6 @@ def _is_image_ref(entry: str) -> bool:
     return url.scheme in ("http", "https") and bool(url.host)
 
 
-def _parse_choice(body: dict[str, Any], name: str, allowed: tuple[str, ...], default: str) -> str:
-    value = body.get(name)
-    if value is None:
-        return default
-    if value not in allowed:
-        raise ApiError(400, f"{name} must be one of {', '.join(allowed)}; got {value!r}")
-    return str(value)
-
-
 async def _read_json(request: web.Request) -> object:
     try:
         return await request.json()
@@ -125,21 +144,31 @@ async def _read_json(request: web.Request) -> object:
 
 
 async def render_task(ctx: SimContext, task: SimTask, edit: EditRequest) -> None:
-    """Fetch the first input and render the result file; settles the task either way."""
+    """Fetch the first input and render the result files; settles the task either way."""
     source = await load_input(edit.images[0], ctx.state, ctx.require_session())
-    path = ctx.require_result_dir() / f"{task.task_id}-0"
+    folder = ctx.require_result_dir()
     try:
-        result = await asyncio.to_thread(_render_to_file, source, edit, path)
+        results = []
+        for number in range(edit.count):
+            stem = folder / f"{task.task_id}-{number}"
+            results.append(await asyncio.to_thread(_render_to_file, source, edit, stem, number))
     except OSError:
         task.error = "Internal Server Error: the simulator could not store the result"
     else:
-        task.result = result
+        task.results = tuple(results)
     task.rendered_at = ctx.state.clock()
 
 
-def _render_to_file(source: bytes | None, edit: EditRequest, stem: Path) -> ResultFile:
+def _render_to_file(
+    source: bytes | None, edit: EditRequest, stem: Path, variant: int
+) -> ResultFile:
     rendered = render_edit(
-        source, edit.prompt, edit.aspect_ratio, edit.image_size, placeholder_seed=edit.images[0]
+        source,
+        edit.prompt,
+        edit.size_px,
+        placeholder_seed=edit.images[0],
+        image_format=edit.image_format,
+        variant=variant,
     )
     path = stem.with_suffix(f".{rendered.extension}")
     path.write_bytes(rendered.data)

@@ -1,0 +1,157 @@
+"""The catalogue as loaded: the packaged data files, and the user's cached schemas.
+
+The packaged files (`data/*.json`) are read once per process. `batchedit
+models refresh` caches each model's published schema under
+`$XDG_CACHE_HOME/batchedit/schemas/` (default `~/.cache/...`); a cached
+schema fetched after the packaged data was last checked is laid over it
+(see schema.py), so validation follows the service's newest word, and
+offline (no cache) it follows the packaged data, saying so in
+`batchedit models`. The simulator always speaks the packaged data.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import re
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from batchedit.catalogue.schema import spec_with_schema
+from batchedit.catalogue.spec import ImagesSpec, ModelSpec, spec_from_data
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "google/nano-banana-pro-edit"
+_SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")
+#: The fields a model passed through with --allow-model gets for aspect_ratio and resolution.
+PASS_THROUGH_FRIENDLY = {"aspect_ratio": "aspectRatio", "resolution": "imageSize"}
+
+
+def is_model_slug(text: str) -> bool:
+    """`provider/name`, as the submit path takes it: nothing that could leave the path."""
+    return _SLUG.fullmatch(text) is not None and ".." not in text
+
+
+def cache_file_name(slug: str) -> str:
+    return slug.replace("/", "--") + ".json"
+
+
+def schema_cache_dir(env: Mapping[str, str] | None = None) -> Path:
+    """`$XDG_CACHE_HOME/batchedit/schemas`, `~/.cache/batchedit/schemas` without it."""
+    env = os.environ if env is None else env
+    root = env.get("XDG_CACHE_HOME", "").strip()
+    base = Path(root) if root and Path(root).is_absolute() else Path.home() / ".cache"
+    return base / "batchedit" / "schemas"
+
+
+@dataclass(frozen=True, slots=True)
+class Catalogue:
+    """Every known model by slug, and where each one's rules came from."""
+
+    models: Mapping[str, ModelSpec]
+
+    def find(self, slug: str) -> ModelSpec | None:
+        return self.models.get(slug)
+
+    @property
+    def max_images_any_model(self) -> int:
+        return max((spec.images.max_count or 1) for spec in self.models.values())
+
+    def spec_for(self, slug: str, allowed: Collection[str] = ()) -> ModelSpec | None:
+        """The rules to check a row against: a known model's own, or, for a slug
+        the user allowed, only the largest image count any model takes."""
+        spec = self.models.get(slug)
+        if spec is None and slug in allowed and is_model_slug(slug):
+            return self.pass_through(slug)
+        return spec
+
+    def pass_through(self, slug: str) -> ModelSpec:
+        """An unknown slug sent anyway: prompt and `image` as the Google models
+        take them, every parameter as given, nothing else checked."""
+        return ModelSpec(
+            slug=slug,
+            submit_path=f"/api/v1/{slug}/async",
+            images=ImagesSpec("image", 1, self.max_images_any_model),
+            friendly=PASS_THROUGH_FRIENDLY,
+            known=False,
+            source="--allow-model (not checked)",
+        )
+
+    def body_spec(self, slug: str) -> ModelSpec:
+        """The spec a submit's body is built with: unknown slugs pass through."""
+        return self.models.get(slug) or self.pass_through(slug)
+
+    def unknown_model_message(self, slug: str) -> str:
+        known = ", ".join(self.models)
+        if not is_model_slug(slug):
+            return f"model '{slug}' is not a provider/name slug; known models: {known}"
+        return (
+            f"unknown model '{slug}'; known models: {known} "
+            f"(to send it anyway: --allow-model {slug}, or allow_models: in the job file)"
+        )
+
+
+@functools.cache
+def packaged_catalogue() -> Catalogue:
+    """The data files shipped in the package, read once."""
+    folder = resources.files("batchedit.catalogue").joinpath("data")
+    specs = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".json"):
+            specs.append(spec_from_data(json.loads(entry.read_text(encoding="utf-8"))))
+    return Catalogue({spec.slug: spec for spec in sorted(specs, key=lambda s: s.slug)})
+
+
+def current_catalogue(cache_dir: Path | None = None) -> Catalogue:
+    """The packaged catalogue with every newer cached schema laid over it."""
+    folder = schema_cache_dir() if cache_dir is None else cache_dir
+    try:
+        stamp = folder.stat().st_mtime_ns
+    except OSError:
+        return packaged_catalogue()
+    return _with_cache(folder, stamp)
+
+
+@functools.lru_cache(maxsize=4)
+def _with_cache(folder: Path, stamp: int) -> Catalogue:
+    """Keyed on the folder's change time: a refresh (new files renamed in) reloads."""
+    packaged = packaged_catalogue()
+    models = dict(packaged.models)
+    for slug, spec in packaged.models.items():
+        entry = read_cached_schema(folder / cache_file_name(slug))
+        if entry is None or not _newer(entry.get("fetched_at"), spec.as_of):
+            continue
+        try:
+            models[slug] = spec_with_schema(spec, entry["schema"], str(entry["fetched_at"]))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            log.warning("%s: cached schema not used (%s); using the packaged data", slug, exc)
+    return Catalogue(models)
+
+
+def read_cached_schema(path: Path) -> dict[str, Any] | None:
+    """A cache file's JSON, or None when it is missing or unreadable."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("schema"), dict) else None
+
+
+def _newer(fetched_at: object, as_of: str) -> bool:
+    if not isinstance(fetched_at, str):
+        return False
+    try:
+        fetched = datetime.fromisoformat(fetched_at.replace("Z", "+00:00"))
+        checked = datetime.fromisoformat(as_of).replace(tzinfo=UTC)
+    except ValueError:
+        return False
+    if fetched.tzinfo is None:
+        fetched = fetched.replace(tzinfo=UTC)
+    return fetched > checked

@@ -1,0 +1,135 @@
+"""A row's model parameters: the friendly aspect_ratio and resolution, and `param.*`.
+
+`param.<field>` columns (a YAML `params:` mapping and the job's `defaults:
+params:` arrive here under the same names, see yaml_reader.py) name body
+fields under the API's own names; aspect_ratio and resolution are mapped to
+the names the row's model takes them by. For a catalogued model every name
+must be one of its parameters (a typo would otherwise be paid for) and
+every value is typed and checked by the catalogue; for a slug passed with
+--allow-model they go through as given.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from batchedit.catalogue import ModelSpec, ParamValue, check_value
+from batchedit.manifest.sources import RawValue
+
+PARAM_PREFIX = "param."
+FRIENDLY_FIELDS = ("aspect_ratio", "resolution")
+
+Report = Callable[[str, str], None]  # (message, field)
+
+
+@dataclass(frozen=True, slots=True)
+class RowParams:
+    aspect_ratio: str | None = None
+    image_size: str | None = None
+    body: tuple[tuple[str, ParamValue], ...] = ()  # API name -> value, sorted by name
+
+
+def is_param_field(name: str) -> bool:
+    return name.startswith(PARAM_PREFIX)
+
+
+def row_params(values: Mapping[str, RawValue], spec: ModelSpec | None, report: Report) -> RowParams:
+    """The row's body parameters; each problem goes to `report`."""
+    given: dict[str, tuple[str, RawValue]] = {}  # API name -> (label, raw value)
+    friendly: dict[str, str | None] = dict.fromkeys(FRIENDLY_FIELDS)
+    for name in FRIENDLY_FIELDS:
+        text = _text(values.get(name))
+        if not text:
+            continue
+        friendly[name] = text
+        api_name = _friendly_target(name, spec, report)
+        if api_name is not None:
+            given[api_name] = (name, text)
+    for key, raw in values.items():
+        if not is_param_field(key) or _is_empty(raw):
+            continue
+        api_name = key[len(PARAM_PREFIX) :].strip()
+        if not api_name:
+            report(f"column '{key}' names no parameter; write param.<field>", key)
+        elif isinstance(raw, tuple):
+            report(f"{key} is a list; give a single value", key)
+        elif api_name in given:
+            first = given[api_name][0]
+            report(f"{first} and {key} both set {api_name}; give one of them", key)
+        else:
+            given[api_name] = (key, raw)
+    body: dict[str, ParamValue] = {}
+    for name, (label, raw) in given.items():
+        value = _checked(name, label, raw, spec, report)
+        if value is not None:
+            body[name] = value
+    return RowParams(friendly["aspect_ratio"], friendly["resolution"], tuple(sorted(body.items())))
+
+
+def _friendly_target(name: str, spec: ModelSpec | None, report: Report) -> str | None:
+    if spec is None:
+        return None
+    api_name = spec.friendly.get(name)
+    if api_name is None:
+        report(f"{name} is not a parameter of {spec.slug}; {_parameter_list(spec)}", name)
+    return api_name
+
+
+def _checked(
+    name: str, label: str, raw: RawValue, spec: ModelSpec | None, report: Report
+) -> ParamValue | None:
+    if spec is None or raw is None or isinstance(raw, tuple):
+        return None  # an unknown model is the row's problem already
+    if not spec.known:
+        return _loose(raw) if label.startswith(PARAM_PREFIX) else raw
+    param = spec.params.get(name)
+    if param is None:
+        report(f"unknown parameter '{label}' for {spec.slug}; {_parameter_list(spec)}", label)
+        return None
+    try:
+        return check_value(param, raw, where=spec.slug)
+    except ValueError as exc:
+        report(f"{label} {exc}", label)
+        return None
+
+
+def _parameter_list(spec: ModelSpec) -> str:
+    names = [f"param.{name}" for name in spec.params]
+    names[:0] = [f"{friendly} ({api})" for friendly, api in spec.friendly.items()]
+    if not names:
+        return "it takes no parameters"
+    return "its parameters: " + ", ".join(names)
+
+
+def _loose(raw: str | int | float | bool) -> ParamValue:
+    """A value for a model the catalogue does not know: a CSV cell that reads as a
+    JSON number or true/false is sent as one, anything else as text."""
+    if not isinstance(raw, str):
+        return raw
+    text = raw.strip()
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(value, float) and not math.isfinite(value):
+        return text
+    return value if isinstance(value, int | float | bool) else text
+
+
+def _is_empty(value: RawValue) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    return isinstance(value, tuple) and not any(item.strip() for item in value)
+
+
+def _text(value: RawValue) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, tuple):
+        return "|".join(value).strip()
+    return str(value).strip()

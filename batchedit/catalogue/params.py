@@ -132,20 +132,25 @@ def _size_problem(rule: SizeRule, width: int, height: int) -> str | None:
             return f"has a side of {side} px, not a multiple of {rule.step_px}"
     aspect = width / height
     if rule.min_aspect is not None and aspect < rule.min_aspect:
-        return f"is narrower than width/height {rule.min_aspect:g}"
+        return f"is narrower than width/height {_num(rule.min_aspect)}"
     if rule.max_aspect is not None and aspect > rule.max_aspect:
-        return f"is wider than width/height {rule.max_aspect:g}"
+        return f"is wider than width/height {_num(rule.max_aspect)}"
     return None
 
 
 def _range_words(low: float | None, high: float | None) -> str:
     if low is not None and high is not None:
-        return f" from {low:g} to {high:g}"
+        return f" from {_num(low)} to {_num(high)}"
     if low is not None:
-        return f" of at least {low:g}"
+        return f" of at least {_num(low)}"
     if high is not None:
-        return f" of at most {high:g}"
+        return f" of at most {_num(high)}"
     return " (bounds not documented)"
+
+
+def _num(value: float) -> str:
+    """A bound as written in the docs: 2147483647, not 2.14748e+09."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 def _as_int(param: ParamSpec, raw: object, strict: bool, for_: str) -> int:
@@ -175,7 +180,7 @@ def _as_float(param: ParamSpec, raw: object, strict: bool, for_: str) -> float:
 def _check_number(param: ParamSpec, value: float, for_: str) -> int | float:
     low, high = param.minimum, param.maximum
     if (low is not None and value < low) or (high is not None and value > high):
-        raise ValueError(f"{value:g} is out of range{for_}; allowed: {describe(param)}")
+        raise ValueError(f"{_num(value)} is out of range{for_}; allowed: {describe(param)}")
     return value
 
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from batchedit.catalogue.schema import spec_with_schema
 from batchedit.catalogue.spec import ImagesSpec, ModelSpec, spec_from_data
+from batchedit.fsutil import atomic_writer
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +134,17 @@ def _with_cache(folder: Path, stamp: int) -> Catalogue:
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             log.warning("%s: cached schema not used (%s); using the packaged data", slug, exc)
     return Catalogue(models)
+
+
+def write_cached_schema(
+    folder: Path, slug: str, document: Mapping[str, Any], fetched_at: str, source_url: str
+) -> Path:
+    """Cache one model's document, whole or not at all; synchronous (the CLI's)."""
+    path = folder / cache_file_name(slug)
+    entry = {"slug": slug, "fetched_at": fetched_at, "source_url": source_url, "schema": document}
+    with atomic_writer(path, "w") as out:
+        json.dump(entry, out, indent=1, ensure_ascii=False)
+    return path
 
 
 def read_cached_schema(path: Path) -> dict[str, Any] | None:

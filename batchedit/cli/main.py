@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Sequence
 
 from batchedit import __version__
-from batchedit.cli import doctor, report, run, simulate, status, validate
+from batchedit.cli import doctor, models, report, run, simulate, status, validate
 from batchedit.cli.exits import EXIT_INTERRUPTED, EXIT_USAGE
 from batchedit.errors import SourceError, UsageError
 from batchedit.events import setup_logging
@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_parser(commands)
     doctor.add_parser(commands)
     simulate.add_parser(commands)
+    models.add_parser(commands)
     return parser
 
 

@@ -24,6 +24,7 @@ from batchedit.manifest.columns import ColumnMap, parse_columns
 from batchedit.manifest.naming import OutputSpec, parse_output
 from batchedit.manifest.reader import (
     CSV_SUFFIXES,
+    JSONL_SUFFIXES,
     YAML_SUFFIXES,
     Manifest,
     RawValue,
@@ -206,14 +207,14 @@ def load_job(source: Path) -> JobSettings:
         keys = _top_level_keys(source)
         if keys is not None and "manifest" in keys:
             return _load_job_file(source)
-    elif suffix in CSV_SUFFIXES:
+    elif suffix in CSV_SUFFIXES + JSONL_SUFFIXES:
         open_source(source).close()  # a missing file fails here, saying where it looked
     else:
         raise SourceError(
             str(source),
             None,
             "name a job file (.yaml with a manifest: key) or a manifest "
-            f"({', '.join(CSV_SUFFIXES + YAML_SUFFIXES)})",
+            f"({', '.join(CSV_SUFFIXES + YAML_SUFFIXES + JSONL_SUFFIXES)})",
         )
     return JobSettings(source=source, manifest=source)
 

@@ -23,6 +23,8 @@ from batchedit.manifest.sources import RawRow, RawValue, open_source
 _STARTS = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
 _ENDS = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+#: A row's (or defaults') mapping of model parameters, read as `param.<name>` fields.
+PARAMS_KEY = "params"
 
 
 def _loader_class() -> type[yaml.SafeLoader]:
@@ -169,13 +171,32 @@ def _yaml_row(loader: yaml.SafeLoader, index: int, node: yaml.Node) -> RawRow:
         return RawRow(index, line_of(node), {}, (f"row is a {kind}, not a mapping",))
     pairs, problems = mapping_pairs(loader, node)
     values: dict[str, RawValue] = {}
+    for key, value in _fields(loader, pairs, problems):
+        values[key] = value
+    return RawRow(index, line_of(node), values, tuple(problems))
+
+
+def _fields(
+    loader: yaml.SafeLoader, pairs: dict[str, yaml.Node], problems: list[str]
+) -> Iterator[tuple[str, RawValue]]:
+    """Each field's value; a `params:` mapping becomes `param.<name>` fields, the
+    same names a CSV's parameter columns have."""
     for key, value_node in pairs.items():
+        if key == PARAMS_KEY and isinstance(value_node, yaml.MappingNode):
+            inner, inner_problems = mapping_pairs(loader, value_node)
+            problems.extend(f"params: {problem}" for problem in inner_problems)
+            for name, node in inner.items():
+                value, problem = field_value(loader, f"params: {name}", node)
+                if problem is None:
+                    yield f"param.{name}", value
+                else:
+                    problems.append(problem)
+            continue
         value, problem = field_value(loader, key, value_node)
         if problem is None:
-            values[key] = value
+            yield key, value
         else:
             problems.append(problem)
-    return RawRow(index, line_of(node), values, tuple(problems))
 
 
 def mapping_pairs(
@@ -204,7 +225,10 @@ def field_value(loader: yaml.SafeLoader, key: str, node: yaml.Node) -> tuple[Raw
     if isinstance(node, yaml.ScalarNode):
         return _scalar(loader, node, key)
     if not isinstance(node, yaml.SequenceNode):
-        return None, f"field '{key}' is a mapping; give a single value (or a list, for image)"
+        return None, (
+            f"field '{key}' is a mapping; give a single value (or a list, for image; "
+            "a mapping only under params:)"
+        )
     items: list[str] = []
     for item in node.value:
         if not isinstance(item, yaml.ScalarNode):
@@ -244,11 +268,8 @@ def defaults_from_node(loader: yaml.SafeLoader, node: yaml.Node, label: str) -> 
     pairs, problems = mapping_pairs(loader, node)
     if problems:
         raise SourceError(label, line_of(node), f"defaults: {problems[0]}")
-    defaults: dict[str, RawValue] = {}
-    for key, value_node in pairs.items():
-        value, problem = field_value(loader, key, value_node)
-        if problem is not None:
-            raise SourceError(label, line_of(value_node), f"defaults: {problem}")
-        defaults[key] = value
+    defaults = dict(_fields(loader, pairs, problems))
+    if problems:
+        raise SourceError(label, line_of(node), f"defaults: {problems[0]}")
     loader.constructed_objects = {}
     return defaults

@@ -128,17 +128,31 @@ def _refusal(
             f"this run would make {paid} paid submissions, more than max_tasks "
             f"{job.max_tasks}; raise --max-tasks to go ahead"
         )
-    if options.simulate is not None or options.assume_yes or paid <= CONFIRM_ABOVE:
+    units = planned.paid_units
+    if options.simulate is not None or options.assume_yes or units <= CONFIRM_ABOVE:
         return None
     if not options.interactive:
         return None  # scheduled runs are bounded by --max-tasks, not by a question
+    return None if confirm(confirm_question(planned)) else "not confirmed"
+
+
+def confirm_question(planned: Survey) -> str:
+    """The cost guard's question, naming the re-made rows and, when tasks make
+    several images, the paid images too."""
+    paid = planned.paid_submissions
     again = (
         f" ({planned.resubmits} re-made: files gone, results expired)" if planned.resubmits else ""
     )
-    question = (
-        f"This run will make {paid} paid submissions{again} to the Modellix API. Go ahead? [y/N] "
+    images = ""
+    if planned.multi_output_rows:
+        images = (
+            f" making {planned.paid_images} paid images ({planned.multi_output_rows} "
+            "row(s) ask for more than one image per task: n > 1)"
+        )
+    return (
+        f"This run will make {paid} paid submissions{again} to the Modellix API{images}. "
+        "Go ahead? [y/N] "
     )
-    return None if confirm(question) else "not confirmed"
 
 
 async def _run(

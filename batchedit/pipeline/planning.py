@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from batchedit.catalogue import ModelSpec, current_catalogue, outputs_for
 from batchedit.errors import InputError
 from batchedit.manifest.job import JobSettings, iter_rows
 from batchedit.manifest.naming import OutputSpec, output_layout
@@ -82,6 +83,10 @@ class Survey:
     problems: tuple[Problem, ...]  # the first MAX_PROBLEMS_KEPT
     actions: Counter[Action]
     unreadable: int
+    #: Images the paid submits will make (a task may yield several: `n`), and
+    #: those of them billed one by one, as the catalogue says of each model.
+    paid_images: int = 0
+    multi_output_rows: int = 0  # rows to submit whose task yields more than one image
 
     @property
     def paid_submissions(self) -> int:
@@ -94,6 +99,11 @@ class Survey:
         results expired."""
         return self.actions[Action.RESUBMIT]
 
+    @property
+    def paid_units(self) -> int:
+        """What the cost guard counts: paid images where models bill per output."""
+        return max(self.paid_submissions, self.paid_images)
+
 
 def survey(
     job: JobSettings,
@@ -105,6 +115,8 @@ def survey(
     rows = invalid = unreadable = 0
     problems: list[Problem] = []
     actions: Counter[Action] = Counter()
+    paid_images = multi_output = 0
+    catalogue = current_catalogue()
     with JournalIndex.build(paths.journal) as index:
         planner = RowPlanner(paths, index, digests, retry=retry, output=job.output)
         for row in iter_rows(job):
@@ -119,4 +131,23 @@ def survey(
                 unreadable += 1
             else:
                 actions[plan.action] += 1
-    return Survey(rows, invalid, tuple(problems[:MAX_PROBLEMS_KEPT]), actions, unreadable)
+                if plan.action in PAID_ACTIONS:
+                    images = paid_images_of(catalogue.body_spec(row.request.model), row)
+                    paid_images += images
+                    multi_output += images > 1
+    return Survey(
+        rows,
+        invalid,
+        tuple(problems[:MAX_PROBLEMS_KEPT]),
+        actions,
+        unreadable,
+        paid_images=paid_images,
+        multi_output_rows=multi_output,
+    )
+
+
+def paid_images_of(spec: ModelSpec, row: Row) -> int:
+    """Images one submit of `row` is billed for: its output count where the model
+    bills per output (at most, for an upper bound), else one task's worth."""
+    count = outputs_for(spec, row.request.params())
+    return count.planned if spec.outputs.bills_per_output else 1

@@ -19,6 +19,15 @@ from support import (
 from batchedit.simulator import RunningSimulator, SimOptions, running_simulator
 
 
+@pytest.fixture(autouse=True)
+def private_schema_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No test reads the developer's own `models refresh` cache: validation
+    would follow whatever schemas happen to be cached there."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+
+
 @pytest.fixture
 async def start_simulator() -> AsyncIterator[StartSimulator]:
     """Factory: `await start_simulator(fail_rate=0.5)` serves one in this test's loop."""

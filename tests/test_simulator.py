@@ -22,8 +22,8 @@ import pytest
 from PIL import Image
 from support import output_size
 
-from batchedit.simulator import SimOptions, parse_latency, running_simulator
 from batchedit.catalogue import packaged_catalogue
+from batchedit.simulator import SimOptions, parse_latency, running_simulator
 from batchedit.simulator.render import placeholder_image, render_edit
 from batchedit.simulator.server import RunningSimulator
 
@@ -121,6 +121,18 @@ async def start_sim() -> AsyncIterator[StartSim]:
             return Sim(server, http)
 
         yield start
+
+
+GPT, SEEDREAM = "openai/gpt-image-2-edit", "bytedance/seedream-5.0-lite-edit"
+QWEN, WAN, KLING = "alibaba/qwen-image-edit-plus", "alibaba/wan2.7-image-edit", "kling/kling-v3-i2i"
+
+
+def gpt(**overrides: Any) -> dict[str, Any]:
+    return {"prompt": "p", "images": [IMAGE_URL], **overrides}
+
+
+def qwen(**overrides: Any) -> dict[str, Any]:
+    return gpt(**overrides)
 
 
 def edit(**overrides: Any) -> dict[str, Any]:
@@ -238,6 +250,19 @@ def test_render_is_derived_from_input_and_prompt_deterministically() -> None:
         (NB1, edit(image=[IMAGE_URL] * 4), "1 to 3"),
         (PRO, edit(image=["ftp://example.com/a.png"]), "image[0]"),
         (PRO, edit(image=[IMAGE_URL, 42]), "image[1]"),
+        (PRO, edit(size="1024x1024"), "unknown field 'size' for google/nano-banana-pro-edit"),
+        (GPT, edit(), "images is required: an array of 1 to 16 image URLs"),
+        (GPT, gpt(size="1000x1000"), "size '1000x1000' is not allowed; allowed: 1024x1024"),
+        (GPT, gpt(quality="ultra"), "quality 'ultra' is not allowed; allowed: low, medium, high"),
+        (SEEDREAM, edit(size="2048*2048"), "size '2048*2048' is not a size"),
+        (SEEDREAM, edit(prompt="x" * 601), "prompt is 601 characters"),
+        (QWEN, qwen(n="2"), "n must be a whole number from 1 to 6"),
+        (QWEN, qwen(n=7), "n 7 is out of range; allowed: a whole number from 1 to 6"),
+        (QWEN, qwen(prompt_extend="yes"), "prompt_extend must be true or false"),
+        (QWEN, qwen(seed=2147483648), "seed 2147483648 is out of range"),
+        (WAN, qwen(size="512*512"), "has 262144 pixels, fewer than 589824"),
+        (KLING, edit(image=[IMAGE_URL, IMAGE_URL]), "image is required: an array of 1 to 1"),
+        (KLING, edit(resolution="4k"), "resolution '4k' is not allowed; allowed: 1k, 2k"),
     ],
 )
 async def test_invalid_submit_answers_400_naming_the_field(
@@ -538,3 +563,40 @@ def test_parse_latency_rejects_bad_text(text: str) -> None:
 def test_sim_options_reject_out_of_range_values(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         SimOptions(**kwargs)
+
+
+@pytest.mark.parametrize("suffix", ["/async", ""])
+async def test_a_task_of_n_outputs_serves_each_at_the_catalogued_size(
+    start_sim: StartSim, suffix: str
+) -> None:
+    sim = await start_sim()
+    body = qwen(size="640*480", n=3)
+    status, answer, _ = await sim.submit(body, model=QWEN, suffix=suffix)
+    assert status == 200
+    data = await sim.wait_terminal(answer["data"]["task_id"])
+    resources = data["result"]["resources"]
+    assert [(r["width"], r["height"]) for r in resources] == [(640, 480)] * 3
+    payloads = []
+    for resource in resources:
+        status, payload = await sim.download(resource["url"])
+        assert status == 200
+        payloads.append(payload)
+        assert Image.open(io.BytesIO(payload)).size == (640, 480)
+    assert len(set(payloads)) == 3  # each output its own picture
+    assert (await sim.stats())["submits"] == 1
+
+
+async def test_the_model_pages_schema_is_served_without_a_key(start_sim: StartSim) -> None:
+    sim = await start_sim()
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{sim.server.base_url}/models/{WAN}/api_schema") as answer:
+            assert answer.status == 200
+            document = await answer.json()
+    assert document["servers"][0]["url"] == f"{sim.server.base_url}/api/v1/{WAN}/async"
+    request = document["components"]["schemas"]["EditRequest"]
+    assert request["properties"]["n"] == {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 4,
+        "default": 4,
+    }

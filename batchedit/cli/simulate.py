@@ -84,6 +84,11 @@ def add_simulator_options(parser: argparse.ArgumentParser, *, prefix: str) -> No
         help="answers held back --slow-delay seconds",
     )
     group.add_argument("--slow-delay", type=float, default=2.0, metavar="SECONDS")
+    group.add_argument(
+        "--record-bodies",
+        action="store_true",
+        help="keep every accepted submit's body, served in /_sim/stats under `bodies`",
+    )
 
 
 def command_simulate(args: argparse.Namespace) -> int:
@@ -104,6 +109,7 @@ def command_simulate(args: argparse.Namespace) -> int:
             truncate_rate=args.truncate_rate,
             slow_rate=args.slow_rate,
             slow_s=args.slow_delay,
+            record_bodies=args.record_bodies,
         )
     except ValueError as exc:
         raise UsageError(f"simulate: {exc}") from exc

@@ -286,3 +286,38 @@ def test_the_packaged_data_files_are_plain_json_one_per_model() -> None:
     for path in files:
         data = json.loads(path.read_text(encoding="utf-8"))
         assert path.name == data["slug"].replace("/", "--") + ".json"
+
+
+def test_image_rules_of_a_model_are_checked_before_sending(tmp_path: Path) -> None:
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 10_000_001)
+    rows = [
+        {
+            "id": "data",
+            "prompt": "p",
+            "image": "data:image/png;base64,AAAA",
+            "model": "openai/gpt-image-2-edit",
+        },
+        {
+            "id": "big",
+            "prompt": "p",
+            "image": "big.png",
+            "model": "bytedance/seedream-5.0-lite-edit",
+        },
+        {
+            "id": "long",
+            "prompt": "x" * 601,
+            "image": CDN,
+            "model": "bytedance/seedream-5.0-lite-edit",
+        },
+    ]
+    checked = list(iter_rows(load_job(write_csv(tmp_path / "m.csv", rows))))
+    messages = [[p.message for p in row.problems] for row in checked if isinstance(row, InvalidRow)]
+    assert messages[0] == [
+        "openai/gpt-image-2-edit takes https:// image URLs only, not data: URIs; "
+        "give the image as a URL or a local file"
+    ]
+    assert any("reads images of at most 10000000 bytes" in m for m in messages[1])
+    assert messages[2] == [
+        "prompt is 601 characters once filled in; bytedance/seedream-5.0-lite-edit takes at most 600"
+    ]

@@ -102,6 +102,7 @@ class RowValidator:
         if spec is not None:
             _check_count(len(given), spec, checked)
             _check_prompt_length(prompt, spec, checked)
+            _check_image_rules(given, images, spec, checked)
         request = EditRequest(
             model,
             prompt or "",
@@ -263,6 +264,34 @@ def _check_count(count: int, spec: ModelSpec, checked: _Checked) -> None:
         )
     elif most is not None and count > most:
         checked.add(f"{count} images, but {spec.slug} takes at most {most}", "image")
+
+
+def _check_image_rules(
+    given: tuple[str, ...], images: tuple[ImageRef | None, ...], spec: ModelSpec, checked: _Checked
+) -> None:
+    """What the model asks of each image: https URLs only (a local file is uploaded
+    and sent as one), and a size cap on the files it will read."""
+    rule = spec.images
+    if rule.https_only and any(text.lower().startswith("data:") for text in given):
+        checked.add(
+            f"{spec.slug} takes https:// image URLs only, not data: URIs; "
+            "give the image as a URL or a local file",
+            "image",
+        )
+    if rule.max_bytes is None:
+        return
+    for image in images:
+        if image is not None and image.path is not None:
+            try:
+                size = image.path.stat().st_size
+            except OSError:
+                continue  # gone since its check: the upload will say so
+            if size > rule.max_bytes:
+                checked.add(
+                    f"image file '{image.given}' is {size} bytes; {spec.slug} reads images "
+                    f"of at most {rule.max_bytes} bytes",
+                    "image",
+                )
 
 
 def _check_prompt_length(prompt: str | None, spec: ModelSpec, checked: _Checked) -> None:

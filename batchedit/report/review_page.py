@@ -10,6 +10,7 @@ the off-screen rows of a 5,000-row page from costing layout or bandwidth.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from html import escape
@@ -179,7 +180,11 @@ def _info_html(record: ReportRecord) -> str:
         facts.append(f"{record.latency_s:.1f} s")
     if record.attempts:
         facts.append(f"{record.attempts} paid attempt{'s' if record.attempts > 1 else ''}")
-    facts.extend(str(value) for value in record.params.values())
+    # A ratio or size reads alone ("4:5", "2K"); any other parameter by its name ("n=2").
+    facts.extend(
+        str(value) if name in _PLAIN_PARAMS else f"{name}={_param_text(value)}"
+        for name, value in record.params.items()
+    )
     if record.model:
         facts.append(record.model)
     parts.append(f'<p class="facts">{" · ".join(escape(fact) for fact in facts)}</p>')
@@ -191,6 +196,14 @@ def _info_html(record: ReportRecord) -> str:
         parts.append(f"<details><summary>fields</summary><dl>{items}</dl></details>")
     parts.append("</div>")
     return "".join(parts)
+
+
+#: Parameters whose value says what it is on its own.
+_PLAIN_PARAMS = frozenset({"aspectRatio", "imageSize", "aspect_ratio", "resolution", "size"})
+
+
+def _param_text(value: object) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 _HEAD = """<!doctype html>

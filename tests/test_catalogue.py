@@ -319,5 +319,6 @@ def test_image_rules_of_a_model_are_checked_before_sending(tmp_path: Path) -> No
     ]
     assert any("reads images of at most 10000000 bytes" in m for m in messages[1])
     assert messages[2] == [
-        "prompt is 601 characters once filled in; bytedance/seedream-5.0-lite-edit takes at most 600"
+        "prompt is 601 characters once filled in; "
+        "bytedance/seedream-5.0-lite-edit takes at most 600"
     ]

@@ -100,3 +100,44 @@ def test_failed_rows_csv_rebuilds_rows_the_manifest_lost_from_the_report(
     (row,) = read_csv(fix)
     assert row["prompt"] == "Keep {{braces}} literal" and row["image"] == "job/a.png"
     assert main(["validate", str(fix)]) == 0
+
+
+def test_failed_rows_csv_rebuilt_from_the_report_keeps_model_parameters(
+    tmp_path: Path, threaded_simulator: Simulators
+) -> None:
+    threaded_simulator(fail_rate=1.0)
+    cdn = "https://cdn.example.com/a.png"
+    manifest = write_csv(
+        tmp_path / "m.csv",
+        [
+            {
+                "id": "q",
+                "prompt": "p",
+                "image": cdn,
+                "model": "alibaba/qwen-image-edit-plus",
+                "param.size": "512*512",
+                "param.n": "2",
+                "param.prompt_extend": "false",
+            },
+            {
+                "id": "k",
+                "prompt": "p",
+                "image": cdn,
+                "model": "kling/kling-v3-i2i",
+                "aspect_ratio": "16:9",
+            },
+        ],
+    )
+    run_dir = tmp_path / "run"
+    assert main(["run", str(manifest), "--out", str(run_dir), *FAST]) == 1
+    manifest.unlink()  # rebuilt from the report: the parameters as sent
+    fix = tmp_path / "fix.csv"
+    assert main(["report", str(run_dir), "--failed-csv", str(fix)]) == 0
+    qwen, kling = read_csv(fix)
+    assert (qwen["param.size"], qwen["param.n"], qwen["param.prompt_extend"]) == (
+        "512*512",
+        "2",
+        "false",
+    )
+    assert kling["param.aspect_ratio"] == "16:9"
+    assert main(["validate", str(fix)]) == 0

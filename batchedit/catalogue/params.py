@@ -108,8 +108,8 @@ def check_size(rule: SizeRule, text: str, where: str = "") -> tuple[int, int] | 
     size = parse_size(text, rule.separator)
     if size is None:
         other = "*" if rule.separator == "x" else "x"
-        hint = f" (this model writes W{rule.separator}H, not W{other}H)" if other in text else ""
-        raise ValueError(f"'{text}' is not a size{hint}{for_}; allowed: {describe_size(rule)}")
+        hint = f" (W{rule.separator}H, not W{other}H)" if other in text else ""
+        raise ValueError(f"'{text}' is not a size{for_}{hint}; allowed: {describe_size(rule)}")
     width, height = size
     problem = _size_problem(rule, width, height)
     if problem is not None:

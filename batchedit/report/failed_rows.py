@@ -119,7 +119,7 @@ def _cells_from_record(record: ReportRecord, base: Path | None, target_dir: Path
         # The Google models' two names go back to the friendly columns; any other
         # parameter to its param.<field> column, which validation maps back alike.
         column = _FRIENDLY_COLUMNS.get(name, f"param.{name}")
-        cells[column] = _as_text(value)
+        cells[column] = ("true" if value else "false") if isinstance(value, bool) else str(value)
     if record.model and record.model != DEFAULT_MODEL:
         cells["model"] = record.model
     cells.update((name, _as_text(value)) for name, value in record.fields.items())

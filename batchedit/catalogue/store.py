@@ -111,19 +111,24 @@ def packaged_catalogue() -> Catalogue:
 
 
 def current_catalogue(cache_dir: Path | None = None) -> Catalogue:
-    """The packaged catalogue with every newer cached schema laid over it."""
+    """The packaged catalogue with every newer cached schema laid over it. Read
+    once per process and cache folder, so a run checks and sends every row by
+    one catalogue, and asking again costs nothing (no file system on the event
+    loop); `write_cached_schema` forgets it, so a refresh is seen at once."""
     folder = schema_cache_dir() if cache_dir is None else cache_dir
-    try:
-        stamp = folder.stat().st_mtime_ns
-    except OSError:
-        return packaged_catalogue()
-    return _with_cache(folder, stamp)
+    known = _CURRENT.get(folder)
+    if known is None:
+        known = _CURRENT[folder] = _with_cache(folder)
+    return known
 
 
-@functools.lru_cache(maxsize=4)
-def _with_cache(folder: Path, stamp: int) -> Catalogue:
-    """Keyed on the folder's change time: a refresh (new files renamed in) reloads."""
+_CURRENT: dict[Path, Catalogue] = {}
+
+
+def _with_cache(folder: Path) -> Catalogue:
     packaged = packaged_catalogue()
+    if not folder.is_dir():
+        return packaged
     models = dict(packaged.models)
     for slug, spec in packaged.models.items():
         entry = read_cached_schema(folder / cache_file_name(slug))
@@ -144,6 +149,7 @@ def write_cached_schema(
     entry = {"slug": slug, "fetched_at": fetched_at, "source_url": source_url, "schema": document}
     with atomic_writer(path, "w") as out:
         json.dump(entry, out, indent=1, ensure_ascii=False)
+    _CURRENT.pop(folder, None)
     return path
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from batchedit.catalogue import packaged_catalogue
 from batchedit.simulator.context import CONTEXT, SimContext
 from batchedit.simulator.handlers import (
     handle_api_schema,
@@ -52,6 +53,7 @@ def create_app(
     temporary folder by default) and removed on cleanup; `run --simulate` points
     it at the run's state folder so that nothing is written outside the run.
     """
+    packaged_catalogue()  # read the model data now, not on the event loop at the first submit
     app = web.Application(middlewares=[answer_and_count, api_gate], client_max_size=_MAX_BODY_BYTES)
     app[CONTEXT] = SimContext(state=SimState(options, clock, wall_clock), scratch_dir=scratch_dir)
     app.cleanup_ctx.append(_running_parts)

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from support import ThreadedSimulator, read_report, write_csv
 
 from batchedit.catalogue import current_catalogue, packaged_catalogue, schema_cache_dir
@@ -332,3 +334,34 @@ def test_the_compare_sample_job_runs_both_models_side_by_side(tmp_path: Path) ->
         seedream = line["model"].startswith("bytedance/")
         assert (output["width"], output["height"]) == ((1024, 1280) if seedream else (819, 1024))
         assert output["path"].startswith(f"outputs/{line['fields']['sku']}/")
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    line=st.dictionaries(
+        st.sampled_from(["id", "prompt", "image", "model", "params", "modelSlug", "body", "x"]),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+            lambda inner: (
+                st.lists(inner, max_size=3)
+                | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+            ),
+            max_leaves=6,
+        ),
+        max_size=6,
+    )
+)
+def test_any_json_object_line_is_a_row_or_that_lines_problem(
+    tmp_path: Path, line: dict[str, Any]
+) -> None:
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text("\n" + json.dumps(line) + "\n", encoding="utf-8")
+    [row] = iter_rows(load_job(manifest))
+    assert row.line == 2
+    if isinstance(row, InvalidRow):
+        assert all(
+            problem.line == 2 and str(problem).startswith(f"{manifest}:2: ")
+            for problem in row.problems
+        )

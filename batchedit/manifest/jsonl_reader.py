@@ -6,7 +6,8 @@
   so a file written for `modellix model batch` runs as it is. The body's
   `prompt` and `image` (or `images`) become the row's; every other body
   field a `param.<field>`. The id is the line's `id` key when it has one,
-  else its line number.
+  else its line number; any other key is ignored, as the official CLI
+  ignores it.
 
 Streamed a line at a time; a line that is not a JSON object, or holds a
 value no row field can take, is that line's problem, never the file's.
@@ -22,7 +23,6 @@ from batchedit.errors import SourceError
 from batchedit.manifest.sources import RawRow, RawValue, open_source
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
-OFFICIAL_KEYS = frozenset({"modelSlug", "body", "id"})
 _IMAGE_FIELDS = ("image", "images")
 
 
@@ -65,11 +65,8 @@ def _row(index: int, line: int, text: str) -> RawRow:
 
 def _official_row(index: int, line: int, data: Mapping[str, object]) -> RawRow:
     """`{"modelSlug": ..., "body": {...}}`, as the official CLI's batch file has it."""
-    problems = [
-        f"unknown key '{key}' in a modelSlug/body line; allowed: body, id, modelSlug"
-        for key in data
-        if key not in OFFICIAL_KEYS
-    ]
+    # Other keys are ignored, as the official CLI ignores them: the file runs as it is.
+    problems: list[str] = []
     given_id = data.get("id")
     values: dict[str, RawValue] = {"id": str(line if given_id in (None, "") else given_id)}
     slug = data.get("modelSlug")

@@ -107,7 +107,7 @@ async def test_report_joins_manifest_order_with_the_latest_journal_outcome(
         "message": "no prompt",
         "http_status": None,
     }
-    assert counts.rows == 7 and counts.statuses["pending"] == 4
+    assert counts.rows == 7 and counts.statuses[Status.PENDING] == 4
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
 
 

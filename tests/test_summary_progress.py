@@ -8,9 +8,9 @@ from array import array
 from collections import Counter
 from pathlib import Path
 
-from batchedit.records import Status
+from batchedit.records import ErrorCategory, Status
+from batchedit.report.counts import ReportCounts
 from batchedit.report.progress import Progress
-from batchedit.report.report_file import ReportCounts
 from batchedit.report.summary import RunStats, RunSummary, format_bytes, format_seconds
 from batchedit.state.rundir import RunPaths
 
@@ -18,9 +18,9 @@ from batchedit.state.rundir import RunPaths
 def summary(statuses: dict[str, int], categories: dict[str, int]) -> RunSummary:
     counts = ReportCounts(
         rows=sum(statuses.values()),
-        statuses=Counter(statuses),
-        categories=Counter(categories),
-        examples={name: f"row-{name}: it broke\nbadly" for name in categories},
+        statuses=Counter({Status(name): n for name, n in statuses.items()}),
+        categories=Counter({ErrorCategory(name): n for name, n in categories.items()}),
+        examples={ErrorCategory(name): f"row-{name}: it broke\nbadly" for name in categories},
     )
     stats = RunStats("2024-01-01T00:00:00Z", array("d", [0.5, 1.0, 1.5, 2.0, 9.0]), 12)
     return RunSummary(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from batchedit.cli.exits import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE
 from batchedit.cli.options import statuses_among
-from batchedit.errors import UsageError
+from batchedit.errors import SourceError, UsageError
 from batchedit.records import Status
 from batchedit.report.failed_rows import NOT_SUCCEEDED, write_failed_csv
 from batchedit.report.merge import merge_reports
@@ -76,13 +76,13 @@ def command_merge(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     try:
         counts, warnings = merge_reports(args.run_dirs, args.out)
-    except UsageError as exc:
+    except (UsageError, SourceError) as exc:
         print(f"batchedit: {exc}", file=sys.stderr)
         return EXIT_USAGE
     for warning in warnings:
         print(f"batchedit: warning: {warning}", file=sys.stderr)
-    statuses = ", ".join(f"{n} {s}" for s, n in sorted(counts.statuses.items()))
+    statuses = ", ".join(f"{n} {s.value}" for s, n in sorted(counts.statuses.items()))
     print(f"{counts.rows} rows from {len(args.run_dirs)} shard(s): {statuses or 'none'}")
     print(f"report:  {RunPaths(args.out).report}")
     print(f"summary: {RunPaths(args.out).summary}")
-    return EXIT_OK if counts.statuses.get("succeeded", 0) == counts.rows else EXIT_SOME_FAILED
+    return EXIT_OK if counts.all_succeeded else EXIT_SOME_FAILED

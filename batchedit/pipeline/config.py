@@ -56,5 +56,4 @@ class RunOutcome:
             return 3
         if self.interrupted:
             return 130
-        statuses = self.summary.counts.statuses
-        return 0 if statuses.get(Status.SUCCEEDED, 0) == self.summary.counts.rows else 1
+        return 0 if self.summary.counts.all_succeeded else 1

@@ -112,7 +112,7 @@ async def run_pipeline(
     summary = await asyncio.shield(_write_results(run, config, clock.now() - started, stopped_by))
     emit(
         "run_finished",
-        statuses=dict(summary.counts.statuses),
+        statuses=summary.counts.to_json()["statuses"],
         report=str(paths.report),
         paid_submissions=summary.stats.paid_submissions,
         wall_time_s=round(summary.wall_time_s, 3),

@@ -21,13 +21,15 @@ import os
 from collections import Counter
 from collections.abc import Generator, Sequence
 from contextlib import ExitStack, closing
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from batchedit.errors import UsageError
 from batchedit.fsutil import atomic_write_bytes, atomic_writer
 from batchedit.manifest.shard import Shard, parse_shard
+from batchedit.records import ReportRecord
+from batchedit.report.counts import ReportCounts
 from batchedit.report.report_file import read_report_lines
 from batchedit.state.invocation import load_invocation
 from batchedit.state.rundir import RunPaths
@@ -35,32 +37,14 @@ from batchedit.state.rundir import RunPaths
 _SUMMED = ("paid_submissions", "bytes_downloaded")
 
 
-@dataclass(slots=True)
-class MergeCounts:
-    rows: int = 0
-    statuses: Counter[str] = field(default_factory=Counter)
-    categories: Counter[str] = field(default_factory=Counter)
-    examples: dict[str, str] = field(default_factory=dict)
-
-    def add(self, record: dict[str, Any]) -> None:
-        self.rows += 1
-        status = str(record.get("status"))
-        self.statuses[status] += 1
-        error = record.get("error")
-        if isinstance(error, dict) and status != "succeeded":
-            category = str(error.get("category"))
-            self.categories[category] += 1
-            self.examples.setdefault(category, f"{record.get('id')}: {error.get('message')}")
-
-
-def merge_reports(run_dirs: Sequence[Path], out_dir: Path) -> tuple[MergeCounts, list[str]]:
+def merge_reports(run_dirs: Sequence[Path], out_dir: Path) -> tuple[ReportCounts, list[str]]:
     """Write DIR/report.jsonl and DIR/summary.json; the counts and any warnings."""
     warnings = check_shards(run_dirs)
     out = RunPaths(out_dir)
     if any(out.root.resolve() == Path(d).resolve() for d in run_dirs):
         raise UsageError("--out must be a new directory, not one of the shards")
     out.root.mkdir(parents=True, exist_ok=True)
-    counts = MergeCounts()
+    counts = ReportCounts()
     with ExitStack() as stack:
         streams = [
             stack.enter_context(closing(_records(RunPaths(run_dir), out.root)))
@@ -76,7 +60,7 @@ def merge_reports(run_dirs: Sequence[Path], out_dir: Path) -> tuple[MergeCounts,
                     )
                 previous = (row, origin)
                 counts.add(record)
-                report.write(json.dumps(record, ensure_ascii=False) + "\n")
+                report.write(json.dumps(record.to_json(), ensure_ascii=False) + "\n")
     summary = _merged_summary(run_dirs, counts)
     atomic_write_bytes(out.summary, (json.dumps(summary, indent=2) + "\n").encode())
     return counts, warnings
@@ -110,29 +94,27 @@ def _recorded_shard(run_dir: Path) -> Shard | None:
     return parse_shard(value, environ={}) if isinstance(value, str) else None
 
 
-def _records(paths: RunPaths, out_root: Path) -> Generator[tuple[int, Path, dict[str, Any]]]:
+def _records(paths: RunPaths, out_root: Path) -> Generator[tuple[int, Path, ReportRecord]]:
+    """A shard's records in row order, their output paths made relative to `out_root`."""
     if not paths.report.is_file():
         raise UsageError(f"{paths.root} has no report.jsonl: run that shard first")
     previous = 0
     for line_number, record in read_report_lines(paths.report):
-        try:
-            row = int(record["row"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise UsageError(f"{paths.report}:{line_number}: not a report line ({exc})") from None
-        if row <= previous:
+        if record.row <= previous:
             raise UsageError(f"{paths.report}:{line_number}: rows out of manifest order")
-        previous = row
-        for output in record.get("outputs") or ():
-            if isinstance(output, dict) and isinstance(output.get("path"), str):
-                output["path"] = _relative(paths.root / output["path"], out_root)
-        yield row, paths.root, record
+        previous = record.row
+        outputs = tuple(
+            replace(output, path=_relative(paths.root / output.path, out_root))
+            for output in record.outputs
+        )
+        yield record.row, paths.root, replace(record, outputs=outputs)
 
 
 def _relative(target: Path, start: Path) -> str:
     return Path(os.path.relpath(target.resolve(), start.resolve())).as_posix()
 
 
-def _merged_summary(run_dirs: Sequence[Path], counts: MergeCounts) -> dict[str, Any]:
+def _merged_summary(run_dirs: Sequence[Path], counts: ReportCounts) -> dict[str, Any]:
     summed: Counter[str] = Counter()
     requests: Counter[str] = Counter()
     wall_time_s = 0.0
@@ -147,10 +129,7 @@ def _merged_summary(run_dirs: Sequence[Path], counts: MergeCounts) -> dict[str, 
         wall_time_s = max(wall_time_s, float(shard.get("wall_time_s") or 0.0))
     return {
         "shards": [str(Path(d)) for d in run_dirs],
-        "rows": counts.rows,
-        "statuses": dict(sorted(counts.statuses.items())),
-        "error_categories": dict(sorted(counts.categories.items())),
-        "error_examples": dict(sorted(counts.examples.items())),
+        **counts.to_json(),
         "paid_submissions": summed["paid_submissions"],
         "requests": dict(requests),
         "bytes_downloaded": summed["bytes_downloaded"],

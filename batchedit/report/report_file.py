@@ -12,11 +12,8 @@ Synchronous throughout: the pipeline runs it in a thread.
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from batchedit.errors import InputError, SourceError
 from batchedit.fsutil import atomic_writer
@@ -29,28 +26,11 @@ from batchedit.records import (
     RowError,
     Status,
 )
+from batchedit.report.counts import ReportCounts
 from batchedit.state.fingerprint import FileDigests, request_fingerprint
 from batchedit.state.history import JournalIndex, RowHistory, row_status
 from batchedit.state.journal import Finished, Submitted, Submitting
 from batchedit.state.rundir import RunPaths
-
-
-@dataclass(slots=True)
-class ReportCounts:
-    """What the report holds, for summary.json and the closing lines of a run."""
-
-    rows: int = 0
-    statuses: Counter[str] = field(default_factory=Counter)
-    categories: Counter[str] = field(default_factory=Counter)
-    examples: dict[str, str] = field(default_factory=dict)
-
-    def add(self, record: ReportRecord) -> None:
-        self.rows += 1
-        self.statuses[record.status.value] += 1
-        if record.error is not None and record.status is not Status.SUCCEEDED:
-            category = record.error.category.value
-            self.categories[category] += 1
-            self.examples.setdefault(category, f"{record.id}: {record.error.message}")
 
 
 def request_record(
@@ -184,9 +164,9 @@ def _unreadable_message(history: RowHistory) -> str:
     )
 
 
-def read_report_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Each line of a report.jsonl as (line number, object), streamed; a line
-    that is not a report object raises SourceError with FILE:LINE."""
+def read_report_lines(path: Path) -> Iterator[tuple[int, ReportRecord]]:
+    """Each line of a report.jsonl as (line number, typed record), streamed; a
+    line that is not a report record raises SourceError naming FILE:LINE."""
     with open(path, encoding="utf-8") as lines:
         for number, line in enumerate(lines, start=1):
             if not line.strip():
@@ -197,4 +177,16 @@ def read_report_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 raise SourceError(str(path), number, f"is not a report line: {exc}") from exc
             if not isinstance(data, dict) or not isinstance(data.get("status"), str):
                 raise SourceError(str(path), number, "is not a report line: no status")
-            yield number, data
+            try:
+                record = ReportRecord.from_json(data)
+            except KeyError as exc:
+                raise SourceError(str(path), number, f"report line has no {exc}") from exc
+            except (ValueError, TypeError, AttributeError) as exc:
+                raise SourceError(str(path), number, f"is not a report line: {exc}") from exc
+            yield number, record
+
+
+def read_report(path: Path) -> Iterator[ReportRecord]:
+    """The typed records of a report.jsonl, in its (manifest) order, streamed."""
+    for _, record in read_report_lines(path):
+        yield record

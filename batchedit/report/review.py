@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,8 @@ from urllib.request import pathname2url
 from batchedit.errors import SourceError, UsageError
 from batchedit.fsutil import atomic_writer
 from batchedit.records import ReportRecord
-from batchedit.report.report_file import read_report_lines
+from batchedit.report.counts import ReportCounts
+from batchedit.report.report_file import read_report
 from batchedit.report.review_page import PageHeader, RowView, Tile, write_page
 from batchedit.report.summary import format_seconds
 from batchedit.report.thumbnails import Picture, Thumb, make_thumbnails, picture_for
@@ -60,7 +60,7 @@ def load_run(run_dir: Path) -> RunReport:
         raise UsageError(
             f"{run_dir} has no report.jsonl; name a run directory (the --out of a run)"
         )
-    records = tuple(_read_records(paths.report))
+    records = tuple(read_report(paths.report))
     summary: Mapping[str, Any] = {}
     if paths.summary.is_file():
         try:
@@ -69,14 +69,6 @@ def load_run(run_dir: Path) -> RunReport:
             raise SourceError(str(paths.summary), None, f"is not valid JSON: {exc}") from exc
         summary = loaded if isinstance(loaded, dict) else {}
     return RunReport(paths, records, summary)
-
-
-def _read_records(report: Path) -> Iterator[ReportRecord]:
-    for number, data in read_report_lines(report):
-        try:
-            yield ReportRecord.from_json(data)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise SourceError(str(report), number, f"is not a report line: {exc}") from exc
 
 
 def write_review(run: RunReport, page: Path) -> PageWritten:
@@ -184,19 +176,16 @@ def _thumb_tile(caption: str, picture: Picture, thumb: Thumb, links: _Links, det
 
 
 def _header(run: RunReport) -> PageHeader:
-    statuses: Counter[str] = Counter(record.status.value for record in run.records)
-    categories: Counter[str] = Counter(
-        record.error.category.value
-        for record in run.records
-        if record.error is not None and record.status.value != "succeeded"
-    )
+    counts = ReportCounts()
+    for record in run.records:
+        counts.add(record)
     return PageHeader(
         title=run.paths.root.resolve().name,
         subtitle=str(run.paths.root.resolve()),
         facts=_facts(run.summary, len(run.records)),
         rows=len(run.records),
-        statuses=statuses,
-        categories=categories,
+        statuses=counts.statuses,
+        categories=counts.categories,
     )
 
 

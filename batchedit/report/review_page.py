@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import IO, Any
 
-from batchedit.records import ReportRecord, Status
+from batchedit.records import ErrorCategory, ReportRecord, Status
 
 STATUS_ORDER = (Status.SUCCEEDED, Status.FAILED, Status.UNKNOWN, Status.INVALID, Status.PENDING)
 NO_OUTPUT = {
@@ -55,8 +55,8 @@ class PageHeader:
     subtitle: str
     facts: tuple[str, ...]  # short phrases for the line under the title
     rows: int
-    statuses: Mapping[str, int]
-    categories: Mapping[str, int]
+    statuses: Mapping[Status, int]
+    categories: Mapping[ErrorCategory, int]
 
 
 def write_page(out: IO[Any], header: PageHeader, rows: Iterable[RowView]) -> None:

@@ -16,18 +16,15 @@ from typing import Any
 
 from batchedit.errors import UsageError
 from batchedit.records import Status
-from batchedit.report.report_file import read_report_lines
+from batchedit.report.counts import ReportCounts
+from batchedit.report.report_file import read_report
 from batchedit.state.lock import lock_holder
 from batchedit.state.rundir import RunPaths
-
-STATUS_ORDER = tuple(Status)
 
 
 @dataclass(slots=True)
 class RunStatus:
-    rows: int = 0
-    statuses: Counter[str] = field(default_factory=Counter)
-    categories: dict[str, Counter[str]] = field(default_factory=dict)  # status -> category
+    counts: ReportCounts = field(default_factory=ReportCounts)
     last_run: dict[str, Any] | None = None
     running_pid: int | None = None
 
@@ -37,14 +34,8 @@ def read_status(run_dir: Path) -> RunStatus:
     if not paths.report.exists():
         raise UsageError(f"{run_dir}: no report.jsonl; is this a batchedit run directory?")
     status = RunStatus(running_pid=lock_holder(paths))
-    for _, record in read_report_lines(paths.report):
-        row_status = str(record["status"])
-        status.rows += 1
-        status.statuses[row_status] += 1
-        error = record.get("error")
-        if isinstance(error, dict) and row_status != Status.SUCCEEDED:
-            by_category = status.categories.setdefault(row_status, Counter())
-            by_category[str(error.get("category"))] += 1
+    for record in read_report(paths.report):
+        status.counts.add(record)
     if paths.summary.exists():
         try:
             status.last_run = json.loads(paths.summary.read_text(encoding="utf-8"))
@@ -54,14 +45,13 @@ def read_status(run_dir: Path) -> RunStatus:
 
 
 def status_lines(run_dir: Path, status: RunStatus) -> list[str]:
-    lines = [f"{run_dir}: {status.rows} rows"]
-    known = [s.value for s in STATUS_ORDER if status.statuses[s.value]]
-    others = sorted(set(status.statuses) - set(known))
-    for name in known + others:
-        categories = status.categories.get(name, Counter())
-        detail = ", ".join(f"{c} {n}" for c, n in categories.most_common())
+    counts = status.counts
+    lines = [f"{run_dir}: {counts.rows} rows"]
+    for name in (s for s in Status if counts.statuses[s]):
+        categories = counts.by_status.get(name, Counter())
+        detail = ", ".join(f"{c.value} {n}" for c, n in categories.most_common())
         lines.append(
-            f"  {name:<10} {status.statuses[name]:>8}" + (f"   {detail}" if detail else "")
+            f"  {name.value:<10} {counts.statuses[name]:>8}" + (f"   {detail}" if detail else "")
         )
     last = status.last_run
     if last is not None:
@@ -75,9 +65,9 @@ def status_lines(run_dir: Path, status: RunStatus) -> list[str]:
         lines.append(
             f"a run is in progress (pid {status.running_pid}); these figures are from before it"
         )
-    if status.statuses[Status.FAILED]:
+    if counts.statuses[Status.FAILED]:
         lines.append(f"re-run the failed rows: batchedit retry {run_dir}")
-    if status.statuses[Status.UNKNOWN]:
+    if counts.statuses[Status.UNKNOWN]:
         lines.append(
             "unknown rows may have been paid for: check the service, then "
             f"batchedit retry {run_dir} --status unknown"

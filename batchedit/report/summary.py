@@ -15,7 +15,7 @@ from typing import Any
 
 from batchedit.fsutil import atomic_write_bytes
 from batchedit.records import Status
-from batchedit.report.report_file import ReportCounts
+from batchedit.report.counts import ReportCounts
 from batchedit.state.rundir import RunPaths
 
 MAX_EXAMPLE_CHARS = 120
@@ -75,10 +75,7 @@ class RunSummary:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "rows": self.counts.rows,
-            "statuses": dict(sorted(self.counts.statuses.items())),
-            "error_categories": dict(sorted(self.counts.categories.items())),
-            "error_examples": dict(sorted(self.counts.examples.items())),
+            **self.counts.to_json(),
             "paid_submissions": self.stats.paid_submissions,
             "requests": dict(self.requests),
             "bytes_downloaded": self.bytes_downloaded,
@@ -107,13 +104,13 @@ class RunSummary:
 
 def closing_lines(summary: RunSummary, paths: RunPaths) -> list[str]:
     counts = summary.counts
-    order = {status.value: n for n, status in enumerate(Status)}
-    by_status = sorted(counts.statuses.items(), key=lambda item: order.get(item[0], 99))
-    statuses = ", ".join(f"{n} {status}" for status, n in by_status)
+    order = list(Status)
+    by_status = sorted(counts.statuses.items(), key=lambda item: order.index(item[0]))
+    statuses = ", ".join(f"{n} {status.value}" for status, n in by_status)
     lines = [f"{counts.rows} rows: {statuses or 'none'}"]
     width = max((len(c) + len(str(n)) for c, n in counts.categories.items()), default=0) + 3
     for category, n in counts.categories.most_common():
-        label = f"{category} ({n})".ljust(width)
+        label = f"{category.value} ({n})".ljust(width)
         lines.append(f"  {label} e.g. {_clip(counts.examples.get(category, ''))}")
     latency = latency_summary(summary.stats.latencies_s)
     timing = f"wall time {format_seconds(summary.wall_time_s)}"
@@ -138,11 +135,11 @@ def closing_lines(summary: RunSummary, paths: RunPaths) -> list[str]:
 def _next_steps(counts: ReportCounts, paths: RunPaths) -> list[str]:
     root = shlex.quote(str(paths.root))
     steps = [f"review page: batchedit report {root}"]
-    if counts.statuses.get(Status.FAILED, 0):
+    if counts.statuses[Status.FAILED]:
         steps.append(f"re-run failures: batchedit retry {root}")
-    if counts.statuses.get(Status.UNKNOWN, 0):
+    if counts.statuses[Status.UNKNOWN]:
         steps.append(f"unknown outcomes (may be paid): batchedit retry {root} --status unknown")
-    if counts.statuses.get(Status.INVALID, 0):
+    if counts.statuses[Status.INVALID]:
         steps.append(f"fix invalid rows: batchedit report {root} --failed-csv fix.csv")
     return steps
 

@@ -1,0 +1,53 @@
+"""The one tally of report records: rows by status, failures by error category.
+
+Writing the report, merging shards' reports, `batchedit status` and the review
+page's header all count the same records, so they count them here, the same
+way: a category is counted only for a row that did not succeed (a succeeded
+row's error, if any, is history), with the first such row's message kept as
+an example. summary.json's count fields come from `to_json`, in one place.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from batchedit.records import ErrorCategory, ReportRecord, Status
+
+
+@dataclass(slots=True)
+class ReportCounts:
+    """Counts of report records, added one at a time (constant memory per category)."""
+
+    rows: int = 0
+    statuses: Counter[Status] = field(default_factory=Counter)
+    categories: Counter[ErrorCategory] = field(default_factory=Counter)
+    #: Per status, its rows by error category (what `batchedit status` prints).
+    by_status: dict[Status, Counter[ErrorCategory]] = field(default_factory=dict)
+    #: Per category, "id: message" of the first row counted in it.
+    examples: dict[ErrorCategory, str] = field(default_factory=dict)
+
+    def add(self, record: ReportRecord) -> None:
+        self.rows += 1
+        self.statuses[record.status] += 1
+        if record.error is None or record.status is Status.SUCCEEDED:
+            return
+        category = record.error.category
+        self.categories[category] += 1
+        self.by_status.setdefault(record.status, Counter())[category] += 1
+        self.examples.setdefault(category, f"{record.id}: {record.error.message}")
+
+    @property
+    def all_succeeded(self) -> bool:
+        """Every row counted succeeded (vacuously so for none): exit 0 rather than 1."""
+        return self.statuses[Status.SUCCEEDED] == self.rows
+
+    def to_json(self) -> dict[str, Any]:
+        """The count fields of summary.json (a run's and a merge's alike), keys sorted."""
+        return {
+            "rows": self.rows,
+            "statuses": {s.value: n for s, n in sorted(self.statuses.items())},
+            "error_categories": {c.value: n for c, n in sorted(self.categories.items())},
+            "error_examples": {c.value: text for c, text in sorted(self.examples.items())},
+        }

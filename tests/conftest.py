@@ -1,9 +1,16 @@
 """Fixtures: the simulator on a loopback port, in the test's own loop or in a
 thread for tests that drive the synchronous CLI. Fast defaults throughout:
-millisecond latencies, so no test waits on real seconds of polling."""
+millisecond latencies, so no test waits on real seconds of polling.
+
+An autouse check holds the suite to that: any single `time.sleep` or
+`asyncio.sleep` in the test process that spends more than 50 ms of real time
+fails its test at teardown (`@pytest.mark.real_time("why")` opts out)."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack
 from typing import Any
@@ -30,13 +37,17 @@ def private_schema_cache(
 
 @pytest.fixture
 async def start_simulator() -> AsyncIterator[StartSimulator]:
-    """Factory: `await start_simulator(fail_rate=0.5)` serves one in this test's loop."""
+    """Factory: `await start_simulator(fail_rate=0.5)` serves one in this test's loop;
+    `clock=` gives it a test's monotonic clock (a JumpingClock's `now`)."""
     async with AsyncExitStack() as stack:
 
-        async def start(**options: Any) -> RunningSimulator:
+        async def start(
+            *, clock: Callable[[], float] = time.monotonic, **options: Any
+        ) -> RunningSimulator:
             options.setdefault("latency_s", FAST_LATENCY_S)
             options.setdefault("seed", 7)
-            return await stack.enter_async_context(running_simulator(SimOptions(**options)))
+            simulator = running_simulator(SimOptions(**options), clock=clock)
+            return await stack.enter_async_context(simulator)
 
         yield start
 
@@ -60,3 +71,72 @@ def threaded_simulator(
     yield start
     for simulator in started:
         simulator.stop()
+
+
+#: The longest real sleep a test may take; more is a test waiting on the wall clock.
+MAX_REAL_SLEEP_S = 0.05
+
+
+@pytest.fixture(autouse=True)
+def no_long_real_sleeps(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a test any of whose sleeps (its own, the pipeline's real clock, the
+    in-process simulator's, in any thread) spent more than MAX_REAL_SLEEP_S.
+
+    A sleep counts for the time it really waited and was asked to wait, the
+    smaller of the two: a long poll interval cut short by a wake-up costs
+    nothing, and a short sleep stretched by a busy machine is not the test's
+    doing. `asyncio.sleep` is replaced on the module, where the real clock
+    (`clock.LoopClock`) and the simulator look it up at each call; sleeps in
+    a subprocess are out of reach and are kept short by their options instead."""
+    exempt = request.node.get_closest_marker("real_time")
+    if exempt is not None:
+        if not exempt.args or not str(exempt.args[0]).strip():
+            pytest.fail("@pytest.mark.real_time needs a reason: why real seconds", pytrace=False)
+        yield
+        return
+    long_sleeps_s: list[float] = []
+    lock = threading.Lock()
+    real_async_sleep = asyncio.sleep
+    real_sleep = time.sleep
+
+    def note(asked_s: float, started: float) -> None:
+        spent_s = min(max(0.0, asked_s), time.monotonic() - started)
+        if spent_s > MAX_REAL_SLEEP_S:
+            with lock:
+                long_sleeps_s.append(spent_s)
+
+    async def watched_async_sleep(delay: float, result: Any = None) -> Any:
+        started = time.monotonic()
+        try:
+            return await real_async_sleep(delay, result)
+        finally:
+            note(delay, started)
+
+    def watched_sleep(seconds: float) -> None:
+        started = time.monotonic()
+        try:
+            real_sleep(seconds)
+        finally:
+            note(seconds, started)
+
+    patches: list[tuple[object, str, object]] = [
+        (asyncio, "sleep", watched_async_sleep),
+        (asyncio.tasks, "sleep", watched_async_sleep),
+        (time, "sleep", watched_sleep),
+    ]
+    originals = [getattr(module, name) for module, name, _ in patches]
+    for module, name, watched in patches:
+        setattr(module, name, watched)
+    try:
+        yield
+    finally:
+        for (module, name, _), original in zip(patches, originals, strict=True):
+            setattr(module, name, original)
+    if long_sleeps_s:
+        worst = ", ".join(f"{s * 1000:.0f} ms" for s in sorted(long_sleeps_s, reverse=True)[:5])
+        pytest.fail(
+            f"{len(long_sleeps_s)} real sleep(s) over {MAX_REAL_SLEEP_S * 1000:.0f} ms "
+            f"(longest: {worst}); use the virtual clock or millisecond latencies, "
+            "or mark the test @pytest.mark.real_time(reason)",
+            pytrace=False,
+        )

@@ -74,6 +74,23 @@ class VirtualClock:
         return False
 
 
+class JumpingClock:
+    """Virtual time for a client and an in-loop simulator that share it: a
+    `sleep` moves time on by what it asks, at once, so a wait the service
+    dictated (a 429's reset) is honoured on the simulator's clock without any
+    real time passing."""
+
+    def __init__(self) -> None:
+        self.time = 0.0
+
+    def now(self) -> float:
+        return self.time
+
+    async def sleep(self, seconds: float) -> None:
+        self.time += max(0.0, seconds)
+        await asyncio.sleep(0)
+
+
 @dataclass
 class ThreadedSimulator:
     """A simulator serving from its own thread and loop, for synchronous callers."""

@@ -7,18 +7,19 @@ import asyncio
 import io
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
 from PIL import Image
-from support import TEST_KEY, StartSimulator
+from support import TEST_KEY, JumpingClock, StartSimulator
 
 from batchedit.api.client import ModellixClient, RetryPolicy
 from batchedit.api.endpoint import Endpoint
 from batchedit.api.task_state import TaskPhase, TaskState
-from batchedit.clock import LoopClock
+from batchedit.clock import Clock, LoopClock
 from batchedit.errors import (
     FatalApiError,
     OutcomeUnknown,
@@ -42,9 +43,14 @@ async def make_client() -> AsyncIterator[MakeClient]:
     async with aiohttp.ClientSession() as session:
 
         def make(
-            base_url: str, *, key: str = TEST_KEY, retry: RetryPolicy = FAST_RETRY
+            base_url: str,
+            *,
+            key: str = TEST_KEY,
+            retry: RetryPolicy = FAST_RETRY,
+            clock: Clock | None = None,
         ) -> ModellixClient:
-            return ModellixClient(session, Endpoint(base_url, key), LoopClock(), retry=retry)
+            endpoint = Endpoint(base_url, key)
+            return ModellixClient(session, endpoint, clock or LoopClock(), retry=retry)
 
         yield make
 
@@ -136,14 +142,17 @@ async def test_rate_limited_requests_wait_and_then_succeed(
 ) -> None:
     # Free requests are retried by the client itself (a paid submit's retries
     # belong to the submitter, which journals each attempt).
-    simulator = await start_simulator(rate_limit=50)
-    client = make_client(simulator.base_url, retry=RetryPolicy(max_retries=20, base_delay_s=0.001))
+    clock = JumpingClock()  # the waits the 429s dictate pass on the simulator's clock
+    simulator = await start_simulator(rate_limit=50, clock=clock.now)
+    retry = RetryPolicy(max_retries=20, base_delay_s=0.001)
+    client = make_client(simulator.base_url, retry=retry, clock=clock)
     balances = await asyncio.gather(*(client.read_balance() for _ in range(80)))
     assert len(balances) == 80
     stats = simulator.stats()
-    assert stats["responses"].get("200", 0) == 80
-    assert stats["responses"].get("429", 0) > 0
-    assert client.counts.retries > 0
+    assert stats["responses"]["200"] == 80
+    assert stats["responses"]["429"] == client.counts.retries > 0
+    # 80 at once against a bucket of 50 at 50/s: the last 30 pass 0.6 s later, on the clock.
+    assert clock.now() >= 0.6
 
 
 async def test_a_paid_submit_is_sent_once_whatever_the_answer(
@@ -204,7 +213,7 @@ async def test_refused_connection_is_a_network_error_even_for_a_submit(
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    client = make_client(f"http://127.0.0.1:{port}", retry=RetryPolicy(max_retries=1))
+    client = make_client(f"http://127.0.0.1:{port}", retry=replace(FAST_RETRY, max_retries=1))
     with pytest.raises(TransientError) as caught:
         await client.submit_edit(MODEL, BODY)
     assert not isinstance(caught.value, OutcomeUnknown)

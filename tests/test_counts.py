@@ -24,7 +24,7 @@ def record(
     row: int, status: Status, category: ErrorCategory | None = None, *, output: str | None = None
 ) -> ReportRecord:
     error = None if category is None else RowError(category, f"why {row}", None)
-    outputs = ()
+    outputs: tuple[OutputFile, ...] = ()
     if output is not None:
         outputs = (OutputFile(output, "ab" * 32, 10, 4, 5, "png"),)
     return ReportRecord(

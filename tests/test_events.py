@@ -14,12 +14,11 @@ from typing import Any
 
 import aiohttp
 import pytest
-from support import TEST_KEY, StartSimulator, ThreadedSimulator, make_mixed_catalog
+from support import TEST_KEY, JumpingClock, StartSimulator, ThreadedSimulator, make_mixed_catalog
 
 from batchedit.api.client import ModellixClient, RetryPolicy
 from batchedit.api.endpoint import Endpoint
 from batchedit.cli import main
-from batchedit.clock import LoopClock
 from batchedit.events import add_secret, emit, setup_logging
 
 FAST = ["--poll-interval", "0.01", "--no-progress", "--log-format", "json"]
@@ -59,20 +58,20 @@ async def test_json_log_reports_429_pauses_and_retries(
     start_simulator: StartSimulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
     setup_logging("json", verbose=False)
-    simulator = await start_simulator(rate_limit=50)
+    clock = JumpingClock()  # the 429s' waits pass on the simulator's clock, not the wall's
+    simulator = await start_simulator(rate_limit=50, clock=clock.now)
     retry = RetryPolicy(max_retries=20, base_delay_s=0.001)
     async with aiohttp.ClientSession() as session:
-        client = ModellixClient(
-            session, Endpoint(simulator.base_url, TEST_KEY), LoopClock(), retry=retry
-        )
+        client = ModellixClient(session, Endpoint(simulator.base_url, TEST_KEY), clock, retry=retry)
         await asyncio.gather(*(client.read_balance() for _ in range(80)))
     setup_logging("text", verbose=False)
     events = json_lines(capsys.readouterr().err)
     paused = [event for event in events if event["event"] == "paused"]
     retried = [event for event in events if event["event"] == "retried"]
-    assert len(retried) == client.counts.retries and paused
-    assert paused[0]["resume_in_s"] >= 0 and paused[0]["kind"] == "account"
-    assert retried[0]["retry"] >= 1 and "429" in retried[0]["message"]
+    refused = simulator.stats()["responses"]["429"]
+    assert len(retried) == len(paused) == client.counts.retries == refused > 0
+    assert all(event["resume_in_s"] >= 0 and event["kind"] == "account" for event in paused)
+    assert all(event["retry"] >= 1 and event["message"] for event in retried)
 
 
 def test_json_log_says_why_the_run_stopped(

@@ -14,6 +14,7 @@ from typing import Any
 from PIL import Image
 from support import (
     TEST_KEY,
+    JumpingClock,
     StartSimulator,
     read_report,
     two_image_manifest,
@@ -54,7 +55,12 @@ async def run_against(
     settings: dict[str, Any] | None = None,
     read_timeout_s: float = 60.0,
     retry: RetryPolicy = FAST_RETRY,
+    clock: JumpingClock | None = None,
 ) -> FaultRun:
+    """Run `rows` rows against a simulator scripted by `sim`; with `clock`, the
+    simulator and the pipeline share that virtual time."""
+    if clock is not None:
+        sim = {**sim, "clock": clock.now}
     simulator = await start_simulator(**sim)
     overrides: dict[str, Any] = {"concurrency": 4, "poll_interval_s": 0.005, "max_unknown": 0}
     overrides.update(settings or {})
@@ -67,7 +73,7 @@ async def run_against(
         retry=retry,
         read_timeout_s=read_timeout_s,
     )
-    outcome = await run_pipeline(config, total_rows=rows)
+    outcome = await run_pipeline(config, total_rows=rows, clock=clock)
     run = FaultRun(outcome, read_report(paths.root), simulator.stats(), paths)
     assert_nothing_lost(run, rows)
     return run
@@ -153,8 +159,8 @@ async def test_slow_answers_within_the_read_timeout_change_nothing(
 async def test_answers_slower_than_the_read_timeout_make_submits_unknown_and_polls_retry(
     tmp_path: Path, start_simulator: StartSimulator
 ) -> None:
-    sim = {"slow_rate": 0.2, "slow_s": 0.4, "seed": 4}
-    run = await run_against(tmp_path, start_simulator, sim=sim, read_timeout_s=0.1)
+    sim = {"slow_rate": 0.2, "slow_s": 0.05, "seed": 4}
+    run = await run_against(tmp_path, start_simulator, sim=sim, read_timeout_s=0.025)
     assert run.stats["faults"]["slow"] > 0
     assert set(run.statuses()) <= {"succeeded", "unknown"}
     assert run.count("succeeded") > 0
@@ -174,13 +180,15 @@ async def test_server_errors_are_retried_and_a_500_on_a_submit_is_unknown(
 async def test_a_request_rate_limit_is_waited_out_and_no_row_fails(
     tmp_path: Path, start_simulator: StartSimulator
 ) -> None:
-    # 12 rows need about 30 requests; 10 per second with a burst of 10 must refuse some.
+    # 12 rows need about 30 requests; 10 per second with a burst of 10 must refuse
+    # some. The waits pass on a clock the simulator and the pipeline share.
     run = await run_against(
         tmp_path,
         start_simulator,
         rows=12,
         sim={"rate_limit": 10, "seed": 1},
         settings={"concurrency": 6, "poll_interval_s": 0.05},
+        clock=JumpingClock(),
     )
     assert run.stats["responses"].get("429", 0) > 0
     assert run.statuses() == ["succeeded"] * 12

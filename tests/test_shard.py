@@ -21,6 +21,7 @@ from batchedit.manifest.job import iter_rows, load_job
 from batchedit.manifest.shard import INDEX_VARIABLES, Shard, parse_shard, shard_of
 
 Simulators = Callable[..., ThreadedSimulator]
+FAST = ["--poll-interval", "0.01", "--no-progress"]
 IMAGE = "https://cdn.example.com/products/shoe.jpg"
 
 ids = st.text(min_size=1, max_size=30)
@@ -116,7 +117,7 @@ def test_three_shards_at_once_cover_every_row_once_and_merge_into_one_report(
     rows = 45
     manifest = catalog(tmp_path / "job", rows, duplicate=True)
     env = {**os.environ, "MODELLIX_BASE_URL": simulator.base_url, "MODELLIX_API_KEY": TEST_KEY}
-    command = [sys.executable, "-m", "batchedit", "run", str(manifest), "--no-progress"]
+    command = [sys.executable, "-m", "batchedit", "run", str(manifest), *FAST]
     shards = [
         subprocess.Popen(
             [*command, "--out", str(tmp_path / f"shard-{k}"), "--shard", "3"],
@@ -156,7 +157,7 @@ def test_merge_refuses_run_directories_that_overlap(
     manifest = catalog(tmp_path / "job", 8)
     for k in (0, 1):
         out = tmp_path / f"s{k}"
-        main(["run", str(manifest), "--out", str(out), "--shard", f"{k}/2", "--no-progress"])
+        main(["run", str(manifest), "--out", str(out), "--shard", f"{k}/2", *FAST])
     twice = [str(tmp_path / "s0"), str(tmp_path / "s0")]
     assert main(["report", "merge", *twice, "--out", str(tmp_path / "m")]) == 2
     assert "both shard 0/2" in capsys.readouterr().err

@@ -25,6 +25,8 @@ from support import (
 
 from batchedit.simulator import RunningSimulator, SimOptions, running_simulator
 
+pytest_plugins = ["pytester"]
+
 
 @pytest.fixture(autouse=True)
 def private_schema_cache(

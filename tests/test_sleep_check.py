@@ -1,0 +1,72 @@
+"""The conftest check that holds the suite to no real sleep over 50 ms: run on
+a small suite of its own in a subprocess (out of this test's own check)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+INNER = """
+import asyncio
+import time
+
+import pytest
+
+
+def test_a_long_sleep_fails():
+    time.sleep(0.08)
+
+
+def test_a_short_sleep_passes():
+    time.sleep(0.002)
+
+
+def test_a_long_asyncio_sleep_fails():
+    asyncio.run(asyncio.sleep(0.08))
+
+
+def test_a_long_wait_cut_short_passes():
+    async def main():
+        sleeper = asyncio.ensure_future(asyncio.sleep(30))
+        await asyncio.sleep(0.005)
+        sleeper.cancel()
+        await asyncio.gather(sleeper, return_exceptions=True)
+
+    asyncio.run(main())
+
+
+@pytest.mark.real_time("a subprocess that must see real seconds")
+def test_an_explicit_exemption_passes():
+    time.sleep(0.08)
+
+
+@pytest.mark.real_time()
+def test_an_exemption_without_a_reason_fails():
+    pass
+"""
+
+
+def test_the_sleep_check_fails_long_real_sleeps_and_names_them(
+    pytester: pytest.Pytester,
+) -> None:
+    here = Path(__file__).parent
+    for name in ("conftest.py", "support.py"):
+        pytester.makepyfile(**{name.removesuffix(".py"): (here / name).read_text()})
+    pytester.makepyfile(test_inner=INNER)
+    pytester.makeini(
+        "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
+        "markers =\n    real_time(reason): exempt from the sleep check\n"
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=5, errors=3)
+    errors = {
+        line.split()[1].split("::")[1] for line in result.outlines if line.startswith("ERROR")
+    }
+    assert errors == {
+        "test_a_long_sleep_fails",
+        "test_a_long_asyncio_sleep_fails",
+        "test_an_exemption_without_a_reason_fails",
+    }
+    # a sleep counts for what it asked or really took, the smaller: 80 ms exactly
+    result.stdout.fnmatch_lines(["*1 real sleep(s) over 50 ms (longest: 80 ms)*"] * 2)

@@ -85,6 +85,8 @@ def test_the_counter_counts_statuses_and_the_categories_of_rows_that_did_not_suc
 
 def test_status_prints_the_shared_counts_by_status_then_category(tmp_path: Path) -> None:
     run_dir = write_run(tmp_path / "run", MIXED)
+    last_run = {"finished_at": "2026-01-01T00:00:00Z", "wall_time_s": 1.5, "paid_submissions": 5}
+    (run_dir / "summary.json").write_text(json.dumps(last_run), encoding="utf-8")
     status = read_status(run_dir)
     assert status.counts.to_json()["statuses"] == {
         "failed": 2,
@@ -93,13 +95,20 @@ def test_status_prints_the_shared_counts_by_status_then_category(tmp_path: Path)
         "succeeded": 2,
         "unknown": 1,
     }
-    table = [line.split() for line in status_lines(run_dir, status)[1:6]]
-    assert table == [
+    lines = status_lines(run_dir, status)
+    assert lines[0] == f"{run_dir}: 7 rows"
+    assert [line.split() for line in lines[1:6]] == [
         ["succeeded", "2"],
         ["failed", "2", "task_failed", "2"],
         ["unknown", "1", "unknown_outcome", "1"],
         ["invalid", "1", "invalid_input", "1"],
         ["pending", "1"],
+    ]
+    assert lines[6:] == [
+        "last run: ended 2026-01-01T00:00:00Z, wall time 1.5s, 5 paid submission(s)",
+        f"re-run the failed rows: batchedit retry {run_dir}",
+        "unknown rows may have been paid for: check the service, then "
+        f"batchedit retry {run_dir} --status unknown",
     ]
 
 

@@ -220,7 +220,8 @@ def test_yaml_syntax_error_names_its_line(tmp_path: Path) -> None:
     path = write(tmp_path / "m.yaml", "- id: a\n  prompt: p\n- id: [unclosed\n  prompt: q\n")
     with pytest.raises(SourceError) as info:
         list(open_manifest(path).rows())
-    assert info.value.line is not None and info.value.line >= 3
+    # the unclosed bracket is on line 3; the parser notices on the next
+    assert info.value.line in (3, 4)
     assert "not valid YAML" in str(info.value)
 
 
@@ -250,8 +251,9 @@ def test_yaml_rows_stream_before_a_later_syntax_error(tmp_path: Path) -> None:
     rows = open_manifest(path).rows()
     assert next(rows).values["id"] == "a"
     assert next(rows).values["id"] == "b"
-    with pytest.raises(SourceError, match="not valid YAML"):
+    with pytest.raises(SourceError) as info:
         next(rows)
+    assert (info.value.file, info.value.line) == (str(path), 4)
 
 
 def test_yaml_rows_may_use_anchors_from_defaults(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +23,10 @@ from support import (
 from batchedit.api.client import RetryPolicy
 from batchedit.api.endpoint import Endpoint
 from batchedit.cli import build_parser, main
+from batchedit.errors import FatalApiError
 from batchedit.manifest.job import apply_overrides, load_job
 from batchedit.pipeline.runner import RunConfig, RunOutcome, run_pipeline
+from batchedit.records import ErrorCategory
 from batchedit.state.journal import Submitted, read_entries
 from batchedit.state.rundir import RunPaths
 
@@ -163,7 +165,7 @@ async def test_answers_slower_than_the_read_timeout_make_submits_unknown_and_pol
     run = await run_against(tmp_path, start_simulator, sim=sim, read_timeout_s=0.025)
     assert run.stats["faults"]["slow"] > 0
     assert set(run.statuses()) <= {"succeeded", "unknown"}
-    assert run.count("succeeded") > 0
+    assert 0 < run.count("succeeded") and run.count("unknown") <= run.stats["faults"]["slow"]
     # A timed-out submit may have created its task: never sent again.
     assert run.stats["submit_requests"] == 16
 
@@ -174,7 +176,9 @@ async def test_server_errors_are_retried_and_a_500_on_a_submit_is_unknown(
     run = await run_against(tmp_path, start_simulator, sim={"error_rate": 0.3, "seed": 8})
     assert run.stats["responses"].get("503", 0) > 0
     assert set(run.statuses()) <= {"succeeded", "unknown"}
-    assert run.count("succeeded") >= 8
+    # Only a 500 to a submit leaves a row unknown; half of those created their task.
+    assert run.count("unknown") <= run.stats["responses"].get("500", 0)
+    assert run.count("succeeded") <= run.stats["submits"] <= 16
 
 
 async def test_a_request_rate_limit_is_waited_out_and_no_row_fails(
@@ -252,7 +256,6 @@ async def test_submitting_stops_after_max_unknown_and_the_rest_stay_pending(
     assert run.stats["submits"] == 3
     assert run.outcome.exit_code == 3 and run.outcome.fatal is None
     assert run.outcome.halted is not None and "max_unknown 3" in run.outcome.halted
-    assert "run the same command again" in run.outcome.halted
     assert run.outcome.summary.to_json()["stopped_by"] == "max_unknown"
 
 
@@ -286,9 +289,9 @@ async def test_an_exhausted_balance_stops_the_run_with_exit_3_and_pending_rows(
         tmp_path, start_simulator, rows=8, sim={"balance": 3}, settings={"concurrency": 1}
     )
     assert run.outcome.exit_code == 3
-    assert run.outcome.fatal is not None
-    assert "top up the balance" in str(run.outcome.fatal)
-    assert "run the same command again" in str(run.outcome.fatal)
+    assert isinstance(run.outcome.fatal, FatalApiError)
+    assert run.outcome.fatal.category is ErrorCategory.PAYMENT
+    assert "top up the balance" in str(run.outcome.fatal)  # the one test of its advice
     assert set(run.statuses()[3:]) == {"pending"}
     assert "failed" not in run.statuses()
     assert run.stats["submits"] == 3
@@ -336,9 +339,7 @@ async def test_a_rerun_after_402_finishes_without_paying_again_for_rows_already_
     paid = {line["id"]: line["task_id"] for line in report if line["task_id"]}
     assert len(paid) == 3
 
-    # The user tops up the balance (the simulator's state stands for the account).
-    state = simulator._state
-    state.options = replace(state.options, balance=None)
+    simulator.set_balance(None)  # the user tops up the balance
     second = await run_pipeline(config, total_rows=8)
 
     assert second.exit_code == 0
@@ -357,8 +358,8 @@ async def test_a_rerun_after_401_with_the_right_key_submits_every_row_once(
     paths = RunPaths(tmp_path / "run")
     wrong = RunConfig(job, paths, Endpoint(simulator.base_url, "sk-rotated-key"), retry=FAST_RETRY)
     first = await run_pipeline(wrong, total_rows=6)
-    assert first.exit_code == 3 and first.fatal is not None
-    assert "check MODELLIX_API_KEY" in str(first.fatal)
+    assert first.exit_code == 3 and isinstance(first.fatal, FatalApiError)
+    assert first.fatal.category is ErrorCategory.AUTH
     assert "sk-rotated-key" not in str(first.fatal)
     assert [line["status"] for line in read_report(paths.root)] == ["pending"] * 6
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -18,9 +17,11 @@ from support import ThreadedSimulator, read_report, write_csv, write_image
 
 from batchedit.cli import main
 from batchedit.manifest.job import load_job
-from batchedit.pipeline.launch import CONFIRM_ABOVE, LaunchOptions, _refusal
+from batchedit.pipeline.launch import CONFIRM_ABOVE, LaunchOptions, refusal_reason
 from batchedit.pipeline.planning import Survey
 from batchedit.pipeline.resume import Action
+from batchedit.records import ErrorCategory, Status
+from batchedit.report.status import read_status, status_lines
 from batchedit.simulator import SimOptions
 from batchedit.state.journal import Finished, Journal, Submitting, read_entries
 from batchedit.state.lock import run_lock
@@ -231,11 +232,15 @@ def test_status_counts_by_status_and_category_offline(
 
     assert main(["status", str(run_dir)]) == 0
 
-    out = capsys.readouterr().out
-    assert f"{run_dir}: 12 rows" in out
-    assert re.search(rf"succeeded +{statuses.count('succeeded')}\n", out)
-    assert re.search(rf"failed +{statuses.count('failed')} +task_failed ", out)
-    assert "paid submission(s)" in out and f"batchedit retry {run_dir}" in out
+    status = read_status(run_dir)
+    assert capsys.readouterr().out.splitlines() == status_lines(run_dir, status)
+    assert status.counts.rows == 12
+    assert status.counts.statuses == Counter(Status(s) for s in statuses)
+    failed = statuses.count("failed")
+    assert status.counts.by_status == (
+        {Status.FAILED: {ErrorCategory.TASK_FAILED: failed}} if failed else {}
+    )
+    assert status.last_run is not None and status.last_run["paid_submissions"] == 12
 
 
 def test_a_second_run_at_once_is_refused_naming_the_holder(
@@ -302,10 +307,13 @@ def test_a_large_paid_run_in_a_terminal_asks_first(
         questions.append(question)
         return answer
 
-    refusal = _refusal(job, survey_of(CONFIRM_ABOVE + 1), options, confirm)
+    refusal = refusal_reason(job, survey_of(CONFIRM_ABOVE + 1), options, confirm)
 
     assert bool(questions) == asked and (refusal is not None) == refused
-    assert _refusal(job, survey_of(CONFIRM_ABOVE), LaunchOptions(interactive=True), confirm) is None
+    assert (
+        refusal_reason(job, survey_of(CONFIRM_ABOVE), LaunchOptions(interactive=True), confirm)
+        is None
+    )
 
 
 def test_a_new_output_name_or_format_remakes_the_files_without_paying(

@@ -113,8 +113,7 @@ def test_invalid_rows_are_reported_and_the_others_still_run(
     assert main(["run", str(manifest), "--out", str(tmp_path / "run"), *FAST]) == 1
     report = read_report(tmp_path / "run")
     assert [line["status"] for line in report] == ["succeeded", "invalid", "invalid"]
-    assert report[1]["error"]["category"] == "invalid_input"
-    assert "7:5" in report[1]["error"]["message"]
+    assert report[1]["error"]["category"] == report[2]["error"]["category"] == "invalid_input"
     assert simulator.stats()["submits"] == 1
     assert f"{manifest}:3:" in capsys.readouterr().err
 

@@ -78,7 +78,7 @@ def launch(
     new_run_dir = not paths.root.exists()
     with run_lock(paths):
         planned = survey(job, paths, FileDigests(), retry=options.only_statuses)
-        refusal = _refusal(job, planned, options, confirm)
+        refusal = refusal_reason(job, planned, options, confirm)
         for problem in planned.problems:
             notice("problem", str(problem), file=err)
         if refusal is not None:
@@ -116,7 +116,7 @@ def _remove_empty_run_dir(paths: RunPaths) -> None:
         paths.root.rmdir()
 
 
-def _refusal(
+def refusal_reason(
     job: JobSettings, planned: Survey, options: LaunchOptions, confirm: Confirm
 ) -> str | None:
     """Why the run must not start, or None: `--strict`, then the cost guard."""

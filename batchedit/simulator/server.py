@@ -9,7 +9,7 @@ import signal
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,11 @@ class RunningSimulator:
     def stats(self) -> dict[str, Any]:
         """The same counters `GET /_sim/stats` answers, without a request."""
         return self._state.stats.as_dict()
+
+    def set_balance(self, balance: int | None) -> None:
+        """What the account's owner does between two runs: top the balance up to
+        `balance` paid tasks in all (None: no limit). Tasks already paid stay paid."""
+        self._state.options = replace(self._state.options, balance=balance)
 
 
 @asynccontextmanager

@@ -1,6 +1,7 @@
-"""One counter and one typed reader for report.jsonl: the summary a run
-writes, `report merge` and `batchedit status` count the same records alike,
-and a line that is not a report record is named by FILE:LINE."""
+"""One counter and typed readers for what a run leaves: the summary a run
+writes, `report merge` and `batchedit status` count the same records alike;
+a line that is not a report record is named by FILE:LINE; summary.json is
+read back as a typed LastRun."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from batchedit.report.counts import ReportCounts
 from batchedit.report.merge import merge_reports
 from batchedit.report.report_file import read_report
 from batchedit.report.status import read_status, status_lines
+from batchedit.report.summary import LastRun, read_last_run
+from batchedit.state.rundir import RunPaths
 
 
 def record(
@@ -169,3 +172,40 @@ def test_a_line_that_is_not_a_report_record_is_named_by_file_and_line(
     assert (info.value.file, info.value.line) == (str(run_dir / "report.jsonl"), 2)
     assert main(["status", str(run_dir)]) == 2
     assert main(["report", "merge", str(run_dir), "--out", str(tmp_path / "m")]) == 2
+
+
+def test_summary_json_is_read_back_typed_and_a_field_of_another_type_is_none() -> None:
+    last = LastRun.from_json(
+        {
+            "finished_at": "2026-01-01T00:00:00Z",
+            "wall_time_s": 2,
+            "paid_submissions": True,  # not a count
+            "requests": {"submit": 3, "poll": "many"},
+            "latency_s": {"p50": 0.5, "p95": 1.5},
+            "manifest": ["not", "a", "path"],
+        }
+    )
+    assert last == LastRun(
+        finished_at="2026-01-01T00:00:00Z",
+        wall_time_s=2,
+        requests={"submit": 3},
+        latency_p50_s=0.5,
+        latency_p95_s=1.5,
+    )
+    assert LastRun.from_json(["not", "an", "object"]) == LastRun()
+
+
+def test_a_summary_that_is_not_json_is_named_by_report_and_skipped_by_status_and_merge(
+    tmp_path: Path,
+) -> None:
+    run_dir = write_run(tmp_path / "run", MIXED)
+    (run_dir / "summary.json").write_text("{torn", encoding="utf-8")
+    with pytest.raises(SourceError) as info:
+        read_last_run(RunPaths(run_dir))
+    assert (info.value.file, info.value.line) == (str(run_dir / "summary.json"), None)
+    assert main(["report", str(run_dir), "--failed-csv", str(tmp_path / "f.csv")]) == 2
+    status = read_status(run_dir)
+    assert status.last_run is None and status.counts.rows == 7
+    counts, _ = merge_reports([run_dir], tmp_path / "merged")
+    merged = json.loads((tmp_path / "merged" / "summary.json").read_text())
+    assert counts.rows == 7 and merged["paid_submissions"] == 0

@@ -240,7 +240,7 @@ def test_status_counts_by_status_and_category_offline(
     assert status.counts.by_status == (
         {Status.FAILED: {ErrorCategory.TASK_FAILED: failed}} if failed else {}
     )
-    assert status.last_run is not None and status.last_run["paid_submissions"] == 12
+    assert status.last_run is not None and status.last_run.paid_submissions == 12
 
 
 def test_a_second_run_at_once_is_refused_naming_the_holder(

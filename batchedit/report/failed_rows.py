@@ -64,11 +64,11 @@ def write_failed_csv(
 
 def _job(run: RunReport) -> JobSettings | None:
     """The job as it ran: its defaults and model, over the manifest summary.json names."""
-    source, manifest = run.summary.get("source"), run.summary.get("manifest")
-    if not isinstance(manifest, str) or not Path(manifest).is_file():
+    source, manifest = run.last_run.source, run.last_run.manifest
+    if manifest is None or not Path(manifest).is_file():
         return None
     try:
-        job = load_job(Path(source)) if isinstance(source, str) else None
+        job = load_job(Path(source)) if source is not None else None
     except SourceError:
         job = None  # the job file moved or broke since: the manifest alone still serves
     if job is None:

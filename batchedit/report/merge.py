@@ -25,16 +25,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from batchedit.errors import UsageError
+from batchedit.errors import SourceError, UsageError
 from batchedit.fsutil import atomic_write_bytes, atomic_writer
 from batchedit.manifest.shard import Shard, parse_shard
 from batchedit.records import ReportRecord
 from batchedit.report.counts import ReportCounts
 from batchedit.report.report_file import read_report_lines
+from batchedit.report.summary import read_last_run
 from batchedit.state.invocation import load_invocation
 from batchedit.state.rundir import RunPaths
-
-_SUMMED = ("paid_submissions", "bytes_downloaded")
 
 
 def merge_reports(run_dirs: Sequence[Path], out_dir: Path) -> tuple[ReportCounts, list[str]]:
@@ -115,23 +114,25 @@ def _relative(target: Path, start: Path) -> str:
 
 
 def _merged_summary(run_dirs: Sequence[Path], counts: ReportCounts) -> dict[str, Any]:
-    summed: Counter[str] = Counter()
+    paid_submissions = bytes_downloaded = 0
     requests: Counter[str] = Counter()
     wall_time_s = 0.0
     for run_dir in run_dirs:
         try:
-            shard = json.loads(RunPaths(run_dir).summary.read_text(encoding="utf-8"))
-        except (FileNotFoundError, ValueError):
-            continue  # the counts come from the reports; the rest is best effort
-        for name in _SUMMED:
-            summed[name] += int(shard.get(name) or 0)
-        requests.update({k: int(v) for k, v in (shard.get("requests") or {}).items()})
-        wall_time_s = max(wall_time_s, float(shard.get("wall_time_s") or 0.0))
+            shard = read_last_run(RunPaths(run_dir))
+        except SourceError:
+            shard = None  # the counts come from the reports; the rest is best effort
+        if shard is None:
+            continue
+        paid_submissions += shard.paid_submissions or 0
+        bytes_downloaded += shard.bytes_downloaded or 0
+        requests.update(shard.requests)
+        wall_time_s = max(wall_time_s, float(shard.wall_time_s or 0.0))
     return {
         "shards": [str(Path(d)) for d in run_dirs],
         **counts.to_json(),
-        "paid_submissions": summed["paid_submissions"],
+        "paid_submissions": paid_submissions,
         "requests": dict(requests),
-        "bytes_downloaded": summed["bytes_downloaded"],
+        "bytes_downloaded": bytes_downloaded,
         "wall_time_s": round(wall_time_s, 3),
     }

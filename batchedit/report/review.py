@@ -10,22 +10,20 @@ be zipped and opened anywhere without a network or a server.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 from urllib.request import pathname2url
 
-from batchedit.errors import SourceError, UsageError
+from batchedit.errors import UsageError
 from batchedit.fsutil import atomic_writer
 from batchedit.records import ReportRecord
 from batchedit.report.counts import ReportCounts
 from batchedit.report.report_file import read_report
 from batchedit.report.review_page import PageHeader, RowView, Tile, write_page
-from batchedit.report.summary import format_seconds
+from batchedit.report.summary import LastRun, format_seconds, read_last_run
 from batchedit.report.thumbnails import Picture, Thumb, make_thumbnails, picture_for
 from batchedit.state.rundir import RunPaths
 
@@ -38,12 +36,12 @@ class RunReport:
 
     paths: RunPaths
     records: tuple[ReportRecord, ...]
-    summary: Mapping[str, Any]  # summary.json, or {} when it is missing
+    last_run: LastRun  # summary.json; all None when it is missing
 
     @property
     def manifest_dir(self) -> Path | None:
-        manifest = self.summary.get("manifest")
-        return Path(manifest).parent if isinstance(manifest, str) else None
+        manifest = self.last_run.manifest
+        return Path(manifest).parent if manifest is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,14 +59,7 @@ def load_run(run_dir: Path) -> RunReport:
             f"{run_dir} has no report.jsonl; name a run directory (the --out of a run)"
         )
     records = tuple(read_report(paths.report))
-    summary: Mapping[str, Any] = {}
-    if paths.summary.is_file():
-        try:
-            loaded = json.loads(paths.summary.read_text(encoding="utf-8"))
-        except ValueError as exc:
-            raise SourceError(str(paths.summary), None, f"is not valid JSON: {exc}") from exc
-        summary = loaded if isinstance(loaded, dict) else {}
-    return RunReport(paths, records, summary)
+    return RunReport(paths, records, read_last_run(paths) or LastRun())
 
 
 def write_review(run: RunReport, page: Path) -> PageWritten:
@@ -182,24 +173,24 @@ def _header(run: RunReport) -> PageHeader:
     return PageHeader(
         title=run.paths.root.resolve().name,
         subtitle=str(run.paths.root.resolve()),
-        facts=_facts(run.summary, len(run.records)),
+        facts=_facts(run.last_run, len(run.records)),
         rows=len(run.records),
         statuses=counts.statuses,
         categories=counts.categories,
     )
 
 
-def _facts(summary: Mapping[str, Any], rows: int) -> tuple[str, ...]:
+def _facts(last: LastRun, rows: int) -> tuple[str, ...]:
     facts = [f"{rows} rows"]
-    if isinstance(finished := summary.get("finished_at"), str):
-        facts.append(f"finished {finished[:16].replace('T', ' ')} UTC")
-    if isinstance(wall := summary.get("wall_time_s"), int | float):
-        facts.append(f"wall time {format_seconds(float(wall))}")
-    if isinstance(paid := summary.get("paid_submissions"), int):
-        facts.append(f"{paid} paid submissions in the last run")
-    latency = summary.get("latency_s")
-    if isinstance(latency, Mapping) and {"p50", "p95"} <= latency.keys():
-        facts.append(f"task latency p50 {latency['p50']:.1f} s, p95 {latency['p95']:.1f} s")
-    if isinstance(manifest := summary.get("manifest"), str):
-        facts.append(f"manifest {Path(manifest).name}")
+    if last.finished_at is not None:
+        facts.append(f"finished {last.finished_at[:16].replace('T', ' ')} UTC")
+    if last.wall_time_s is not None:
+        facts.append(f"wall time {format_seconds(float(last.wall_time_s))}")
+    if last.paid_submissions is not None:
+        facts.append(f"{last.paid_submissions} paid submissions in the last run")
+    if last.latency_p50_s is not None and last.latency_p95_s is not None:
+        p50, p95 = last.latency_p50_s, last.latency_p95_s
+        facts.append(f"task latency p50 {p50:.1f} s, p95 {p95:.1f} s")
+    if last.manifest is not None:
+        facts.append(f"manifest {Path(last.manifest).name}")
     return tuple(facts)

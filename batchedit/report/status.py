@@ -8,16 +8,16 @@ now, since the report then describes the run before it.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from batchedit.errors import UsageError
+from batchedit.errors import SourceError, UsageError
 from batchedit.records import Status
 from batchedit.report.counts import ReportCounts
 from batchedit.report.report_file import read_report
+from batchedit.report.summary import LastRun, read_last_run
 from batchedit.state.lock import lock_holder
 from batchedit.state.rundir import RunPaths
 
@@ -25,7 +25,7 @@ from batchedit.state.rundir import RunPaths
 @dataclass(slots=True)
 class RunStatus:
     counts: ReportCounts = field(default_factory=ReportCounts)
-    last_run: dict[str, Any] | None = None
+    last_run: LastRun | None = None  # None: no summary.json, or not JSON
     running_pid: int | None = None
 
 
@@ -36,11 +36,8 @@ def read_status(run_dir: Path) -> RunStatus:
     status = RunStatus(running_pid=lock_holder(paths))
     for record in read_report(paths.report):
         status.counts.add(record)
-    if paths.summary.exists():
-        try:
-            status.last_run = json.loads(paths.summary.read_text(encoding="utf-8"))
-        except ValueError:
-            status.last_run = None
+    with suppress(SourceError):  # the counts stand without the last run's figures
+        status.last_run = read_last_run(paths)
     return status
 
 
@@ -55,11 +52,10 @@ def status_lines(run_dir: Path, status: RunStatus) -> list[str]:
         )
     last = status.last_run
     if last is not None:
-        stopped = last.get("stopped_by")
         lines.append(
-            f"last run: ended {last.get('finished_at')}, wall time {last.get('wall_time_s')}s, "
-            f"{last.get('paid_submissions')} paid submission(s)"
-            + (f", stopped by {stopped}" if stopped else "")
+            f"last run: ended {last.finished_at}, wall time {last.wall_time_s}s, "
+            f"{last.paid_submissions} paid submission(s)"
+            + (f", stopped by {last.stopped_by}" if last.stopped_by else "")
         )
     if status.running_pid is not None:
         lines.append(

@@ -11,14 +11,16 @@ import shlex
 from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+from batchedit.errors import SourceError
 from batchedit.fsutil import atomic_write_bytes
 from batchedit.records import Status
 from batchedit.report.counts import ReportCounts
 from batchedit.state.rundir import RunPaths
 
 MAX_EXAMPLE_CHARS = 120
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -100,6 +102,74 @@ class RunSummary:
     def human_lines(self, paths: RunPaths) -> list[str]:
         """The closing lines of a run: what happened, what it cost, what to do next."""
         return closing_lines(self, paths)
+
+
+@dataclass(frozen=True, slots=True)
+class LastRun:
+    """summary.json read back: what `status`, `report` and `report merge` take
+    from it. Each field is None when the file lacks it or holds another type (a
+    summary from another version, or a merged one, which has no latencies):
+    the report is the record of the rows, this is only context beside it."""
+
+    finished_at: str | None = None
+    wall_time_s: float | None = None
+    paid_submissions: int | None = None
+    bytes_downloaded: int | None = None
+    requests: Mapping[str, int] = field(default_factory=dict)
+    latency_p50_s: float | None = None
+    latency_p95_s: float | None = None
+    stopped_by: str | None = None
+    source: str | None = None  # absolute paths of what was run
+    manifest: str | None = None
+
+    @classmethod
+    def from_json(cls, data: object) -> LastRun:
+        if not isinstance(data, Mapping):
+            return cls()
+        latency = data.get("latency_s")
+        latency = latency if isinstance(latency, Mapping) else {}
+        requests = data.get("requests")
+        return cls(
+            finished_at=_typed(data.get("finished_at"), str),
+            wall_time_s=_number(data.get("wall_time_s")),
+            paid_submissions=_typed(data.get("paid_submissions"), int),
+            bytes_downloaded=_typed(data.get("bytes_downloaded"), int),
+            requests={
+                str(kind): n
+                for kind, n in (requests.items() if isinstance(requests, Mapping) else ())
+                if isinstance(n, int) and not isinstance(n, bool)
+            },
+            latency_p50_s=_number(latency.get("p50")),
+            latency_p95_s=_number(latency.get("p95")),
+            stopped_by=_typed(data.get("stopped_by"), str),
+            source=_typed(data.get("source"), str),
+            manifest=_typed(data.get("manifest"), str),
+        )
+
+
+def read_last_run(paths: RunPaths) -> LastRun | None:
+    """The run directory's summary.json, or None when there is none; a file that
+    is not JSON raises SourceError naming it."""
+    try:
+        text = paths.summary.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    try:
+        return LastRun.from_json(json.loads(text))
+    except ValueError as exc:
+        raise SourceError(str(paths.summary), None, f"is not valid JSON: {exc}") from exc
+
+
+def _typed(value: object, kind: type[T]) -> T | None:
+    if isinstance(value, bool) and kind is not bool:
+        return None
+    return value if isinstance(value, kind) else None
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return value
 
 
 def closing_lines(summary: RunSummary, paths: RunPaths) -> list[str]:

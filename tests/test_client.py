@@ -223,10 +223,13 @@ async def test_refused_connection_is_a_network_error_even_for_a_submit(
 async def test_expired_result_is_reported_as_expired(
     start_simulator: StartSimulator, make_client: MakeClient
 ) -> None:
-    simulator = await start_simulator(expire_after_s=0.01)
-    client = make_client(simulator.base_url)
-    state = await wait_terminal(client, await client.submit_edit(MODEL, BODY))
-    await asyncio.sleep(0.05)
+    clock = JumpingClock()
+    simulator = await start_simulator(expire_after_s=0.01, clock=clock.now)
+    client = make_client(simulator.base_url, clock=clock)
+    task_id = await client.submit_edit(MODEL, BODY)
+    await clock.sleep(0.02)  # the task's latency, at most (the render takes real time)
+    state = await wait_terminal(client, task_id)
+    await clock.sleep(0.05)  # past the expiry, on the simulator's clock
     with pytest.raises(ResultExpired) as caught:
         await client.download_output(state.resources[0].url)
     assert caught.value.category is ErrorCategory.EXPIRED

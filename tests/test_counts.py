@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from batchedit.cli import main
@@ -137,6 +137,7 @@ statuses = st.sampled_from(list(Status))
 categories = st.none() | st.sampled_from(list(ErrorCategory))
 
 
+@settings(max_examples=40)  # each example writes a run directory and merges it
 @given(st.lists(st.tuples(statuses, categories), max_size=30))
 def test_a_run_s_summary_a_merge_and_status_agree_on_any_report(
     tmp_path_factory: pytest.TempPathFactory, rows: list[tuple[Status, ErrorCategory | None]]

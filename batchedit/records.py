@@ -26,6 +26,13 @@ class Status(StrEnum):
     PENDING = "pending"
 
 
+class Verdict(StrEnum):
+    """A reviewer's decision on a row's result (`decisions.jsonl`, report `decision`)."""
+
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
 class ErrorCategory(StrEnum):
     INVALID_INPUT = "invalid_input"
     INVALID_REQUEST = "invalid_request"
@@ -192,6 +199,7 @@ class ReportRecord:
     submitted_at: str | None = None
     finished_at: str | None = None
     latency_s: float | None = None
+    decision: Verdict | None = None  # from decisions.jsonl; None: undecided or stale
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -210,6 +218,7 @@ class ReportRecord:
             "finished_at": self.finished_at,
             "latency_s": self.latency_s,
             "fields": dict(self.fields),
+            "decision": None if self.decision is None else self.decision.value,
         }
 
     @classmethod
@@ -231,4 +240,5 @@ class ReportRecord:
             submitted_at=data.get("submitted_at"),
             finished_at=data.get("finished_at"),
             latency_s=data.get("latency_s"),
+            decision=Verdict(data["decision"]) if data.get("decision") else None,
         )

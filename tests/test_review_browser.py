@@ -30,10 +30,11 @@ VISIBLE_ROWS = """() => Array.from(document.querySelectorAll('.row'))
     .filter((row) => row.getClientRects().length > 0)
     .map((row) => row.dataset.status)"""
 FORCE_IMAGES = """async () => {
-    for (const img of document.images) img.loading = 'eager';
+    const images = Array.from(document.querySelectorAll('#rows img'));
+    for (const img of images) img.loading = 'eager';
     window.scrollTo(0, document.body.scrollHeight);
-    await Promise.all(Array.from(document.images, (img) => img.decode().catch(() => null)));
-    return Array.from(document.images, (img) => [img.getAttribute('src'), img.naturalWidth]);
+    await Promise.all(images.map((img) => img.decode().catch(() => null)));
+    return images.map((img) => [img.getAttribute('src'), img.naturalWidth]);
 }"""
 
 

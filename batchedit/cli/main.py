@@ -14,7 +14,18 @@ import threading
 from collections.abc import Callable, Sequence
 
 from batchedit import __version__
-from batchedit.cli import doctor, models, report, run, simulate, status, validate
+from batchedit.cli import (
+    decisions,
+    doctor,
+    export,
+    models,
+    report,
+    review,
+    run,
+    simulate,
+    status,
+    validate,
+)
 from batchedit.cli.exits import EXIT_INTERRUPTED, EXIT_USAGE
 from batchedit.errors import SourceError, UsageError
 from batchedit.events import setup_logging
@@ -36,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_parser(commands)
     validate.add_parser(commands)
     report.add_parser(commands)
+    review.add_parser(commands)
+    decisions.add_parser(commands)
+    export.add_parser(commands)
     doctor.add_parser(commands)
     simulate.add_parser(commands)
     models.add_parser(commands)

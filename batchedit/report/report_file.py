@@ -12,7 +12,9 @@ Synchronous throughout: the pipeline runs it in a thread.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from batchedit.errors import InputError, SourceError
@@ -27,10 +29,13 @@ from batchedit.records import (
     Status,
 )
 from batchedit.report.counts import ReportCounts
+from batchedit.report.decisions import Decision, current_verdict, read_decisions
 from batchedit.state.fingerprint import FileDigests, request_fingerprint
 from batchedit.state.history import JournalIndex, RowHistory, row_status
 from batchedit.state.journal import Finished, Submitted, Submitting
 from batchedit.state.rundir import RunPaths
+
+log = logging.getLogger(__name__)
 
 
 def request_record(
@@ -93,14 +98,28 @@ def write_report(
     index: JournalIndex,
     digests: FileDigests,
 ) -> ReportCounts:
-    """Write report.jsonl aside, fsync, rename; return what it counted."""
+    """Write report.jsonl aside, fsync, rename; return what it counted. Each
+    line carries the review decision that still holds for its output."""
     counts = ReportCounts()
+    decisions = _decisions_or_none(paths)
     with atomic_writer(paths.report, "w") as out:
         for row in rows:
             record = _record_for(row, index, digests)
+            verdict = current_verdict(record, decisions.get(record.id))
+            if verdict is not record.decision:
+                record = replace(record, decision=verdict)
             counts.add(record)
             out.write(json.dumps(record.to_json(), ensure_ascii=False) + "\n")
     return counts
+
+
+def _decisions_or_none(paths: RunPaths) -> dict[str, Decision]:
+    """The review decisions; an unreadable file must not cost the report itself."""
+    try:
+        return read_decisions(paths.decisions)
+    except (SourceError, OSError) as exc:
+        log.warning("decisions not read, the report shows none: %s", exc)
+        return {}
 
 
 def _record_for(row: Row | InvalidRow, index: JournalIndex, digests: FileDigests) -> ReportRecord:

@@ -1,19 +1,26 @@
-"""`batchedit report RUN_DIR --html FILE`: the before/after review page of a run.
+"""The before/after review page of a run: `batchedit report RUN_DIR --html FILE`
+writes it as a file to share, `batchedit review` serves it (review_server.py).
 
-Reads the run directory only (report.jsonl, summary.json, outputs/) and the
-input images the manifest named, found relative to the manifest's folder
-(summary.json records where it was). Writes FILE and, beside it, a folder of
-thumbnails (`FILE-stem_files/`); the page links each thumbnail to the full
-file, relative to the page, so the page, its folder and the run directory can
-be zipped and opened anywhere without a network or a server.
+Reads the run directory only (report.jsonl, summary.json, decisions.jsonl,
+outputs/) and the input images the manifest named, found relative to the
+manifest's folder (summary.json records where it was). The static page goes
+to FILE with, beside it, a folder of thumbnails (`FILE-stem_files/`); it
+links each thumbnail to the full file, relative to the page, so the page, its
+folder and the run directory can be zipped and opened anywhere without a
+network or a server. Where the links point is the `Links` seam: the server
+gives its own URLs instead.
 """
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import IO, Protocol
 from urllib.parse import urlsplit
 from urllib.request import pathname2url
 
@@ -21,6 +28,7 @@ from batchedit.errors import UsageError
 from batchedit.fsutil import atomic_writer
 from batchedit.records import ReportRecord
 from batchedit.report.counts import ReportCounts
+from batchedit.report.decisions import Decision, read_decisions, review_state, with_decisions
 from batchedit.report.report_file import read_report
 from batchedit.report.review_page import PageHeader, RowView, Tile, write_page
 from batchedit.report.summary import LastRun, format_seconds, read_last_run
@@ -35,13 +43,35 @@ class RunReport:
     """What a finished (or interrupted) run left behind, read back."""
 
     paths: RunPaths
-    records: tuple[ReportRecord, ...]
+    records: tuple[ReportRecord, ...]  # `decision` filled from decisions.jsonl as it is now
     last_run: LastRun  # summary.json; all None when it is missing
+    checks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # failed output checks
+    decisions: Mapping[str, Decision] = field(default_factory=dict)  # the latest per row
 
     @property
     def manifest_dir(self) -> Path | None:
         manifest = self.last_run.manifest
         return Path(manifest).parent if manifest is not None else None
+
+    @property
+    def last_run_started(self) -> str | None:
+        """When the last run began (ISO, UTC): rows finished since changed in it."""
+        finished, wall = self.last_run.finished_at, self.last_run.wall_time_s
+        if finished is None or wall is None:
+            return None
+        try:
+            end = datetime.fromisoformat(finished.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return _iso(end - timedelta(seconds=float(wall)))
+
+
+class Links(Protocol):
+    """Where the page's links point: relative files (the static page) or the server."""
+
+    def to(self, path: Path) -> str | None: ...
+
+    def thumb(self, thumb: Thumb) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,26 +88,57 @@ def load_run(run_dir: Path) -> RunReport:
         raise UsageError(
             f"{run_dir} has no report.jsonl; name a run directory (the --out of a run)"
         )
-    records = tuple(read_report(paths.report))
-    return RunReport(paths, records, read_last_run(paths) or LastRun())
+    decisions = read_decisions(paths.decisions)
+    records = tuple(with_decisions(read_report(paths.report), decisions))
+    last_run = read_last_run(paths) or LastRun()
+    return RunReport(paths, records, last_run, _checks(paths.report), decisions)
+
+
+def _checks(report: Path) -> dict[str, tuple[str, ...]]:
+    """Each row's failed output checks (`checks`), for the rows that have any.
+    Read from the lines as written, so the page shows them whichever version
+    wrote the report."""
+    found: dict[str, tuple[str, ...]] = {}
+    with open(report, encoding="utf-8") as lines:
+        for line in lines:
+            if '"checks"' not in line:
+                continue
+            try:
+                data = json.loads(line)
+            except ValueError:
+                continue  # read_report has said which line, and stopped
+            flags = data.get("checks") if isinstance(data, dict) else None
+            if isinstance(flags, list) and flags:
+                found[str(data.get("id"))] = tuple(str(flag) for flag in flags)
+    return found
 
 
 def write_review(run: RunReport, page: Path) -> PageWritten:
     """Make the thumbnails (in threads), then write the page whole or not at all."""
     page = Path(os.path.abspath(page))
     folder = page.with_name(f"{page.stem}_files")
-    base = run.manifest_dir
-    pictures: list[Picture] = []
-    for record in run.records:
-        pictures.extend(p for p in _input_pictures(record, base) if p is not None)
-        pictures.extend(_output_picture(run.paths, path) for path in _output_paths(record))
-    thumbs = make_thumbnails(pictures, folder)
-    links = _Links(page.parent, folder)
-    views = (_row_view(record, run.paths, base, thumbs, links) for record in run.records)
+    thumbs = make_thumbnails(all_pictures(run), folder)
     with atomic_writer(page, "w") as out:
-        write_page(out, _header(run), views)
+        write_run_page(out, run, thumbs, _Links(page.parent, folder), live=False)
     page.chmod(PAGE_MODE)  # a page to share, not a private temporary file
     return PageWritten(page, len(run.records), len(thumbs))
+
+
+def all_pictures(run: RunReport) -> Iterator[Picture]:
+    """Every picture the page shows: the inputs it can find, and the outputs."""
+    base = run.manifest_dir
+    for record in run.records:
+        yield from (p for p in _input_pictures(record, base) if p is not None)
+        yield from (_output_picture(run.paths, path) for path in _output_paths(record))
+
+
+def write_run_page(
+    out: IO[str], run: RunReport, thumbs: Mapping[str, Thumb], links: Links, *, live: bool
+) -> None:
+    """The page, static (`live` False: decisions shown, not made) or served."""
+    base, started = run.manifest_dir, run.last_run_started
+    views = (_row_view(record, run, base, thumbs, links, started) for record in run.records)
+    write_page(out, _header(run), views, live=live)
 
 
 def _output_paths(record: ReportRecord) -> list[str]:
@@ -107,20 +168,24 @@ class _Links:
     page_dir: Path
     folder: Path
 
-    def to(self, path: Path) -> str:
-        """A relative URL from the page to a local file."""
-        return pathname2url(os.path.relpath(path, self.page_dir))
+    def to(self, path: Path) -> str | None:
+        return self._relative(path)
 
     def thumb(self, thumb: Thumb) -> str:
-        return self.to(self.folder / thumb.name)
+        return self._relative(self.folder / thumb.name)
+
+    def _relative(self, path: Path) -> str:
+        """A relative URL from the page to a local file."""
+        return pathname2url(os.path.relpath(path, self.page_dir))
 
 
 def _row_view(
     record: ReportRecord,
-    paths: RunPaths,
+    run: RunReport,
     base: Path | None,
     thumbs: Mapping[str, Thumb],
-    links: _Links,
+    links: Links,
+    started: str | None,
 ) -> RowView:
     inputs = tuple(
         _input_tile(given, picture, thumbs, links)
@@ -128,7 +193,7 @@ def _row_view(
     )
     outputs = []
     for n, output in enumerate(record.outputs, start=1):
-        picture = _output_picture(paths, output.path)
+        picture = _output_picture(run.paths, output.path)
         thumb = thumbs.get(picture.key)
         caption = "result" if len(record.outputs) == 1 else f"result {n}"
         detail = f"{output.width}×{output.height} {output.format}"
@@ -136,11 +201,20 @@ def _row_view(
             outputs.append(Tile(caption, note=f"missing: {output.path}", detail=detail))
         else:
             outputs.append(_thumb_tile(caption, picture, thumb, links, detail))
-    return RowView(record, inputs, tuple(outputs))
+    decision = run.decisions.get(record.id)
+    return RowView(
+        record,
+        inputs,
+        tuple(outputs),
+        state=review_state(record, decision).value,
+        note=decision.note if decision is not None else "",
+        checks=run.checks.get(record.id, ()),
+        changed=started is not None and (record.finished_at or "") >= started,
+    )
 
 
 def _input_tile(
-    given: str, picture: Picture | None, thumbs: Mapping[str, Thumb], links: _Links
+    given: str, picture: Picture | None, thumbs: Mapping[str, Thumb], links: Links
 ) -> Tile:
     if picture is None:
         if "://" in given:
@@ -154,7 +228,7 @@ def _input_tile(
     return _thumb_tile(caption, picture, thumb, links, "")
 
 
-def _thumb_tile(caption: str, picture: Picture, thumb: Thumb, links: _Links, detail: str) -> Tile:
+def _thumb_tile(caption: str, picture: Picture, thumb: Thumb, links: Links, detail: str) -> Tile:
     href = links.to(picture.path) if picture.path is not None else None
     return Tile(
         caption,
@@ -170,6 +244,10 @@ def _header(run: RunReport) -> PageHeader:
     counts = ReportCounts()
     for record in run.records:
         counts.add(record)
+    states: Counter[str] = Counter(
+        review_state(record, run.decisions.get(record.id)).value for record in run.records
+    )
+    started = run.last_run_started
     return PageHeader(
         title=run.paths.root.resolve().name,
         subtitle=str(run.paths.root.resolve()),
@@ -177,7 +255,17 @@ def _header(run: RunReport) -> PageHeader:
         rows=len(run.records),
         statuses=counts.statuses,
         categories=counts.categories,
+        states=states,
+        checks=Counter(flag for flags in run.checks.values() for flag in flags),
+        changed=sum(
+            1 for r in run.records if started is not None and (r.finished_at or "") >= started
+        ),
     )
+
+
+def _iso(moment: datetime) -> str:
+    """The report's own form (`utc_now_iso`), so the two compare as strings."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _facts(last: LastRun, rows: int) -> tuple[str, ...]:

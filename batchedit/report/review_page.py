@@ -1,19 +1,23 @@
-"""The review page's HTML, CSS and script: one self-contained file, no network.
+"""The review page's HTML: one self-contained file, no network.
 
-Rows are written as static HTML while the report is streamed, so the page
-costs the browser one parse however it is filtered afterwards. Filtering by
-status is one attribute on the list and CSS rules (no per-row work at all);
-the text search walks the rows once per keystroke pause and touches only the
-rows whose visibility changes; `content-visibility: auto` and lazy images keep
-the off-screen rows of a 5,000-row page from costing layout or bandwidth.
+Two views of the same rows. The list is static HTML written while the report
+is streamed, so it costs the browser one parse; `content-visibility: auto` and
+lazy images keep the off-screen rows of a 5,000-row page from costing layout
+or bandwidth. The grid is drawn by the script from a JSON copy of the rows,
+and only the cards near the viewport exist at all, so a 1,000-row run stays
+responsive at any thumbnail size. The CSS and script are package files
+(`assets/`), inlined. `live` pages (served by `batchedit review`) record
+decisions; a static page shows them.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cache
 from html import escape
+from importlib import resources
 from typing import IO, Any
 
 from batchedit.records import ErrorCategory, ReportRecord, Status
@@ -47,6 +51,10 @@ class RowView:
     record: ReportRecord
     inputs: tuple[Tile, ...]
     outputs: tuple[Tile, ...]
+    state: str = "undecided"  # decisions.ReviewState: undecided, approved, rejected, stale
+    note: str = ""
+    checks: tuple[str, ...] = ()  # failed output checks
+    changed: bool = False  # finished in the last run
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,17 +65,73 @@ class PageHeader:
     rows: int
     statuses: Mapping[Status, int]
     categories: Mapping[ErrorCategory, int]
+    states: Mapping[str, int] = field(default_factory=dict)  # review state: rows
+    checks: Mapping[str, int] = field(default_factory=dict)  # check flag: rows
+    changed: int = 0  # rows finished in the last run
 
 
-def write_page(out: IO[Any], header: PageHeader, rows: Iterable[RowView]) -> None:
-    out.write(_HEAD.replace("{title}", escape(f"Review · {header.title}")))
+@cache
+def _asset(name: str) -> str:
+    return resources.files("batchedit.report").joinpath("assets", name).read_text("utf-8")
+
+
+def write_page(
+    out: IO[Any], header: PageHeader, rows: Iterable[RowView], *, live: bool = False
+) -> None:
+    title = escape(f"Review · {header.title}")
+    out.write(
+        '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{title}</title>\n<style>\n{_asset('review.css')}</style>\n</head>\n"
+        f'<body class="{"live" if live else "static"}">\n'
+    )
     out.write(_header_html(header))
-    out.write('<main id="rows" data-filter="all">\n')
-    for view in rows:
-        out.write(_row_html(view))
-    out.write("</main>\n")
+    out.write('<main id="rows">\n')
+    data = []
+    for number, view in enumerate(rows):
+        out.write(_row_html(view, number))
+        data.append(_row_data(view))
+    out.write('</main>\n<div id="grid" hidden></div>\n')
     out.write('<p id="empty" hidden>No row matches this filter and search.</p>\n')
-    out.write(f"<script>{_SCRIPT}</script>\n</body>\n</html>\n")
+    out.write(_asset("review_dialogs.html"))
+    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    out.write(f'<script type="application/json" id="data">{_script_safe(payload)}</script>\n')
+    out.write(f"<script>{_asset('review.js')}</script>\n</body>\n</html>\n")
+
+
+def _script_safe(text: str) -> str:
+    """JSON inside a <script> element: no `</script>` or `<!--` may appear in it."""
+    return text.replace("<", "\\u003c")
+
+
+def _row_data(view: RowView) -> dict[str, Any]:
+    """What the grid, the comparison and the decisions need of a row."""
+    record = view.record
+    error = record.error
+    return {
+        "id": record.id,
+        "status": record.status.value,
+        "state": view.state,
+        "note": view.note,
+        "changed": view.changed,
+        "checks": list(view.checks),
+        "prompt": record.prompt or "",
+        "error": "" if error is None or record.status is Status.SUCCEEDED else error.message,
+        "in": [_tile_data(tile) for tile in view.inputs],
+        "out": [_tile_data(tile) for tile in view.outputs] or [{"n": NO_OUTPUT[record.status]}],
+    }
+
+
+def _tile_data(tile: Tile) -> dict[str, Any]:
+    return {
+        "c": tile.caption,
+        "t": tile.thumb,
+        "f": tile.href,
+        "w": tile.width,
+        "h": tile.height,
+        "n": tile.note,
+        "d": tile.detail,
+    }
 
 
 def _header_html(header: PageHeader) -> str:
@@ -94,18 +158,46 @@ def _header_html(header: PageHeader) -> str:
         '</nav><input id="q" type="search" placeholder="Search ids, prompts, errors…" '
         'aria-label="Search ids, prompts and errors" autocomplete="off">'
         '<span id="shown" aria-live="polite"></span></div>\n'
-        f"{categories}</header>\n"
+        f"{_review_bar(header)}{categories}</header>\n"
     )
 
 
-def _filter_button(name: str, label: str, count: int, *, pressed: bool = False) -> str:
+def _review_bar(header: PageHeader) -> str:
+    """The review filters, the view switch and the thumbnail size."""
+    buttons = [_filter_button("any", "Any decision", header.rows, pressed=True, group="review")]
+    undecided = header.states.get("undecided", 0) + header.states.get("stale", 0)
+    for name, label, count in (
+        ("undecided", "Undecided", undecided),
+        ("approved", "Approved", header.states.get("approved", 0)),
+        ("rejected", "Rejected", header.states.get("rejected", 0)),
+        ("changed", "Changed in the last run", header.changed),
+    ):
+        buttons.append(_filter_button(name, label, count, group="review"))
+    for flag, count in sorted(header.checks.items()):
+        buttons.append(_filter_button(f"check:{flag}", flag, count, group="review"))
     return (
-        f'<button type="button" data-filter="{name}" aria-pressed="{str(pressed).lower()}">'
-        f'<i class="dot {name}"></i>{label} <b>{count}</b></button>'
+        '<div class="bar review"><nav class="filters" aria-label="Filter by decision">'
+        f"{''.join(buttons)}</nav>"
+        '<span class="views" role="group" aria-label="View">'
+        '<button type="button" data-view="list" aria-pressed="true">List</button>'
+        '<button type="button" data-view="grid" aria-pressed="false">Grid</button></span>'
+        '<label class="size">Size <input id="size" type="range" min="100" max="360" step="10" '
+        'value="180" aria-label="Thumbnail size"></label>'
+        '<button type="button" id="keys" title="Keyboard shortcuts (?)">?</button></div>\n'
     )
 
 
-def _row_html(view: RowView) -> str:
+def _filter_button(
+    name: str, label: str, count: int, *, pressed: bool = False, group: str = "status"
+) -> str:
+    return (
+        f'<button type="button" data-{"filter" if group == "status" else "review"}="'
+        f'{escape(name)}" aria-pressed="{str(pressed).lower()}">'
+        f'<i class="dot {escape(name.split(":")[0])}"></i>{escape(label)} <b>{count}</b></button>'
+    )
+
+
+def _row_html(view: RowView, number: int) -> str:
     record = view.record
     status = record.status.value
     search = " ".join(
@@ -121,11 +213,12 @@ def _row_html(view: RowView) -> str:
     ).lower()
     outputs = view.outputs or (Tile(caption="", note=NO_OUTPUT[record.status]),)
     return (
-        f'<article class="row" data-status="{status}" data-search="{escape(search)}">'
+        f'<article class="row" data-i="{number}" data-status="{status}" '
+        f'data-search="{escape(search)}">'
         f'<div class="imgs in">{"".join(map(_tile_html, view.inputs)) or _none("no input image")}'
         '</div><div class="arrow" aria-hidden="true">→</div>'
         f'<div class="imgs out">{"".join(map(_tile_html, outputs))}</div>'
-        f"{_info_html(record)}</article>\n"
+        f"{_info_html(record, _review_html(view))}</article>\n"
     )
 
 
@@ -161,12 +254,24 @@ def _tile_html(tile: Tile) -> str:
     return f"<figure>{image}<figcaption{title}>{caption}{detail}</figcaption></figure>"
 
 
-def _info_html(record: ReportRecord) -> str:
+def _review_html(view: RowView) -> str:
+    """The row's decision, its note, and (on a live page) the buttons to change it."""
+    return (
+        f'<p class="review"><span class="decision" data-state="{view.state}">{view.state}</span>'
+        f'<span class="note">{escape(view.note)}</span><span class="acts">'
+        '<button type="button" data-act="approved">Approve</button>'
+        '<button type="button" data-act="rejected">Reject</button>'
+        '<button type="button" data-act="note">Note…</button></span></p>'
+    )
+
+
+def _info_html(record: ReportRecord, review: str) -> str:
     status = record.status.value
     parts = [
         f'<div class="info"><h2>{escape(record.id) or "<i>no id</i>"} '
         f'<span class="badge">{status}</span></h2>'
     ]
+    parts.append(review)
     if record.prompt:
         parts.append(f'<p class="prompt">{escape(record.prompt)}</p>')
     if record.error is not None and record.status is not Status.SUCCEEDED:
@@ -204,137 +309,3 @@ _PLAIN_PARAMS = frozenset({"aspectRatio", "imageSize", "aspect_ratio", "resoluti
 
 def _param_text(value: object) -> str:
     return value if isinstance(value, str) else json.dumps(value)
-
-
-_HEAD = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title>
-<style>
-:root{--bg:#f5f6f8;--card:#fff;--ink:#1c2130;--muted:#667085;--line:#e3e6eb;
---succeeded:#12a150;--failed:#e5383b;--unknown:#e08a00;--invalid:#7a5af8;--pending:#8a94a6;
---attention:#e5383b;--all:#1c2130}
-*{box-sizing:border-box}
-body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;
-background:var(--bg);color:var(--ink)}
-header{position:sticky;top:0;z-index:2;background:rgba(255,255,255,.97);
-border-bottom:1px solid var(--line);padding:14px 24px 12px;box-shadow:0 1px 3px rgba(0,0,0,.04)}
-h1{font-size:19px;margin:0;font-weight:650}
-h1 small{color:var(--muted);font-weight:400;font-size:13px;margin-left:8px}
-header .facts{color:var(--muted);margin:3px 0 10px}
-.bar{display:flex;flex-wrap:wrap;gap:10px;align-items:center}
-.filters{display:flex;flex-wrap:wrap;gap:6px}
-.filters button,.chip{border:1px solid var(--line);background:#fff;border-radius:999px;
-padding:4px 12px;font:inherit;color:var(--ink);cursor:pointer}
-.filters button:hover,.chip:hover{border-color:#b9c0cc}
-.filters button[aria-pressed=true]{background:var(--ink);border-color:var(--ink);color:#fff}
-.filters b,.chip b{margin-left:4px;font-weight:650}
-.dot{display:inline-block;width:8px;height:8px;border-radius:50%;margin-right:6px;
-background:var(--c,var(--muted))}
-.dot.all{display:none}
-.dot.succeeded{--c:var(--succeeded)}.dot.failed,.dot.attention{--c:var(--failed)}
-.dot.unknown{--c:var(--unknown)}.dot.invalid{--c:var(--invalid)}.dot.pending{--c:var(--pending)}
-#q{flex:1;min-width:220px;max-width:440px;padding:6px 10px;border:1px solid var(--line);
-border-radius:8px;font:inherit}
-#shown{color:var(--muted)}
-.cats{display:flex;flex-wrap:wrap;gap:6px;align-items:center;margin-top:9px;color:var(--muted)}
-.chip{font-size:12px;padding:2px 10px;background:#fff5f5;border-color:#f6d2d2;color:#a12a2c}
-main{padding:16px 24px 40px;display:flex;flex-direction:column;gap:12px}
-.row{display:grid;grid-template-columns:minmax(0,1fr) 22px minmax(0,1fr) minmax(260px,1.25fr);
-gap:14px;align-items:start;background:var(--card);border:1px solid var(--line);
-border-left:4px solid var(--c);border-radius:10px;padding:12px 14px;
-content-visibility:auto;contain-intrinsic-size:auto 230px}
-.row[hidden]{display:none}
-.row[data-status=succeeded]{--c:var(--succeeded)}.row[data-status=failed]{--c:var(--failed)}
-.row[data-status=unknown]{--c:var(--unknown)}.row[data-status=invalid]{--c:var(--invalid)}
-.row[data-status=pending]{--c:var(--pending)}
-#rows[data-filter=attention] .row[data-status=succeeded],
-#rows[data-filter=succeeded] .row:not([data-status=succeeded]),
-#rows[data-filter=failed] .row:not([data-status=failed]),
-#rows[data-filter=unknown] .row:not([data-status=unknown]),
-#rows[data-filter=invalid] .row:not([data-status=invalid]),
-#rows[data-filter=pending] .row:not([data-status=pending]){display:none}
-.imgs{display:flex;flex-wrap:wrap;gap:10px}
-figure{margin:0;max-width:180px}
-figure img{display:block;max-width:180px;height:auto;border-radius:6px;background:#eef0f3;
-box-shadow:0 0 0 1px rgba(0,0,0,.06)}
-figure a:hover img{box-shadow:0 0 0 2px var(--c)}
-figcaption{font-size:12px;color:var(--muted);margin-top:4px;overflow:hidden;
-text-overflow:ellipsis;white-space:nowrap}
-figcaption span{display:block}
-.missing{display:flex;align-items:center;justify-content:center;text-align:center;
-width:180px;height:120px;border:1.5px dashed #cfd4dc;border-radius:6px;color:var(--muted);
-font-size:12px;padding:8px;
-background:repeating-linear-gradient(45deg,#fafbfc 0 8px,#f3f5f8 8px 16px)}
-.out .missing{color:var(--c);border-color:var(--c)}
-a.remote{text-decoration:none;color:#3559c7}
-.arrow{color:#b4bbc7;font-size:20px;align-self:center;text-align:center}
-.info{min-width:0}
-.info h2{font-size:15px;margin:0 0 4px;overflow-wrap:anywhere}
-.badge{font-size:11px;font-weight:600;text-transform:uppercase;letter-spacing:.03em;
-color:#fff;background:var(--c);border-radius:999px;padding:1px 8px;margin-left:6px;
-vertical-align:2px}
-.prompt{margin:4px 0;white-space:pre-wrap;overflow-wrap:anywhere}
-.error{margin:6px 0;background:#fff4f4;border:1px solid #f6d2d2;color:#a12a2c;
-border-radius:6px;padding:6px 8px;overflow-wrap:anywhere}
-.row[data-status=invalid] .error{background:#f6f3ff;border-color:#ddd3fe;color:#5b3cc4}
-.row[data-status=unknown] .error{background:#fff8eb;border-color:#fbe0b0;color:#93540a}
-.info .facts{color:var(--muted);font-size:12px;margin:4px 0}
-details{font-size:12px;color:var(--muted)}
-dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 10px;margin:4px 0}
-dt{font-weight:600}dd{margin:0;overflow-wrap:anywhere}
-#empty{text-align:center;color:var(--muted);padding:40px}
-@media (max-width:900px){.row{grid-template-columns:1fr}.arrow{display:none}}
-</style>
-</head>
-<body>
-"""
-
-_SCRIPT = """
-(() => {
-  const list = document.getElementById("rows");
-  const rows = Array.from(list.children);
-  const keys = rows.map((row) => row.dataset.search);
-  const statuses = rows.map((row) => row.dataset.status);
-  const buttons = document.querySelectorAll("[data-filter]");
-  const search = document.getElementById("q");
-  const shown = document.getElementById("shown");
-  const empty = document.getElementById("empty");
-  let filter = "all";
-  let timer = 0;
-  const wanted = (status) =>
-    filter === "all" || (filter === "attention" ? status !== "succeeded" : status === filter);
-  function apply() {
-    const words = search.value.toLowerCase().split(/\\s+/).filter(Boolean);
-    let count = 0;
-    for (let i = 0; i < rows.length; i++) {
-      const hit = words.every((word) => keys[i].includes(word));
-      if (rows[i].hidden === hit) rows[i].hidden = !hit;
-      if (hit && wanted(statuses[i])) count++;
-    }
-    list.dataset.filter = filter;
-    shown.textContent = count + " of " + rows.length + " shown";
-    empty.hidden = count > 0;
-  }
-  for (const button of buttons) {
-    button.addEventListener("click", () => {
-      filter = button.dataset.filter;
-      for (const other of buttons) other.setAttribute("aria-pressed", String(other === button));
-      apply();
-    });
-  }
-  search.addEventListener("input", () => {
-    clearTimeout(timer);
-    timer = setTimeout(apply, 120);
-  });
-  for (const chip of document.querySelectorAll("[data-search-for]")) {
-    chip.addEventListener("click", () => {
-      search.value = chip.dataset.searchFor;
-      apply();
-    });
-  }
-  apply();
-})();
-"""

@@ -84,6 +84,19 @@ def _thumbnail(picture: Picture, folder: Path) -> Thumb | None:
         return None  # missing, not an image, or too large: the page says so instead
 
 
+def make_preview(picture: Picture, folder: Path, *, max_side_px: int) -> Path | None:
+    """A larger copy of a picture, for the before/after comparison of a served
+    page (which serves nothing from outside the run directory); None if unreadable."""
+    try:
+        target = folder / picture.thumb_name()
+        if _existing(target) is None:
+            folder.mkdir(parents=True, exist_ok=True)
+            _make(picture, target, max_side_px)
+        return target
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+
+
 def _existing(target: Path) -> Thumb | None:
     """A thumbnail made by an earlier report, if it is there and readable."""
     try:
@@ -94,12 +107,12 @@ def _existing(target: Path) -> Thumb | None:
         return None
 
 
-def _make(picture: Picture, target: Path) -> Thumb:
+def _make(picture: Picture, target: Path, max_side_px: int = MAX_SIDE_PX) -> Thumb:
     source = picture.path if picture.path is not None else io.BytesIO(picture.data or b"")
     with Image.open(source) as image:
-        image.draft("RGB", (MAX_SIDE_PX, MAX_SIDE_PX))  # JPEGs decode at a fraction
+        image.draft("RGB", (max_side_px, max_side_px))  # JPEGs decode at a fraction
         small = _flatten(ImageOps.exif_transpose(image))
-        small.thumbnail((MAX_SIDE_PX, MAX_SIDE_PX), Image.Resampling.LANCZOS)
+        small.thumbnail((max_side_px, max_side_px), Image.Resampling.LANCZOS)
     out = io.BytesIO()
     small.save(out, "JPEG", quality=JPEG_QUALITY, optimize=True)
     # A cache, not a result: written aside and renamed, without the fsyncs (a

@@ -31,6 +31,16 @@ class RunPaths:
         return self.state_dir / "invocation.json"
 
     @property
+    def prompt_notes(self) -> Path:
+        """Text `retry` added to rows' prompts (review notes), kept for later runs."""
+        return self.state_dir / "prompt_notes.json"
+
+    @property
+    def decisions(self) -> Path:
+        """Review decisions, one line per change (report/decisions.py)."""
+        return self.root / "decisions.jsonl"
+
+    @property
     def outputs(self) -> Path:
         return self.root / "outputs"
 

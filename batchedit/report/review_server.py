@@ -1,0 +1,253 @@
+"""`batchedit review RUN_DIR`: the review page served on loopback, recording decisions.
+
+The page is the one `report --html` writes, with live links: results from
+`outputs/`, thumbnails and large copies of the input images (made into the
+state folder, `.batchedit/review/`), and `POST api/decisions`, which appends
+each decision to decisions.jsonl and fsyncs before it answers. Nothing
+outside the run directory is ever served: a result's path is resolved and
+must stay inside `outputs/`, thumbnails are named by a fixed pattern, and an
+input image is reachable only through a token the server made for it while
+building the page. A request for anything else is a 404.
+
+Served on 127.0.0.1 only; a decision must come as JSON from the page's own
+origin, so another site open in the same browser cannot post one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import os
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+
+from batchedit.clock import utc_now_iso
+from batchedit.errors import SourceError, UsageError
+from batchedit.records import ReportRecord, Verdict
+from batchedit.report.decisions import (
+    Decision,
+    append_decisions,
+    clean_note,
+    decided_sha256,
+    review_state,
+)
+from batchedit.report.review import RunReport, all_pictures, load_run, write_run_page
+from batchedit.report.thumbnails import Picture, Thumb, make_preview, make_thumbnails
+from batchedit.state.rundir import RunPaths
+
+PREVIEW_SIDE_PX = 1600
+THUMB_NAME = re.compile(r"[0-9a-f]{20}\.jpg")
+TOKEN = re.compile(r"[0-9a-f]{24}")
+MAX_BODY_BYTES = 64 * 1024
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; "
+    "script-src 'unsafe-inline'; connect-src 'self'; base-uri 'none'; form-action 'none'",
+}
+
+
+@dataclass
+class ServedLinks:
+    """Links for a served page: results under `outputs/`, inputs by token."""
+
+    root: Path  # the run directory, resolved
+    previews: dict[str, Picture] = field(default_factory=dict)
+
+    def to(self, path: Path) -> str | None:
+        outputs = self.root / "outputs"
+        resolved = Path(os.path.abspath(path))
+        if resolved.is_relative_to(outputs):
+            return "outputs/" + quote(resolved.relative_to(outputs).as_posix())
+        token = hashlib.sha256(str(resolved).encode("utf-8", "surrogatepass")).hexdigest()[:24]
+        self.previews[token] = Picture(key=str(resolved), path=resolved)
+        return f"preview/{token}"
+
+    def thumb(self, thumb: Thumb) -> str:
+        return f"thumbs/{thumb.name}"
+
+
+class ReviewSite:
+    """The run directory as the server sees it: the page, the files, the decisions."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.root = run_dir.resolve()
+        self.paths = RunPaths(self.root)
+        self.folder = self.paths.state_dir / "review"
+        self.links = ServedLinks(self.root)
+        self._appending = asyncio.Lock()
+
+    def load(self) -> RunReport:
+        return load_run(self.root)
+
+    def page(self) -> str:
+        """The page as the run directory is now (a retry may have run since)."""
+        run = self.load()
+        thumbs = make_thumbnails(all_pictures(run), self.folder / "thumbs")
+        out = io.StringIO()
+        write_run_page(out, run, thumbs, self.links, live=True)
+        return out.getvalue()
+
+    def output_file(self, tail: str) -> Path | None:
+        """A file under outputs/, or None for anything that resolves elsewhere."""
+        outputs = self.paths.outputs.resolve()
+        if "\x00" in tail:
+            return None
+        candidate = (outputs / tail).resolve()
+        if candidate == outputs or not candidate.is_relative_to(outputs):
+            return None
+        return candidate if candidate.is_file() else None
+
+    def thumb_file(self, name: str) -> Path | None:
+        path = self.folder / "thumbs" / name
+        return path if THUMB_NAME.fullmatch(name) and path.is_file() else None
+
+    def preview_file(self, token: str) -> Path | None:
+        picture = self.links.previews.get(token) if TOKEN.fullmatch(token) else None
+        if picture is None:
+            return None
+        return make_preview(picture, self.folder / "large", max_side_px=PREVIEW_SIDE_PX)
+
+    async def decide(self, body: Any) -> dict[str, Any]:
+        """Check one decision against the report and append it durably."""
+        if not isinstance(body, dict):
+            raise web.HTTPBadRequest(text="send a JSON object {id, decision, note}")
+        row_id, decision, note = body.get("id"), body.get("decision"), body.get("note", "")
+        allowed = ", ".join(v.value for v in Verdict)
+        if decision not in {v.value for v in Verdict}:
+            raise web.HTTPBadRequest(text=f"decision must be one of {allowed} (got {decision!r})")
+        if not isinstance(row_id, str) or not isinstance(note, str):
+            raise web.HTTPBadRequest(text="id and note must be strings")
+        record = await asyncio.to_thread(self._record, row_id)
+        sha256 = decided_sha256(record)
+        if sha256 is None:
+            raise web.HTTPConflict(text=f"row {row_id!r} has no result to decide on")
+        made = Decision(row_id, sha256, Verdict(decision), clean_note(note), utc_now_iso())
+        async with self._appending:  # one line at a time, each fsynced before the answer
+            await asyncio.to_thread(append_decisions, self.paths.decisions, [made])
+        return {
+            "id": made.id,
+            "state": review_state(record, made).value,
+            "note": made.note,
+            "sha256": made.sha256,
+            "at": made.at,
+        }
+
+    def _record(self, row_id: str) -> ReportRecord:
+        for record in self.load().records:
+            if record.id == row_id:
+                return record
+        raise web.HTTPNotFound(text=f"no row {row_id!r} in {self.paths.report}")
+
+    def decisions(self) -> dict[str, Any]:
+        run = self.load()
+        return {
+            record.id: {
+                "state": review_state(record, run.decisions.get(record.id)).value,
+                "note": decision.note,
+            }
+            for record in run.records
+            if (decision := run.decisions.get(record.id)) is not None
+        }
+
+
+def create_app(site: ReviewSite) -> web.Application:
+    app = web.Application(middlewares=[_guard], client_max_size=MAX_BODY_BYTES)
+
+    async def page(request: web.Request) -> web.Response:
+        try:
+            html = await asyncio.to_thread(site.page)
+        except (UsageError, SourceError) as exc:
+            raise web.HTTPInternalServerError(text=str(exc)) from exc
+        return web.Response(
+            text=html, content_type="text/html", headers={"Cache-Control": "no-store"}
+        )
+
+    async def output(request: web.Request) -> web.StreamResponse:
+        return await _file(site.output_file, request.match_info["tail"])
+
+    async def thumb(request: web.Request) -> web.StreamResponse:
+        return await _file(site.thumb_file, request.match_info["name"])
+
+    async def preview(request: web.Request) -> web.StreamResponse:
+        return await _file(site.preview_file, request.match_info["token"])
+
+    async def post_decision(request: web.Request) -> web.Response:
+        if request.content_type != "application/json":
+            raise web.HTTPUnsupportedMediaType(text="send application/json")
+        try:
+            body = await request.json()
+        except ValueError as exc:
+            raise web.HTTPBadRequest(text=f"not JSON: {exc}") from exc
+        return web.json_response(await site.decide(body))
+
+    async def get_decisions(request: web.Request) -> web.Response:
+        return web.json_response(await asyncio.to_thread(site.decisions))
+
+    app.router.add_get("/", page)
+    app.router.add_get("/outputs/{tail:.+}", output)
+    app.router.add_get("/thumbs/{name}", thumb)
+    app.router.add_get("/preview/{token}", preview)
+    app.router.add_post("/api/decisions", post_decision)
+    app.router.add_get("/api/decisions", get_decisions)
+    return app
+
+
+async def _file(find: Callable[[str], Path | None], name: str) -> web.StreamResponse:
+    path = await asyncio.to_thread(find, name)
+    if path is None:
+        raise web.HTTPNotFound()
+    return web.FileResponse(path, headers={"Cache-Control": "no-cache"})
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Loopback names only (no DNS rebinding), same-origin writes, safe headers."""
+    host = request.host.rsplit(":", 1)[0].strip("[]")
+    if host not in {"127.0.0.1", "localhost", "::1"}:
+        raise web.HTTPForbidden(text="the review server answers on 127.0.0.1 only")
+    origin = request.headers.get("Origin")
+    if request.method != "GET" and origin is not None and origin != f"http://{request.host}":
+        raise web.HTTPForbidden(text="decisions come from the review page itself")
+    response = await handler(request)
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+@asynccontextmanager
+async def running_review(run_dir: Path, *, port: int = 0) -> AsyncIterator[str]:
+    """Serve RUN_DIR's review page on 127.0.0.1:`port` (0: a free one); yields the URL."""
+    site = ReviewSite(run_dir)
+    await asyncio.to_thread(site.load)  # a bad run directory fails now, not on the first page
+    runner = web.AppRunner(create_app(site), access_log=None)
+    await runner.setup()
+    try:
+        tcp = web.TCPSite(runner, "127.0.0.1", port)
+        try:
+            await tcp.start()
+        except OSError as exc:
+            raise UsageError(f"cannot serve on 127.0.0.1:{port}: {exc.strerror}") from exc
+        yield f"http://127.0.0.1:{int(runner.addresses[0][1])}/"
+    finally:
+        await runner.cleanup()
+
+
+async def serve_review(
+    run_dir: Path, *, port: int = 0, on_ready: Callable[[str], Awaitable[None]] | None = None
+) -> None:
+    """Serve until cancelled (Ctrl-C in the CLI)."""
+    async with running_review(run_dir, port=port) as url:
+        if on_ready is not None:
+            await on_ready(url)
+        await asyncio.Event().wait()

@@ -10,22 +10,16 @@ BATCHEDIT_REQUIRE_BROWSER=1 (set by .ci/run), where a missing browser fails.
 from __future__ import annotations
 
 import io
-import os
-import shutil
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import pytest
+from browser import open_page
 from PIL import Image
 from support import ThreadedSimulator, make_mixed_catalog, read_report
 
 from batchedit.cli import main
 
 FAST = ["--poll-interval", "0.01", "--no-progress"]
-BROWSERS = ("chromium", "chromium-browser", "google-chrome")
-
 VISIBLE_ROWS = """() => Array.from(document.querySelectorAll('.row'))
     .filter((row) => row.getClientRects().length > 0)
     .map((row) => row.dataset.status)"""
@@ -36,33 +30,6 @@ FORCE_IMAGES = """async () => {
     await Promise.all(images.map((img) => img.decode().catch(() => null)));
     return images.map((img) => [img.getAttribute('src'), img.naturalWidth]);
 }"""
-
-
-def browser_path() -> str:
-    found = os.environ.get("BATCHEDIT_BROWSER") or next(
-        filter(None, map(shutil.which, BROWSERS)), None
-    )
-    if found is None:
-        message = f"no headless browser found (looked for {', '.join(BROWSERS)})"
-        if os.environ.get("BATCHEDIT_REQUIRE_BROWSER") == "1":
-            pytest.fail(message + "; BATCHEDIT_REQUIRE_BROWSER=1 asks for one")
-        pytest.skip(message + "; apt-get install chromium")
-    return found
-
-
-@contextmanager
-def open_page() -> Iterator[Any]:
-    """A page in headless Chromium, through Playwright's synchronous API. Opened
-    after the CLI is done: both want the main thread's event loop to themselves."""
-    executable = browser_path()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
-        try:
-            yield browser.new_page(viewport={"width": 1280, "height": 900})
-        finally:
-            browser.close()
 
 
 def test_review_page_loads_every_image_filters_rows_and_is_not_blank(

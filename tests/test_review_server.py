@@ -1,0 +1,191 @@
+"""`batchedit review RUN_DIR` in a real headless Chromium: decisions made by
+keyboard and by clicks survive a reload and are in decisions.jsonl; the grid
+shows many results per screen; nothing outside the run directory is served.
+
+The server is the real command in a child process (`--no-open`, a free
+port), so the page is tested as a user gets it.
+"""
+
+from __future__ import annotations
+
+import http.client
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from browser import open_page
+from PIL import Image
+from support import ThreadedSimulator, read_report, two_image_manifest
+
+from batchedit.cli import main
+from batchedit.records import Verdict
+from batchedit.report.decisions import read_decisions
+
+FAST = ["--poll-interval", "0.01", "--no-progress"]
+ROWS = 30
+NOTE = "make the background pure white"
+CARD_STATES = """() => Object.fromEntries(Array.from(document.querySelectorAll('.card'),
+    (card) => [card.querySelector('.cap b').textContent,
+               card.querySelector('.decision').dataset.state]))"""
+WHOLE_CARDS = """() => {
+    const top = document.querySelector('header').getBoundingClientRect().bottom;
+    return Array.from(document.querySelectorAll('.card')).filter((card) => {
+        const box = card.getBoundingClientRect();
+        const img = card.querySelector('img');
+        return box.top >= top && box.bottom <= window.innerHeight && box.left >= 0 &&
+            box.right <= window.innerWidth && img && img.complete && img.naturalWidth > 0;
+    }).length;
+}"""
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path, threaded_simulator: Callable[..., ThreadedSimulator]) -> Path:
+    """A 30-row run against the simulator, every row succeeded."""
+    threaded_simulator()
+    manifest = two_image_manifest(tmp_path / "job", ROWS)
+    run = tmp_path / "job" / "run"
+    assert main(["run", str(manifest), "--out", str(run), *FAST]) == 0
+    return run
+
+
+@contextmanager
+def review_server(run: Path) -> Iterator[str]:
+    """`batchedit review RUN --no-open` in a child process; yields the URL it prints."""
+    with subprocess.Popen(
+        [sys.executable, "-m", "batchedit", "review", str(run), "--no-open"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        try:
+            assert process.stdout is not None
+            line = process.stdout.readline()
+            assert line.startswith("review page: http://127.0.0.1:"), line
+            yield line.split()[2]
+        finally:
+            process.send_signal(signal.SIGINT)
+            try:
+                _, errors = process.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                raise
+            assert process.returncode == 0, errors
+
+
+def until(page: Any, script: str, arg: Any = None, *, timeout_s: float = 10.0) -> Any:
+    """Poll `script` until it is truthy. Playwright's wait_for_function evaluates
+    a string, which the page's Content-Security-Policy (rightly) forbids."""
+    deadline = time.monotonic() + timeout_s
+    while not (value := page.evaluate(script, arg)):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {script}")
+        page.wait_for_timeout(20)
+    return value
+
+
+def raw_get(url: str, path: str) -> int:
+    """The status of a GET sent with the path exactly as written (no normalising)."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
+    try:
+        connection.putrequest("GET", path, skip_accept_encoding=True)
+        connection.endheaders()
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def test_decisions_by_keyboard_and_clicks_survive_a_reload(run_dir: Path) -> None:
+    ids = [line["id"] for line in read_report(run_dir)]
+    with review_server(run_dir) as url, open_page(1400, 1000) as page:
+        page.goto(url)
+        page.wait_for_selector(".card")
+        for _ in range(2):  # j moves to the next row, a approves it
+            page.keyboard.press("j")
+            page.keyboard.press("a")
+            until(
+                page,
+                "n => document.querySelectorAll('.card .decision[data-state=approved]')"
+                ".length === n",
+                _ + 1,
+            )
+        page.click(".card[data-i='3'] .pic")  # the comparison opens large
+        assert page.is_visible("#compare")
+        assert page.get_attribute("#c-after", "src", timeout=2000)
+        page.click("#compare [data-act=rejected]")
+        page.click("#compare [data-act=note]")
+        page.fill("#n-text", NOTE)
+        page.click("#n-reject")
+        until(page, "() => document.querySelector('#c-state').textContent.includes('pure white')")
+        page.click("#c-close")
+
+        page.reload()
+        page.wait_for_selector(".card")
+        states = page.evaluate(CARD_STATES)
+        assert states[ids[0]] == states[ids[1]] == "approved"
+        assert states[ids[3]] == "rejected"
+        assert [i for i, state in states.items() if state != "undecided"] == [
+            ids[0],
+            ids[1],
+            ids[3],
+        ]
+        page.click("[data-review=rejected]")
+        until(page, "() => document.querySelectorAll('.card').length === 1")
+
+    decisions = read_decisions(run_dir / "decisions.jsonl")
+    assert {i: d.decision for i, d in decisions.items()} == {
+        ids[0]: Verdict.APPROVED,
+        ids[1]: Verdict.APPROVED,
+        ids[3]: Verdict.REJECTED,
+    }
+    assert decisions[ids[3]].note == NOTE
+    report = {line["id"]: line for line in read_report(run_dir)}
+    assert decisions[ids[0]].sha256 == report[ids[0]]["outputs"][0]["sha256"]
+
+
+def test_nothing_outside_the_run_directory_is_served(run_dir: Path) -> None:
+    output = read_report(run_dir)[0]["outputs"][0]["path"]
+    (run_dir.parent / "secret.txt").write_text("not for the browser")
+    with review_server(run_dir) as url:
+        assert raw_get(url, "/" + output) == 200
+        for path in (
+            "/../../etc/passwd",
+            "/outputs/../../../../etc/passwd",
+            "/outputs/%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+            "/outputs/..%2f..%2fsecret.txt",
+            "/outputs/%2e%2e/.batchedit/journal.jsonl",
+            "/outputs/%2e%2e/report.jsonl",
+            "/thumbs/..%2f..%2fjournal.jsonl",
+            "/preview/..%2f..%2f..%2fsecret.txt",
+            "/preview/" + "0" * 24,
+            "//etc/passwd",
+        ):
+            assert raw_get(url, path) == 404, path
+
+
+def test_the_grid_shows_at_least_12_results_at_1400_by_1000(run_dir: Path, tmp_path: Path) -> None:
+    with review_server(run_dir) as url, open_page(1400, 1000) as page:
+        page.goto(url)
+        page.wait_for_selector(".card img")
+        until(
+            page,
+            "() => Array.from(document.querySelectorAll('.card img')).every((i) => i.complete)",
+        )
+        whole = page.evaluate(WHOLE_CARDS)
+        assert whole >= 12, whole
+        shot_bytes = page.screenshot(full_page=False)
+    folder = Path(os.environ.get("BATCHEDIT_SCREENSHOTS", tmp_path))
+    folder.mkdir(parents=True, exist_ok=True)
+    shot = Image.open(io.BytesIO(shot_bytes)).convert("RGB")
+    shot.save(folder / "review-grid.png")
+    colours = shot.getcolors(maxcolors=4096)
+    assert colours is None or len(colours) > 50, "the screenshot is (nearly) one flat colour"

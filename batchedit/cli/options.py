@@ -49,6 +49,23 @@ def statuses_among(allowed: Sequence[Status]) -> Callable[[str], frozenset[Statu
 
 #: `retry --status`: the statuses a retry may re-run.
 parse_statuses = statuses_among(sorted(RETRYABLE))
+#: `retry --status rejected`: the rows rejected in review, whatever their status.
+REJECTED = "rejected"
+
+
+def parse_retry_selection(text: str) -> tuple[frozenset[Status], bool]:
+    """`retry --status S[,S]`: statuses among RETRYABLE, and `rejected`; returns
+    the statuses and whether the rows rejected in review are asked for."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    rejected = REJECTED in names
+    rest = ",".join(name for name in names if name != REJECTED)
+    if not rest and rejected:
+        return frozenset(), True
+    try:
+        return parse_statuses(rest), rejected
+    except argparse.ArgumentTypeError:
+        allowed = ", ".join([*sorted(RETRYABLE), REJECTED])
+        raise argparse.ArgumentTypeError(f"{text!r}: give statuses among {allowed}") from None
 
 
 def add_manifest_options(parser: argparse.ArgumentParser) -> None:

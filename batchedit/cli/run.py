@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
+from batchedit.cli.exits import EXIT_OK
 from batchedit.cli.options import (
+    REJECTED,
     RETRYABLE,
     add_launch_options,
     add_manifest_options,
     add_output_options,
-    parse_statuses,
+    parse_retry_selection,
     setting_overrides,
     shard_option,
 )
@@ -25,7 +28,10 @@ from batchedit.cli.simulate import (
 from batchedit.errors import UsageError
 from batchedit.manifest.job import apply_overrides, load_job
 from batchedit.pipeline.launch import LaunchOptions, launch
-from batchedit.records import Status
+from batchedit.pipeline.resume import RetryScope
+from batchedit.records import Status, Verdict
+from batchedit.report.decisions import clean_note
+from batchedit.report.review import load_run
 from batchedit.simulator import SimOptions
 from batchedit.state.invocation import Invocation, load_invocation
 
@@ -69,10 +75,22 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     retry.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     retry.add_argument(
         "--status",
-        type=parse_statuses,
-        default=frozenset({Status.FAILED}),
+        type=parse_retry_selection,
+        default=(frozenset({Status.FAILED}), False),
         metavar="S[,S]",
-        help=f"statuses to re-run: {', '.join(RETRYABLE)} (default failed)",
+        help=f"statuses to re-run: {', '.join(RETRYABLE)}, or {REJECTED} (the rows rejected "
+        "in review; paid) (default failed)",
+    )
+    notes = retry.add_mutually_exclusive_group()
+    notes.add_argument(
+        "--no-notes",
+        action="store_true",
+        help="send rejected rows again as they were, without their review notes",
+    )
+    notes.add_argument(
+        "--prompt-suffix",
+        metavar="TEXT",
+        help="add TEXT to the prompt of every rejected row, instead of its note",
     )
     retry.add_argument("--concurrency", type=int, help="tasks in flight at the service")
     add_launch_options(retry)
@@ -101,21 +119,47 @@ def command_retry(args: argparse.Namespace) -> int:
     overrides["output_dir"] = str(args.run_dir.resolve())
     job = apply_overrides(load_job(invocation.source), **overrides)
     simulate = None if invocation.simulate is None else sim_from_settings(invocation.simulate)
-    options = _launch_options(args, simulate, only_statuses=args.status)
+    statuses, rejected = args.status
+    scope, added = RetryScope(statuses), {}
+    if args.prompt_suffix is not None and not rejected:
+        raise UsageError("--prompt-suffix applies to rows rejected in review: --status rejected")
+    if rejected:
+        chosen = _rejected_rows(args.run_dir, args.no_notes, args.prompt_suffix)
+        if not chosen and not statuses:
+            print(f"nothing to retry: no row of {args.run_dir} is rejected in review")
+            return EXIT_OK
+        scope = RetryScope(statuses, frozenset(chosen))
+        added = {row_id: text for row_id, text in chosen.items() if text}
+    options = _launch_options(args, simulate, retry_rows=scope, add_to_prompts=added)
     return launch(job, invocation, options, confirm=ask)
+
+
+def _rejected_rows(run_dir: Path, no_notes: bool, suffix: str | None) -> dict[str, str]:
+    """The rows whose result is rejected now, each with the text for its prompt."""
+    run = load_run(run_dir)
+    chosen: dict[str, str] = {}
+    for record in run.records:
+        if record.decision is not Verdict.REJECTED:
+            continue
+        decision = run.decisions.get(record.id)
+        note = "" if no_notes or decision is None else decision.note
+        chosen[record.id] = clean_note(suffix) if suffix is not None else note
+    return chosen
 
 
 def _launch_options(
     args: argparse.Namespace,
     simulate: SimOptions | None,
-    only_statuses: frozenset[Status] | None = None,
+    retry_rows: RetryScope | None = None,
+    add_to_prompts: Mapping[str, str] | None = None,
 ) -> LaunchOptions:
     return LaunchOptions(
         strict=getattr(args, "strict", False),
         show_progress=not args.no_progress and sys.stderr.isatty(),
         assume_yes=args.yes,
         interactive=sys.stdin.isatty() and sys.stderr.isatty(),
-        only_statuses=only_statuses,
+        retry_rows=retry_rows,
+        add_to_prompts=add_to_prompts or {},
         simulate=simulate,
     )
 

@@ -31,7 +31,7 @@ from batchedit.manifest.reader import (
     open_manifest,
     open_source,
 )
-from batchedit.manifest.rows import RowValidator
+from batchedit.manifest.rows import RowValidator, with_prompt_suffix
 from batchedit.manifest.shard import Shard, parse_shard
 from batchedit.manifest.yaml_reader import (
     compose_next,
@@ -66,6 +66,7 @@ class JobSettings:
     allow_models: frozenset[str] = frozenset()  # unknown slugs passed through as they are
     output: OutputSpec = field(default_factory=OutputSpec)
     shard: Shard | None = None  # --shard K/N: only the rows whose id hashes to K
+    prompt_suffixes: Mapping[str, str] = field(default_factory=dict)  # id: text `retry` added
 
 
 #: Settings the command line may override (`defaults:` only comes from files).
@@ -377,10 +378,11 @@ def iter_rows(job: JobSettings) -> Iterator[Row | InvalidRow]:
     streams afresh. Every row is still validated, so duplicate ids are caught."""
     manifest, validator = open_rows(job)
     rows = (validator.check(raw) for raw in manifest.rows())
+    if job.prompt_suffixes:
+        added = job.prompt_suffixes
+        rows = (with_prompt_suffix(row, added.get(row.id)) for row in rows)
     shard = job.shard
-    if shard is None:
-        return rows
-    return (row for row in rows if shard.owns(row.id))
+    return rows if shard is None else (row for row in rows if shard.owns(row.id))
 
 
 def validate_source(source: Path) -> list[Problem]:

@@ -7,6 +7,7 @@ in one pass rather than one per attempt. Rules: CONTRACT.md, "Manifest rows".
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Mapping
@@ -321,3 +322,14 @@ def _fields(values: Mapping[str, RawValue], checked: _Checked) -> dict[str, Fiel
             continue
         fields[name] = value
     return fields
+
+
+def with_prompt_suffix(row: Row | InvalidRow, suffix: str | None) -> Row | InvalidRow:
+    """The row with `suffix` (review notes, `retry --prompt-suffix`) ending its
+    prompt, after a full stop unless the prompt ends a sentence already."""
+    if not suffix or not isinstance(row, Row):
+        return row
+    prompt = row.request.prompt.rstrip()
+    joiner = " " if not prompt or prompt[-1] in ".!?;:" else ". "
+    request = dataclasses.replace(row.request, prompt=f"{prompt}{joiner}{suffix.strip()}".strip())
+    return dataclasses.replace(row, request=request)

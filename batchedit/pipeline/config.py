@@ -3,15 +3,14 @@ records that cross between the launcher, the pipeline and the tests."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from batchedit.api.client import RetryPolicy
 from batchedit.api.endpoint import Endpoint
 from batchedit.errors import FatalApiError, LocalFailure
 from batchedit.manifest.job import JobSettings
+from batchedit.pipeline.resume import RetryScope
 from batchedit.pipeline.scheduler import LatencyAwarePolicy, Policy, PollPolicy
-from batchedit.records import Status
 from batchedit.report.summary import RunSummary
 from batchedit.state.rundir import RunPaths
 
@@ -25,8 +24,8 @@ class RunConfig:
     connect_timeout_s: float = 10.0
     read_timeout_s: float = 60.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    #: `batchedit retry`: act only on rows now in these statuses; None for a plain run.
-    only_statuses: Collection[Status] | None = None
+    #: `batchedit retry`: act only on the rows it selects; None for a plain run.
+    retry_rows: RetryScope | None = None
 
     def poll_policy(self) -> Policy:
         """A fixed interval when the job asks for one, else latency-aware polling."""

@@ -17,10 +17,10 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import TextIO
 
 from tqdm.contrib.logging import logging_redirect_tqdm
@@ -30,12 +30,13 @@ from batchedit.eventloop import run_coroutine
 from batchedit.events import add_secret, notice
 from batchedit.manifest.job import JobSettings
 from batchedit.pipeline.planning import Survey, survey
+from batchedit.pipeline.resume import RetryScope
 from batchedit.pipeline.runner import RunConfig, RunOutcome, run_pipeline
-from batchedit.records import Status
 from batchedit.simulator import SimOptions, running_simulator
 from batchedit.state.fingerprint import FileDigests
 from batchedit.state.invocation import Invocation, save_invocation
 from batchedit.state.lock import run_lock
+from batchedit.state.prompt_notes import add_notes, load_prompt_notes, save_prompt_notes
 from batchedit.state.rundir import RunPaths
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,9 @@ class LaunchOptions:
     show_progress: bool = False
     assume_yes: bool = False  # --yes: never ask
     interactive: bool = False  # stdin and stderr are a terminal: asking is possible
-    only_statuses: Collection[Status] | None = None  # retry: rows now in these statuses
+    retry_rows: RetryScope | None = None  # retry: the rows to run again
+    #: retry: text to add to these rows' prompts (review notes), kept for later runs
+    add_to_prompts: Mapping[str, str] = field(default_factory=dict)
     simulate: SimOptions | None = None  # run against the in-process simulator
 
 
@@ -77,7 +80,9 @@ def launch(
     paths = RunPaths(job.output_dir)
     new_run_dir = not paths.root.exists()
     with run_lock(paths):
-        planned = survey(job, paths, FileDigests(), retry=options.only_statuses)
+        notes = add_notes(load_prompt_notes(paths), options.add_to_prompts)
+        job = replace(job, prompt_suffixes={**job.prompt_suffixes, **notes})
+        planned = survey(job, paths, FileDigests(), retry=options.retry_rows)
         refusal = refusal_reason(job, planned, options, confirm)
         for problem in planned.problems:
             notice("problem", str(problem), file=err)
@@ -87,6 +92,8 @@ def launch(
                 _remove_empty_run_dir(paths)
             return EXIT_USAGE
         save_invocation(paths, invocation)
+        if options.add_to_prompts:
+            save_prompt_notes(paths, notes)  # before any submit: later runs ask the same
         log.info("plan: %s", ", ".join(f"{n} to {a}" for a, n in planned.actions.items()))
         with logging_redirect_tqdm():
             outcome = run_coroutine(_run(job, paths, options, planned, err))
@@ -179,7 +186,7 @@ async def _run(
             paths,
             endpoint,
             show_progress=options.show_progress,
-            only_statuses=options.only_statuses,
+            retry_rows=options.retry_rows,
         )
         return await run_pipeline(config, total_rows=planned.rows, stop=stop)
     raise AssertionError("unreachable")

@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Collection
 from dataclasses import dataclass
 
 from batchedit.catalogue import ModelSpec, current_catalogue, outputs_for
 from batchedit.errors import InputError
 from batchedit.manifest.job import JobSettings, iter_rows
 from batchedit.manifest.naming import OutputSpec, output_layout
-from batchedit.pipeline.resume import PAID_ACTIONS, Action, RowPlan, plan_row
-from batchedit.records import InvalidRow, Problem, Row, Status
+from batchedit.pipeline.resume import PAID_ACTIONS, Action, RetryScope, RowPlan, plan_row
+from batchedit.records import InvalidRow, Problem, Row
 from batchedit.state.fingerprint import FileDigests, request_fingerprint
 from batchedit.state.history import JournalIndex
 from batchedit.state.rundir import RunPaths
@@ -45,7 +44,7 @@ class RowPlanner:
         index: JournalIndex,
         digests: FileDigests,
         *,
-        retry: Collection[Status] | None = None,
+        retry: RetryScope | None = None,
         output: OutputSpec | None = None,
     ) -> None:
         self.paths = paths
@@ -110,7 +109,7 @@ def survey(
     paths: RunPaths,
     digests: FileDigests,
     *,
-    retry: Collection[Status] | None = None,
+    retry: RetryScope | None = None,
 ) -> Survey:
     rows = invalid = unreadable = 0
     problems: list[Problem] = []

@@ -6,7 +6,7 @@ an earlier run) are only counted: the report derives them again."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from batchedit.events import emit
@@ -14,7 +14,7 @@ from batchedit.manifest.job import JobSettings, iter_rows
 from batchedit.pipeline.context import RunServices
 from batchedit.pipeline.finishing import invalid_fields
 from batchedit.pipeline.planning import RowPlanner, Unreadable
-from batchedit.pipeline.resume import Action, RowPlan
+from batchedit.pipeline.resume import Action, RetryScope, RowPlan
 from batchedit.records import InvalidRow, Row, Status
 from batchedit.state.history import JournalIndex, row_status
 from batchedit.state.rundir import RunPaths
@@ -25,11 +25,11 @@ ROWS_PER_READ = 256
 @dataclass(frozen=True, slots=True)
 class ProduceSettings:
     """What the producer reads: the job's rows, where its journal is, and the
-    statuses a `retry` is limited to (None for a plain run)."""
+    rows a `retry` is limited to (None for a plain run)."""
 
     job: JobSettings
     paths: RunPaths
-    only_statuses: Collection[Status] | None
+    retry_rows: RetryScope | None
 
 
 async def produce(
@@ -46,7 +46,7 @@ async def produce(
         paths,
         index,
         services.digests,
-        retry=settings.only_statuses,
+        retry=settings.retry_rows,
         output=settings.job.output,
     )
     try:

@@ -21,14 +21,15 @@ The contract's "Re-runs", as one pure decision per row (`plan_row`):
   them, and a retry touches nothing else;
 - a row with a journal line this version cannot read after its latest
   readable one is held: polled when its task id is known for this request,
-  else left `unknown`; never resubmitted silently.
+  else left `unknown`; never resubmitted silently;
+- a retry also resubmits the rows it names (rejected in review), whatever
+  their status, unless their new request is already running.
 
 Runs in the producer's thread: it stats output files and may hash them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -62,6 +63,15 @@ class Action(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class RetryScope:
+    """The rows `batchedit retry` re-runs: those now in `statuses`, and those
+    named in `ids` (sent back from review), whatever their status."""
+
+    statuses: frozenset[Status] = frozenset()
+    ids: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
 class RowPlan:
     row: Row
     action: Action
@@ -84,13 +94,20 @@ def plan_row(
     *,
     run_dir: Path,
     now_epoch_s: float,
-    retry: Collection[Status] | None = None,
+    retry: RetryScope | None = None,
     layout: str | None = None,
 ) -> RowPlan:
-    """Decide one row. `retry` limits the run to rows now in those statuses
-    (`batchedit retry`), and lets it resubmit `unknown` and `failed` ones."""
+    """Decide one row. `retry` limits the run to the rows it selects (`batchedit
+    retry`), and lets it resubmit `unknown` and `failed` ones."""
     status = row_status(history, fingerprint)
-    if retry is not None and status not in retry:
+    if retry is not None and row.id in retry.ids:
+        running = (
+            history is not None
+            and history.fingerprint == fingerprint
+            and isinstance(history.latest, Submitted)
+        )
+        return RowPlan(row, Action.POLL if running else Action.SUBMIT, fingerprint, history)
+    if retry is not None and status not in retry.statuses:
         return RowPlan(row, Action.KEEP, fingerprint, history)
     if history is not None and history.unreadable is not None:
         return RowPlan(row, _held_action(status, retrying=retry is not None), fingerprint, history)

@@ -127,7 +127,7 @@ async def run_stages(run: RunServices, config: RunConfig) -> None:
         maxsize=2 * workers.submitters
     )
     done_q: asyncio.Queue[Done | None] = asyncio.Queue(maxsize=2 * workers.writers)
-    produce_settings = ProduceSettings(config.job, config.paths, config.only_statuses)
+    produce_settings = ProduceSettings(config.job, config.paths, config.retry_rows)
     async with asyncio.TaskGroup() as group:
         group.create_task(produce(run, produce_settings, rows_q))
         group.create_task(Submitters(run).run(rows_q))

@@ -23,6 +23,7 @@ from batchedit.fsutil import fsync_dir
 from batchedit.records import ReportRecord, Verdict
 
 MAX_NOTE_CHARS = 2000
+TAIL_CHUNK_BYTES = 64 * 1024
 
 
 class ReviewState(StrEnum):
@@ -41,6 +42,8 @@ class Decision:
     decision: Verdict
     note: str = ""
     at: str = ""  # ISO 8601, UTC
+    task_id: str | None = None  # the task that made it: a resubmit that happens to
+    # return identical bytes still makes the decision stale
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -49,6 +52,7 @@ class Decision:
             "decision": self.decision.value,
             "note": self.note,
             "at": self.at,
+            "task_id": self.task_id,
         }
 
     @classmethod
@@ -61,6 +65,7 @@ class Decision:
             decision=Verdict(data["decision"]),
             note=str(data.get("note") or ""),
             at=str(data.get("at") or ""),
+            task_id=data["task_id"] if isinstance(data.get("task_id"), str) else None,
         )
 
 
@@ -71,17 +76,17 @@ def decided_sha256(record: ReportRecord) -> str | None:
 
 def append_decisions(path: Path, decisions: Iterable[Decision]) -> int:
     """Append decisions as lines and fsync before returning: once this returns,
-    they survive a crash. A torn last line left by an earlier crash is closed
-    off first, so it cannot swallow the new line."""
+    they survive a crash. A torn last line left by an earlier crash is cut off
+    first, so it cannot swallow the new line."""
     text = "".join(json.dumps(d.to_json(), ensure_ascii=False) + "\n" for d in decisions)
     if not text:
         return 0
     created = not path.exists()
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        size = os.fstat(fd).st_size
-        if size and os.pread(fd, 1, size - 1) != b"\n":
-            text = "\n" + text
+        torn = _torn_tail(fd)
+        if torn is not None:
+            os.ftruncate(fd, torn)
         os.write(fd, text.encode())
         os.fsync(fd)
     finally:
@@ -89,6 +94,20 @@ def append_decisions(path: Path, decisions: Iterable[Decision]) -> int:
     if created:
         fsync_dir(path.parent)
     return text.count("\n")
+
+
+def _torn_tail(fd: int) -> int | None:
+    """Where an unterminated last line starts, or None if the file ends whole."""
+    end = os.fstat(fd).st_size
+    if end == 0 or os.pread(fd, 1, end - 1) == b"\n":
+        return None
+    while end > 0:
+        start = max(0, end - TAIL_CHUNK_BYTES)
+        cut = os.pread(fd, end - start, start).rfind(b"\n")
+        if cut >= 0:
+            return start + cut + 1
+        end = start
+    return 0
 
 
 def read_decisions(path: Path) -> dict[str, Decision]:
@@ -118,7 +137,9 @@ def read_decisions(path: Path) -> dict[str, Decision]:
 def review_state(record: ReportRecord, decision: Decision | None) -> ReviewState:
     if decision is None:
         return ReviewState.UNDECIDED
-    if decision.sha256 != decided_sha256(record):
+    if decision.sha256 != decided_sha256(record) or (
+        decision.task_id is not None and decision.task_id != record.task_id
+    ):
         return ReviewState.STALE
     return ReviewState(decision.decision.value)
 

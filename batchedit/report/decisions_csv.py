@@ -23,6 +23,7 @@ from batchedit.report.decisions import (
     ReviewState,
     append_decisions,
     clean_note,
+    current_verdict,
     decided_sha256,
     review_state,
 )
@@ -92,12 +93,12 @@ def import_decisions(run: RunReport, source: Path) -> Imported:
             elif (sha256 := decided_sha256(record)) is None:
                 problems.append(f"{where}: id: row {row_id!r} has no result to decide on")
             else:
-                decision = Decision(row_id, sha256, Verdict(word.lower()), note, at)
+                decision = Decision(row_id, sha256, Verdict(word.lower()), note, at, record.task_id)
                 current = run.decisions.get(row_id)
-                if current is not None and (current.sha256, current.decision, current.note) == (
-                    decision.sha256,
-                    decision.decision,
-                    decision.note,
+                if (
+                    current is not None
+                    and current_verdict(record, current) is decision.decision
+                    and current.note == decision.note
                 ):
                     unchanged += 1
                 else:

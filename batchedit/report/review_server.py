@@ -130,7 +130,9 @@ class ReviewSite:
         sha256 = decided_sha256(record)
         if sha256 is None:
             raise web.HTTPConflict(text=f"row {row_id!r} has no result to decide on")
-        made = Decision(row_id, sha256, Verdict(decision), clean_note(note), utc_now_iso())
+        made = Decision(
+            row_id, sha256, Verdict(decision), clean_note(note), utc_now_iso(), record.task_id
+        )
         async with self._appending:  # one line at a time, each fsynced before the answer
             await asyncio.to_thread(append_decisions, self.paths.decisions, [made])
         return {

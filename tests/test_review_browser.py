@@ -18,7 +18,10 @@ from PIL import Image
 from support import ThreadedSimulator, make_mixed_catalog, read_report
 
 from batchedit.cli import main
+from batchedit.records import ReportRecord, Status
+from batchedit.report.review_page import PageHeader, RowView, Tile, write_page
 
+ROWS_1000 = 1000
 FAST = ["--poll-interval", "0.01", "--no-progress"]
 VISIBLE_ROWS = """() => Array.from(document.querySelectorAll('.row'))
     .filter((row) => row.getClientRects().length > 0)
@@ -76,3 +79,50 @@ def test_review_page_loads_every_image_filters_rows_and_is_not_blank(
         colours = shot.getcolors(maxcolors=4096)
         assert colours is None or len(colours) > 50, "the screenshot is (nearly) one flat colour"
         shot.save(tmp_path / "review.png")
+
+
+def test_a_1000_row_grid_draws_only_the_cards_near_the_viewport(tmp_path: Path) -> None:
+    """Synthetic rows (the page writer alone): the grid holds a few screens of
+    cards however long the run, scrolling draws the rows it reaches, and a
+    filter over 1,000 rows is quick."""
+    Image.new("RGB", (360, 450), "teal").save(tmp_path / "thumb.jpg")
+    result = Tile("result", href="thumb.jpg", thumb="thumb.jpg", width=360, height=450)
+    views = [
+        RowView(
+            ReportRecord(
+                id=f"sku-{n:04d}",
+                row=n + 1,
+                status=Status.SUCCEEDED,
+                model="google/nano-banana-pro-edit",
+                prompt="Put it on white",
+                images=(),
+                params={},
+                fields={},
+            ),
+            inputs=(),
+            outputs=(result,),
+            state="rejected" if n % 100 == 7 else "undecided",
+        )
+        for n in range(ROWS_1000)
+    ]
+    header = PageHeader("big", "", (), ROWS_1000, {"succeeded": ROWS_1000}, {})
+    page_path = tmp_path / "big.html"
+    with open(page_path, "w", encoding="utf-8") as out:
+        write_page(out, header, views)
+
+    with open_page(1400, 1000) as page:
+        page.goto(page_path.as_uri())
+        page.click("[data-view=grid]")
+        page.wait_for_selector(".card")
+        drawn = page.evaluate("document.querySelectorAll('.card').length")
+        assert 12 <= drawn <= 120, drawn
+        page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+        page.wait_for_selector(".card .cap b >> text=sku-0999")
+        assert page.evaluate("document.querySelectorAll('.card').length") <= 120
+        elapsed_ms = page.evaluate(
+            """() => { const t = performance.now();
+                document.querySelector('[data-review=rejected]').click();
+                return performance.now() - t; }"""
+        )
+        assert page.evaluate("document.querySelectorAll('.card').length") == 10
+        assert elapsed_ms < 250, elapsed_ms

@@ -8,8 +8,10 @@ port), so the page is tested as a user gets it.
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import io
+import json
 import os
 import signal
 import subprocess
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp
 import pytest
 from browser import open_page
 from PIL import Image
@@ -29,6 +32,7 @@ from support import ThreadedSimulator, read_report, two_image_manifest
 from batchedit.cli import main
 from batchedit.records import Verdict
 from batchedit.report.decisions import read_decisions
+from batchedit.report.review_server import running_review
 
 FAST = ["--poll-interval", "0.01", "--no-progress"]
 ROWS = 30
@@ -189,3 +193,34 @@ def test_the_grid_shows_at_least_12_results_at_1400_by_1000(run_dir: Path, tmp_p
     shot.save(folder / "review-grid.png")
     colours = shot.getcolors(maxcolors=4096)
     assert colours is None or len(colours) > 50, "the screenshot is (nearly) one flat colour"
+
+
+def test_the_decision_endpoint_checks_what_it_records(run_dir: Path) -> None:
+    """Only well-formed decisions on current results, from the page's own origin."""
+    first = read_report(run_dir)[0]
+    sha = first["outputs"][0]["sha256"]
+
+    async def exchange() -> list[tuple[int, str]]:
+        answers: list[tuple[int, str]] = []
+        async with running_review(run_dir) as url, aiohttp.ClientSession() as session:
+            api = url + "api/decisions"
+            for body, headers in (
+                ({"id": first["id"], "decision": "maybe"}, {}),
+                ({"id": "no-such-row", "decision": "approved"}, {}),
+                ({"id": first["id"], "decision": "approved", "sha256": "0" * 64}, {}),
+                ({"id": first["id"], "decision": "approved"}, {"Origin": "https://evil.test"}),
+                ({"id": first["id"], "decision": "approved"}, {"Host": "evil.test"}),
+                ({"id": first["id"], "decision": "rejected", "sha256": sha, "note": "x\x07y"}, {}),
+            ):
+                async with session.post(api, json=body, headers=headers) as answer:
+                    answers.append((answer.status, await answer.text()))
+            async with session.post(api, data="id=x", headers={}) as answer:
+                answers.append((answer.status, await answer.text()))
+        return answers
+
+    answers = asyncio.run(exchange())
+    assert [status for status, _ in answers] == [400, 404, 409, 403, 403, 200, 415]
+    assert "approved, rejected" in answers[0][1]
+    saved = json.loads(answers[5][1])
+    assert (saved["state"], saved["note"], saved["sha256"]) == ("rejected", "xy", sha)
+    assert list(read_decisions(run_dir / "decisions.jsonl")) == [first["id"]]

@@ -113,6 +113,7 @@ def _row_data(view: RowView) -> dict[str, Any]:
         "status": record.status.value,
         "state": view.state,
         "note": view.note,
+        "sha": record.outputs[0].sha256 if record.outputs else "",
         "changed": view.changed,
         "checks": list(view.checks),
         "prompt": record.prompt or "",

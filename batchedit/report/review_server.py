@@ -84,6 +84,7 @@ class ReviewSite:
         self.folder = self.paths.state_dir / "review"
         self.links = ServedLinks(self.root)
         self._appending = asyncio.Lock()
+        self._records: tuple[tuple[int, int], dict[str, ReportRecord]] | None = None
 
     def load(self) -> RunReport:
         return load_run(self.root)
@@ -130,6 +131,8 @@ class ReviewSite:
         sha256 = decided_sha256(record)
         if sha256 is None:
             raise web.HTTPConflict(text=f"row {row_id!r} has no result to decide on")
+        if body.get("sha256") not in (None, sha256):  # a run replaced it since the page loaded
+            raise web.HTTPConflict(text=f"row {row_id!r} has a new result: reload the page")
         made = Decision(
             row_id, sha256, Verdict(decision), clean_note(note), utc_now_iso(), record.task_id
         )
@@ -144,10 +147,16 @@ class ReviewSite:
         }
 
     def _record(self, row_id: str) -> ReportRecord:
-        for record in self.load().records:
-            if record.id == row_id:
-                return record
-        raise web.HTTPNotFound(text=f"no row {row_id!r} in {self.paths.report}")
+        """The row as report.jsonl has it now; read again only when the file changed."""
+        stat = self.paths.report.stat()
+        version = (stat.st_mtime_ns, stat.st_size)
+        if self._records is None or self._records[0] != version:
+            records = {record.id: record for record in self.load().records}
+            self._records = (version, records)
+        record = self._records[1].get(row_id)
+        if record is None:
+            raise web.HTTPNotFound(text=f"no row {row_id!r} in {self.paths.report}")
+        return record
 
     def decisions(self) -> dict[str, Any]:
         run = self.load()

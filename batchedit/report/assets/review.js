@@ -163,11 +163,13 @@
     card.append(pic);
     const cap = el("div", "cap");
     cap.append(el("i", "st"), el("b", "", row.id || "(no id)"));
+    card.append(cap);
     const badge = el("span", "decision", row.state);
     badge.dataset.state = row.state;
-    cap.append(badge);
-    card.append(cap);
-    if (row.checks.length) card.append(el("span", "flag", row.checks.join(" ")));
+    const marks = el("span", "marks");
+    marks.append(badge);
+    if (row.checks.length) marks.append(el("span", "flag", row.checks.join(" ")));
+    card.append(marks);
     if (live) card.append(actions());
     card.title = row.note ? row.id + ": " + row.note : row.id;
     return card;
@@ -276,7 +278,12 @@
       toast(row.id + " has no result to decide on.");
       return;
     }
-    const body = { id: row.id, decision: decision, note: note === undefined ? row.note : note };
+    const body = {
+      id: row.id,
+      sha256: row.sha,
+      decision: decision,
+      note: note === undefined ? row.note : note,
+    };
     let answer;
     try {
       answer = await fetch("api/decisions", {
@@ -384,7 +391,8 @@
   // ---- keyboard ---------------------------------------------------------------------
   document.addEventListener("keydown", (event) => {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
-    if (event.target.closest && event.target.closest("input,textarea,select,dialog")) return;
+    const typing = event.target.closest && event.target.closest("input:not([type=range]),textarea,select,dialog");
+    if (typing) return;
     const key = event.key;
     if (key === "Escape" && !compare.hidden) closeCompare();
     else if (key === "j") move(1);

@@ -102,10 +102,14 @@ def test_a_1000_row_grid_draws_only_the_cards_near_the_viewport(tmp_path: Path) 
             inputs=(),
             outputs=(result,),
             state="rejected" if n % 100 == 7 else "undecided",
+            checks=("blank",) if n % 250 == 3 else (),
+            changed=n >= 990,
         )
         for n in range(ROWS_1000)
     ]
-    header = PageHeader("big", "", (), ROWS_1000, {"succeeded": ROWS_1000}, {})
+    header = PageHeader(
+        "big", "", (), ROWS_1000, {"succeeded": ROWS_1000}, {}, checks={"blank": 4}, changed=10
+    )
     page_path = tmp_path / "big.html"
     with open(page_path, "w", encoding="utf-8") as out:
         write_page(out, header, views)
@@ -126,3 +130,9 @@ def test_a_1000_row_grid_draws_only_the_cards_near_the_viewport(tmp_path: Path) 
         )
         assert page.evaluate("document.querySelectorAll('.card').length") == 10
         assert elapsed_ms < 250, elapsed_ms
+        for button, expected in (("check:blank", 4), ("changed", 10)):
+            page.click(f"[data-review='{button}']")
+            assert page.evaluate("document.querySelectorAll('.card').length") == expected
+        page.click("[data-view=list]")
+        assert page.is_visible(".row .decision")
+        assert page.is_hidden(".row .acts")  # a static page shows decisions, does not make them

@@ -159,8 +159,10 @@ def test_decisions_by_keyboard_and_clicks_survive_a_reload(run_dir: Path) -> Non
 def test_nothing_outside_the_run_directory_is_served(run_dir: Path) -> None:
     output = read_report(run_dir)[0]["outputs"][0]["path"]
     (run_dir.parent / "secret.txt").write_text("not for the browser")
+    (run_dir / "outputs" / "link.png").symlink_to(run_dir.parent / "secret.txt")
     with review_server(run_dir) as url:
         assert raw_get(url, "/" + output) == 200
+        assert raw_get(url, "/outputs/link.png") == 404  # a symlink out is resolved, refused
         for path in (
             "/../../etc/passwd",
             "/outputs/../../../../etc/passwd",

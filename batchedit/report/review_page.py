@@ -207,6 +207,7 @@ def _row_html(view: RowView, number: int) -> str:
             record.id,
             record.prompt,
             status,
+            *view.checks,
             *_error_words(record),
             *record.fields.values(),
         )
@@ -256,10 +257,12 @@ def _tile_html(tile: Tile) -> str:
 
 
 def _review_html(view: RowView) -> str:
-    """The row's decision, its note, and (on a live page) the buttons to change it."""
+    """The row's decision, its failed checks, its note, and (on a live page) the
+    buttons to change them."""
+    flags = "".join(f'<span class="flag">{escape(flag)}</span>' for flag in view.checks)
     return (
         f'<p class="review"><span class="decision" data-state="{view.state}">{view.state}</span>'
-        f'<span class="note">{escape(view.note)}</span><span class="acts">'
+        f'{flags}<span class="note">{escape(view.note)}</span><span class="acts">'
         '<button type="button" data-act="approved">Approve</button>'
         '<button type="button" data-act="rejected">Reject</button>'
         '<button type="button" data-act="note">Note…</button></span></p>'

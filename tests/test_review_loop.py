@@ -18,7 +18,13 @@ from support import ThreadedSimulator, read_report, two_image_manifest, write_cs
 
 from batchedit.cli import main
 from batchedit.records import Verdict
-from batchedit.report.decisions import Decision, append_decisions, read_decisions
+from batchedit.report.decisions import (
+    Decision,
+    ReviewState,
+    append_decisions,
+    read_decisions,
+    review_state,
+)
 from batchedit.report.review import load_run
 from batchedit.state.fingerprint import sha256_file
 
@@ -78,6 +84,9 @@ def test_retry_rejected_pays_for_exactly_those_rows_and_adds_their_notes(
     for row_id in APPROVED:
         assert after[row_id]["decision"] == "approved"
         assert after[row_id]["task_id"] == before[row_id]["task_id"]
+    reviewed = load_run(run)
+    states = {r.id: review_state(r, reviewed.decisions.get(r.id)) for r in reviewed.records}
+    assert {i for i, state in states.items() if state is ReviewState.STALE} == set(NOTES)
 
     # A plain run keeps the amended prompts: nothing looks changed, nothing is paid.
     paid = sim.stats()["submits"]

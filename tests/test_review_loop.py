@@ -17,16 +17,20 @@ from hypothesis import strategies as st
 from support import ThreadedSimulator, read_report, two_image_manifest, write_csv
 
 from batchedit.cli import main
-from batchedit.records import Verdict
+from batchedit.errors import UsageError
+from batchedit.records import OutputFile, ReportRecord, Status, Verdict
 from batchedit.report.decisions import (
     Decision,
     ReviewState,
     append_decisions,
+    clean_note,
     read_decisions,
     review_state,
 )
-from batchedit.report.review import load_run
+from batchedit.report.decisions_csv import import_decisions
+from batchedit.report.review import RunReport, load_run
 from batchedit.state.fingerprint import sha256_file
+from batchedit.state.rundir import RunPaths
 
 FAST = ["--poll-interval", "0.01", "--no-progress"]
 NOTES = {"row-03": "make the background pure white", "row-07": "Remove the shadow!"}
@@ -250,3 +254,40 @@ def test_the_latest_decision_per_row_wins(tmp_path_factory: Any, made: list[Deci
     for decision in made:
         append_decisions(path, [decision])
     assert read_decisions(path) == {d.id: d for d in made}
+
+
+sheet_lines = st.lists(
+    st.tuples(
+        st.sampled_from(["a", "b", "c", "zz"]),  # "zz" is not a row of the report
+        st.sampled_from(["approved", "rejected", "Rejected", "", "maybe"]),
+        st.text(
+            alphabet=st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"]), max_size=12
+        ),
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+@given(sheet_lines)
+def test_an_import_records_every_line_or_none(
+    tmp_path_factory: Any, lines: list[tuple[str, str, str]]
+) -> None:
+    folder = tmp_path_factory.mktemp("sheet")
+    output = OutputFile("outputs/x.png", "f" * 64, 1, 1, 1, "png")
+    records = tuple(
+        ReportRecord(i, n, Status.SUCCEEDED, "m", "p", (), {}, {}, "t", (output,))
+        for n, i in enumerate("abc", start=1)
+    )
+    run = RunReport(RunPaths(folder), records, {})
+    sheet = write_csv(folder / "s.csv", [{"id": i, "decision": d, "note": n} for i, d, n in lines])
+    wrong = [(i, d) for i, d, _ in lines if d and (i == "zz" or d == "maybe")]
+    if wrong:
+        with pytest.raises(UsageError):
+            import_decisions(run, sheet)
+        assert not (folder / "decisions.jsonl").exists()
+        return
+    import_decisions(run, sheet)
+    latest = {i: (d.lower(), clean_note(n)) for i, d, n in lines if d}
+    recorded = read_decisions(folder / "decisions.jsonl")
+    assert {i: (d.decision.value, d.note) for i, d in recorded.items()} == latest

@@ -108,7 +108,7 @@ def test_a_1000_row_grid_draws_only_the_cards_near_the_viewport(tmp_path: Path) 
         for n in range(ROWS_1000)
     ]
     header = PageHeader(
-        "big", "", (), ROWS_1000, {"succeeded": ROWS_1000}, {}, checks={"blank": 4}, changed=10
+        "big", "", (), ROWS_1000, {Status.SUCCEEDED: ROWS_1000}, {}, checks={"blank": 4}, changed=10
     )
     page_path = tmp_path / "big.html"
     with open(page_path, "w", encoding="utf-8") as out:

@@ -29,6 +29,7 @@ from batchedit.report.decisions import (
 )
 from batchedit.report.decisions_csv import import_decisions
 from batchedit.report.review import RunReport, load_run
+from batchedit.report.summary import LastRun
 from batchedit.state.fingerprint import sha256_file
 from batchedit.state.rundir import RunPaths
 
@@ -279,7 +280,7 @@ def test_an_import_records_every_line_or_none(
         ReportRecord(i, n, Status.SUCCEEDED, "m", "p", (), {}, {}, "t", (output,))
         for n, i in enumerate("abc", start=1)
     )
-    run = RunReport(RunPaths(folder), records, {})
+    run = RunReport(RunPaths(folder), records, LastRun())
     sheet = write_csv(folder / "s.csv", [{"id": i, "decision": d, "note": n} for i, d, n in lines])
     wrong = [(i, d) for i, d, _ in lines if d and (i == "zz" or d == "maybe")]
     if wrong:

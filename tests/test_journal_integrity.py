@@ -10,6 +10,7 @@ import asyncio
 import errno
 import json
 import os
+import time
 import types
 from collections.abc import Callable
 from dataclasses import replace
@@ -198,10 +199,14 @@ def test_a_row_known_only_by_an_unreadable_line_is_held_unknown_not_paid_again(
 def test_results_found_expired_on_a_fetch_pay_nothing_and_the_plan_counts_the_resubmit(
     tmp_path: Path, threaded_simulator: Simulators
 ) -> None:
-    simulator = threaded_simulator(expire_after_s=0.05)
+    expire_after_s = 1.0  # ample for the first run to download, even on a loaded machine
+    simulator = threaded_simulator(expire_after_s=expire_after_s)
     manifest, run_dir = catalog(tmp_path, rows=3), tmp_path / "run"
     paths = RunPaths(run_dir)
+    started = time.monotonic()
     assert run(manifest, run_dir) == 0
+    while time.monotonic() - started < expire_after_s + 0.1:
+        time.sleep(0.02)  # short steps: the results expire at the simulator meanwhile
     # The journal believes the results still valid (a service whose expiry
     # stamp was wrong): the run tries a free download first.
     rewrite_journal(

@@ -49,6 +49,14 @@ class ErrorCategory(StrEnum):
     UNKNOWN_OUTCOME = "unknown_outcome"
 
 
+class Check(StrEnum):
+    """A check a stored result failed (pipeline/checks.py); the output is kept."""
+
+    SIZE_MISMATCH = "size_mismatch"
+    RATIO_MISMATCH = "ratio_mismatch"
+    BLANK = "blank"
+
+
 @dataclass(frozen=True, slots=True)
 class Problem:
     """One validation problem, printed as `FILE:LINE: message`."""
@@ -149,7 +157,8 @@ class RowError:
 
 @dataclass(frozen=True, slots=True)
 class OutputFile:
-    """A downloaded, verified result; `path` is relative to the run directory."""
+    """A downloaded, verified result; `path` is relative to the run directory.
+    `c2pa`: the file carries a C2PA manifest (the service's, or one we signed)."""
 
     path: str
     sha256: str
@@ -157,6 +166,7 @@ class OutputFile:
     width: int
     height: int
     format: str
+    c2pa: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -166,6 +176,7 @@ class OutputFile:
             "width": self.width,
             "height": self.height,
             "format": self.format,
+            "c2pa": self.c2pa,
         }
 
     @classmethod
@@ -177,6 +188,7 @@ class OutputFile:
             width=int(data["width"]),
             height=int(data["height"]),
             format=str(data["format"]),
+            c2pa=bool(data.get("c2pa", False)),
         )
 
 
@@ -200,11 +212,13 @@ class ReportRecord:
     finished_at: str | None = None
     latency_s: float | None = None
     decision: Verdict | None = None  # from decisions.jsonl; None: undecided or stale
+    checks: tuple[Check, ...] = ()  # failed output checks; the outputs are kept
 
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "row": self.row,
+            "checks": [check.value for check in self.checks],
             "status": self.status.value,
             "task_id": self.task_id,
             "outputs": [output.to_json() for output in self.outputs],
@@ -241,4 +255,5 @@ class ReportRecord:
             finished_at=data.get("finished_at"),
             latency_s=data.get("latency_s"),
             decision=Verdict(data["decision"]) if data.get("decision") else None,
+            checks=tuple(Check(name) for name in data.get("checks") or ()),
         )

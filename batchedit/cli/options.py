@@ -15,6 +15,7 @@ from batchedit.errors import UsageError
 from batchedit.events import LOG_FORMATS
 from batchedit.manifest.columns import parse_column_option
 from batchedit.manifest.job import SETTING_NAMES
+from batchedit.manifest.naming import AI_LABELS, C2PA_CHOICES, PROVENANCE
 from batchedit.manifest.shard import parse_shard
 from batchedit.records import Status
 from batchedit.state.invocation import Setting
@@ -113,17 +114,48 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="also keep the service's own file when converting",
     )
+    group.add_argument(
+        "--ai-label",
+        choices=AI_LABELS,
+        help="XMP DigitalSourceType stamped on every output (default composite; off: none)",
+    )
+    group.add_argument(
+        "--provenance", choices=PROVENANCE, help="full: the prompt goes into the XMP too"
+    )
+    group.add_argument(
+        "--c2pa",
+        choices=C2PA_CHOICES,
+        help="keep (default): a result with a C2PA manifest stays beside its conversion",
+    )
+    group.add_argument("--c2pa-cert", type=Path, metavar="PEM", help="sign outputs: cert chain")
+    group.add_argument("--c2pa-key", type=Path, metavar="PEM", help="sign outputs: private key")
+    group.add_argument(
+        "--strict-checks",
+        action="store_true",
+        default=None,
+        dest="strict_checks",
+        help="a result of the wrong size or blank fails its row (category download)",
+    )
 
 
 def output_overrides(args: argparse.Namespace) -> dict[str, Setting]:
-    """--output-name, --output-format, --quality, --keep-original: the pieces of
-    `output:` given, laid over the job file's by apply_overrides."""
+    """--output-name, --output-format, --quality, --keep-original and the
+    labelling options: the pieces of `output:` given, laid over the job
+    file's by apply_overrides."""
     pieces: dict[str, Setting] = {
         "name": getattr(args, "output_name", None),
         "format": getattr(args, "output_format", None),
         "quality": getattr(args, "quality", None),
         "keep_original": getattr(args, "keep_original", None),
+        "ai_label": getattr(args, "ai_label", None),
+        "provenance": getattr(args, "provenance", None),
+        "c2pa": getattr(args, "c2pa", None),
     }
+    cert, key = getattr(args, "c2pa_cert", None), getattr(args, "c2pa_key", None)
+    if (cert is None) != (key is None):
+        raise UsageError("--c2pa-cert and --c2pa-key go together (a PEM chain and its key)")
+    if cert is not None and key is not None:
+        pieces["c2pa_sign"] = {"cert": str(cert.resolve()), "key": str(key.resolve())}
     given = {name: value for name, value in pieces.items() if value is not None}
     return {"output": given} if given else {}
 

@@ -9,9 +9,7 @@ checks; then `iter_rows` streams the manifest through one RowValidator.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,7 @@ import yaml
 from batchedit.catalogue import DEFAULT_MODEL, current_catalogue, is_model_slug
 from batchedit.errors import SourceError, UsageError
 from batchedit.manifest.columns import ColumnMap, parse_columns
-from batchedit.manifest.naming import OutputSpec, parse_output
+from batchedit.manifest.naming import OutputSpec, parse_output, resolve_signing
 from batchedit.manifest.reader import (
     CSV_SUFFIXES,
     JSONL_SUFFIXES,
@@ -32,6 +30,13 @@ from batchedit.manifest.reader import (
     open_source,
 )
 from batchedit.manifest.rows import RowValidator, with_prompt_suffix
+from batchedit.manifest.setting_checks import (
+    check_bool,
+    check_delimiter,
+    check_path,
+    positive_number,
+    whole_number,
+)
 from batchedit.manifest.shard import Shard, parse_shard
 from batchedit.manifest.yaml_reader import (
     compose_next,
@@ -67,6 +72,7 @@ class JobSettings:
     output: OutputSpec = field(default_factory=OutputSpec)
     shard: Shard | None = None  # --shard K/N: only the rows whose id hashes to K
     prompt_suffixes: Mapping[str, str] = field(default_factory=dict)  # id: text `retry` added
+    strict_checks: bool = False  # a result failing an output check fails its row
 
 
 #: Settings the command line may override (`defaults:` only comes from files).
@@ -85,6 +91,7 @@ SETTING_NAMES: tuple[str, ...] = (
     "rate_limit",
     "max_unknown",
     "task_timeout",
+    "strict_checks",
 )
 #: Settings whose value in the job file is a mapping or a list rather than a single value.
 _MAPPING_SETTINGS = frozenset({"columns", "allow_models", "output"})
@@ -131,73 +138,26 @@ def _check_shard(value: object) -> Shard:
     return parse_shard(value, environ={})
 
 
-_DELIMITER_SPELLINGS = {",": ",", ";": ";", "\t": "\t", "tab": "\t", "\\t": "\t"}
-
-
-def _check_delimiter(value: object) -> str:
-    if isinstance(value, str) and value.lower() in _DELIMITER_SPELLINGS:
-        return _DELIMITER_SPELLINGS[value.lower()]
-    raise ValueError(f"delimiter must be ',', ';' or 'tab' (got {value!r})")
-
-
-def _whole_number(name: str, what: str, *, minimum: int) -> Callable[[object], int]:
-    def check(value: object) -> int:
-        if isinstance(value, str) and value.strip().isdigit():
-            value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ValueError(f"{name} must be {what} (got {value!r})")
-        return value
-
-    return check
-
-
-def _positive_number(name: str, what: str) -> Callable[[object], float]:
-    def check(value: object) -> float:
-        if isinstance(value, str):
-            with suppress(ValueError):  # left a string, refused just below
-                value = float(value)
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-            or value <= 0
-        ):
-            raise ValueError(f"{name} must be a positive number of {what} (got {value!r})")
-        return float(value)
-
-    return check
-
-
-def _check_path(name: str) -> Callable[[object], Path]:
-    def check(value: object) -> Path:
-        if isinstance(value, Path):
-            return value
-        if not isinstance(value, str) or not value.strip():
-            raise ValueError(f"{name} must be a path (got {value!r})")
-        return Path(value.strip())
-
-    return check
-
-
 _CHECKS: dict[str, Callable[[object], object]] = {
-    "manifest": _check_path("manifest"),
+    "manifest": check_path("manifest"),
     "model": _check_model,
-    "output_dir": _check_path("output_dir"),
-    "concurrency": _whole_number(
+    "output_dir": check_path("output_dir"),
+    "concurrency": whole_number(
         "concurrency", "a positive whole number of tasks in flight", minimum=1
     ),
-    "poll_interval_s": _positive_number("poll_interval_s", "seconds"),
+    "poll_interval_s": positive_number("poll_interval_s", "seconds"),
     "columns": parse_columns,
-    "delimiter": _check_delimiter,
+    "delimiter": check_delimiter,
     "allow_models": _check_allow_models,
-    "max_tasks": _whole_number(
+    "max_tasks": whole_number(
         "max_tasks", "a whole number of paid submissions, 0 or more", minimum=0
     ),
     "output": parse_output,
     "shard": _check_shard,
-    "rate_limit": _positive_number("rate_limit", "requests per second"),
-    "max_unknown": _whole_number("max_unknown", "a whole number of rows, 0 for no cap", minimum=0),
-    "task_timeout": _positive_number("task_timeout", "seconds"),
+    "rate_limit": positive_number("rate_limit", "requests per second"),
+    "max_unknown": whole_number("max_unknown", "a whole number of rows, 0 for no cap", minimum=0),
+    "task_timeout": positive_number("task_timeout", "seconds"),
+    "strict_checks": check_bool("strict_checks"),
 }
 
 
@@ -292,11 +252,21 @@ def _settings_from_node(
             f"manifest '{settings['manifest']}' not found "
             f"(looked for {settings['manifest'].absolute()}); paths are relative to the job file",
         )
+    _resolve_output_files(settings, node, source)
     job = JobSettings(source=source, **settings)
     problem = _check_model_allowed(job)
     if problem is not None:
         raise SourceError(label, _key_line(node, "model"), problem)
     return job
+
+
+def _resolve_output_files(settings: dict[str, Any], node: yaml.MappingNode, source: Path) -> None:
+    """`output: c2pa_sign:` files, relative to the job file and checked to exist."""
+    if isinstance(output := settings.get("output"), OutputSpec):
+        try:
+            settings["output"] = resolve_signing(output, source.parent)
+        except ValueError as exc:
+            raise SourceError(str(source), _key_line(node, "output"), str(exc)) from exc
 
 
 def _key_line(node: yaml.MappingNode, key: str) -> int:
@@ -326,6 +296,11 @@ def apply_overrides(job: JobSettings, **overrides: object) -> JobSettings:
         changes["columns"] = parse_columns(changes["columns"]).over(job.columns)
     if "allow_models" in changes:
         changes["allow_models"] = job.allow_models | _check_allow_models(changes["allow_models"])
+    if isinstance(output := changes.get("output"), OutputSpec):
+        try:
+            changes["output"] = resolve_signing(output, Path.cwd())
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
     updated = dataclasses.replace(job, **changes)  # type: ignore[arg-type]
     problem = _check_model_allowed(updated)
     if problem is not None:
@@ -339,6 +314,12 @@ def _output_fields(spec: OutputSpec) -> dict[str, object]:
         "format": spec.format,
         "quality": spec.quality,
         "keep_original": spec.keep_original,
+        "ai_label": spec.ai_label,
+        "provenance": spec.provenance,
+        "c2pa": spec.c2pa,
+        "c2pa_sign": None
+        if spec.c2pa_sign is None
+        else {"cert": str(spec.c2pa_sign.cert), "key": str(spec.c2pa_sign.key)},
     }
 
 

@@ -106,7 +106,9 @@ class RunServices:
             uploader=ImageUploader(client, digests, uploads),
             slots=slots,
             timetable=PollTimetable(clock, config.poll_policy(), requests_per_s=job.rate_limit),
-            store=OutputStore(config.paths.root, client, job.output),
+            store=OutputStore(
+                config.paths.root, client, job.output, strict_checks=job.strict_checks
+            ),
             stats=RunStats(started_at=utc_now_iso()),
             finish=RowEnds(journal, progress, slots, config.paths, job.output),
             gate=SubmitGate(max_unknown=job.max_unknown),

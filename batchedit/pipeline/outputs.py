@@ -3,7 +3,9 @@ stored under `outputs/` so that a file appears only complete (invariant 2).
 
 Decoding and format conversion run in a thread; the bytes go to a hidden
 temporary name in the same folder with aiofiles, are fsynced, then renamed
-into place. Names come from the row's output stem (naming.py), so no row id
+into place. Before that each result is checked (checks.py), labelled and,
+when asked, converted with its metadata kept (metadata.py), and signed
+(c2pa_boxes.py). Names come from the row's output stem (naming.py), so no row id
 or field can place a file outside `outputs/`; a last check here refuses any
 target that would, whatever produced it. The report lists exactly the files
 written: the converted result, and the service's original when kept.
@@ -18,6 +20,7 @@ import os
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiofiles
@@ -29,12 +32,18 @@ from batchedit.api.task_state import TaskState
 from batchedit.errors import DownloadError
 from batchedit.fsutil import safe_name
 from batchedit.manifest.naming import OutputSpec
-from batchedit.records import OutputFile, Row
+from batchedit.pipeline.c2pa_boxes import has_c2pa, sign_output, webp_is_lossless
+from batchedit.pipeline.checks import (
+    ExpectedShape,
+    check_image,
+    expected_shape,
+    format_limit_problem,
+)
+from batchedit.pipeline.metadata import Provenance, encode_image, label_xmp, read_carried
+from batchedit.records import Check, OutputFile, Row
 
 OUTPUTS_DIR = "outputs"
 _EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif"}
-#: What a JPEG (which has no alpha) shows where the result was transparent.
-_JPEG_BACKGROUND = (255, 255, 255)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +51,14 @@ class ImageInfo:
     format: str
     width: int
     height: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResults:
+    """A task's stored files, and the checks any of them failed."""
+
+    outputs: tuple[OutputFile, ...]
+    checks: tuple[Check, ...]
 
 
 def inspect_image(data: bytes) -> ImageInfo:
@@ -55,56 +72,112 @@ def inspect_image(data: bytes) -> ImageInfo:
         raise DownloadError(f"the downloaded result is not a valid image ({exc})") from exc
 
 
-def convert_image(data: bytes, pillow_format: str, quality: int | None) -> bytes:
-    """Re-encode a result in another format; synchronous, for a thread. A JPEG
-    has no alpha, so transparency is laid on white rather than turned black."""
-    with Image.open(io.BytesIO(data)) as opened:
-        image: Image.Image = opened
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A result made ready to store, and what the report says about it."""
+
+    data: bytes  # the row's output file: the service's bytes, or a re-encoding
+    info: ImageInfo
+    keep_original: bool  # store the service's bytes too, untouched
+    source_c2pa: bool  # the service's file carries a C2PA manifest
+    signed: bool  # `data` carries a manifest we signed
+    checks: tuple[Check, ...]
+
+
+def prepare_output(
+    data: bytes, spec: OutputSpec, provenance: Provenance, expected: ExpectedShape | None
+) -> Prepared:
+    """Check a verified result, then convert and label it as `spec` says,
+    keeping its ICC profile, EXIF and XMP. The service's bytes are stored as
+    they are when nothing needs changing (a result already labelled, or
+    `ai_label: off`, in the wanted format). Synchronous, for a thread."""
+    source_c2pa = has_c2pa(data)
+    with Image.open(io.BytesIO(data)) as image:
         image.load()
-        if pillow_format == "JPEG" and image.mode not in ("RGB", "L"):
-            rgba = image.convert("RGBA")
-            image = Image.new("RGB", rgba.size, _JPEG_BACKGROUND)
-            image.paste(rgba, mask=rgba.getchannel("A"))
-        buffer = io.BytesIO()
-        options: dict[str, object] = {}
-        if quality is not None and pillow_format in ("JPEG", "WEBP"):
-            options["quality"] = quality
-        image.save(buffer, format=pillow_format, **options)
-        return buffer.getvalue()
+        source_format = image.format or ""
+        checks = check_image(image, expected)
+        target = spec.pillow_format or source_format
+        problem = format_limit_problem(target, image.width, image.height)
+        if problem is not None:
+            raise DownloadError(problem)
+        carried = read_carried(image)
+        xmp = carried.xmp
+        if spec.ai_label != "off":
+            xmp = label_xmp(carried.xmp, spec.ai_label, provenance)
+        if target == source_format and xmp == carried.xmp:
+            output = data
+        else:
+            lossless = webp_is_lossless(data)
+            output = encode_image(
+                image, target, spec.quality, carried, xmp, lossless_source=lossless
+            )
+        info = ImageInfo(target, image.width, image.height)
+    signed = False
+    if spec.c2pa_sign is not None:
+        title = f"{provenance.task_id}.{_EXTENSIONS[target]}"
+        output = sign_output(output, target, data, source_format, spec.c2pa_sign, title)
+        signed = True
+    if output is not data:
+        inspect_image(output)  # what is stored must decode, whatever made it
+    changed = output is not data
+    keep = changed and (spec.keep_original or (source_c2pa and spec.c2pa == "keep"))
+    return Prepared(output, info, keep, source_c2pa, signed, checks)
 
 
 class OutputStore:
     """Downloads a finished task's results into the run directory."""
 
     def __init__(
-        self, run_dir: Path, client: ModellixClient, spec: OutputSpec | None = None
+        self,
+        run_dir: Path,
+        client: ModellixClient,
+        spec: OutputSpec | None = None,
+        *,
+        strict_checks: bool = False,
     ) -> None:
         self.run_dir = run_dir
+        #: A result failing a check fails its row (the writer reads this).
+        self.strict_checks = strict_checks
         self.folder = run_dir / OUTPUTS_DIR
         self._client = client
         self.spec = spec or OutputSpec()
+        #: This run's id in the provenance record: one per run, resumes included.
+        self.run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
 
     async def store_results(self, row: Row, state: TaskState) -> tuple[OutputFile, ...]:
-        """Every resource of a succeeded task, as `STEM.EXT` or `STEM-N.EXT` when
-        several, STEM being the row's output name (its id by default). The
-        pipeline creates `outputs/` once before any task can finish."""
+        """The files of `store_checked`, for a re-download of a settled row
+        (whose results, and so whose checks, are the ones it had)."""
+        return (await self.store_checked(row, state)).outputs
+
+    async def store_checked(self, row: Row, state: TaskState) -> StoredResults:
+        """Every resource of a succeeded task, checked, labelled and stored as
+        `STEM.EXT` or `STEM-N.EXT` when several, STEM being the row's output
+        name (its id by default); the service's own file beside it when kept
+        (`STEM.original.EXT` if the format did not change). The pipeline
+        creates `outputs/` once before any task can finish."""
         several = len(state.resources) > 1
         base = row.output_stem or safe_name(row.id)
+        expected = expected_shape(row.request)
+        request = row.request
+        prompt = request.prompt if self.spec.provenance == "full" else None
+        provenance = Provenance(request.model, state.task_id, self.run_id, prompt)
         stored: list[OutputFile] = []
+        checks: list[Check] = []
         for number, resource in enumerate(state.resources, start=1):
             data, info = await self._client.download_checked(resource.url, inspect_image)
             assert info is not None  # a check was given
             stem = base + (f"-{number}" if several else "")
-            wanted = self.spec.pillow_format
-            if wanted is None or wanted == info.format:
-                stored.append(await self._store(stem, data, info))
-                continue
-            converted = await asyncio.to_thread(convert_image, data, wanted, self.spec.quality)
-            converted_info = await asyncio.to_thread(inspect_image, converted)
-            stored.append(await self._store(stem, converted, converted_info))
-            if self.spec.keep_original:
-                stored.append(await self._store(stem, data, info))
-        return tuple(stored)
+            prepared = await asyncio.to_thread(
+                prepare_output, data, self.spec, provenance, expected
+            )
+            checks.extend(check for check in prepared.checks if check not in checks)
+            carries = prepared.signed or (prepared.source_c2pa and prepared.data is data)
+            stored.append(await self._store(stem, prepared.data, prepared.info, c2pa=carries))
+            if prepared.keep_original:
+                same = prepared.info.format == info.format
+                name = f"{stem}.original" if same else stem
+                stored.append(await self._store(name, data, info, c2pa=prepared.source_c2pa))
+        return StoredResults(tuple(stored), tuple(checks))
 
     def remove(self, relative_paths: Iterable[str]) -> None:
         """Delete output files a row no longer has (its name or format changed);
@@ -114,7 +187,9 @@ class OutputStore:
             if target.is_relative_to(self.folder.resolve()) and target.is_file():
                 target.unlink()
 
-    async def _store(self, stem: str, data: bytes, info: ImageInfo) -> OutputFile:
+    async def _store(
+        self, stem: str, data: bytes, info: ImageInfo, *, c2pa: bool = False
+    ) -> OutputFile:
         extension = _EXTENSIONS.get(info.format, info.format.lower() or "bin")
         relative = f"{stem}.{extension}"
         await self._write_whole(self.folder / relative, data)
@@ -125,6 +200,7 @@ class OutputStore:
             width=info.width,
             height=info.height,
             format=info.format.lower(),
+            c2pa=c2pa,
         )
 
     async def _write_whole(self, target: Path, data: bytes) -> None:

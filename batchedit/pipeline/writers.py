@@ -10,8 +10,9 @@ from batchedit.api.task_state import TaskPhase, TaskState
 from batchedit.clock import utc_now_iso
 from batchedit.errors import ApiError
 from batchedit.pipeline.context import Done, RunServices
+from batchedit.pipeline.outputs import StoredResults
 from batchedit.pipeline.scheduler import InFlightTask
-from batchedit.records import ErrorCategory, OutputFile, RowError, Status
+from batchedit.records import ErrorCategory, RowError, Status
 from batchedit.report.report_file import request_record
 
 log = logging.getLogger(__name__)
@@ -30,12 +31,13 @@ class Writers:
         while (item := await done_q.get()) is not None:
             task, outcome = item
             latency_s = round(self.services.clock.now() - task.submitted_mono, 3)
-            status, error, outputs = await self.settle(task, outcome)
+            status, error, stored = await self.settle(task, outcome)
             record = request_record(
                 task.row,
                 status,
                 task_id=task.task_id,
-                outputs=outputs,
+                outputs=stored.outputs,
+                checks=stored.checks,
                 error=error,
                 attempts=task.attempts,
                 submitted_at=task.submitted_at,
@@ -50,15 +52,32 @@ class Writers:
 
     async def settle(
         self, task: InFlightTask, outcome: TaskState | ApiError
-    ) -> tuple[Status, RowError | None, tuple[OutputFile, ...]]:
-        """A terminal task's status: its results stored, or why there are none."""
+    ) -> tuple[Status, RowError | None, StoredResults]:
+        """A terminal task's status: its results stored, or why there are none.
+        A result failing a check is kept either way; with `strict_checks` its
+        row fails as a download would (its task is polled again for free)."""
         if isinstance(outcome, ApiError):
-            return Status.FAILED, outcome.to_row_error(), ()
+            return Status.FAILED, outcome.to_row_error(), _NOTHING
         if outcome.phase is TaskPhase.FAILED:
             message = outcome.error_message or "the task failed"
-            return Status.FAILED, RowError(ErrorCategory.TASK_FAILED, message), ()
+            return Status.FAILED, RowError(ErrorCategory.TASK_FAILED, message), _NOTHING
         try:
-            outputs = await self.services.store.store_results(task.row, outcome)
+            stored = await self.services.store.store_checked(task.row, outcome)
         except ApiError as exc:
-            return Status.FAILED, exc.to_row_error(), ()
-        return Status.SUCCEEDED, None, outputs
+            return Status.FAILED, exc.to_row_error(), _NOTHING
+        if stored.checks and self.services.store.strict_checks:
+            return Status.FAILED, _failed_checks(stored), stored
+        return Status.SUCCEEDED, None, stored
+
+
+_NOTHING = StoredResults((), ())
+
+
+def _failed_checks(stored: StoredResults) -> RowError:
+    sizes = ", ".join(f"{out.path} is {out.width}x{out.height}" for out in stored.outputs)
+    names = ", ".join(check.value for check in stored.checks)
+    return RowError(
+        ErrorCategory.DOWNLOAD,
+        f"output checks failed ({names}; {sizes}); the files are kept. "
+        "Without --strict-checks the row would have succeeded",
+    )

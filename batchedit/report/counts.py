@@ -1,4 +1,5 @@
-"""The one tally of report records: rows by status, failures by error category.
+"""The one tally of report records: rows by status, failures by error category,
+rows by failed output check.
 
 Writing the report, merging shards' reports, `batchedit status` and the review
 page's header all count the same records, so they count them here, the same
@@ -13,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from batchedit.records import ErrorCategory, ReportRecord, Status
+from batchedit.records import Check, ErrorCategory, ReportRecord, Status
 
 
 @dataclass(slots=True)
@@ -27,10 +28,13 @@ class ReportCounts:
     by_status: dict[Status, Counter[ErrorCategory]] = field(default_factory=dict)
     #: Per category, "id: message" of the first row counted in it.
     examples: dict[ErrorCategory, str] = field(default_factory=dict)
+    #: Rows whose stored outputs failed each check (succeeded or not: files kept).
+    checks: Counter[Check] = field(default_factory=Counter)
 
     def add(self, record: ReportRecord) -> None:
         self.rows += 1
         self.statuses[record.status] += 1
+        self.checks.update(record.checks)
         if record.error is None or record.status is Status.SUCCEEDED:
             return
         category = record.error.category
@@ -50,4 +54,5 @@ class ReportCounts:
             "statuses": {s.value: n for s, n in sorted(self.statuses.items())},
             "error_categories": {c.value: n for c, n in sorted(self.categories.items())},
             "error_examples": {c.value: text for c, text in sorted(self.examples.items())},
+            "checks": {c.value: n for c, n in sorted(self.checks.items())},
         }

@@ -20,6 +20,7 @@ from pathlib import Path
 from batchedit.errors import InputError, SourceError
 from batchedit.fsutil import atomic_writer
 from batchedit.records import (
+    Check,
     ErrorCategory,
     InvalidRow,
     OutputFile,
@@ -49,6 +50,7 @@ def request_record(
     submitted_at: str | None = None,
     finished_at: str | None = None,
     latency_s: float | None = None,
+    checks: tuple[Check, ...] = (),
 ) -> ReportRecord:
     """A report record for a valid row, filled with what the row asked for."""
     request = row.request
@@ -68,6 +70,7 @@ def request_record(
         submitted_at=submitted_at,
         finished_at=finished_at,
         latency_s=latency_s,
+        checks=checks,
     )
 
 

@@ -182,6 +182,9 @@ def closing_lines(summary: RunSummary, paths: RunPaths) -> list[str]:
     for category, n in counts.categories.most_common():
         label = f"{category.value} ({n})".ljust(width)
         lines.append(f"  {label} e.g. {_clip(counts.examples.get(category, ''))}")
+    if counts.checks:
+        failed = ", ".join(f"{n} {check.value}" for check, n in sorted(counts.checks.items()))
+        lines.append(f"output checks failed (files kept; see the report's checks): {failed}")
     latency = latency_summary(summary.stats.latencies_s)
     timing = f"wall time {format_seconds(summary.wall_time_s)}"
     if latency is not None:

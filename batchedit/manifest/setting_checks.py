@@ -1,0 +1,66 @@
+"""The small value checks of job-file settings (numbers, flags, paths, the
+CSV delimiter): each raises ValueError with the setting's name and what it
+accepts, which job.py turns into a FILE:LINE message or a usage error."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from contextlib import suppress
+from pathlib import Path
+
+_DELIMITER_SPELLINGS = {",": ",", ";": ";", "\t": "\t", "tab": "\t", "\\t": "\t"}
+
+
+def check_delimiter(value: object) -> str:
+    if isinstance(value, str) and value.lower() in _DELIMITER_SPELLINGS:
+        return _DELIMITER_SPELLINGS[value.lower()]
+    raise ValueError(f"delimiter must be ',', ';' or 'tab' (got {value!r})")
+
+
+def whole_number(name: str, what: str, *, minimum: int) -> Callable[[object], int]:
+    def check(value: object) -> int:
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"{name} must be {what} (got {value!r})")
+        return value
+
+    return check
+
+
+def positive_number(name: str, what: str) -> Callable[[object], float]:
+    def check(value: object) -> float:
+        if isinstance(value, str):
+            with suppress(ValueError):  # left a string, refused just below
+                value = float(value)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value <= 0
+        ):
+            raise ValueError(f"{name} must be a positive number of {what} (got {value!r})")
+        return float(value)
+
+    return check
+
+
+def check_bool(name: str) -> Callable[[object], bool]:
+    def check(value: object) -> bool:
+        if isinstance(value, bool):
+            return value
+        raise ValueError(f"{name} must be true or false (got {value!r})")
+
+    return check
+
+
+def check_path(name: str) -> Callable[[object], Path]:
+    def check(value: object) -> Path:
+        if isinstance(value, Path):
+            return value
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"{name} must be a path (got {value!r})")
+        return Path(value.strip())
+
+    return check

@@ -2,7 +2,7 @@
 
 The simulator's options are declared once for both: `simulate` takes them
 all; `run --simulate` takes the few that shape a demo (`--sim-latency`,
-`--sim-fail-rate`, `--sim-seed`), and records them so `retry` starts the same
+`--sim-fail-rate`, `--sim-seed`, `--sim-defect-rate`), and records them so `retry` starts the same
 simulator again.
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from batchedit.cli.exits import EXIT_OK
 from batchedit.errors import UsageError
-from batchedit.simulator import SimOptions, parse_latency, serve
+from batchedit.simulator import DEMO_C2PA_RATE, SimOptions, parse_latency, serve
 from batchedit.state.invocation import Setting
 
 DEFAULT_SIM_LATENCY_S = (0.2, 1.5)
@@ -42,8 +42,22 @@ def add_simulator_options(parser: argparse.ArgumentParser, *, prefix: str) -> No
     group.add_argument(f"--{prefix}latency", type=parse_latency, default=None, metavar="S[-S]")
     group.add_argument(f"--{prefix}fail-rate", type=float, default=0.0, metavar="FRACTION")
     group.add_argument(f"--{prefix}seed", type=int, default=None)
+    group.add_argument(
+        f"--{prefix}defect-rate",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="results that come back the wrong size or blank (for the output checks)",
+    )
     if prefix:
         return
+    group.add_argument(
+        "--c2pa-rate",
+        type=float,
+        default=DEMO_C2PA_RATE,
+        metavar="FRACTION",
+        help=f"results carrying a C2PA-shaped manifest, by task id (default {DEMO_C2PA_RATE})",
+    )
     group.add_argument("--error-rate", type=float, default=0.0, metavar="FRACTION")
     group.add_argument("--rate-limit", type=float, default=None, metavar="PER_SECOND")
     group.add_argument("--max-concurrent", type=int, default=None)
@@ -110,6 +124,8 @@ def command_simulate(args: argparse.Namespace) -> int:
             slow_rate=args.slow_rate,
             slow_s=args.slow_delay,
             record_bodies=args.record_bodies,
+            defect_rate=args.defect_rate,
+            c2pa_rate=args.c2pa_rate,
         )
     except ValueError as exc:
         raise UsageError(f"simulate: {exc}") from exc
@@ -124,6 +140,8 @@ def sim_options(args: argparse.Namespace) -> SimOptions:
             latency_s=args.sim_latency or DEFAULT_SIM_LATENCY_S,
             fail_rate=args.sim_fail_rate,
             seed=args.sim_seed,
+            defect_rate=args.sim_defect_rate,
+            c2pa_rate=DEMO_C2PA_RATE,
         )
     except ValueError as exc:
         raise UsageError(f"--simulate: {exc}") from exc
@@ -135,6 +153,7 @@ def sim_settings(options: SimOptions) -> dict[str, Setting]:
         "latency": list(options.latency_s),
         "fail_rate": options.fail_rate,
         "seed": options.seed,
+        "defect_rate": options.defect_rate,
     }
 
 
@@ -143,6 +162,7 @@ def sim_from_settings(settings: Mapping[str, Setting]) -> SimOptions:
     latency = settings.get("latency")
     fail_rate = settings.get("fail_rate")
     seed = settings.get("seed")
+    defect_rate = settings.get("defect_rate")
     try:
         return SimOptions(
             latency_s=parse_latency("-".join(str(x) for x in latency))
@@ -150,6 +170,8 @@ def sim_from_settings(settings: Mapping[str, Setting]) -> SimOptions:
             else DEFAULT_SIM_LATENCY_S,
             fail_rate=float(fail_rate) if isinstance(fail_rate, int | float) else 0.0,
             seed=seed if isinstance(seed, int) else None,
+            defect_rate=float(defect_rate) if isinstance(defect_rate, int | float) else 0.0,
+            c2pa_rate=DEMO_C2PA_RATE,
         )
     except ValueError as exc:
         raise UsageError(f"the recorded simulator options are unusable: {exc}") from exc

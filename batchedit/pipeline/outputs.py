@@ -14,6 +14,7 @@ written: the converted result, and the service's original when kept.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import io
 import os
@@ -30,7 +31,7 @@ from PIL import Image, UnidentifiedImageError
 from batchedit.api.client import ModellixClient
 from batchedit.api.task_state import TaskState
 from batchedit.errors import DownloadError
-from batchedit.fsutil import safe_name
+from batchedit.fsutil import atomic_write_bytes, safe_name
 from batchedit.manifest.naming import OutputSpec
 from batchedit.pipeline.c2pa_boxes import has_c2pa, sign_output, webp_is_lossless
 from batchedit.pipeline.checks import (
@@ -41,8 +42,10 @@ from batchedit.pipeline.checks import (
 )
 from batchedit.pipeline.metadata import Provenance, encode_image, label_xmp, read_carried
 from batchedit.records import Check, OutputFile, Row
+from batchedit.state.rundir import RunPaths
 
 OUTPUTS_DIR = "outputs"
+RUN_ID_FILE = "run_id"
 _EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif"}
 
 
@@ -141,8 +144,8 @@ class OutputStore:
         self.folder = run_dir / OUTPUTS_DIR
         self._client = client
         self.spec = spec or OutputSpec()
-        #: This run's id in the provenance record: one per run, resumes included.
-        self.run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
+        self._run_id: str | None = None
+        self._run_id_lock = asyncio.Lock()
 
     async def store_results(self, row: Row, state: TaskState) -> tuple[OutputFile, ...]:
         """The files of `store_checked`, for a re-download of a settled row
@@ -160,7 +163,7 @@ class OutputStore:
         expected = expected_shape(row.request)
         request = row.request
         prompt = request.prompt if self.spec.provenance == "full" else None
-        provenance = Provenance(request.model, state.task_id, self.run_id, prompt)
+        provenance = Provenance(request.model, state.task_id, await self.run_id(), prompt)
         stored: list[OutputFile] = []
         checks: list[Check] = []
         for number, resource in enumerate(state.resources, start=1):
@@ -178,6 +181,15 @@ class OutputStore:
                 name = f"{stem}.original" if same else stem
                 stored.append(await self._store(name, data, info, c2pa=prepared.source_c2pa))
         return StoredResults(tuple(stored), tuple(checks))
+
+    async def run_id(self) -> str:
+        """The run's id in the provenance record: one per run directory, made by
+        its first run and kept in its state folder, so a result fetched again
+        by a later run is stored byte for byte as before."""
+        async with self._run_id_lock:
+            if self._run_id is None:
+                self._run_id = await asyncio.to_thread(_load_run_id, RunPaths(self.run_dir))
+            return self._run_id
 
     def remove(self, relative_paths: Iterable[str]) -> None:
         """Delete output files a row no longer has (its name or format changed);
@@ -221,6 +233,18 @@ class OutputStore:
         except BaseException:
             await asyncio.shield(_remove_when_written(writing, aside))
             raise
+
+
+def _load_run_id(paths: RunPaths) -> str:
+    path = paths.state_dir / RUN_ID_FILE
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        text = path.read_text(encoding="ascii").strip()
+        if text:
+            return text
+    made = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, made.encode("ascii") + b"\n")
+    return made
 
 
 def _write_synced(path: Path, data: bytes) -> None:

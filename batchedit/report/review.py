@@ -197,6 +197,8 @@ def _row_view(
         thumb = thumbs.get(picture.key)
         caption = "result" if len(record.outputs) == 1 else f"result {n}"
         detail = f"{output.width}×{output.height} {output.format}"
+        if output.c2pa:
+            detail += " · C2PA"
         if thumb is None:
             outputs.append(Tile(caption, note=f"missing: {output.path}", detail=detail))
         else:

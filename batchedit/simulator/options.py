@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+DEMO_C2PA_RATE = 0.25
+
 
 @dataclass(frozen=True, slots=True)
 class SimOptions:
@@ -43,6 +45,11 @@ class SimOptions:
     #: Fraction of answers (API and downloads) held back `slow_s` seconds.
     slow_rate: float = 0.0
     slow_s: float = 2.0
+    #: Fraction of results that come back defective: half size, another shape, or blank.
+    defect_rate: float = 0.0
+    #: Fraction of results carrying a C2PA-shaped manifest (chosen by task id, not
+    #: drawn); `batchedit simulate` and `run --simulate` default to DEMO_C2PA_RATE.
+    c2pa_rate: float = 0.0
     #: Keep every accepted submit's path and body, served in /_sim/stats under
     #: `bodies`, so a test can assert on exactly what a client sent (off by
     #: default: bodies may carry data URIs of whole images).
@@ -60,6 +67,8 @@ class SimOptions:
             "malformed_rate": self.malformed_rate,
             "truncate_rate": self.truncate_rate,
             "slow_rate": self.slow_rate,
+            "defect_rate": self.defect_rate,
+            "c2pa_rate": self.c2pa_rate,
         }
         for name, rate in rates.items():
             if not _finite(rate) or not 0.0 <= rate <= 1.0:

@@ -3,44 +3,62 @@
 With `--prerendered` the simulator skips the per-task Pillow edit, so a
 benchmark of thousands of tasks measures the client, not the simulator's
 rendering. The image is still an honest one of the requested size and
-format (a flat colour compresses to a few hundred bytes and decodes fast),
-so the client's verification runs exactly as in production.
+format, so the client's verification runs exactly as in production: a
+vertical gradient rather than one flat colour, so it is not taken for a
+blank result; it compresses as well, its rows being flat. Each variant (a
+defect, a colour profile, a C2PA-shaped manifest) is one more shared file.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
 from pathlib import Path
 
-from PIL import Image
+from PIL import Image, ImageOps
 
+from batchedit.simulator.provenance import ServiceMetadata, encode_result
+from batchedit.simulator.render import result_size
 from batchedit.simulator.state import ResultFile, SimTask
 
-_COLOUR = (96, 140, 180)
+_DARK, _LIGHT = (60, 100, 150), (150, 190, 220)
+#: The task id stamped into a shared file's metadata.
+_SHARED_ID = "prerendered"
+_Variant = tuple[int, int, str, str, str, bool]
 
 
 class PrerenderedResults:
     """A result file per (width, height, format), rendered on first use."""
 
     def __init__(self) -> None:
-        self._files: dict[tuple[int, int, str], ResultFile] = {}
+        self._files: dict[_Variant, ResultFile] = {}
         self._lock = asyncio.Lock()
 
     async def settle(
-        self, task: SimTask, size_px: tuple[int, int], image_format: str, count: int, folder: Path
+        self,
+        task: SimTask,
+        size_px: tuple[int, int],
+        image_format: str,
+        count: int,
+        folder: Path,
+        *,
+        meta: ServiceMetadata,
+        defect: str | None = None,
     ) -> None:
         """Give `task` `count` copies of the shared result of its shape; it finishes
         when its latency is up."""
-        shape = (*size_px, image_format)
-        result = self._files.get(shape)
+        shared = ServiceMetadata(_SHARED_ID, meta.profile, meta.c2pa)
+        variant = (*size_px, image_format, defect or "", meta.profile, meta.c2pa)
+        result = self._files.get(variant)
         if result is None:
             async with self._lock:
-                result = self._files.get(shape)
+                result = self._files.get(variant)
                 if result is None:
-                    stem = folder / f"prerendered-{size_px[0]}x{size_px[1]}-{image_format}"
-                    result = await asyncio.to_thread(_render, stem, size_px, image_format)
-                    self._files[shape] = result
+                    name = "-".join(str(part) for part in variant).replace(" ", "")
+                    stem = folder / f"prerendered-{name}"
+                    result = await asyncio.to_thread(
+                        _render, stem, size_px, image_format, shared, defect
+                    )
+                    self._files[variant] = result
         task.results = (result,) * count
         task.rendered_at = task.created_at
 
@@ -49,16 +67,20 @@ class PrerenderedResults:
         return any(result.path == path for result in self._files.values())
 
 
-def _render(stem: Path, size_px: tuple[int, int], image_format: str) -> ResultFile:
-    width, height = size_px
-    picture = Image.new("RGB", (width, height), _COLOUR)
-    buffer = io.BytesIO()
-    if image_format == "png":
-        picture.save(buffer, format="PNG")
-        fmt, extension = "png", "png"
+def _render(
+    stem: Path,
+    size_px: tuple[int, int],
+    image_format: str,
+    meta: ServiceMetadata,
+    defect: str | None,
+) -> ResultFile:
+    width, height = result_size(size_px, defect)
+    if defect == "blank":
+        picture = Image.new("RGB", (width, height), (255, 255, 255))
     else:
-        picture.save(buffer, format="JPEG", quality=85)
-        fmt, extension = "jpeg", "jpg"
+        gradient = Image.linear_gradient("L").resize((width, height))
+        picture = ImageOps.colorize(gradient, black=_DARK, white=_LIGHT)
+    fmt, extension = ("png", "png") if image_format == "png" else ("jpeg", "jpg")
     path = stem.with_suffix(f".{extension}")
-    path.write_bytes(buffer.getvalue())
+    path.write_bytes(encode_result(picture, fmt, meta))
     return ResultFile(path, width, height, fmt, extension)

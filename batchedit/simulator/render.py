@@ -17,11 +17,16 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
+from batchedit.catalogue import ratio_size
+from batchedit.simulator.provenance import ServiceMetadata, encode_result
+
 _DATA_URI = re.compile(r"^data:image/[A-Za-z0-9.+-]+;base64,", re.ASCII)
 #: Results this small (long side) stay lossless; larger ones are JPEG to keep downloads light.
 PNG_MAX_SIDE_PX = 1024
 _PLACEHOLDER_PX = 512
 _BAND_WORDS = 8
+#: What a defective result (`defect_rate`) gets wrong.
+DEFECTS = ("small", "ratio", "blank")
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +96,8 @@ def render_edit(
     placeholder_seed: str = "",
     image_format: str | None = None,
     variant: int = 0,
+    meta: ServiceMetadata | None = None,
+    defect: str | None = None,
 ) -> RenderedImage:
     """Fit the input to the requested (width, height), tint it by the prompt and caption it.
 
@@ -98,8 +105,13 @@ def render_edit(
     picture of `placeholder_seed`, exactly as an unfetchable URL does. Each
     `variant` (the second, third... output of one task) gets its own tint.
     `image_format` "png" or "jpeg" forces the encoding (a model's output_format).
+    `meta` is the service's metadata to embed (see provenance.py); a `defect`
+    (one of DEFECTS) spoils the result the way a real service can.
     """
-    width, height = size_px
+    fmt = image_format or default_format(size_px)
+    width, height = result_size(size_px, defect)
+    if defect == "blank":
+        return _encode(Image.new("RGB", (width, height), (255, 255, 255)), fmt, meta)
     picture = _open_picture(source, (width, height))
     if picture is None:
         picture = placeholder_image(placeholder_seed)
@@ -107,7 +119,17 @@ def render_edit(
     picture = _shift_hue(picture, (_prompt_hue(prompt) + 37 * variant) % 256 or 32)
     picture = ImageOps.fit(picture, (width, height), Image.Resampling.BICUBIC)
     _draw_band(picture, prompt)
-    return _encode(picture, image_format or default_format(size_px))
+    return _encode(picture, fmt, meta)
+
+
+def result_size(size_px: tuple[int, int], defect: str | None) -> tuple[int, int]:
+    """The requested size, or the wrong one a `small` or `ratio` defect gives."""
+    width, height = size_px
+    if defect == "small":
+        return max(1, width // 2), max(1, height // 2)
+    if defect == "ratio":
+        return ratio_size("16:9" if width == height else "1:1", max(width, height))
+    return width, height
 
 
 def default_format(size_px: tuple[int, int]) -> str:
@@ -167,12 +189,13 @@ def _draw_band(picture: Image.Image, prompt: str) -> None:
         draw.text((margin, y), text, fill=(250, 250, 250), font=font)
 
 
-def _encode(picture: Image.Image, image_format: str) -> RenderedImage:
+def _encode(picture: Image.Image, image_format: str, meta: ServiceMetadata | None) -> RenderedImage:
+    fmt = "png" if image_format == "png" else "jpeg"
+    if meta is not None:
+        return RenderedImage(encode_result(picture, fmt, meta), picture.width, picture.height, fmt)
     buffer = io.BytesIO()
-    if image_format == "png":
+    if fmt == "png":
         picture.save(buffer, format="PNG", compress_level=1)  # speed over a few bytes
-        fmt = "png"
     else:
         picture.save(buffer, format="JPEG", quality=85)
-        fmt = "jpeg"
     return RenderedImage(buffer.getvalue(), picture.width, picture.height, fmt)

@@ -30,9 +30,10 @@ from batchedit.catalogue import (
     ratio_size,
 )
 from batchedit.simulator.context import API_KEY, CONTEXT, SimContext
-from batchedit.simulator.faults import maybe_drop_submit
+from batchedit.simulator.faults import draws, maybe_drop_submit
 from batchedit.simulator.inputs import load_input
-from batchedit.simulator.render import default_format, is_data_uri, render_edit
+from batchedit.simulator.provenance import ServiceMetadata, metadata_for
+from batchedit.simulator.render import DEFECTS, default_format, is_data_uri, render_edit
 from batchedit.simulator.responses import ApiError, ok_json, retry_headers
 from batchedit.simulator.state import ResultFile, SimTask
 
@@ -73,11 +74,19 @@ async def handle_submit(request: web.Request) -> web.Response:
     task = state.create_task(key, spec.slug)
     if state.stats.bodies is not None:
         state.stats.bodies.append({"model": spec.slug, "path": request.path, "body": body})
-    if task.error is None and state.options.prerendered:
+    options = state.options
+    meta = metadata_for(task.task_id, options.seed, options.c2pa_rate)
+    defect = None
+    if task.error is None and draws(state, options.defect_rate):
+        defect = state.rng.choice(DEFECTS)
+        state.stats.faults[f"defect_{defect}"] += 1
+    if task.error is None and options.prerendered:
         folder = ctx.require_result_dir()
-        await ctx.prerendered.settle(task, edit.size_px, edit.image_format, edit.count, folder)
+        await ctx.prerendered.settle(
+            task, edit.size_px, edit.image_format, edit.count, folder, meta=meta, defect=defect
+        )
     elif task.error is None:
-        ctx.start_job(render_task(ctx, task, edit))
+        ctx.start_job(render_task(ctx, task, edit, meta, defect))
     maybe_drop_submit(state)
     origin = f"{request.scheme}://{request.host}"
     return ok_json(
@@ -143,7 +152,13 @@ async def _read_json(request: web.Request) -> object:
         raise ApiError(400, "the body must be a JSON object") from None
 
 
-async def render_task(ctx: SimContext, task: SimTask, edit: EditRequest) -> None:
+async def render_task(
+    ctx: SimContext,
+    task: SimTask,
+    edit: EditRequest,
+    meta: ServiceMetadata,
+    defect: str | None = None,
+) -> None:
     """Fetch the first input and render the result files; settles the task either way."""
     source = await load_input(edit.images[0], ctx.state, ctx.require_session())
     folder = ctx.require_result_dir()
@@ -151,7 +166,9 @@ async def render_task(ctx: SimContext, task: SimTask, edit: EditRequest) -> None
         results = []
         for number in range(edit.count):
             stem = folder / f"{task.task_id}-{number}"
-            results.append(await asyncio.to_thread(_render_to_file, source, edit, stem, number))
+            results.append(
+                await asyncio.to_thread(_render_to_file, source, edit, stem, number, meta, defect)
+            )
     except OSError:
         task.error = "Internal Server Error: the simulator could not store the result"
     else:
@@ -160,7 +177,12 @@ async def render_task(ctx: SimContext, task: SimTask, edit: EditRequest) -> None
 
 
 def _render_to_file(
-    source: bytes | None, edit: EditRequest, stem: Path, variant: int
+    source: bytes | None,
+    edit: EditRequest,
+    stem: Path,
+    variant: int,
+    meta: ServiceMetadata,
+    defect: str | None,
 ) -> ResultFile:
     rendered = render_edit(
         source,
@@ -169,6 +191,8 @@ def _render_to_file(
         placeholder_seed=edit.images[0],
         image_format=edit.image_format,
         variant=variant,
+        meta=meta,
+        defect=defect,
     )
     path = stem.with_suffix(f".{rendered.extension}")
     path.write_bytes(rendered.data)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import json
 from importlib.metadata import version
+from typing import Any
 
 from batchedit.errors import DownloadError
 from batchedit.manifest.naming import SigningFiles
@@ -116,7 +117,7 @@ def sign_output(
         cert, key = files.cert.read_bytes(), files.key.read_bytes()
     except OSError as exc:
         raise DownloadError(f"output.c2pa_sign: cannot read {exc.filename}: {exc}") from exc
-    manifest = {
+    manifest: dict[str, Any] = {
         "claim_generator_info": [{"name": "batchedit", "version": version("batchedit")}],
         "title": title,
         "assertions": [
@@ -131,20 +132,44 @@ def sign_output(
             }
         ],
     }
-    ingredient = {"title": f"service result.{original_format.lower()}", "label": "service"}
+    ingredient = {
+        "title": f"service result.{original_format.lower()}",
+        "format": _MIME[original_format],
+        "relationship": "parentOf",
+        "label": "service",
+    }
     try:
         info = c2pa.C2paSignerInfo(alg=b"es256", sign_cert=cert, private_key=key, ta_url=None)
-        with c2pa.Signer.from_info(info) as signer, c2pa.Builder(json.dumps(manifest)) as builder:
-            builder.add_ingredient(
-                {**ingredient, "relationship": "parentOf"},
-                _MIME[original_format],
-                io.BytesIO(original),
-            )
-            signed = io.BytesIO()
-            builder.sign(signer, _MIME[pillow_format], io.BytesIO(data), signed)
+        with c2pa.Signer.from_info(info) as signer:
+            try:
+                return _sign(c2pa, signer, manifest, ingredient, original, data, pillow_format)
+            except c2pa.C2paError:
+                if not has_c2pa(original):
+                    raise
+            # The original's manifest is one c2pa cannot read (the simulator's is
+            # only C2PA-shaped): name the ingredient by title and format alone.
+            declared = {**manifest, "ingredients": [ingredient]}
+            return _sign(c2pa, signer, declared, None, original, data, pillow_format)
     except c2pa.C2paError as exc:
         raise DownloadError(
             f"output.c2pa_sign: could not sign with {files.cert} and {files.key} "
             f"(an ES256 certificate chain and its private key, PEM): {exc}"
         ) from exc
+
+
+def _sign(
+    c2pa: Any,
+    signer: Any,
+    manifest: dict[str, Any],
+    ingredient: dict[str, str] | None,
+    original: bytes,
+    data: bytes,
+    pillow_format: str,
+) -> bytes:
+    """One signing attempt; `ingredient` None when the manifest declares it."""
+    with c2pa.Builder(json.dumps(manifest)) as builder:
+        if ingredient is not None:
+            builder.add_ingredient(ingredient, ingredient["format"], io.BytesIO(original))
+        signed = io.BytesIO()
+        builder.sign(signer, _MIME[pillow_format], io.BytesIO(data), signed)
     return signed.getvalue()

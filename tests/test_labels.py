@@ -1,0 +1,195 @@
+"""The AI label and the metadata kept, at the level of one result: a label is
+added, raised but never lowered or removed, the service's other XMP is kept,
+`ai_label: off` leaves the bytes alone, C2PA boxes are found in each
+container, and the `output:` settings are checked with FILE:LINE messages."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from pathlib import Path
+from xml.etree import ElementTree
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from batchedit.errors import SourceError
+from batchedit.manifest.job import load_job
+from batchedit.manifest.naming import OutputSpec, parse_output
+from batchedit.pipeline.c2pa_boxes import C2PA_UUID, has_c2pa, is_c2pa_jumbf
+from batchedit.pipeline.metadata import LABELS, Provenance, label_xmp, source_type
+from batchedit.pipeline.outputs import prepare_output
+from batchedit.simulator.provenance import ServiceMetadata, encode_result, manifest_store
+
+PROVENANCE = Provenance("google/nano-banana-pro-edit", "task-1", "run-1")
+TYPES = "http://cv.iptc.org/newscodes/digitalsourcetype/"
+
+
+def packet(description: str, attributes: str = "") -> bytes:
+    return (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
+        'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        f'<rdf:Description rdf:about="" {attributes} '
+        'xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/" '
+        'xmlns:dc="http://purl.org/dc/elements/1.1/">'
+        f"{description}</rdf:Description></rdf:RDF></x:xmpmeta>"
+    ).encode()
+
+
+def test_a_result_without_xmp_gets_the_label_and_provenance() -> None:
+    stamped = label_xmp(None, "composite", PROVENANCE)
+    assert source_type(stamped) == LABELS["composite"]
+    text = stamped.decode()
+    assert "<Iptc4xmpExt:AISystemUsed>google/nano-banana-pro-edit<" in text
+    assert ">task-1<" in text and ">run-1<" in text
+    assert "AIPromptInformation" not in text
+
+
+@pytest.mark.parametrize(
+    ("existing", "ours", "kept"),
+    [
+        ("trainedAlgorithmicMedia", "composite", "trainedAlgorithmicMedia"),  # not lowered
+        ("compositeWithTrainedAlgorithmicMedia", "trained", "trainedAlgorithmicMedia"),
+        ("digitalCapture", "composite", "compositeWithTrainedAlgorithmicMedia"),
+        ("compositeSynthetic", "composite", "compositeWithTrainedAlgorithmicMedia"),
+    ],
+)
+def test_an_existing_label_is_raised_but_never_lowered(existing: str, ours: str, kept: str) -> None:
+    tag = "Iptc4xmpExt:DigitalSourceType"
+    as_element = packet(f"<{tag}>{TYPES}{existing}</{tag}>")
+    as_attribute = packet("", f'{tag}="{TYPES}{existing}"')
+    for given_packet in (as_element, as_attribute):
+        stamped = label_xmp(given_packet, ours, PROVENANCE)
+        assert source_type(stamped) == TYPES + kept
+        assert source_type_count(stamped) == 1, "one label, never two that disagree"
+
+
+def source_type_count(xmp: bytes) -> int:
+    root = ElementTree.fromstring(xmp)
+    name = "{http://iptc.org/std/Iptc4xmpExt/2008-02-29/}DigitalSourceType"
+    return sum((name in e.attrib) + len(e.findall(name)) for e in root.iter())
+
+
+def test_the_services_other_xmp_is_kept_and_the_prompt_only_when_full() -> None:
+    title = '<rdf:Alt><rdf:li xml:lang="x-default">Red mug</rdf:li></rdf:Alt>'
+    given_packet = packet(f"<dc:title>{title}</dc:title>")
+    stamped = label_xmp(given_packet, "trained", Provenance("m/x", "t", "r", "a red mug on white"))
+    text = stamped.decode()
+    assert "Red mug" in text and "purl.org/dc/elements/1.1/" in text
+    assert "<Iptc4xmpExt:AIPromptInformation>a red mug on white<" in text
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=300) | st.text(max_size=200).map(str.encode))
+def test_any_existing_xmp_ends_labelled_and_readable(existing: bytes) -> None:
+    stamped = label_xmp(existing, "composite", PROVENANCE)
+    found = source_type(stamped)
+    assert found in (LABELS["composite"], LABELS["trained"])
+
+
+def png(size: tuple[int, int] = (40, 30)) -> bytes:
+    buffer = io.BytesIO()
+    Image.linear_gradient("L").resize(size).convert("RGB").save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_ai_label_off_leaves_the_services_bytes_untouched() -> None:
+    data = png()
+    prepared = prepare_output(data, OutputSpec(ai_label="off"), PROVENANCE, None)
+    assert prepared.data is data and not prepared.keep_original
+
+
+def test_a_jpeg_labelled_in_its_own_format_keeps_its_quantisation() -> None:
+    picture = Image.linear_gradient("L").resize((256, 256)).convert("RGB")
+    buffer = io.BytesIO()
+    picture.save(buffer, "JPEG", quality=70)
+    data = buffer.getvalue()
+    prepared = prepare_output(data, OutputSpec(), PROVENANCE, None)
+    with Image.open(io.BytesIO(data)) as before, Image.open(io.BytesIO(prepared.data)) as after:
+        assert after.quantization == before.quantization  # type: ignore[attr-defined]
+        assert source_type(after.info["xmp"]) == LABELS["composite"]
+
+
+@pytest.mark.parametrize("fmt", ["png", "jpeg"])
+def test_c2pa_boxes_are_found_in_the_simulators_results(fmt: str) -> None:
+    picture = Image.linear_gradient("L").convert("RGB")
+    with_box = encode_result(picture, fmt, ServiceMetadata("t", "sRGB", c2pa=True))
+    without = encode_result(picture, fmt, ServiceMetadata("t", "sRGB", c2pa=False))
+    assert has_c2pa(with_box) and not has_c2pa(without)
+
+
+def test_a_c2pa_chunk_is_found_in_a_webp() -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), "red").save(buffer, "WEBP")
+    plain = buffer.getvalue()
+    box = manifest_store("t")
+    chunk = b"C2PA" + struct.pack("<I", len(box)) + box + b"\0" * (len(box) & 1)
+    body = plain[12:] + chunk
+    webp = b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WEBP" + body
+    assert has_c2pa(webp) and not has_c2pa(plain)
+    assert is_c2pa_jumbf(box) and box[16:32] == C2PA_UUID
+
+
+def test_a_png_text_chunk_mentioning_c2pa_is_not_a_manifest() -> None:
+    data = png()
+    text = b"tEXt" + b"Comment\0caBX c2pa jumb"
+    chunk = struct.pack(">I", len(text) - 4) + text + struct.pack(">I", zlib.crc32(text))
+    assert not has_c2pa(data[:33] + chunk + data[33:])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from([b"\xff\xd8", b"\x89PNG\r\n\x1a\n", b"RIFF\0\0\0\0WEBP", b""]),
+    st.binary(max_size=200),
+)
+def test_box_detection_never_fails_on_any_bytes(head: bytes, tail: bytes) -> None:
+    assert has_c2pa(head + tail) in (True, False)
+
+
+@pytest.mark.parametrize(
+    ("output", "message"),
+    [
+        ({"ai_label": "synthetic"}, "ai_label must be composite or trained or off"),
+        ({"provenance": "all"}, "provenance must be basic or full"),
+        ({"c2pa": "strip"}, "c2pa must be keep or drop"),
+        ({"c2pa_sign": "cert.pem"}, "c2pa_sign must be a mapping with cert and key"),
+        ({"c2pa_sign": {"cert": "a.pem"}}, "c2pa_sign must be a mapping with cert and key"),
+    ],
+)
+def test_labelling_settings_are_checked(output: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_output(output)
+
+
+def test_yaml_off_is_read_as_the_word_off(tmp_path: Path) -> None:
+    (tmp_path / "m.csv").write_text("id,prompt,image\na,p,https://x.test/a.png\n")
+    job = tmp_path / "job.yaml"
+    job.write_text("manifest: m.csv\noutput:\n  ai_label: off\n  provenance: full\n")
+    spec = load_job(job).output
+    assert (spec.ai_label, spec.provenance, spec.c2pa) == ("off", "full", "keep")
+
+
+@pytest.mark.parametrize(
+    ("output", "line", "message"),
+    [
+        ("output:\n  ai_label: maybe\n", 3, "ai_label must be composite or trained or off"),
+        (
+            "output:\n  c2pa_sign: {cert: nope.pem, key: nope.key}\n",
+            2,
+            "c2pa_sign cert",
+        ),
+    ],
+)
+def test_job_file_messages_name_file_and_line(
+    tmp_path: Path, output: str, line: int, message: str
+) -> None:
+    (tmp_path / "m.csv").write_text("id,prompt,image\na,p,https://x.test/a.png\n")
+    job = tmp_path / "job.yaml"
+    job.write_text(f"manifest: m.csv\n{output}")
+    with pytest.raises(SourceError) as caught:
+        load_job(job)
+    assert str(caught.value).startswith(f"{job}:{line}:")
+    assert message in str(caught.value)

@@ -11,6 +11,8 @@ replay unchanged), and each is counted under `faults` in `/_sim/stats`:
 - `truncated`: a result download cut short, either against its declared
   Content-Length or, chunked, ending cleanly but early (only decoding tells).
 - `slow`: an answer held back for `slow_s` seconds before it is sent.
+- `defect_small`, `defect_ratio`, `defect_blank`: a result of half the size,
+  of another shape, or blank (drawn in submit.py, rendered by render.py).
 """
 
 from __future__ import annotations

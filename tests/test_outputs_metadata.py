@@ -170,6 +170,9 @@ def test_unconverted_results_with_a_manifest_keep_the_untouched_original(
         labelled, original = line["outputs"]
         assert labelled["path"] == f"outputs/{line['id']}.png" and not labelled["c2pa"]
         assert original["path"] == f"outputs/{line['id']}.original.png" and original["c2pa"]
+        # The label would break the manifest's binding: the labelled copy has none.
+        assert not has_c2pa((run_dir / labelled["path"]).read_bytes())
+        assert has_c2pa((run_dir / original["path"]).read_bytes())
     assert simulator.stats()["downloads"] == 2
 
 

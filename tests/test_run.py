@@ -58,7 +58,7 @@ def test_catalog_run_writes_every_output_in_its_requested_shape(
     before = files_outside(tmp_path, run_dir)
 
     # ai_label off leaves each result's bytes as served, so the stored bytes add
-    # up to what was downloaded (labelling re-encodes; see test_outputs_metadata).
+    # up to what was downloaded (labelling rewrites the XMP; see test_outputs_metadata).
     argv = ["run", str(manifest), "--out", str(run_dir), *FAST, "--ai-label", "off"]
     assert main(argv) == 0
 

@@ -10,9 +10,14 @@ AI-made picture) and a short provenance record: the model (IPTC's
 prompt (`AIPromptInformation`). A label already there is never removed or
 lowered: a value that says more about AI use than ours stays.
 
-Pillow writes all three formats' metadata (`icc_profile`, `exif` and `xmp`
-for JPEG and WebP, an iTXt `XML:com.adobe.xmp` chunk for PNG), so no second
-imaging library is needed. The XMP is edited as XML with the standard
+Two libraries write it, each where it fits. A conversion re-encodes anyway,
+and Pillow writes all three formats' metadata while it does (`icc_profile`,
+`exif` and `xmp` for JPEG and WebP, an iTXt `XML:com.adobe.xmp` chunk for
+PNG). A result kept in its own format is only given its new XMP packet, in
+place, by exiv2 (pyexiv2): Pillow could do that only by encoding the pixels
+again, a generation of loss for a JPEG and tens of milliseconds of deflate
+for a PNG, where exiv2 rewrites the metadata segment in well under one and
+leaves every pixel byte as it was. The XMP is edited as XML with the standard
 library, never spliced as bytes (a packet is at most MAX_XMP_BYTES, and
 expat neither fetches external entities nor expands entity bombs).
 Synchronous, for the writer's thread.
@@ -21,10 +26,13 @@ Synchronous, for the writer's thread.
 from __future__ import annotations
 
 import io
+import threading
 from dataclasses import dataclass
 from xml.etree import ElementTree
 
 from PIL import Image, PngImagePlugin
+
+from batchedit.errors import DownloadError
 
 #: The IPTC digital source type vocabulary, and the values `ai_label` stamps.
 SOURCE_TYPES = "http://cv.iptc.org/newscodes/digitalsourcetype/"
@@ -53,8 +61,7 @@ MAX_PROMPT_CHARS = 4000
 #: An XMP packet larger than this is not ours to parse (and no JPEG APP1 holds it).
 MAX_XMP_BYTES = 65_000
 _JPEG_BACKGROUND = (255, 255, 255)
-#: Quality of a lossy WebP re-encoded in its own format (only to add the label).
-_WEBP_RESAVE_QUALITY = 95
+_EXIV2_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +207,23 @@ def _set_text(description: ElementTree.Element, namespace: str, name: str, value
     element.text = value
 
 
+def restamp_xmp(data: bytes, xmp: bytes) -> bytes:
+    """`data` (PNG, JPEG or WebP) with its XMP packet replaced by `xmp`, every
+    other byte of metadata and every pixel as they were. exiv2 is called under
+    one lock: its XMP toolkit is not documented as safe across threads."""
+    import pyexiv2  # loaded on first use: it brings a native library
+
+    with _EXIV2_LOCK:
+        pyexiv2.set_log_level(4)  # errors become exceptions; nothing on stderr
+        try:
+            with pyexiv2.ImageData(data) as image:
+                image.modify_raw_xmp(xmp.decode("utf-8"))
+                written: bytes = image.get_bytes()
+        except RuntimeError as exc:
+            raise DownloadError(f"could not write the XMP label into the result ({exc})") from exc
+    return written
+
+
 def encode_image(
     image: Image.Image,
     pillow_format: str,
@@ -210,10 +234,10 @@ def encode_image(
     lossless_source: bool = False,
 ) -> bytes:
     """`image` encoded as `pillow_format` with the carried ICC and EXIF and the
-    XMP `xmp`. In its own format it is saved as close to the source as Pillow
-    can: PNG losslessly, JPEG with the source's quantisation tables and
-    subsampling (`quality="keep"`), a WebP losslessly when `lossless_source`
-    (the source's image chunk is VP8L), else at quality 95. A JPEG has no
+    XMP `xmp`. Encoded in its own format (to shed a C2PA manifest the new XMP
+    would break), it loses as little as Pillow allows: a PNG nothing, a JPEG
+    keeps its quantisation tables and subsampling (`quality="keep"`), a WebP
+    stays lossless when `lossless_source`, else quality 95. A JPEG has no
     alpha, so transparency is laid on white rather than turned black."""
     same = image.format == pillow_format
     if pillow_format == "JPEG" and image.mode not in ("RGB", "L", "CMYK"):
@@ -232,13 +256,12 @@ def encode_image(
             options["pnginfo"] = text
     elif xmp:
         options["xmp"] = xmp
-    if pillow_format == "JPEG" and same and quality is None:
+    if same and pillow_format == "JPEG":
         options.update(quality="keep", subsampling="keep")
-    elif pillow_format == "WEBP" and same and quality is None:
-        if lossless_source:
-            options["lossless"] = True
-        else:
-            options["quality"] = _WEBP_RESAVE_QUALITY
+    elif same and pillow_format == "WEBP" and lossless_source:
+        options["lossless"] = True
+    elif same and pillow_format == "WEBP":
+        options["quality"] = 95
     elif quality is not None and pillow_format in ("JPEG", "WEBP"):
         options["quality"] = quality
     buffer = io.BytesIO()

@@ -40,7 +40,13 @@ from batchedit.pipeline.checks import (
     expected_shape,
     format_limit_problem,
 )
-from batchedit.pipeline.metadata import Provenance, encode_image, label_xmp, read_carried
+from batchedit.pipeline.metadata import (
+    Provenance,
+    encode_image,
+    label_xmp,
+    read_carried,
+    restamp_xmp,
+)
 from batchedit.records import Check, OutputFile, Row
 from batchedit.state.rundir import RunPaths
 
@@ -91,9 +97,11 @@ def prepare_output(
     data: bytes, spec: OutputSpec, provenance: Provenance, expected: ExpectedShape | None
 ) -> Prepared:
     """Check a verified result, then convert and label it as `spec` says,
-    keeping its ICC profile, EXIF and XMP. The service's bytes are stored as
-    they are when nothing needs changing (a result already labelled, or
-    `ai_label: off`, in the wanted format). Synchronous, for a thread."""
+    keeping its ICC profile, EXIF and XMP. A result in the wanted format is
+    never encoded again (a `quality` applies to conversions only): it is
+    relabelled in place, or stored as it came with `ai_label: off`; one
+    holding a C2PA manifest is written afresh without it (the original is
+    kept beside, see c2pa_boxes.py). Synchronous, for a thread."""
     source_c2pa = has_c2pa(data)
     with Image.open(io.BytesIO(data)) as image:
         image.load()
@@ -107,20 +115,22 @@ def prepare_output(
         xmp = carried.xmp
         if spec.ai_label != "off":
             xmp = label_xmp(carried.xmp, spec.ai_label, provenance)
-        if target == source_format and xmp == carried.xmp:
+        if target != source_format:
+            output = encode_image(image, target, spec.quality, carried, xmp)
+        elif xmp == carried.xmp or xmp is None:
             output = data
-        else:
+        elif source_c2pa:  # the new XMP breaks the manifest: write a file without it
             lossless = webp_is_lossless(data)
-            output = encode_image(
-                image, target, spec.quality, carried, xmp, lossless_source=lossless
-            )
+            output = encode_image(image, target, None, carried, xmp, lossless_source=lossless)
+        else:
+            output = restamp_xmp(data, xmp)  # in place: the pixels are not encoded again
         info = ImageInfo(target, image.width, image.height)
     signed = False
     if spec.c2pa_sign is not None:
         title = f"{provenance.task_id}.{_EXTENSIONS[target]}"
         output = sign_output(output, target, data, source_format, spec.c2pa_sign, title)
         signed = True
-    if output is not data:
+    if output is not data and (signed or target == source_format):
         inspect_image(output)  # what is stored must decode, whatever made it
     changed = output is not data
     keep = changed and (spec.keep_original or (source_c2pa and spec.c2pa == "keep"))

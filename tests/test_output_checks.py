@@ -52,7 +52,7 @@ def catalog(folder: Path) -> Path:
 
 
 def test_defective_results_are_kept_and_named_in_report_summary_and_page(
-    tmp_path: Path, threaded_simulator: Simulators
+    tmp_path: Path, threaded_simulator: Simulators, capsys: pytest.CaptureFixture[str]
 ) -> None:
     simulator = threaded_simulator(defect_rate=1.0)
     run_dir = tmp_path / "run"
@@ -82,6 +82,11 @@ def test_defective_results_are_kept_and_named_in_report_summary_and_page(
     summary = json.loads((run_dir / "summary.json").read_text())
     counted = Counter(check for line in report for check in line["checks"])
     assert summary["checks"] == dict(counted)
+
+    capsys.readouterr()
+    assert main(["status", str(run_dir)]) == 0
+    listed = ", ".join(f"{check} {n}" for check, n in sorted(counted.items()))
+    assert f"output checks failed (files kept): {listed}" in capsys.readouterr().out
 
     page = tmp_path / "review.html"
     assert main(["report", str(run_dir), "--html", str(page)]) == 0

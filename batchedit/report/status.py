@@ -50,6 +50,9 @@ def status_lines(run_dir: Path, status: RunStatus) -> list[str]:
         lines.append(
             f"  {name.value:<10} {counts.statuses[name]:>8}" + (f"   {detail}" if detail else "")
         )
+    if counts.checks:
+        failed = ", ".join(f"{check.value} {n}" for check, n in sorted(counts.checks.items()))
+        lines.append(f"  output checks failed (files kept): {failed}")
     last = status.last_run
     if last is not None:
         lines.append(

@@ -14,8 +14,8 @@ import pytest
 from PIL import Image, ImageStat
 from support import ThreadedSimulator, read_report, write_csv, write_image
 
+from batchedit.catalogue import ratio_size
 from batchedit.cli import main
-from batchedit.models import output_size
 from batchedit.pipeline.checks import (
     ExpectedShape,
     check_image,
@@ -59,7 +59,7 @@ def test_defective_results_are_kept_and_named_in_report_summary_and_page(
     assert main(["run", str(catalog(tmp_path)), "--out", str(run_dir), *FAST]) == 0
 
     report = read_report(run_dir)
-    expected = output_size("4:5", "1K")
+    expected = ratio_size("4:5", 1024)
     kinds: Counter[str] = Counter()
     for line in report:
         assert line["status"] == "succeeded" and line["error"] is None
@@ -74,7 +74,7 @@ def test_defective_results_are_kept_and_named_in_report_summary_and_page(
         elif kind == "small":
             assert size == (expected[0] // 2, expected[1] // 2) and spread > 10
         else:
-            assert size == output_size("1:1", "1K") and spread > 10
+            assert size == ratio_size("1:1", 1024) and spread > 10
     faults = simulator.stats()["faults"]
     assert kinds == {kind: faults[f"defect_{kind}"] for kind in kinds}
     assert sum(kinds.values()) == ROWS
@@ -87,6 +87,15 @@ def test_defective_results_are_kept_and_named_in_report_summary_and_page(
     assert main(["status", str(run_dir)]) == 0
     listed = ", ".join(f"{check} {n}" for check, n in sorted(counted.items()))
     assert f"output checks failed (files kept): {listed}" in capsys.readouterr().out
+
+    # The checks live in the journal: a re-run that pays nothing reports them
+    # again, and one that fetches a lost file again finds them again.
+    (run_dir / report[0]["outputs"][0]["path"]).unlink()
+    before = simulator.stats()["submits"]
+    assert main(["run", str(catalog(tmp_path)), "--out", str(run_dir), *FAST]) == 0
+    assert simulator.stats()["submits"] == before
+    again = read_report(run_dir)
+    assert [line["checks"] for line in again] == [first["checks"] for first in report]
 
     page = tmp_path / "review.html"
     assert main(["report", str(run_dir), "--html", str(page)]) == 0

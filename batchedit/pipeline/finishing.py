@@ -120,6 +120,7 @@ def outcome_entry(record: ReportRecord, fingerprint: str | None) -> Finished:
         submitted_at=record.submitted_at,
         finished_at=record.finished_at,
         latency_s=record.latency_s,
+        checks=record.checks,
     )
 
 

@@ -157,11 +157,6 @@ class OutputStore:
         self._run_id: str | None = None
         self._run_id_lock = asyncio.Lock()
 
-    async def store_results(self, row: Row, state: TaskState) -> tuple[OutputFile, ...]:
-        """The files of `store_checked`, for a re-download of a settled row
-        (whose results, and so whose checks, are the ones it had)."""
-        return (await self.store_checked(row, state)).outputs
-
     async def store_checked(self, row: Row, state: TaskState) -> StoredResults:
         """Every resource of a succeeded task, checked, labelled and stored as
         `STEM.EXT` or `STEM-N.EXT` when several, STEM being the row's output

@@ -202,7 +202,7 @@ class Submitters:
             expires_at=latest.expires_at,
         )
         try:
-            outputs = await services.store.store_results(plan.row, state)
+            stored = await services.store.store_checked(plan.row, state)
         except ResultExpired:
             services.stats.results_expired += 1
             await services.finish.results_gone(latest)
@@ -214,13 +214,14 @@ class Submitters:
             plan.row,
             Status.SUCCEEDED,
             task_id=latest.task_id,
-            outputs=outputs,
+            outputs=stored.outputs,
+            checks=stored.checks,
             submitted_at=latest.submitted_at,
             finished_at=utc_now_iso(),
             latency_s=latest.latency_s,
         )
         await services.finish.record(plan.row, record, plan.fingerprint, state)
         # Under a new name or format, the old files are no longer the row's.
-        stale = {out.path for out in latest.outputs} - {out.path for out in outputs}
+        stale = {out.path for out in latest.outputs} - {out.path for out in stored.outputs}
         await asyncio.to_thread(services.store.remove, stale)
         log.info("%s: outputs downloaded again", plan.row.id)

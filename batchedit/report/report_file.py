@@ -161,6 +161,7 @@ def _record_for(row: Row | InvalidRow, index: JournalIndex, digests: FileDigests
             submitted_at=latest.submitted_at,
             finished_at=latest.finished_at,
             latency_s=latest.latency_s,
+            checks=latest.checks,
         )
     if isinstance(latest, Submitted):
         return request_record(

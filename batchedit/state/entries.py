@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from batchedit.records import OutputFile, RowError, Status
+from batchedit.records import Check, OutputFile, RowError, Status
 
 FORMAT_VERSION = 1
 
@@ -132,6 +132,7 @@ class Finished:
     expires_at: str | None = None
     output_mtimes_ns: tuple[int, ...] = ()
     layout: str | None = None  # naming.output_layout of the files written
+    checks: tuple[Check, ...] = ()  # output checks the stored results failed
 
     def to_json(self) -> dict[str, Any]:
         data = _line(
@@ -147,6 +148,8 @@ class Finished:
             finished_at=self.finished_at,
             latency_s=self.latency_s,
         )
+        if self.checks:  # absent when none, so lines without checks read as before
+            data["checks"] = [check.value for check in self.checks]
         if self.result_urls:
             data["results"] = list(self.result_urls)
             data["expires_at"] = self.expires_at
@@ -173,6 +176,7 @@ class Finished:
             expires_at=_optional_str(data.get("expires_at")),
             output_mtimes_ns=tuple(int(ns) for ns in data.get("mtimes_ns") or ()),
             layout=_optional_str(data.get("layout")),
+            checks=tuple(Check(name) for name in data.get("checks") or ()),
         )
 
     @classmethod

@@ -14,7 +14,7 @@ from xml.etree import ElementTree
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from batchedit.errors import SourceError
 from batchedit.manifest.job import load_job
@@ -197,3 +197,33 @@ def test_job_file_messages_name_file_and_line(
         load_job(job)
     assert str(caught.value).startswith(f"{job}:{line}:")
     assert message in str(caught.value)
+
+
+def test_an_xmp_packet_too_large_for_a_jpeg_leaves_the_label_and_provenance() -> None:
+    picture = Image.linear_gradient("L").resize((64, 64)).convert("RGB")
+    notes = "".join(f"<dc:description>{'x' * 900} {n}</dc:description>" for n in range(90))
+    large = packet(notes)
+    assert len(large) > 70_000
+    buffer = io.BytesIO()
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("XML:com.adobe.xmp", large.decode(), zip=True)
+    picture.save(buffer, "PNG", pnginfo=info)
+    prepared = prepare_output(buffer.getvalue(), OutputSpec(format="jpeg"), PROVENANCE, None)
+    with Image.open(io.BytesIO(prepared.data)) as stored:
+        xmp = stored.info["xmp"]
+    assert len(xmp) < 65_504 and source_type(xmp) == LABELS["composite"]
+    assert b"task-1" in xmp
+    off = prepare_output(
+        buffer.getvalue(), OutputSpec(format="jpeg", ai_label="off"), PROVENANCE, None
+    )
+    with Image.open(io.BytesIO(off.data)) as stored:
+        assert "xmp" not in stored.info
+
+
+def test_a_cmyk_jpeg_converted_to_png_becomes_rgb_without_its_cmyk_profile() -> None:
+    buffer = io.BytesIO()
+    Image.new("CMYK", (32, 32), (0, 128, 255, 0)).save(buffer, "JPEG", icc_profile=b"not rgb")
+    prepared = prepare_output(buffer.getvalue(), OutputSpec(format="png"), PROVENANCE, None)
+    with Image.open(io.BytesIO(prepared.data)) as stored:
+        assert stored.mode == "RGB" and "icc_profile" not in stored.info
+        assert source_type(stored.info["xmp"]) == LABELS["composite"]

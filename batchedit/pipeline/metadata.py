@@ -18,8 +18,11 @@ place, by exiv2 (pyexiv2): Pillow could do that only by encoding the pixels
 again, a generation of loss for a JPEG and tens of milliseconds of deflate
 for a PNG, where exiv2 rewrites the metadata segment in well under one and
 leaves every pixel byte as it was. The XMP is edited as XML with the standard
-library, never spliced as bytes (a packet is at most MAX_XMP_BYTES, and
-expat neither fetches external entities nor expands entity bombs).
+library, never spliced as bytes (a packet over MAX_XMP_BYTES is not parsed,
+and expat neither fetches external entities nor expands entity bombs). A
+JPEG holds at most JPEG_MAX_XMP_BYTES of XMP in its one segment: a larger
+packet cannot go into a JPEG, which then gets the label and provenance alone
+(`fit_xmp`).
 Synchronous, for the writer's thread.
 """
 
@@ -58,8 +61,10 @@ _SOURCE_TYPE = f"{{{IPTC_EXT}}}DigitalSourceType"
 _RESOURCE = f"{{{RDF}}}resource"
 _DESCRIPTION = f"{{{RDF}}}Description"
 MAX_PROMPT_CHARS = 4000
-#: An XMP packet larger than this is not ours to parse (and no JPEG APP1 holds it).
-MAX_XMP_BYTES = 65_000
+#: An XMP packet larger than this is not parsed (it is replaced by a fresh one).
+MAX_XMP_BYTES = 4_000_000
+#: The most XMP one JPEG APP1 segment holds (65,533 less its namespace header).
+JPEG_MAX_XMP_BYTES = 65_504
 _JPEG_BACKGROUND = (255, 255, 255)
 _EXIV2_LOCK = threading.Lock()
 
@@ -117,6 +122,17 @@ def label_xmp(existing: bytes | None, label: str, provenance: Provenance) -> byt
     body = ElementTree.tostring(root, encoding="unicode")
     packet = f'<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>{body}<?xpacket end="w"?>'
     return packet.encode("utf-8")
+
+
+def fit_xmp(
+    xmp: bytes | None, pillow_format: str, label: str, provenance: Provenance
+) -> bytes | None:
+    """`xmp`, or what of it a `pillow_format` file can hold: for a JPEG a packet
+    over its segment's size becomes the label and provenance alone (none at
+    all with `ai_label: off`)."""
+    if xmp is None or pillow_format != "JPEG" or len(xmp) <= JPEG_MAX_XMP_BYTES:
+        return xmp
+    return None if label == "off" else label_xmp(None, label, provenance)
 
 
 def source_type(xmp: bytes | None) -> str | None:
@@ -224,6 +240,21 @@ def restamp_xmp(data: bytes, xmp: bytes) -> bytes:
     return written
 
 
+def _encodable(
+    image: Image.Image, pillow_format: str, carried: Carried
+) -> tuple[Image.Image, Carried]:
+    """`image` in a mode `pillow_format` can hold, and the metadata that still fits."""
+    if image.mode == "CMYK" and pillow_format != "JPEG":
+        # PNG and WebP hold no CMYK, and a CMYK profile does not describe RGB.
+        return image.convert("RGB"), Carried(None, carried.exif, carried.xmp)
+    if pillow_format == "JPEG" and image.mode not in ("RGB", "L", "CMYK"):
+        rgba = image.convert("RGBA")
+        flat = Image.new("RGB", rgba.size, _JPEG_BACKGROUND)
+        flat.paste(rgba, mask=rgba.getchannel("A"))
+        return flat, carried
+    return image, carried
+
+
 def encode_image(
     image: Image.Image,
     pillow_format: str,
@@ -240,13 +271,9 @@ def encode_image(
     stays lossless when `lossless_source`, else quality 95. A JPEG has no
     alpha, so transparency is laid on white rather than turned black."""
     same = image.format == pillow_format
-    if pillow_format == "JPEG" and image.mode not in ("RGB", "L", "CMYK"):
-        rgba = image.convert("RGBA")
-        image = Image.new("RGB", rgba.size, _JPEG_BACKGROUND)
-        image.paste(rgba, mask=rgba.getchannel("A"))
-    options: dict[str, object] = {}
-    if carried.icc_profile:
-        options["icc_profile"] = carried.icc_profile
+    image, carried = _encodable(image, pillow_format, carried)
+    # Always given: Pillow's PNG writer would otherwise take the image's own.
+    options: dict[str, object] = {"icc_profile": carried.icc_profile}
     if carried.exif:
         options["exif"] = (b"Exif\x00\x00" if pillow_format == "JPEG" else b"") + carried.exif
     if pillow_format == "PNG":
@@ -265,5 +292,8 @@ def encode_image(
     elif quality is not None and pillow_format in ("JPEG", "WEBP"):
         options["quality"] = quality
     buffer = io.BytesIO()
-    image.save(buffer, format=pillow_format, **options)
+    try:
+        image.save(buffer, format=pillow_format, **options)
+    except (OSError, ValueError) as exc:
+        raise DownloadError(f"could not store the result as {pillow_format} ({exc})") from exc
     return buffer.getvalue()

@@ -43,6 +43,7 @@ from batchedit.pipeline.checks import (
 from batchedit.pipeline.metadata import (
     Provenance,
     encode_image,
+    fit_xmp,
     label_xmp,
     read_carried,
     restamp_xmp,
@@ -115,6 +116,7 @@ def prepare_output(
         xmp = carried.xmp
         if spec.ai_label != "off":
             xmp = label_xmp(carried.xmp, spec.ai_label, provenance)
+        xmp = fit_xmp(xmp, target, spec.ai_label, provenance)
         if target != source_format:
             output = encode_image(image, target, spec.quality, carried, xmp)
         elif xmp == carried.xmp or xmp is None:

@@ -76,6 +76,7 @@ def test_the_counter_counts_statuses_and_the_categories_of_rows_that_did_not_suc
             "task_failed": "sku-2: why 2",
             "unknown_outcome": "sku-4: why 4",
         },
+        "checks": {},  # no output failed a check (see test_output_checks)
     }
     assert counts.by_status == {
         Status.FAILED: {ErrorCategory.TASK_FAILED: 2},

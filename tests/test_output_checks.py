@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from browser import open_page
 from PIL import Image, ImageStat
 from support import ThreadedSimulator, read_report, write_csv, write_image
 
@@ -100,11 +101,12 @@ def test_defective_results_are_kept_and_named_in_report_summary_and_page(
     page = tmp_path / "review.html"
     assert main(["report", str(run_dir), "--html", str(page)]) == 0
     html = page.read_text()
-    for check, count in counted.items():
-        assert f'data-search-for="{check}">{check} <b>{count}</b>' in html
+    for check, count in counted.items():  # a filter button per check, with its count
+        assert f'data-review="check:{check}"' in html
+        assert f'<i class="dot check"></i>{check} <b>{count}</b></button>' in html
     rows = html.split('<article class="row"')[1:]
-    for line, row_html in zip(report, rows, strict=True):
-        assert f"output checks failed: <b>{', '.join(line['checks'])}</b>" in row_html
+    for line, row_html in zip(report, rows, strict=True):  # and each row's own flags
+        assert "".join(f'<span class="flag">{c}</span>' for c in line["checks"]) in row_html
 
 
 def test_results_of_the_right_shape_pass_every_check(
@@ -200,3 +202,24 @@ def test_format_limits() -> None:
     assert problem is not None and "16383" in problem and "png" in problem
     assert format_limit_problem("JPEG", 20000, 100) is None
     assert format_limit_problem("PNG", 70000, 100) is None
+
+
+def test_the_review_page_filters_a_runs_rows_by_failed_check(
+    tmp_path: Path, threaded_simulator: Simulators
+) -> None:
+    threaded_simulator(defect_rate=1.0)
+    run_dir = tmp_path / "run"
+    assert main(["run", str(catalog(tmp_path)), "--out", str(run_dir), *FAST]) == 0
+    page_path = tmp_path / "review.html"
+    assert main(["report", str(run_dir), "--html", str(page_path)]) == 0
+    report = read_report(run_dir)
+    with open_page() as page:
+        page.goto(page_path.as_uri())
+        page.click("[data-view=grid]")
+        page.wait_for_selector(".card")
+        for check in ("size_mismatch", "ratio_mismatch", "blank"):
+            page.click(f"[data-review='check:{check}']")
+            shown = page.evaluate(
+                "Array.from(document.querySelectorAll('.card .cap b'), (b) => b.textContent)"
+            )
+            assert shown == [line["id"] for line in report if check in line["checks"]]

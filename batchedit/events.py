@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -48,7 +49,39 @@ def notice(event: str, message: str, *, file: TextIO | None = None) -> None:
     if _json_mode:
         _log.warning("%s", message, extra={"event": event, "fields": {"message": message}})
     else:
-        print(redact(message), file=file or sys.stderr)
+        say(redact(message), file=file or sys.stderr)
+
+
+def say(text: str, *, file: TextIO | None = None) -> bool:
+    """Print one line, flushed; False if the stream no longer takes it.
+
+    A reader that went away (`| tee` ended by the same Ctrl-C, a closed
+    terminal) makes a write fail with EPIPE or EIO. That must never end a run
+    nor change its exit code: the stream is pointed at the null device, so
+    later lines and the interpreter's last flush fail no more."""
+    stream = file or sys.stderr
+    try:
+        print(text, file=stream, flush=True)
+    except (OSError, ValueError):  # EPIPE, EIO; ValueError: the file was closed
+        silence(stream)
+        return False
+    return True
+
+
+def silence(stream: TextIO) -> None:
+    """Send what is still written to `stream` to the null device, if it has a descriptor."""
+    try:
+        descriptor = stream.fileno()
+    except (OSError, ValueError):  # a StringIO, a closed file: nothing to redirect
+        return
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, descriptor)
+        finally:
+            os.close(null)
+    except OSError:
+        return
 
 
 def add_secret(secret: str) -> None:

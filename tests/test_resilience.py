@@ -24,6 +24,7 @@ from batchedit.api.client import RetryPolicy
 from batchedit.api.endpoint import Endpoint
 from batchedit.cli import build_parser, main
 from batchedit.errors import FatalApiError
+from batchedit.manifest.guards import FailureBrake
 from batchedit.manifest.job import apply_overrides, load_job
 from batchedit.pipeline.runner import RunConfig, RunOutcome, run_pipeline
 from batchedit.records import ErrorCategory
@@ -305,11 +306,25 @@ def test_resilience_settings_are_checked_and_the_command_line_wins(tmp_path: Pat
         "manifest: rows.csv\nrate_limit: 5\nmax_unknown: 2\ntask_timeout: 600\n", encoding="utf-8"
     )
     job = load_job(job_file)
-    assert (job.rate_limit, job.max_unknown, job.task_timeout) == (5.0, 2, 600.0)
+    assert (job.rate_limit, job.max_unknown.limit(1000), job.task_timeout) == (5.0, 2, 600.0)
     job = apply_overrides(job, rate_limit="1.5", max_unknown="0", task_timeout=None)
-    assert (job.rate_limit, job.max_unknown, job.task_timeout) == (1.5, 0, 600.0)
-    assert load_job(manifest).max_unknown == 5
-    for argv in (["--rate-limit", "0"], ["--max-unknown", "-1"], ["--task-timeout", "-3"]):
+    assert (job.rate_limit, job.max_unknown.limit(1000), job.task_timeout) == (1.5, None, 600.0)
+    # The default budget: 2% of the planned submits, at least 5.
+    assert load_job(manifest).max_unknown.limit(100) == 5
+    assert load_job(manifest).max_unknown.limit(1000) == 20
+    assert apply_overrides(job, max_unknown="1%").max_unknown.limit(1000) == 10
+    assert load_job(manifest).halt_on_failure == FailureBrake(0.5, 20)
+    assert apply_overrides(job, halt_on_failure="0.2/50").halt_on_failure == FailureBrake(0.2, 50)
+    assert apply_overrides(job, halt_on_failure="off").halt_on_failure is None
+    wrong = (
+        ["--rate-limit", "0"],
+        ["--max-unknown", "-1"],
+        ["--max-unknown", "150%"],
+        ["--task-timeout", "-3"],
+        ["--halt-on-failure", "2/20"],
+        ["--halt-on-failure", "0.5/0"],
+    )
+    for argv in wrong:
         assert main(["run", str(manifest), "--out", str(tmp_path / "run"), *argv]) == 2
     assert not (tmp_path / "run").exists()
 

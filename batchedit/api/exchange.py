@@ -6,6 +6,13 @@ A success gives the envelope's `data`; anything else raises, classified as
 the retry loop in `client.py` needs it: free to repeat (TransientError,
 RateLimited, ProtocolError), never to repeat (RequestRejected, FatalApiError),
 or, for a paid submit, an unknown outcome.
+
+A paid submit is a refusal (safe to send again) only when it provably created
+nothing: a connection never made, a 4xx, or a 429/503 whose body is the API's
+own error envelope (`{"code": <status>, "message": ...}`), which only the
+service writes, before it creates a task. Every other 5xx (500, 502, 504, a
+bare 503 from a proxy), a connection lost after sending, a read timeout and a
+malformed 200 may have followed a charged task: unknown, never repeated.
 """
 
 from __future__ import annotations
@@ -31,6 +38,8 @@ from batchedit.errors import (
 from batchedit.records import ErrorCategory
 
 MAX_MESSAGE_CHARS = 300
+#: Statuses the API itself answers before creating a task, when its envelope says so.
+REFUSED_BY_API = frozenset({429, 503})
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +95,7 @@ async def exchange(
     if status == 429:
         load.rate_limited()
     message = _redact(_error_message(status, body), endpoint.api_key)
-    raise _error_for(status, message, retry_after, request.paid)
+    raise _error_for(status, message, retry_after, request.paid, _is_api_envelope(status, body))
 
 
 def _success_data(body: bytes, paid: bool) -> Mapping[str, Any]:
@@ -103,13 +112,34 @@ def _success_data(body: bytes, paid: bool) -> Mapping[str, Any]:
 
 
 def _error_for(
-    status: int, message: str, retry_after: float | None, paid: bool
+    status: int, message: str, retry_after: float | None, paid: bool, from_api: bool
 ) -> ApiError | FatalApiError:
+    """The classified error. For a paid submit, a 429 or 503 is a refusal only
+    with the API's own envelope (`from_api`); any other 5xx, and a bare 429 or
+    503 (a proxy's), may have come after the task was created and charged."""
+    refused_by_api = status in REFUSED_BY_API and from_api
+    if paid and (status >= 500 or status == 429) and not refused_by_api:
+        return OutcomeUnknown(
+            f"{message} (the submit may have created a paid task)", http_status=status
+        )
     if status == 429:
         return RateLimited(message, retry_after_s=retry_after)
-    if status == 500 and paid:
-        return OutcomeUnknown(f"{message} (the submit may have created a task)", http_status=500)
     return classify_error_status(status, message)
+
+
+def _is_api_envelope(status: int, body: bytes) -> bool:
+    """Whether `body` is the API's own error envelope for `status`:
+    `{"code": <status>, "message": "..."}`, not a gateway's page."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return False
+    return (
+        isinstance(payload, dict)
+        and payload.get("code") == status
+        and not isinstance(payload.get("code"), bool)
+        and isinstance(payload.get("message"), str)
+    )
 
 
 def _redact(text: str, key: str) -> str:

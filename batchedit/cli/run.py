@@ -4,9 +4,11 @@ and the job file, handed to the pipeline's launcher."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TextIO
 
 from batchedit.cli.exits import EXIT_OK
 from batchedit.cli.options import (
@@ -61,7 +63,16 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     add_output_options(run)
     run.add_argument("--rate-limit", type=float, metavar="PER_SECOND", help="API requests/s")
     run.add_argument(
-        "--max-unknown", type=int, metavar="N", help="stop submitting after N unknown outcomes"
+        "--max-unknown",
+        metavar="N|P%",
+        help="stop the run after N submits with an unknown outcome, or P%% of the planned "
+        "submits (default 2%%, at least 5; 0 for no budget)",
+    )
+    run.add_argument(
+        "--halt-on-failure",
+        metavar="RATE[/WINDOW]",
+        help="stop submitting when more than RATE of the last WINDOW finished tasks failed "
+        "(default 0.5/20; off)",
     )
     run.add_argument(
         "--task-timeout", type=float, metavar="SECONDS", help="each task's deadline from submit"
@@ -157,7 +168,7 @@ def _launch_options(
         strict=getattr(args, "strict", False),
         show_progress=not args.no_progress and sys.stderr.isatty(),
         assume_yes=args.yes,
-        interactive=sys.stdin.isatty() and sys.stderr.isatty(),
+        interactive=sys.stdin.isatty(),
         retry_rows=retry_rows,
         add_to_prompts=add_to_prompts or {},
         simulate=simulate,
@@ -165,10 +176,20 @@ def _launch_options(
 
 
 def ask(question: str) -> bool:
-    """A yes/no question on the terminal; anything but yes is no."""
-    print(question, end="", file=sys.stderr, flush=True)
-    try:
-        answer = input()
-    except EOFError:
-        return False
+    """A yes/no question on the terminal (stdin is one); anything but yes is no.
+    Shown where the person at it sees it: stderr, else stdout, else the
+    controlling terminal, since `run ... 2>err.log` still has someone to ask."""
+    with contextlib.ExitStack() as stack:
+        screen: TextIO = sys.stderr
+        if not sys.stderr.isatty():
+            if sys.stdout.isatty():
+                screen = sys.stdout
+            else:
+                with contextlib.suppress(OSError):
+                    screen = stack.enter_context(open("/dev/tty", "w", encoding="utf-8"))
+        try:
+            print(question, end="", file=screen, flush=True)
+            answer = input()
+        except (EOFError, OSError):
+            return False
     return answer.strip().lower() in {"y", "yes"}

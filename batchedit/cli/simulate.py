@@ -77,6 +77,13 @@ def add_simulator_options(parser: argparse.ArgumentParser, *, prefix: str) -> No
         help="submits whose task is created, then the connection dropped unanswered",
     )
     group.add_argument(
+        "--gateway-timeout-rate",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="submits whose task is created and charged, then answered 504 by a gateway",
+    )
+    group.add_argument(
         "--malformed-rate",
         type=float,
         default=0.0,
@@ -119,6 +126,7 @@ def command_simulate(args: argparse.Namespace) -> int:
             seed=args.seed,
             prerendered=args.prerendered,
             drop_rate=args.drop_rate,
+            gateway_timeout_rate=args.gateway_timeout_rate,
             malformed_rate=args.malformed_rate,
             truncate_rate=args.truncate_rate,
             slow_rate=args.slow_rate,

@@ -19,6 +19,12 @@ import yaml
 from batchedit.catalogue import DEFAULT_MODEL, current_catalogue, is_model_slug
 from batchedit.errors import SourceError, UsageError
 from batchedit.manifest.columns import ColumnMap, parse_columns
+from batchedit.manifest.guards import (
+    FailureBrake,
+    UnknownBudget,
+    parse_failure_brake,
+    parse_unknown_budget,
+)
 from batchedit.manifest.naming import OutputSpec, parse_output, resolve_signing
 from batchedit.manifest.reader import (
     CSV_SUFFIXES,
@@ -60,10 +66,11 @@ class JobSettings:
     concurrency: int = 8
     poll_interval_s: float | None = None  # None: latency-aware polling
     max_tasks: int | None = None  # the cost guard: most paid submissions a run may make
-    # Resilience (issue 4): the client's request meter, the cap on unknown
-    # outcomes before submitting stops, and each task's deadline from submit.
+    # Resilience: the client's request meter, the budget of unknown outcomes
+    # before the run stops, the failure brake, and each task's deadline.
     rate_limit: float | None = None  # API requests per second; None: unmetered
-    max_unknown: int = 5  # 0: no cap
+    max_unknown: UnknownBudget = UnknownBudget()  # a count or a share; 0: no budget
+    halt_on_failure: FailureBrake | None = FailureBrake()  # None: `off`
     task_timeout: float | None = None  # seconds; None: no deadline
     defaults: Mapping[str, FieldValue | tuple[str, ...]] = field(default_factory=dict)
     columns: ColumnMap = field(default_factory=ColumnMap)
@@ -90,6 +97,7 @@ SETTING_NAMES: tuple[str, ...] = (
     "shard",
     "rate_limit",
     "max_unknown",
+    "halt_on_failure",
     "task_timeout",
     "strict_checks",
 )
@@ -155,7 +163,8 @@ _CHECKS: dict[str, Callable[[object], object]] = {
     "output": parse_output,
     "shard": _check_shard,
     "rate_limit": positive_number("rate_limit", "requests per second"),
-    "max_unknown": whole_number("max_unknown", "a whole number of rows, 0 for no cap", minimum=0),
+    "max_unknown": parse_unknown_budget,
+    "halt_on_failure": parse_failure_brake,
     "task_timeout": positive_number("task_timeout", "seconds"),
     "strict_checks": check_bool("strict_checks"),
 }

@@ -9,6 +9,8 @@ from batchedit.api.client import RetryPolicy
 from batchedit.api.endpoint import Endpoint
 from batchedit.errors import FatalApiError, LocalFailure
 from batchedit.manifest.job import JobSettings
+from batchedit.pipeline.breaker import BreakerSettings
+from batchedit.pipeline.gate import BY_FAILURE_BRAKE
 from batchedit.pipeline.resume import RetryScope
 from batchedit.pipeline.scheduler import LatencyAwarePolicy, Policy, PollPolicy
 from batchedit.report.summary import RunSummary
@@ -26,6 +28,11 @@ class RunConfig:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     #: `batchedit retry`: act only on the rows it selects; None for a plain run.
     retry_rows: RetryScope | None = None
+    #: Paid submissions the plan counted; a `max_unknown` share is of these (None: the rows).
+    planned_submits: int | None = None
+    breaker: BreakerSettings = field(default_factory=BreakerSettings)
+    #: At a stop, how long submits already sent may take to be answered before cancelling.
+    stop_grace_s: float = 5.0
 
     def poll_policy(self) -> Policy:
         """A fixed interval when the job asks for one, else latency-aware polling."""
@@ -41,18 +48,22 @@ class RunOutcome:
     summary: RunSummary
     fatal: FatalApiError | None
     interrupted: bool = False
-    halted: str | None = None  # why submitting stopped early (max_unknown), what to do
+    halted: str | None = None  # why submitting stopped early, and what to do
     local_failure: LocalFailure | None = None  # the disk or the system failed the run
+    halted_by: str | None = None  # "max_unknown" (exit 3) or "halt_on_failure" (exit 1)
 
     @property
     def exit_code(self) -> int:
-        """The contract's codes: 0 all succeeded, 1 some did not, 3 a fatal API
-        stop (or too many unknown outcomes), 4 a local failure, 130 stopped by
-        a signal."""
+        """The contract's codes: 0 all succeeded, 1 some did not (or the failure
+        brake stopped submitting), 3 a fatal API stop (or the unknown-outcome
+        budget spent), 4 a local failure, 130 stopped by a signal."""
         if self.local_failure is not None:
             return 4
-        if self.fatal is not None or self.halted is not None:
+        braked = self.halted_by == BY_FAILURE_BRAKE
+        if self.fatal is not None or (self.halted is not None and not braked):
             return 3
         if self.interrupted:
             return 130
+        if self.halted is not None:
+            return 1
         return 0 if self.summary.counts.all_succeeded else 1

@@ -9,6 +9,7 @@ construction (the client hears load feedback from the slots it is built with).
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 import aiohttp
@@ -21,7 +22,7 @@ from batchedit.clock import Clock, utc_now_iso
 from batchedit.errors import ApiError
 from batchedit.pipeline.config import RunConfig
 from batchedit.pipeline.finishing import RowEnds
-from batchedit.pipeline.gate import SubmitGate
+from batchedit.pipeline.gate import GateSettings, SubmitGate
 from batchedit.pipeline.outputs import OutputStore
 from batchedit.pipeline.scheduler import InFlightTask, PollTimetable
 from batchedit.pipeline.upload_cache import UPLOADS_FILE, UploadCache
@@ -84,6 +85,9 @@ class RunServices:
         journal: Journal,
         clock: Clock,
         progress: Progress,
+        *,
+        planned_submits: int,
+        stop: asyncio.Event | None = None,
     ) -> RunServices:
         job = config.job
         slots = InFlightSlots(max_in_flight=job.concurrency)
@@ -111,6 +115,17 @@ class RunServices:
             ),
             stats=RunStats(started_at=utc_now_iso()),
             finish=RowEnds(journal, progress, slots, config.paths, job.output),
-            gate=SubmitGate(max_unknown=job.max_unknown),
+            gate=SubmitGate(
+                GateSettings(
+                    max_unknown=job.max_unknown.limit(planned_submits),
+                    budget=job.max_unknown,
+                    planned_submits=planned_submits,
+                    brake=job.halt_on_failure,
+                    breaker=config.breaker,
+                    stop_grace_s=config.stop_grace_s,
+                ),
+                clock,
+                stop=stop,
+            ),
             workers=Workers.for_concurrency(job.concurrency),
         )

@@ -27,7 +27,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from batchedit.api.endpoint import Endpoint, endpoint_from_env
 from batchedit.eventloop import run_coroutine
-from batchedit.events import add_secret, notice
+from batchedit.events import add_secret, notice, say
 from batchedit.manifest.job import JobSettings
 from batchedit.pipeline.planning import Survey, survey
 from batchedit.pipeline.resume import RetryScope
@@ -54,7 +54,7 @@ class LaunchOptions:
     strict: bool = False
     show_progress: bool = False
     assume_yes: bool = False  # --yes: never ask
-    interactive: bool = False  # stdin and stderr are a terminal: asking is possible
+    interactive: bool = False  # stdin is a terminal: asking is possible
     retry_rows: RetryScope | None = None  # retry: the rows to run again
     #: retry: text to add to these rows' prompts (review notes), kept for later runs
     add_to_prompts: Mapping[str, str] = field(default_factory=dict)
@@ -83,9 +83,9 @@ def launch(
         notes = add_notes(load_prompt_notes(paths), options.add_to_prompts)
         job = replace(job, prompt_suffixes={**job.prompt_suffixes, **notes})
         planned = survey(job, paths, FileDigests(), retry=options.retry_rows)
-        refusal = refusal_reason(job, planned, options, confirm)
-        for problem in planned.problems:
+        for problem in planned.problems:  # before the question: decide seeing them
             notice("problem", str(problem), file=err)
+        refusal = refusal_reason(job, planned, options, confirm)
         if refusal is not None:
             notice("refused", f"batchedit: {refusal}; nothing was submitted", file=err)
             if new_run_dir:
@@ -98,7 +98,7 @@ def launch(
         with logging_redirect_tqdm():
             outcome = run_coroutine(_run(job, paths, options, planned, err))
     for line in outcome.summary.human_lines(paths):
-        print(line, file=out)
+        say(line, file=out)  # a closed stdout (`| head`) changes nothing, exit code included
     if outcome.local_failure is not None:
         notice(
             "stopped",
@@ -139,7 +139,13 @@ def refusal_reason(
     if options.simulate is not None or options.assume_yes or units <= CONFIRM_ABOVE:
         return None
     if not options.interactive:
-        return None  # scheduled runs are bounded by --max-tasks, not by a question
+        if job.max_tasks is not None:
+            return None  # a scheduled run bounded by max_tasks needs no question
+        return (
+            f"this run would make {paid} paid submissions and there is no terminal to ask "
+            f"(more than {CONFIRM_ABOVE} needs a yes): add --max-tasks {paid} (or max_tasks: "
+            f"{paid} in the job file) to cap what it may pay for, or --yes to go ahead"
+        )
     return None if confirm(confirm_question(planned)) else "not confirmed"
 
 
@@ -187,6 +193,7 @@ async def _run(
             endpoint,
             show_progress=options.show_progress,
             retry_rows=options.retry_rows,
+            planned_submits=planned.paid_submissions,
         )
         return await run_pipeline(config, total_rows=planned.rows, stop=stop)
     raise AssertionError("unreachable")
@@ -198,12 +205,14 @@ def _stop_on_signals(stop: asyncio.Event, err: TextIO) -> Iterator[None]:
     loop = asyncio.get_running_loop()
 
     def on_signal(signum: int) -> None:
+        # The flag first, the words after: a stderr whose reader went with the
+        # same Ctrl-C (`| tee`) fails the write, and that must not undo the stop.
         name = signal.Signals(signum).name
         if stop.is_set():
-            print(f"\nbatchedit: {name} again: exiting now", file=err, flush=True)
+            say(f"\nbatchedit: {name} again: exiting now", file=err)
             os._exit(EXIT_INTERRUPTED)
-        print(f"\nbatchedit: {name}: stopping, saving state (again to exit at once)", file=err)
         stop.set()
+        say(f"\nbatchedit: {name}: stopping, saving state (again to exit at once)", file=err)
 
     for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, on_signal, signum)

@@ -9,7 +9,13 @@ import asyncio
 import logging
 
 from batchedit.api.task_state import TaskState
-from batchedit.errors import ApiError, ProtocolError, TaskTimedOut, TransientError
+from batchedit.errors import (
+    ApiError,
+    FatalApiError,
+    ProtocolError,
+    TaskTimedOut,
+    TransientError,
+)
 from batchedit.pipeline.context import Done, PollSettings, RunServices
 from batchedit.pipeline.scheduler import InFlightTask
 
@@ -32,6 +38,14 @@ class Pollers:
             await done_q.put(None)
 
     async def poller(self, done_q: asyncio.Queue[Done | None]) -> None:
+        try:
+            await self.poll_due(done_q)
+        except FatalApiError:
+            # 401/402 on a poll: submits on the wire get their grace period first.
+            await self.services.gate.drain()
+            raise
+
+    async def poll_due(self, done_q: asyncio.Queue[Done | None]) -> None:
         while (task := await self.services.timetable.next_due()) is not None:
             outcome = await self.poll_once(task)
             if outcome is None:

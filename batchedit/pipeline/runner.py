@@ -47,8 +47,6 @@ __all__ = ["RunConfig", "RunOutcome", "run_pipeline"]
 
 log = logging.getLogger(__name__)
 
-STOPPED_BY_MAX_UNKNOWN = "max_unknown"
-
 E = TypeVar("E", bound=BaseException)
 
 
@@ -86,7 +84,16 @@ async def run_pipeline(
     )
     with Progress(total_rows, enabled=config.show_progress) as progress:
         async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
-            run = RunServices.create(config, session, journal, clock, progress)
+            planned = config.planned_submits
+            run = RunServices.create(
+                config,
+                session,
+                journal,
+                clock,
+                progress,
+                planned_submits=total_rows if planned is None else planned,
+                stop=stop,
+            )
             try:
                 interrupted = await _run_until_stopped(run, config, stop)
             except* FatalApiError as group:
@@ -108,7 +115,7 @@ async def run_pipeline(
     elif fatal is not None:
         stopped_by = fatal.category.value
     elif run.gate.halted is not None:
-        stopped_by = STOPPED_BY_MAX_UNKNOWN
+        stopped_by = run.gate.halted_by
     summary = await asyncio.shield(_write_results(run, config, clock.now() - started, stopped_by))
     emit(
         "run_finished",
@@ -117,7 +124,9 @@ async def run_pipeline(
         paid_submissions=summary.stats.paid_submissions,
         wall_time_s=round(summary.wall_time_s, 3),
     )
-    return RunOutcome(summary, fatal, interrupted, run.gate.halted, local_failure)
+    return RunOutcome(
+        summary, fatal, interrupted, run.gate.halted, local_failure, halted_by=run.gate.halted_by
+    )
 
 
 async def run_stages(run: RunServices, config: RunConfig) -> None:
@@ -138,22 +147,29 @@ async def run_stages(run: RunServices, config: RunConfig) -> None:
 async def _run_until_stopped(
     run: RunServices, config: RunConfig, stop: asyncio.Event | None
 ) -> bool:
-    """Run the stages to their end, or cancel them when `stop` is set; True if stopped."""
+    """Run the stages to their end, or stop them when `stop` is set; True if stopped.
+
+    A stop shuts the gate at once (no submit leaves after it), gives the submits
+    already on the wire their grace period to be answered, then cancels."""
     if stop is None:
         await run_stages(run, config)
         return False
     stages = asyncio.create_task(run_stages(run, config))
     stopper = asyncio.create_task(stop.wait())
+    drainer: asyncio.Task[None] | None = None
     try:
         await asyncio.wait({stages, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if not stages.done():
+            drainer = asyncio.create_task(run.gate.drain())
+            await asyncio.wait({stages, drainer}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in (stopper, stages):
+        waiting = {stages, stopper} | ({drainer} if drainer is not None else set())
+        for task in waiting:
             task.cancel()
-        await asyncio.wait({stages, stopper})
-    if stages.cancelled():
-        return True
-    stages.result()  # the stages' own exception, if any
-    return False
+        await asyncio.wait(waiting)
+    if not stages.cancelled():
+        stages.result()  # the stages' own exception, if any
+    return stop.is_set()
 
 
 def _prepare_run_dir(paths: RunPaths) -> None:

@@ -31,6 +31,7 @@ from batchedit.errors import (
 )
 from batchedit.events import emit
 from batchedit.pipeline.context import RunServices
+from batchedit.pipeline.gate import Turn
 from batchedit.pipeline.planning import Unreadable
 from batchedit.pipeline.resume import Action, RowPlan
 from batchedit.pipeline.scheduler import InFlightTask
@@ -55,6 +56,15 @@ class Submitters:
         self.services.timetable.close()
 
     async def submitter(self, rows_q: asyncio.Queue[RowPlan | Unreadable | None]) -> None:
+        try:
+            await self.take_rows(rows_q)
+        except FatalApiError:
+            # 401/402: before the run is cancelled, the other submits on the wire
+            # get their grace period, so that their outcome is known.
+            await self.services.gate.drain()
+            raise
+
+    async def take_rows(self, rows_q: asyncio.Queue[RowPlan | Unreadable | None]) -> None:
         while (plan := await rows_q.get()) is not None:
             if isinstance(plan, Unreadable):
                 await self.services.finish.without_task(plan.row, None, Status.FAILED, plan.error)
@@ -73,7 +83,13 @@ class Submitters:
         except (ApiError, InputError) as exc:
             await self.services.finish.without_task(row, fingerprint, Status.FAILED, exc)
             return
-        await self.submit(row, fingerprint, body)
+        turn = await self.services.gate.admit()  # the breaker's cool-down, a probe's answer
+        if turn is None:
+            return  # submitting has stopped: the row stays pending
+        try:
+            await self.submit(row, fingerprint, body, turn)
+        finally:
+            turn.close()
 
     async def request_body(self, row: Row) -> dict[str, Any]:
         request = row.request
@@ -81,7 +97,7 @@ class Submitters:
         spec = current_catalogue().body_spec(request.model)
         return build_body(spec, request.prompt, images, request.params())
 
-    async def submit(self, row: Row, fingerprint: str, body: dict[str, Any]) -> None:
+    async def submit(self, row: Row, fingerprint: str, body: dict[str, Any], turn: Turn) -> None:
         """Reserve a slot and pay for the row's task. A submit still refused with
         429 after its retry budget created nothing: its slot goes back and it
         waits for one again, under a limit the 429s have meanwhile lowered, for
@@ -98,6 +114,7 @@ class Submitters:
                     if round_number < MAX_SUBMIT_ROUNDS:
                         log.warning("%s: %s; waiting for a slot again", row.id, exc)
                         continue
+                    turn.known()
                     await services.finish.without_task(
                         row, fingerprint, Status.FAILED, exc, submitted_at
                     )
@@ -107,37 +124,54 @@ class Submitters:
                     await services.finish.without_task(
                         row, fingerprint, Status.UNKNOWN, exc, submitted_at
                     )
-                    services.gate.count_unknown()
+                    turn.unknown()
                     return
                 except ApiError as exc:
+                    turn.known()
                     await services.finish.without_task(
                         row, fingerprint, Status.FAILED, exc, submitted_at
                     )
                     return
+                if task_id is None:
+                    return  # stopped before it was sent: the row stays pending
+                turn.known()
                 task = InFlightTask(
                     row, task_id, slot.hand_over(), fingerprint, submitted_at, started, attempts=1
                 )
             await self.accepted(task)
             return
 
-    async def send_paid(self, row: Row, fingerprint: str, body: dict[str, Any]) -> str:
+    async def send_paid(self, row: Row, fingerprint: str, body: dict[str, Any]) -> str | None:
         """The paid POST, with its intent durable just before each attempt leaves
         and a withdrawal after each answer that created no task. Returns the
-        task id; raises what the last attempt met."""
+        task id, or None if submitting stopped before the attempt left; raises
+        what the last attempt met.
+
+        The gate is asked again after every wait (the request meter, a back-off,
+        the intent's fsync): a stop that came meanwhile sends nothing more."""
         services = self.services
-        client = services.client
+        client, gate = services.client, services.gate
         for retry in range(client.retry.max_retries + 1):
             await client.ready_to_send()
+            if not gate.is_open:
+                return None
             intent = Submitting(row.index, row.id, fingerprint, utc_now_iso())
             await services.journal.append(intent)  # durable: a crash from here is `unknown`
+            if not gate.is_open:
+                await services.journal.append(Withdrawn(row.index, row.id))
+                return None
+            gate.sending()
             try:
                 return await client.submit_edit(row.request.model, body)
             except (TransientError, FatalApiError) as exc:
-                # Refused before any task was made (429, a refused connection, 401, 402).
-                await services.journal.append(Withdrawn(row.index, row.id))
-                if isinstance(exc, FatalApiError) or retry == client.retry.max_retries:
-                    raise
-                await client.back_off(exc, retry, what="submit")
+                refusal = exc
+            finally:
+                gate.answered()  # off the wire: a stop need not wait through a back-off
+            # Refused before any task was made (429, a refused connection, 401, 402).
+            await services.journal.append(Withdrawn(row.index, row.id))
+            if isinstance(refusal, FatalApiError) or retry == client.retry.max_retries:
+                raise refusal
+            await client.back_off(refusal, retry, what="submit")
         raise AssertionError("unreachable")
 
     async def accepted(self, task: InFlightTask) -> None:

@@ -44,6 +44,9 @@ class Writers:
                 finished_at=utc_now_iso(),
                 latency_s=latency_s,
             )
+            task_failed = error is not None and error.category is ErrorCategory.TASK_FAILED
+            # The failure brake counts it: too many failures in a row stop submitting.
+            self.services.gate.task_finished(error.message if error and task_failed else None)
             state = outcome if isinstance(outcome, TaskState) else None
             await self.services.finish.record(
                 task.row, record, task.fingerprint, state, polls=task.polls

@@ -54,8 +54,15 @@ class Progress:
     def _update(self, bar: tqdm[None], in_flight: int | None) -> None:
         if in_flight is not None:
             self.in_flight = in_flight
-        bar.update(1)
-        self._finished.set_postfix_str(self.postfix(), refresh=False)  # drawn at tqdm's pace
+        try:
+            bar.update(1)
+            self._finished.set_postfix_str(self.postfix(), refresh=False)  # at tqdm's pace
+        except (OSError, ValueError):  # the terminal went away: bars off, the run goes on
+            self._hide()
+
+    def _hide(self) -> None:
+        for each in (self._submitted, self._finished):
+            each.disable = True
 
     def __enter__(self) -> Progress:
         return self
@@ -66,5 +73,8 @@ class Progress:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self._submitted.close()
-        self._finished.close()
+        for each in (self._submitted, self._finished):
+            try:
+                each.close()
+            except (OSError, ValueError):  # a closed terminal must not turn an end into a crash
+                each.disable = True

@@ -13,6 +13,9 @@ replay unchanged), and each is counted under `faults` in `/_sim/stats`:
 - `slow`: an answer held back for `slow_s` seconds before it is sent.
 - `defect_small`, `defect_ratio`, `defect_blank`: a result of half the size,
   of another shape, or blank (drawn in submit.py, rendered by render.py).
+- `gateway_timeout`: a submit's task is created and charged, then a gateway
+  answers 504 with a plain-text page (not the API's envelope): a client that
+  retries it pays twice.
 """
 
 from __future__ import annotations
@@ -35,6 +38,14 @@ class DroppedConnection(Exception):
     """Raised by a handler that has done its work: close the connection, answer nothing."""
 
 
+class GatewayTimeout(Exception):
+    """Raised by a handler that has done its work: answer as a gateway that gave up."""
+
+
+#: What a reverse proxy sends when the service behind it is too slow: not the API's envelope.
+GATEWAY_TIMEOUT_BODY = "504 Gateway Time-out\nThe upstream server did not answer in time.\n"
+
+
 def draws(state: SimState, rate: float) -> bool:
     """True for `rate` of the calls; never touches the generator when `rate` is 0."""
     return rate > 0 and state.rng.random() < rate
@@ -51,6 +62,17 @@ def maybe_drop_submit(state: SimState) -> None:
     if draws(state, state.options.drop_rate):
         state.stats.faults["dropped"] += 1
         raise DroppedConnection
+
+
+def maybe_gateway_timeout(state: SimState) -> None:
+    """After a task is created and charged: maybe a gateway answers 504 instead."""
+    if draws(state, state.options.gateway_timeout_rate):
+        state.stats.faults["gateway_timeout"] += 1
+        raise GatewayTimeout
+
+
+def gateway_timeout() -> web.Response:
+    return web.Response(status=504, text=GATEWAY_TIMEOUT_BODY, content_type="text/plain")
 
 
 def drop(request: web.Request) -> web.Response:

@@ -20,7 +20,9 @@ from batchedit.simulator.faults import (
     POLL,
     SUBMIT,
     DroppedConnection,
+    GatewayTimeout,
     drop,
+    gateway_timeout,
     maybe_malformed,
     maybe_slow,
 )
@@ -43,6 +45,8 @@ async def answer_and_count(request: web.Request, handler: Handler) -> web.Stream
         response = await handler(request)
     except DroppedConnection:
         return drop(request)  # no answer was sent, so none is counted
+    except GatewayTimeout:
+        response = gateway_timeout()
     except ApiError as exc:
         response = error_json(exc.status, exc.detail, exc.headers)
     except web.HTTPException as exc:

@@ -38,6 +38,8 @@ class SimOptions:
     prerendered: bool = False
     #: Fraction of submits whose task is created, then the connection dropped unanswered.
     drop_rate: float = 0.0
+    #: Fraction of submits whose task is created and charged, then answered 504 by a gateway.
+    gateway_timeout_rate: float = 0.0
     #: Fraction of 200 API answers replaced by a malformed body.
     malformed_rate: float = 0.0
     #: Fraction of result downloads cut short.
@@ -64,6 +66,7 @@ class SimOptions:
             "fail_rate": self.fail_rate,
             "error_rate": self.error_rate,
             "drop_rate": self.drop_rate,
+            "gateway_timeout_rate": self.gateway_timeout_rate,
             "malformed_rate": self.malformed_rate,
             "truncate_rate": self.truncate_rate,
             "slow_rate": self.slow_rate,

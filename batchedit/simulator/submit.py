@@ -30,7 +30,7 @@ from batchedit.catalogue import (
     ratio_size,
 )
 from batchedit.simulator.context import API_KEY, CONTEXT, SimContext
-from batchedit.simulator.faults import draws, maybe_drop_submit
+from batchedit.simulator.faults import draws, maybe_drop_submit, maybe_gateway_timeout
 from batchedit.simulator.inputs import load_input
 from batchedit.simulator.provenance import ServiceMetadata, metadata_for
 from batchedit.simulator.render import DEFECTS, default_format, is_data_uri, render_edit
@@ -88,6 +88,7 @@ async def handle_submit(request: web.Request) -> web.Response:
     elif task.error is None:
         ctx.start_job(render_task(ctx, task, edit, meta, defect))
     maybe_drop_submit(state)
+    maybe_gateway_timeout(state)
     origin = f"{request.scheme}://{request.host}"
     return ok_json(
         {

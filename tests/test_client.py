@@ -311,3 +311,68 @@ async def test_unknown_task_status_is_not_terminal(
 
     state = await make_client(await serve_routes(routes)).read_task("task-1")
     assert state.phase is TaskPhase.RUNNING and not state.is_terminal
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "unknown"),
+    [
+        (500, {"code": 500, "message": "Internal Server Error: x"}, True),
+        (502, "<html>502 Bad Gateway</html>", True),
+        (504, "504 Gateway Time-out", True),
+        (504, {"code": 504, "message": "Gateway Timeout: x"}, True),
+        (503, "Service Unavailable", True),  # a proxy's 503: the API may have seen it
+        (503, {"code": 503, "message": "Service Unavailable: busy"}, False),
+        (429, "Too Many Requests", True),
+        (429, {"code": 429, "message": "Too Many Requests: slow down"}, False),
+        (503, {"code": 500, "message": "not the envelope of this status"}, True),
+    ],
+)
+async def test_a_paid_submit_is_refused_only_by_the_apis_own_envelope(
+    make_client: MakeClient,
+    serve_routes: ServeRoutes,
+    status: int,
+    body: str | dict[str, Any],
+    unknown: bool,
+) -> None:
+    routes = web.RouteTableDef()
+    sent: list[int] = []
+
+    @routes.post("/api/v1/google/nano-banana-pro-edit/async")
+    async def answer(request: web.Request) -> web.Response:
+        sent.append(1)
+        if isinstance(body, dict):
+            return web.json_response(body, status=status, headers={"Retry-After": "0"})
+        return web.Response(text=body, status=status, content_type="text/plain")
+
+    client = make_client(await serve_routes(routes))
+    with pytest.raises((OutcomeUnknown, TransientError)) as raised:
+        await client.submit_edit(MODEL, BODY)
+    assert isinstance(raised.value, OutcomeUnknown) is unknown, raised.value
+    assert raised.value.http_status == status
+    if not unknown:
+        assert raised.value.category in (ErrorCategory.SERVER, ErrorCategory.RATE_LIMITED)
+    assert sent == [1], "a paid submit is sent once"
+
+
+async def test_a_dropped_connection_after_sending_and_a_read_timeout_are_unknown(
+    serve_routes: ServeRoutes,
+) -> None:
+    routes = web.RouteTableDef()
+
+    @routes.post("/api/v1/google/nano-banana-pro-edit/async")
+    async def hang_up(request: web.Request) -> web.Response:
+        await request.read()
+        if request.headers.get("X-Test") == "slow":
+            await asyncio.sleep(0.05)
+        elif request.transport is not None:
+            request.transport.close()
+        return web.Response(status=200)
+
+    base_url = await serve_routes(routes)
+    for mode, timeout in (("drop", 5.0), ("slow", 0.01)):
+        client_timeout = aiohttp.ClientTimeout(sock_read=timeout)
+        headers = {"X-Test": mode}
+        async with aiohttp.ClientSession(timeout=client_timeout, headers=headers) as session:
+            client = ModellixClient(session, Endpoint(base_url, TEST_KEY), LoopClock())
+            with pytest.raises(OutcomeUnknown):
+                await client.submit_edit(MODEL, BODY)

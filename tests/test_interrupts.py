@@ -22,7 +22,7 @@ from batchedit.state.journal import Undecodable, read_entries
 from batchedit.state.rundir import RunPaths
 
 Simulators = Callable[..., ThreadedSimulator]
-FAST = ["--poll-interval", "0.01", "--no-progress", "--concurrency", "16"]
+FAST = ["--poll-interval", "0.01", "--no-progress", "--concurrency", "16", "--yes"]
 WAIT_LIMIT_S = 30.0
 
 
@@ -177,3 +177,77 @@ def test_a_second_signal_exits_at_once_leaving_no_half_written_file(
     statuses = {line["status"] for line in read_report(run_dir)}
     # a submit cut off by the hard exit is `unknown`, never resubmitted: that is the point
     assert statuses <= {"pending", "unknown"} and "pending" in statuses
+
+
+def test_a_stop_stops_even_when_stderr_and_stdout_are_closed(
+    tmp_path: Path, threaded_simulator: Simulators
+) -> None:
+    """`run ... 2>&1 | tee log`, then Ctrl-C, which ends `tee` too: the signal
+    handler's own message fails with EPIPE, and the run must stop all the same."""
+    simulator = threaded_simulator(rate_limit=40, seed=2)  # submits trickle in
+    manifest, run_dir = catalog(tmp_path, rows=150), tmp_path / "run"
+    command = ["-v", "run", str(manifest), "--out", str(run_dir), "--yes", "--no-progress"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "batchedit", *command, "--concurrency", "4"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=os.environ.copy(),
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()
+    process.stderr.close()  # every write to stderr from now on fails with EPIPE
+    assert wait_for(partial(reached, run_dir, "submitted", 8), process)
+
+    before = simulator.stats()["submit_requests"]
+    process.send_signal(signal.SIGINT)
+    process.wait(timeout=WAIT_LIMIT_S)
+
+    assert process.returncode == 130
+    # Only submits already on the wire (at most the concurrency) may arrive after it.
+    assert simulator.stats()["submit_requests"] <= before + 4
+    report = read_report(run_dir)
+    assert len(report) == 150 and "pending" in {line["status"] for line in report}
+    assert json.loads((run_dir / "summary.json").read_text())["stopped_by"] == "interrupted"
+
+
+def journal_latest(run_dir: Path) -> tuple[dict[str, str], set[str]]:
+    """Each row's latest journal event, and the rows the journal knows a task id for."""
+    latest: dict[str, str] = {}
+    with_task: set[str] = set()
+    for line in RunPaths(run_dir).journal.read_text(encoding="utf-8").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue  # a line torn by the kill
+        latest[entry["id"]] = entry["event"]
+        if entry.get("task_id"):
+            with_task.add(entry["id"])
+    return latest, with_task
+
+
+def test_a_stop_or_a_kill_during_a_back_off_leaves_the_row_pending(
+    tmp_path: Path, threaded_simulator: Simulators
+) -> None:
+    """Unknown rows (an intent with no answer) never exceed the tasks the
+    service made that the journal has no task id for."""
+    simulator = threaded_simulator(rate_limit=2, seed=4)  # most submits wait out a 429
+    manifest = catalog(tmp_path, rows=30)
+    made = 0
+    for stop in (signal.SIGTERM, signal.SIGKILL):
+        run_dir = tmp_path / f"run-{stop.name}"
+        # One submitter: right after its refusal is journaled, it is backing off.
+        process = start_run(
+            "run", str(manifest), "--out", str(run_dir), *FAST, "--concurrency", "1"
+        )
+        assert wait_for(partial(reached, run_dir, "withdrawn", 2), process)
+        process.send_signal(stop)
+        process.communicate(timeout=WAIT_LIMIT_S)
+        assert process.returncode == (130 if stop is signal.SIGTERM else -9)
+        latest, with_task = journal_latest(run_dir)
+        unknown = [row for row, event in latest.items() if event == "submitting"]
+        submits = simulator.stats()["submits"]
+        assert len(unknown) <= submits - made - len(with_task), latest
+        made = submits
+        if stop is signal.SIGTERM:
+            report = read_report(run_dir)
+            assert sum(line["status"] == "unknown" for line in report) == len(unknown)

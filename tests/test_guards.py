@@ -1,0 +1,234 @@
+"""The guards against paying for what was not meant (docs/guards.md), against
+the simulator: gateway errors after a charge are unknown and never repaid,
+the breaker pauses on bursts of unknown outcomes and the budget stops the run
+(exit 3), the failure brake stops submitting (exit 1), and a 402 lets the
+submit already on the wire be answered. Each checks the report row by row
+against the simulator's counters."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from support import TEST_KEY, StartSimulator, VirtualClock, read_report, two_image_manifest
+
+from batchedit.api.client import RetryPolicy
+from batchedit.api.endpoint import Endpoint
+from batchedit.manifest.guards import FailureBrake, UnknownBudget, parse_failure_brake
+from batchedit.manifest.job import apply_overrides, load_job
+from batchedit.pipeline.breaker import BreakerSettings
+from batchedit.pipeline.gate import BY_FAILURE_BRAKE, BY_MAX_UNKNOWN, GateSettings, SubmitGate
+from batchedit.pipeline.runner import RunConfig, RunOutcome, run_pipeline
+from batchedit.state.rundir import RunPaths
+
+FAST_RETRY = RetryPolicy(max_retries=8, base_delay_s=0.001, max_delay_s=0.01)
+FAST_BREAKER = BreakerSettings(cool_down_s=0.005, max_cool_down_s=0.02)
+
+
+@dataclass
+class GuardedRun:
+    outcome: RunOutcome
+    report: list[dict[str, Any]]
+    stats: dict[str, Any]
+
+    def count(self, status: str) -> int:
+        return sum(line["status"] == status for line in self.report)
+
+
+async def guarded_run(
+    tmp_path: Path,
+    start_simulator: StartSimulator,
+    *,
+    rows: int,
+    sim: dict[str, Any],
+    settings: dict[str, Any] | None = None,
+) -> GuardedRun:
+    simulator = await start_simulator(**sim)
+    overrides: dict[str, Any] = {"concurrency": 4, "poll_interval_s": 0.005}
+    overrides.update(settings or {})
+    job = apply_overrides(load_job(two_image_manifest(tmp_path, rows)), **overrides)
+    paths = RunPaths(tmp_path / "run")
+    config = RunConfig(
+        job,
+        paths,
+        Endpoint(simulator.base_url, TEST_KEY),
+        retry=FAST_RETRY,
+        breaker=FAST_BREAKER,
+        stop_grace_s=2.0,
+        planned_submits=rows,
+    )
+    outcome = await run_pipeline(config, total_rows=rows)
+    run = GuardedRun(outcome, read_report(paths.root), simulator.stats())
+    assert_paid_once(run)
+    return run
+
+
+def assert_paid_once(run: GuardedRun) -> None:
+    """Every charged task is a row's task id or an `unknown` row: nothing paid twice."""
+    with_task = sum(line["task_id"] is not None for line in run.report)
+    for line in run.report:
+        if line["status"] == "unknown":
+            assert line["task_id"] is None and line["error"]["category"] == "unknown_outcome"
+    assert with_task <= run.stats["submits"] <= with_task + run.count("unknown")
+
+
+async def test_gateway_timeouts_after_a_charge_are_unknown_and_never_paid_twice(
+    tmp_path: Path, start_simulator: StartSimulator
+) -> None:
+    run = await guarded_run(
+        tmp_path,
+        start_simulator,
+        rows=100,
+        sim={"gateway_timeout_rate": 0.2, "seed": 5},
+        settings={"max_unknown": "0", "concurrency": 8},
+    )
+    gateway = run.stats["faults"]["gateway_timeout"]
+    assert gateway > 5
+    # Every submit request created a task; none was sent again after its 504.
+    assert run.stats["submit_requests"] == run.stats["submits"] == 100
+    assert run.count("unknown") == gateway
+    assert run.count("succeeded") == 100 - gateway
+    for line in run.report:
+        if line["status"] == "unknown":
+            assert line["error"]["http_status"] == 504, line
+    assert run.outcome.exit_code == 1
+
+
+async def test_a_faulty_service_within_the_chosen_budget_finishes(
+    tmp_path: Path, start_simulator: StartSimulator
+) -> None:
+    sim = {"error_rate": 0.2, "rate_limit": 200, "fail_rate": 0.1, "seed": 12}
+    run = await guarded_run(
+        tmp_path,
+        start_simulator,
+        rows=120,
+        sim=sim,
+        settings={"concurrency": 16, "max_unknown": "30"},
+    )
+    assert run.outcome.exit_code in (0, 1)
+    assert run.count("succeeded") >= 80
+    for line in run.report:
+        if line["status"] != "succeeded":
+            assert line["error"]["category"] in {"task_failed", "unknown_outcome"}, line
+
+
+async def test_the_default_budget_stops_a_faulty_run_with_exit_3_and_says_how_to_raise_it(
+    tmp_path: Path, start_simulator: StartSimulator
+) -> None:
+    sim = {"error_rate": 0.2, "rate_limit": 200, "fail_rate": 0.1, "seed": 12}
+    run = await guarded_run(
+        tmp_path, start_simulator, rows=120, sim=sim, settings={"concurrency": 16}
+    )
+    assert run.outcome.exit_code == 3
+    assert run.count("unknown") >= 5 and run.count("pending") > 0
+    halted = run.outcome.halted or ""
+    assert "budget is spent" in halted and "max_unknown 2%, at least 5 = 5" in halted
+    assert "--max-unknown" in halted
+    assert run.outcome.summary.to_json()["stopped_by"] == BY_MAX_UNKNOWN
+
+
+async def test_the_failure_brake_stops_paying_for_a_broken_job(
+    tmp_path: Path, start_simulator: StartSimulator
+) -> None:
+    run = await guarded_run(
+        tmp_path, start_simulator, rows=200, sim={"fail_rate": 1.0}, settings={"concurrency": 8}
+    )
+    assert run.stats["submits"] <= 40
+    assert run.outcome.exit_code == 1
+    assert run.count("failed") == run.stats["submits"]
+    assert run.count("pending") == 200 - run.stats["submits"]
+    for line in run.report:
+        if line["status"] == "failed":
+            assert line["error"]["category"] == "task_failed"
+    halted = run.outcome.halted or ""
+    assert "failure brake (halt_on_failure 0.5/20)" in halted and "e.g." in halted
+    assert run.outcome.summary.to_json()["stopped_by"] == BY_FAILURE_BRAKE
+
+
+async def test_the_failure_brake_can_be_turned_off(
+    tmp_path: Path, start_simulator: StartSimulator
+) -> None:
+    run = await guarded_run(
+        tmp_path,
+        start_simulator,
+        rows=30,
+        sim={"fail_rate": 1.0},
+        settings={"halt_on_failure": "off"},
+    )
+    assert run.count("failed") == run.stats["submits"] == 30
+    assert run.outcome.exit_code == 1 and run.outcome.halted is None
+
+
+async def test_a_402_lets_the_submit_on_the_wire_be_answered(
+    tmp_path: Path, start_simulator: StartSimulator
+) -> None:
+    run = await guarded_run(
+        tmp_path,
+        start_simulator,
+        rows=20,
+        sim={"balance": 5, "latency_s": (0.05, 0.05)},
+        settings={"concurrency": 2},
+    )
+    assert run.outcome.exit_code == 3 and run.outcome.fatal is not None
+    assert run.stats["submits"] == 5
+    assert run.count("unknown") == 0, "the refused submit in flight is known, not unknown"
+    with_task = sum(line["task_id"] is not None for line in run.report)
+    assert with_task == 5
+
+
+def gate(**settings: Any) -> tuple[SubmitGate, VirtualClock]:
+    clock = VirtualClock()
+    values: dict[str, Any] = {
+        "max_unknown": None,
+        "budget": UnknownBudget(0),
+        "planned_submits": 100,
+        "brake": None,
+        "breaker": BreakerSettings(burst=3, window=10, cool_down_s=10.0, max_cool_down_s=25.0),
+    }
+    values.update(settings)
+    return SubmitGate(GateSettings(**values), clock), clock
+
+
+async def test_a_burst_of_unknown_outcomes_pauses_then_one_probe_decides() -> None:
+    submit_gate, clock = gate()
+    for _ in range(3):
+        turn = await submit_gate.admit()
+        assert turn is not None and not turn.probe
+        turn.unknown()
+    assert submit_gate.is_open, "a pause is not a stop"
+    waiting = [asyncio.ensure_future(submit_gate.admit()) for _ in range(3)]
+    await clock.advance(9.9)
+    assert not any(task.done() for task in waiting), "nobody goes during the cool-down"
+    await clock.advance(0.2)
+    (first,) = [task.result() for task in waiting if task.done()]
+    assert first is not None and first.probe, "one submit goes alone, as the probe"
+    first.unknown()  # the probe is unknown too: paused again, twice as long
+    others = [task for task in waiting if not task.done()]
+    await clock.advance(19.9)
+    assert not any(task.done() for task in others)
+    await clock.advance(0.2)
+    (second,) = [task.result() for task in others if task.done()]
+    assert second is not None and second.probe
+    second.known()  # a clean probe: everyone goes again
+    await clock.advance(0)
+    assert all(task.done() and task.result() is not None for task in waiting)
+
+
+async def test_the_budget_shuts_the_gate_and_the_brake_counts_only_task_failures() -> None:
+    submit_gate, _ = gate(max_unknown=2)
+    for _ in range(2):
+        turn = await submit_gate.admit()
+        assert turn is not None
+        turn.unknown()
+    assert not submit_gate.is_open and submit_gate.halted_by == BY_MAX_UNKNOWN
+    assert await submit_gate.admit() is None
+
+    braked, _ = gate(brake=FailureBrake(0.5, 4))
+    for failure in (None, "refused", None, "refused"):
+        braked.task_finished(failure)
+    assert braked.is_open, "half of the window is not more than half"
+    braked.task_finished("refused")
+    assert braked.halted_by == BY_FAILURE_BRAKE and "e.g. refused" in (braked.halted or "")
+    assert parse_failure_brake(False) is None  # YAML's bare `off`

@@ -57,6 +57,19 @@ class Check(StrEnum):
     BLANK = "blank"
 
 
+#: Failures after which the task may still hold a result: a plain re-run polls
+#: it (free) rather than paying again.
+POLLABLE_FAILURES = frozenset(
+    {
+        ErrorCategory.TIMEOUT,
+        ErrorCategory.DOWNLOAD,
+        ErrorCategory.NETWORK,
+        ErrorCategory.SERVER,
+        ErrorCategory.RATE_LIMITED,
+    }
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Problem:
     """One validation problem, printed as `FILE:LINE: message`."""

@@ -6,9 +6,11 @@ rows it is asked to, and the cost guard counts what the run would pay for."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +19,13 @@ from support import ThreadedSimulator, read_report, write_csv, write_image
 
 from batchedit.cli import main
 from batchedit.manifest.job import load_job
-from batchedit.pipeline.launch import CONFIRM_ABOVE, LaunchOptions, refusal_reason
+from batchedit.pipeline.launch import CONFIRM_ABOVE, LaunchOptions, launch, refusal_reason
 from batchedit.pipeline.planning import Survey
 from batchedit.pipeline.resume import Action
 from batchedit.records import ErrorCategory, Status
 from batchedit.report.status import read_status, status_lines
 from batchedit.simulator import SimOptions
+from batchedit.state.invocation import Invocation
 from batchedit.state.journal import Finished, Journal, Submitting, read_entries
 from batchedit.state.lock import run_lock
 from batchedit.state.rundir import RunPaths
@@ -293,7 +296,9 @@ def survey_of(paid: int) -> Survey:
         (LaunchOptions(interactive=True), False, True, True),
         (LaunchOptions(interactive=True), True, True, False),
         (LaunchOptions(interactive=True, assume_yes=True), False, False, False),
-        (LaunchOptions(interactive=False), False, False, False),
+        # No terminal to ask: a large run refuses unless capped or told yes.
+        (LaunchOptions(interactive=False), False, False, True),
+        (LaunchOptions(interactive=False, assume_yes=True), False, False, False),
         (LaunchOptions(interactive=True, simulate=SimOptions()), False, False, False),
     ],
 )
@@ -314,6 +319,10 @@ def test_a_large_paid_run_in_a_terminal_asks_first(
         refusal_reason(job, survey_of(CONFIRM_ABOVE), LaunchOptions(interactive=True), confirm)
         is None
     )
+    capped = replace(job, max_tasks=CONFIRM_ABOVE + 1)
+    assert refusal_reason(capped, survey_of(CONFIRM_ABOVE + 1), LaunchOptions(), confirm) is None
+    refusal = refusal_reason(job, survey_of(CONFIRM_ABOVE + 1), LaunchOptions(), confirm)
+    assert refusal is not None and "--max-tasks" in refusal and "--yes" in refusal
 
 
 def test_a_new_output_name_or_format_remakes_the_files_without_paying(
@@ -347,3 +356,30 @@ def test_a_new_output_name_or_format_remakes_the_files_without_paying(
     before = simulator.stats()
     assert run(manifest, run_dir, *renamed) == 0
     assert delta(simulator.stats(), before)["downloads"] == 0, "settled under the new names"
+
+
+def test_the_problems_are_printed_before_the_question(tmp_path: Path) -> None:
+    manifest = catalog(tmp_path, rows=CONFIRM_ABOVE + 2)
+    with open(manifest, "a", encoding="utf-8") as handle:
+        handle.write("odd-one,Odd,Put the {title} on white,photos/mug.png,7:3\n")
+    job = replace(load_job(manifest), output_dir=tmp_path / "run")
+    err = io.StringIO()
+    seen_before_question: list[str] = []
+
+    def confirm(question: str) -> bool:
+        seen_before_question.append(err.getvalue())
+        return False
+
+    invocation = Invocation(source=manifest)
+    code = launch(
+        job,
+        invocation,
+        LaunchOptions(interactive=True),
+        confirm=confirm,
+        out=io.StringIO(),
+        err=err,
+    )
+
+    assert code == 2
+    (printed,) = seen_before_question
+    assert "7:3" in printed, "the problem is shown before the question"

@@ -15,12 +15,15 @@ from batchedit.report.summary import RunStats, RunSummary, format_bytes, format_
 from batchedit.state.rundir import RunPaths
 
 
-def summary(statuses: dict[str, int], categories: dict[str, int]) -> RunSummary:
+def summary(statuses: dict[str, int], categories: dict[str, int], **again: int) -> RunSummary:
     counts = ReportCounts(
         rows=sum(statuses.values()),
         statuses=Counter({Status(name): n for name, n in statuses.items()}),
         categories=Counter({ErrorCategory(name): n for name, n in categories.items()}),
         examples={ErrorCategory(name): f"row-{name}: it broke\nbadly" for name in categories},
+        paid_again=again.get("paid", statuses.get("failed", 0)),
+        free_again=again.get("free", 0),
+        unsent=again.get("unsent", 0),
     )
     stats = RunStats("2024-01-01T00:00:00Z", array("d", [0.5, 1.0, 1.5, 2.0, 9.0]), 12)
     return RunSummary(
@@ -60,6 +63,28 @@ def test_closing_lines_give_counts_examples_latency_cost_and_next_steps(tmp_path
     assert f"batchedit retry '{paths.root}'" in text
     assert f"batchedit retry '{paths.root}' --status unknown" in text
     assert "--failed-csv" in text
+
+
+def test_closing_lines_offer_the_free_re_run_first_and_say_what_costs_money(
+    tmp_path: Path,
+) -> None:
+    """Rows failed on a download or a timeout, or pending with a known task, are
+    continued for free by a plain re-run: `retry` (which pays) is not offered."""
+    paths = RunPaths(tmp_path / "run")
+    done = summary(
+        {"succeeded": 5, "failed": 2, "pending": 3},
+        {"download": 1, "timeout": 1},
+        free=4,
+        unsent=1,
+        paid=0,
+    )
+    text = "\n".join(done.human_lines(paths))
+    assert "run the same command again" in text
+    assert "4 row(s) with a known task looked at again (free)" in text
+    assert "1 pending row(s) submitted (paid, as planned)" in text
+    assert "batchedit retry" not in text
+    mixed = "\n".join(summary({"failed": 3}, {"task_failed": 3}).human_lines(paths))
+    assert "paid: resubmits 3 row(s)" in mixed and "batchedit retry" in mixed
 
 
 def test_closing_lines_of_a_clean_run_offer_no_retry(tmp_path: Path) -> None:

@@ -35,21 +35,11 @@ from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 
-from batchedit.records import ErrorCategory, Row, Status
+from batchedit.records import POLLABLE_FAILURES, Row, Status
 from batchedit.state.fingerprint import sha256_file
 from batchedit.state.history import RowHistory, row_status
 from batchedit.state.journal import Finished, JournalEntry, Submitted
 
-#: Failures after which the task may still hold a result: poll it, don't repay.
-POLLABLE_FAILURES = frozenset(
-    {
-        ErrorCategory.TIMEOUT,
-        ErrorCategory.DOWNLOAD,
-        ErrorCategory.NETWORK,
-        ErrorCategory.SERVER,
-        ErrorCategory.RATE_LIMITED,
-    }
-)
 #: A result URL this close to its expiry is treated as expired already.
 EXPIRY_MARGIN_S = 60.0
 

@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from batchedit.records import Check, ErrorCategory, ReportRecord, Status
+from batchedit.records import POLLABLE_FAILURES, Check, ErrorCategory, ReportRecord, Status
 
 
 @dataclass(slots=True)
@@ -30,17 +30,38 @@ class ReportCounts:
     examples: dict[ErrorCategory, str] = field(default_factory=dict)
     #: Rows whose stored outputs failed each check (succeeded or not: files kept).
     checks: Counter[Check] = field(default_factory=Counter)
+    #: Rows a plain re-run continues for free: a known task to poll or download again.
+    free_again: int = 0
+    #: Failed rows only `retry` repeats, paying a submit each.
+    paid_again: int = 0
+    #: Pending rows never accepted: a plain re-run submits them (paid, as planned).
+    unsent: int = 0
 
     def add(self, record: ReportRecord) -> None:
         self.rows += 1
         self.statuses[record.status] += 1
         self.checks.update(record.checks)
+        self._add_cost_again(record)
         if record.error is None or record.status is Status.SUCCEEDED:
             return
         category = record.error.category
         self.categories[category] += 1
         self.by_status.setdefault(record.status, Counter())[category] += 1
         self.examples.setdefault(category, f"{record.id}: {record.error.message}")
+
+    def _add_cost_again(self, record: ReportRecord) -> None:
+        """What running this row again would cost, for the closing lines' advice."""
+        if record.status is Status.PENDING:
+            if record.task_id:
+                self.free_again += 1
+            else:
+                self.unsent += 1
+        elif record.status is Status.FAILED:
+            error = record.error
+            if error is not None and error.category in POLLABLE_FAILURES and record.task_id:
+                self.free_again += 1
+            else:
+                self.paid_again += 1
 
     @property
     def all_succeeded(self) -> bool:

@@ -208,10 +208,22 @@ def closing_lines(summary: RunSummary, paths: RunPaths) -> list[str]:
 def _next_steps(counts: ReportCounts, paths: RunPaths) -> list[str]:
     root = shlex.quote(str(paths.root))
     steps = [f"review page: batchedit report {root}"]
-    if counts.statuses[Status.FAILED]:
-        steps.append(f"re-run failures: batchedit retry {root}")
+    if counts.free_again or counts.unsent:
+        parts = []
+        if counts.free_again:
+            parts.append(f"{counts.free_again} row(s) with a known task looked at again (free)")
+        if counts.unsent:
+            parts.append(f"{counts.unsent} pending row(s) submitted (paid, as planned)")
+        steps.append(f"continue: run the same command again: {'; '.join(parts)}")
+    if counts.paid_again:
+        steps.append(
+            f"re-run failures (paid: resubmits {counts.paid_again} row(s)): batchedit retry {root}"
+        )
     if counts.statuses[Status.UNKNOWN]:
-        steps.append(f"unknown outcomes (may be paid): batchedit retry {root} --status unknown")
+        steps.append(
+            "unknown outcomes (may be paid already; paid again): "
+            f"batchedit retry {root} --status unknown"
+        )
     if counts.statuses[Status.INVALID]:
         steps.append(f"fix invalid rows: batchedit report {root} --failed-csv fix.csv")
     return steps

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import unicodedata
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
@@ -383,3 +384,36 @@ def test_the_problems_are_printed_before_the_question(tmp_path: Path) -> None:
     assert code == 2
     (printed,) = seen_before_question
     assert "7:3" in printed, "the problem is shown before the question"
+
+
+def test_a_manifest_re_saved_in_decomposed_unicode_pays_nothing_again(
+    tmp_path: Path, threaded_simulator: Simulators
+) -> None:
+    simulator = threaded_simulator()
+    write_image(tmp_path / "photos" / "café.png", colour="red")
+    # A file whose name was written decomposed (as macOS writes names) is found too.
+    write_image(tmp_path / "photos" / unicodedata.normalize("NFD", "crème.png"), colour="navy")
+    records = [
+        {
+            "id": f"{name}-{n}",
+            "title": "Crème brûlée",
+            "prompt": "Put the {title} on white",
+            "image": f"photos/{photo}",
+            "aspect_ratio": "1:1",
+        }
+        for n, (name, photo) in enumerate([("café", "café.png"), ("crème", "crème.png")] * 2)
+    ]
+    manifest = write_csv(tmp_path / "catalog.csv", records)
+    run_dir = tmp_path / "run"
+    assert run(manifest, run_dir) == 0
+    before = simulator.stats()
+    text = manifest.read_text(encoding="utf-8")
+    manifest.write_text(unicodedata.normalize("NFD", text), encoding="utf-8")
+    assert unicodedata.normalize("NFD", text) != text
+
+    assert run(manifest, run_dir) == 0
+
+    assert delta(simulator.stats(), before)["submit_requests"] == 0, "nothing paid again"
+    report = read_report(run_dir)
+    assert [line["id"] for line in report] == ["café-0", "crème-1", "café-2", "crème-3"]
+    assert all(line["prompt"] == "Put the Crème brûlée on white" for line in report)

@@ -3,6 +3,11 @@
 Everything here is offline and cheap (no network, no hashing), so `validate`
 and `run` see exactly the same verdicts, and every problem of a row is found
 in one pass rather than one per attempt. Rules: CONTRACT.md, "Manifest rows".
+
+Every name and value is NFC-normalised first (`_nfc`): a manifest re-saved
+with decomposed Unicode (NFD, as some editors and macOS file names write it)
+gives the same ids, prompts, file names and fingerprints, so it pays nothing
+again. A local path is looked up as written in NFC, then in NFD.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,7 +86,7 @@ class RowValidator:
         self.catalogue = catalogue or current_catalogue()
         self._first_stem: dict[str, int] = {}  # only with an output name template
         # One verdict per distinct local file: ten thousand rows may share two photos.
-        self._file_problems: dict[Path, str | None] = {}
+        self._file_problems: dict[Path, tuple[Path, str | None]] = {}  # as written: as found
         self._seen = SeenIds()  # a few bytes per id, however long the manifest
 
     def check(self, raw: RawRow) -> Row | InvalidRow:
@@ -89,7 +95,7 @@ class RowValidator:
             checked.add(message)
         if raw.problems and not raw.values:  # unreadable row: more messages would be noise
             return InvalidRow(raw.index, raw.line, "", tuple(checked.problems))
-        values = self._merge(self.columns.apply(raw.values))
+        values = _nfc(self._merge(self.columns.apply(raw.values)))
         _render_id(self.columns, values, checked)
         _check_single_values(values, checked)
         row_id = self._check_id(values, checked)
@@ -189,14 +195,37 @@ class RowValidator:
         if problem is not None:
             checked.add(problem, "image")
             return None
-        path = Path(os.path.abspath(self.base_dir / Path(given).expanduser()))
-        if path not in self._file_problems:
-            self._file_problems[path] = local_file_problem(path)
-        problem = self._file_problems[path]
+        written = Path(os.path.abspath(self.base_dir / Path(given).expanduser()))
+        if written not in self._file_problems:
+            found = _existing_form(written)
+            self._file_problems[written] = (found, local_file_problem(found))
+        path, problem = self._file_problems[written]
         if problem is None:
             return ImageRef(given=given, path=path)
         checked.add(f"image file '{given}' {problem}", "image")
         return None
+
+
+def _nfc(values: Mapping[str, RawValue]) -> dict[str, RawValue]:
+    """Names and text values in Unicode NFC; numbers and the like as they are."""
+    return {unicodedata.normalize("NFC", name): _nfc_value(value) for name, value in values.items()}
+
+
+def _nfc_value(value: RawValue) -> RawValue:
+    if isinstance(value, str):
+        return unicodedata.normalize("NFC", value)
+    if isinstance(value, tuple):
+        return tuple(unicodedata.normalize("NFC", item) for item in value)
+    return value
+
+
+def _existing_form(path: Path) -> Path:
+    """`path` (NFC), or its NFD spelling when only that exists on disk: a file
+    system that keeps names as bytes holds either, and both name one file here."""
+    if path.exists():
+        return path
+    decomposed = Path(unicodedata.normalize("NFD", str(path)))
+    return decomposed if decomposed != path and decomposed.exists() else path
 
 
 def _text(value: RawValue) -> str:

@@ -154,7 +154,7 @@ def test_duplicate_id_points_at_the_first(images: Path) -> None:
 
 
 def test_empty_prompt_after_rendering_is_invalid(images: Path) -> None:
-    path = write_csv(images, "id,prompt,image,title\nx,{title},a.png,\ny,,a.png,t\n")
+    path = write_csv(images, "id,prompt,image,title\nx,{title?},a.png,\ny,,a.png,t\n")
     rows = check_all(path)
     assert messages(rows[0]) == [
         f"{path}:2: prompt is empty once the template is filled in from this row"
@@ -320,3 +320,16 @@ def test_image_columns_past_14_are_flagged(tmp_path: Path) -> None:
     path = write_csv(tmp_path, f"id,prompt,image,image_15\nx,p,{HTTPS},{HTTPS}\n")
     [row] = check_all(path)
     assert "image_1..image_14" in messages(row)[0]
+
+
+def test_a_template_column_present_but_empty_makes_the_row_invalid(images: Path) -> None:
+    text = (
+        "id,prompt,image,colour\n"
+        "x,Put the {colour} cap on white,a.png,\n"
+        "y,Put the {colour?} cap,a.png,\n"
+    )
+    rows = check_all(write_csv(images, text))
+    assert isinstance(rows[0], InvalidRow)
+    assert "'colour', which is empty in this row" in messages(rows[0])[0]
+    assert "{colour?}" in messages(rows[0])[0], "the message says how to allow it"
+    assert isinstance(rows[1], Row) and rows[1].request.prompt == "Put the  cap"

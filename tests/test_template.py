@@ -7,8 +7,22 @@ from batchedit.manifest.template import TemplateError, render_template, template
 
 def test_columns_are_replaced_by_the_rows_values() -> None:
     values = {"title": "Café crème ☕", "n": 3, "price": 1.5, "flag": True, "gone": None}
-    rendered = render_template("{title} x{n} at {price} ({flag}) [{gone}]", values)
+    rendered = render_template("{title} x{n} at {price} ({flag}) [{gone?}]", values)
     assert rendered == "Café crème ☕ x3 at 1.5 (True) []"
+
+
+def test_an_empty_column_is_a_problem_unless_marked_optional() -> None:
+    values = {"title": "cap", "colour": " ", "size": None}
+    for template in ("Put the {colour} {title} on white", "{title} in {size}"):
+        with pytest.raises(TemplateError, match="empty in this row.*[?]}' in the template"):
+            render_template(template, values, require_values=True)
+    assert render_template("{title} in {size}", values) == "cap in ", "other templates may"
+    assert render_template("Put the {colour?} {title}{size?}", values) == "Put the  cap"
+    assert render_template("{absent?}{title}", values) == "cap"
+    assert template_fields("{colour?} {title} {colour}") == ("colour", "title")
+    for wrong in ("{?}", "{a?b}", "{a??}"):
+        with pytest.raises(TemplateError, match="column[?]"):
+            render_template(wrong, values)
 
 
 def test_a_list_value_reads_as_a_csv_cell() -> None:

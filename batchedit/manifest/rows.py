@@ -261,7 +261,7 @@ def _check_prompt(values: Mapping[str, RawValue], checked: _Checked) -> str | No
         checked.add("missing prompt: give a prompt column, or a prompt in defaults:", "prompt")
         return None
     try:
-        prompt = render_template(_text(template), values).strip()
+        prompt = render_template(_text(template), values, require_values=True).strip()
     except TemplateError as exc:
         checked.add(str(exc), "prompt")
         return None

@@ -1,5 +1,9 @@
 """Prompt templates: `{column}` takes that row's value; `{{` and `}}` are braces.
 
+A column the template names must be there and, in a prompt, hold a value:
+an empty cell would send "Put the  cap on white", so the row is invalid.
+`{column?}` marks a column optional: empty (or absent), it reads as nothing.
+
 Deliberately smaller than str.format: no attributes, indexes, conversions or
 format specs, so a prompt can never reach into Python objects, and every
 mistake is reported per row in words a spreadsheet user can act on.
@@ -18,8 +22,12 @@ class TemplateError(ValueError):
     """A template that cannot be filled in; the message says how to fix it."""
 
 
+OPTIONAL_MARK = "?"
+
+
 def _parse(template: str) -> list[tuple[str, str | None]]:
-    """(literal text, column name or None) pairs, checked for forbidden forms."""
+    """(literal text, column name or None) pairs, checked for forbidden forms;
+    an optional column's name keeps its trailing '?'."""
     try:
         parsed = list(_FORMATTER.parse(template))
     except ValueError as exc:
@@ -62,6 +70,11 @@ def _check_name(name: str, spec: str | None, conversion: str | None) -> None:
             f"template has '{{{name}:{spec}}}'; only plain '{{column}}' is allowed "
             "(write '{{' and '}}' for literal braces)"
         )
+    if name == OPTIONAL_MARK or name.count(OPTIONAL_MARK) > 1 or OPTIONAL_MARK in name[:-1]:
+        raise TemplateError(
+            f"template has '{{{name}}}'; write '{{column}}', or '{{column?}}' for a column "
+            "that may be empty"
+        )
     if "." in name or "[" in name:
         raise TemplateError(
             f"template has '{{{name}}}'; only plain column names are allowed, without '.' or '['"
@@ -73,7 +86,7 @@ def template_fields(template: str, *, what: str = "prompt") -> tuple[str, ...]:
     names: dict[str, None] = {}
     for _, name in _parse_as(template, what):
         if name is not None:
-            names.setdefault(name, None)
+            names.setdefault(name.removesuffix(OPTIONAL_MARK), None)
     return tuple(names)
 
 
@@ -92,22 +105,35 @@ def render_template(
     *,
     what: str = "prompt",
     render: Callable[[object], str] | None = None,
+    require_values: bool = False,
 ) -> str:
     """Fill in a template from one row's values (its columns merged over the defaults).
     `what` names the template in messages; `render` turns a value into text
-    (output names fold each value into a safe file name)."""
+    (output names fold each value into a safe file name). With `require_values`
+    (prompts), a named column that is empty in the row is a problem unless the
+    template writes it `{column?}`."""
     pieces: list[str] = []
-    for literal, name in _parse_as(template, what):
+    for literal, marked in _parse_as(template, what):
         pieces.append(literal)
-        if name is None:
+        if marked is None:
             continue
-        if name not in values:
+        name = marked.removesuffix(OPTIONAL_MARK)
+        optional = name != marked
+        value = values.get(name)
+        if name not in values and not optional:
             raise TemplateError(
                 f"{what} "
                 f"template names column '{name}', which this row does not have "
                 f"(columns: {_list_columns(values)})"
             )
-        pieces.append((render or render_value)(values[name]))
+        if optional and not render_value(value).strip():
+            continue
+        if require_values and not render_value(value).strip():
+            raise TemplateError(
+                f"{what} template names column '{name}', which is empty in this row; fill it "
+                f"in, or write '{{{name}?}}' in the template if it may be empty"
+            )
+        pieces.append((render or render_value)(value))
     return "".join(pieces)
 
 

@@ -19,6 +19,7 @@ import yaml
 from batchedit.catalogue import DEFAULT_MODEL, current_catalogue, is_model_slug
 from batchedit.errors import SourceError, UsageError
 from batchedit.manifest.columns import ColumnMap, parse_columns
+from batchedit.manifest.decoding import local_paths, predecode
 from batchedit.manifest.guards import (
     FailureBrake,
     UnknownBudget,
@@ -45,14 +46,10 @@ from batchedit.manifest.setting_checks import (
 )
 from batchedit.manifest.shard import Shard, parse_shard
 from batchedit.manifest.yaml_reader import (
-    compose_next,
     defaults_from_node,
     line_of,
-    next_event,
-    skip_node,
-    start_document,
+    top_level_keys,
     yaml_error,
-    yaml_loader,
 )
 from batchedit.records import FieldValue, InvalidRow, Problem, Row
 
@@ -174,7 +171,7 @@ def load_job(source: Path) -> JobSettings:
     """Read a job file, or wrap a bare manifest in default settings."""
     suffix = source.suffix.lower()
     if suffix in YAML_SUFFIXES:
-        keys = _top_level_keys(source)
+        keys = top_level_keys(source)
         if keys is not None and "manifest" in keys:
             return _load_job_file(source)
     elif suffix in CSV_SUFFIXES + JSONL_SUFFIXES:
@@ -187,21 +184,6 @@ def load_job(source: Path) -> JobSettings:
             f"({', '.join(CSV_SUFFIXES + YAML_SUFFIXES + JSONL_SUFFIXES)})",
         )
     return JobSettings(source=source, manifest=source)
-
-
-def _top_level_keys(path: Path) -> tuple[str, ...] | None:
-    """The keys of a YAML file's top-level mapping (None for a list), read from
-    events only, so telling a job file from a large manifest costs little."""
-    with yaml_loader(path) as loader:
-        if isinstance(start_document(loader, str(path)), yaml.SequenceStartEvent):
-            return None
-        next_event(loader)
-        keys: list[str] = []
-        while not loader.check_event(yaml.MappingEndEvent):
-            key = compose_next(loader)
-            keys.append(str(key.value) if isinstance(key, yaml.ScalarNode) else "")
-            skip_node(loader)
-        return tuple(keys)
 
 
 def _load_job_file(source: Path) -> JobSettings:
@@ -332,8 +314,8 @@ def _output_fields(spec: OutputSpec) -> dict[str, object]:
     }
 
 
-def open_rows(job: JobSettings) -> tuple[Manifest, RowValidator]:
-    """The manifest and a fresh validator for one pass over it."""
+def open_rows(job: JobSettings, *, decode: bool = True) -> tuple[Manifest, RowValidator]:
+    """The manifest and a fresh validator for one pass over it (`decode`: see decoding.py)."""
     manifest = open_manifest(job.manifest, delimiter=job.delimiter)
     if manifest.kind == "csv":
         _check_mapped_columns(job, manifest)
@@ -346,6 +328,7 @@ def open_rows(job: JobSettings) -> tuple[Manifest, RowValidator]:
         columns=job.columns,
         allowed_models=job.allow_models,
         output=job.output,
+        decode=decode,
     )
     return manifest, validator
 
@@ -363,10 +346,10 @@ def _check_mapped_columns(job: JobSettings, manifest: Manifest) -> None:
         )
 
 
-def iter_rows(job: JobSettings) -> Iterator[Row | InvalidRow]:
+def iter_rows(job: JobSettings, *, decode: bool = True) -> Iterator[Row | InvalidRow]:
     """Every row (of the job's shard), checked, in manifest order; each call
     streams afresh. Every row is still validated, so duplicate ids are caught."""
-    manifest, validator = open_rows(job)
+    manifest, validator = open_rows(job, decode=decode)
     rows = (validator.check(raw) for raw in manifest.rows())
     if job.prompt_suffixes:
         added = job.prompt_suffixes
@@ -384,6 +367,7 @@ def validate_source(source: Path) -> list[Problem]:
 def validate_job(job: JobSettings) -> list[Problem]:
     """As `validate_source`, for settings with the command line's overrides."""
     problems: list[Problem] = []
+    predecode(local_paths(iter_rows(job, decode=False)))  # in parallel, before the checks
     for row in iter_rows(job):
         if isinstance(row, InvalidRow):
             problems.extend(row.problems)

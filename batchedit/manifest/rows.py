@@ -22,6 +22,7 @@ from pathlib import Path
 
 from batchedit.catalogue import Catalogue, ModelSpec, current_catalogue
 from batchedit.manifest.columns import ColumnMap
+from batchedit.manifest.decoding import VERDICTS
 from batchedit.manifest.naming import OutputSpec
 from batchedit.manifest.params import is_param_field, row_params
 from batchedit.manifest.preflight import local_file_problem, url_problem
@@ -74,8 +75,12 @@ class RowValidator:
         allowed_models: frozenset[str] = frozenset(),
         output: OutputSpec | None = None,
         catalogue: Catalogue | None = None,
+        decode: bool = True,
     ) -> None:
         self.file = file
+        # Decode each local image in full (decoding.py); off for a pass that only
+        # gathers the files to decode them in parallel first.
+        self.decode = decode
         self.base_dir = base_dir
         self.defaults = dict(defaults)
         self.default_model = default_model
@@ -198,7 +203,10 @@ class RowValidator:
         written = Path(os.path.abspath(self.base_dir / Path(given).expanduser()))
         if written not in self._file_problems:
             found = _existing_form(written)
-            self._file_problems[written] = (found, local_file_problem(found))
+            problem = local_file_problem(found)
+            if problem is None and self.decode:
+                problem = VERDICTS.problem(found)  # decoded once per process, by content
+            self._file_problems[written] = (found, problem)
         path, problem = self._file_problems[written]
         if problem is None:
             return ImageRef(given=given, path=path)

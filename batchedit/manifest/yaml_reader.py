@@ -273,3 +273,18 @@ def defaults_from_node(loader: yaml.SafeLoader, node: yaml.Node, label: str) -> 
         raise SourceError(label, line_of(node), f"defaults: {problems[0]}")
     loader.constructed_objects = {}
     return defaults
+
+
+def top_level_keys(path: Path) -> tuple[str, ...] | None:
+    """The keys of a YAML file's top-level mapping (None for a list), read from
+    events only, so telling a job file from a large manifest costs little."""
+    with yaml_loader(path) as loader:
+        if isinstance(start_document(loader, str(path)), yaml.SequenceStartEvent):
+            return None
+        next_event(loader)
+        keys: list[str] = []
+        while not loader.check_event(yaml.MappingEndEvent):
+            key = compose_next(loader)
+            keys.append(str(key.value) if isinstance(key, yaml.ScalarNode) else "")
+            skip_node(loader)
+        return tuple(keys)

@@ -28,6 +28,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from batchedit.api.endpoint import Endpoint, endpoint_from_env
 from batchedit.eventloop import run_coroutine
 from batchedit.events import add_secret, notice, say
+from batchedit.manifest.decoding import DECODED_FILE
 from batchedit.manifest.job import JobSettings
 from batchedit.pipeline.planning import Survey, survey
 from batchedit.pipeline.resume import RetryScope
@@ -116,9 +117,11 @@ def launch(
 
 
 def _remove_empty_run_dir(paths: RunPaths) -> None:
-    """Leave no trace of a refused first run: just the lock was made."""
+    """Leave no trace of a refused first run: just the lock (and the decode
+    verdicts of its images) were made."""
     with suppress(OSError):  # rmdir refuses a folder that holds anything else
         paths.lock.unlink()
+        (paths.state_dir / DECODED_FILE).unlink(missing_ok=True)
         paths.state_dir.rmdir()
         paths.root.rmdir()
 

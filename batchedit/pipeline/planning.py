@@ -13,9 +13,11 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 from batchedit.catalogue import ModelSpec, current_catalogue, outputs_for
 from batchedit.errors import InputError
+from batchedit.manifest.decoding import local_paths, predecode
 from batchedit.manifest.job import JobSettings, iter_rows
 from batchedit.manifest.naming import OutputSpec, output_layout
 from batchedit.pipeline.resume import PAID_ACTIONS, Action, RetryScope, RowPlan, plan_row
@@ -116,6 +118,13 @@ def survey(
     actions: Counter[Action] = Counter()
     paid_images = multi_output = 0
     catalogue = current_catalogue()
+    # Every distinct local image decoded once, in parallel, before anything is paid:
+    # the rows below then find a verdict (a broken file makes its rows invalid).
+    predecode(
+        local_paths(iter_rows(job, decode=False)),
+        paths.state_dir,
+        digest_of=lambda path: _digest_or_none(digests, path),
+    )
     with JournalIndex.build(paths.journal) as index:
         planner = RowPlanner(paths, index, digests, retry=retry, output=job.output)
         for row in iter_rows(job):
@@ -143,6 +152,13 @@ def survey(
         paid_images=paid_images,
         multi_output_rows=multi_output,
     )
+
+
+def _digest_or_none(digests: FileDigests, path: Path) -> str | None:
+    try:
+        return digests.digest_now(path).sha256
+    except InputError:
+        return None
 
 
 def paid_images_of(spec: ModelSpec, row: Row) -> int:

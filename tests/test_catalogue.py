@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from support import write_csv
+from support import write_csv, write_image
 
 from batchedit.catalogue import (
     ModelSpec,
@@ -289,8 +289,8 @@ def test_the_packaged_data_files_are_plain_json_one_per_model() -> None:
 
 
 def test_image_rules_of_a_model_are_checked_before_sending(tmp_path: Path) -> None:
-    big = tmp_path / "big.png"
-    big.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 10_000_001)
+    big = write_image(tmp_path / "big.png")  # decodable; zeros after its end make it big
+    big.write_bytes(big.read_bytes() + b"\0" * 10_000_001)
     rows = [
         {
             "id": "data",

@@ -232,3 +232,52 @@ async def test_the_budget_shuts_the_gate_and_the_brake_counts_only_task_failures
     braked.task_finished("refused")
     assert braked.halted_by == BY_FAILURE_BRAKE and "e.g. refused" in (braked.halted or "")
     assert parse_failure_brake(False) is None  # YAML's bare `off`
+
+
+async def stop_with_a_submit_on_the_wire(
+    tmp_path: Path, start_simulator: StartSimulator, *, grace_s: float
+) -> GuardedRun:
+    """A signal while the first submits wait for their (held back) answers."""
+    simulator = await start_simulator(slow_rate=1.0, slow_s=0.04)
+    job = apply_overrides(
+        load_job(two_image_manifest(tmp_path, 6)), concurrency=2, poll_interval_s=0.005
+    )
+    paths = RunPaths(tmp_path / "run")
+    config = RunConfig(
+        job,
+        paths,
+        Endpoint(simulator.base_url, TEST_KEY),
+        retry=FAST_RETRY,
+        stop_grace_s=grace_s,
+    )
+    stop = asyncio.Event()
+
+    async def signal_once_submits_are_sent() -> None:
+        while simulator.stats()["submit_requests"] < 2:
+            await asyncio.sleep(0.002)
+        stop.set()
+
+    async with asyncio.TaskGroup() as group:
+        group.create_task(signal_once_submits_are_sent())
+        running = group.create_task(run_pipeline(config, total_rows=6, stop=stop))
+    run = GuardedRun(running.result(), read_report(paths.root), simulator.stats())
+    assert_paid_once(run)
+    assert run.outcome.exit_code == 130
+    return run
+
+
+async def test_a_stop_gives_the_submits_on_the_wire_their_grace_period(
+    tmp_path: Path, start_simulator: StartSimulator
+) -> None:
+    run = await stop_with_a_submit_on_the_wire(tmp_path, start_simulator, grace_s=2.0)
+    assert run.count("unknown") == 0, "answered within the grace period: known"
+    with_task = sum(line["task_id"] is not None for line in run.report)
+    assert with_task == run.stats["submits"] >= 2
+    assert run.stats["submit_requests"] == run.stats["submits"], "nothing sent after the stop"
+
+
+async def test_without_a_grace_period_the_submits_on_the_wire_are_unknown(
+    tmp_path: Path, start_simulator: StartSimulator
+) -> None:
+    run = await stop_with_a_submit_on_the_wire(tmp_path, start_simulator, grace_s=0.0)
+    assert run.count("unknown") >= 1

@@ -4,6 +4,7 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from support import write_image
 
 from batchedit.catalogue import DEFAULT_MODEL
 from batchedit.errors import SourceError, UsageError
@@ -27,7 +28,7 @@ def project(tmp_path: Path) -> Path:
     """jobs/catalog.yaml naming data/catalog.csv, which uses a local image."""
     (tmp_path / "jobs").mkdir()
     (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "shoe.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(8))
+    write_image(tmp_path / "data" / "shoe.png")
     (tmp_path / "data" / "catalog.csv").write_text(
         "id,image,title,resolution\nshoe,shoe.png,Shoe,\nhat,,Hat,4K\n", encoding="utf-8"
     )

@@ -4,13 +4,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
+from support import write_image
 
 from batchedit.catalogue import DEFAULT_MODEL, packaged_catalogue
 from batchedit.manifest.reader import RawRow, RawValue, open_manifest
 from batchedit.manifest.rows import RowValidator
 from batchedit.records import ImageRef, InvalidRow, Problem, Row
 
-PNG_HEAD = b"\x89PNG\r\n\x1a\n" + bytes(8)
 HTTPS = "https://cdn.example.com/a.png"
 
 
@@ -45,7 +45,7 @@ def messages(row: Row | InvalidRow) -> list[str]:
 @pytest.fixture
 def images(tmp_path: Path) -> Path:
     for name in ("a.png", "b.png", "c.png"):
-        (tmp_path / name).write_bytes(PNG_HEAD)
+        write_image(tmp_path / name)
     return tmp_path
 
 

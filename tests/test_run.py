@@ -177,7 +177,14 @@ def test_simulate_flag_runs_without_key_and_writes_only_the_run_directory(
     assert len(read_report(run_dir)) == 3
     assert list(system_temp.iterdir()) == []
     state_files = {p.name for p in (run_dir / ".batchedit").iterdir()}
-    expected = {"journal.jsonl", "lock", "invocation.json", "uploads.jsonl", "run_id"}
+    expected = {
+        "journal.jsonl",
+        "lock",
+        "invocation.json",
+        "uploads.jsonl",
+        "run_id",
+        "decoded.jsonl",
+    }
     assert state_files == expected, "no simulator scratch"
 
 

@@ -34,6 +34,7 @@ class Breaker:
         self._half_open = False  # the cool-down is over: the next submit is the probe
         self.trips = 0
         self._clean_streak = 0
+        self.last_burst = 0  # unknown outcomes among the recent submits when it last opened
 
     @property
     def recent_unknown(self) -> int:
@@ -87,6 +88,7 @@ class Breaker:
             return None
         pause_s = min(self.settings.max_cool_down_s, self.settings.cool_down_s * 2.0**self.trips)
         self.trips += 1
+        self.last_burst = self.recent_unknown
         self._half_open = False
         self._open_until = now + pause_s
         self._recent.clear()

@@ -151,9 +151,9 @@ class SubmitGate:
             pause_s = self.breaker.unknown(self.clock.now(), probe=probe)
             if pause_s is not None:
                 log.warning(
-                    "%d unknown outcomes in the last submits: submitting pauses for %.1fs, "
-                    "then one probe submit",
-                    self.breaker.recent_unknown,
+                    "%d unknown outcome(s) among the last submits: submitting pauses for "
+                    "%.1fs, then one probe submit",
+                    self.breaker.last_burst,
                     pause_s,
                 )
         self.changed()

@@ -193,7 +193,7 @@ def run_rows(
     bench: Bench, base_url: str, name: str, rows: int, concurrency: int, fixed: bool
 ) -> Measured:
     argv = ["run", str(bench.manifest(rows)), "--out", str(bench.run_dir(name))]
-    argv += ["--concurrency", str(concurrency), "--no-progress"]
+    argv += ["--concurrency", str(concurrency), "--no-progress", "--yes"]  # a simulator: free
     if fixed:
         argv += ["--poll-interval", "2"]
     return run_measured(argv, base_url, rows)
@@ -317,7 +317,7 @@ def bench_request_budget(bench: Bench) -> None:
         for fixed in (False, True):
             _progress(f"B6 {'fixed 2 s' if fixed else 'latency-aware'}: {rows} rows")
             argv = ["run", str(bench.manifest(rows)), "--out", str(bench.run_dir(f"b6-{fixed}"))]
-            argv += ["--concurrency", "100", "--no-progress"]
+            argv += ["--concurrency", "100", "--no-progress", "--yes"]  # a simulator: free
             # The baseline is the official CLI's way: polls every 2 s and no notion of
             # a budget, so it learns of the limit from 429s; batchedit is told it.
             argv += ["--poll-interval", "2"] if fixed else ["--rate-limit", "20"]

@@ -33,7 +33,7 @@ def profile_run(rows: int, concurrency: int, out: Path) -> None:
             os.environ["MODELLIX_BASE_URL"] = base_url
             os.environ["MODELLIX_API_KEY"] = KEY
             argv = ["run", str(manifest), "--out", str(Path(work) / "run")]
-            argv += ["--concurrency", str(concurrency), "--no-progress"]
+            argv += ["--concurrency", str(concurrency), "--no-progress", "--yes"]
             profiler = cProfile.Profile()
             cpu_started, wall_started = time.process_time(), time.perf_counter()
             profiler.enable()

@@ -251,3 +251,25 @@ def test_a_stop_or_a_kill_during_a_back_off_leaves_the_row_pending(
         if stop is signal.SIGTERM:
             report = read_report(run_dir)
             assert sum(line["status"] == "unknown" for line in report) == len(unknown)
+
+
+def test_closing_lines_to_a_closed_stdout_change_nothing(
+    tmp_path: Path, threaded_simulator: Simulators
+) -> None:
+    """`batchedit run ... | head -1`: the reader is gone before the closing lines."""
+    threaded_simulator()
+    manifest, run_dir = catalog(tmp_path, rows=5), tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "batchedit", "run", str(manifest), "--out", str(run_dir), *FAST],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=os.environ.copy(),
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()
+    with process.stderr:
+        err = process.stderr.read()
+    process.wait(timeout=WAIT_LIMIT_S)
+    assert process.returncode == 0, err.decode()
+    assert b"Traceback" not in err
+    assert {line["status"] for line in read_report(run_dir)} == {"succeeded"}

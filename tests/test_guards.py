@@ -12,11 +12,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hypothesis import given
+from hypothesis import strategies as st
 from support import TEST_KEY, StartSimulator, VirtualClock, read_report, two_image_manifest
 
 from batchedit.api.client import RetryPolicy
 from batchedit.api.endpoint import Endpoint
-from batchedit.manifest.guards import FailureBrake, UnknownBudget, parse_failure_brake
+from batchedit.manifest.guards import (
+    FailureBrake,
+    UnknownBudget,
+    parse_failure_brake,
+    parse_unknown_budget,
+)
 from batchedit.manifest.job import apply_overrides, load_job
 from batchedit.pipeline.breaker import BreakerSettings
 from batchedit.pipeline.gate import BY_FAILURE_BRAKE, BY_MAX_UNKNOWN, GateSettings, SubmitGate
@@ -281,3 +288,40 @@ async def test_without_a_grace_period_the_submits_on_the_wire_are_unknown(
 ) -> None:
     run = await stop_with_a_submit_on_the_wire(tmp_path, start_simulator, grace_s=0.0)
     assert run.count("unknown") >= 1
+
+
+@given(count=st.integers(min_value=0, max_value=10**6), planned=st.integers(0, 10**6))
+def test_a_count_budget_is_that_count_whatever_the_plan(count: int, planned: int) -> None:
+    budget = parse_unknown_budget(str(count))
+    assert budget.limit(planned) == (count or None)
+
+
+@given(percent=st.floats(0.01, 100), planned=st.integers(0, 10**6))
+def test_a_share_budget_is_at_least_one_and_grows_with_the_plan(
+    percent: float, planned: int
+) -> None:
+    budget = parse_unknown_budget(f"{percent}%")
+    limit = budget.limit(planned)
+    assert limit is not None and limit >= 1
+    assert limit >= planned * percent / 100
+    assert (budget.limit(planned * 2) or 0) >= limit
+
+
+@given(rate=st.floats(0, 0.99), window=st.integers(1, 1000))
+def test_a_brake_reads_back_as_it_was_written(rate: float, window: int) -> None:
+    brake = parse_failure_brake(f"{rate}/{window}")
+    assert brake == FailureBrake(rate, window)
+    assert parse_failure_brake(brake.describe() if brake else "off") == FailureBrake(
+        float(f"{rate:g}"), window
+    )
+    assert not brake.engaged(int(rate * window)) if brake else True
+    assert brake is not None and brake.engaged(window) is (window > rate * window)
+
+
+@given(text=st.text(max_size=12))
+def test_a_wrong_guard_setting_is_refused_with_what_is_allowed(text: str) -> None:
+    for parse, allowed in ((parse_unknown_budget, "2%"), (parse_failure_brake, "0.5/20")):
+        try:
+            parse(text)
+        except ValueError as exc:
+            assert allowed in str(exc)

@@ -15,6 +15,7 @@ from support import (
 from batchedit.api.client import RetryPolicy
 from batchedit.api.endpoint import Endpoint
 from batchedit.manifest.job import apply_overrides, load_job
+from batchedit.pipeline.breaker import BreakerSettings
 from batchedit.pipeline.runner import RunConfig, run_pipeline
 from batchedit.state.rundir import RunPaths
 
@@ -32,9 +33,16 @@ async def test_every_error_path_gives_its_slot_back(
         concurrency=1,
         poll_interval_s=0.005,
         max_unknown=0,  # every row is sent, however many unknown outcomes
+        halt_on_failure="off",  # and however many tasks fail
     )
     paths = RunPaths(tmp_path / "run")
-    config = RunConfig(job, paths, Endpoint(simulator.base_url, TEST_KEY), retry=FAST_RETRY)
+    config = RunConfig(
+        job,
+        paths,
+        Endpoint(simulator.base_url, TEST_KEY),
+        retry=FAST_RETRY,
+        breaker=BreakerSettings(cool_down_s=0.005, max_cool_down_s=0.02),  # pauses of ms
+    )
 
     outcome = await run_pipeline(config, total_rows=24)
 

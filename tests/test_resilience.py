@@ -26,12 +26,14 @@ from batchedit.cli import build_parser, main
 from batchedit.errors import FatalApiError
 from batchedit.manifest.guards import FailureBrake
 from batchedit.manifest.job import apply_overrides, load_job
+from batchedit.pipeline.breaker import BreakerSettings
 from batchedit.pipeline.runner import RunConfig, RunOutcome, run_pipeline
 from batchedit.records import ErrorCategory
 from batchedit.state.journal import Submitted, read_entries
 from batchedit.state.rundir import RunPaths
 
 FAST_RETRY = RetryPolicy(max_retries=8, base_delay_s=0.001, max_delay_s=0.01)
+FAST_BREAKER = BreakerSettings(cool_down_s=0.005, max_cool_down_s=0.02)
 CURABLE = {"rate_limited", "server", "network"}
 
 
@@ -75,6 +77,7 @@ async def run_against(
         Endpoint(simulator.base_url, TEST_KEY),
         retry=retry,
         read_timeout_s=read_timeout_s,
+        breaker=FAST_BREAKER,  # a burst of unknown outcomes pauses for milliseconds
     )
     outcome = await run_pipeline(config, total_rows=rows, clock=clock)
     run = FaultRun(outcome, read_report(paths.root), simulator.stats(), paths)
@@ -332,10 +335,10 @@ def test_resilience_settings_are_checked_and_the_command_line_wins(tmp_path: Pat
 def test_the_simulate_command_takes_the_fault_options() -> None:
     args = build_parser().parse_args(
         ["simulate", "--drop-rate", "0.1", "--malformed-rate", "0.2", "--truncate-rate", "0.3"]
-        + ["--slow-rate", "0.4", "--slow-delay", "1.5"]
+        + ["--slow-rate", "0.4", "--slow-delay", "1.5", "--gateway-timeout-rate", "0.25"]
     )
     assert (args.drop_rate, args.malformed_rate, args.truncate_rate) == (0.1, 0.2, 0.3)
-    assert (args.slow_rate, args.slow_delay) == (0.4, 1.5)
+    assert (args.slow_rate, args.slow_delay, args.gateway_timeout_rate) == (0.4, 1.5, 0.25)
 
 
 async def test_a_rerun_after_402_finishes_without_paying_again_for_rows_already_done(

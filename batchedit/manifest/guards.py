@@ -39,9 +39,6 @@ class UnknownBudget:
         floor = f", at least {self.floor}" if self.floor > 1 else ""
         return f"{self.percent:g}%{floor}"
 
-    def to_setting(self) -> str:
-        return str(self.count) if self.count is not None else f"{self.percent:g}%"
-
 
 def parse_unknown_budget(value: object) -> UnknownBudget:
     """`5` (a count; 0 for no budget) or `3%` (a share of the planned submits)."""
@@ -107,7 +104,3 @@ def parse_failure_brake(value: object) -> FailureBrake | None:
     if not math.isfinite(rate) or not 0 <= rate < 1 or window < 1:
         raise problem
     return FailureBrake(rate, window)
-
-
-def brake_setting(brake: FailureBrake | None) -> str:
-    return "off" if brake is None else brake.describe()

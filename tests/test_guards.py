@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from support import TEST_KEY, StartSimulator, VirtualClock, read_report, two_image_manifest
@@ -273,6 +274,9 @@ async def stop_with_a_submit_on_the_wire(
     return run
 
 
+@pytest.mark.real_time(
+    "the grace period waits on the wall clock for answers the simulator holds back"
+)
 async def test_a_stop_gives_the_submits_on_the_wire_their_grace_period(
     tmp_path: Path, start_simulator: StartSimulator
 ) -> None:
@@ -283,6 +287,9 @@ async def test_a_stop_gives_the_submits_on_the_wire_their_grace_period(
     assert run.stats["submit_requests"] == run.stats["submits"], "nothing sent after the stop"
 
 
+@pytest.mark.real_time(
+    "the grace period waits on the wall clock for answers the simulator holds back"
+)
 async def test_without_a_grace_period_the_submits_on_the_wire_are_unknown(
     tmp_path: Path, start_simulator: StartSimulator
 ) -> None:

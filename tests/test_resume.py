@@ -17,6 +17,7 @@ from support import ThreadedSimulator, read_report, write_csv, write_image
 
 from batchedit.cli import main
 from batchedit.manifest.job import load_job
+from batchedit.manifest.problem_digest import ProblemDigest
 from batchedit.pipeline.launch import CONFIRM_ABOVE, LaunchOptions, refusal_reason
 from batchedit.pipeline.planning import Survey
 from batchedit.pipeline.resume import Action
@@ -283,7 +284,12 @@ def test_the_cost_guard_sends_nothing_above_max_tasks_and_counts_only_what_is_pa
 
 def survey_of(paid: int) -> Survey:
     return Survey(
-        rows=paid, invalid=0, problems=(), actions=Counter({Action.SUBMIT: paid}), unreadable=0
+        rows=paid,
+        invalid=0,
+        problems=ProblemDigest(),
+        actions=Counter({Action.SUBMIT: paid}),
+        unreadable=0,
+        paid_by_kind=Counter({("google/nano-banana-pro-edit", None): paid}),
     )
 
 

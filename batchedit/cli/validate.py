@@ -40,7 +40,7 @@ def command_validate(args: argparse.Namespace) -> int:
             invalid += 1
             digest.extend(row.problems)
     if not digest.total:
-        print(f"{args.source}: {rows} rows, all valid")
+        print(f"{args.source}: {rows} {'row' if rows == 1 else 'rows'}, all valid")
         return EXIT_OK
     for line in digest.lines(full_list=f"every one: batchedit validate --json {args.source}"):
         print(line)

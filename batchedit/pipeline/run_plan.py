@@ -112,7 +112,7 @@ class RunPlan:
         if self.unreadable:
             counts.append(("unreadable image", self.unreadable))
         lines = [f"{self.rows} rows in {self.source}{where}"]
-        lines.extend(f"  {label:<18} {count:>8}" for label, count in counts)
+        lines.extend(f"  {label:<30} {count:>8}" for label, count in counts)
         if self.cost is None or self.prices is None:
             lines.append(
                 f"paid submissions: {self.paid_submissions}; no price table, so counts only "

@@ -15,6 +15,7 @@ table makes possible, as `max_tasks` is the guard in tasks.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -169,7 +170,7 @@ def plan_from_survey(job: JobSettings, planned: Survey) -> RunPlan:
     prices = job.prices
     return RunPlan(
         source=str(job.source),
-        run_dir=None if job.output_dir is None else str(job.output_dir),
+        run_dir=None if job.output_dir is None else os.path.normpath(job.output_dir),
         rows=planned.rows,
         submit=planned.paid_submissions,
         resubmit=planned.resubmits,

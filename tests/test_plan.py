@@ -136,3 +136,16 @@ def test_a_job_file_carries_its_prices(tmp_path: Path, capsys: pytest.CaptureFix
     cost = json.loads(capsys.readouterr().out)["cost"]
     assert cost["amount"] == pytest.approx(ROWS * 0.1) and cost["currency"] == "USD"
     assert not (tmp_path / "run").exists()
+
+
+def test_a_run_prints_its_plan_first_and_says_what_it_left_untouched(
+    finished_run: tuple[Path, Path, ThreadedSimulator],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    manifest, run_dir, _ = finished_run
+    capsys.readouterr()
+    assert main(["run", str(manifest), "--out", str(run_dir), *FAST]) == 0
+    captured = capsys.readouterr()
+    (plan,) = [line for line in captured.err.splitlines() if line.startswith("plan:")]
+    assert "5 to submit" in plan and "2 to download again" in plan and "5 settled" in plan
+    assert "this run worked on 7 row(s); 5 were settled by earlier runs" in captured.out

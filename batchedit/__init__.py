@@ -67,17 +67,18 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """The API's names, imported when first asked for."""
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'batchedit' has no attribute {name!r}")
-    import importlib
+if not TYPE_CHECKING:  # type checkers read the imports above, so a typo stays an error
 
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
+    def __getattr__(name: str) -> Any:
+        """The API's names, imported when first asked for."""
+        home = _HOMES.get(name)
+        if home is None:
+            raise AttributeError(f"module 'batchedit' has no attribute {name!r}")
+        import importlib
 
+        value = getattr(importlib.import_module(home), name)
+        globals()[name] = value
+        return value
 
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    def __dir__() -> list[str]:
+        return sorted(set(globals()) | set(__all__))

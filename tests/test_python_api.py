@@ -16,7 +16,6 @@ import batchedit
 from batchedit.records import ReportRecord, Status
 
 ROOT = Path(__file__).resolve().parent.parent
-FAST = {"poll_interval_s": 0.01}
 
 
 def test_the_package_exports_the_api_and_little_else() -> None:
@@ -33,11 +32,11 @@ async def test_arun_in_a_running_loop_against_the_simulator(tmp_path: Path) -> N
     out = tmp_path / "run"
     async with batchedit.Simulator(seed=3) as sim:
         summary = await batchedit.arun(
-            manifest, out=out, base_url=sim.base_url, api_key=TEST_KEY, **FAST
+            manifest, out=out, base_url=sim.base_url, api_key=TEST_KEY, poll_interval_s=0.01
         )
         assert sim.stats()["submits"] == 5 == summary.stats.paid_submissions
         again = await batchedit.arun(
-            manifest, out=out, base_url=sim.base_url, api_key=TEST_KEY, **FAST
+            manifest, out=out, base_url=sim.base_url, api_key=TEST_KEY, poll_interval_s=0.01
         )
         assert sim.stats()["submits"] == 5, "a re-run from Python pays for nothing"
     assert summary.counts.statuses == {"succeeded": 5} and summary.stopped_by is None
@@ -63,7 +62,12 @@ async def test_cancelling_arun_stops_the_run_cleanly_and_a_rerun_finishes(
     async with batchedit.Simulator(latency_s=(5.0, 5.0), seed=1) as sim:
         task = asyncio.create_task(
             batchedit.arun(
-                manifest, out=out, base_url=sim.base_url, api_key=TEST_KEY, concurrency=2, **FAST
+                manifest,
+                out=out,
+                base_url=sim.base_url,
+                api_key=TEST_KEY,
+                concurrency=2,
+                poll_interval_s=0.01,
             )
         )
         while sim.stats()["submits"] < 2:
@@ -90,7 +94,7 @@ def test_run_from_plain_code_takes_settings_and_the_environment(
     simulator = threaded_simulator()  # MODELLIX_BASE_URL and MODELLIX_API_KEY set to it
     manifest = two_image_manifest(tmp_path, rows=3)
     summary = batchedit.run(
-        str(manifest), out=str(tmp_path / "run"), concurrency=2, max_tasks=3, **FAST
+        str(manifest), out=str(tmp_path / "run"), concurrency=2, max_tasks=3, poll_interval_s=0.01
     )
     assert summary.counts.statuses == {"succeeded": 3} and summary.concurrency == 2
     assert simulator.stats()["submits"] == 3

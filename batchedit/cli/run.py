@@ -47,8 +47,14 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     run.add_argument("source", type=Path, metavar="SOURCE", help="job file (YAML) or manifest")
     run.add_argument("--out", type=Path, dest="output_dir", help="the run directory")
     run.add_argument("--manifest", type=Path, help="the manifest, instead of the job file's")
-    run.add_argument("--model", help="model slug (default google/nano-banana-pro-edit)")
-    run.add_argument("--concurrency", type=int, help="tasks in flight at the service")
+    run.add_argument(
+        "--model", help="model slug (default: the job's model:, else google/nano-banana-pro-edit)"
+    )
+    run.add_argument(
+        "--concurrency",
+        type=int,
+        help="tasks in flight at the service (default: the job's concurrency:, else 8)",
+    )
     run.add_argument(
         "--poll-interval",
         type=float,

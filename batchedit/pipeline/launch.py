@@ -142,12 +142,13 @@ async def start_run(
         notes = add_notes(load_prompt_notes(paths), options.add_to_prompts)
         job = replace(job, prompt_suffixes={**job.prompt_suffixes, **notes})
         try:
-            planned = await asyncio.to_thread(
-                survey, job, paths, FileDigests(), retry=options.retry_rows
-            )
+            planned = await _survey(job, paths, options, own_loop=own_loop)
             plan = plan_from_survey(job, planned)
             _tell(job, planned, plan, err)
-            refusal = await asyncio.to_thread(refusal_reason, job, planned, options, confirm)
+            # Asked on the loop's own thread, which has nothing else to do yet:
+            # Ctrl-C at the question then interrupts at once, where a worker
+            # thread blocked in input() would hold the exit until Enter.
+            refusal = refusal_reason(job, planned, options, confirm)
             if refusal is not None:
                 raise RunRefused(refusal)
         except BatcheditError:
@@ -159,6 +160,17 @@ async def start_run(
             save_prompt_notes(paths, notes)  # before any submit: later runs ask the same
         outcome = await _run(job, paths, options, planned, endpoint, err, own_loop=own_loop)
     return outcome, plan
+
+
+async def _survey(
+    job: JobSettings, paths: RunPaths, options: LaunchOptions, *, own_loop: bool
+) -> Survey:
+    """The plan of every row. In a loop of our own nothing else runs yet, so it
+    runs right here (Ctrl-C stops it at once); in a caller's loop, in a thread,
+    since it hashes files and the caller's other tasks must go on."""
+    if own_loop:
+        return survey(job, paths, FileDigests(), retry=options.retry_rows)
+    return await asyncio.to_thread(survey, job, paths, FileDigests(), retry=options.retry_rows)
 
 
 #: At most this many grouped problem lines before a run; the rest are counted.

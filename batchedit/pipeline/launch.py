@@ -27,6 +27,7 @@ from collections.abc import Callable, Coroutine, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, contextmanager, suppress
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, TextIO
 
 from tqdm.contrib.logging import logging_redirect_tqdm
@@ -100,7 +101,8 @@ def launch(
         return EXIT_USAGE
     outcome, plan = started
     assert job.output_dir is not None  # start_run refuses a job without one
-    lines = outcome.summary.human_lines(RunPaths(job.output_dir))
+    # Shown as the user would type it: runs/catalog, not jobs/catalog/../../runs/catalog.
+    lines = outcome.summary.human_lines(RunPaths(Path(os.path.normpath(job.output_dir))))
     lines.insert(1, plan.closing_line())
     for line in lines:
         print(line, file=out)

@@ -3,8 +3,8 @@
 `arun` runs in the caller's event loop (a notebook's, a service's): no
 `asyncio.run`, no signal handlers, the loop's executor left alone; cancelling
 the awaiting task stops the run as Ctrl-C would (state saved, report written)
-and the cancellation then goes on. `run` is `arun` in a loop of its own, for
-plain scripts; inside a running loop it says to use `arun` instead.
+and the cancellation then goes on. `run` is `arun` in a loop of its own (uvloop when
+installed, as the CLI), for plain scripts; inside a running loop it says to use `arun` instead.
 
 Both return the run's RunSummary (what summary.json holds: counts by status,
 paid submissions, requests, wall time); `summary.stopped_by` says when a
@@ -21,6 +21,7 @@ from pathlib import Path
 
 from batchedit.api.endpoint import endpoint_from_env
 from batchedit.errors import UsageError
+from batchedit.eventloop import run_coroutine
 from batchedit.library.settings import PathLike, job_from, recorded
 from batchedit.pipeline.launch import LaunchOptions, start_run
 from batchedit.pipeline.resume import RetryScope
@@ -79,7 +80,7 @@ def run(
             "batchedit.run() was called inside a running event loop (a notebook?): "
             "use `await batchedit.arun(...)` there"
         )
-    return asyncio.run(
+    return run_coroutine(
         arun(
             source,
             out=out,

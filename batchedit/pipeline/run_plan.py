@@ -61,6 +61,8 @@ class RunPlan:
     rows: int
     submit: int  # every paid submission, resubmits included
     resubmit: int  # of those, rows whose files are gone and whose results expired
+    paid_images: int  # images the paid submits make and pay for (n > 1 on some models)
+    multi_output_rows: int  # rows to submit whose task yields more than one image
     poll: int
     download: int
     settled: int
@@ -114,15 +116,19 @@ class RunPlan:
             counts.append(("unreadable image", self.unreadable))
         lines = [f"{self.rows} rows in {self.source}{where}"]
         lines.extend(f"  {label:<30} {count:>8}" for label, count in counts)
+        paid = f"paid submissions: {self.paid_submissions}"
+        if self.multi_output_rows:
+            paid += (
+                f", making {self.paid_images} paid images ({self.multi_output_rows} row(s) "
+                "ask for more than one image per task: n > 1)"
+            )
         if self.cost is None or self.prices is None:
             lines.append(
-                f"paid submissions: {self.paid_submissions}; no price table, so counts only "
+                f"{paid}; no price table, so counts only "
                 "(give prices: in the job file or --prices FILE for a cost)"
             )
         else:
-            lines.append(
-                f"paid submissions: {self.paid_submissions}; {self.cost.text(self.prices)}"
-            )
+            lines.append(f"{paid}; {self.cost.text(self.prices)}")
         return lines
 
     def to_json(self) -> dict[str, Any]:
@@ -150,6 +156,7 @@ class RunPlan:
             "invalid": self.invalid,
             "unreadable": self.unreadable,
             "paid_submissions": self.paid_submissions,
+            "paid_images": self.paid_images,
             "cost": cost,
         }
 
@@ -174,6 +181,8 @@ def plan_from_survey(job: JobSettings, planned: Survey) -> RunPlan:
         rows=planned.rows,
         submit=planned.paid_submissions,
         resubmit=planned.resubmits,
+        paid_images=planned.paid_images,
+        multi_output_rows=planned.multi_output_rows,
         poll=planned.actions[Action.POLL],
         download=planned.actions[Action.FETCH],
         settled=planned.settled,

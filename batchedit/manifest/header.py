@@ -62,8 +62,13 @@ def header_problems(
     if manifest.kind == "csv":
         problems.extend(_missing_fields(manifest, columns, defaults))
         problems.extend(_template_columns(manifest, columns, defaults, where))
-    if "model" not in manifest.columns and "model" not in columns.sources:
-        problems.extend(_bad_defaults(defaults, model, allowed_models, where))
+    # Only a CSV says up front that no row names a model of its own; a YAML or
+    # JSONL row may, and then its own rows' problems say what is wrong.
+    per_row_model = "model" in manifest.columns or "model" in columns.sources
+    if manifest.kind == "csv" and not per_row_model:
+        default_model = defaults.get("model")
+        chosen = default_model.strip() if isinstance(default_model, str) else model
+        problems.extend(_bad_defaults(defaults, chosen, allowed_models, where))
     return problems
 
 

@@ -39,7 +39,7 @@ async def test_arun_in_a_running_loop_against_the_simulator(tmp_path: Path) -> N
             manifest, out=out, base_url=sim.base_url, api_key=TEST_KEY, poll_interval_s=0.01
         )
         assert sim.stats()["submits"] == 5, "a re-run from Python pays for nothing"
-    assert summary.counts.statuses == {"succeeded": 5} and summary.stopped_by is None
+    assert summary.counts.statuses == {Status.SUCCEEDED: 5} and summary.stopped_by is None
     assert again.stats.paid_submissions == 0
     records = list(batchedit.load_report(out))
     assert all(isinstance(record, ReportRecord) for record in records)
@@ -81,10 +81,11 @@ async def test_cancelling_arun_stops_the_run_cleanly_and_a_rerun_finishes(
     assert {record.status for record in records} == {Status.PENDING}
     assert sum(1 for record in records if record.task_id) == paid
     async with batchedit.Simulator(seed=1) as sim:
-        summary = await batchedit.arun(manifest, out=out, base_url=sim.base_url, api_key=TEST_KEY)
+        summary = await batchedit.arun(
+            manifest, out=out, base_url=sim.base_url, api_key=TEST_KEY, poll_interval_s=0.01
+        )
         assert (
-            summary.counts.statuses.get("succeeded", 0) + summary.counts.statuses.get("failed", 0)
-            == 6
+            summary.counts.statuses[Status.SUCCEEDED] + summary.counts.statuses[Status.FAILED] == 6
         )
 
 
@@ -96,7 +97,7 @@ def test_run_from_plain_code_takes_settings_and_the_environment(
     summary = batchedit.run(
         str(manifest), out=str(tmp_path / "run"), concurrency=2, max_tasks=3, poll_interval_s=0.01
     )
-    assert summary.counts.statuses == {"succeeded": 3} and summary.concurrency == 2
+    assert summary.counts.statuses == {Status.SUCCEEDED: 3} and summary.concurrency == 2
     assert simulator.stats()["submits"] == 3
     with pytest.raises(batchedit.RunRefused, match="more than max_tasks 1"):
         batchedit.run(manifest, out=tmp_path / "other", max_tasks=1)

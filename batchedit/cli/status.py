@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 from batchedit.cli.conventions import print_json
@@ -20,15 +21,19 @@ def command_status(args: argparse.Namespace) -> int:
     run_dir: Path = args.run_dir
     status = read_status(run_dir)
     if args.json:
+        counts = status.counts
+        last = status.last_run
         print_json(
             {
                 "ok": True,
                 "run_dir": str(run_dir),
-                "rows": status.rows,
-                "statuses": dict(status.statuses),
-                "error_categories": {s: dict(c) for s, c in status.categories.items()},
+                **counts.to_json(),
+                "by_status": {
+                    s.value: {c.value: n for c, n in by.items()}
+                    for s, by in counts.by_status.items()
+                },
                 "running_pid": status.running_pid,
-                "last_run": status.last_run,
+                "last_run": None if last is None else dataclasses.asdict(last),
             }
         )
         return EXIT_OK

@@ -78,7 +78,7 @@ def add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> No
         "--json",
         action="store_true",
         default=default(False),
-        help="validate, status, doctor, plan: one JSON document on stdout",
+        help="validate, status, doctor, plan, models: one JSON document on stdout",
     )
 
 

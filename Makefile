@@ -13,8 +13,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The run directory is the job's own (runs/catalog), the one the README goes on with.
 demo: $(STAMP)
-	$(BIN)/batchedit run jobs/catalog/job.yaml --simulate --out runs/demo
+	$(BIN)/batchedit run jobs/catalog/job.yaml --simulate
+	@echo
+	@echo "batchedit is installed in .venv, which is not on your PATH: call it as"
+	@echo "  .venv/bin/batchedit status runs/catalog"
+	@echo "or first run:  source .venv/bin/activate   (then: batchedit report runs/catalog)"
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest -q

@@ -43,11 +43,19 @@ def emit(event: str, /, **fields: object) -> None:
     _log.info("%s %s", event, text, extra={"event": event, "fields": fields})
 
 
-def notice(event: str, message: str, *, file: TextIO | None = None) -> None:
+def notice(
+    event: str,
+    message: str,
+    *,
+    file: TextIO | None = None,
+    fields: Mapping[str, object] | None = None,
+) -> None:
     """A line the CLI would print on stderr: as an event when the log is JSON (so
-    every stderr line parses), as the plain line otherwise."""
+    every stderr line parses, with `fields` beside the message), as the plain
+    line otherwise."""
     if _json_mode:
-        _log.warning("%s", message, extra={"event": event, "fields": {"message": message}})
+        data = {"message": message, **(fields or {})}
+        _log.warning("%s", message, extra={"event": event, "fields": data})
     else:
         say(redact(message), file=file or sys.stderr)
 

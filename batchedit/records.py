@@ -225,12 +225,14 @@ class ReportRecord:
     finished_at: str | None = None
     latency_s: float | None = None
     decision: Verdict | None = None  # from decisions.jsonl; None: undecided or stale
+    line: int | None = None  # the manifest file line the row starts on, as validation says
     checks: tuple[Check, ...] = ()  # failed output checks; the outputs are kept
 
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "row": self.row,
+            "line": self.line,
             "checks": [check.value for check in self.checks],
             "status": self.status.value,
             "task_id": self.task_id,
@@ -254,6 +256,7 @@ class ReportRecord:
         return cls(
             id=str(data["id"]),
             row=int(data["row"]),
+            line=data.get("line"),
             status=Status(data["status"]),
             model=data.get("model"),
             prompt=data.get("prompt"),

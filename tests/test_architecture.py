@@ -16,7 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "batchedit"
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
-LAYERS = ("cli", "pipeline", "report", "manifest", "api", "state", "simulator")
+LAYERS = ("cli", "library", "pipeline", "report", "manifest", "api", "state", "simulator")
 MAX_MODULE_LINES = 400
 
 

@@ -25,7 +25,7 @@ def test_the_export_really_is_messy() -> None:
 
 def test_shopify_export_validates_unedited(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", str(SHOPIFY_JOB)]) == 0
-    assert capsys.readouterr().out == ""
+    assert capsys.readouterr().out == f"{SHOPIFY_JOB}: 6 rows, all valid\n"
     rows = list(iter_rows(load_job(SHOPIFY_JOB)))
     assert all(isinstance(row, Row) for row in rows)
     assert [row.id for row in rows] == SKUS

@@ -168,7 +168,7 @@ def test_validate_takes_column_and_delimiter_options(
     capsys.readouterr()
     argv = ["validate", str(manifest), "--column", "id=ref", "--column", "prompt=what"]
     assert main([*argv, "--column", "image=pic", "--delimiter", ","]) == 0
-    assert capsys.readouterr().out == ""
+    assert capsys.readouterr().out == f"{manifest}: 1 row, all valid\n"
     with pytest.raises(UsageError):
         apply_overrides(load_job(manifest), delimiter="|")
 

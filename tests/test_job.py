@@ -240,10 +240,14 @@ def test_validate_source_of_a_clean_manifest_is_empty(project: Path) -> None:
 
 
 def test_invalid_rows_carry_the_job_model(project: Path) -> None:
-    job_path = write_job(project, "manifest: ../data/catalog.csv\nmodel: google/nano-banana-edit\n")
+    job_path = write_job(
+        project,
+        "manifest: ../data/catalog.csv\nmodel: google/nano-banana-edit\ndefaults:\n  prompt: p\n",
+    )
     rows = list(iter_rows(load_job(job_path)))
-    assert all(isinstance(row, InvalidRow) for row in rows)  # no prompt anywhere
-    assert {row.model for row in rows if isinstance(row, InvalidRow)} == {"google/nano-banana-edit"}
+    invalid = [row for row in rows if isinstance(row, InvalidRow)]
+    assert [row.id for row in invalid] == ["hat"]  # no image
+    assert {row.model for row in invalid} == {"google/nano-banana-edit"}
 
 
 def test_a_manifest_key_after_rows_still_makes_a_job_file(project: Path) -> None:

@@ -20,6 +20,7 @@ from support import ThreadedSimulator, read_report, write_csv, write_image
 
 from batchedit.cli import main
 from batchedit.manifest.job import load_job
+from batchedit.manifest.problem_digest import ProblemDigest
 from batchedit.pipeline.launch import CONFIRM_ABOVE, LaunchOptions, launch, refusal_reason
 from batchedit.pipeline.planning import Survey
 from batchedit.pipeline.resume import Action
@@ -287,7 +288,12 @@ def test_the_cost_guard_sends_nothing_above_max_tasks_and_counts_only_what_is_pa
 
 def survey_of(paid: int) -> Survey:
     return Survey(
-        rows=paid, invalid=0, problems=(), actions=Counter({Action.SUBMIT: paid}), unreadable=0
+        rows=paid,
+        invalid=0,
+        problems=ProblemDigest(),
+        actions=Counter({Action.SUBMIT: paid}),
+        unreadable=0,
+        paid_by_kind=Counter({("google/nano-banana-pro-edit", None): paid}),
     )
 
 
@@ -359,7 +365,10 @@ def test_a_new_output_name_or_format_remakes_the_files_without_paying(
     assert delta(simulator.stats(), before)["downloads"] == 0, "settled under the new names"
 
 
-def test_the_problems_are_printed_before_the_question(tmp_path: Path) -> None:
+def test_the_problems_are_printed_before_the_question(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MODELLIX_API_KEY", "a-key-that-is-never-sent-1234")
     manifest = catalog(tmp_path, rows=CONFIRM_ABOVE + 2)
     with open(manifest, "a", encoding="utf-8") as handle:
         handle.write("odd-one,Odd,Put the {title} on white,photos/mug.png,7:3\n")

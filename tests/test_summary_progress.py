@@ -119,3 +119,18 @@ def test_progress_draws_nothing_when_disabled() -> None:
         progress.submitted(in_flight=1)
         progress.finished(Status.SUCCEEDED, in_flight=0)
     assert screen.getvalue() == "" and progress.statuses[Status.SUCCEEDED] == 1
+
+
+def test_the_bars_count_this_runs_work_and_settled_rows_beside_them() -> None:
+    """A nightly run that submits 1 row and downloads 1 again, of 7, ends at
+    1/1 and 2/2, not at 2/7 looking aborted."""
+    screen = io.StringIO()
+    with Progress(2, submits=1, enabled=True, file=screen) as progress:
+        for _ in range(5):
+            progress.settled(Status.SUCCEEDED)
+        progress.submitted(in_flight=1)
+        progress.finished(Status.SUCCEEDED, in_flight=0)  # the submitted row
+        progress.finished(Status.SUCCEEDED, in_flight=0)  # the row downloaded again
+    text = screen.getvalue()
+    assert "1/1" in text and "2/2" in text and "/7" not in text
+    assert progress.settled_rows == 5 and progress.statuses[Status.SUCCEEDED] == 7

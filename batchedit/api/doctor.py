@@ -15,10 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
 
 from batchedit.api.client import ModellixClient, RetryPolicy
+from batchedit.api.credentials import config_path, find_api_key
 from batchedit.api.endpoint import DEFAULT_BASE_URL, Endpoint, check_base_url
 from batchedit.clock import LoopClock
 from batchedit.errors import ApiError, FatalApiError, TransientError, UsageError
@@ -34,19 +36,34 @@ class Check:
     ok: bool | None  # None: skipped, because an earlier check failed
     detail: str
 
+    def to_json(self) -> dict[str, object]:
+        return {"name": self.name, "ok": self.ok, "detail": self.detail}
+
     def line(self) -> str:
         mark = {True: "ok  ", False: "FAIL", None: "skip"}[self.ok]
         return f"{mark}  {self.name:<11} {self.detail}"
 
 
-async def diagnose(env: Mapping[str, str], *, timeout_s: float = 10.0) -> list[Check]:
+async def diagnose(
+    env: Mapping[str, str], *, timeout_s: float = 10.0, key_file: Path | None = None
+) -> list[Check]:
     """Every check, in order; the caller prints them and picks the exit code."""
-    key = env.get(KEY_VARIABLE, "").strip()
-    checks = [
-        Check("API key", True, f"found in the environment variable {KEY_VARIABLE}")
-        if key
-        else Check("API key", False, f"not found: set {KEY_VARIABLE} to your Modellix API key")
-    ]
+    try:
+        found = find_api_key(env, key_file=key_file)
+    except UsageError as exc:
+        found, checks = None, [Check("API key", False, str(exc))]
+    else:
+        checks = [
+            Check("API key", True, f"found in {found.source}")
+            if found is not None
+            else Check(
+                "API key",
+                False,
+                f"not found: set {KEY_VARIABLE}, give --api-key-file FILE, or log in with "
+                f"the official CLI ({config_path(env)})",
+            )
+        ]
+    key = "" if found is None else found.key
     given = env.get(ORIGIN_VARIABLE, "").strip()
     try:
         base_url = check_base_url(given or DEFAULT_BASE_URL)

@@ -44,7 +44,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     models.add_argument(
         "slug", nargs="?", metavar="SLUG", help="one model, or `refresh` to update the cache"
     )
-    models.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    # --json is a global option (cli/conventions.py), taken before or after `models`.
     models.add_argument(
         "--base-url",
         default=SCHEMA_BASE_URL,

@@ -12,10 +12,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from batchedit.errors import UsageError
-from batchedit.events import LOG_FORMATS
 from batchedit.manifest.columns import parse_column_option
 from batchedit.manifest.job import SETTING_NAMES
 from batchedit.manifest.naming import AI_LABELS, C2PA_CHOICES, PROVENANCE
+from batchedit.manifest.prices import load_prices
 from batchedit.manifest.shard import parse_shard
 from batchedit.records import Status
 from batchedit.state.invocation import Setting
@@ -174,10 +174,23 @@ def add_launch_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument(
-        "--log-format",
-        choices=LOG_FORMATS,
-        default="text",
-        help="json: one JSON object per event on stderr, for nightly logs",
+        "--max-cost",
+        type=float,
+        dest="max_cost",
+        metavar="AMOUNT",
+        help="refuse to start if the estimated cost (from the price table) is above AMOUNT",
+    )
+    parser.add_argument(
+        "--prices",
+        type=Path,
+        metavar="FILE",
+        help="price table (YAML or JSON) for --max-cost, instead of the job's prices:",
+    )
+    parser.add_argument(
+        "--api-key-file",
+        type=Path,
+        metavar="FILE",
+        help="read the API key from FILE's first line (never give a key on the command line)",
     )
 
 
@@ -185,6 +198,9 @@ def setting_overrides(args: argparse.Namespace) -> dict[str, Setting]:
     """The job settings given on the command line; paths made absolute so
     that `retry` finds them from any folder."""
     given = {**manifest_overrides(args), **output_overrides(args)}
+    prices = getattr(args, "prices", None)
+    if isinstance(prices, Path):  # kept as the table itself, so `retry` needs no file
+        given["prices"] = load_prices(prices).to_json()
     for name in SETTING_NAMES:
         value = getattr(args, name, None)
         if value is None or name in given:

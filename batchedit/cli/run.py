@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
+from batchedit.api.endpoint import Endpoint, endpoint_from_env
 from batchedit.cli.exits import EXIT_OK
 from batchedit.cli.options import (
     REJECTED,
@@ -39,12 +40,23 @@ from batchedit.state.invocation import Invocation, load_invocation
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    run = commands.add_parser("run", help="process a job file or a bare manifest")
+    run = commands.add_parser(
+        "run",
+        help="process a job file or a bare manifest",
+        description="Process a job file or a bare manifest into its run directory; "
+        "a re-run resumes it and pays only for what changed.",
+    )
     run.add_argument("source", type=Path, metavar="SOURCE", help="job file (YAML) or manifest")
     run.add_argument("--out", type=Path, dest="output_dir", help="the run directory")
     run.add_argument("--manifest", type=Path, help="the manifest, instead of the job file's")
-    run.add_argument("--model", help="model slug (default google/nano-banana-pro-edit)")
-    run.add_argument("--concurrency", type=int, help="tasks in flight at the service")
+    run.add_argument(
+        "--model", help="model slug (default: the job's model:, else google/nano-banana-pro-edit)"
+    )
+    run.add_argument(
+        "--concurrency",
+        type=int,
+        help="tasks in flight at the service (default: the job's concurrency:, else 8)",
+    )
     run.add_argument(
         "--poll-interval",
         type=float,
@@ -82,7 +94,12 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     add_simulate_options(run)
     run.set_defaults(handler=command_run)
 
-    retry = commands.add_parser("retry", help="re-run the rows of an earlier run that failed")
+    retry = commands.add_parser(
+        "retry",
+        help="re-run the rows of an earlier run that failed",
+        description="Re-run, with the same source and settings, the rows of RUN_DIR "
+        "now in the statuses asked for.",
+    )
     retry.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     retry.add_argument(
         "--status",
@@ -164,7 +181,11 @@ def _launch_options(
     retry_rows: RetryScope | None = None,
     add_to_prompts: Mapping[str, str] | None = None,
 ) -> LaunchOptions:
+    endpoint: Endpoint | None = None
+    if simulate is None:  # a missing key is said now, before anything is made
+        endpoint = endpoint_from_env(key_file=args.api_key_file)
     return LaunchOptions(
+        endpoint=endpoint,
         strict=getattr(args, "strict", False),
         show_progress=not args.no_progress and sys.stderr.isatty(),
         assume_yes=args.yes,

@@ -9,6 +9,7 @@ simulator again.
 from __future__ import annotations
 
 import argparse
+import errno
 from collections.abc import Mapping
 
 from batchedit.cli.exits import EXIT_OK
@@ -22,7 +23,7 @@ DEFAULT_SIM_LATENCY_S = (0.2, 1.5)
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     simulate = commands.add_parser("simulate", help="serve the built-in simulator")
     simulate.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
-    simulate.add_argument("--port", type=int, default=8787)
+    simulate.add_argument("--port", type=int, default=8787, help="port to listen on")
     add_simulator_options(simulate, prefix="")
     simulate.set_defaults(handler=command_simulate)
 
@@ -137,7 +138,15 @@ def command_simulate(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise UsageError(f"simulate: {exc}") from exc
-    serve(options, host=args.host, port=args.port)
+    try:
+        serve(options, host=args.host, port=args.port)
+    except OSError as exc:
+        if exc.errno in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+            raise UsageError(
+                f"simulate: cannot listen on {args.host}:{args.port}: "
+                f"{exc.strerror or exc}; pick another with --port"
+            ) from exc
+        raise
     return EXIT_OK
 
 

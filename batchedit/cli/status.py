@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
+from batchedit.cli.conventions import print_json
 from batchedit.cli.exits import EXIT_OK
 from batchedit.report.status import read_status, status_lines
 
@@ -17,6 +19,24 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def command_status(args: argparse.Namespace) -> int:
     run_dir: Path = args.run_dir
-    for line in status_lines(run_dir, read_status(run_dir)):
+    status = read_status(run_dir)
+    if args.json:
+        counts = status.counts
+        last = status.last_run
+        print_json(
+            {
+                "ok": True,
+                "run_dir": str(run_dir),
+                **counts.to_json(),
+                "by_status": {
+                    s.value: {c.value: n for c, n in by.items()}
+                    for s, by in counts.by_status.items()
+                },
+                "running_pid": status.running_pid,
+                "last_run": None if last is None else dataclasses.asdict(last),
+            }
+        )
+        return EXIT_OK
+    for line in status_lines(run_dir, status):
         print(line)
     return EXIT_OK

@@ -1,4 +1,9 @@
-"""`batchedit validate SOURCE`: every row checked offline, each problem as FILE:LINE."""
+"""`batchedit validate SOURCE`: every row checked offline.
+
+Text: problems grouped by message (`N rows: message; first at FILE:L1, L2,
+L3 and K more`), every group shown; on success one line with the counts.
+`--json`: one document with every problem, each with file, line and field.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +11,72 @@ import argparse
 import sys
 from pathlib import Path
 
+from batchedit.cli.conventions import print_json
 from batchedit.cli.exits import EXIT_OK, EXIT_USAGE
 from batchedit.cli.options import add_manifest_options, manifest_overrides
-from batchedit.manifest.job import apply_overrides, load_job, validate_job
+from batchedit.manifest.job import JobSettings, apply_overrides, iter_rows, load_job
+from batchedit.manifest.problem_digest import ProblemDigest
+from batchedit.records import InvalidRow, Problem
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    validate = commands.add_parser("validate", help="check every row offline")
-    validate.add_argument("source", type=Path, metavar="SOURCE")
+    validate = commands.add_parser(
+        "validate", help="check every row offline", description="Check every row offline."
+    )
+    validate.add_argument("source", type=Path, metavar="SOURCE", help="job file or manifest")
     add_manifest_options(validate)
     validate.set_defaults(handler=command_validate)
 
 
 def command_validate(args: argparse.Namespace) -> int:
     job = apply_overrides(load_job(args.source), **manifest_overrides(args))
-    problems = validate_job(job)
-    for problem in problems:
-        print(problem)
-    if problems:
-        print(f"{len(problems)} problem(s) in {args.source}", file=sys.stderr)
-        return EXIT_USAGE
-    return EXIT_OK
+    if args.json:
+        return _validate_json(job)
+    rows = invalid = 0
+    digest = ProblemDigest()
+    for row in iter_rows(job):  # JobProblems: printed by main, a line each, exit 2
+        rows += 1
+        if isinstance(row, InvalidRow):
+            invalid += 1
+            digest.extend(row.problems)
+    if not digest.total:
+        print(f"{args.source}: {rows} {'row' if rows == 1 else 'rows'}, all valid")
+        return EXIT_OK
+    for line in digest.lines(full_list=f"every one: batchedit validate --json {args.source}"):
+        print(line)
+    print(
+        f"{args.source}: {rows} rows, {invalid} invalid, {rows - invalid} valid "
+        f"({digest.total} problem(s) of {len(digest.groups)} kind(s))",
+        file=sys.stderr,
+    )
+    return EXIT_USAGE
+
+
+def _validate_json(job: JobSettings) -> int:
+    rows = invalid = 0
+    problems: list[dict[str, object]] = []
+    for row in iter_rows(job):  # JobProblems: main's JSON error, with the problems
+        rows += 1
+        if isinstance(row, InvalidRow):
+            invalid += 1
+            problems.extend(problem_json(p) for p in row.problems)
+    print_json(
+        {
+            "ok": not problems,
+            "source": str(job.source),
+            "rows": rows,
+            "invalid": invalid,
+            "valid": rows - invalid,
+            "problems": problems,
+        }
+    )
+    return EXIT_OK if not problems else EXIT_USAGE
+
+
+def problem_json(problem: Problem) -> dict[str, object]:
+    return {
+        "file": problem.file,
+        "line": problem.line,
+        "field": problem.field,
+        "message": problem.message,
+    }

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from batchedit.catalogue import DEFAULT_MODEL, current_catalogue, is_model_slug
+from batchedit.catalogue import DEFAULT_MODEL, current_catalogue
 from batchedit.errors import SourceError, UsageError
 from batchedit.manifest.columns import ColumnMap, parse_columns
 from batchedit.manifest.decoding import local_paths, predecode
@@ -26,7 +26,9 @@ from batchedit.manifest.guards import (
     parse_failure_brake,
     parse_unknown_budget,
 )
+from batchedit.manifest.header import JobProblems, header_problems
 from batchedit.manifest.naming import OutputSpec, parse_output, resolve_signing
+from batchedit.manifest.prices import PriceTable, parse_prices
 from batchedit.manifest.reader import (
     CSV_SUFFIXES,
     JSONL_SUFFIXES,
@@ -38,13 +40,17 @@ from batchedit.manifest.reader import (
 )
 from batchedit.manifest.rows import RowValidator, with_prompt_suffix
 from batchedit.manifest.setting_checks import (
+    check_allow_models,
     check_bool,
     check_delimiter,
+    check_max_cost,
+    check_model,
     check_path,
+    check_shard,
     positive_number,
     whole_number,
 )
-from batchedit.manifest.shard import Shard, parse_shard
+from batchedit.manifest.shard import Shard
 from batchedit.manifest.yaml_reader import (
     defaults_from_node,
     line_of,
@@ -77,6 +83,10 @@ class JobSettings:
     shard: Shard | None = None  # --shard K/N: only the rows whose id hashes to K
     prompt_suffixes: Mapping[str, str] = field(default_factory=dict)  # id: text `retry` added
     strict_checks: bool = False  # a result failing an output check fails its row
+    prices: PriceTable | None = None  # the user's price table, for the plan's cost
+    max_cost: float | None = None  # the cost guard in money, with a price table
+    #: default name -> line of the job file it is given on, for messages.
+    default_lines: Mapping[str, int] = field(default_factory=dict, compare=False)
 
 
 #: Settings the command line may override (`defaults:` only comes from files).
@@ -97,30 +107,12 @@ SETTING_NAMES: tuple[str, ...] = (
     "halt_on_failure",
     "task_timeout",
     "strict_checks",
+    "max_cost",
+    "prices",
 )
 #: Settings whose value in the job file is a mapping or a list rather than a single value.
-_MAPPING_SETTINGS = frozenset({"columns", "allow_models", "output"})
+_MAPPING_SETTINGS = frozenset({"columns", "allow_models", "output", "prices"})
 JOB_KEYS: tuple[str, ...] = SETTING_NAMES + ("defaults",)
-
-
-def _check_model(value: object) -> str:
-    """A model slug's shape; whether it is known, or allowed, is checked once all
-    settings are read (see _check_model_allowed)."""
-    if not isinstance(value, str) or not is_model_slug(value.strip()):
-        raise ValueError(
-            f"model must be one of: {', '.join(current_catalogue().models)}, or a "
-            f"provider/name slug passed with --allow-model (got {value!r})"
-        )
-    return value.strip()
-
-
-def _check_allow_models(value: object) -> frozenset[str]:
-    items = [value] if isinstance(value, str) else value
-    if isinstance(items, frozenset | list | tuple) and all(
-        isinstance(item, str) and is_model_slug(item.strip()) for item in items
-    ):
-        return frozenset(str(item).strip() for item in items)
-    raise ValueError(f"allow_models must be a list of provider/name model slugs (got {value!r})")
 
 
 def _check_model_allowed(job: JobSettings) -> str | None:
@@ -134,18 +126,9 @@ def _check_model_allowed(job: JobSettings) -> str | None:
     )
 
 
-def _check_shard(value: object) -> Shard:
-    """A Shard, or the text `K/N` (as the command line and a replayed retry give it)."""
-    if isinstance(value, Shard):
-        return value
-    if not isinstance(value, str):
-        raise ValueError(f"shard must be K/N, such as 0/4 (got {value!r})")
-    return parse_shard(value, environ={})
-
-
 _CHECKS: dict[str, Callable[[object], object]] = {
     "manifest": check_path("manifest"),
-    "model": _check_model,
+    "model": check_model,
     "output_dir": check_path("output_dir"),
     "concurrency": whole_number(
         "concurrency", "a positive whole number of tasks in flight", minimum=1
@@ -153,17 +136,19 @@ _CHECKS: dict[str, Callable[[object], object]] = {
     "poll_interval_s": positive_number("poll_interval_s", "seconds"),
     "columns": parse_columns,
     "delimiter": check_delimiter,
-    "allow_models": _check_allow_models,
+    "allow_models": check_allow_models,
     "max_tasks": whole_number(
         "max_tasks", "a whole number of paid submissions, 0 or more", minimum=0
     ),
     "output": parse_output,
-    "shard": _check_shard,
+    "shard": check_shard,
     "rate_limit": positive_number("rate_limit", "requests per second"),
     "max_unknown": parse_unknown_budget,
     "halt_on_failure": parse_failure_brake,
     "task_timeout": positive_number("task_timeout", "seconds"),
     "strict_checks": check_bool("strict_checks"),
+    "max_cost": check_max_cost,
+    "prices": parse_prices,
 }
 
 
@@ -216,6 +201,7 @@ def _settings_from_node(
             raise SourceError(label, line, f"'{key}:' is given twice")
         if key == "defaults":
             settings[key] = defaults_from_node(loader, value_node, label)
+            settings["default_lines"] = _key_lines(value_node)
             continue
         value_line = line_of(value_node)
         if key in _MAPPING_SETTINGS:
@@ -260,6 +246,13 @@ def _resolve_output_files(settings: dict[str, Any], node: yaml.MappingNode, sour
             raise SourceError(str(source), _key_line(node, "output"), str(exc)) from exc
 
 
+def _key_lines(node: yaml.Node) -> dict[str, int]:
+    """Each key of a mapping node and the line it stands on."""
+    if not isinstance(node, yaml.MappingNode):
+        return {}
+    return {str(name.value): line_of(name) for name, _ in node.value}
+
+
 def _key_line(node: yaml.MappingNode, key: str) -> int:
     for key_node, _ in node.value:
         if key_node.value == key:
@@ -286,7 +279,7 @@ def apply_overrides(job: JobSettings, **overrides: object) -> JobSettings:
     if "columns" in changes:
         changes["columns"] = parse_columns(changes["columns"]).over(job.columns)
     if "allow_models" in changes:
-        changes["allow_models"] = job.allow_models | _check_allow_models(changes["allow_models"])
+        changes["allow_models"] = job.allow_models | check_allow_models(changes["allow_models"])
     if isinstance(output := changes.get("output"), OutputSpec):
         try:
             changes["output"] = resolve_signing(output, Path.cwd())
@@ -320,6 +313,13 @@ def open_rows(job: JobSettings, *, decode: bool = True) -> tuple[Manifest, RowVa
     if manifest.kind == "csv":
         _check_mapped_columns(job, manifest)
     defaults: dict[str, RawValue] = {**job.defaults, **manifest.defaults}
+    where = {name: (str(job.source), _default_line(job, name)) for name in job.defaults}
+    where.update((name, (str(job.manifest), 1)) for name in manifest.defaults)
+    problems = header_problems(
+        manifest, job.columns, defaults, job.model, job.allow_models, where=where
+    )
+    if problems:
+        raise JobProblems(problems)
     validator = RowValidator(
         str(job.manifest),
         job.manifest.parent,
@@ -331,6 +331,14 @@ def open_rows(job: JobSettings, *, decode: bool = True) -> tuple[Manifest, RowVa
         decode=decode,
     )
     return manifest, validator
+
+
+def _default_line(job: JobSettings, name: str) -> int:
+    """The job file's line of a default (`param.x` stands under `params:`)."""
+    lines = job.default_lines
+    if name in lines:
+        return lines[name]
+    return lines.get("params", 1) if name.startswith("param.") else 1
 
 
 def _check_mapped_columns(job: JobSettings, manifest: Manifest) -> None:
@@ -365,10 +373,20 @@ def validate_source(source: Path) -> list[Problem]:
 
 
 def validate_job(job: JobSettings) -> list[Problem]:
-    """As `validate_source`, for settings with the command line's overrides."""
-    problems: list[Problem] = []
-    predecode(local_paths(iter_rows(job, decode=False)))  # in parallel, before the checks
-    for row in iter_rows(job):
+    """As `validate_source`, for settings with the command line's overrides.
+    Problems of the job or header (every row would fail alike) come back alone."""
+    return list(iter_problems(job))
+
+
+def iter_problems(job: JobSettings) -> Iterator[Problem]:
+    """Every problem, streamed: the job's and header's alone if there are any,
+    else each row's, in manifest order (local images decoded first, in parallel)."""
+    try:
+        predecode(local_paths(iter_rows(job, decode=False)))
+        rows = iter_rows(job)
+    except JobProblems as exc:
+        yield from exc.problems
+        return
+    for row in rows:
         if isinstance(row, InvalidRow):
-            problems.extend(row.problems)
-    return problems
+            yield from row.problems

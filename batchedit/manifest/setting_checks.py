@@ -1,6 +1,7 @@
-"""The small value checks of job-file settings (numbers, flags, paths, the
-CSV delimiter): each raises ValueError with the setting's name and what it
-accepts, which job.py turns into a FILE:LINE message or a usage error."""
+"""The value checks of job-file settings (numbers, flags, paths, the CSV
+delimiter, the model slugs, the shard, the cost cap): each raises ValueError
+with the setting's name and what it accepts, which job.py turns into a
+FILE:LINE message or a usage error."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import math
 from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
+
+from batchedit.catalogue import current_catalogue, is_model_slug
+from batchedit.manifest.shard import Shard, parse_shard
 
 _DELIMITER_SPELLINGS = {",": ",", ";": ";", "\t": "\t", "tab": "\t", "\\t": "\t"}
 
@@ -64,3 +68,48 @@ def check_path(name: str) -> Callable[[object], Path]:
         return Path(value.strip())
 
     return check
+
+
+def check_model(value: object) -> str:
+    """A model slug's shape; whether it is known, or allowed, is checked once all
+    settings are read (see _check_model_allowed)."""
+    if not isinstance(value, str) or not is_model_slug(value.strip()):
+        raise ValueError(
+            f"model must be one of: {', '.join(current_catalogue().models)}, or a "
+            f"provider/name slug passed with --allow-model (got {value!r})"
+        )
+    return value.strip()
+
+
+def check_allow_models(value: object) -> frozenset[str]:
+    items = [value] if isinstance(value, str) else value
+    if isinstance(items, frozenset | list | tuple) and all(
+        isinstance(item, str) and is_model_slug(item.strip()) for item in items
+    ):
+        return frozenset(str(item).strip() for item in items)
+    raise ValueError(f"allow_models must be a list of provider/name model slugs (got {value!r})")
+
+
+def check_shard(value: object) -> Shard:
+    """A Shard, or the text `K/N` (as the command line and a replayed retry give it)."""
+    if isinstance(value, Shard):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"shard must be K/N, such as 0/4 (got {value!r})")
+    return parse_shard(value, environ={})
+
+
+def check_max_cost(value: object) -> float:
+    if isinstance(value, str):
+        with suppress(ValueError):  # left a string, refused just below
+            value = float(value)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise ValueError(
+            f"max_cost must be an amount in the price table's currency, 0 or more (got {value!r})"
+        )
+    return float(value)

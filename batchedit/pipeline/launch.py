@@ -1,13 +1,17 @@
-"""Starting a run, for `batchedit run` and `batchedit retry`: the steps between
-a parsed command line and the pipeline.
+"""Starting a run, for `batchedit run`, `batchedit retry` and the Python API:
+the steps between parsed settings and the pipeline.
 
 In order: take the run directory's lock (a second run at once exits 2); plan
 every row against the journal (`planning.survey`) so the run knows before the
-first request how many paid submissions it will make; refuse under `--strict`
-or the cost guard with nothing sent; remember how the run was started (for
-`retry`); then run the pipeline with SIGINT and SIGTERM turned into a clean
-stop. A second signal exits at once: every file is written aside and renamed,
-so even then none is left half-written.
+first request how many paid submissions it will make; print the problems
+(grouped) and the plan in one line; refuse under `--strict`, when every row
+is invalid, or under a cost guard, with nothing sent and nothing left behind;
+remember how the run was started (for `retry`); then run the pipeline.
+
+`launch` is the command line's: a loop of its own, SIGINT and SIGTERM turned
+into a clean stop (a second signal exits at once: every file is written aside
+and renamed, so even then none is left half-written). `start_run` is the same
+inside a caller's loop (`batchedit.arun`), where cancelling stops it cleanly.
 """
 
 from __future__ import annotations
@@ -15,23 +19,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shlex
 import signal
 import sys
-from collections.abc import Callable, Iterator, Mapping
+import threading
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, contextmanager, suppress
 from dataclasses import dataclass, field, replace
-from typing import TextIO
+from pathlib import Path
+from typing import Any, TextIO
 
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from batchedit.api.endpoint import Endpoint, endpoint_from_env
+from batchedit.errors import BatcheditError, UsageError
 from batchedit.eventloop import run_coroutine
 from batchedit.events import add_secret, notice, say
 from batchedit.manifest.decoding import DECODED_FILE
 from batchedit.manifest.job import JobSettings
 from batchedit.pipeline.planning import Survey, survey
 from batchedit.pipeline.resume import RetryScope
+from batchedit.pipeline.run_plan import RunPlan, cost_refusal, plan_from_survey
 from batchedit.pipeline.runner import RunConfig, RunOutcome, run_pipeline
 from batchedit.simulator import SimOptions, running_simulator
 from batchedit.state.fingerprint import FileDigests
@@ -60,6 +69,12 @@ class LaunchOptions:
     #: retry: text to add to these rows' prompts (review notes), kept for later runs
     add_to_prompts: Mapping[str, str] = field(default_factory=dict)
     simulate: SimOptions | None = None  # run against the in-process simulator
+    endpoint: Endpoint | None = None  # None: from the environment (unless simulating)
+
+
+class RunRefused(UsageError):
+    """The run must not start (--strict, every row invalid, a cost guard, no
+    confirmation); nothing was submitted and a new run directory is removed."""
 
 
 Confirm = Callable[[str], bool]
@@ -74,31 +89,23 @@ def launch(
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
-    """Run `job` into its run directory; the exit code of CONTRACT.md."""
+    """Run `job` into its run directory from the command line, in a loop of its
+    own; the exit code of CONTRACT.md."""
     out, err = out or sys.stdout, err or sys.stderr
-    if job.output_dir is None:
-        raise AssertionError("the CLI checks that a run directory was given")
-    paths = RunPaths(job.output_dir)
-    new_run_dir = not paths.root.exists()
-    with run_lock(paths):
-        notes = add_notes(load_prompt_notes(paths), options.add_to_prompts)
-        job = replace(job, prompt_suffixes={**job.prompt_suffixes, **notes})
-        planned = survey(job, paths, FileDigests(), retry=options.retry_rows)
-        for problem in planned.problems:  # before the question: decide seeing them
-            notice("problem", str(problem), file=err)
-        refusal = refusal_reason(job, planned, options, confirm)
-        if refusal is not None:
-            notice("refused", f"batchedit: {refusal}; nothing was submitted", file=err)
-            if new_run_dir:
-                _remove_empty_run_dir(paths)
-            return EXIT_USAGE
-        save_invocation(paths, invocation)
-        if options.add_to_prompts:
-            save_prompt_notes(paths, notes)  # before any submit: later runs ask the same
-        log.info("plan: %s", ", ".join(f"{n} to {a}" for a, n in planned.actions.items()))
+    try:
         with logging_redirect_tqdm():
-            outcome = run_coroutine(_run(job, paths, options, planned, err))
-    for line in outcome.summary.human_lines(paths):
+            started = run_coroutine(
+                start_run(job, invocation, options, confirm=confirm, err=err, own_loop=True)
+            )
+    except RunRefused as exc:
+        notice("refused", f"batchedit: {exc}; nothing was submitted", file=err)
+        return EXIT_USAGE
+    outcome, plan = started
+    assert job.output_dir is not None  # start_run refuses a job without one
+    # Shown as the user would type it: runs/catalog, not jobs/catalog/../../runs/catalog.
+    lines = outcome.summary.human_lines(RunPaths(Path(os.path.normpath(job.output_dir))))
+    lines.insert(1, plan.closing_line())
+    for line in lines:
         say(line, file=out)  # a closed stdout (`| head`) changes nothing, exit code included
     if outcome.local_failure is not None:
         notice(
@@ -116,6 +123,89 @@ def launch(
     return outcome.exit_code
 
 
+async def start_run(
+    job: JobSettings,
+    invocation: Invocation,
+    options: LaunchOptions,
+    *,
+    confirm: Confirm,
+    err: TextIO | None,
+    own_loop: bool,
+) -> tuple[RunOutcome, RunPlan]:
+    """Lock, plan, check the guards, run. `err` None keeps problems and the plan
+    in the log (the Python API); `own_loop` False (a caller's loop, a notebook)
+    leaves the loop's executor and signal handlers alone: cancelling the caller's
+    task then stops the run cleanly, as SIGINT does."""
+    if job.output_dir is None:
+        raise UsageError("no run directory: give --out DIR or `output_dir:` in the job file")
+    endpoint = None if options.simulate is not None else options.endpoint or endpoint_from_env()
+    paths = RunPaths(job.output_dir)
+    new_run_dir = not paths.root.exists()
+    with run_lock(paths):
+        notes = add_notes(load_prompt_notes(paths), options.add_to_prompts)
+        job = replace(job, prompt_suffixes={**job.prompt_suffixes, **notes})
+        try:
+            planned = await _survey(job, paths, options, own_loop=own_loop)
+            plan = plan_from_survey(job, planned)
+            _tell(job, planned, plan, err)
+            # Asked on the loop's own thread, which has nothing else to do yet:
+            # Ctrl-C at the question then interrupts at once, where a worker
+            # thread blocked in input() would hold the exit until Enter.
+            refusal = refusal_reason(job, planned, options, confirm)
+            if refusal is not None:
+                raise RunRefused(refusal)
+        except BatcheditError:
+            if new_run_dir:
+                _remove_empty_run_dir(paths)
+            raise
+        save_invocation(paths, invocation)
+        if options.add_to_prompts:
+            save_prompt_notes(paths, notes)  # before any submit: later runs ask the same
+        outcome = await _run(job, paths, options, planned, endpoint, err, own_loop=own_loop)
+    return outcome, plan
+
+
+async def _survey(
+    job: JobSettings, paths: RunPaths, options: LaunchOptions, *, own_loop: bool
+) -> Survey:
+    """The plan of every row. In a loop of our own nothing else runs yet, so it
+    runs right here (Ctrl-C stops it at once); in a caller's loop, in a thread,
+    since it hashes files and the caller's other tasks must go on."""
+    if own_loop:
+        return survey(job, paths, FileDigests(), retry=options.retry_rows)
+    return await asyncio.to_thread(survey, job, paths, FileDigests(), retry=options.retry_rows)
+
+
+#: At most this many grouped problem lines before a run; the rest are counted.
+PROBLEM_LINES = 10
+
+
+def _tell(job: JobSettings, planned: Survey, plan: RunPlan, err: TextIO | None) -> None:
+    """The grouped problems and the plan line, before anything is sent."""
+    full = f"every problem: batchedit validate {shlex.quote(str(job.source))}"
+    groups = list(planned.problems.groups.values())[:PROBLEM_LINES]
+    lines = planned.problems.lines(limit=PROBLEM_LINES, full_list=full)
+    for number, line in enumerate(lines):
+        group = groups[number] if number < len(groups) else None
+        fields: dict[str, object] = {}
+        if group is not None:
+            fields = {
+                "file": group.file,
+                "line": group.lines[0],
+                "field": group.field,
+                "rows": group.count,
+                "lines": group.lines,
+            }
+        if err is None:
+            log.warning("%s", line)
+        else:
+            notice("problem", line, file=err, fields=fields)
+    if err is None:
+        log.info("%s", plan.line())
+    else:
+        notice("plan", plan.line(), file=err, fields=plan.to_json())
+
+
 def _remove_empty_run_dir(paths: RunPaths) -> None:
     """Leave no trace of a refused first run: just the lock (and the decode
     verdicts of its images) were made."""
@@ -129,15 +219,24 @@ def _remove_empty_run_dir(paths: RunPaths) -> None:
 def refusal_reason(
     job: JobSettings, planned: Survey, options: LaunchOptions, confirm: Confirm
 ) -> str | None:
-    """Why the run must not start, or None: `--strict`, then the cost guard."""
+    """Why the run must not start, or None: `--strict`, a run of invalid rows
+    only, the cost guards, then the question in a terminal."""
     if options.strict and planned.invalid:
         return f"--strict: {planned.invalid} invalid row(s)"
+    if planned.rows and planned.invalid == planned.rows:
+        return (
+            f"every row of {job.manifest} is invalid ({planned.rows} rows); "
+            f"batchedit validate {shlex.quote(str(job.source))} lists the problems"
+        )
     paid = planned.paid_submissions
     if job.max_tasks is not None and paid > job.max_tasks:
         return (
             f"this run would make {paid} paid submissions, more than max_tasks "
             f"{job.max_tasks}; raise --max-tasks to go ahead"
         )
+    too_costly = cost_refusal(job, plan_from_survey(job, planned))
+    if too_costly is not None:
+        return too_costly
     units = planned.paid_units
     if options.simulate is not None or options.assume_yes or units <= CONFIRM_ABOVE:
         return None
@@ -172,23 +271,32 @@ def confirm_question(planned: Survey) -> str:
 
 
 async def _run(
-    job: JobSettings, paths: RunPaths, options: LaunchOptions, planned: Survey, err: TextIO
+    job: JobSettings,
+    paths: RunPaths,
+    options: LaunchOptions,
+    planned: Survey,
+    endpoint: Endpoint | None,
+    err: TextIO | None,
+    *,
+    own_loop: bool,
 ) -> RunOutcome:
     stop = asyncio.Event()
-    # File work (fsync above all) waits in threads: more of them than the default
-    # few let writes to disk overlap, which is what bounds a fast run.
-    asyncio.get_running_loop().set_default_executor(
-        ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="batchedit-io")
-    )
+    if own_loop:
+        # File work (fsync above all) waits in threads: more of them than the
+        # default few let writes to disk overlap, which is what bounds a fast run.
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="batchedit-io")
+        )
     async with AsyncExitStack() as stack:
-        stack.enter_context(_stop_on_signals(stop, err))
+        if own_loop and threading.current_thread() is threading.main_thread():
+            stack.enter_context(_stop_on_signals(stop, err or sys.stderr))
         if options.simulate is not None:
             simulator = await stack.enter_async_context(
                 running_simulator(options.simulate, scratch_dir=paths.state_dir)
             )
             endpoint = Endpoint(simulator.base_url, SIMULATED_KEY)
-        else:
-            endpoint = endpoint_from_env()
+        if endpoint is None:
+            raise AssertionError("start_run resolves the endpoint unless simulating")
         add_secret(endpoint.api_key)  # no log line may show it, whatever the format
         config = RunConfig(
             job,
@@ -198,8 +306,27 @@ async def _run(
             retry_rows=options.retry_rows,
             planned_submits=planned.paid_submissions,
         )
-        return await run_pipeline(config, total_rows=planned.rows, stop=stop)
+        pipeline = run_pipeline(
+            config,
+            total_rows=planned.rows,
+            work=planned.work,
+            submits=planned.paid_submissions,
+            stop=stop,
+        )
+        return await _until_done(pipeline, stop)
     raise AssertionError("unreachable")
+
+
+async def _until_done(pipeline: Coroutine[Any, Any, RunOutcome], stop: asyncio.Event) -> RunOutcome:
+    """The pipeline's outcome; a cancelled caller stops it as a signal would,
+    and waits for the report to be written before the cancellation goes on."""
+    task = asyncio.create_task(pipeline)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        stop.set()
+        await task
+        raise
 
 
 @contextmanager

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from batchedit.catalogue import ModelSpec, current_catalogue, outputs_for
@@ -20,13 +20,12 @@ from batchedit.errors import InputError
 from batchedit.manifest.decoding import local_paths, predecode
 from batchedit.manifest.job import JobSettings, iter_rows
 from batchedit.manifest.naming import OutputSpec, output_layout
+from batchedit.manifest.problem_digest import ProblemDigest
 from batchedit.pipeline.resume import PAID_ACTIONS, Action, RetryScope, RowPlan, plan_row
-from batchedit.records import InvalidRow, Problem, Row
+from batchedit.records import InvalidRow, Row
 from batchedit.state.fingerprint import FileDigests, request_fingerprint
 from batchedit.state.history import JournalIndex
 from batchedit.state.rundir import RunPaths
-
-MAX_PROBLEMS_KEPT = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,13 +80,16 @@ class Survey:
 
     rows: int
     invalid: int
-    problems: tuple[Problem, ...]  # the first MAX_PROBLEMS_KEPT
+    problems: ProblemDigest  # grouped by message, bounded
     actions: Counter[Action]
     unreadable: int
     #: Images the paid submits will make (a task may yield several: `n`), and
     #: those of them billed one by one, as the catalogue says of each model.
     paid_images: int = 0
     multi_output_rows: int = 0  # rows to submit whose task yields more than one image
+    #: (model, imageSize) -> paid units (tasks, or images where billed per image),
+    #: for the plan's cost.
+    paid_by_kind: Counter[tuple[str, str | None]] = field(default_factory=Counter)
 
     @property
     def paid_submissions(self) -> int:
@@ -99,6 +101,22 @@ class Survey:
         """Of those, rows paid for again because their files are gone and their
         results expired."""
         return self.actions[Action.RESUBMIT]
+
+    @property
+    def work(self) -> int:
+        """Rows this run will act on (submit, poll, download again, or fail to
+        read): the progress bar's total."""
+        return (
+            self.paid_submissions
+            + self.actions[Action.POLL]
+            + self.actions[Action.FETCH]
+            + self.unreadable
+        )
+
+    @property
+    def settled(self) -> int:
+        """Valid rows an earlier run settled: this run leaves them untouched."""
+        return self.actions[Action.KEEP]
 
     @property
     def paid_units(self) -> int:
@@ -114,8 +132,9 @@ def survey(
     retry: RetryScope | None = None,
 ) -> Survey:
     rows = invalid = unreadable = 0
-    problems: list[Problem] = []
+    problems = ProblemDigest()
     actions: Counter[Action] = Counter()
+    paid: Counter[tuple[str, str | None]] = Counter()
     paid_images = multi_output = 0
     catalogue = current_catalogue()
     # Every distinct local image decoded once, in parallel, before anything is paid:
@@ -131,8 +150,7 @@ def survey(
             rows += 1
             if isinstance(row, InvalidRow):
                 invalid += 1
-                if len(problems) < MAX_PROBLEMS_KEPT:
-                    problems.extend(row.problems)
+                problems.extend(row.problems)
                 continue
             plan = planner.plan(row)
             if isinstance(plan, Unreadable):
@@ -143,14 +161,16 @@ def survey(
                     images = paid_images_of(catalogue.body_spec(row.request.model), row)
                     paid_images += images
                     multi_output += images > 1
+                    paid[(row.request.model, row.request.image_size)] += images
     return Survey(
         rows,
         invalid,
-        tuple(problems[:MAX_PROBLEMS_KEPT]),
+        problems,
         actions,
         unreadable,
         paid_images=paid_images,
         multi_output_rows=multi_output,
+        paid_by_kind=paid,
     )
 
 

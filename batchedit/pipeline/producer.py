@@ -56,7 +56,7 @@ async def produce(
         ):
             for item in batch:
                 if isinstance(item, Status):
-                    services.progress.finished(item)
+                    services.progress.settled(item)
                 else:
                     await rows_q.put(item)
     finally:

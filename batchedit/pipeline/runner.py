@@ -54,13 +54,17 @@ async def run_pipeline(
     config: RunConfig,
     *,
     total_rows: int,
+    work: int | None = None,
+    submits: int | None = None,
     clock: Clock | None = None,
     stop: asyncio.Event | None = None,
 ) -> RunOutcome:
     """Run the job into its run directory and write report.jsonl and summary.json,
     however the run ends. Setting `stop` (the CLI does on SIGINT or SIGTERM)
     stops submitting and polling at once; what is known is in the journal, and
-    unfinished rows come out `pending` for a re-run to pick up.
+    unfinished rows come out `pending` for a re-run to pick up. `work` and
+    `submits` (the plan's rows to act on and paid submissions) are the
+    progress bars' totals; without them, every row.
 
     The caller holds the run directory's lock."""
     clock = clock or LoopClock()
@@ -82,7 +86,9 @@ async def run_pipeline(
         model=config.job.model,
         concurrency=config.job.concurrency,
     )
-    with Progress(total_rows, enabled=config.show_progress) as progress:
+    work_total = total_rows if work is None else work
+    submit_total = work_total if submits is None else submits
+    with Progress(work_total, submits=submit_total, enabled=config.show_progress) as progress:
         async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
             planned = config.planned_submits
             run = RunServices.create(

@@ -1,6 +1,12 @@
 """Progress bars on a terminal: rows submitted, rows finished with an ETA, and
 beside them the tasks in flight and the rows that failed.
 
+The totals are the plan's, not the manifest's: the submitted bar counts
+toward this run's paid submissions, the finished bar toward the rows this run
+acts on (submits, polls, downloads again). Rows settled by an earlier run or
+invalid are counted beside the bars (`settled`), so a nightly run that
+submits 5 rows of 307 ends at 5/5, not at 5/307 looking aborted.
+
 Silent (no bar at all) when stderr is not a terminal or the user asked for
 `--no-progress`, so logs and CI output stay clean; the CLI routes log lines
 around the bars (tqdm's logging redirect), so a warning never tears a bar.
@@ -23,13 +29,24 @@ BAR_FORMAT = "{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{r
 
 
 class Progress:
-    def __init__(self, total_rows: int, *, enabled: bool, file: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        total_work: int,
+        *,
+        enabled: bool,
+        submits: int | None = None,
+        file: TextIO | None = None,
+    ) -> None:
         self.statuses: Counter[Status] = Counter()
         self.submitted_rows = 0
+        self.settled_rows = 0
         self.in_flight = 0
-        options = {"total": total_rows, "unit": "row", "disable": not enabled, "file": file}
-        self._submitted = tqdm(desc="submitted", position=0, **options)  # type: ignore[call-overload]
-        self._finished = tqdm(desc="finished ", position=1, bar_format=BAR_FORMAT, **options)  # type: ignore[call-overload]
+        options = {"unit": "row", "disable": not enabled, "file": file}
+        submit_total = total_work if submits is None else submits
+        self._submitted = tqdm(desc="submitted", position=0, total=submit_total, **options)  # type: ignore[call-overload]
+        self._finished = tqdm(
+            desc="finished ", position=1, bar_format=BAR_FORMAT, total=total_work, **options
+        )  # type: ignore[call-overload]
 
     @property
     def failed(self) -> int:
@@ -47,9 +64,16 @@ class Progress:
         self._update(self._submitted, in_flight)
 
     def finished(self, status: Status, *, in_flight: int | None = None) -> None:
-        """A row reached its final status in this run (also rows never sent)."""
+        """A row this run acted on reached its final status."""
         self.statuses[status] += 1
         self._update(self._finished, in_flight)
+
+    def settled(self, status: Status) -> None:
+        """A row this run leaves alone (settled earlier, or invalid): counted,
+        not on the bar, whose total is this run's work."""
+        self.statuses[status] += 1
+        self.settled_rows += 1
+        self._finished.set_postfix_str(self.postfix(), refresh=False)
 
     def _update(self, bar: tqdm[None], in_flight: int | None) -> None:
         if in_flight is not None:

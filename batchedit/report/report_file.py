@@ -57,6 +57,7 @@ def request_record(
     return ReportRecord(
         id=row.id,
         row=row.index,
+        line=row.line,
         status=status,
         model=request.model,
         prompt=request.prompt,
@@ -79,6 +80,7 @@ def invalid_record(row: InvalidRow) -> ReportRecord:
     return ReportRecord(
         id=row.id,
         row=row.index,
+        line=row.line,
         status=Status.INVALID,
         model=row.model,
         prompt=row.prompt,

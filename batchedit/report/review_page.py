@@ -284,7 +284,9 @@ def _info_html(record: ReportRecord, review: str) -> str:
             f'<p class="error"><b>{escape(record.error.category.value)}</b>{http} '
             f"{escape(record.error.message)}</p>"
         )
-    facts = [f"row {record.row}"]
+    # The file line, as validation names it; the data row beside it.
+    where = f"line {record.line} (row {record.row})" if record.line else f"row {record.row}"
+    facts = [where]
     if record.latency_s is not None:
         facts.append(f"{record.latency_s:.1f} s")
     if record.attempts:

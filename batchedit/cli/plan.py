@@ -1,0 +1,83 @@
+"""`batchedit plan SOURCE`: what a run would do now, and cost, offline.
+
+Reads the run directory's state (nothing is locked, sent or written): rows to
+submit, to poll, to download again, settled, invalid; paid submissions; the
+cost from the user's price table. `--max-cost` and `--max-tasks` refuse
+(exit 2) as they would refuse the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from batchedit.cli.conventions import error_document, print_json
+from batchedit.cli.exits import EXIT_OK, EXIT_USAGE
+from batchedit.cli.options import add_manifest_options, manifest_overrides
+from batchedit.manifest.job import apply_overrides, load_job
+from batchedit.manifest.prices import load_prices
+from batchedit.pipeline.run_plan import cost_refusal, plan_job
+
+PROBLEM_LINES = 10
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    plan = commands.add_parser(
+        "plan",
+        help="what a run would submit, poll, download, skip, and cost (offline)",
+        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+    )
+    plan.add_argument("source", type=Path, metavar="SOURCE", help="job file or manifest")
+    plan.add_argument("--out", type=Path, dest="output_dir", help="the run directory")
+    plan.add_argument(
+        "--prices",
+        type=Path,
+        metavar="FILE",
+        help="price table (YAML or JSON, per model and size); default: the job's prices:",
+    )
+    plan.add_argument(
+        "--max-cost",
+        type=float,
+        metavar="AMOUNT",
+        help="refuse (exit 2) if the estimated cost is above AMOUNT",
+    )
+    plan.add_argument(
+        "--max-tasks", type=int, metavar="N", help="refuse (exit 2) above N paid submissions"
+    )
+    add_manifest_options(plan)
+    plan.set_defaults(handler=command_plan)
+
+
+def command_plan(args: argparse.Namespace) -> int:
+    overrides = {
+        **manifest_overrides(args),
+        "output_dir": args.output_dir,
+        "max_cost": args.max_cost,
+        "max_tasks": args.max_tasks,
+    }
+    if args.prices is not None:
+        overrides["prices"] = load_prices(args.prices)
+    job = apply_overrides(load_job(args.source), **overrides)
+    plan = plan_job(job)
+    refusal = cost_refusal(job, plan)
+    if refusal is None and job.max_tasks is not None and plan.paid_submissions > job.max_tasks:
+        refusal = (
+            f"this run would make {plan.paid_submissions} paid submissions, more than "
+            f"max_tasks {job.max_tasks}"
+        )
+    if args.json:
+        document = plan.to_json()
+        if refusal is not None:
+            document = {**error_document(refusal, EXIT_USAGE), "plan": document}
+        print_json(document)
+        return EXIT_OK if refusal is None else EXIT_USAGE
+    full = f"every problem: batchedit validate {args.source}"
+    for line in plan.problems.lines(limit=PROBLEM_LINES, full_list=full):
+        print(line, file=sys.stderr)
+    for line in plan.lines():
+        print(line)
+    if refusal is not None:
+        print(f"batchedit: {refusal}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK

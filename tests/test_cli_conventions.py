@@ -1,0 +1,191 @@
+"""CLI conventions: global options before or after the command, --json on
+validate/status/doctor/plan with one error shape, help with defaults, the
+environment and the exit codes, a bare `batchedit`, one-line errors, a busy
+port, shell completion, and the key from a file or the official CLI's
+profile (never from argv)."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from support import TEST_KEY, ThreadedSimulator, two_image_manifest
+
+from batchedit.api.credentials import find_api_key
+from batchedit.cli import main
+from batchedit.errors import UsageError
+
+Simulators = Callable[..., ThreadedSimulator]
+FAST = ["--poll-interval", "0.01", "--no-progress"]
+
+
+def test_bare_batchedit_prints_the_command_list(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    out = capsys.readouterr().out
+    for command in ("run", "retry", "validate", "plan", "status", "report", "doctor", "simulate"):
+        assert f"\n    {command} " in out
+    assert "completion" in out
+
+
+@pytest.mark.parametrize("command", ["run", "plan", "doctor", "simulate"])
+def test_help_shows_defaults_environment_and_exit_codes(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main([command, "--help"])
+    assert exited.value.code == 0
+    text = capsys.readouterr().out
+    assert "MODELLIX_API_KEY" in text and "MODELLIX_PROFILE" in text
+    assert "exit codes:" in text and "130" in text
+    assert "(default: " in text and "(default: None)" not in text
+
+
+def test_a_usage_error_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["run"])
+    assert exited.value.code == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert main(["status", "/nonexistent/run"]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_global_options_before_or_after_the_command(
+    tmp_path: Path,
+    threaded_simulator: Simulators,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    threaded_simulator()
+    manifest, run_dir = two_image_manifest(tmp_path, rows=2), tmp_path / "run"
+    assert main(["run", str(manifest), "--out", str(run_dir), *FAST, "-v"]) == 0
+    capsys.readouterr()
+    assert main(["--json", "status", str(run_dir)]) == 0
+    before = json.loads(capsys.readouterr().out)
+    assert main(["status", str(run_dir), "--json"]) == 0
+    after = json.loads(capsys.readouterr().out)
+    assert before == after and after["statuses"] == {"succeeded": 2} and after["ok"] is True
+
+
+def test_json_errors_have_one_shape(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (
+        ["validate", str(tmp_path / "absent.csv"), "--json"],
+        ["--json", "status", str(tmp_path)],
+        ["plan", str(tmp_path / "absent.csv"), "--json"],
+    ):
+        assert main(argv) == 2
+        document = json.loads(capsys.readouterr().out)
+        assert document["ok"] is False
+        assert document["error"]["exit_code"] == 2 and document["error"]["message"]
+    assert main(["run", "x.csv", "--json"]) == 2  # run has no JSON output: said, not ignored
+    assert "--json is for" in json.loads(capsys.readouterr().out)["error"]["message"]
+
+
+def test_doctor_json(threaded_simulator: Simulators, capsys: pytest.CaptureFixture[str]) -> None:
+    threaded_simulator(api_key=TEST_KEY, balance=3)
+    assert main(["doctor", "--json", "--timeout", "5"]) == 0
+    text = capsys.readouterr().out
+    document = json.loads(text)
+    assert document["ok"] is True and TEST_KEY not in text
+    assert [check["name"] for check in document["checks"]] == [
+        "API key",
+        "API origin",
+        "reachable",
+        "key valid",
+        "balance",
+    ]
+
+
+def test_simulate_on_a_busy_port_says_so_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["simulate", "--port", str(port)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert f"127.0.0.1:{port}" in line and "--port" in line
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_completion_scripts_name_the_commands(
+    shell: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["completion", shell]) == 0
+    script = capsys.readouterr().out
+    assert "batchedit" in script and "validate" in script and "--max-tasks" in script
+
+
+def write_profile(home: Path, data: object) -> None:
+    path = home / "modellix" / "config.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+
+def test_the_key_comes_from_the_file_then_the_environment_then_the_profile(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "config"
+    write_profile(
+        config,
+        {
+            "currentProfile": "work",
+            "profiles": {"work": {"apiKey": "k-work"}, "me": {"apiKey": "k-me"}},
+        },
+    )
+    env = {"XDG_CONFIG_HOME": str(config)}
+    found = find_api_key(env)
+    assert found is not None and found.key == "k-work" and "profile work" in found.source
+    found = find_api_key({**env, "MODELLIX_PROFILE": "me"})
+    assert found is not None and found.key == "k-me"
+    found = find_api_key({**env, "MODELLIX_API_KEY": "k-env"})
+    assert found is not None and found.key == "k-env"
+    key_file = tmp_path / "key"
+    key_file.write_text("k-file\n", encoding="utf-8")
+    found = find_api_key({**env, "MODELLIX_API_KEY": "k-env"}, key_file=key_file)
+    assert found is not None and found.key == "k-file" and "k-file" not in repr(found)
+    with pytest.raises(UsageError, match="MODELLIX_PROFILE=nobody"):
+        find_api_key({**env, "MODELLIX_PROFILE": "nobody"})
+    assert find_api_key({"XDG_CONFIG_HOME": str(tmp_path / "none")}) is None
+
+
+def test_the_older_single_key_profile_shape_is_read(tmp_path: Path) -> None:
+    write_profile(tmp_path, {"apiKey": "k-legacy"})
+    found = find_api_key({"XDG_CONFIG_HOME": str(tmp_path)})
+    assert found is not None and found.key == "k-legacy"
+
+
+def test_a_run_takes_its_key_from_the_official_cli_profile(
+    tmp_path: Path,
+    threaded_simulator: Simulators,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    simulator = threaded_simulator(api_key="k-profile")
+    monkeypatch.delenv("MODELLIX_API_KEY")
+    write_profile(
+        tmp_path / "config",
+        {"currentProfile": "default", "profiles": {"default": {"apiKey": "k-profile"}}},
+    )
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    manifest = two_image_manifest(tmp_path, rows=2)
+    assert main(["run", str(manifest), "--out", str(tmp_path / "run"), *FAST]) == 0
+    assert simulator.stats()["submits"] == 2
+    assert main(["doctor", "--timeout", "5"]) == 0
+    assert "config.json (profile default)" in capsys.readouterr().out
+
+
+def test_a_run_takes_its_key_from_a_file_and_a_missing_key_makes_nothing(
+    tmp_path: Path, threaded_simulator: Simulators, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    simulator = threaded_simulator(api_key="k-secret")
+    monkeypatch.delenv("MODELLIX_API_KEY")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "no-config"))
+    manifest = two_image_manifest(tmp_path, rows=2)
+    assert main(["run", str(manifest), "--out", str(tmp_path / "none"), *FAST]) == 2
+    assert not (tmp_path / "none").exists()
+    key_file = tmp_path / "key"
+    key_file.write_text("k-secret\n", encoding="utf-8")
+    argv = ["run", str(manifest), "--out", str(tmp_path / "run"), *FAST]
+    assert main([*argv, "--api-key-file", str(key_file)]) == 0
+    assert simulator.stats()["submits"] == 2

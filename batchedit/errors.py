@@ -4,22 +4,28 @@
     ├── UsageError            bad arguments or settings                 -> exit 2
     ├── SourceError           unreadable job file or manifest           -> exit 2
     ├── LocalFailure          the machine failed us (disk, permissions) -> exit 4
-    │   └── JournalWriteFailed  the journal could not be made durable
+    │   ├── JournalWriteFailed  the journal could not be made durable
+    │   └── InternalError     any other exception reaching the run's edge (a bug)
     ├── InputError            a row's local image cannot be used: the row fails
     ├── FatalApiError         401, 402: nothing else can succeed        -> exit 3
     └── ApiError              an answer about one request, already classified
         ├── RequestRejected   400, 404: this request fails, never retried
         ├── TransientError    429, 502-504, network: a wait may cure it
-        │   └── RateLimited   429, with the server's advice on when to resume
+        │   ├── RateLimited   429, with the server's advice on when to resume
+        │   └── DeadlineExceeded  no whole answer within request_timeout_s
         ├── OutcomeUnknown    a paid submit may or may not have created a task
         ├── ProtocolError     an answer that does not follow the protocol
+        ├── AnswerRefused     an answer past a bound or unsafe to use (too large,
+        │                     an unsafe task id): never asked again at once
         ├── TaskTimedOut      a task passed its deadline (`task_timeout`) unfinished
         └── DownloadError     a result could not be fetched or is not an image
             └── ResultExpired the result is gone (403, 404, 410)
 
 Only the API client raises ApiError and FatalApiError, translating aiohttp's
 exceptions in one place; each carries the report's error category so the
-pipeline never reads a status code. FatalApiError is a sibling of ApiError,
+pipeline never reads a status code. Their messages pass the redactor
+(redact.py) as they are made: whatever the service echoed, an exception text
+holds neither the API key nor a control character. FatalApiError is a sibling of ApiError,
 not a kind of it: a fatal condition of the run is not a row's error, and an
 `except ApiError` that handles a row can never swallow it. No message ever
 holds the API key.
@@ -28,6 +34,7 @@ holds the API key.
 from __future__ import annotations
 
 from batchedit.records import ErrorCategory, RowError
+from batchedit.redact import scrub
 
 
 class BatcheditError(Exception):
@@ -73,6 +80,7 @@ class ApiError(BatcheditError):
         http_status: int | None = None,
         category: ErrorCategory | None = None,
     ) -> None:
+        message = scrub(message)
         super().__init__(message)
         self.message = message
         self.http_status = http_status
@@ -89,6 +97,7 @@ class FatalApiError(BatcheditError):
     def __init__(
         self, message: str, *, http_status: int | None = None, category: ErrorCategory
     ) -> None:
+        message = scrub(message)
         super().__init__(message)
         self.message = message
         self.http_status = http_status
@@ -103,6 +112,12 @@ class LocalFailure(BatcheditError):
 class JournalWriteFailed(LocalFailure):
     """A journal write failed: no line of that batch, nor any later one, is
     durable, so nothing more may be submitted in this run."""
+
+
+class InternalError(LocalFailure):
+    """An exception nothing expected reached the run's edge: a bug. It ends the
+    run like a local failure (exit 4, report written); its traceback goes to
+    the debug log, its cause in one line to the user."""
 
 
 class RequestRejected(ApiError):
@@ -123,6 +138,20 @@ class RateLimited(TransientError):
         self.retry_after_s = retry_after_s
 
 
+class DeadlineExceeded(TransientError):
+    """No whole answer within `request_timeout_s`. Not retried by the client at
+    once, since every attempt may cost the whole deadline again; a poller asks
+    again at its next turn, a download fails its row (a re-run fetches again)."""
+
+    category = ErrorCategory.NETWORK
+
+
+class AnswerRefused(ApiError):
+    """An answer refused at the trust boundary (invariant 10): larger than its
+    cap, in an encoding not asked for, or naming a task id unsafe to put into a
+    path. Asking again would get the same, so the client never retries it."""
+
+
 class OutcomeUnknown(ApiError):
     """A paid submit whose answer never arrived: it may have created a task."""
 
@@ -140,9 +169,19 @@ class TaskTimedOut(ApiError):
 
 
 class DownloadError(ApiError):
-    """A result could not be downloaded whole, or is not a valid image."""
+    """A result could not be downloaded whole, or is not a valid image.
+
+    `retry_may_cure` is False for a body that is not an image at all, or in a
+    format refused: fetching it again would bring the same, so it is not."""
 
     category = ErrorCategory.DOWNLOAD
+    retry_may_cure = True
+
+    def __init__(
+        self, message: str, *, http_status: int | None = None, retry_may_cure: bool = True
+    ) -> None:
+        super().__init__(message, http_status=http_status)
+        self.retry_may_cure = retry_may_cure
 
 
 class ResultExpired(DownloadError):

@@ -11,8 +11,10 @@ and nothing else; how an event is written is decided once, by `setup_logging`:
 Events: `run_started`, `row_submitted`, `row_finished`, `retried`, `paused`
 (a 429 held every request of a kind back), `run_stopped` (a fatal API answer
 or an interruption) and `run_finished`. Whatever the format, a line never
-holds the API key: the key is registered with `add_secret` and blotted out of
-every formatted line, as a last guard behind the client's own care.
+holds the API key: the key is registered with `add_secret` (redact.py) and
+blotted out of every formatted line, as a last guard behind the client's own
+care; a text line's message is stripped of control characters, so no field
+from the service can forge a line of its own.
 """
 
 from __future__ import annotations
@@ -25,13 +27,15 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
+from batchedit.redact import REDACTED, add_secret, redact, strip_controls
+
+__all__ = ["REDACTED", "add_secret", "emit", "notice", "redact", "setup_logging"]
+
 EVENTS_LOGGER = "batchedit.events"
-REDACTED = "[redacted]"
 LogFormat = Literal["text", "json"]
 LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
 
 _log = logging.getLogger(EVENTS_LOGGER)
-_secrets: set[str] = set()
 _json_mode = False
 
 
@@ -57,7 +61,7 @@ def notice(
         data = {"message": message, **(fields or {})}
         _log.warning("%s", message, extra={"event": event, "fields": data})
     else:
-        say(redact(message), file=file or sys.stderr)
+        say(redact(strip_controls(message)), file=file or sys.stderr)
 
 
 def say(text: str, *, file: TextIO | None = None) -> bool:
@@ -92,22 +96,11 @@ def silence(stream: TextIO) -> None:
         return
 
 
-def add_secret(secret: str) -> None:
-    """A value no log line may show (the API key)."""
-    if secret:
-        _secrets.add(secret)
-
-
-def redact(text: str) -> str:
-    for secret in _secrets:
-        text = text.replace(secret, REDACTED)
-        escaped = json.dumps(secret)[1:-1]  # as it would read inside a JSON string
-        if escaped != secret:
-            text = text.replace(escaped, REDACTED)
-    return text
-
-
 class TextFormatter(logging.Formatter):
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        # The message alone: a traceback after it (debug level) keeps its lines.
+        return strip_controls(super().formatMessage(record))
+
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
 
@@ -150,7 +143,8 @@ def setup_logging(log_format: LogFormat, *, verbose: bool) -> None:
     replacing the one an earlier call installed.
 
     JSON logs are for machines, so they carry every event even without `-v`;
-    other records keep the usual threshold (warnings, or everything with -v)."""
+    other records keep the usual threshold (warnings, or everything with -v,
+    batchedit's debug lines included)."""
     global _handler, _json_mode
     _json_mode = log_format == "json"
     handler = _StderrHandler(sys.stderr)
@@ -164,4 +158,7 @@ def setup_logging(log_format: LogFormat, *, verbose: bool) -> None:
     root.addHandler(handler)
     _handler = handler
     root.setLevel(logging.INFO if verbose else logging.WARNING)
+    # -v: batchedit's own debug lines too (retries, and the traceback of an
+    # internal error, which is never shown without it).
+    logging.getLogger("batchedit").setLevel(logging.DEBUG if verbose else logging.NOTSET)
     _log.setLevel(logging.INFO if verbose or log_format == "json" else logging.WARNING)

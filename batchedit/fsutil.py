@@ -17,6 +17,18 @@ MAX_NAME_CHARS = 120
 PARTIAL_SUFFIX = ".part"  # what a file written aside is called until renamed
 
 
+def _read_umask() -> int:
+    """The process's umask, read once at import (setting it back at once; no
+    thread writes files yet): mkstemp makes files 0600, and a report should
+    be as readable as the outputs beside it, 0644 under the usual umask."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+FILE_MODE = 0o666 & ~_read_umask()
+
+
 def safe_name(row_id: str) -> str:
     """A file-name stem for a row id, unique per id.
 
@@ -40,6 +52,7 @@ def atomic_writer(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=PARTIAL_SUFFIX, dir=path.parent)
     try:
+        os.fchmod(fd, FILE_MODE)
         encoding = None if "b" in mode else "utf-8"
         with os.fdopen(fd, mode, encoding=encoding) as handle:
             yield handle

@@ -12,6 +12,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from batchedit.redact import scrub
+
 #: A value of a manifest column: CSV gives strings, YAML any scalar.
 FieldValue = str | int | float | bool | None
 #: A model parameter's value in the request body (catalogue.ParamValue).
@@ -155,6 +157,11 @@ class RowError:
     category: ErrorCategory
     message: str
     http_status: int | None = None
+
+    def __post_init__(self) -> None:
+        # The last guard of invariant 8 for what the journal, the report and the
+        # summary store: a message quoting the service is redacted here too.
+        object.__setattr__(self, "message", scrub(self.message))
 
     def to_json(self) -> dict[str, Any]:
         return {

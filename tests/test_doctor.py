@@ -88,4 +88,4 @@ def test_doctor_refuses_plain_http_to_a_remote_origin(
     monkeypatch.setenv("MODELLIX_API_KEY", TEST_KEY)
     monkeypatch.setenv("MODELLIX_BASE_URL", "http://api.example.com")
     code, output = doctor(capsys)
-    assert code == 1 and "FAIL  API origin" in output and "use https" in output
+    assert code == 2 and "FAIL  API origin" in output and "use https" in output

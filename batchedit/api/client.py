@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -21,7 +22,8 @@ from typing import Any, TypeVar
 
 import aiohttp
 
-from batchedit.api.download import download_once
+from batchedit.api.bounded import ServiceLimits
+from batchedit.api.download import DownloadPolicy, download_once
 from batchedit.api.endpoint import Endpoint
 from batchedit.api.exchange import ApiRequest, exchange
 from batchedit.api.policy import LoadFeedback, NoFeedback, RequestCounts, RetryPolicy
@@ -30,7 +32,9 @@ from batchedit.api.task_state import TaskState, parse_task
 from batchedit.catalogue import current_catalogue
 from batchedit.clock import Clock
 from batchedit.errors import (
+    AnswerRefused,
     ApiError,
+    DeadlineExceeded,
     DownloadError,
     OutcomeUnknown,
     ProtocolError,
@@ -39,11 +43,16 @@ from batchedit.errors import (
 )
 from batchedit.events import emit
 from batchedit.records import ErrorCategory
+from batchedit.redact import redact, scrub
 
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
 MAX_MESSAGE_CHARS = 300
+#: What a task id may be before it goes into a path (invariant 10): no `/`,
+#: `?`, `#`, `%`, spaces or control characters, so it names one task and
+#: nothing else on the API's origin.
+TASK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 T = TypeVar("T")
 
@@ -62,7 +71,7 @@ class ModellixClient:
     endpoint: Endpoint
     clock: Clock
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    max_download_bytes: int = 64 * 1024 * 1024
+    limits: ServiceLimits = field(default_factory=ServiceLimits)
     rng: random.Random = field(default_factory=random.Random)
     counts: RequestCounts = field(default_factory=RequestCounts)
     wall_clock: Callable[[], float] = time.time
@@ -96,16 +105,24 @@ class ModellixClient:
         path = current_catalogue().body_spec(model).submit_path
         request = ApiRequest("POST", path, body, paid=True)
         data = await exchange(
-            self.session, self.endpoint, request, load=self.load, wall_clock=self.wall_clock
+            self.session,
+            self.endpoint,
+            request,
+            load=self.load,
+            wall_clock=self.wall_clock,
+            limits=self.limits,
         )
         task_id = data.get("task_id")
         if not isinstance(task_id, str) or not task_id:
             raise OutcomeUnknown("the service accepted the submit but sent no task id")
+        check_task_id(task_id)
         return task_id
 
     async def read_task(self, task_id: str) -> TaskState:
         """One look at a task. A malformed answer (not JSON, about another task)
-        is free to ask again, so it is retried within the budget like a 503."""
+        is free to ask again, so it is retried within the budget like a 503.
+        A task id unsafe in a path is refused before anything is sent."""
+        check_task_id(task_id)
         path = f"{API_PREFIX}/tasks/{task_id}"
         return await self._call_json(
             "GET", path, kind="poll", parse=lambda data: parse_task(task_id, data)
@@ -126,7 +143,10 @@ class ModellixClient:
         file_id, url = data.get("file_id"), data.get("url")
         if not isinstance(url, str) or not url:
             raise ProtocolError("the media upload answer has no url")
-        return UploadedFile(str(file_id or ""), url)
+        if redact(url) != url or not url.isprintable():
+            # It would be stored (the upload cache) and sent on: refuse it whole.
+            raise AnswerRefused("the media upload answer's url holds the API key or controls")
+        return UploadedFile(scrub(str(file_id or ""), max_chars=128), url)
 
     async def validate_key(self) -> bool:
         """Whether the service takes this key (`doctor`); a refused key raises FatalApiError."""
@@ -161,20 +181,26 @@ class ModellixClient:
         (a body cut short without a Content-Length to tell). An expired result,
         a refusal or a result over the size cap is not retried.
         """
+        policy = DownloadPolicy.for_origin(self.endpoint.base_url, self.limits)
         for retry in range(self.retry.max_retries + 1):
             try:
-                data = await download_once(
-                    self.session, url, max_bytes=self.max_download_bytes, counts=self.counts
-                )
+                data = await download_once(self.session, url, policy=policy, counts=self.counts)
                 if check is None:
+                    self.counts.bytes_downloaded += len(data)
                     return data, None
                 try:
-                    return data, await asyncio.to_thread(check, data)
+                    checked = await asyncio.to_thread(check, data)
+                    self.counts.bytes_downloaded += len(data)  # only what passed
+                    return data, checked
                 except DownloadError as exc:
+                    if not exc.retry_may_cure:
+                        raise  # not an image at all, or a format refused: the same again
                     raise TransientError(
                         f"{exc.message}; the body may have been cut short",
                         category=ErrorCategory.DOWNLOAD,
                     ) from exc
+            except DeadlineExceeded as exc:
+                raise DownloadError(exc.message) from exc
             except TransientError as exc:
                 if retry == self.retry.max_retries:
                     raise
@@ -204,6 +230,7 @@ class ModellixClient:
                     ApiRequest(method, path, json_body, form),
                     load=self.load,
                     wall_clock=self.wall_clock,
+                    limits=self.limits,
                 )
                 return parse(data)
             except ProtocolError as exc:
@@ -213,7 +240,9 @@ class ModellixClient:
                     raise
                 await self.back_off(exc, retry, what=kind)
             except TransientError as exc:
-                if retry == self.retry.max_retries:
+                # A request that ran out its whole deadline is not tried again at
+                # once: each try may cost the deadline again (a trickling answer).
+                if isinstance(exc, DeadlineExceeded) or retry == self.retry.max_retries:
                     raise
                 await self.back_off(exc, retry, what=kind)
         raise AssertionError("unreachable")
@@ -236,4 +265,21 @@ class ModellixClient:
         await self.clock.sleep(delay)
 
 
-__all__ = ["LoadFeedback", "ModellixClient", "RequestCounts", "RetryPolicy", "UploadedFile"]
+def check_task_id(task_id: str) -> None:
+    """Refuse a task id that could be more than a name in a path."""
+    if not TASK_ID.fullmatch(task_id) or redact(task_id) != task_id:
+        raise AnswerRefused(
+            f"the service named a task id unsafe to use in a path ({task_id[:80]!r}); "
+            "allowed: letters, digits, '.', '_' and '-', at most 128; nothing was asked about it"
+        )
+
+
+__all__ = [
+    "LoadFeedback",
+    "ModellixClient",
+    "RequestCounts",
+    "RetryPolicy",
+    "ServiceLimits",
+    "UploadedFile",
+    "check_task_id",
+]

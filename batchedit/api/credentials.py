@@ -12,6 +12,9 @@
 
 A key on the command line would show in `ps` and shell history, so there is
 no `--api-key`. The key itself is never part of a message: only its source.
+Whatever its source, a key must have at least 8 printable characters without
+spaces (redact.check_api_key): a shorter one could not be redacted apart from
+ordinary words, and a control character would break the Authorization header.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from batchedit.errors import UsageError
+from batchedit.redact import check_api_key
 
 KEY_VARIABLE = "MODELLIX_API_KEY"
 PROFILE_VARIABLE = "MODELLIX_PROFILE"
@@ -48,7 +52,22 @@ def config_path(env: Mapping[str, str]) -> Path:
 
 
 def find_api_key(env: Mapping[str, str], *, key_file: Path | None = None) -> FoundKey | None:
-    """The key from the first source that has one, or None."""
+    """The key from the first source that has one, checked, or None."""
+    found = _first_key(env, key_file)
+    if found is not None:
+        checked_key(found.key, found.source)
+    return found
+
+
+def checked_key(key: str, source: str) -> str:
+    """`key`, or a usage error naming `source` and what is wrong with it."""
+    try:
+        return check_api_key(key, where=source)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def _first_key(env: Mapping[str, str], key_file: Path | None) -> FoundKey | None:
     if key_file is not None:
         return FoundKey(read_key_file(key_file), f"the file {key_file}")
     key = env.get(KEY_VARIABLE, "").strip()

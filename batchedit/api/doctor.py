@@ -8,7 +8,10 @@ one, each with a line that says what was found and how to fix what was not.
     balance       GET /api/v1/team/balance, and that it is above zero
 
 Nothing here is paid for. Later checks that cannot mean anything after a
-failure (a balance without a valid key) are skipped, and say so.
+failure (a balance without a valid key) are skipped, and say so. A service
+that answers 5xx cannot say whether the key is valid: that check is `????`
+(unknown), not FAIL. A malformed origin or key is a configuration error
+(`usage`): the command exits 2, as `run` would.
 """
 
 from __future__ import annotations
@@ -33,14 +36,16 @@ ORIGIN_VARIABLE = "MODELLIX_BASE_URL"
 @dataclass(frozen=True, slots=True)
 class Check:
     name: str
-    ok: bool | None  # None: skipped, because an earlier check failed
+    ok: bool | None  # None: skipped, because an earlier check failed (or unknown)
     detail: str
+    usage: bool = False  # a configuration error: the command exits 2
+    unknown: bool = False  # the service could not say (5xx): neither ok nor FAIL
 
     def to_json(self) -> dict[str, object]:
         return {"name": self.name, "ok": self.ok, "detail": self.detail}
 
     def line(self) -> str:
-        mark = {True: "ok  ", False: "FAIL", None: "skip"}[self.ok]
+        mark = "????" if self.unknown else {True: "ok  ", False: "FAIL", None: "skip"}[self.ok]
         return f"{mark}  {self.name:<11} {self.detail}"
 
 
@@ -51,7 +56,8 @@ async def diagnose(
     try:
         found = find_api_key(env, key_file=key_file)
     except UsageError as exc:
-        found, checks = None, [Check("API key", False, str(exc))]
+        # Unreadable, or malformed (too short, a control character): never sent.
+        found, checks = None, [Check("API key", False, str(exc), usage=True)]
     else:
         checks = [
             Check("API key", True, f"found in {found.source}")
@@ -68,7 +74,7 @@ async def diagnose(
     try:
         base_url = check_base_url(given or DEFAULT_BASE_URL)
     except UsageError as exc:
-        return [*checks, Check("API origin", False, str(exc))]
+        return [*checks, Check("API origin", False, str(exc), usage=True)]
     where = f"from {ORIGIN_VARIABLE}" if given else f"the default; set {ORIGIN_VARIABLE} to change"
     checks.append(Check("API origin", True, f"{base_url} ({where})"))
     timeout = aiohttp.ClientTimeout(total=timeout_s)
@@ -87,7 +93,12 @@ async def _ask_service(client: ModellixClient, *, has_key: bool) -> list[Check]:
     except TransientError as exc:
         if exc.category is ErrorCategory.NETWORK:
             return [Check("reachable", False, f"{origin}: {exc}"), *_skipped("key valid")]
-        return [Check("reachable", True, origin), Check("key valid", False, str(exc))]
+        unknown = f"unknown: server error ({exc}); try again later"
+        return [
+            Check("reachable", True, origin),
+            Check("key valid", None, unknown, unknown=True),
+            *_skipped("balance"),
+        ]
     except FatalApiError as exc:
         reachable = Check("reachable", True, f"{origin} answers")
         if not has_key:

@@ -1,71 +1,201 @@
-"""One result download: a GET without the API key, capped in size, with the
-service's file host answers translated into the exception tree.
+"""One result download: a GET without the API key, confined and bounded, with
+the file host's answers translated into the exception tree.
 
 Results live on a file host; the key must never travel to a host other than
-the API's, so this request carries no Authorization header. An expired
-result (403, 404, 410) is final; a 429, a 5xx, a broken-off or truncated body
-is free to fetch again, which the client's retry loop does.
+the API's, so this request carries no Authorization header. The result URL
+is the service's word, so it is checked before anything is sent
+(invariant 10): https only, to a public address (the host's resolved
+addresses too), unless the API origin itself is loopback (the simulator,
+whose results are on loopback) or the user allowed private downloads.
+Redirects are followed by hand, at most MAX_REDIRECTS, each target checked
+the same way. The body is capped on its decoded bytes (bounded.py) and the
+whole fetch has a deadline. An expired result (403, 404, 410) is final; a
+429, a 5xx, a broken-off or truncated body is free to fetch again, which the
+client's retry loop does.
 """
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
+import socket
+from dataclasses import dataclass
+
 import aiohttp
+from yarl import URL
 
+from batchedit.api.bounded import (
+    ACCEPT_ENCODING,
+    BodyTooLarge,
+    ServiceLimits,
+    UnsupportedEncoding,
+    describe_bytes,
+    read_bounded,
+)
+from batchedit.api.endpoint import is_loopback_host, is_loopback_url
 from batchedit.api.policy import RequestCounts
-from batchedit.errors import DownloadError, ResultExpired, TransientError
+from batchedit.errors import DeadlineExceeded, DownloadError, ResultExpired, TransientError
 from batchedit.records import ErrorCategory
+from batchedit.redact import redact
 
-CHUNK_BYTES = 256 * 1024
+MAX_REDIRECTS = 5
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_SHOWN_URL_CHARS = 120
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadPolicy:
+    """Where results may come from, and how much of them."""
+
+    max_bytes: int
+    timeout_s: float
+    allow_private: bool = False  # --allow-private-downloads
+    loopback_api: bool = False  # the API is on loopback: its loopback result URLs are fine
+
+    @classmethod
+    def for_origin(cls, base_url: str, limits: ServiceLimits) -> DownloadPolicy:
+        return cls(
+            max_bytes=limits.max_download_bytes,
+            timeout_s=limits.request_timeout_s,
+            allow_private=limits.allow_private_downloads,
+            loopback_api=is_loopback_url(base_url),
+        )
+
+    def refusal(self, url: URL, addresses: list[Address]) -> str | None:
+        """Why `url`, whose host stands for `addresses`, may not be fetched, or None."""
+        for address in addresses:
+            reason = self.address_refusal(address)
+            if reason is not None:
+                return reason
+        if url.scheme == "http" and not self.allow_private:
+            if not (self.loopback_api and is_loopback_host(url.host)):
+                return "is plain http (results are fetched over https only)"
+        return None
+
+    def address_refusal(self, address: Address) -> str | None:
+        if self.allow_private or (self.loopback_api and address.is_loopback):
+            return None
+        if not address.is_global:
+            return (
+                f"points to a private address ({address}); pass --allow-private-downloads "
+                "to fetch results from a private network"
+            )
+        return None
+
+
+def form_refusal(url: URL) -> str | None:
+    """Why `url` cannot be a result URL whatever its address, or None."""
+    if url.scheme not in ("http", "https") or not url.host:
+        return "is not an http(s) URL"
+    if url.user is not None or url.password is not None:
+        return "holds a user name or password"
+    if redact(str(url)) != str(url):
+        return "holds the API key"
+    return None
+
+
+def shown(url: URL | str) -> str:
+    text = str(url)
+    return text if len(text) <= _SHOWN_URL_CHARS else text[:_SHOWN_URL_CHARS] + "..."
+
+
+async def _addresses(host: str, port: int | None) -> list[Address]:
+    """The addresses `host` stands for: itself when it is one, else resolved."""
+    if host == "localhost":
+        return [ipaddress.ip_address("127.0.0.1")]
+    try:
+        return [ipaddress.ip_address(host.strip("[]"))]
+    except ValueError:
+        pass
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            host, port or 443, type=socket.SOCK_STREAM
+        )
+    except OSError as exc:
+        raise TransientError(
+            f"cannot resolve the result host {host!r}: {exc.strerror or exc}",
+            category=ErrorCategory.DOWNLOAD,
+        ) from exc
+    found: list[Address] = []
+    for info in infos:
+        text = str(info[4][0]).split("%", 1)[0]  # an IPv6 zone is not part of the address
+        found.append(ipaddress.ip_address(text))
+    return found
+
+
+async def _check(url: URL, policy: DownloadPolicy) -> None:
+    """Refuse `url` before anything is sent: its form first, then every address
+    its host stands for (an address literal is not resolved)."""
+    reason = form_refusal(url)
+    if reason is None and url.host is not None:
+        reason = policy.refusal(url, await _addresses(url.host, url.port))
+    if reason is not None:
+        raise DownloadError(f"the result URL {shown(url)} {reason}; refused, nothing fetched")
 
 
 async def download_once(
-    session: aiohttp.ClientSession, url: str, *, max_bytes: int, counts: RequestCounts
+    session: aiohttp.ClientSession, url: str, *, policy: DownloadPolicy, counts: RequestCounts
 ) -> bytes:
-    """GET `url` once; its whole body, or a classified error."""
+    """GET `url` once (following checked redirects); its whole decoded body,
+    or a classified error."""
     counts.download += 1
     try:
-        async with session.get(url) as response:
-            if response.status in (403, 404, 410):
-                raise ResultExpired(
-                    f"the result is gone (HTTP {response.status})", http_status=response.status
-                )
-            if response.status == 429 or response.status >= 500:
-                raise TransientError(
-                    f"result download answered HTTP {response.status}",
-                    http_status=response.status,
-                    category=ErrorCategory.DOWNLOAD,
-                )
-            if response.status != 200:
-                raise DownloadError(
-                    f"result download answered HTTP {response.status}",
-                    http_status=response.status,
-                )
-            declared = response.content_length
-            if declared is not None and declared > max_bytes:
-                raise DownloadError(f"the result is {declared} bytes, over the {max_bytes} cap")
-            body = await _read_capped(response, max_bytes)
+        async with asyncio.timeout(policy.timeout_s):
+            return await _fetch(session, URL(url), policy)
+    except (BodyTooLarge, UnsupportedEncoding) as exc:
+        raise DownloadError(f"the result is {exc}") from exc
+    except ValueError as exc:  # a URL yarl or aiohttp cannot use
+        raise DownloadError(f"the result URL {shown(url)} cannot be used ({exc})") from exc
     except aiohttp.ClientError as exc:
         raise TransientError(
             f"result download broke off ({type(exc).__name__})",
             category=ErrorCategory.DOWNLOAD,
         ) from exc
     except TimeoutError as exc:
-        raise TransientError("result download timed out", category=ErrorCategory.DOWNLOAD) from exc
-    if declared is not None and len(body) != declared:
+        raise DeadlineExceeded(
+            f"result download took longer than {policy.timeout_s:g}s (request_timeout_s)",
+            category=ErrorCategory.DOWNLOAD,
+        ) from exc
+
+
+async def _fetch(session: aiohttp.ClientSession, url: URL, policy: DownloadPolicy) -> bytes:
+    for _ in range(MAX_REDIRECTS + 1):
+        await _check(url, policy)
+        async with session.get(
+            url,
+            allow_redirects=False,
+            auto_decompress=False,
+            headers={"Accept-Encoding": ACCEPT_ENCODING},
+        ) as response:
+            if response.status in _REDIRECTS and "Location" in response.headers:
+                url = url.join(URL(response.headers["Location"]))
+                continue
+            _check_status(response.status)
+            declared = response.content_length
+            if declared is not None and declared > policy.max_bytes:
+                limit = describe_bytes(policy.max_bytes)
+                raise DownloadError(f"the result is {declared} bytes, over the {limit} limit")
+            body = await read_bounded(response, policy.max_bytes)
+        if declared is not None and body.raw_bytes != declared:
+            # Content-Length counts the bytes as sent (encoded, when they were).
+            raise TransientError(
+                f"result download was truncated ({body.raw_bytes} of {declared} bytes)",
+                category=ErrorCategory.DOWNLOAD,
+            )
+        return body.data
+    raise DownloadError(f"the result URL redirected more than {MAX_REDIRECTS} times; refused")
+
+
+def _check_status(status: int) -> None:
+    if status in (403, 404, 410):
+        raise ResultExpired(f"the result is gone (HTTP {status})", http_status=status)
+    if status == 429 or status >= 500:
         raise TransientError(
-            f"result download was truncated ({len(body)} of {declared} bytes)",
+            f"result download answered HTTP {status}",
+            http_status=status,
             category=ErrorCategory.DOWNLOAD,
         )
-    counts.bytes_downloaded += len(body)
-    return body
-
-
-async def _read_capped(response: aiohttp.ClientResponse, max_bytes: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.content.iter_chunked(CHUNK_BYTES):
-        size += len(chunk)
-        if size > max_bytes:
-            raise DownloadError(f"the result is over the {max_bytes} byte cap")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    if status != 200:
+        raise DownloadError(f"result download answered HTTP {status}", http_status=status)

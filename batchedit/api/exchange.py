@@ -4,8 +4,8 @@ exceptions and the service's status codes become the exception tree of
 
 A success gives the envelope's `data`; anything else raises, classified as
 the retry loop in `client.py` needs it: free to repeat (TransientError,
-RateLimited, ProtocolError), never to repeat (RequestRejected, FatalApiError),
-or, for a paid submit, an unknown outcome.
+RateLimited, ProtocolError), never to repeat (RequestRejected, FatalApiError,
+AnswerRefused), or, for a paid submit, an unknown outcome.
 
 A paid submit is a refusal (safe to send again) only when it provably created
 nothing: a connection never made, a 4xx, or a 429/503 whose body is the API's
@@ -13,22 +13,39 @@ own error envelope (`{"code": <status>, "message": ...}`), which only the
 service writes, before it creates a task. Every other 5xx (500, 502, 504, a
 bare 503 from a proxy), a connection lost after sending, a read timeout and a
 malformed 200 may have followed a charged task: unknown, never repeated.
+
+The service's answer is bounded (bounded.py): its body is capped (decoded),
+the whole request has a deadline, redirects are not followed (the key would
+travel with them), and a refusal whose wait is beyond `max_wait_s` stops the
+run (FatalApiError, exit 3) with the time it named. Its words reach a message
+only through the redactor (errors.py scrubs every message it is given).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 
 from batchedit.api.answers import classify_error_status, retry_after_s
+from batchedit.api.bounded import (
+    ACCEPT_ENCODING,
+    BodyTooLarge,
+    ServiceLimits,
+    UnsupportedEncoding,
+    read_bounded,
+)
 from batchedit.api.endpoint import Endpoint
 from batchedit.api.policy import LoadFeedback
 from batchedit.errors import (
+    AnswerRefused,
     ApiError,
+    DeadlineExceeded,
     FatalApiError,
     OutcomeUnknown,
     ProtocolError,
@@ -60,21 +77,33 @@ async def exchange(
     *,
     load: LoadFeedback,
     wall_clock: Callable[[], float],
+    limits: ServiceLimits | None = None,
 ) -> Mapping[str, Any]:
     """Send `request` once; the success envelope's `data`, or a classified error."""
-    headers = {"Authorization": f"Bearer {endpoint.api_key}"}
+    limits = limits or ServiceLimits()
+    headers = {"Authorization": f"Bearer {endpoint.api_key}", "Accept-Encoding": ACCEPT_ENCODING}
     try:
-        async with session.request(
-            request.method,
-            endpoint.base_url + request.path,
-            headers=headers,
-            json=request.json_body,
-            data=request.form() if request.form is not None else None,
-        ) as response:
+        async with (
+            asyncio.timeout(limits.request_timeout_s),
+            session.request(
+                request.method,
+                endpoint.base_url + request.path,
+                headers=headers,
+                json=request.json_body,
+                data=request.form() if request.form is not None else None,
+                allow_redirects=False,
+                auto_decompress=False,
+            ) as response,
+        ):
             status = response.status
-            body = await response.read()
             # Only a refusal's wait matters; a success's headers are not parsed.
             retry_after = None if status == 200 else retry_after_s(response.headers, wall_clock())
+            body = (await read_bounded(response, limits.max_answer_bytes)).data
+    except (BodyTooLarge, UnsupportedEncoding) as exc:
+        message = f"the API's answer is {exc}"
+        if request.paid:
+            raise OutcomeUnknown(f"{message}, after a paid submit was sent") from exc
+        raise AnswerRefused(message) from exc
     except aiohttp.ClientConnectorError as exc:
         # The connection was never made: nothing reached the service.
         raise TransientError(
@@ -88,14 +117,39 @@ async def exchange(
         message = f"no answer from the API ({type(exc).__name__})"
         if request.paid:
             raise OutcomeUnknown(f"{message} after a paid submit was sent") from exc
+        if isinstance(exc, TimeoutError) and not isinstance(exc, aiohttp.ClientError):
+            raise DeadlineExceeded(
+                f"no whole answer from the API within {limits.request_timeout_s:g}s "
+                "(request_timeout_s)"
+            ) from exc
         raise TransientError(message, category=ErrorCategory.NETWORK) from exc
     if status == 200:
         load.answered()
         return _success_data(body, request.paid)
     if status == 429:
         load.rate_limited()
-    message = _redact(_error_message(status, body), endpoint.api_key)
-    raise _error_for(status, message, retry_after, request.paid, _is_api_envelope(status, body))
+    message = _error_message(status, body)
+    error = _error_for(status, message, retry_after, request.paid, _is_api_envelope(status, body))
+    wait = error.retry_after_s if isinstance(error, RateLimited) else None
+    if wait is not None and wait > limits.max_wait_s:
+        # A refusal (nothing was created) whose wait is too long: stop the run.
+        raise _too_long_a_wait(wait, limits.max_wait_s, wall_clock())
+    raise error
+
+
+def _too_long_a_wait(wait_s: float, max_wait_s: float, now_epoch_s: float) -> FatalApiError:
+    """A 429 whose advice is beyond max_wait_s: the run stops rather than sleep."""
+    try:
+        when = datetime.fromtimestamp(now_epoch_s + wait_s, UTC).isoformat(timespec="seconds")
+    except (OverflowError, OSError, ValueError):
+        when = "a time too far ahead to write"
+    return FatalApiError(
+        f"the service asked to come back at {when.replace('+00:00', 'Z')} (in {wait_s:.0f}s), "
+        f"longer than max_wait_s {max_wait_s:g}s; run the same command again after that "
+        "time (unfinished rows stay pending), or raise --max-wait",
+        http_status=429,
+        category=ErrorCategory.RATE_LIMITED,
+    )
 
 
 def _success_data(body: bytes, paid: bool) -> Mapping[str, Any]:
@@ -140,10 +194,6 @@ def _is_api_envelope(status: int, body: bytes) -> bool:
         and not isinstance(payload.get("code"), bool)
         and isinstance(payload.get("message"), str)
     )
-
-
-def _redact(text: str, key: str) -> str:
-    return text.replace(key, "[redacted]") if key else text
 
 
 def _error_message(status: int, body: bytes) -> str:

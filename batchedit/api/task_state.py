@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Any
 
 from batchedit.errors import ProtocolError
+from batchedit.redact import scrub
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ def parse_task(task_id: str, data: Mapping[str, Any]) -> TaskState:
     reported = data.get("task_id")
     if reported is not None and reported != task_id:
         raise ProtocolError(f"asked for task {task_id} but the answer is about task {reported}")
-    raw_status = str(data.get("status", "")).strip().lower()
+    raw_status = scrub(str(data.get("status", "")), max_chars=40).strip().lower()
     if raw_status in _FAILED:
         return TaskState(task_id, TaskPhase.FAILED, raw_status, error_message=_error_text(data))
     if raw_status in _SUCCEEDED:
@@ -63,7 +64,7 @@ def parse_task(task_id: str, data: Mapping[str, Any]) -> TaskState:
             TaskPhase.SUCCEEDED,
             raw_status,
             resources=resources,
-            expires_at=str(expires) if expires else None,
+            expires_at=scrub(str(expires), max_chars=64) if expires else None,
         )
     if raw_status not in {"pending", "processing", "queued", "running", "in_progress"}:
         log.warning("task %s has an unknown status %r; polling on", task_id, raw_status)
@@ -86,7 +87,7 @@ def _resources(data: Mapping[str, Any]) -> tuple[ResultResource, ...]:
                 url=item["url"],
                 width=_int_or_none(item.get("width")),
                 height=_int_or_none(item.get("height")),
-                format=str(item["format"]) if item.get("format") else None,
+                format=scrub(str(item["format"]), max_chars=16) if item.get("format") else None,
             )
         )
     return tuple(resources)
@@ -97,7 +98,7 @@ def _error_text(data: Mapping[str, Any]) -> str:
     if isinstance(error, Mapping):
         error = error.get("message") or error.get("detail")
     text = error or data.get("message") or "the task failed without a message"
-    return str(text)[:300]
+    return scrub(str(text), max_chars=300)
 
 
 def _int_or_none(value: object) -> int | None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from batchedit.api.doctor import diagnose
 from batchedit.cli.conventions import print_json
-from batchedit.cli.exits import EXIT_OK, EXIT_SOME_FAILED
+from batchedit.cli.exits import EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -26,7 +26,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def command_doctor(args: argparse.Namespace) -> int:
-    """Exit 0 when every check passed, 1 when one failed."""
+    """Exit 0 when every check passed, 1 when one failed, 2 when the origin or
+    the key is malformed (a configuration error, as for `run`)."""
     checks = asyncio.run(diagnose(os.environ, timeout_s=args.timeout, key_file=args.api_key_file))
     ok = all(check.ok for check in checks)
     if args.json:
@@ -34,4 +35,6 @@ def command_doctor(args: argparse.Namespace) -> int:
     else:
         for check in checks:
             print(check.line())
+    if any(check.usage for check in checks):
+        return EXIT_USAGE
     return EXIT_OK if ok else EXIT_SOME_FAILED

@@ -9,6 +9,7 @@ JSON document under `--json`) and an exit code, never a traceback.
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 import threading
@@ -43,6 +44,9 @@ from batchedit.cli.exits import EXIT_INTERRUPTED, EXIT_LOCAL, EXIT_USAGE
 from batchedit.errors import SourceError, UsageError
 from batchedit.events import notice, setup_logging
 from batchedit.manifest.header import JobProblems
+from batchedit.redact import scrub
+
+log = logging.getLogger(__name__)
 
 #: `batchedit report VERB ...` commands, dispatched on argv before argparse reads
 #: `report RUN_DIR`: a run directory is never named like a verb here.
@@ -113,6 +117,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except OSError as exc:  # the disk, permissions: a local failure, said in one line
         return _fail(args, f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), EXIT_LOCAL)
+    except Exception as exc:
+        # A bug: the cause in one line, the traceback at debug level (-v shows it).
+        log.debug("internal error", exc_info=exc)
+        detail = scrub(str(exc), max_chars=200)
+        return _fail(
+            args,
+            f"internal error ({type(exc).__name__}: {detail}); run with -v for the traceback",
+            EXIT_LOCAL,
+        )
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)

@@ -89,6 +89,26 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     run.add_argument(
         "--task-timeout", type=float, metavar="SECONDS", help="each task's deadline from submit"
     )
+    run.add_argument(
+        "--request-timeout",
+        type=float,
+        dest="request_timeout_s",
+        metavar="S",
+        help="each API request's and download's total deadline (default 120)",
+    )
+    run.add_argument(
+        "--max-wait",
+        type=float,
+        dest="max_wait_s",
+        metavar="S",
+        help="the longest wait the service may ask for before the run stops, exit 3 (default 600)",
+    )
+    run.add_argument(
+        "--allow-private-downloads",
+        action="store_true",
+        default=None,
+        help="fetch results from http and private addresses too (default: public https only)",
+    )
     run.add_argument("--strict", action="store_true", help="refuse the run if any row is invalid")
     add_launch_options(run)
     add_simulate_options(run)

@@ -87,17 +87,26 @@ def _read_header(reader: Iterator[list[str]], label: str) -> tuple[str, ...]:
         raise SourceError(label, 1, f"cannot read the header row: {exc}") from exc
     if not any(names):
         raise SourceError(label, 1, "has no header row; the first line must name the columns")
+    first_number: dict[str, int] = {}  # one look per column: a wide header stays linear
     for number, name in enumerate(names, start=1):
         if not name:
             problem = f"column {number} of the header has no name; name it or delete it"
             raise SourceError(label, 1, problem)
-        if name in names[: number - 1]:
+        first = first_number.setdefault(name, number)
+        if first != number:
             problem = (
                 f"column '{name}' appears twice in the header (columns "
-                f"{names.index(name) + 1} and {number}); column names must be unique"
+                f"{first} and {number}); column names must be unique"
             )
             raise SourceError(label, 1, problem)
     return names
+
+
+def _named(header: tuple[str, ...], most: int = 20) -> str:
+    """The header's columns for a message, the first `most` of a wide one."""
+    if len(header) <= most:
+        return ", ".join(header)
+    return ", ".join(header[:most]) + f", ... ({len(header) - most} more)"
 
 
 def _csv_row(
@@ -110,7 +119,7 @@ def _csv_row(
         return RawRow(index, line, dict(zip(header, cells, strict=True)))
     values = {name: cells[i] if i < len(cells) else "" for i, name in enumerate(header)}
     shown = DELIMITER_NAMES[delimiter] if delimiter in DELIMITER_NAMES else repr(delimiter)
-    columns = ", ".join(header)
+    columns = _named(header)
     if len(cells) > len(header):
         problem = (
             f"row has {len(cells)} cells but the header has {len(header)} columns "

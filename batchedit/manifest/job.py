@@ -40,6 +40,7 @@ from batchedit.manifest.reader import (
 )
 from batchedit.manifest.rows import RowValidator, with_prompt_suffix
 from batchedit.manifest.setting_checks import (
+    BOUND_CHECKS,
     check_allow_models,
     check_bool,
     check_delimiter,
@@ -87,6 +88,9 @@ class JobSettings:
     max_cost: float | None = None  # the cost guard in money, with a price table
     #: default name -> line of the job file it is given on, for messages.
     default_lines: Mapping[str, int] = field(default_factory=dict, compare=False)
+    request_timeout_s: float = 120.0  # bounds on the service (BOUND_CHECKS, hardening.md)
+    max_wait_s: float = 600.0
+    allow_private_downloads: bool = False
 
 
 #: Settings the command line may override (`defaults:` only comes from files).
@@ -109,7 +113,7 @@ SETTING_NAMES: tuple[str, ...] = (
     "strict_checks",
     "max_cost",
     "prices",
-)
+) + tuple(BOUND_CHECKS)
 #: Settings whose value in the job file is a mapping or a list rather than a single value.
 _MAPPING_SETTINGS = frozenset({"columns", "allow_models", "output", "prices"})
 JOB_KEYS: tuple[str, ...] = SETTING_NAMES + ("defaults",)
@@ -149,6 +153,7 @@ _CHECKS: dict[str, Callable[[object], object]] = {
     "strict_checks": check_bool("strict_checks"),
     "max_cost": check_max_cost,
     "prices": parse_prices,
+    **BOUND_CHECKS,
 }
 
 

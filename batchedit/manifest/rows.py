@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from batchedit.catalogue import Catalogue, ModelSpec, current_catalogue
+from batchedit.fsutil import safe_name
 from batchedit.manifest.columns import ColumnMap
 from batchedit.manifest.decoding import VERDICTS
 from batchedit.manifest.naming import OutputSpec
@@ -89,7 +90,8 @@ class RowValidator:
         self.output = output or OutputSpec()
         # Read once: the packaged data, or a newer schema `models refresh` cached.
         self.catalogue = catalogue or current_catalogue()
-        self._first_stem: dict[str, int] = {}  # only with an output name template
+        # Each output name's first line, case-folded, in a few bytes per name.
+        self._first_stem = SeenIds()
         # One verdict per distinct local file: ten thousand rows may share two photos.
         self._file_problems: dict[Path, tuple[Path, str | None]] = {}  # as written: as found
         self._seen = SeenIds()  # a few bytes per id, however long the manifest
@@ -104,6 +106,7 @@ class RowValidator:
         _render_id(self.columns, values, checked)
         _check_single_values(values, checked)
         row_id = self._check_id(values, checked)
+        unique_id = not checked.problems or checked.problems[-1].field != "id"
         model = _text(values.get("model")) or self.default_model
         spec = self._check_model(model, checked)
         prompt = _check_prompt(values, checked)
@@ -123,7 +126,7 @@ class RowValidator:
             params.image_size,
             params.body,
         )
-        stem = self._check_output_name(row_id, fields, request, checked)
+        stem = self._check_output_name(row_id, fields, request, checked) if unique_id else ""
         if checked.problems:
             return InvalidRow(
                 raw.index,
@@ -169,29 +172,36 @@ class RowValidator:
         request: EditRequest,
         checked: _Checked,
     ) -> str:
-        """Where the row's results will go under outputs/; two rows may not share it."""
+        """Where the row's results will go under outputs/; two rows may not share
+        it, by a template or by default (`SKU1` and `sku1`, or `a/b` and the
+        `a_b-<hash>` it folds to), compared ignoring case: on macOS and Windows
+        two such names are one file. Returns the stem ("" for the default)."""
+        if not row_id:
+            return ""
         if self.output.name is None:
-            return ""
-        values = {
-            **fields,
-            "model": request.model,
-            "aspect_ratio": request.aspect_ratio or "",
-            "resolution": request.image_size or "",
-        }
-        try:
-            stem = self.output.stem(row_id, values)
-        except TemplateError as exc:
-            checked.add(str(exc), "output")
-            return ""
-        key = stem.casefold()  # two names differing only in case are one file on macOS
-        first = self._first_stem.setdefault(key, checked.line)
-        if first != checked.line:
+            stem, given = safe_name(row_id), ""
+            advice = "give the rows ids that differ by more than case, or set output.name"
+        else:
+            values = {
+                **fields,
+                "model": request.model,
+                "aspect_ratio": request.aspect_ratio or "",
+                "resolution": request.image_size or "",
+            }
+            try:
+                stem = given = self.output.stem(row_id, values)
+            except TemplateError as exc:
+                checked.add(str(exc), "output")
+                return ""
+            advice = "make output.name tell the rows apart (add {id})"
+        first = self._first_stem.first_line(stem.casefold(), checked.line)
+        if first is not None and first != checked.line:
             checked.add(
-                f"output name 'outputs/{stem}' is also that of the row on line {first}; "
-                "make output.name tell the rows apart (add {id})",
+                f"output name 'outputs/{stem}' is also that of the row on line {first} "
+                f"(names are compared ignoring case); {advice}",
                 "output",
             )
-        return stem
+        return given
 
     def _check_image(self, given: str, checked: _Checked) -> ImageRef | None:
         problem = url_problem(given)

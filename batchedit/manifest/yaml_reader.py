@@ -4,7 +4,9 @@ Rows are composed one node at a time from the parser's events and dropped
 once built, so a large YAML manifest streams like a CSV one. YAML 1.1's
 surprises (`NO` as false, `4:5` as a number) are kept as the text written.
 A problem inside one row is that row's problem; a file that cannot be parsed
-at all raises SourceError at its line.
+at all raises SourceError at its line, and so does a second YAML document
+(`---` and more rows after the first list): its rows are never silently
+dropped, nor silently added.
 """
 
 from __future__ import annotations
@@ -156,6 +158,9 @@ def yaml_rows(path: Path) -> Iterator[RawRow]:
             # skipped, so that rows may use its anchors.
             while str(getattr(compose_next(loader), "value", "")) != "rows":
                 compose_next(loader)
+            mapping = True
+        else:
+            mapping = False
         next_event(loader)  # the start of the list of rows
         index = 0
         while not loader.check_event(yaml.SequenceEndEvent):
@@ -163,6 +168,27 @@ def yaml_rows(path: Path) -> Iterator[RawRow]:
             row = _yaml_row(loader, index, compose_next(loader))
             loader.constructed_objects = {}  # or the loader would keep every row built
             yield row
+        next_event(loader)  # the end of the list of rows
+        if mapping:
+            while not loader.check_event(yaml.MappingEndEvent):
+                compose_next(loader)  # a key after rows: (defaults:) and its value
+                skip_node(loader)
+            next_event(loader)
+        end_of_document(loader, str(path))
+
+
+def end_of_document(loader: yaml.SafeLoader, label: str) -> None:
+    """Step past the end of the first document; a second one is an error at its line."""
+    next_event(loader)  # the end of the document
+    if loader.check_event(yaml.StreamEndEvent):
+        return
+    event = next_event(loader, peek=True)
+    raise SourceError(
+        label,
+        line_of(event),
+        "holds a second YAML document (after '---'); a manifest is one document: "
+        "put every row in one list",
+    )
 
 
 def _yaml_row(loader: yaml.SafeLoader, index: int, node: yaml.Node) -> RawRow:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from batchedit.api.client import RetryPolicy
+from batchedit.api.client import RetryPolicy, ServiceLimits
 from batchedit.api.endpoint import Endpoint
 from batchedit.errors import FatalApiError, LocalFailure
 from batchedit.manifest.job import JobSettings
@@ -34,6 +34,14 @@ class RunConfig:
     #: At a stop, how long submits already sent may take to be answered before cancelling.
     stop_grace_s: float = 5.0
 
+    def limits(self) -> ServiceLimits:
+        """The bounds the client puts on the service's answers, from the job."""
+        return ServiceLimits(
+            request_timeout_s=self.job.request_timeout_s,
+            max_wait_s=self.job.max_wait_s,
+            allow_private_downloads=self.job.allow_private_downloads,
+        )
+
     def poll_policy(self) -> Policy:
         """A fixed interval when the job asks for one, else latency-aware polling."""
         if self.job.poll_interval_s is not None:
@@ -45,12 +53,20 @@ class RunConfig:
 
 @dataclass(frozen=True, slots=True)
 class RunOutcome:
-    summary: RunSummary
+    written: RunSummary | None  # None: the report and summary could not be written
     fatal: FatalApiError | None
     interrupted: bool = False
     halted: str | None = None  # why submitting stopped early, and what to do
-    local_failure: LocalFailure | None = None  # the disk or the system failed the run
+    local_failure: LocalFailure | None = None  # the disk, the system or a bug stopped the run
     halted_by: str | None = None  # "max_unknown" (exit 3) or "halt_on_failure" (exit 1)
+    report_error: str | None = None  # why report.jsonl and summary.json are not written
+
+    @property
+    def summary(self) -> RunSummary:
+        """The summary written; only a run whose report was written has one."""
+        if self.written is None:
+            raise AssertionError(f"no summary: {self.report_error}")
+        return self.written
 
     @property
     def exit_code(self) -> int:
@@ -64,6 +80,8 @@ class RunOutcome:
             return 3
         if self.interrupted:
             return 130
+        if self.written is None:
+            return 4
         if self.halted is not None:
             return 1
         return 0 if self.summary.counts.all_succeeded else 1

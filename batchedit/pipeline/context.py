@@ -34,6 +34,8 @@ from batchedit.state.journal import Journal
 
 MAX_POLLERS = 16
 MAX_WRITERS = 64
+#: The most submitter coroutines a run starts, whatever the concurrency.
+MAX_SUBMITTERS = 1024
 
 #: A terminal task and what ended it, from the pollers to the writers.
 Done = tuple[InFlightTask, TaskState | ApiError]
@@ -48,8 +50,13 @@ class Workers:
     writers: int
 
     @classmethod
-    def for_concurrency(cls, concurrency: int) -> Workers:
-        return cls(concurrency, min(MAX_POLLERS, concurrency), min(MAX_WRITERS, concurrency))
+    def for_concurrency(cls, concurrency: int, rows: int | None = None) -> Workers:
+        """A submitter per task in flight, but never more than there are rows to
+        work on nor MAX_SUBMITTERS: `--concurrency 1000000` on two rows makes
+        two coroutines, not a million."""
+        work = concurrency if rows is None else max(1, rows)
+        submitters = min(concurrency, MAX_SUBMITTERS, work)
+        return cls(submitters, min(MAX_POLLERS, submitters), min(MAX_WRITERS, submitters))
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +95,7 @@ class RunServices:
         *,
         planned_submits: int,
         stop: asyncio.Event | None = None,
+        rows: int | None = None,
     ) -> RunServices:
         job = config.job
         slots = InFlightSlots(max_in_flight=job.concurrency)
@@ -96,6 +104,7 @@ class RunServices:
             config.endpoint,
             clock,
             retry=config.retry,
+            limits=config.limits(),
             rate_limiter=RequestRateLimiter(job.rate_limit, clock) if job.rate_limit else None,
             load=slots,  # 429s and clean answers move the in-flight limit
         )
@@ -127,5 +136,5 @@ class RunServices:
                 clock,
                 stop=stop,
             ),
-            workers=Workers.for_concurrency(job.concurrency),
+            workers=Workers.for_concurrency(job.concurrency, rows),
         )

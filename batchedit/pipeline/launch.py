@@ -20,6 +20,7 @@ import asyncio
 import logging
 import os
 import shlex
+import shutil
 import signal
 import sys
 import threading
@@ -33,7 +34,12 @@ from typing import Any, TextIO
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from batchedit.api.endpoint import Endpoint, endpoint_from_env
-from batchedit.errors import BatcheditError, UsageError
+from batchedit.errors import (
+    InternalError,
+    LocalFailure,
+    SourceError,
+    UsageError,
+)
 from batchedit.eventloop import run_coroutine
 from batchedit.events import add_secret, notice, say
 from batchedit.manifest.decoding import DECODED_FILE
@@ -41,8 +47,8 @@ from batchedit.manifest.job import JobSettings
 from batchedit.pipeline.planning import Survey, survey
 from batchedit.pipeline.resume import RetryScope
 from batchedit.pipeline.run_plan import RunPlan, cost_refusal, plan_from_survey
-from batchedit.pipeline.runner import RunConfig, RunOutcome, run_pipeline
-from batchedit.simulator import SimOptions, running_simulator
+from batchedit.pipeline.runner import RunConfig, RunOutcome, as_local_failure, run_pipeline
+from batchedit.simulator import SCRATCH_PREFIX, SimOptions, running_simulator
 from batchedit.state.fingerprint import FileDigests
 from batchedit.state.invocation import Invocation, save_invocation
 from batchedit.state.lock import run_lock
@@ -51,7 +57,12 @@ from batchedit.state.rundir import RunPaths
 
 log = logging.getLogger(__name__)
 
-EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
+EXIT_USAGE, EXIT_LOCAL_FAILURE, EXIT_INTERRUPTED = 2, 4, 130
+NOTHING_LOST = (
+    "state is saved: free the space (or fix the permissions), then run the same command "
+    "again to continue"
+)
+AFTER_A_BUG = "state is saved: run the same command again to continue"
 SIMULATED_KEY = "simulated-key"
 #: In a terminal, a run that would pay for more than this many tasks asks first.
 CONFIRM_ABOVE = 100
@@ -100,18 +111,32 @@ def launch(
     except RunRefused as exc:
         notice("refused", f"batchedit: {exc}; nothing was submitted", file=err)
         return EXIT_USAGE
+    except (UsageError, SourceError):
+        raise
+    except Exception as exc:  # the edge: any other failure is one line, exit 4
+        failure = as_local_failure(exc)
+        log.debug("stopped by %s", type(exc).__name__, exc_info=exc)
+        notice("stopped", f"batchedit: stopped: {failure}; {_advice(failure)}", file=err)
+        return EXIT_LOCAL_FAILURE
     outcome, plan = started
     assert job.output_dir is not None  # start_run refuses a job without one
-    # Shown as the user would type it: runs/catalog, not jobs/catalog/../../runs/catalog.
-    lines = outcome.summary.human_lines(RunPaths(Path(os.path.normpath(job.output_dir))))
-    lines.insert(1, plan.closing_line())
-    for line in lines:
-        say(line, file=out)  # a closed stdout (`| head`) changes nothing, exit code included
+    if outcome.written is not None:
+        # Shown as the user would type it: runs/catalog, not jobs/catalog/../../runs/catalog.
+        lines = outcome.summary.human_lines(RunPaths(Path(os.path.normpath(job.output_dir))))
+        lines.insert(1, plan.closing_line())
+        for line in lines:
+            say(line, file=out)  # a closed stdout (`| head`) changes nothing, exit code included
+    else:
+        notice(
+            "stopped",
+            f"batchedit: report.jsonl and summary.json not written: {outcome.report_error}",
+            file=err,
+        )
     if outcome.local_failure is not None:
         notice(
             "stopped",
             f"batchedit: run stopped: {outcome.local_failure}; nothing more was submitted. "
-            "Free the space (or fix the permissions), then run the same command again",
+            f"{_advice(outcome.local_failure)}",
             file=err,
         )
     if outcome.fatal is not None:
@@ -154,7 +179,9 @@ async def start_run(
             refusal = refusal_reason(job, planned, options, confirm)
             if refusal is not None:
                 raise RunRefused(refusal)
-        except BatcheditError:
+        except BaseException:
+            # Refused, or stopped while planning (Ctrl-C, a bug): a folder this
+            # run made is left as it was found, without even its lock.
             if new_run_dir:
                 _remove_empty_run_dir(paths)
             raise
@@ -206,14 +233,21 @@ def _tell(job: JobSettings, planned: Survey, plan: RunPlan, err: TextIO | None) 
         notice("plan", plan.line(), file=err, fields=plan.to_json())
 
 
+def _advice(failure: LocalFailure) -> str:
+    return AFTER_A_BUG if isinstance(failure, InternalError) else NOTHING_LOST
+
+
 def _remove_empty_run_dir(paths: RunPaths) -> None:
-    """Leave no trace of a refused first run: just the lock (and the decode
-    verdicts of its images) were made."""
-    with suppress(OSError):  # rmdir refuses a folder that holds anything else
-        paths.lock.unlink()
+    """Leave no trace of a first run refused or stopped before it began: just
+    the lock (and the decode verdicts of its images) were made. A folder
+    holding anything more is left as it is."""
+    with suppress(OSError):
+        if set(os.listdir(paths.state_dir)) - {paths.lock.name, DECODED_FILE}:
+            return
+        paths.lock.unlink(missing_ok=True)
         (paths.state_dir / DECODED_FILE).unlink(missing_ok=True)
         paths.state_dir.rmdir()
-        paths.root.rmdir()
+        paths.root.rmdir()  # refused when it holds anything else
 
 
 def refusal_reason(
@@ -291,6 +325,10 @@ async def _run(
         if own_loop and threading.current_thread() is threading.main_thread():
             stack.enter_context(_stop_on_signals(stop, err or sys.stderr))
         if options.simulate is not None:
+            # A simulated run killed earlier (kill -9, a second signal) could not
+            # remove its scratch folder of rendered results: this run, holding
+            # the lock, does.
+            await asyncio.to_thread(_remove_stale_scratch, paths.state_dir)
             simulator = await stack.enter_async_context(
                 running_simulator(options.simulate, scratch_dir=paths.state_dir)
             )
@@ -327,6 +365,12 @@ async def _until_done(pipeline: Coroutine[Any, Any, RunOutcome], stop: asyncio.E
         stop.set()
         await task
         raise
+
+
+def _remove_stale_scratch(state_dir: Path) -> None:
+    for folder in state_dir.glob(f"{SCRATCH_PREFIX}*"):
+        if folder.is_dir() and not folder.is_symlink():
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextmanager

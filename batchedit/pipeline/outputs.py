@@ -7,8 +7,17 @@ into place. Before that each result is checked (checks.py), labelled and,
 when asked, converted with its metadata kept (metadata.py), and signed
 (c2pa_boxes.py). Names come from the row's output stem (naming.py), so no row id
 or field can place a file outside `outputs/`; a last check here refuses any
-target that would, whatever produced it. The report lists exactly the files
-written: the converted result, and the service's original when kept.
+target that would, whatever produced it, and any target another row of this
+run already wrote (compared case-folded: one file on macOS and Windows), so a
+row never overwrites another row's file (invariant 9). The report lists
+exactly the files written: the converted result, and the service's original
+when kept.
+
+Only PNG, JPEG and WebP results are accepted, told by their first bytes and
+decoded by Pillow with those formats only (no TIFF, ICO, or EPS that would
+have Pillow run Ghostscript); anything else fails its row naming what it is,
+at once: fetching it again would bring the same. A disk that refuses the
+write (full, read-only) is a LocalFailure: the run stops, exit 4.
 """
 
 from __future__ import annotations
@@ -30,9 +39,11 @@ from PIL import Image, UnidentifiedImageError
 
 from batchedit.api.client import ModellixClient
 from batchedit.api.task_state import TaskState
-from batchedit.errors import DownloadError
+from batchedit.errors import DownloadError, LocalFailure
 from batchedit.fsutil import atomic_write_bytes, safe_name
+from batchedit.imagetypes import describe_content, sniff_image_type
 from batchedit.manifest.naming import OutputSpec
+from batchedit.manifest.seen_ids import SeenIds
 from batchedit.pipeline.c2pa_boxes import has_c2pa, sign_output, webp_is_lossless
 from batchedit.pipeline.checks import (
     ExpectedShape,
@@ -53,7 +64,8 @@ from batchedit.state.rundir import RunPaths
 
 OUTPUTS_DIR = "outputs"
 RUN_ID_FILE = "run_id"
-_EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif"}
+_EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
+ACCEPTED_FORMATS = tuple(_EXTENSIONS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +84,16 @@ class StoredResults:
 
 
 def inspect_image(data: bytes) -> ImageInfo:
-    """Decode `data` fully (a truncated file fails here); synchronous, for a thread."""
+    """Decode `data` fully (a truncated file fails here); synchronous, for a thread.
+    A body that is not PNG, JPEG or WebP fails for good (`retry_may_cure`
+    False), naming what it is."""
+    if sniff_image_type(data) is None:
+        raise DownloadError(
+            f"the result is {describe_content(data)}; only PNG, JPEG and WebP are accepted",
+            retry_may_cure=False,
+        )
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as image:
             image.load()
             fmt = image.format or ""
             return ImageInfo(fmt, image.width, image.height)
@@ -104,7 +123,7 @@ def prepare_output(
     holding a C2PA manifest is written afresh without it (the original is
     kept beside, see c2pa_boxes.py). Synchronous, for a thread."""
     source_c2pa = has_c2pa(data)
-    with Image.open(io.BytesIO(data)) as image:
+    with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as image:
         image.load()
         source_format = image.format or ""
         checks = check_image(image, expected)
@@ -158,6 +177,9 @@ class OutputStore:
         self.spec = spec or OutputSpec()
         self._run_id: str | None = None
         self._run_id_lock = asyncio.Lock()
+        #: Case-folded paths under outputs/ written in this run -> the row that
+        #: wrote it, in a few bytes per path (a million-row run stays small).
+        self._owners = SeenIds()
 
     async def store_checked(self, row: Row, state: TaskState) -> StoredResults:
         """Every resource of a succeeded task, checked, labelled and stored as
@@ -182,11 +204,11 @@ class OutputStore:
             )
             checks.extend(check for check in prepared.checks if check not in checks)
             carries = prepared.signed or (prepared.source_c2pa and prepared.data is data)
-            stored.append(await self._store(stem, prepared.data, prepared.info, c2pa=carries))
+            stored.append(await self._store(row, stem, prepared.data, prepared.info, c2pa=carries))
             if prepared.keep_original:
                 same = prepared.info.format == info.format
                 name = f"{stem}.original" if same else stem
-                stored.append(await self._store(name, data, info, c2pa=prepared.source_c2pa))
+                stored.append(await self._store(row, name, data, info, c2pa=prepared.source_c2pa))
         return StoredResults(tuple(stored), tuple(checks))
 
     async def run_id(self) -> str:
@@ -207,11 +229,17 @@ class OutputStore:
                 target.unlink()
 
     async def _store(
-        self, stem: str, data: bytes, info: ImageInfo, *, c2pa: bool = False
+        self, row: Row, stem: str, data: bytes, info: ImageInfo, *, c2pa: bool = False
     ) -> OutputFile:
-        extension = _EXTENSIONS.get(info.format, info.format.lower() or "bin")
+        extension = _EXTENSIONS[info.format]
         relative = f"{stem}.{extension}"
-        await self._write_whole(self.folder / relative, data)
+        self.claim(row, relative)
+        try:
+            await self._write_whole(self.folder / relative, data)
+        except OSError as exc:
+            raise LocalFailure(
+                f"cannot write {OUTPUTS_DIR}/{relative}: {exc.strerror or exc}"
+            ) from exc
         return OutputFile(
             path=f"{OUTPUTS_DIR}/{relative}",
             sha256=hashlib.sha256(data).hexdigest(),
@@ -221,6 +249,18 @@ class OutputStore:
             format=info.format.lower(),
             c2pa=c2pa,
         )
+
+    def claim(self, row: Row, relative: str) -> None:
+        """The last guard against two rows sharing a file: validation refuses
+        names that collide, but a name like `x-1` of a row with one result and
+        the first of another's two results can meet only here."""
+        owner = self._owners.first_line(relative.casefold(), row.index)
+        if owner is not None and owner != row.index:
+            raise DownloadError(
+                f"{OUTPUTS_DIR}/{relative} is already the file of row {owner} in this run "
+                "(names are compared ignoring case); give the rows distinct output names",
+                retry_may_cure=False,
+            )
 
     async def _write_whole(self, target: Path, data: bytes) -> None:
         relative = (
@@ -264,4 +304,6 @@ def _write_synced(path: Path, data: bytes) -> None:
 async def _remove_when_written(writing: asyncio.Future[None], aside: Path) -> None:
     """The thread runs on after a cancel: let it finish before removing its file."""
     await asyncio.wait({writing})
+    if not writing.cancelled():
+        writing.exception()  # seen here (a full disk, say): the caller raises its own
     await asyncio.to_thread(aside.unlink, missing_ok=True)

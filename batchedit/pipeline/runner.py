@@ -8,11 +8,15 @@
 Each stage has its module (producer.py, submitters.py, pollers.py,
 writers.py) and is handed the run's services (context.py) and its own
 settings. Stages are started in one TaskGroup, joined by bounded queues and
-ended by sentinels; the number of coroutines depends on the concurrency, never
-on the number of rows. A row's failure becomes a report record; only a fatal
-API condition (401, 402), a local failure (a journal that no longer takes
-lines) or a programmer error propagates, and then the journal is closed and
-the report written all the same.
+ended by sentinels; the number of coroutines depends on the concurrency (and
+never exceeds the rows), never on the number of rows. A row's failure becomes
+a report record; only a fatal API condition (401, 402, a wait too long), a
+local failure (a disk that is full or read-only, a journal that no longer
+takes lines) or a programmer error propagates, and then, however it ended
+(invariant 11), the journal is closed and the report written all the same,
+when the disk allows; when it does not, the outcome says why. A local failure
+and an internal error end the run with exit 4; the traceback of an internal
+error goes to the log at debug level, its cause in one line to the user.
 """
 
 from __future__ import annotations
@@ -20,11 +24,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 import aiohttp
 
+from batchedit.api.download import DownloadPolicy
+from batchedit.api.guarded_resolver import GuardedResolver
 from batchedit.clock import Clock, LoopClock, utc_now_iso
-from batchedit.errors import FatalApiError, LocalFailure
+from batchedit.errors import FatalApiError, InternalError, LocalFailure
 from batchedit.events import emit
 from batchedit.fsutil import remove_partial_files
 from batchedit.manifest.job import iter_rows
@@ -36,6 +43,7 @@ from batchedit.pipeline.producer import ProduceSettings, produce
 from batchedit.pipeline.resume import RowPlan
 from batchedit.pipeline.submitters import Submitters
 from batchedit.pipeline.writers import Writers
+from batchedit.redact import scrub
 from batchedit.report.progress import Progress
 from batchedit.report.report_file import write_report
 from batchedit.report.summary import RunSummary
@@ -69,13 +77,24 @@ async def run_pipeline(
     The caller holds the run directory's lock."""
     clock = clock or LoopClock()
     paths = config.paths
-    await asyncio.to_thread(_prepare_run_dir, paths)
-    journal = await Journal.open(paths.journal)
+    try:
+        await asyncio.to_thread(_prepare_run_dir, paths)
+        journal = await Journal.open(paths.journal)
+    except OSError as exc:  # nothing was sent yet, and nothing can be journaled
+        raise as_local_failure(exc) from exc
     started = clock.now()
     timeout = aiohttp.ClientTimeout(
         total=None, sock_connect=config.connect_timeout_s, sock_read=config.read_timeout_s
     )
-    connector = aiohttp.TCPConnector(limit=config.job.concurrency + MAX_POLLERS + MAX_WRITERS)
+    # Every name the session connects to, but the API's, is held to the download
+    # policy at connect time too (a DNS answer changed since the check).
+    resolver = GuardedResolver(
+        DownloadPolicy.for_origin(config.endpoint.base_url, config.limits()),
+        api_host=urlsplit(config.endpoint.base_url).hostname or "",
+    )
+    connector = aiohttp.TCPConnector(
+        limit=config.job.concurrency + MAX_POLLERS + MAX_WRITERS, resolver=resolver
+    )
     fatal: FatalApiError | None = None
     local_failure: LocalFailure | None = None
     interrupted = False
@@ -99,6 +118,7 @@ async def run_pipeline(
                 progress,
                 planned_submits=total_rows if planned is None else planned,
                 stop=stop,
+                rows=total_rows,
             )
             try:
                 interrupted = await _run_until_stopped(run, config, stop)
@@ -106,12 +126,18 @@ async def run_pipeline(
                 fatal = _first_of(group, FatalApiError)
                 log.error("run stopped: %s", fatal)
                 emit("run_stopped", reason=fatal.category.value, message=str(fatal))
-            except* LocalFailure as group:
-                local_failure = _first_of(group, LocalFailure)
-                log.error("run stopped: %s", local_failure)
+            except* Exception as group:
+                # A local failure (disk, permissions) or an internal error: the
+                # run stops, the report is still written (invariant 11).
+                cause = _first_leaf(group)
+                local_failure = as_local_failure(cause)
+                log.debug("run stopped by %s", type(cause).__name__, exc_info=cause)
+                # The launcher says it on stderr, once; the log keeps it for -v.
+                log.info("run stopped: %s", local_failure)
                 emit("run_stopped", reason="local_failure", message=str(local_failure))
             finally:
-                await asyncio.shield(journal.close())
+                closing = await _close_journal(journal)
+                local_failure = local_failure or closing
     if interrupted:
         log.warning("interrupted: unfinished rows stay pending; run again to continue")
         emit("run_stopped", reason="interrupted", message="unfinished rows stay pending")
@@ -122,7 +148,22 @@ async def run_pipeline(
         stopped_by = fatal.category.value
     elif run.gate.halted is not None:
         stopped_by = run.gate.halted_by
-    summary = await asyncio.shield(_write_results(run, config, clock.now() - started, stopped_by))
+    try:
+        summary = await asyncio.shield(
+            _write_results(run, config, clock.now() - started, stopped_by)
+        )
+    except (OSError, LocalFailure) as exc:
+        reason = as_local_failure(exc)
+        log.info("report not written: %s", reason)
+        return RunOutcome(
+            None,
+            fatal,
+            interrupted,
+            run.gate.halted,
+            local_failure or reason,
+            halted_by=run.gate.halted_by,
+            report_error=str(reason),
+        )
     emit(
         "run_finished",
         statuses=summary.counts.to_json()["statuses"],
@@ -133,6 +174,30 @@ async def run_pipeline(
     return RunOutcome(
         summary, fatal, interrupted, run.gate.halted, local_failure, halted_by=run.gate.halted_by
     )
+
+
+def as_local_failure(exc: BaseException) -> LocalFailure:
+    """Any exception that ends a run, as the one-line cause of an exit 4."""
+    if isinstance(exc, LocalFailure):
+        return exc
+    if isinstance(exc, OSError):
+        where = f" ({exc.filename})" if exc.filename else ""
+        return LocalFailure(f"{exc.strerror or type(exc).__name__}{where}")
+    detail = scrub(str(exc), max_chars=200)
+    return InternalError(
+        f"internal error ({type(exc).__name__}{': ' + detail if detail else ''}); "
+        "run with -v for the traceback, and please report it"
+    )
+
+
+async def _close_journal(journal: Journal) -> LocalFailure | None:
+    """Close the journal, shielded; a failure to flush its last lines is a
+    local failure of its own (the re-run reads what did reach the disk)."""
+    try:
+        await asyncio.shield(journal.close())
+    except (OSError, LocalFailure) as exc:
+        return as_local_failure(exc)
+    return None
 
 
 async def run_stages(run: RunServices, config: RunConfig) -> None:
@@ -182,6 +247,12 @@ def _prepare_run_dir(paths: RunPaths) -> None:
     """outputs/ exists, and no file a killed run was writing is left half-made."""
     paths.outputs.mkdir(parents=True, exist_ok=True)
     remove_partial_files(paths.root)
+
+
+def _first_leaf(group: BaseExceptionGroup[Exception]) -> Exception:
+    """The first exception in a (nested) group that is not itself a group."""
+    first = group.exceptions[0]
+    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
 
 
 def _first_of(group: BaseExceptionGroup[E], kind: type[E]) -> E:

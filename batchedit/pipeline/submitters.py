@@ -21,6 +21,7 @@ from batchedit.api.task_state import ResultResource, TaskPhase, TaskState
 from batchedit.catalogue import build_body, current_catalogue
 from batchedit.clock import utc_now_iso
 from batchedit.errors import (
+    AnswerRefused,
     ApiError,
     FatalApiError,
     InputError,
@@ -128,6 +129,9 @@ class Submitters:
                     return
                 except ApiError as exc:
                     turn.known()
+                    if isinstance(exc, AnswerRefused):
+                        # Accepted under a task id unsafe to ask about: paid, never polled.
+                        services.stats.paid_submissions += 1
                     await services.finish.without_task(
                         row, fingerprint, Status.FAILED, exc, submitted_at
                     )

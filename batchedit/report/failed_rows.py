@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from batchedit.catalogue import DEFAULT_MODEL
-from batchedit.errors import SourceError
+from batchedit.errors import SourceError, UsageError
 from batchedit.fsutil import atomic_writer
 from batchedit.manifest.job import JobSettings, apply_overrides, load_job
 from batchedit.manifest.reader import RawValue, open_manifest
@@ -45,6 +45,7 @@ def write_failed_csv(
     run: RunReport, target: Path, statuses: Collection[Status] = NOT_SUCCEEDED
 ) -> FailedRowsWritten:
     target = Path(os.path.abspath(target))
+    _refuse_own_files(run, target)
     wanted = {record.row: record for record in run.records if record.status in statuses}
     rows: dict[int, Cells] = {}
     job = _job(run)
@@ -60,6 +61,26 @@ def write_failed_csv(
     ordered = [rows[index] for index in sorted(rows)]
     _write(target, ordered)
     return FailedRowsWritten(target, len(ordered), rebuilt)
+
+
+def _refuse_own_files(run: RunReport, target: Path) -> None:
+    """The new manifest must not replace the run's own job file or manifest:
+    they are what its report and a re-run read."""
+    for what, own in (("manifest", run.last_run.manifest), ("job file", run.last_run.source)):
+        if own is not None and _same_file(Path(own), target):
+            raise UsageError(
+                f"--failed-csv {target} is the run's own {what}; write the failed rows "
+                "to a new file (e.g. failed.csv beside it)"
+            )
+
+
+def _same_file(own: Path, target: Path) -> bool:
+    if own.resolve() == target.resolve():
+        return True
+    try:
+        return os.path.samefile(own, target)
+    except OSError:
+        return False
 
 
 def _job(run: RunReport) -> JobSettings | None:

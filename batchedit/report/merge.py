@@ -33,6 +33,7 @@ from batchedit.report.counts import ReportCounts
 from batchedit.report.report_file import read_report_lines
 from batchedit.report.summary import read_last_run
 from batchedit.state.invocation import load_invocation
+from batchedit.state.lock import run_lock
 from batchedit.state.rundir import RunPaths
 
 
@@ -45,6 +46,8 @@ def merge_reports(run_dirs: Sequence[Path], out_dir: Path) -> tuple[ReportCounts
     out.root.mkdir(parents=True, exist_ok=True)
     counts = ReportCounts()
     with ExitStack() as stack:
+        # Another run (or merge) writing into --out at once would mix two reports.
+        stack.enter_context(run_lock(out))
         streams = [
             stack.enter_context(closing(_records(RunPaths(run_dir), out.root)))
             for run_dir in run_dirs
@@ -60,8 +63,8 @@ def merge_reports(run_dirs: Sequence[Path], out_dir: Path) -> tuple[ReportCounts
                 previous = (row, origin)
                 counts.add(record)
                 report.write(json.dumps(record.to_json(), ensure_ascii=False) + "\n")
-    summary = _merged_summary(run_dirs, counts)
-    atomic_write_bytes(out.summary, (json.dumps(summary, indent=2) + "\n").encode())
+        summary = _merged_summary(run_dirs, counts)
+        atomic_write_bytes(out.summary, (json.dumps(summary, indent=2) + "\n").encode())
     return counts, warnings
 
 

@@ -8,12 +8,13 @@ scenario needs, and `/_sim/stats` tells what was paid for.
 
 from __future__ import annotations
 
-from batchedit.simulator.app import create_app
+from batchedit.simulator.app import SCRATCH_PREFIX, create_app
 from batchedit.simulator.options import DEMO_C2PA_RATE, SimOptions, parse_latency
 from batchedit.simulator.server import RunningSimulator, running_simulator, serve
 
 __all__ = [
     "DEMO_C2PA_RATE",
+    "SCRATCH_PREFIX",
     "SimOptions",
     "parse_latency",
     "create_app",

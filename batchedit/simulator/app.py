@@ -37,6 +37,9 @@ from batchedit.simulator.submit import handle_submit
 
 #: Room for a JSON body carrying several data URIs of large images.
 _MAX_BODY_BYTES = 128 * 1024 * 1024
+#: The name of the scratch folder of rendered results starts so (`run --simulate`
+#: removes one a killed run left behind).
+SCRATCH_PREFIX = "batchedit-sim-"
 _INPUT_FETCH_TIMEOUT = aiohttp.ClientTimeout(total=30, connect=5)
 
 
@@ -79,7 +82,7 @@ async def _running_parts(app: web.Application) -> AsyncIterator[None]:
     if scratch_dir is not None:
         await asyncio.to_thread(scratch_dir.mkdir, parents=True, exist_ok=True)
     ctx.result_dir = Path(
-        await asyncio.to_thread(tempfile.mkdtemp, prefix="batchedit-sim-", dir=scratch_dir)
+        await asyncio.to_thread(tempfile.mkdtemp, prefix=SCRATCH_PREFIX, dir=scratch_dir)
     )
     ctx.session = aiohttp.ClientSession(timeout=_INPUT_FETCH_TIMEOUT)
     try:

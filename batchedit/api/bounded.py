@@ -1,0 +1,123 @@
+"""Bounds on what the service sends (invariant 10): how much, and for how long.
+
+Every answer body is read here, as the bytes arrived on the wire
+(`auto_decompress=False`), and decoded here: a gzip or deflate body is
+inflated a bounded piece at a time, so a 0.5 MB gzip bomb stops at the cap
+instead of becoming 512 MB in memory, and the cap holds on the decoded bytes
+whatever the `Content-Encoding` says. The raw length is what a
+`Content-Length` counts, so a download's truncation check compares like with
+like. Each request also runs under a total deadline (`request_timeout_s`), on
+top of the connect and read timeouts that a trickling server would never trip.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import aiohttp
+
+MIB = 1024 * 1024
+#: What the client advertises; anything else in Content-Encoding is refused.
+ACCEPT_ENCODING = "gzip, deflate"
+CHUNK_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceLimits:
+    """The caps the client puts on the service's answers and advice."""
+
+    #: An API answer (JSON envelope or error body), decoded.
+    max_answer_bytes: int = MIB
+    #: A result download, decoded.
+    max_download_bytes: int = 64 * MIB
+    #: One request from connect to the last byte of its body.
+    request_timeout_s: float = 120.0
+    #: The longest wait the service may ask for (Retry-After, X-RateLimit-Reset);
+    #: beyond it the run stops (exit 3) instead of sleeping.
+    max_wait_s: float = 600.0
+    #: Result downloads from http and private addresses too (an API origin on
+    #: loopback, the simulator, allows its own loopback URLs without it).
+    allow_private_downloads: bool = False
+
+
+class BodyTooLarge(Exception):
+    """A body past its cap; `limit_bytes` names the cap for the message."""
+
+    def __init__(self, limit_bytes: int, *, decoded: bool) -> None:
+        self.limit_bytes = limit_bytes
+        self.decoded = decoded
+        once = " once decoded" if decoded else ""
+        super().__init__(f"over the {describe_bytes(limit_bytes)} limit{once}")
+
+
+class UnsupportedEncoding(Exception):
+    """A Content-Encoding the client did not ask for."""
+
+
+@dataclass(frozen=True, slots=True)
+class Body:
+    data: bytes  # decoded
+    raw_bytes: int  # as received, what Content-Length counts
+    encoded: bool  # a Content-Encoding other than identity
+
+
+def describe_bytes(count: int) -> str:
+    if count % MIB == 0:
+        return f"{count // MIB} MiB"
+    return f"{count} bytes"
+
+
+class _Decoder:
+    """Content-Encoding undone with a hard cap on the output of every step."""
+
+    def __init__(self, encoding: str, max_bytes: int) -> None:
+        encoding = encoding.strip().lower()
+        self.encoding = encoding
+        self.max_bytes = max_bytes
+        self.size = 0
+        self.chunks: list[bytes] = []
+        if encoding in ("", "identity"):
+            self._inflate: zlib._Decompress | None = None
+        elif encoding in ("gzip", "x-gzip", "deflate"):
+            # 32 + MAX_WBITS: a gzip or zlib header, told by the stream itself.
+            self._inflate = zlib.decompressobj(32 + zlib.MAX_WBITS)
+        else:
+            raise UnsupportedEncoding(f"in Content-Encoding {encoding[:40]!r}, not supported")
+        self.encoded = self._inflate is not None
+
+    def feed(self, chunk: bytes) -> None:
+        if self._inflate is None:
+            self._add(chunk)
+            return
+        pending = chunk
+        while pending:
+            try:
+                piece = self._inflate.decompress(pending, self.max_bytes - self.size + 1)
+            except zlib.error as exc:
+                raise UnsupportedEncoding(f"not valid {self.encoding} ({exc})") from exc
+            self._add(piece)
+            pending = self._inflate.unconsumed_tail
+            if not piece and pending:
+                break  # nothing more comes out of this input (the stream ended)
+
+    def _add(self, piece: bytes) -> None:
+        self.size += len(piece)
+        if self.size > self.max_bytes:
+            raise BodyTooLarge(self.max_bytes, decoded=self.encoded)
+        if piece:
+            self.chunks.append(piece)
+
+
+async def read_bounded(response: aiohttp.ClientResponse, max_bytes: int) -> Body:
+    """The whole body, decoded, or BodyTooLarge as soon as it passes `max_bytes`
+    (raw or decoded), or UnsupportedEncoding. The response must have been
+    requested with `auto_decompress=False`."""
+    decoder = _Decoder(response.headers.get("Content-Encoding", ""), max_bytes)
+    raw = 0
+    async for chunk in response.content.iter_chunked(CHUNK_BYTES):
+        raw += len(chunk)
+        if raw > max_bytes:
+            raise BodyTooLarge(max_bytes, decoded=False)
+        decoder.feed(chunk)
+    return Body(b"".join(decoder.chunks), raw, decoder.encoded)

@@ -1,0 +1,316 @@
+"""The client against a hostile server (hostile_server.py): whatever the
+service sends, a run of 5 rows ends within 60 s with `--request-timeout 5`,
+its peak memory under 300 MB, a report line per row, no traceback, and the
+key nowhere in what it wrote or printed.
+
+Each run is a real `python -m batchedit run` in a subprocess under a 1.5 GB
+address-space cap, its peak RSS read from the kernel's accounting of that
+one child (os.wait4).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hostile_server import HostileServer
+from support import read_report, write_csv
+
+#: A realistic key: 32 characters, as the console issues them.
+KEY = "mk_9fQ2xLr7Tz4Wc8Hv1Nb6Ys3Pd5Ke0J"
+MEMORY_CAP_BYTES = 1536 * 1024 * 1024
+PEAK_RSS_LIMIT_MB = 300
+DEADLINE_S = 60.0
+ROWS = 5
+
+
+@dataclass
+class Finished:
+    code: int
+    stdout: str
+    stderr: str
+    peak_rss_mb: float
+    elapsed_s: float
+    run_dir: Path
+
+    def report(self) -> list[dict[str, Any]]:
+        return read_report(self.run_dir)
+
+
+def _cap_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP_BYTES, MEMORY_CAP_BYTES))
+
+
+def run_client(tmp_path: Path, base_url: str, *extra: str) -> Finished:
+    """`batchedit run` of 5 rows against `base_url`, measured."""
+    rows = [
+        {"id": f"row-{n}", "prompt": "edit", "image": "https://images.example.com/a.png"}
+        for n in range(1, ROWS + 1)
+    ]
+    manifest = write_csv(tmp_path / "rows.csv", rows)
+    run_dir = tmp_path / "run"
+    env = {
+        **os.environ,
+        "MODELLIX_BASE_URL": base_url,
+        "MODELLIX_API_KEY": KEY,
+        "PYTHONFAULTHANDLER": "",
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "batchedit",
+        "-v",
+        "run",
+        str(manifest),
+        "--out",
+        str(run_dir),
+        "--request-timeout",
+        "5",
+        "--poll-interval",
+        "0.05",
+        "--no-progress",
+        *extra,
+    ]
+    out, err = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
+    started = time.monotonic()
+    with open(out, "wb") as stdout, open(err, "wb") as stderr:
+        process = subprocess.Popen(
+            command, stdout=stdout, stderr=stderr, env=env, preexec_fn=_cap_memory
+        )
+        try:
+            _, status, usage = _wait4(process, timeout_s=DEADLINE_S + 30)
+        finally:
+            if process.poll() is None and process.returncode is None:
+                process.kill()
+    elapsed = time.monotonic() - started
+    return Finished(
+        code=os.waitstatus_to_exitcode(status),
+        stdout=out.read_text(encoding="utf-8", errors="replace"),
+        stderr=err.read_text(encoding="utf-8", errors="replace"),
+        peak_rss_mb=usage.ru_maxrss / 1024,  # kilobytes on Linux
+        elapsed_s=elapsed,
+        run_dir=run_dir,
+    )
+
+
+def _wait4(process: subprocess.Popen[bytes], *, timeout_s: float) -> tuple[int, int, Any]:
+    """Wait for the child and take its own resource usage (not that of every child)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid == process.pid:
+            process.returncode = os.waitstatus_to_exitcode(status)
+            return pid, status, usage
+        if time.monotonic() > deadline:
+            process.kill()
+            pid, status, usage = os.wait4(process.pid, 0)
+            process.returncode = os.waitstatus_to_exitcode(status)
+            raise AssertionError(f"the run did not end within {timeout_s:.0f}s")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def hostile() -> Iterator[Any]:
+    started: list[HostileServer] = []
+
+    def start(mode: str) -> HostileServer:
+        server = HostileServer(mode, KEY).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def assert_bounded(run: Finished) -> list[dict[str, Any]]:
+    """What every hostile answer must leave: bounded time and memory, one report
+    line per row, no traceback, and the key nowhere."""
+    assert run.elapsed_s < DEADLINE_S, f"took {run.elapsed_s:.1f}s"
+    assert run.peak_rss_mb < PEAK_RSS_LIMIT_MB, f"peak RSS {run.peak_rss_mb:.0f} MB"
+    assert "Traceback" not in run.stderr, run.stderr[-3000:]
+    report = run.report()
+    assert [record["id"] for record in report] == [f"row-{n}" for n in range(1, ROWS + 1)]
+    assert_key_nowhere(run)
+    return report
+
+
+def assert_key_nowhere(run: Finished) -> None:
+    """`grep -r KEY` over the run directory and what was printed finds nothing."""
+    found = subprocess.run(
+        ["grep", "-r", "-l", "-a", "-F", KEY, str(run.run_dir)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert found.returncode == 1, f"the key is in {found.stdout}"
+    assert KEY not in run.stdout and KEY not in run.stderr
+
+
+def errors(report: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    return [
+        (record["status"], record["error"]["category"], record["error"]["message"])
+        for record in report
+    ]
+
+
+@pytest.mark.timeout(120)
+def test_an_endless_answer_is_cut_at_its_cap(tmp_path: Path, hostile: Any) -> None:
+    server = hostile("endless")
+    run = run_client(tmp_path, server.base_url)
+    report = assert_bounded(run)
+    assert run.code == 1
+    for status, _, message in errors(report):
+        assert status == "failed" and "over the 1 MiB limit" in message
+
+
+@pytest.mark.timeout(120)
+def test_a_gzip_bomb_is_cut_at_its_decoded_cap(tmp_path: Path, hostile: Any) -> None:
+    server = hostile("gzip_bomb")
+    run = run_client(tmp_path, server.base_url)
+    report = assert_bounded(run)
+    assert run.code == 1
+    for status, _, message in errors(report):
+        assert status == "failed" and "over the 1 MiB limit" in message
+
+
+@pytest.mark.timeout(120)
+def test_a_trickling_answer_ends_at_the_request_deadline(tmp_path: Path, hostile: Any) -> None:
+    server = hostile("trickle")
+    run = run_client(tmp_path, server.base_url)
+    report = assert_bounded(run)
+    assert run.code == 1
+    for status, category, message in errors(report):
+        assert (status, category) == ("failed", "network")
+        assert "within 5s (request_timeout_s)" in message
+
+
+@pytest.mark.timeout(120)
+def test_a_retry_after_beyond_max_wait_stops_the_run_saying_when(
+    tmp_path: Path, hostile: Any
+) -> None:
+    server = hostile("retry_after")
+    # One submit at a time: a submit cancelled in flight by the stop would be
+    # `unknown` (it reached the service), which is right, but not this test's point.
+    run = run_client(tmp_path, server.base_url, "--concurrency", "1")
+    report = assert_bounded(run)
+    assert run.code == 3
+    assert {record["status"] for record in report} == {"pending"}
+    assert "come back at" in run.stderr and "max_wait_s 600" in run.stderr
+    summary = json.loads((run.run_dir / "summary.json").read_text())
+    assert summary["stopped_by"] == "rate_limited"
+
+
+@pytest.mark.timeout(120)
+def test_the_key_echoed_by_the_service_is_stored_and_shown_nowhere(
+    tmp_path: Path, hostile: Any
+) -> None:
+    server = hostile("echo_key")
+    run = run_client(tmp_path, server.base_url, "--log-format", "text")
+    report = assert_bounded(run)
+    assert run.code == 1
+    messages = [message for _, _, message in errors(report)]
+    assert any("[redacted]" in message for message in messages)
+    assert all("\r" not in message and "\n" not in message for message in messages)
+    (with_url,) = [record for record in report if record["task_id"] == "t-2"]
+    assert with_url["error"]["category"] == "download"
+    assert "holds the API key" in with_url["error"]["message"]
+    assert server.counts["download"] == 0, "a URL holding the key is never fetched"
+
+
+@pytest.mark.timeout(120)
+def test_odd_task_ids_never_reach_a_path(tmp_path: Path, hostile: Any) -> None:
+    server = hostile("odd_ids")
+    run = run_client(tmp_path, server.base_url)
+    report = assert_bounded(run)
+    assert run.code == 1
+    assert server.counts["submit"] == ROWS
+    assert server.counts["poll"] == 0 and server.counts["other"] == 0, server.counts
+    for status, _, message in errors(report):
+        assert status == "failed" and "unsafe to use in a path" in message
+    assert "forged" not in "".join(
+        line for line in run.stderr.splitlines() if line.startswith("ERROR")
+    )
+    summary = json.loads((run.run_dir / "summary.json").read_text())
+    assert summary["paid_submissions"] == ROWS
+
+
+@pytest.mark.timeout(120)
+def test_an_html_result_fails_at_once_without_retries(tmp_path: Path, hostile: Any) -> None:
+    server = hostile("html_result")
+    run = run_client(tmp_path, server.base_url)
+    report = assert_bounded(run)
+    assert run.code == 1
+    assert server.counts["download"] == ROWS, "one fetch per row: nothing retried"
+    for status, category, message in errors(report):
+        assert (status, category) == ("failed", "download")
+        assert "not an image but markup" in message
+    assert "0 B written" in run.stdout, "no bytes are claimed for a refused body"
+
+
+@pytest.mark.timeout(120)
+def test_a_tiff_result_is_refused_naming_its_format(tmp_path: Path, hostile: Any) -> None:
+    server = hostile("tiff_result")
+    run = run_client(tmp_path, server.base_url)
+    report = assert_bounded(run)
+    assert run.code == 1
+    for status, category, message in errors(report):
+        assert (status, category) == ("failed", "download")
+        assert "the result is TIFF; only PNG, JPEG and WebP are accepted" in message
+    assert not any((run.run_dir / "outputs").iterdir())
+
+
+@pytest.mark.timeout(120)
+def test_a_result_on_a_private_address_is_never_fetched(tmp_path: Path, hostile: Any) -> None:
+    server = hostile("private_url")
+    run = run_client(tmp_path, server.base_url)
+    report = assert_bounded(run)
+    assert run.code == 1
+    for status, category, message in errors(report):
+        assert (status, category) == ("failed", "download")
+        assert "private address (169.254.169.254)" in message and "nothing fetched" in message
+
+
+@pytest.mark.timeout(120)
+def test_a_gzip_encoded_result_is_checked_on_its_decoded_bytes(
+    tmp_path: Path, hostile: Any
+) -> None:
+    server = hostile("gzip_download")
+    run = run_client(tmp_path, server.base_url)
+    report = assert_bounded(run)
+    assert run.code == 0, run.stderr[-2000:]
+    assert {record["status"] for record in report} == {"succeeded"}
+    assert server.counts["download"] == ROWS
+
+
+@pytest.mark.timeout(120)
+def test_a_redirect_to_a_private_address_is_never_followed(tmp_path: Path, hostile: Any) -> None:
+    server = hostile("redirect_private")
+    run = run_client(tmp_path, server.base_url)
+    report = assert_bounded(run)
+    assert run.code == 1
+    assert server.counts["download"] == ROWS, "the redirect itself is not retried"
+    for status, category, message in errors(report):
+        assert (status, category) == ("failed", "download")
+        assert "private address (169.254.169.254)" in message
+
+
+@pytest.mark.timeout(120)
+def test_redirects_are_followed_at_most_five_times(tmp_path: Path, hostile: Any) -> None:
+    server = hostile("redirect_loop")
+    run = run_client(tmp_path, server.base_url)
+    report = assert_bounded(run)
+    assert run.code == 1
+    assert server.counts["download"] == ROWS * 6, "the first fetch and five redirects, per row"
+    for status, category, message in errors(report):
+        assert (status, category) == ("failed", "download")
+        assert "redirected more than 5 times" in message

@@ -130,29 +130,29 @@ def test_the_key_comes_from_the_file_then_the_environment_then_the_profile(
         config,
         {
             "currentProfile": "work",
-            "profiles": {"work": {"apiKey": "k-work"}, "me": {"apiKey": "k-me"}},
+            "profiles": {"work": {"apiKey": "key-work-1"}, "me": {"apiKey": "key-me-22"}},
         },
     )
     env = {"XDG_CONFIG_HOME": str(config)}
     found = find_api_key(env)
-    assert found is not None and found.key == "k-work" and "profile work" in found.source
+    assert found is not None and found.key == "key-work-1" and "profile work" in found.source
     found = find_api_key({**env, "MODELLIX_PROFILE": "me"})
-    assert found is not None and found.key == "k-me"
-    found = find_api_key({**env, "MODELLIX_API_KEY": "k-env"})
-    assert found is not None and found.key == "k-env"
+    assert found is not None and found.key == "key-me-22"
+    found = find_api_key({**env, "MODELLIX_API_KEY": "key-env-3"})
+    assert found is not None and found.key == "key-env-3"
     key_file = tmp_path / "key"
-    key_file.write_text("k-file\n", encoding="utf-8")
-    found = find_api_key({**env, "MODELLIX_API_KEY": "k-env"}, key_file=key_file)
-    assert found is not None and found.key == "k-file" and "k-file" not in repr(found)
+    key_file.write_text("key-file-4\n", encoding="utf-8")
+    found = find_api_key({**env, "MODELLIX_API_KEY": "key-env-3"}, key_file=key_file)
+    assert found is not None and found.key == "key-file-4" and "key-file-4" not in repr(found)
     with pytest.raises(UsageError, match="MODELLIX_PROFILE=nobody"):
         find_api_key({**env, "MODELLIX_PROFILE": "nobody"})
     assert find_api_key({"XDG_CONFIG_HOME": str(tmp_path / "none")}) is None
 
 
 def test_the_older_single_key_profile_shape_is_read(tmp_path: Path) -> None:
-    write_profile(tmp_path, {"apiKey": "k-legacy"})
+    write_profile(tmp_path, {"apiKey": "key-legacy-5"})
     found = find_api_key({"XDG_CONFIG_HOME": str(tmp_path)})
-    assert found is not None and found.key == "k-legacy"
+    assert found is not None and found.key == "key-legacy-5"
 
 
 def test_a_run_takes_its_key_from_the_official_cli_profile(
@@ -161,11 +161,11 @@ def test_a_run_takes_its_key_from_the_official_cli_profile(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    simulator = threaded_simulator(api_key="k-profile")
+    simulator = threaded_simulator(api_key="key-profile-6")
     monkeypatch.delenv("MODELLIX_API_KEY")
     write_profile(
         tmp_path / "config",
-        {"currentProfile": "default", "profiles": {"default": {"apiKey": "k-profile"}}},
+        {"currentProfile": "default", "profiles": {"default": {"apiKey": "key-profile-6"}}},
     )
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     manifest = two_image_manifest(tmp_path, rows=2)

@@ -59,7 +59,7 @@ def parse_unknown_budget(value: object) -> UnknownBudget:
         if not math.isfinite(percent) or not 0 <= percent <= 100:
             raise problem
         return UnknownBudget(count=None, percent=percent, floor=1)
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):  # '²' is a digit to isdigit, not to int
         raise problem
     return UnknownBudget(count=int(text), percent=None)
 

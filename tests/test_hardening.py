@@ -316,6 +316,10 @@ def test_doctor_says_unknown_when_the_service_answers_500(
     assert code == 1
     assert "????  key valid   unknown: server error" in out
     assert "FAIL  key valid" not in out and TEST_KEY not in out
+    assert main(["doctor", "--json", "--timeout", "5"]) == 1
+    document = json.loads(capsys.readouterr().out)
+    (key_valid,) = [check for check in document["checks"] if check["name"] == "key valid"]
+    assert key_valid["ok"] is None and key_valid["unknown"] is True
 
 
 # -- however it ends, it reports -------------------------------------------------

@@ -42,7 +42,8 @@ class Check:
     unknown: bool = False  # the service could not say (5xx): neither ok nor FAIL
 
     def to_json(self) -> dict[str, object]:
-        return {"name": self.name, "ok": self.ok, "detail": self.detail}
+        # `unknown`: the service could not say (5xx); `ok` is then null, as for a skip.
+        return {"name": self.name, "ok": self.ok, "detail": self.detail, "unknown": self.unknown}
 
     def line(self) -> str:
         mark = "????" if self.unknown else {True: "ok  ", False: "FAIL", None: "skip"}[self.ok]

@@ -160,12 +160,15 @@ class Submitters:
             if not gate.is_open:
                 return None
             intent = Submitting(row.index, row.id, fingerprint, utc_now_iso())
-            await services.journal.append(intent)  # durable: a crash from here is `unknown`
-            if not gate.is_open:
-                await services.journal.append(Withdrawn(row.index, row.id))
-                return None
+            # On the wire from the intent on: a stop waits (its grace period) for the
+            # intent's fsync too, and then either sends nothing and withdraws, or
+            # hears the answer; it never cancels an intent into a false `unknown`.
             gate.sending()
             try:
+                await services.journal.append(intent)  # durable: a crash from here is `unknown`
+                if not gate.is_open:
+                    await services.journal.append(Withdrawn(row.index, row.id))
+                    return None
                 return await client.submit_edit(row.request.model, body)
             except (TransientError, FatalApiError) as exc:
                 refusal = exc

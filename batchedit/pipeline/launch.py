@@ -2,7 +2,9 @@
 the steps between parsed settings and the pipeline.
 
 In order: take the run directory's lock (a second run at once exits 2); plan
-every row against the journal (`planning.survey`) so the run knows before the
+every row against the journal (`planning.survey_run`: it also drafts the
+report and keeps the journal index, which the run goes on with, so the
+manifest and the journal are read once) so the run knows before the
 first request how many paid submissions it will make; print the problems
 (grouped) and the plan in one line; refuse under `--strict`, when every row
 is invalid, or under a cost guard, with nothing sent and nothing left behind;
@@ -44,7 +46,7 @@ from batchedit.eventloop import run_coroutine
 from batchedit.events import add_secret, notice, say
 from batchedit.manifest.decoding import DECODED_FILE
 from batchedit.manifest.job import JobSettings
-from batchedit.pipeline.planning import Survey, survey
+from batchedit.pipeline.planning import Survey, SurveyedRun, survey_run
 from batchedit.pipeline.resume import RetryScope
 from batchedit.pipeline.run_plan import RunPlan, cost_refusal, plan_from_survey
 from batchedit.pipeline.runner import RunConfig, RunOutcome, as_local_failure, run_pipeline
@@ -170,37 +172,49 @@ async def start_run(
         notes = add_notes(load_prompt_notes(paths), options.add_to_prompts)
         job = replace(job, prompt_suffixes={**job.prompt_suffixes, **notes})
         try:
-            planned = await _survey(job, paths, options, own_loop=own_loop)
-            plan = plan_from_survey(job, planned)
-            _tell(job, planned, plan, err)
-            # Asked on the loop's own thread, which has nothing else to do yet:
-            # Ctrl-C at the question then interrupts at once, where a worker
-            # thread blocked in input() would hold the exit until Enter.
-            refusal = refusal_reason(job, planned, options, confirm)
-            if refusal is not None:
-                raise RunRefused(refusal)
+            surveyed = await _survey(job, paths, options, own_loop=own_loop)
         except BaseException:
-            # Refused, or stopped while planning (Ctrl-C, a bug): a folder this
-            # run made is left as it was found, without even its lock.
+            # Stopped while planning (Ctrl-C, a bug): a folder this run made is
+            # left as it was found, without even its lock.
             if new_run_dir:
                 _remove_empty_run_dir(paths)
             raise
-        save_invocation(paths, invocation)
-        if options.add_to_prompts:
-            save_prompt_notes(paths, notes)  # before any submit: later runs ask the same
-        outcome = await _run(job, paths, options, planned, endpoint, err, own_loop=own_loop)
+        try:
+            try:
+                planned = surveyed.survey
+                plan = plan_from_survey(job, planned)
+                _tell(job, planned, plan, err)
+                # Asked on the loop's own thread, which has nothing else to do yet:
+                # Ctrl-C at the question then interrupts at once, where a worker
+                # thread blocked in input() would hold the exit until Enter.
+                refusal = refusal_reason(job, planned, options, confirm)
+                if refusal is not None:
+                    raise RunRefused(refusal)
+            except BaseException:
+                # Refused, or stopped at the question: as above, and no draft left.
+                surveyed.draft.unlink(missing_ok=True)
+                if new_run_dir:
+                    _remove_empty_run_dir(paths)
+                raise
+            save_invocation(paths, invocation)
+            if options.add_to_prompts:
+                save_prompt_notes(paths, notes)  # before any submit: later runs ask the same
+            outcome = await _run(job, paths, options, surveyed, endpoint, err, own_loop=own_loop)
+        finally:
+            surveyed.index.close()  # the run has closed it already; a refusal has not
     return outcome, plan
 
 
 async def _survey(
     job: JobSettings, paths: RunPaths, options: LaunchOptions, *, own_loop: bool
-) -> Survey:
-    """The plan of every row. In a loop of our own nothing else runs yet, so it
-    runs right here (Ctrl-C stops it at once); in a caller's loop, in a thread,
+) -> SurveyedRun:
+    """The plan of every row, with the drafted report and the journal index the
+    run goes on with. In a loop of our own nothing else runs yet, so it runs
+    right here (Ctrl-C stops it at once); in a caller's loop, in a thread,
     since it hashes files and the caller's other tasks must go on."""
     if own_loop:
-        return survey(job, paths, FileDigests(), retry=options.retry_rows)
-    return await asyncio.to_thread(survey, job, paths, FileDigests(), retry=options.retry_rows)
+        return survey_run(job, paths, FileDigests(), retry=options.retry_rows)
+    return await asyncio.to_thread(survey_run, job, paths, FileDigests(), retry=options.retry_rows)
 
 
 #: At most this many grouped problem lines before a run; the rest are counted.
@@ -308,7 +322,7 @@ async def _run(
     job: JobSettings,
     paths: RunPaths,
     options: LaunchOptions,
-    planned: Survey,
+    surveyed: SurveyedRun,
     endpoint: Endpoint | None,
     err: TextIO | None,
     *,
@@ -336,6 +350,7 @@ async def _run(
         if endpoint is None:
             raise AssertionError("start_run resolves the endpoint unless simulating")
         add_secret(endpoint.api_key)  # no log line may show it, whatever the format
+        planned = surveyed.survey
         config = RunConfig(
             job,
             paths,
@@ -350,6 +365,7 @@ async def _run(
             work=planned.work,
             submits=planned.paid_submissions,
             stop=stop,
+            surveyed=surveyed,
         )
         return await _until_done(pipeline, stop)
     raise AssertionError("unreachable")

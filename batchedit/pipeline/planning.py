@@ -10,8 +10,11 @@ stats output files, so the pipeline calls it from a thread.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +25,9 @@ from batchedit.manifest.job import JobSettings, iter_rows
 from batchedit.manifest.naming import OutputSpec, output_layout
 from batchedit.manifest.problem_digest import ProblemDigest
 from batchedit.pipeline.resume import PAID_ACTIONS, Action, RetryScope, RowPlan, plan_row
-from batchedit.records import InvalidRow, Row
+from batchedit.records import InvalidRow, Row, Status
+from batchedit.report.draft import ReportDraft
+from batchedit.report.report_file import invalid_record, outcome_record, request_record
 from batchedit.state.fingerprint import FileDigests, request_fingerprint
 from batchedit.state.history import JournalIndex
 from batchedit.state.rundir import RunPaths
@@ -74,6 +79,37 @@ class RowPlanner:
         return output_layout(self.output, row)
 
 
+#: A row's memo code: planned again by the producer, invalid, or settled with
+#: the status at `_SETTLED + STATUS_CODES.index(status)`.
+WORK, INVALID = 0, 1
+_SETTLED = 2
+STATUS_CODES = tuple(Status)
+
+
+@dataclass(frozen=True, slots=True)
+class RowMemo:
+    """What the survey found for every row, one byte a row in manifest order,
+    so the producer plans again only the rows with work to do and stops
+    reading the manifest after the last row it must see."""
+
+    codes: bytes = b""
+    last_work: int = -1  # the last row with work to do; -1: none
+
+    def invalid_after(self, position: int) -> bool:
+        return INVALID in self.codes[position:]
+
+    @staticmethod
+    def settled_code(status: Status) -> int:
+        return _SETTLED + STATUS_CODES.index(status)
+
+    @staticmethod
+    def settled_status(code: int) -> Status | None:
+        """The status a settled row keeps; None for a row to plan again."""
+        if code == INVALID:
+            return Status.INVALID
+        return STATUS_CODES[code - _SETTLED] if code >= _SETTLED else None
+
+
 @dataclass(frozen=True, slots=True)
 class Survey:
     """What a run will face, counted before anything is sent."""
@@ -90,6 +126,7 @@ class Survey:
     #: (model, imageSize) -> paid units (tasks, or images where billed per image),
     #: for the plan's cost.
     paid_by_kind: Counter[tuple[str, str | None]] = field(default_factory=Counter)
+    memo: RowMemo = RowMemo()  # one byte a row: what the producer must plan again
 
     @property
     def paid_submissions(self) -> int:
@@ -124,54 +161,119 @@ class Survey:
         return max(self.paid_submissions, self.paid_images)
 
 
+@dataclass(frozen=True, slots=True)
+class SurveyedRun:
+    """A survey and what the run goes on with, so that it streams the manifest
+    and reads the journal once: the journal index (caught up at the end for
+    the report) and the report drafted row by row (`report/draft.py`)."""
+
+    survey: Survey
+    index: JournalIndex
+    draft: Path
+
+
+def survey_run(
+    job: JobSettings,
+    paths: RunPaths,
+    digests: FileDigests,
+    *,
+    retry: RetryScope | None = None,
+) -> SurveyedRun:
+    """Survey the run's rows against its journal, drafting the report on the way;
+    the caller closes the index (and removes the draft if the run does not start)."""
+    index = JournalIndex.build(paths.journal)
+    try:
+        with ReportDraft(paths.report_draft) as draft:
+            planned = survey(job, paths, digests, retry=retry, index=index, draft=draft)
+    except BaseException:
+        index.close()
+        raise
+    return SurveyedRun(planned, index, paths.report_draft)
+
+
 def survey(
     job: JobSettings,
     paths: RunPaths,
     digests: FileDigests,
     *,
     retry: RetryScope | None = None,
+    index: JournalIndex | None = None,
+    draft: ReportDraft | None = None,
 ) -> Survey:
-    rows = invalid = unreadable = 0
-    problems = ProblemDigest()
-    actions: Counter[Action] = Counter()
-    paid: Counter[tuple[str, str | None]] = Counter()
-    paid_images = multi_output = 0
-    catalogue = current_catalogue()
-    # Every distinct local image decoded once, in parallel, before anything is paid:
-    # the rows below then find a verdict (a broken file makes its rows invalid).
-    predecode(
-        local_paths(iter_rows(job, decode=False)),
-        paths.state_dir,
-        digest_of=lambda path: _digest_or_none(digests, path),
-    )
-    with JournalIndex.build(paths.journal) as index:
-        planner = RowPlanner(paths, index, digests, retry=retry, output=job.output)
-        for row in iter_rows(job):
-            rows += 1
-            if isinstance(row, InvalidRow):
-                invalid += 1
-                problems.extend(row.problems)
-                continue
-            plan = planner.plan(row)
-            if isinstance(plan, Unreadable):
-                unreadable += 1
-            else:
-                actions[plan.action] += 1
-                if plan.action in PAID_ACTIONS:
-                    images = paid_images_of(catalogue.body_spec(row.request.model), row)
-                    paid_images += images
-                    multi_output += images > 1
-                    paid[(row.request.model, row.request.image_size)] += images
+    """Plan every row against the journal (`index`, else built and closed here),
+    drafting each row's report line into `draft` when one is given."""
+    if index is None:
+        with JournalIndex.build(paths.journal) as own:
+            return survey(job, paths, digests, retry=retry, index=own, draft=draft)
+    _predecode(job, paths, digests)
+    tally = _Tally()
+    codes = bytearray()
+    last_work = -1
+    planner = RowPlanner(paths, index, digests, retry=retry, output=job.output)
+    for position, row in enumerate(iter_rows(job)):
+        code = tally.add(row, planner, draft)
+        codes.append(code)
+        if code == WORK:
+            last_work = position
     return Survey(
-        rows,
-        invalid,
-        problems,
-        actions,
-        unreadable,
-        paid_images=paid_images,
-        multi_output_rows=multi_output,
-        paid_by_kind=paid,
+        len(codes),
+        tally.invalid,
+        tally.problems,
+        tally.actions,
+        tally.unreadable,
+        paid_images=tally.paid_images,
+        multi_output_rows=tally.multi_output,
+        paid_by_kind=tally.paid_by_kind,
+        memo=RowMemo(bytes(codes), last_work),
     )
+
+
+@dataclass(slots=True)
+class _Tally:
+    """The survey's counts so far."""
+
+    invalid: int = 0
+    unreadable: int = 0
+    paid_images: int = 0
+    multi_output: int = 0
+    problems: ProblemDigest = field(default_factory=ProblemDigest)
+    actions: Counter[Action] = field(default_factory=Counter)
+    paid_by_kind: Counter[tuple[str, str | None]] = field(default_factory=Counter)
+
+    def add(self, row: Row | InvalidRow, planner: RowPlanner, draft: ReportDraft | None) -> int:
+        """Plan and count one row, draft its report line; its memo code."""
+        if isinstance(row, InvalidRow):
+            self.invalid += 1
+            self.problems.extend(row.problems)
+            if draft is not None:
+                draft.settled(invalid_record(row))
+            return INVALID
+        plan = planner.plan(row)
+        if isinstance(plan, Unreadable):
+            self.unreadable += 1
+            if draft is not None:
+                draft.to_finish(request_record(row, Status.PENDING), None)
+            return WORK
+        self.actions[plan.action] += 1
+        if plan.action is Action.KEEP:
+            record = outcome_record(
+                request_record(row, Status.PENDING),
+                plan.fingerprint,
+                plan.history,
+                planner.index.attempts(row.id),
+            )
+            if draft is not None:
+                draft.settled(record)
+            return RowMemo.settled_code(record.status)
+        if plan.action in PAID_ACTIONS:
+            spec = current_catalogue().body_spec(row.request.model)
+            images = paid_images_of(spec, row)
+            self.paid_images += images
+            self.multi_output += images > 1
+            self.paid_by_kind[(row.request.model, row.request.image_size)] += images
+        if draft is not None:
+            draft.to_finish(request_record(row, Status.PENDING), plan.fingerprint)
+        return WORK
 
 
 def _digest_or_none(digests: FileDigests, path: Path) -> str | None:
@@ -186,3 +288,56 @@ def paid_images_of(spec: ModelSpec, row: Row) -> int:
     bills per output (at most, for an upper bound), else one task's worth."""
     count = outputs_for(spec, row.request.params())
     return count.planned if spec.outputs.bills_per_output else 1
+
+
+#: In the state folder: the key of the manifest (and job) last found to name no
+#: local image, so a re-run of it skips preflight's pass for local image paths.
+NO_LOCAL_IMAGES_FILE = "no-local-images"
+
+
+def _predecode(job: JobSettings, paths: RunPaths, digests: FileDigests) -> None:
+    """Every distinct local image decoded once, in parallel, before anything is
+    paid: the survey's rows then find a verdict (a broken file makes its rows
+    invalid). That takes a pass over the manifest for the paths, skipped when
+    the same manifest and job named no local image last time (a catalog of
+    hosted images, run nightly). Only speed rides on the skip: a row whose
+    image has no verdict yet is decoded when it is checked."""
+    hint = paths.state_dir / NO_LOCAL_IMAGES_FILE
+    key = _settings_key(job)
+    with suppress(OSError):
+        if key is not None and hint.read_text(encoding="ascii") == key:
+            return
+    found = False
+
+    def noting(rows: Iterator[Path]) -> Iterator[Path]:
+        nonlocal found
+        for path in rows:
+            found = True
+            yield path
+
+    predecode(
+        noting(local_paths(iter_rows(job, decode=False))),
+        paths.state_dir,
+        digest_of=lambda path: _digest_or_none(digests, path),
+    )
+    with suppress(OSError):
+        if found or key is None:
+            hint.unlink(missing_ok=True)
+        else:
+            paths.state_dir.mkdir(parents=True, exist_ok=True)
+            hint.write_text(key, encoding="ascii")
+
+
+def _settings_key(job: JobSettings) -> str | None:
+    """What decides the rows' local image paths: the manifest's and the job
+    file's bytes and the column map (`--column` may point `image` elsewhere)."""
+    columns = job.columns
+    digest = hashlib.sha256(repr((sorted(columns.sources.items()), columns.id_template)).encode())
+    try:
+        for path in dict.fromkeys((job.manifest, job.source)):
+            with open(path, "rb") as handle:
+                while chunk := handle.read(1 << 20):
+                    digest.update(chunk)
+    except OSError:
+        return None
+    return digest.hexdigest()

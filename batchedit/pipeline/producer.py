@@ -1,21 +1,27 @@
 """The producer: the manifest streamed in batches read in a thread, each row
-planned against the journal (resume.py), and the rows with work to do put on
-the submitters' bounded queue. Rows with nothing to do (invalid, or settled by
-an earlier run) are only counted: the report derives them again."""
+the survey found work for planned again against the journal (resume.py) and
+put on the submitters' bounded queue. Rows with nothing to do (invalid, or
+settled by an earlier run) are only counted: the report drafted them already
+(`report/draft.py`), and after the last row with work the manifest is not
+read at all (invalid rows there have their events from the draft)."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
-from batchedit.events import emit
+from batchedit.events import EVENTS_LOGGER, emit
 from batchedit.manifest.job import JobSettings, iter_rows
 from batchedit.pipeline.context import RunServices
 from batchedit.pipeline.finishing import invalid_fields
-from batchedit.pipeline.planning import RowPlanner, Unreadable
+from batchedit.pipeline.planning import RowMemo, RowPlanner, Unreadable
 from batchedit.pipeline.resume import Action, RetryScope, RowPlan
 from batchedit.records import InvalidRow, Row, Status
+from batchedit.report.draft import drafted_invalid
 from batchedit.state.history import JournalIndex, row_status
 from batchedit.state.rundir import RunPaths
 
@@ -24,12 +30,16 @@ ROWS_PER_READ = 256
 
 @dataclass(frozen=True, slots=True)
 class ProduceSettings:
-    """What the producer reads: the job's rows, where its journal is, and the
-    rows a `retry` is limited to (None for a plain run)."""
+    """What the producer reads: the job's rows, where its journal is, the
+    rows a `retry` is limited to (None for a plain run), and what the survey
+    found (its journal index, each row's memo code, the drafted report)."""
 
     job: JobSettings
     paths: RunPaths
     retry_rows: RetryScope | None
+    index: JournalIndex
+    memo: RowMemo
+    draft: Path
 
 
 async def produce(
@@ -37,44 +47,80 @@ async def produce(
     settings: ProduceSettings,
     rows_q: asyncio.Queue[RowPlan | Unreadable | None],
 ) -> None:
-    """Stream the manifest and plan each row against the journal, in batches
-    read in a thread. Rows with nothing to do (invalid, or settled by an
-    earlier run) are only counted: the report derives them again."""
-    paths = settings.paths
-    index = await asyncio.to_thread(JournalIndex.build, paths.journal)
+    """Stream the manifest and plan again each row the survey found work for,
+    in batches read in a thread; stop reading after the last such row (none:
+    the manifest is not opened). Rows with nothing to do (invalid, or settled
+    by an earlier run) are only counted: the report has them already."""
     planner = RowPlanner(
-        paths,
-        index,
+        settings.paths,
+        settings.index,
         services.digests,
         retry=settings.retry_rows,
         output=settings.job.output,
     )
-    try:
+    memo = settings.memo
+    position = 0
+    if memo.last_work >= 0:
         rows = iter_rows(settings.job)
         while services.gate.is_open and (
-            batch := await asyncio.to_thread(_plan_batch, rows, planner, ROWS_PER_READ)
+            batch := await asyncio.to_thread(
+                _plan_batch, rows, planner, memo, position, ROWS_PER_READ
+            )
         ):
+            position += len(batch)
             for item in batch:
                 if isinstance(item, Status):
                     services.progress.settled(item)
                 else:
                     await rows_q.put(item)
-    finally:
-        await asyncio.to_thread(index.close)
+    if services.gate.is_open:
+        for code in memo.codes[position:]:  # settled rows after the last one with work
+            status = RowMemo.settled_status(code)
+            if status is not None:
+                services.progress.settled(status)
+        if memo.invalid_after(position) and logging.getLogger(EVENTS_LOGGER).isEnabledFor(
+            logging.INFO
+        ):
+            await asyncio.to_thread(_emit_invalid_from_draft, settings.draft, position)
     for _ in range(services.workers.submitters):
         await rows_q.put(None)
 
 
+def _emit_invalid_from_draft(draft: Path, position: int) -> None:
+    """The `row_finished` events of the invalid rows after `position`, from
+    their drafted report lines rather than a second read of the manifest."""
+    with open(draft, encoding="utf-8") as lines:
+        for line in itertools.islice(lines, position, None):
+            record = drafted_invalid(line)
+            if record is not None and record.error is not None:
+                emit(
+                    "row_finished",
+                    id=record.id,
+                    row=record.row,
+                    status=record.status.value,
+                    category=record.error.category.value,
+                    message=record.error.message,
+                )
+
+
 def _plan_batch(
-    rows: Iterator[Row | InvalidRow], planner: RowPlanner, count: int
+    rows: Iterator[Row | InvalidRow], planner: RowPlanner, memo: RowMemo, position: int, count: int
 ) -> list[RowPlan | Unreadable | Status]:
-    """The next `count` rows planned; rows with nothing to do come back as the
-    status they keep. Runs in a thread: it reads the manifest and hashes files."""
+    """The next `count` rows (up to the memo's last needed one) planned; rows
+    with nothing to do come back as the status they keep. Runs in a thread:
+    it reads the manifest and hashes files."""
     batch: list[RowPlan | Unreadable | Status] = []
+    codes = memo.codes
+    if position > memo.last_work and position < len(codes):
+        return batch  # the survey found nothing more to do in the manifest
     for row in rows:
+        settled = RowMemo.settled_status(codes[position]) if position < len(codes) else None
+        position += 1
         if isinstance(row, InvalidRow):
             batch.append(Status.INVALID)
             emit("row_finished", **invalid_fields(row))
+        elif settled is not None:
+            batch.append(settled)
         else:
             plan = planner.plan(row)
             keep = isinstance(plan, RowPlan) and plan.action is Action.KEEP
@@ -82,6 +128,6 @@ def _plan_batch(
                 batch.append(row_status(plan.history, plan.fingerprint))
             else:
                 batch.append(plan)
-        if len(batch) == count:
+        if len(batch) == count or position > memo.last_work and position < len(codes):
             break
     return batch

@@ -34,20 +34,19 @@ from batchedit.clock import Clock, LoopClock, utc_now_iso
 from batchedit.errors import FatalApiError, InternalError, LocalFailure
 from batchedit.events import emit
 from batchedit.fsutil import remove_partial_files
-from batchedit.manifest.job import iter_rows
 from batchedit.pipeline.config import RunConfig, RunOutcome
 from batchedit.pipeline.context import MAX_POLLERS, MAX_WRITERS, Done, PollSettings, RunServices
-from batchedit.pipeline.planning import Unreadable
+from batchedit.pipeline.planning import SurveyedRun, Unreadable, survey_run
 from batchedit.pipeline.pollers import Pollers
 from batchedit.pipeline.producer import ProduceSettings, produce
 from batchedit.pipeline.resume import RowPlan
 from batchedit.pipeline.submitters import Submitters
 from batchedit.pipeline.writers import Writers
 from batchedit.redact import scrub
+from batchedit.report.draft import finish_report
 from batchedit.report.progress import Progress
-from batchedit.report.report_file import write_report
 from batchedit.report.summary import RunSummary
-from batchedit.state.history import JournalIndex
+from batchedit.state.fingerprint import FileDigests
 from batchedit.state.journal import Journal
 from batchedit.state.rundir import RunPaths
 
@@ -66,6 +65,7 @@ async def run_pipeline(
     submits: int | None = None,
     clock: Clock | None = None,
     stop: asyncio.Event | None = None,
+    surveyed: SurveyedRun | None = None,
 ) -> RunOutcome:
     """Run the job into its run directory and write report.jsonl and summary.json,
     however the run ends. Setting `stop` (the CLI does on SIGINT or SIGTERM)
@@ -74,9 +74,32 @@ async def run_pipeline(
     `submits` (the plan's rows to act on and paid submissions) are the
     progress bars' totals; without them, every row.
 
-    The caller holds the run directory's lock."""
+    `surveyed` is the launch's survey, whose journal index and drafted report
+    the run goes on with (so the manifest and the journal are read once);
+    without it the run surveys first. The caller holds the run directory's
+    lock; the index is closed here."""
     clock = clock or LoopClock()
     paths = config.paths
+    if surveyed is None:
+        surveyed = await asyncio.to_thread(
+            survey_run, config.job, paths, FileDigests(), retry=config.retry_rows
+        )
+    try:
+        totals = (total_rows, work, submits)
+        return await _run_surveyed(config, totals, clock, stop, surveyed)
+    finally:
+        await asyncio.to_thread(surveyed.index.close)
+
+
+async def _run_surveyed(
+    config: RunConfig,
+    totals: tuple[int, int | None, int | None],
+    clock: Clock,
+    stop: asyncio.Event | None,
+    surveyed: SurveyedRun,
+) -> RunOutcome:
+    paths = config.paths
+    total_rows, work, submits = totals
     try:
         await asyncio.to_thread(_prepare_run_dir, paths)
         journal = await Journal.open(paths.journal)
@@ -121,7 +144,7 @@ async def run_pipeline(
                 rows=total_rows,
             )
             try:
-                interrupted = await _run_until_stopped(run, config, stop)
+                interrupted = await _run_until_stopped(run, config, stop, surveyed)
             except* FatalApiError as group:
                 fatal = _first_of(group, FatalApiError)
                 log.error("run stopped: %s", fatal)
@@ -150,7 +173,7 @@ async def run_pipeline(
         stopped_by = run.gate.halted_by
     try:
         summary = await asyncio.shield(
-            _write_results(run, config, clock.now() - started, stopped_by)
+            _write_results(run, config, surveyed, clock.now() - started, stopped_by)
         )
     except (OSError, LocalFailure) as exc:
         reason = as_local_failure(exc)
@@ -200,14 +223,21 @@ async def _close_journal(journal: Journal) -> LocalFailure | None:
     return None
 
 
-async def run_stages(run: RunServices, config: RunConfig) -> None:
+async def run_stages(run: RunServices, config: RunConfig, surveyed: SurveyedRun) -> None:
     """The four stages in one TaskGroup, joined by bounded queues."""
     workers = run.workers
     rows_q: asyncio.Queue[RowPlan | Unreadable | None] = asyncio.Queue(
         maxsize=2 * workers.submitters
     )
     done_q: asyncio.Queue[Done | None] = asyncio.Queue(maxsize=2 * workers.writers)
-    produce_settings = ProduceSettings(config.job, config.paths, config.retry_rows)
+    produce_settings = ProduceSettings(
+        config.job,
+        config.paths,
+        config.retry_rows,
+        surveyed.index,
+        surveyed.survey.memo,
+        surveyed.draft,
+    )
     async with asyncio.TaskGroup() as group:
         group.create_task(produce(run, produce_settings, rows_q))
         group.create_task(Submitters(run).run(rows_q))
@@ -216,16 +246,16 @@ async def run_stages(run: RunServices, config: RunConfig) -> None:
 
 
 async def _run_until_stopped(
-    run: RunServices, config: RunConfig, stop: asyncio.Event | None
+    run: RunServices, config: RunConfig, stop: asyncio.Event | None, surveyed: SurveyedRun
 ) -> bool:
     """Run the stages to their end, or stop them when `stop` is set; True if stopped.
 
     A stop shuts the gate at once (no submit leaves after it), gives the submits
     already on the wire their grace period to be answered, then cancels."""
     if stop is None:
-        await run_stages(run, config)
+        await run_stages(run, config, surveyed)
         return False
-    stages = asyncio.create_task(run_stages(run, config))
+    stages = asyncio.create_task(run_stages(run, config, surveyed))
     stopper = asyncio.create_task(stop.wait())
     drainer: asyncio.Task[None] | None = None
     try:
@@ -267,13 +297,18 @@ def _first_of(group: BaseExceptionGroup[E], kind: type[E]) -> E:
 
 
 async def _write_results(
-    run: RunServices, config: RunConfig, wall_time_s: float, stopped_by: str | None
+    run: RunServices,
+    config: RunConfig,
+    surveyed: SurveyedRun,
+    wall_time_s: float,
+    stopped_by: str | None,
 ) -> RunSummary:
     paths = config.paths
 
     def write() -> RunSummary:
-        with JournalIndex.build(paths.journal) as index:
-            counts = write_report(paths, iter_rows(config.job), index, run.digests)
+        index = surveyed.index
+        index.catch_up()  # this run's own journal lines: the rest was read by the survey
+        counts = finish_report(surveyed.draft, paths.report, index)
         summary = RunSummary(
             counts=counts,
             stats=run.stats,

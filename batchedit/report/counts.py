@@ -38,30 +38,31 @@ class ReportCounts:
     unsent: int = 0
 
     def add(self, record: ReportRecord) -> None:
-        self.rows += 1
-        self.statuses[record.status] += 1
-        self.checks.update(record.checks)
-        self._add_cost_again(record)
-        if record.error is None or record.status is Status.SUCCEEDED:
-            return
-        category = record.error.category
-        self.categories[category] += 1
-        self.by_status.setdefault(record.status, Counter())[category] += 1
-        self.examples.setdefault(category, f"{record.id}: {record.error.message}")
+        counted = Counted.of(record)
+        example = "" if record.error is None else f"{record.id}: {record.error.message}"
+        self.add_counted(counted, example)
 
-    def _add_cost_again(self, record: ReportRecord) -> None:
-        """What running this row again would cost, for the closing lines' advice."""
-        if record.status is Status.PENDING:
-            if record.task_id:
-                self.free_again += 1
-            else:
-                self.unsent += 1
-        elif record.status is Status.FAILED:
-            error = record.error
-            if error is not None and error.category in POLLABLE_FAILURES and record.task_id:
-                self.free_again += 1
-            else:
-                self.paid_again += 1
+    def add_counted(self, counted: Counted, example: str = "") -> None:
+        """Count a record by its `Counted` summary; `example` ("id: message") is
+        kept if it is the first of its category (`needs_example` says whether)."""
+        self.rows += 1
+        self.statuses[counted.status] += 1
+        self.checks.update(counted.checks)
+        if counted.again == AGAIN_FREE:
+            self.free_again += 1
+        elif counted.again == AGAIN_PAID:
+            self.paid_again += 1
+        elif counted.again == AGAIN_UNSENT:
+            self.unsent += 1
+        category = counted.category
+        if category is None:
+            return
+        self.categories[category] += 1
+        self.by_status.setdefault(counted.status, Counter())[category] += 1
+        self.examples.setdefault(category, example)
+
+    def needs_example(self, counted: Counted) -> bool:
+        return counted.category is not None and counted.category not in self.examples
 
     @property
     def all_succeeded(self) -> bool:
@@ -77,3 +78,57 @@ class ReportCounts:
             "error_examples": {c.value: text for c, text in sorted(self.examples.items())},
             "checks": {c.value: n for c, n in sorted(self.checks.items())},
         }
+
+
+AGAIN_FREE, AGAIN_PAID, AGAIN_UNSENT, AGAIN_NONE = "free", "paid", "unsent", "-"
+
+
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """What `ReportCounts.add` counts of a record, and nothing more, so that a
+    report line can be counted again without being read back (report/draft.py
+    keeps it as text beside each drafted line)."""
+
+    status: Status
+    category: ErrorCategory | None  # only where it is counted: the row did not succeed
+    checks: tuple[Check, ...]
+    again: str  # what running the row again costs: AGAIN_FREE, _PAID, _UNSENT or _NONE
+
+    @classmethod
+    def of(cls, record: ReportRecord) -> Counted:
+        error = record.error
+        counted = error is not None and record.status is not Status.SUCCEEDED
+        return cls(
+            record.status,
+            error.category if counted and error is not None else None,
+            record.checks,
+            _cost_again(record),
+        )
+
+    def to_text(self) -> str:
+        """Tab-free: `status category checks again`, "-" for none."""
+        category = "-" if self.category is None else self.category.value
+        checks = ",".join(check.value for check in self.checks) or "-"
+        return f"{self.status.value} {category} {checks} {self.again}"
+
+    @classmethod
+    def from_text(cls, text: str) -> Counted:
+        status, category, checks, again = text.split(" ")
+        return cls(
+            Status(status),
+            None if category == "-" else ErrorCategory(category),
+            () if checks == "-" else tuple(Check(name) for name in checks.split(",")),
+            again,
+        )
+
+
+def _cost_again(record: ReportRecord) -> str:
+    """What running this row again would cost, for the closing lines' advice."""
+    if record.status is Status.PENDING:
+        return AGAIN_FREE if record.task_id else AGAIN_UNSENT
+    if record.status is Status.FAILED:
+        error = record.error
+        if error is not None and error.category in POLLABLE_FAILURES and record.task_id:
+            return AGAIN_FREE
+        return AGAIN_PAID
+    return AGAIN_NONE

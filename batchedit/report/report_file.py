@@ -132,30 +132,38 @@ def _record_for(row: Row | InvalidRow, index: JournalIndex, digests: FileDigests
     journal holds for the request it makes now (`history.row_status`)."""
     if isinstance(row, InvalidRow):
         return invalid_record(row)
-    history = index.get(row.id)
-    attempts = index.attempts(row.id)
     try:
         fingerprint: str | None = request_fingerprint(row.request, digests)
     except InputError:
         fingerprint = None  # the file went away: the journal's outcome says so
+    asked = request_record(row, Status.PENDING)
+    return outcome_record(asked, fingerprint, index.get(row.id), index.attempts(row.id))
+
+
+def outcome_record(
+    asked: ReportRecord, fingerprint: str | None, history: RowHistory | None, attempts: int
+) -> ReportRecord:
+    """`asked` (what the row asks for: `request_record` of a pending row) with
+    the outcome the journal holds for the request whose fingerprint is
+    `fingerprint`: the one place a valid row's report line is decided."""
     status = row_status(history, fingerprint)
     if history is None:
-        return request_record(row, status, attempts=attempts)
+        return replace(asked, status=status, attempts=attempts)
     latest = history.latest
     if history.unreadable is not None:
-        return request_record(
-            row,
-            status,
+        return replace(
+            asked,
+            status=status,
             task_id=history.task_id if status is Status.PENDING else None,
             error=RowError(ErrorCategory.UNKNOWN_OUTCOME, _unreadable_message(history)),
             attempts=attempts,
         )
     if history.fingerprint != fingerprint:
-        return request_record(row, status, attempts=attempts)
+        return replace(asked, status=status, attempts=attempts)
     if isinstance(latest, Finished):
-        return request_record(
-            row,
-            status,
+        return replace(
+            asked,
+            status=status,
             task_id=latest.task_id,
             outputs=latest.outputs,
             error=latest.error,
@@ -166,12 +174,12 @@ def _record_for(row: Row | InvalidRow, index: JournalIndex, digests: FileDigests
             checks=latest.checks,
         )
     if isinstance(latest, Submitted):
-        return request_record(
-            row, status, task_id=latest.task_id, submitted_at=latest.at, attempts=attempts
+        return replace(
+            asked, status=status, task_id=latest.task_id, submitted_at=latest.at, attempts=attempts
         )
     error = RowError(ErrorCategory.UNKNOWN_OUTCOME, UNKNOWN_MESSAGE)
     submitted_at = latest.at if isinstance(latest, Submitting) else None
-    return request_record(row, status, error=error, attempts=attempts, submitted_at=submitted_at)
+    return replace(asked, status=status, error=error, attempts=attempts, submitted_at=submitted_at)
 
 
 def _unreadable_message(history: RowHistory) -> str:

@@ -20,6 +20,7 @@ callers run it in a thread.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,27 +82,33 @@ def row_status(history: RowHistory | None, fingerprint: str | None) -> Status:
 
 
 class JournalIndex:
-    """Row id -> (offset of the latest entry, paid submissions); `get` reads back."""
+    """Row id -> (offset of the latest entry, paid submissions); `get` reads back.
 
-    def __init__(
-        self,
-        path: Path,
-        latest: dict[str, tuple[int, int]],
-        unreadable: dict[str, Undecodable],
-    ) -> None:
+    Built by one pass over the journal; `catch_up` takes in what was appended
+    since, so a run reads its journal once: the survey builds the index, and
+    the report at the end only reads the lines the run itself wrote."""
+
+    def __init__(self, path: Path) -> None:
         self._path = path
-        self._latest = latest
-        self._unreadable = unreadable
+        #: row id -> (offset of its latest entry, paid submissions answered so far)
+        self._latest: dict[str, tuple[int, int]] = {}
+        self._unreadable: dict[str, Undecodable] = {}
+        self._intents: set[str] = set()  # ids whose latest submit has no answer yet
+        self._end = 0  # the journal's length when last read
         self._handle: IO[bytes] | None = None
 
     @classmethod
     def build(cls, path: Path) -> JournalIndex:
-        latest: dict[str, tuple[int, int]] = {}
-        unreadable: dict[str, Undecodable] = {}
-        intents: set[str] = set()  # ids whose latest submit has no answer yet
-        for offset, entry in read_entries(path):
+        index = cls(path)
+        index.catch_up()
+        return index
+
+    def catch_up(self) -> None:
+        """Take in the entries appended since the last read (the first: all of them)."""
+        latest, unreadable, intents = self._latest, self._unreadable, self._intents
+        for offset, entry in read_entries(self._path, self._end):
             if isinstance(entry, Undecodable):
-                _note_unreadable(path, entry, unreadable)
+                _note_unreadable(self._path, entry, unreadable)
                 continue
             row_id = entry.id
             unreadable.pop(row_id, None)  # a readable line written after it is newer news
@@ -118,28 +125,28 @@ class JournalIndex:
             else:
                 intents.discard(row_id)
             latest[row_id] = (offset, attempts)
-        for row_id in intents:
-            offset, attempts = latest[row_id]
-            latest[row_id] = (offset, attempts + 1)
-        return cls(path, latest, unreadable)
+        with contextlib.suppress(OSError):  # no journal yet: nothing read, start at 0
+            self._end = self._path.stat().st_size
 
     def __len__(self) -> int:
         return len(self._latest.keys() | self._unreadable.keys())
 
     def attempts(self, row_id: str) -> int:
-        return self._latest.get(row_id, (-1, 0))[1]
+        """Paid submissions of the row, an intent still without its answer included."""
+        return self._latest.get(row_id, (-1, 0))[1] + (row_id in self._intents)
 
     def get(self, row_id: str) -> RowHistory | None:
         known = self._latest.get(row_id)
         unreadable = self._unreadable.get(row_id)
         if known is None:
             return None if unreadable is None else RowHistory(None, 0, unreadable)
+        attempts = known[1] + (row_id in self._intents)
         if self._handle is None:
             self._handle = open(self._path, "rb")  # closed in close()
         entry = read_entry_at(self._handle, known[0])
         if isinstance(entry, Undecodable):  # the file changed under us since build()
-            return RowHistory(None, known[1], entry)
-        return RowHistory(entry, known[1], unreadable)
+            return RowHistory(None, attempts, entry)
+        return RowHistory(entry, attempts, unreadable)
 
     def close(self) -> None:
         if self._handle is not None:

@@ -135,8 +135,9 @@ def _encode(data: dict[str, Any]) -> bytes:
     return (json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
 
 
-def read_entries(path: Path) -> Iterator[tuple[int, JournalEntry | Undecodable]]:
-    """Every entry of the journal with its byte offset, oldest first, typed.
+def read_entries(path: Path, start: int = 0) -> Iterator[tuple[int, JournalEntry | Undecodable]]:
+    """Every entry of the journal with its byte offset, oldest first, typed;
+    from byte `start` on (a line boundary an earlier read ended at).
 
     Lines that are torn or not JSON are skipped with a warning (a crash's
     torn tail); lines that are JSON but cannot be decoded come out as
@@ -146,7 +147,8 @@ def read_entries(path: Path) -> Iterator[tuple[int, JournalEntry | Undecodable]]
     if not path.exists():
         return
     with open(path, "rb") as handle:
-        offset = 0
+        handle.seek(start)
+        offset = start
         for line in handle:
             start, offset = offset, offset + len(line)
             if not line.strip():

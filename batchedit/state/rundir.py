@@ -22,6 +22,11 @@ class RunPaths:
         return self.state_dir / "journal.jsonl"
 
     @property
+    def report_draft(self) -> Path:
+        """report.jsonl as the survey drafted it, finished when the run ends."""
+        return self.state_dir / "report.draft.jsonl"
+
+    @property
     def lock(self) -> Path:
         return self.state_dir / "lock"
 

@@ -21,11 +21,11 @@ Synchronous: callers run it in a thread.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import IO
 
 from batchedit.fsutil import atomic_writer
+from batchedit.jsonlines import dumps_text, loads
 from batchedit.records import ReportRecord, Status
 from batchedit.report.counts import Counted, ReportCounts
 from batchedit.report.report_file import outcome_record
@@ -35,7 +35,7 @@ _FINAL, _TO_FINISH, _NONE = "=", "?", "-"
 
 
 def _line(record: ReportRecord) -> str:
-    return json.dumps(record.to_json(), ensure_ascii=False)
+    return dumps_text(record.to_json())
 
 
 class ReportDraft:
@@ -75,7 +75,7 @@ def finish_report(draft: Path, report: Path, index: JournalIndex) -> ReportCount
                 out.write(_count_final(line, counts))
                 continue
             fingerprint, _, body = line[1:].partition("\t")
-            asked = ReportRecord.from_json(json.loads(body))
+            asked = ReportRecord.from_json(loads(body))
             record = outcome_record(
                 asked,
                 None if fingerprint == _NONE else fingerprint,
@@ -92,7 +92,7 @@ def drafted_invalid(line: str) -> ReportRecord | None:
     """The record of a draft line if it is an invalid row's, else None."""
     if not line.startswith(f"{_FINAL}{Status.INVALID.value} "):
         return None
-    return ReportRecord.from_json(json.loads(line.split("\t", 1)[1]))
+    return ReportRecord.from_json(loads(line.split("\t", 1)[1]))
 
 
 def _count_final(line: str, counts: ReportCounts) -> str:
@@ -102,7 +102,7 @@ def _count_final(line: str, counts: ReportCounts) -> str:
     counted = Counted.from_text(summary)
     example = ""
     if counts.needs_example(counted):
-        record = ReportRecord.from_json(json.loads(body))
+        record = ReportRecord.from_json(loads(body))
         example = "" if record.error is None else f"{record.id}: {record.error.message}"
     counts.add_counted(counted, example)
     return body

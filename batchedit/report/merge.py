@@ -27,6 +27,7 @@ from typing import Any
 
 from batchedit.errors import SourceError, UsageError
 from batchedit.fsutil import atomic_write_bytes, atomic_writer
+from batchedit.jsonlines import dumps_text
 from batchedit.manifest.shard import Shard, parse_shard
 from batchedit.records import ReportRecord
 from batchedit.report.counts import ReportCounts
@@ -62,7 +63,7 @@ def merge_reports(run_dirs: Sequence[Path], out_dir: Path) -> tuple[ReportCounts
                     )
                 previous = (row, origin)
                 counts.add(record)
-                report.write(json.dumps(record.to_json(), ensure_ascii=False) + "\n")
+                report.write(dumps_text(record.to_json()) + "\n")
         summary = _merged_summary(run_dirs, counts)
         atomic_write_bytes(out.summary, (json.dumps(summary, indent=2) + "\n").encode())
     return counts, warnings

@@ -11,7 +11,6 @@ Synchronous throughout: the pipeline runs it in a thread.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from batchedit.errors import InputError, SourceError
 from batchedit.fsutil import atomic_writer
+from batchedit.jsonlines import dumps_text, loads
 from batchedit.records import (
     Check,
     ErrorCategory,
@@ -114,7 +114,7 @@ def write_report(
             if verdict is not record.decision:
                 record = replace(record, decision=verdict)
             counts.add(record)
-            out.write(json.dumps(record.to_json(), ensure_ascii=False) + "\n")
+            out.write(dumps_text(record.to_json()) + "\n")
     return counts
 
 
@@ -205,7 +205,7 @@ def read_report_lines(path: Path) -> Iterator[tuple[int, ReportRecord]]:
             if not line.strip():
                 continue
             try:
-                data = json.loads(line)
+                data = loads(line)
             except ValueError as exc:
                 raise SourceError(str(path), number, f"is not a report line: {exc}") from exc
             if not isinstance(data, dict) or not isinstance(data.get("status"), str):

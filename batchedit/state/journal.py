@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from batchedit.errors import JournalWriteFailed
+from batchedit.jsonlines import dumps_line, loads
 from batchedit.state.entries import (
     Finished,
     JournalEntry,
@@ -132,7 +132,7 @@ def _ends_with_newline(path: Path) -> bool:
 
 
 def _encode(data: dict[str, Any]) -> bytes:
-    return (json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+    return dumps_line(data)
 
 
 def read_entries(path: Path, start: int = 0) -> Iterator[tuple[int, JournalEntry | Undecodable]]:
@@ -154,7 +154,7 @@ def read_entries(path: Path, start: int = 0) -> Iterator[tuple[int, JournalEntry
             if not line.strip():
                 continue
             try:
-                data = json.loads(line)
+                data = loads(line)
             except ValueError:
                 log.warning("%s: skipping a torn journal line at byte %d", path, start)
                 continue
@@ -168,7 +168,7 @@ def read_entry_at(handle: IO[bytes], offset: int) -> JournalEntry | Undecodable:
     """The entry whose line starts at `offset` (from `read_entries`)."""
     handle.seek(offset)
     try:
-        data: Any = json.loads(handle.readline())
+        data: Any = loads(handle.readline())
     except ValueError as exc:
         return Undecodable(None, offset, f"not JSON: {exc}")
     if not isinstance(data, dict):

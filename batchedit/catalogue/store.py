@@ -115,7 +115,8 @@ def current_catalogue(cache_dir: Path | None = None) -> Catalogue:
     once per process and cache folder, so a run checks and sends every row by
     one catalogue, and asking again costs nothing (no file system on the event
     loop); `write_cached_schema` forgets it, so a refresh is seen at once."""
-    folder = schema_cache_dir() if cache_dir is None else cache_dir
+    folder = _cache_dir_for(os.environ.get("XDG_CACHE_HOME"), os.environ.get("HOME"))
+    folder = folder if cache_dir is None else cache_dir
     known = _CURRENT.get(folder)
     if known is None:
         known = _CURRENT[folder] = _with_cache(folder)
@@ -123,6 +124,13 @@ def current_catalogue(cache_dir: Path | None = None) -> Catalogue:
 
 
 _CURRENT: dict[Path, Catalogue] = {}
+
+
+@functools.lru_cache(maxsize=8)
+def _cache_dir_for(xdg_cache_home: str | None, home: str | None) -> Path:
+    """`schema_cache_dir` for these variables, worked out once: the submitters
+    ask for the catalogue per row, and the path arithmetic cost more than the rest."""
+    return schema_cache_dir()
 
 
 def _with_cache(folder: Path) -> Catalogue:

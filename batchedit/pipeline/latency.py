@@ -27,6 +27,7 @@ ring of floats per kind of task.
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 import math
 import random
@@ -94,12 +95,14 @@ def fallback_plan(shape: PollShape) -> PollPlan:
 
 
 class DurationSamples:
-    """A ring of the latest durations of one kind of task, and its current plan."""
+    """A ring of the latest durations of one kind of task, kept sorted beside
+    (for plans and draws by bisection), and its current plan."""
 
-    __slots__ = ("_ring", "_next", "count", "_planned_at", "plan")
+    __slots__ = ("_ring", "_sorted", "_next", "count", "_planned_at", "plan")
 
     def __init__(self) -> None:
         self._ring: array[float] = array("d")
+        self._sorted: list[float] = []  # the ring's values, ascending
         self._next = 0
         self.count = 0  # samples ever seen
         self._planned_at = 0
@@ -109,14 +112,18 @@ class DurationSamples:
         if len(self._ring) < MAX_SAMPLES:
             self._ring.append(duration_s)
         else:
+            dropped = self._ring[self._next]
+            del self._sorted[bisect.bisect_left(self._sorted, dropped)]
             self._ring[self._next] = duration_s
             self._next = (self._next + 1) % MAX_SAMPLES
+        bisect.insort(self._sorted, duration_s)
         self.count += 1
 
     def draw_between(self, lower_s: float, upper_s: float, rng: random.Random) -> float | None:
         """One of the recent samples in (lower_s, upper_s], at random; None if none is."""
-        inside = [value for value in self._ring if lower_s < value <= upper_s]
-        return rng.choice(inside) if inside else None
+        low = bisect.bisect_right(self._sorted, lower_s)
+        high = bisect.bisect_right(self._sorted, upper_s, lo=low)
+        return self._sorted[rng.randrange(low, high)] if low < high else None
 
     def due_for_plan(self) -> bool:
         if self.count < MIN_SAMPLES:
@@ -125,7 +132,7 @@ class DurationSamples:
         return self.plan is None or self.count - self._planned_at >= every
 
     def replan(self, budget: PlanBudget, shape: PollShape) -> PollPlan:
-        self.plan = plan_polls(sorted(self._ring), budget, shape)
+        self.plan = plan_polls(self._sorted, budget, shape)
         self._planned_at = self.count
         return self.plan
 
@@ -171,17 +178,18 @@ def _better(plan: PollPlan, best: PollPlan, budget: PlanBudget) -> bool:
     return plan.polls_per_task < best.polls_per_task
 
 
-def _candidate_quantiles() -> list[list[float]]:
+@functools.cache
+def _candidate_quantiles() -> tuple[tuple[float, ...], ...]:
     """n evenly spaced quantiles from an early or a late start to the longest
     duration seen (or just short of it, leaving stragglers to the backoff),
     for n = 1 .. _MAX_PLAN_POLLS."""
-    candidates = [[1.0], [_SHORT_END]]
+    candidates: list[tuple[float, ...]] = [(1.0,), (_SHORT_END,)]
     for count in range(2, _MAX_PLAN_POLLS + 1):
         starts = (1.0 / count, 1.5 / count, *(s for s in _LATE_STARTS if s > 1.5 / count))
         for start, end in itertools.product(starts, (1.0, _SHORT_END)):
             spacing = (end - start) / (count - 1)
-            candidates.append([start + spacing * k for k in range(count)])
-    return candidates
+            candidates.append(tuple(start + spacing * k for k in range(count)))
+    return tuple(candidates)
 
 
 def _quantile(sorted_values: Sequence[float], fraction: float) -> float:
@@ -204,23 +212,26 @@ def _shaped(ages: list[float], shape: PollShape) -> tuple[float, ...]:
 
 
 def _score(ages: tuple[float, ...], durations_s: Sequence[float], shape: PollShape) -> PollPlan:
-    """Replay the sorted durations against the ages: mean notice age and polls."""
-    hold = polls = 0.0
-    k = 0
-    for duration in durations_s:
-        while k < len(ages) and ages[k] < duration:
-            k += 1
-        if k < len(ages):
-            hold += ages[k]
-            polls += k + 1
-            continue
-        age, extra = ages[-1], 0
-        while age < duration:
-            age = shape.next_age(age)
-            extra += 1
-        hold += age
-        polls += len(ages) + extra
+    """Replay the sorted durations against the ages: mean notice age and polls.
+
+    A task is noticed at the first poll at or after its duration (past the
+    plan's last age, at the shape's backoff). Counted per poll by bisection
+    rather than per task, so a replan costs O(polls x log samples)."""
     count = len(durations_s)
+    longest = durations_s[-1]
+    hold = polls = 0.0
+    below = 0  # durations noticed by an earlier poll
+    number, age = 0, ages[0]
+    while True:
+        number += 1
+        upto = bisect.bisect_right(durations_s, age, lo=below)
+        noticed = upto - below
+        hold += noticed * age
+        polls += noticed * number
+        below = upto
+        if below >= count or age >= longest:
+            break
+        age = ages[number] if number < len(ages) else shape.next_age(age)
     return PollPlan(ages, polls / count, hold / count)
 
 

@@ -2,8 +2,8 @@
 stored under `outputs/` so that a file appears only complete (invariant 2).
 
 Decoding and format conversion run in a thread; the bytes go to a hidden
-temporary name in the same folder with aiofiles, are fsynced, then renamed
-into place. Before that each result is checked (checks.py), labelled and,
+temporary name in the same folder, are fsynced, then renamed into place, in
+one thread call per file. Before that each result is checked (checks.py), labelled and,
 when asked, converted with its metadata kept (metadata.py), and signed
 (c2pa_boxes.py). Names come from the row's output stem (naming.py), so no row id
 or field can place a file outside `outputs/`; a last check here refuses any
@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import hashlib
 import io
+import itertools
 import os
 import secrets
 from collections.abc import Iterable
@@ -33,8 +34,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import aiofiles
-import aiofiles.os
 from PIL import Image, UnidentifiedImageError
 
 from batchedit.api.client import ModellixClient
@@ -235,14 +234,14 @@ class OutputStore:
         relative = f"{stem}.{extension}"
         self.claim(row, relative)
         try:
-            await self._write_whole(self.folder / relative, data)
+            sha256 = await self._write_whole(self.folder / relative, data)
         except OSError as exc:
             raise LocalFailure(
                 f"cannot write {OUTPUTS_DIR}/{relative}: {exc.strerror or exc}"
             ) from exc
         return OutputFile(
             path=f"{OUTPUTS_DIR}/{relative}",
-            sha256=hashlib.sha256(data).hexdigest(),
+            sha256=sha256,
             bytes=len(data),
             width=info.width,
             height=info.height,
@@ -262,24 +261,31 @@ class OutputStore:
                 retry_may_cure=False,
             )
 
-    async def _write_whole(self, target: Path, data: bytes) -> None:
+    async def _write_whole(self, target: Path, data: bytes) -> str:
+        """Write `data` at `target` whole (aside, fsync, rename); its sha256."""
         relative = (
             target.relative_to(self.folder).parts if target.is_relative_to(self.folder) else ()
         )
         if not relative or any(part.startswith(".") or "\0" in part for part in relative):
             raise DownloadError(f"refusing to write outside {self.folder}: {str(target)!r}")
-        if len(relative) > 1:
-            await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
-        aside = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
-        # One thread call opens, writes, fsyncs and closes: a run stopped mid-write
-        # (a 402, a signal) cannot leave a file handle open behind it.
-        writing = asyncio.ensure_future(asyncio.to_thread(_write_synced, aside, data))
+        aside = target.with_name(f".{target.name}.{_PROCESS_TOKEN}{next(_ASIDE_NUMBERS)}.part")
+        # One thread call hashes, opens, writes, fsyncs, closes and renames: one
+        # hop off the loop per file, and a run stopped mid-write (a 402, a signal)
+        # cannot leave a file handle open behind it.
+        writing = asyncio.ensure_future(
+            asyncio.to_thread(_write_synced, aside, target, data, len(relative) > 1)
+        )
         try:
-            await asyncio.shield(writing)
-            await aiofiles.os.replace(aside, target)
+            return await asyncio.shield(writing)
         except BaseException:
             await asyncio.shield(_remove_when_written(writing, aside))
             raise
+
+
+#: Aside names: unique within the process by a counter, between processes by a
+#: random token drawn once (not one urandom call per file).
+_PROCESS_TOKEN = secrets.token_hex(4)
+_ASIDE_NUMBERS = itertools.count()
 
 
 def _load_run_id(paths: RunPaths) -> str:
@@ -294,14 +300,19 @@ def _load_run_id(paths: RunPaths) -> str:
     return made
 
 
-def _write_synced(path: Path, data: bytes) -> None:
-    with open(path, "wb") as handle:
+def _write_synced(aside: Path, target: Path, data: bytes, make_folder: bool) -> str:
+    digest = hashlib.sha256(data).hexdigest()
+    if make_folder:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    with open(aside, "wb") as handle:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
+    os.replace(aside, target)
+    return digest
 
 
-async def _remove_when_written(writing: asyncio.Future[None], aside: Path) -> None:
+async def _remove_when_written(writing: asyncio.Future[str], aside: Path) -> None:
     """The thread runs on after a cancel: let it finish before removing its file."""
     await asyncio.wait({writing})
     if not writing.cancelled():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,10 +75,11 @@ async def produce(
                 else:
                     await rows_q.put(item)
     if services.gate.is_open:
-        for code in memo.codes[position:]:  # settled rows after the last one with work
+        rest = Counter(memo.codes[position:])  # settled rows after the last one with work
+        for code, count in sorted(rest.items()):
             status = RowMemo.settled_status(code)
             if status is not None:
-                services.progress.settled(status)
+                services.progress.settled(status, count)
         if memo.invalid_after(position) and logging.getLogger(EVENTS_LOGGER).isEnabledFor(
             logging.INFO
         ):

@@ -68,18 +68,21 @@ class Progress:
         self.statuses[status] += 1
         self._update(self._finished, in_flight)
 
-    def settled(self, status: Status) -> None:
-        """A row this run leaves alone (settled earlier, or invalid): counted,
+    def settled(self, status: Status, count: int = 1) -> None:
+        """Rows this run leaves alone (settled earlier, or invalid): counted,
         not on the bar, whose total is this run's work."""
-        self.statuses[status] += 1
-        self.settled_rows += 1
-        self._finished.set_postfix_str(self.postfix(), refresh=False)
+        self.statuses[status] += count
+        self.settled_rows += count
+        if not self._finished.disable:  # nothing drawn: a no-op re-run counts 100,000 here
+            self._finished.set_postfix_str(self.postfix(), refresh=False)
 
-    def _update(self, bar: tqdm[None], in_flight: int | None) -> None:
+    def _update(self, bar: tqdm[None], in_flight: int | None, count: int = 1) -> None:
         if in_flight is not None:
             self.in_flight = in_flight
+        if bar.disable:
+            return  # nothing is drawn
         try:
-            bar.update(1)
+            bar.update(count)
             self._finished.set_postfix_str(self.postfix(), refresh=False)  # at tqdm's pace
         except (OSError, ValueError):  # the terminal went away: bars off, the run goes on
             self._hide()

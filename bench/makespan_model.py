@@ -1,0 +1,114 @@
+"""B2 without a service: how close poll placement can bring the makespan to the ideal.
+
+An event-driven model of B2 on a virtual clock: `--concurrency` slots, tasks
+of uniform(1, 3) s, a fixed round trip per submit and per poll, every slot
+refilled when its task is noticed. It runs batchedit's own latency-aware
+policy (scheduler.LatencyAwarePolicy, learning as a run does) beside two
+references that no polling client can beat:
+
+- `oracle`: each task noticed the instant it ends (zero polls): what is left
+  is the tail (slots idle while the last tasks run) and the round trips;
+- `known k`: the best plan for the true distribution known from the first
+  task, k evenly spaced polls over (1, 3] s: k = 6 is 3.5 polls a task.
+
+The makespan over the ideal (the sum of durations / concurrency) is what B2
+measures, so the rows show what is reachable at a given number of polls:
+
+    .venv/bin/python bench/makespan_model.py --rows 1500 3000
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from batchedit.pipeline.scheduler import LatencyAwarePolicy
+
+SUBMIT_RTT_S = 0.02
+POLL_RTT_S = 0.01
+
+
+@dataclass(slots=True)
+class ModelTask:
+    """The fields of scheduler.InFlightTask the policy reads, and the true duration."""
+
+    duration_s: float
+    origin_mono: float
+    polls: int = 0
+    last_poll_age_s: float = 0.0
+    prior_poll_age_s: float = 0.0
+    kind: tuple[str, str] = ("model", "1K")
+
+
+Delay = Callable[[ModelTask, float], float]
+
+
+def makespan(rows: int, concurrency: int, seed: int, policy: str) -> tuple[float, float]:
+    """(makespan / ideal, polls per task) of one modelled run."""
+    rng = random.Random(seed)
+    durations = [rng.uniform(1.0, 3.0) for _ in range(rows)]
+    learner = LatencyAwarePolicy(concurrency=concurrency)
+    delay: Delay = learner.next_delay_s
+    if policy == "oracle":
+        delay = lambda task, now: max(0.0, task.origin_mono + task.duration_s - now) + 1e-9  # noqa: E731
+    elif policy.startswith("known"):
+        delay = _known_plan(int(policy.split()[1]))
+    heap: list[tuple[float, int, ModelTask]] = []
+    submitted = polls = 0
+    end = 0.0
+
+    def submit(now: float) -> None:
+        nonlocal submitted
+        task = ModelTask(durations[submitted], now + SUBMIT_RTT_S)
+        submitted += 1
+        due = task.origin_mono + delay(task, task.origin_mono)
+        heapq.heappush(heap, (due, submitted, task))
+
+    while submitted < min(rows, concurrency):
+        submit(0.0)
+    while heap:
+        due, number, task = heapq.heappop(heap)
+        task.prior_poll_age_s, task.last_poll_age_s = task.last_poll_age_s, due - task.origin_mono
+        task.polls += 1
+        polls += 1
+        now = due + POLL_RTT_S
+        if task.last_poll_age_s >= task.duration_s:
+            learner.finished(task)  # type: ignore[arg-type]  # the fields it reads
+            end = max(end, now)
+            if submitted < rows:
+                submit(now)
+        else:
+            heapq.heappush(heap, (now + delay(task, now), number, task))
+    return end / (sum(durations) / concurrency), polls / rows
+
+
+def _known_plan(k: int) -> Delay:
+    ages = [1.0 + 2.0 * i / k for i in range(1, k + 1)]
+
+    def delay(task: ModelTask, now: float) -> float:
+        age = now - task.origin_mono
+        return next((a for a in ages if a > age + 1e-9), age + 0.1) - age
+
+    return delay
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[1500, 3000])
+    parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--seeds", type=int, default=4)
+    args = parser.parse_args()
+    for policy in ("oracle", "known 5", "known 6", "known 7", "batchedit"):
+        for rows in args.rows:
+            runs = [makespan(rows, args.concurrency, s, policy) for s in range(args.seeds)]
+            ratio = sum(r for r, _ in runs) / len(runs)
+            polls = sum(p for _, p in runs) / len(runs)
+            figures = f"{ratio:.3f} makespan/ideal, {polls:.2f} polls/task"
+            print(f"{policy:10s} {rows:6d} rows: {figures}")
+
+
+if __name__ == "__main__":
+    main()

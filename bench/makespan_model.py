@@ -51,7 +51,7 @@ def makespan(rows: int, concurrency: int, seed: int, policy: str) -> tuple[float
     rng = random.Random(seed)
     durations = [rng.uniform(1.0, 3.0) for _ in range(rows)]
     learner = LatencyAwarePolicy(concurrency=concurrency)
-    delay: Delay = learner.next_delay_s
+    delay: Delay = learner.next_delay_s  # type: ignore[assignment]  # the fields it reads
     if policy == "oracle":
         delay = lambda task, now: max(0.0, task.origin_mono + task.duration_s - now) + 1e-9  # noqa: E731
     elif policy.startswith("known"):

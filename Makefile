@@ -32,6 +32,7 @@ lint: $(STAMP)
 
 # The benchmark table (B1-B6 of issue 7) against a simulator process; see README.
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[fast]'  # B1 is printed on uvloop too
 	$(BIN)/python bench/bench.py
 
 # Where a run spends its CPU: a B1-shaped run under cProfile, top frames by self time.

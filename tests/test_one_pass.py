@@ -217,3 +217,29 @@ def _invalid_events(log: str) -> list[dict[str, Any]]:
         for event in events
         if event.get("event") == "row_finished" and event.get("status") == "invalid"
     ]
+
+
+def test_a_hosted_image_catalog_skips_the_local_image_pass_until_it_changes(
+    tmp_path: Path, threaded_simulator: Simulators, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threaded_simulator()
+    records = [
+        {"id": f"h-{n}", "prompt": "On white", "image": f"https://cdn.example.com/{n}.jpg"}
+        for n in range(4)
+    ]
+    manifest, run_dir = write_csv(tmp_path / "hosted.csv", records), tmp_path / "run"
+    assert run(manifest, run_dir) == 0  # finds no local image, and notes it
+    reads = Reads(monkeypatch)
+
+    assert run(manifest, run_dir) == 0
+
+    assert reads.opened[f"{planning.__name__} (local image paths)"] == 0
+    assert reads.opened[planning.__name__] == 1
+    records.append({"id": "local", "prompt": "On white", "image": "photos/mug.png"})
+    write_image(tmp_path / "photos" / "mug.png")
+    write_csv(manifest, records)  # changed: a local image now
+
+    assert run(manifest, run_dir) == 0
+
+    assert reads.opened[f"{planning.__name__} (local image paths)"] == 1
+    assert {line["id"]: line["status"] for line in read_report(run_dir)}["local"] == "succeeded"

@@ -308,7 +308,7 @@ async def _write_results(
     def write() -> RunSummary:
         index = surveyed.index
         index.catch_up()  # this run's own journal lines: the rest was read by the survey
-        counts = finish_report(surveyed.draft, paths.report, index)
+        counts = finish_report(surveyed.draft, paths, index)
         summary = RunSummary(
             counts=counts,
             stats=run.stats,

@@ -1,6 +1,6 @@
 """report.jsonl in two steps, so that a run streams its manifest for the
 report only once: the survey drafts one line per row, and when the run ends
-the draft becomes the report.
+the draft becomes the report (with the review decisions that still hold).
 
 A row the run will not touch (invalid, or settled by an earlier run) is
 drafted as its final report line. A row the run has work for is drafted as
@@ -21,6 +21,7 @@ Synchronous: callers run it in a thread.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import IO
 
@@ -28,8 +29,10 @@ from batchedit.fsutil import atomic_writer
 from batchedit.jsonlines import dumps_text, loads
 from batchedit.records import ReportRecord, Status
 from batchedit.report.counts import Counted, ReportCounts
-from batchedit.report.report_file import outcome_record
+from batchedit.report.decisions import current_verdict
+from batchedit.report.report_file import decisions_or_none, outcome_record
 from batchedit.state.history import JournalIndex
+from batchedit.state.rundir import RunPaths
 
 _FINAL, _TO_FINISH, _NONE = "=", "?", "-"
 
@@ -64,24 +67,32 @@ class ReportDraft:
         self.close()
 
 
-def finish_report(draft: Path, report: Path, index: JournalIndex) -> ReportCounts:
-    """Write `report` from `draft` (aside, fsync, rename), rows the run had work
-    for joined with `index` (caught up with the run's own lines); return what
-    it counted, then remove the draft."""
+def finish_report(draft: Path, paths: RunPaths, index: JournalIndex) -> ReportCounts:
+    """Write the run's report from `draft` (aside, fsync, rename), rows the run
+    had work for joined with `index` (caught up with the run's own lines), each
+    line with the review decision that still holds for its output (as
+    `write_report`); return what it counted, then remove the draft."""
     counts = ReportCounts()
-    with open(draft, encoding="utf-8") as lines, atomic_writer(report, "w") as out:
+    decisions = decisions_or_none(paths)
+    with open(draft, encoding="utf-8") as lines, atomic_writer(paths.report, "w") as out:
         for line in lines:
-            if line.startswith(_FINAL):
+            if line.startswith(_FINAL) and not decisions:
                 out.write(_count_final(line, counts))
                 continue
-            fingerprint, _, body = line[1:].partition("\t")
-            asked = ReportRecord.from_json(loads(body))
-            record = outcome_record(
-                asked,
-                None if fingerprint == _NONE else fingerprint,
-                index.get(asked.id),
-                index.attempts(asked.id),
-            )
+            if line.startswith(_FINAL):
+                record = ReportRecord.from_json(loads(line[1:].split("\t", 1)[1]))
+            else:
+                fingerprint, _, body = line[1:].partition("\t")
+                asked = ReportRecord.from_json(loads(body))
+                record = outcome_record(
+                    asked,
+                    None if fingerprint == _NONE else fingerprint,
+                    index.get(asked.id),
+                    index.attempts(asked.id),
+                )
+            verdict = current_verdict(record, decisions.get(record.id))
+            if verdict is not record.decision:
+                record = replace(record, decision=verdict)
             counts.add(record)
             out.write(_line(record) + "\n")
     draft.unlink(missing_ok=True)

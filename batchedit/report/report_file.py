@@ -106,7 +106,7 @@ def write_report(
     """Write report.jsonl aside, fsync, rename; return what it counted. Each
     line carries the review decision that still holds for its output."""
     counts = ReportCounts()
-    decisions = _decisions_or_none(paths)
+    decisions = decisions_or_none(paths)
     with atomic_writer(paths.report, "w") as out:
         for row in rows:
             record = _record_for(row, index, digests)
@@ -118,7 +118,7 @@ def write_report(
     return counts
 
 
-def _decisions_or_none(paths: RunPaths) -> dict[str, Decision]:
+def decisions_or_none(paths: RunPaths) -> dict[str, Decision]:
     """The review decisions; an unreadable file must not cost the report itself."""
     try:
         return read_decisions(paths.decisions)

@@ -323,8 +323,7 @@ def _predecode(job: JobSettings, paths: RunPaths, digests: FileDigests) -> None:
     with suppress(OSError):
         if found or key is None:
             hint.unlink(missing_ok=True)
-        else:
-            paths.state_dir.mkdir(parents=True, exist_ok=True)
+        elif paths.state_dir.is_dir():  # a run's (its lock made it); `plan` leaves no trace
             hint.write_text(key, encoding="ascii")
 
 

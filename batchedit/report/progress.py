@@ -76,13 +76,13 @@ class Progress:
         if not self._finished.disable:  # nothing drawn: a no-op re-run counts 100,000 here
             self._finished.set_postfix_str(self.postfix(), refresh=False)
 
-    def _update(self, bar: tqdm[None], in_flight: int | None, count: int = 1) -> None:
+    def _update(self, bar: tqdm[None], in_flight: int | None) -> None:
         if in_flight is not None:
             self.in_flight = in_flight
         if bar.disable:
             return  # nothing is drawn
         try:
-            bar.update(count)
+            bar.update(1)
             self._finished.set_postfix_str(self.postfix(), refresh=False)  # at tqdm's pace
         except (OSError, ValueError):  # the terminal went away: bars off, the run goes on
             self._hide()

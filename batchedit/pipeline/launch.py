@@ -46,7 +46,7 @@ from batchedit.eventloop import run_coroutine
 from batchedit.events import add_secret, notice, say
 from batchedit.manifest.decoding import DECODED_FILE
 from batchedit.manifest.job import JobSettings
-from batchedit.pipeline.planning import Survey, SurveyedRun, survey_run
+from batchedit.pipeline.planning import NO_LOCAL_IMAGES_FILE, Survey, SurveyedRun, survey_run
 from batchedit.pipeline.resume import RetryScope
 from batchedit.pipeline.run_plan import RunPlan, cost_refusal, plan_from_survey
 from batchedit.pipeline.runner import RunConfig, RunOutcome, as_local_failure, run_pipeline
@@ -253,13 +253,15 @@ def _advice(failure: LocalFailure) -> str:
 
 def _remove_empty_run_dir(paths: RunPaths) -> None:
     """Leave no trace of a first run refused or stopped before it began: just
-    the lock (and the decode verdicts of its images) were made. A folder
-    holding anything more is left as it is."""
+    the lock (and the decode verdicts of its images, or the note that it has
+    none) were made. A folder holding anything more is left as it is."""
     with suppress(OSError):
-        if set(os.listdir(paths.state_dir)) - {paths.lock.name, DECODED_FILE}:
+        made = {paths.lock.name, DECODED_FILE, NO_LOCAL_IMAGES_FILE}
+        if set(os.listdir(paths.state_dir)) - made:
             return
         paths.lock.unlink(missing_ok=True)
         (paths.state_dir / DECODED_FILE).unlink(missing_ok=True)
+        (paths.state_dir / NO_LOCAL_IMAGES_FILE).unlink(missing_ok=True)
         paths.state_dir.rmdir()
         paths.root.rmdir()  # refused when it holds anything else
 

@@ -187,6 +187,7 @@ def survey_run(
             planned = survey(job, paths, digests, retry=retry, index=index, draft=draft)
     except BaseException:
         index.close()
+        paths.report_draft.unlink(missing_ok=True)
         raise
     return SurveyedRun(planned, index, paths.report_draft)
 

@@ -4,8 +4,9 @@ For measuring a no-op re-run (B5) at sizes the first run of which would take
 longer than a measurement can wait on a shared machine: it writes what a
 succeeded run writes per row, the journal's `submitting`, `submitted` and
 `finished` lines (fingerprint, output file with size, sha256, mtime and
-layout, result URL valid for a day) and the output file, the same small
-image under every row's name. The re-run that reads it is a real
+layout, result URL valid for a day), the output file (the same small image
+under every row's name) and what its survey's preflight leaves in the state
+folder. The re-run that reads it is a real
 `batchedit run`; only the first run is skipped. Used by `bench.py --only b5`.
 
     .venv/bin/python bench/finished_run.py MANIFEST RUN_DIR
@@ -25,6 +26,7 @@ from batchedit.fsutil import safe_name
 from batchedit.jsonlines import dumps_line
 from batchedit.manifest.job import iter_rows, load_job
 from batchedit.manifest.naming import output_layout
+from batchedit.pipeline.planning import predecode_local_images
 from batchedit.records import OutputFile, Row, Status
 from batchedit.state.entries import Finished, Submitted, Submitting
 from batchedit.state.fingerprint import FileDigests, request_fingerprint
@@ -77,6 +79,9 @@ def write_finished_run(manifest: Path, run_dir: Path) -> int:
                 ),
             )
             journal.write(b"".join(dumps_line(entry.to_json()) for entry in entries))
+    # What the first run's survey leaves besides: its preflight verdicts, or the
+    # note that the manifest names no local image (which a re-run then trusts).
+    predecode_local_images(job, paths, digests)
     return rows
 
 

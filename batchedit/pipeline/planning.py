@@ -206,7 +206,7 @@ def survey(
     if index is None:
         with JournalIndex.build(paths.journal) as own:
             return survey(job, paths, digests, retry=retry, index=own, draft=draft)
-    _predecode(job, paths, digests)
+    predecode_local_images(job, paths, digests)
     tally = _Tally()
     codes = bytearray()
     last_work = -1
@@ -296,7 +296,7 @@ def paid_images_of(spec: ModelSpec, row: Row) -> int:
 NO_LOCAL_IMAGES_FILE = "no-local-images"
 
 
-def _predecode(job: JobSettings, paths: RunPaths, digests: FileDigests) -> None:
+def predecode_local_images(job: JobSettings, paths: RunPaths, digests: FileDigests) -> None:
     """Every distinct local image decoded once, in parallel, before anything is
     paid: the survey's rows then find a verdict (a broken file makes its rows
     invalid). That takes a pass over the manifest for the paths, skipped when

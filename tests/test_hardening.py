@@ -273,7 +273,7 @@ def test_a_stop_while_planning_leaves_no_lock_in_a_fresh_run_dir(
     def stopped(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt("SIGTERM")
 
-    monkeypatch.setattr("batchedit.pipeline.launch.survey", stopped)
+    monkeypatch.setattr("batchedit.pipeline.launch.survey_run", stopped)
     assert main(["run", str(manifest), "--out", str(tmp_path / "run"), *FAST]) == 130
     assert not (tmp_path / "run").exists()
 

@@ -2,11 +2,10 @@
 the steps between parsed settings and the pipeline.
 
 In order: take the run directory's lock (a second run at once exits 2); plan
-every row against the journal (`planning.survey_run`: it also drafts the
-report and keeps the journal index, which the run goes on with, so the
-manifest and the journal are read once) so the run knows before the
-first request how many paid submissions it will make; print the problems
-(grouped) and the plan in one line; refuse under `--strict`, when every row
+every row against the journal (`planning.survey_run`, which also drafts the
+report for the run to finish) so the run knows before the first request how
+many paid submissions it will make; print the problems (grouped) and the plan
+in one line; refuse under `--strict`, when every row
 is invalid, or under a cost guard, with nothing sent and nothing left behind;
 remember how the run was started (for `retry`); then run the pipeline.
 
@@ -28,7 +27,7 @@ import sys
 import threading
 from collections.abc import Callable, Coroutine, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AsyncExitStack, contextmanager, suppress
+from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
@@ -44,9 +43,13 @@ from batchedit.errors import (
 )
 from batchedit.eventloop import run_coroutine
 from batchedit.events import add_secret, notice, say
-from batchedit.manifest.decoding import DECODED_FILE
 from batchedit.manifest.job import JobSettings
-from batchedit.pipeline.planning import NO_LOCAL_IMAGES_FILE, Survey, SurveyedRun, survey_run
+from batchedit.pipeline.planning import (
+    Survey,
+    SurveyedRun,
+    remove_unstarted_run_dir,
+    survey_run,
+)
 from batchedit.pipeline.resume import RetryScope
 from batchedit.pipeline.run_plan import RunPlan, cost_refusal, plan_from_survey
 from batchedit.pipeline.runner import RunConfig, RunOutcome, as_local_failure, run_pipeline
@@ -171,47 +174,42 @@ async def start_run(
     with run_lock(paths):
         notes = add_notes(load_prompt_notes(paths), options.add_to_prompts)
         job = replace(job, prompt_suffixes={**job.prompt_suffixes, **notes})
+        surveyed: SurveyedRun | None = None
         try:
             surveyed = await _survey(job, paths, options, own_loop=own_loop)
+            planned = surveyed.survey
+            plan = plan_from_survey(job, planned)
+            _tell(job, planned, plan, err)
+            # Asked on the loop's own thread, which has nothing else to do yet:
+            # Ctrl-C at the question then interrupts at once, where a worker
+            # thread blocked in input() would hold the exit until Enter.
+            refusal = refusal_reason(job, planned, options, confirm)
+            if refusal is not None:
+                raise RunRefused(refusal)
         except BaseException:
-            # Stopped while planning (Ctrl-C, a bug): a folder this run made is
-            # left as it was found, without even its lock.
+            # Refused, or stopped while planning (Ctrl-C, a bug): a folder this
+            # run made is left as it was found, without even its lock or draft.
+            if surveyed is not None:
+                surveyed.discard()
             if new_run_dir:
-                _remove_empty_run_dir(paths)
+                remove_unstarted_run_dir(paths)
             raise
         try:
-            try:
-                planned = surveyed.survey
-                plan = plan_from_survey(job, planned)
-                _tell(job, planned, plan, err)
-                # Asked on the loop's own thread, which has nothing else to do yet:
-                # Ctrl-C at the question then interrupts at once, where a worker
-                # thread blocked in input() would hold the exit until Enter.
-                refusal = refusal_reason(job, planned, options, confirm)
-                if refusal is not None:
-                    raise RunRefused(refusal)
-            except BaseException:
-                # Refused, or stopped at the question: as above, and no draft left.
-                surveyed.draft.unlink(missing_ok=True)
-                if new_run_dir:
-                    _remove_empty_run_dir(paths)
-                raise
             save_invocation(paths, invocation)
             if options.add_to_prompts:
                 save_prompt_notes(paths, notes)  # before any submit: later runs ask the same
             outcome = await _run(job, paths, options, surveyed, endpoint, err, own_loop=own_loop)
         finally:
-            surveyed.index.close()  # the run has closed it already; a refusal has not
+            surveyed.index.close()  # the run has closed it already
     return outcome, plan
 
 
 async def _survey(
     job: JobSettings, paths: RunPaths, options: LaunchOptions, *, own_loop: bool
 ) -> SurveyedRun:
-    """The plan of every row, with the drafted report and the journal index the
-    run goes on with. In a loop of our own nothing else runs yet, so it runs
-    right here (Ctrl-C stops it at once); in a caller's loop, in a thread,
-    since it hashes files and the caller's other tasks must go on."""
+    """The plan of every row (`planning.survey_run`). In a loop of our own nothing
+    else runs yet, so it runs right here (Ctrl-C stops it at once); in a caller's
+    loop, in a thread, since it hashes files and the caller's other tasks go on."""
     if own_loop:
         return survey_run(job, paths, FileDigests(), retry=options.retry_rows)
     return await asyncio.to_thread(survey_run, job, paths, FileDigests(), retry=options.retry_rows)
@@ -249,21 +247,6 @@ def _tell(job: JobSettings, planned: Survey, plan: RunPlan, err: TextIO | None) 
 
 def _advice(failure: LocalFailure) -> str:
     return AFTER_A_BUG if isinstance(failure, InternalError) else NOTHING_LOST
-
-
-def _remove_empty_run_dir(paths: RunPaths) -> None:
-    """Leave no trace of a first run refused or stopped before it began: just
-    the lock (and the decode verdicts of its images, or the note that it has
-    none) were made. A folder holding anything more is left as it is."""
-    with suppress(OSError):
-        made = {paths.lock.name, DECODED_FILE, NO_LOCAL_IMAGES_FILE}
-        if set(os.listdir(paths.state_dir)) - made:
-            return
-        paths.lock.unlink(missing_ok=True)
-        (paths.state_dir / DECODED_FILE).unlink(missing_ok=True)
-        (paths.state_dir / NO_LOCAL_IMAGES_FILE).unlink(missing_ok=True)
-        paths.state_dir.rmdir()
-        paths.root.rmdir()  # refused when it holds anything else
 
 
 def refusal_reason(

@@ -11,6 +11,7 @@ stats output files, so the pipeline calls it from a thread.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from batchedit.catalogue import ModelSpec, current_catalogue, outputs_for
 from batchedit.errors import InputError
-from batchedit.manifest.decoding import local_paths, predecode
+from batchedit.manifest.decoding import DECODED_FILE, local_paths, predecode
 from batchedit.manifest.job import JobSettings, iter_rows
 from batchedit.manifest.naming import OutputSpec, output_layout
 from batchedit.manifest.problem_digest import ProblemDigest
@@ -170,6 +171,11 @@ class SurveyedRun:
     survey: Survey
     index: JournalIndex
     draft: Path
+
+    def discard(self) -> None:
+        """For a run that does not start: the index closed, the draft removed."""
+        self.index.close()
+        self.draft.unlink(missing_ok=True)
 
 
 def survey_run(
@@ -341,3 +347,18 @@ def _settings_key(job: JobSettings) -> str | None:
     except OSError:
         return None
     return digest.hexdigest()
+
+
+def remove_unstarted_run_dir(paths: RunPaths) -> None:
+    """Leave no trace of a first run refused or stopped before it began: just
+    the lock (and the decode verdicts of its images, or the note that it has
+    none) were made. A folder holding anything more is left as it is."""
+    with suppress(OSError):
+        made = {paths.lock.name, DECODED_FILE, NO_LOCAL_IMAGES_FILE}
+        if set(os.listdir(paths.state_dir)) - made:
+            return
+        paths.lock.unlink(missing_ok=True)
+        (paths.state_dir / DECODED_FILE).unlink(missing_ok=True)
+        (paths.state_dir / NO_LOCAL_IMAGES_FILE).unlink(missing_ok=True)
+        paths.state_dir.rmdir()
+        paths.root.rmdir()  # refused when it holds anything else

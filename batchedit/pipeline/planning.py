@@ -4,8 +4,12 @@
 `resume.py` for the rules). `survey` plans the whole manifest once before
 anything is sent, so the run knows how many paid submissions it will make
 (the cost guard), how many rows are invalid (`--strict`) and how much work
-the progress bars should expect. Synchronous: it hashes local images and
-stats output files, so the pipeline calls it from a thread.
+the progress bars should expect. `survey_run` does it for a run: it also
+drafts the report (`report/draft.py`) and keeps one byte a row (`RowMemo`)
+and the journal index, so the producer plans again only the rows with work
+and the report is finished without reading the manifest again. Synchronous:
+it hashes local images and stats output files, so the pipeline calls it from
+a thread.
 """
 
 from __future__ import annotations

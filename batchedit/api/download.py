@@ -17,6 +17,7 @@ client's retry loop does.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import socket
 from dataclasses import dataclass
@@ -105,10 +106,8 @@ async def _addresses(host: str, port: int | None) -> list[Address]:
     """The addresses `host` stands for: itself when it is one, else resolved."""
     if host == "localhost":
         return [ipaddress.ip_address("127.0.0.1")]
-    try:
+    with contextlib.suppress(ValueError):  # a name, not an address: resolved below
         return [ipaddress.ip_address(host.strip("[]"))]
-    except ValueError:
-        pass
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(
             host, port or 443, type=socket.SOCK_STREAM

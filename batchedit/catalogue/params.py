@@ -8,6 +8,7 @@ a string where the API wants a number is a 400 there, as at the service.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 
@@ -167,11 +168,8 @@ def _as_float(param: ParamSpec, raw: object, strict: bool, for_: str) -> float:
     if isinstance(raw, int | float) and not isinstance(raw, bool) and math.isfinite(raw):
         return raw
     if isinstance(raw, str) and not strict:
-        try:
+        with contextlib.suppress(ValueError):  # not a number: refused below, named
             value = float(raw.strip())
-        except ValueError:
-            pass
-        else:
             if math.isfinite(value):
                 return value
     raise ValueError(f"must be {describe(param)}{for_} (got {raw!r})")

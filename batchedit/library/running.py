@@ -71,11 +71,7 @@ def run(
     **settings: object,
 ) -> RunSummary:
     """`arun` in an event loop of its own, for code that is not async."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
+    if _in_running_loop():
         raise UsageError(
             "batchedit.run() was called inside a running event loop (a notebook?): "
             "use `await batchedit.arun(...)` there"
@@ -100,3 +96,11 @@ def _never_asked(question: str) -> bool:
 
 def _absolute(source: PathLike) -> Path:
     return Path(source).resolve()
+
+
+def _in_running_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

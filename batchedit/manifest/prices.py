@@ -20,6 +20,7 @@ counts such rows and says the cost is "at least" the sum of the others.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from collections.abc import Mapping
@@ -90,10 +91,8 @@ def parse_prices(value: object) -> PriceTable:
 
 def _price(model: str, size: object, value: object) -> float:
     if isinstance(value, str):
-        try:
+        with contextlib.suppress(ValueError):  # not a number: refused below, named
             value = float(value)
-        except ValueError:
-            pass
     if (
         isinstance(value, bool)
         or not isinstance(value, int | float)

@@ -28,6 +28,7 @@ Synchronous, for the writer's thread.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import threading
 from dataclasses import dataclass
@@ -151,12 +152,9 @@ def _parse_packet(existing: bytes | None) -> ElementTree.Element:
     for prefix, uri in _PREFIXES.items():
         ElementTree.register_namespace(prefix, uri)
     if existing and len(existing) <= MAX_XMP_BYTES:
-        try:
+        with contextlib.suppress(ElementTree.ParseError):  # unparsable: a fresh packet
             prefixes = [ns for _, ns in ElementTree.iterparse(io.BytesIO(existing), ["start-ns"])]
             root = ElementTree.fromstring(existing)
-        except ElementTree.ParseError:
-            pass
-        else:
             for prefix, uri in prefixes:  # keep the packet's own prefixes where we can
                 if _free_prefix(prefix, uri):
                     ElementTree.register_namespace(prefix, uri)

@@ -14,6 +14,7 @@ changed since the run is not published.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import errno
 import hashlib
@@ -123,13 +124,11 @@ def _read_manifest(target: Path) -> dict[str, str]:
     path = target / MANIFEST
     if not path.exists():
         return {}
-    try:
+    with contextlib.suppress(ValueError, KeyError, TypeError):  # unreadable: said below
         data = json.loads(path.read_text(encoding="utf-8"))
         files = data["files"]
         if isinstance(files, dict) and all(isinstance(v, str) for v in files.values()):
             return {str(name): sha for name, sha in files.items()}
-    except (ValueError, KeyError, TypeError):
-        pass
     raise UsageError(f"{path} is unreadable; remove it only if DIR holds no earlier export")
 
 

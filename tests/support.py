@@ -91,6 +91,18 @@ class JumpingClock:
         await asyncio.sleep(0)
 
 
+async def drive(clock: VirtualClock, *, until: float) -> None:
+    """Run every coroutine waiting on `clock` until virtual time passes `until`
+    or nothing is left asleep: no real time passes."""
+    while True:
+        for _ in range(8):  # let woken coroutines run to their next sleep
+            await asyncio.sleep(0)
+        if not clock._sleepers or min(clock._sleepers)[0] > until:
+            clock.time = max(clock.time, until)
+            return
+        clock.jump()
+
+
 @dataclass
 class ThreadedSimulator:
     """A simulator serving from its own thread and loop, for synchronous callers."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from support import VirtualClock, drive
 
 from batchedit.api.inflight import AimdLimit, InFlightSlots
 from batchedit.api.ratelimit import RequestRateLimiter
@@ -51,11 +52,36 @@ def test_the_rate_over_any_window_never_exceeds_the_limit() -> None:
         assert len(in_window) <= 20
 
 
-async def test_waiters_sleep_until_their_booked_instant() -> None:
-    clock = StepClock()
+async def test_waiters_leave_in_order_one_interval_apart() -> None:
+    clock = VirtualClock()
     limiter = RequestRateLimiter(5, clock)
-    await asyncio.gather(*(limiter.wait() for _ in range(3)))
-    assert [round(s, 6) for s in clock.sleeps] == [0.2, 0.4]
+    left: list[tuple[int, float]] = []
+
+    async def send(number: int) -> None:
+        await limiter.wait()
+        left.append((number, round(clock.now(), 6)))
+
+    senders = [asyncio.ensure_future(send(n)) for n in range(3)]
+    await drive(clock, until=1.0)
+    await asyncio.gather(*senders)
+    assert left == [(0, 0.0), (1, 0.2), (2, 0.4)]
+
+
+async def test_a_rate_changed_while_requests_wait_spaces_them_at_once() -> None:
+    clock = VirtualClock()
+    limiter = RequestRateLimiter(10, clock)
+    left: list[float] = []
+
+    async def send() -> None:
+        await limiter.wait()
+        left.append(round(clock.now(), 6))
+
+    senders = [asyncio.ensure_future(send()) for _ in range(4)]
+    await drive(clock, until=0.0)
+    limiter.set_rate(2)  # three still wait: from now on, half a second apart
+    await drive(clock, until=3.0)
+    await asyncio.gather(*senders)
+    assert left == [0.0, 0.5, 1.0, 1.5]
 
 
 def test_the_limiter_refuses_a_rate_that_is_not_positive() -> None:

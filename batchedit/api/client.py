@@ -26,8 +26,13 @@ from batchedit.api.bounded import ServiceLimits
 from batchedit.api.download import DownloadPolicy, download_once
 from batchedit.api.endpoint import Endpoint
 from batchedit.api.exchange import ApiRequest, exchange
-from batchedit.api.policy import LoadFeedback, NoFeedback, RequestCounts, RetryPolicy
-from batchedit.api.ratelimit import RequestRateLimiter
+from batchedit.api.policy import (
+    LoadFeedback,
+    NoFeedback,
+    RequestCounts,
+    RequestMeter,
+    RetryPolicy,
+)
 from batchedit.api.task_state import TaskState, parse_task
 from batchedit.catalogue import current_catalogue
 from batchedit.clock import Clock
@@ -75,8 +80,9 @@ class ModellixClient:
     rng: random.Random = field(default_factory=random.Random)
     counts: RequestCounts = field(default_factory=RequestCounts)
     wall_clock: Callable[[], float] = time.time
-    #: Spaces every API request of the run (None: as fast as the service allows).
-    rate_limiter: RequestRateLimiter | None = None
+    #: Spaces every API request of the run (None: as fast as the service allows):
+    #: a `ratelimit.RateLearner`, fixed by `--rate-limit` or learned from `load`.
+    rate_limiter: RequestMeter | None = None
     load: LoadFeedback = field(default_factory=NoFeedback)
     _resume_at: float = 0.0
 

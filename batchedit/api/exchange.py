@@ -41,7 +41,8 @@ from batchedit.api.bounded import (
     read_bounded,
 )
 from batchedit.api.endpoint import Endpoint
-from batchedit.api.policy import LoadFeedback
+from batchedit.api.policy import LoadFeedback, LoadSignal
+from batchedit.api.ratelimit import budget_headers
 from batchedit.errors import (
     AnswerRefused,
     ApiError,
@@ -98,6 +99,8 @@ async def exchange(
             status = response.status
             # Only a refusal's wait matters; a success's headers are not parsed.
             retry_after = None if status == 200 else retry_after_s(response.headers, wall_clock())
+            # The budget's two headers are read on every answer: the learned rate needs them.
+            limit, remaining = budget_headers(response.headers)
             body = (await read_bounded(response, limits.max_answer_bytes)).data
     except (BodyTooLarge, UnsupportedEncoding) as exc:
         message = f"the API's answer is {exc}"
@@ -124,11 +127,10 @@ async def exchange(
             ) from exc
         raise TransientError(message, category=ErrorCategory.NETWORK) from exc
     if status == 200:
-        load.answered()
+        load.observe(LoadSignal(status, request.paid, limit, remaining))
         return _success_data(body, request.paid)
-    if status == 429:
-        load.rate_limited()
     message = _error_message(status, body)
+    load.observe(LoadSignal(status, request.paid, limit, remaining, retry_after, message))
     error = _error_for(status, message, retry_after, request.paid, _is_api_envelope(status, body))
     wait = error.retry_after_s if isinstance(error, RateLimited) else None
     if wait is not None and wait > limits.max_wait_s:

@@ -10,22 +10,39 @@ from dataclasses import dataclass
 from typing import Protocol
 
 
+@dataclass(frozen=True, slots=True)
+class LoadSignal:
+    """What one API answer says about load, read off its status and headers.
+
+    The client builds one per answer; the load governor (`throttle.py`) decides
+    what it means: a clean answer, a request budget spent, or too many tasks.
+    """
+
+    status: int  # the HTTP status of the answer
+    paid: bool  # the answer to a paid submit (only submits meet a concurrency limit)
+    limit: float | None = None  # X-RateLimit-Limit, when sent
+    remaining: float | None = None  # X-RateLimit-Remaining, when sent
+    retry_after_s: float | None = None  # Retry-After / X-RateLimit-Reset, as a delay
+    message: str = ""  # the service's error message (empty on a 200)
+
+
 class LoadFeedback(Protocol):
-    """Told about every API answer that says something about load (the in-flight
-    slots adapt their limit to it)."""
+    """Told about every API answer (the request budget and the in-flight slots
+    adapt to them)."""
 
-    def rate_limited(self) -> None: ...
+    def observe(self, signal: LoadSignal) -> None: ...
 
-    def answered(self) -> None: ...
+
+class RequestMeter(Protocol):
+    """What every request waits on before it leaves: the run's request budget."""
+
+    async def wait(self) -> None: ...
 
 
 class NoFeedback:
     """For a client whose answers adapt nothing (doctor, tests)."""
 
-    def rate_limited(self) -> None:
-        return None
-
-    def answered(self) -> None:
+    def observe(self, signal: LoadSignal) -> None:
         return None
 
 

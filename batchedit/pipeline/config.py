@@ -12,7 +12,7 @@ from batchedit.manifest.job import JobSettings
 from batchedit.pipeline.breaker import BreakerSettings
 from batchedit.pipeline.gate import BY_FAILURE_BRAKE
 from batchedit.pipeline.resume import RetryScope
-from batchedit.pipeline.scheduler import LatencyAwarePolicy, Policy, PollPolicy
+from batchedit.pipeline.scheduler import LatencyAwarePolicy, Policy, PollPolicy, RateSource
 from batchedit.report.summary import RunSummary
 from batchedit.state.rundir import RunPaths
 
@@ -42,12 +42,13 @@ class RunConfig:
             allow_private_downloads=self.job.allow_private_downloads,
         )
 
-    def poll_policy(self) -> Policy:
-        """A fixed interval when the job asks for one, else latency-aware polling."""
+    def poll_policy(self, rate: RateSource | None = None) -> Policy:
+        """A fixed interval when the job asks for one, else latency-aware polling,
+        planned against the request budget `rate` (given or learned)."""
         if self.job.poll_interval_s is not None:
             return PollPolicy(self.job.poll_interval_s)
         return LatencyAwarePolicy(
-            concurrency=self.job.concurrency, requests_per_s=self.job.rate_limit
+            concurrency=self.job.concurrency, requests_per_s=self.job.rate_limit, rate=rate
         )
 
 

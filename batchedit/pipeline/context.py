@@ -16,8 +16,9 @@ import aiohttp
 
 from batchedit.api.client import ModellixClient
 from batchedit.api.inflight import InFlightSlots
-from batchedit.api.ratelimit import RequestRateLimiter
+from batchedit.api.ratelimit import RateLearner
 from batchedit.api.task_state import TaskState
+from batchedit.api.throttle import LoadGovernor
 from batchedit.clock import Clock, utc_now_iso
 from batchedit.errors import ApiError
 from batchedit.pipeline.config import RunConfig
@@ -99,14 +100,17 @@ class RunServices:
     ) -> RunServices:
         job = config.job
         slots = InFlightSlots(max_in_flight=job.concurrency)
+        # The request budget: `--rate-limit`, or learned from the answers (ratelimit.py);
+        # each answer moves the budget or the in-flight limit, as its kind says.
+        rate = RateLearner(clock, fixed_rate_per_s=job.rate_limit)
         client = ModellixClient(
             session,
             config.endpoint,
             clock,
             retry=config.retry,
             limits=config.limits(),
-            rate_limiter=RequestRateLimiter(job.rate_limit, clock) if job.rate_limit else None,
-            load=slots,  # 429s and clean answers move the in-flight limit
+            rate_limiter=rate,
+            load=LoadGovernor(rate, slots, clock),
         )
         digests = FileDigests()
         uploads = UploadCache(config.paths.state_dir / UPLOADS_FILE, config.endpoint.base_url)
@@ -118,7 +122,7 @@ class RunServices:
             digests=digests,
             uploader=ImageUploader(client, digests, uploads),
             slots=slots,
-            timetable=PollTimetable(clock, config.poll_policy(), requests_per_s=job.rate_limit),
+            timetable=PollTimetable(clock, config.poll_policy(rate), rate=rate),
             store=OutputStore(
                 config.paths.root, client, job.output, strict_checks=job.strict_checks
             ),

@@ -108,6 +108,17 @@ class DurationSamples:
         self._planned_at = 0
         self.plan: PollPlan | None = None
 
+    def recent(self) -> list[float]:
+        """The samples kept, oldest first (what a warm start saves)."""
+        ring = list(self._ring)
+        return ring[self._next :] + ring[: self._next]
+
+    def share_at_most(self, age_s: float) -> float | None:
+        """The share of kept durations at most `age_s`; None before any is kept."""
+        if not self._sorted:
+            return None
+        return bisect.bisect_right(self._sorted, age_s) / len(self._sorted)
+
     def add(self, duration_s: float) -> None:
         if len(self._ring) < MAX_SAMPLES:
             self._ring.append(duration_s)
@@ -265,6 +276,38 @@ class DurationModel:
             samples.add(duration)
             if samples.due_for_plan():
                 samples.replan(self.budget, self.shape)
+
+    def warm(self, kind: TaskKind, durations_s: Sequence[float]) -> None:
+        """Samples from earlier runs (`latency_store.py`), oldest first: this run's
+        first tasks of `kind` are polled at learned ages, and its own samples
+        push the old ones out of the ring as they come."""
+        own = self._kinds.setdefault(kind, DurationSamples())
+        for duration in durations_s:
+            for samples in (own, self._pooled):
+                samples.add(duration)
+        for samples in (own, self._pooled):
+            if samples.count >= MIN_SAMPLES:
+                samples.replan(self.budget, self.shape)
+
+    def samples(self) -> dict[TaskKind, list[float]]:
+        """The samples kept per kind of task, oldest first, for a warm start."""
+        return {kind: samples.recent() for kind, samples in self._kinds.items()}
+
+    def rebudget(self, budget: PlanBudget) -> None:
+        """Score plans against a new request budget (a learned one moved)."""
+        self.budget = budget
+        for samples in (*self._kinds.values(), self._pooled):
+            if samples.plan is not None:
+                samples.replan(budget, self.shape)
+
+    def finished_share(self, kind: TaskKind, age_s: float) -> float:
+        """How likely a task of `kind` is finished at `age_s`: the share of its
+        learned durations at most that age (pooled before its own are enough)."""
+        for samples in (self._kinds.get(kind), self._pooled):
+            share = None if samples is None else samples.share_at_most(age_s)
+            if share is not None:
+                return share
+        return age_s / (age_s + self.shape.initial_s + 1.0)  # knowing nothing: older, likelier
 
     def plan_for(self, kind: TaskKind) -> PollPlan:
         samples = self._kinds.get(kind)

@@ -19,7 +19,14 @@ after its first poll is noticed by age `d + max(0.1, min(10, d / 2))`, plus,
 under a request budget, the wait for a poll token. With a request budget of
 R requests/s, polls are paced to the share of R that polls take in the
 current plan (R * p / (1 + p) for p polls per task; the rest is left for
-submits), so polls alone never exceed R.
+submits), so polls alone never exceed R and never starve the submits. R is
+`--rate-limit`, or the budget the client learns from the service's answers
+(`RateSource`), read afresh at each poll. While that pace is what holds polls
+back (more tasks are due than tokens come), the next token goes to the due
+task most likely finished by now (the policy's `likelihood`: the share of
+learned durations of its kind shorter than its age), not merely the one due
+first: a poll that finds a task done frees a slot, one that finds it running
+is spent for nothing.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ import asyncio
 import heapq
 import itertools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from batchedit.api.inflight import Slot
@@ -67,10 +74,21 @@ class InFlightTask:
         return request.model, request.image_size or str(request.params().get("size", ""))
 
 
+class RateSource(Protocol):
+    """The request budget as it stands (None: nothing bounds requests)."""
+
+    @property
+    def requests_per_s(self) -> float | None: ...
+
+
 class Policy(Protocol):
     """Where a task's next poll goes; told of every finished task."""
 
     def next_delay_s(self, task: InFlightTask, now: float) -> float: ...
+
+    def likelihood(self, task: InFlightTask, now: float) -> float:
+        """How likely the task is finished at `now`, for choosing among due tasks."""
+        ...
 
     def finished(self, task: InFlightTask) -> None: ...
 
@@ -88,6 +106,9 @@ class PollPolicy:
     def next_delay_s(self, task: InFlightTask, now: float) -> float:
         return self.poll_interval_s
 
+    def likelihood(self, task: InFlightTask, now: float) -> float:
+        return now - task.origin_mono  # knowing nothing, the oldest is likeliest done
+
     def finished(self, task: InFlightTask) -> None:
         """A fixed interval learns nothing."""
 
@@ -103,14 +124,17 @@ class LatencyAwarePolicy:
         *,
         concurrency: int,
         requests_per_s: float | None = None,
+        rate: RateSource | None = None,
         shape: PollShape | None = None,
         max_polls_per_task: float = 3.75,
     ) -> None:
         self.shape = shape or PollShape()
+        self.rate = rate
         budget = PlanBudget(concurrency, requests_per_s, max_polls_per_task)
         self.model = DurationModel(budget, self.shape)
 
     def next_delay_s(self, task: InFlightTask, now: float) -> float:
+        self._follow_rate()
         age = now - task.origin_mono
         plan = self.model.plan_for(task.kind)
         if task.polls == 0 and task.last_poll_age_s == 0.0:
@@ -119,12 +143,32 @@ class LatencyAwarePolicy:
             target = plan.next_age(max(age, task.last_poll_age_s), self.shape)
         return max(0.0, target - age)
 
+    def likelihood(self, task: InFlightTask, now: float) -> float:
+        return self.model.finished_share(task.kind, now - task.origin_mono)
+
     def finished(self, task: InFlightTask) -> None:
         self.model.observe(task.kind, task.prior_poll_age_s, task.last_poll_age_s)
+
+    def _follow_rate(self) -> None:
+        """Plans are scored against the request budget: when a learned budget
+        has moved by more than a tenth, plan against the new one."""
+        if self.rate is None:
+            return
+        current = self.rate.requests_per_s
+        planned = self.model.budget.requests_per_s
+        if current == planned:
+            return
+        if current is not None and planned is not None and abs(current - planned) < 0.1 * planned:
+            return
+        self.model.rebudget(replace(self.model.budget, requests_per_s=current))
 
     def poll_share(self) -> float:
         polls = self.model.polls_per_task
         return polls / (1.0 + polls)
+
+
+#: Due tasks compared when a poll token is scarce: enough to find a likely one, cheap.
+LOOK_AHEAD = 32
 
 
 @dataclass(order=True, slots=True)
@@ -152,12 +196,18 @@ class PollTimetable:
     """Tasks ordered by when they are next due; `next_due()` hands them out."""
 
     def __init__(
-        self, clock: Clock, policy: Policy, *, requests_per_s: float | None = None
+        self,
+        clock: Clock,
+        policy: Policy,
+        *,
+        requests_per_s: float | None = None,
+        rate: RateSource | None = None,
     ) -> None:
         self._clock = clock
         self.policy = policy
-        self.requests_per_s = requests_per_s
-        self._pacer = None if requests_per_s is None else _Pacer(requests_per_s)
+        self._fixed_rate = requests_per_s
+        self._rate = rate
+        self._pacer = _Pacer(1.0)
         self._heap: list[_Entry] = []
         self._seq = itertools.count()
         self._outstanding = 0  # tasks in the heap or being polled
@@ -205,20 +255,41 @@ class PollTimetable:
             delay = self._heap[0].due - now if self._heap else None
             await self._wait(delay)
 
+    @property
+    def requests_per_s(self) -> float | None:
+        """The request budget polls are paced within now (None: unpaced)."""
+        if self._rate is not None:
+            return self._rate.requests_per_s
+        return self._fixed_rate
+
     def _pace_wait_s(self, now: float) -> float:
-        if self._pacer is None:
+        rate = self.requests_per_s
+        if rate is None:
             return 0.0
-        assert self.requests_per_s is not None
-        self._pacer.rate = self.requests_per_s * self.policy.poll_share()
+        self._pacer.rate = rate * self.policy.poll_share()
         return self._pacer.wait_s(now)
 
     def _hand_out(self, now: float) -> InFlightTask:
-        task = heapq.heappop(self._heap).task
-        if self._pacer is not None:
+        if self.requests_per_s is None:
+            task = heapq.heappop(self._heap).task
+        else:
+            task = self._likeliest_due(now)
             self._pacer.take(now)
         task.prior_poll_age_s = task.last_poll_age_s
         task.last_poll_age_s = now - task.origin_mono
         return task
+
+    def _likeliest_due(self, now: float) -> InFlightTask:
+        """Of the first LOOK_AHEAD due tasks, the one most likely finished; the
+        others go back in line as they were."""
+        due: list[_Entry] = []
+        while self._heap and self._heap[0].due <= now and len(due) < LOOK_AHEAD:
+            due.append(heapq.heappop(self._heap))
+        best = max(range(len(due)), key=lambda n: self.policy.likelihood(due[n].task, now))
+        for number, entry in enumerate(due):
+            if number != best:
+                heapq.heappush(self._heap, entry)
+        return due[best].task
 
     def _push(self, task: InFlightTask) -> None:
         now = self._clock.now()

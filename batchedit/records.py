@@ -45,6 +45,7 @@ class ErrorCategory(StrEnum):
     SERVER = "server"
     NETWORK = "network"
     TASK_FAILED = "task_failed"
+    CONTENT_POLICY = "content_policy"  # the model refused on safety grounds: not retried
     TIMEOUT = "timeout"
     DOWNLOAD = "download"
     EXPIRED = "expired"

@@ -190,11 +190,11 @@ async def test_server_errors_are_retried_and_a_500_on_a_submit_is_unknown(
     assert run.count("succeeded") <= run.stats["submits"] <= 16
 
 
-async def test_a_request_rate_limit_is_waited_out_and_no_row_fails(
+async def test_a_request_rate_limit_is_learned_from_the_headers_and_no_row_fails(
     tmp_path: Path, start_simulator: StartSimulator
 ) -> None:
-    # 12 rows need about 30 requests; 10 per second with a burst of 10 must refuse
-    # some. The waits pass on a clock the simulator and the pipeline share.
+    # 12 rows need about 30 requests; unpaced, 10 per second with a burst of 10 would
+    # refuse some. The first answer's X-RateLimit-Limit paces the rest under it.
     run = await run_against(
         tmp_path,
         start_simulator,
@@ -203,9 +203,11 @@ async def test_a_request_rate_limit_is_waited_out_and_no_row_fails(
         settings={"concurrency": 6, "poll_interval_s": 0.05},
         clock=JumpingClock(),
     )
-    assert run.stats["responses"].get("429", 0) > 0
+    assert run.stats["responses"].get("429", 0) <= 1
     assert run.statuses() == ["succeeded"] * 12
     assert run.stats["submits"] == 12
+    # The request rate is the limit here, not the tasks: concurrency was never cut.
+    assert run.outcome.summary.to_json()["concurrency_lowest"] == 6
 
 
 async def test_the_client_rate_limit_keeps_under_the_service_limit_without_a_429(
@@ -242,7 +244,7 @@ async def test_errors_rate_limits_and_failed_tasks_together_leave_only_task_fail
     run = await run_against(
         tmp_path, start_simulator, rows=24, sim=sim, settings={"poll_interval_s": 0.05}
     )
-    assert run.stats["responses"].get("429", 0) > 0
+    assert run.stats["responses"].get("500", 0) + run.stats["responses"].get("503", 0) > 0
     for line in run.report:
         if line["status"] != "succeeded":
             assert line["status"] in {"failed", "unknown"}, line

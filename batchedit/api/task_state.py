@@ -4,6 +4,7 @@ statuses seen in the wild are accepted, and an unknown status is not terminal.""
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -13,6 +14,20 @@ from batchedit.errors import ProtocolError
 from batchedit.redact import scrub
 
 log = logging.getLogger(__name__)
+
+# The service's refusal markers, matched here and nowhere else. A safety refusal
+# must not look like an ordinary failure: retrying it pays again for the same
+# refusal, so `retry` leaves such rows alone unless asked. The service has no
+# error code for it; the text it passes on from the model is the only sign. These
+# are the finish and block reasons the upstream models document (Gemini's
+# IMAGE_PROHIBITED_CONTENT, PROHIBITED_CONTENT, IMAGE_SAFETY and SAFETY block
+# reasons behind nano-banana; OpenAI's moderation_blocked and
+# content_policy_violation behind gpt-image), matched as whole, case-sensitive
+# tokens so that an English sentence merely mentioning "safety" is not one.
+_REFUSAL_MARKERS = re.compile(
+    r"\b(IMAGE_PROHIBITED_CONTENT|PROHIBITED_CONTENT|IMAGE_SAFETY|BLOCKED_REASON_SAFETY"
+    r"|FINISH_REASON_SAFETY|moderation_blocked|content_policy_violation)\b"
+)
 
 _SUCCEEDED = frozenset({"success", "succeeded", "completed", "complete", "done"})
 _FAILED = frozenset({"failed", "failure", "error", "canceled", "cancelled"})
@@ -40,6 +55,7 @@ class TaskState:
     resources: tuple[ResultResource, ...] = ()
     error_message: str | None = None
     expires_at: str | None = None
+    refused: bool = False  # failed because the model refused on safety grounds
 
     @property
     def is_terminal(self) -> bool:
@@ -53,7 +69,11 @@ def parse_task(task_id: str, data: Mapping[str, Any]) -> TaskState:
         raise ProtocolError(f"asked for task {task_id} but the answer is about task {reported}")
     raw_status = scrub(str(data.get("status", "")), max_chars=40).strip().lower()
     if raw_status in _FAILED:
-        return TaskState(task_id, TaskPhase.FAILED, raw_status, error_message=_error_text(data))
+        message = _error_text(data)
+        refused = _REFUSAL_MARKERS.search(message) is not None
+        return TaskState(
+            task_id, TaskPhase.FAILED, raw_status, error_message=message, refused=refused
+        )
     if raw_status in _SUCCEEDED:
         resources = _resources(data)
         if not resources:

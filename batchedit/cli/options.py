@@ -17,7 +17,7 @@ from batchedit.manifest.job import SETTING_NAMES
 from batchedit.manifest.naming import AI_LABELS, C2PA_CHOICES, PROVENANCE
 from batchedit.manifest.prices import load_prices
 from batchedit.manifest.shard import parse_shard
-from batchedit.records import Status
+from batchedit.records import ErrorCategory, Status
 from batchedit.state.invocation import Setting
 
 #: The statuses `retry --status` accepts.
@@ -67,6 +67,21 @@ def parse_retry_selection(text: str) -> tuple[frozenset[Status], bool]:
     except argparse.ArgumentTypeError:
         allowed = ", ".join([*sorted(RETRYABLE), REJECTED])
         raise argparse.ArgumentTypeError(f"{text!r}: give statuses among {allowed}") from None
+
+
+def parse_categories(text: str) -> frozenset[ErrorCategory]:
+    """`C[,C]` as error categories, for `retry --category`."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    allowed = ", ".join(category.value for category in ErrorCategory)
+    try:
+        categories = frozenset(ErrorCategory(name) for name in names)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"unknown error category in {text!r}; allowed: {allowed}"
+        ) from None
+    if not categories:
+        raise argparse.ArgumentTypeError(f"name at least one error category: {allowed}")
+    return categories
 
 
 def add_manifest_options(parser: argparse.ArgumentParser) -> None:

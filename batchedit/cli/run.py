@@ -19,6 +19,7 @@ from batchedit.cli.options import (
     add_manifest_options,
     add_output_options,
     parse_retry_selection,
+    parse_categories,
     setting_overrides,
     shard_option,
 )
@@ -140,6 +141,14 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         metavar="TEXT",
         help="add TEXT to the prompt of every rejected row, instead of its note",
     )
+    retry.add_argument(
+        "--category",
+        type=parse_categories,
+        default=None,
+        metavar="C[,C]",
+        help="of the failed rows, re-run only those with these error categories (default: "
+        "every category but content_policy, which the model would refuse again)",
+    )
     retry.add_argument("--concurrency", type=int, help="tasks in flight at the service")
     add_launch_options(retry)
     retry.set_defaults(handler=command_retry)
@@ -168,7 +177,9 @@ def command_retry(args: argparse.Namespace) -> int:
     job = apply_overrides(load_job(invocation.source), **overrides)
     simulate = None if invocation.simulate is None else sim_from_settings(invocation.simulate)
     statuses, rejected = args.status
-    scope, added = RetryScope(statuses), {}
+    if args.category is not None and Status.FAILED not in statuses:
+        raise UsageError("retry: --category selects among failed rows; add --status failed")
+    scope, added = RetryScope(statuses, categories=args.category), {}
     if args.prompt_suffix is not None and not rejected:
         raise UsageError("--prompt-suffix applies to rows rejected in review: --status rejected")
     if rejected:
@@ -176,7 +187,7 @@ def command_retry(args: argparse.Namespace) -> int:
         if not chosen and not statuses:
             print(f"nothing to retry: no row of {args.run_dir} is rejected in review")
             return EXIT_OK
-        scope = RetryScope(statuses, frozenset(chosen))
+        scope = RetryScope(statuses, frozenset(chosen), args.category)
         added = {row_id: text for row_id, text in chosen.items() if text}
     options = _launch_options(args, simulate, retry_rows=scope, add_to_prompts=added)
     return launch(job, invocation, options, confirm=ask)

@@ -2,8 +2,8 @@
 
 The simulator's options are declared once for both: `simulate` takes them
 all; `run --simulate` takes the few that shape a demo (`--sim-latency`,
-`--sim-fail-rate`, `--sim-seed`, `--sim-defect-rate`), and records them so `retry` starts the same
-simulator again.
+`--sim-fail-rate`, `--sim-seed`, `--sim-defect-rate`, `--sim-refuse-rate`),
+and records them so `retry` starts the same simulator again.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 from batchedit.cli.exits import EXIT_OK
 from batchedit.errors import UsageError
-from batchedit.simulator import DEMO_C2PA_RATE, SimOptions, parse_latency, serve
+from batchedit.simulator import DEMO_C2PA_RATE, LATENCY_PROFILES, SimOptions, parse_latency, serve
 from batchedit.state.invocation import Setting
 
 DEFAULT_SIM_LATENCY_S = (0.2, 1.5)
@@ -50,6 +50,13 @@ def add_simulator_options(parser: argparse.ArgumentParser, *, prefix: str) -> No
         metavar="FRACTION",
         help="results that come back the wrong size or blank (for the output checks)",
     )
+    group.add_argument(
+        f"--{prefix}refuse-rate",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="tasks that end failed with a safety refusal (category content_policy)",
+    )
     if prefix:
         return
     group.add_argument(
@@ -58,6 +65,21 @@ def add_simulator_options(parser: argparse.ArgumentParser, *, prefix: str) -> No
         default=DEMO_C2PA_RATE,
         metavar="FRACTION",
         help=f"results carrying a C2PA-shaped manifest, by task id (default {DEMO_C2PA_RATE})",
+    )
+    group.add_argument(
+        "--latency-profile",
+        choices=LATENCY_PROFILES,
+        default=None,
+        help="draw each task's duration per model and size, after published timings "
+        "(instead of --latency)",
+    )
+    group.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        metavar="K",
+        help="multiply every duration (and so every Retry-After) by K: 0.05 plays an hour "
+        "in three minutes",
     )
     group.add_argument("--error-rate", type=float, default=0.0, metavar="FRACTION")
     group.add_argument("--rate-limit", type=float, default=None, metavar="PER_SECOND")
@@ -135,6 +157,9 @@ def command_simulate(args: argparse.Namespace) -> int:
             record_bodies=args.record_bodies,
             defect_rate=args.defect_rate,
             c2pa_rate=args.c2pa_rate,
+            refuse_rate=args.refuse_rate,
+            latency_profile=args.latency_profile,
+            time_scale=args.time_scale,
         )
     except ValueError as exc:
         raise UsageError(f"simulate: {exc}") from exc
@@ -159,6 +184,7 @@ def sim_options(args: argparse.Namespace) -> SimOptions:
             seed=args.sim_seed,
             defect_rate=args.sim_defect_rate,
             c2pa_rate=DEMO_C2PA_RATE,
+            refuse_rate=args.sim_refuse_rate,
         )
     except ValueError as exc:
         raise UsageError(f"--simulate: {exc}") from exc
@@ -171,6 +197,7 @@ def sim_settings(options: SimOptions) -> dict[str, Setting]:
         "fail_rate": options.fail_rate,
         "seed": options.seed,
         "defect_rate": options.defect_rate,
+        "refuse_rate": options.refuse_rate,
     }
 
 
@@ -180,6 +207,7 @@ def sim_from_settings(settings: Mapping[str, Setting]) -> SimOptions:
     fail_rate = settings.get("fail_rate")
     seed = settings.get("seed")
     defect_rate = settings.get("defect_rate")
+    refuse_rate = settings.get("refuse_rate")
     try:
         return SimOptions(
             latency_s=parse_latency("-".join(str(x) for x in latency))
@@ -189,6 +217,7 @@ def sim_from_settings(settings: Mapping[str, Setting]) -> SimOptions:
             seed=seed if isinstance(seed, int) else None,
             defect_rate=float(defect_rate) if isinstance(defect_rate, int | float) else 0.0,
             c2pa_rate=DEMO_C2PA_RATE,
+            refuse_rate=float(refuse_rate) if isinstance(refuse_rate, int | float) else 0.0,
         )
     except ValueError as exc:
         raise UsageError(f"the recorded simulator options are unusable: {exc}") from exc

@@ -55,10 +55,29 @@ class Action(StrEnum):
 @dataclass(frozen=True, slots=True)
 class RetryScope:
     """The rows `batchedit retry` re-runs: those now in `statuses`, and those
-    named in `ids` (sent back from review), whatever their status."""
+    named in `ids` (sent back from review), whatever their status.
+
+    Of the failed rows, those whose error is in `categories`; when none are
+    named, every failure but a safety refusal (`content_policy`): the same
+    request would be refused again, and paid for again, so only `--category
+    content_policy` (or a changed prompt, which any run resubmits) asks for it."""
 
     statuses: frozenset[Status] = frozenset()
     ids: frozenset[str] = frozenset()
+    categories: frozenset[ErrorCategory] | None = None
+
+    def selects(self, status: Status, history: RowHistory | None) -> bool:
+        """Whether a row now in `status` (not named in `ids`) is re-run."""
+        if status not in self.statuses:
+            return False
+        if status is not Status.FAILED:
+            return True
+        latest = None if history is None else history.latest
+        error = latest.error if isinstance(latest, Finished) else None
+        category = None if error is None else error.category
+        if self.categories is None:
+            return category is not ErrorCategory.CONTENT_POLICY
+        return category in self.categories
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +116,7 @@ def plan_row(
             and isinstance(history.latest, Submitted)
         )
         return RowPlan(row, Action.POLL if running else Action.SUBMIT, fingerprint, history)
-    if retry is not None and status not in retry.statuses:
+    if retry is not None and not retry.selects(status, history):
         return RowPlan(row, Action.KEEP, fingerprint, history)
     if history is not None and history.unreadable is not None:
         return RowPlan(row, _held_action(status, retrying=retry is not None), fingerprint, history)

@@ -63,7 +63,9 @@ class Writers:
             return Status.FAILED, outcome.to_row_error(), _NOTHING
         if outcome.phase is TaskPhase.FAILED:
             message = outcome.error_message or "the task failed"
-            return Status.FAILED, RowError(ErrorCategory.TASK_FAILED, message), _NOTHING
+            refused = outcome.refused
+            category = ErrorCategory.CONTENT_POLICY if refused else ErrorCategory.TASK_FAILED
+            return Status.FAILED, RowError(category, message), _NOTHING
         try:
             stored = await self.services.store.store_checked(task.row, outcome)
         except ApiError as exc:

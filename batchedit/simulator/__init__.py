@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from batchedit.simulator.app import SCRATCH_PREFIX, create_app
 from batchedit.simulator.options import DEMO_C2PA_RATE, SimOptions, parse_latency
+from batchedit.simulator.profiles import LATENCY_PROFILES
 from batchedit.simulator.server import RunningSimulator, running_simulator, serve
 
 __all__ = [
     "DEMO_C2PA_RATE",
+    "LATENCY_PROFILES",
     "SCRATCH_PREFIX",
     "SimOptions",
     "parse_latency",

@@ -70,7 +70,7 @@ def create_app(
     app.router.add_get("/api/v1/models", handle_models)
     # The model pages' schemas live on www.modellix.ai, outside the API: no key.
     app.router.add_get("/models/{provider}/{model}/api_schema", handle_api_schema)
-    app.router.add_get(r"/_sim/results/{task_id}/{n:\d+}.{ext:[a-z]+}", handle_download)
+    app.router.add_get("/_sim/results/{task_id}/{name}", handle_download)
     app.router.add_get("/_sim/media/{file_id}", handle_serve_upload)
     app.router.add_get(STATS_PATH, handle_stats)
     return app

@@ -54,7 +54,7 @@ def draws(state: SimState, rate: float) -> bool:
 async def maybe_slow(state: SimState) -> None:
     if draws(state, state.options.slow_rate):
         state.stats.faults["slow"] += 1
-        await asyncio.sleep(state.options.slow_s)
+        await asyncio.sleep(state.options.slow_s * state.options.time_scale)
 
 
 def maybe_drop_submit(state: SimState) -> None:

@@ -36,7 +36,7 @@ async def handle_read_task(request: web.Request) -> web.Response:
     }
     if status is TaskStatus.SUCCESS:
         origin = f"{request.scheme}://{request.host}"
-        data.update(_success_fields(task, origin, state.options.expire_after_s))
+        data.update(_success_fields(task, origin, state.options.scaled_expiry_s))
     elif status is TaskStatus.FAILED:
         data["error"] = task.error
     return ok_json(data)
@@ -48,7 +48,9 @@ def _success_fields(task: SimTask, origin: str, expire_after_s: float) -> dict[s
         return {}
     resources = [
         {
-            "url": f"{origin}/_sim/results/{task.task_id}/{number}.{result.extension}",
+            # Named after the task, as a file host names results: a tool that saves
+            # results by their URL's last segment keeps which task each came from.
+            "url": f"{origin}/_sim/results/{task.task_id}/{result_file_name(task, number)}",
             "type": "image",
             "width": result.width,
             "height": result.height,
@@ -62,20 +64,28 @@ def _success_fields(task: SimTask, origin: str, expire_after_s: float) -> dict[s
     }
 
 
+def result_file_name(task: SimTask, number: int) -> str:
+    """The last segment of a result's URL: `TASK_ID.png`, `TASK_ID-1.png`, ..."""
+    suffix = "" if number == 0 else f"-{number}"
+    return f"{task.task_id}{suffix}.{task.results[number].extension}"
+
+
+def _result_number(task: SimTask, name: str) -> int | None:
+    for number in range(len(task.results)):
+        if result_file_name(task, number) == name:
+            return number
+    return None
+
+
 async def handle_download(request: web.Request) -> web.StreamResponse:
     state = request.app[CONTEXT].state
     task = state.tasks.get(request.match_info["task_id"])
-    number = int(request.match_info["n"])
+    number = None if task is None else _result_number(task, request.match_info["name"])
     now = state.clock()
-    if (
-        task is None
-        or number >= len(task.results)
-        or request.match_info["ext"] != task.results[number].extension
-        or task.status(now) is not TaskStatus.SUCCESS
-    ):
+    if task is None or number is None or task.status(now) is not TaskStatus.SUCCESS:
         raise ApiError(404, "no such result")
     result = task.results[number]
-    expires_at = task.expires_at(state.options.expire_after_s)
+    expires_at = task.expires_at(state.options.scaled_expiry_s)
     if expires_at is not None and now >= expires_at:
         # Expired results are dropped from disk: they can never be served again.
         prerendered = request.app[CONTEXT].prerendered

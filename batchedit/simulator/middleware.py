@@ -104,7 +104,7 @@ def _authenticate(options: SimOptions, authorization: str) -> str:
 
 
 def _spend_token(state: SimState, key: str) -> dict[str, str]:
-    rate = state.options.rate_limit
+    rate = state.options.effective_rate_limit()
     if rate is None:
         return {}
     wait_s, remaining = state.take_token(key)

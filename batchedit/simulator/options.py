@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from batchedit.simulator.profiles import LATENCY_PROFILES
+
 DEMO_C2PA_RATE = 0.25
 
 
@@ -56,6 +58,22 @@ class SimOptions:
     #: `bodies`, so a test can assert on exactly what a client sent (off by
     #: default: bodies may carry data URIs of whole images).
     record_bodies: bool = False
+    #: Fraction of created tasks that end `failed` with a safety refusal.
+    refuse_rate: float = 0.0
+    #: "realistic": each task's duration drawn per model and size (`profiles.py`)
+    #: instead of from `latency_s`.
+    latency_profile: str | None = None
+    #: Every duration the service has (task latency, slow answers, result expiry,
+    #: the request budget's second and so every Retry-After) times this.
+    time_scale: float = 1.0
+
+    @property
+    def scaled_expiry_s(self) -> float:
+        return self.expire_after_s * self.time_scale
+
+    def effective_rate_limit(self) -> float | None:
+        """Requests per wall-clock second: a budget per scaled second."""
+        return None if self.rate_limit is None else self.rate_limit / self.time_scale
 
     def __post_init__(self) -> None:
         # Checked here, not in the CLI, so a bad scenario in a test fails loudly too.
@@ -72,6 +90,7 @@ class SimOptions:
             "slow_rate": self.slow_rate,
             "defect_rate": self.defect_rate,
             "c2pa_rate": self.c2pa_rate,
+            "refuse_rate": self.refuse_rate,
         }
         for name, rate in rates.items():
             if not _finite(rate) or not 0.0 <= rate <= 1.0:
@@ -86,6 +105,13 @@ class SimOptions:
             raise ValueError(f"balance must be 0 or more, got {self.balance}")
         if not _finite(self.expire_after_s) or self.expire_after_s <= 0:
             raise ValueError(f"expire_after_s must be positive, got {self.expire_after_s}")
+        if not _finite(self.time_scale) or self.time_scale <= 0:
+            raise ValueError(f"time_scale must be a positive number, got {self.time_scale}")
+        if self.latency_profile not in (None, *LATENCY_PROFILES):
+            raise ValueError(
+                f"latency_profile must be one of {', '.join(LATENCY_PROFILES)}, "
+                f"got {self.latency_profile!r}"
+            )
         if self.api_key is not None and not self.api_key.strip():
             raise ValueError("api_key must not be empty (use None to accept any key)")
 

@@ -17,10 +17,17 @@ from enum import StrEnum
 from pathlib import Path
 
 from batchedit.simulator.options import SimOptions
+from batchedit.simulator.profiles import REALISTIC, draw_duration_s
 from batchedit.simulator.ratelimit import TokenBucket
 
 #: Share of its latency a task spends `pending` before it turns `processing`.
 _PENDING_SHARE = 0.2
+#: A refused task's error, worded as nano-banana's safety block reaches Modellix users
+#: (the finish reason first, then a sentence).
+REFUSAL_MESSAGE = (
+    "IMAGE_PROHIBITED_CONTENT: the model declined to edit this image on safety grounds "
+    "(simulated refusal)"
+)
 #: What the balance endpoint reports when no balance was set.
 UNLIMITED_BALANCE = 1_000_000_000
 
@@ -100,6 +107,7 @@ class Stats:
     downloads: int = 0
     uploads: int = 0
     task_seconds: float = 0.0  # sum of the drawn task latencies: the benchmarks' ideal
+    refusals: int = 0  # tasks that ended in a safety refusal
     responses: Counter[int] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)  # see faults.py
     #: With SimOptions.record_bodies: every accepted submit's path and JSON body.
@@ -113,6 +121,7 @@ class Stats:
             "downloads": self.downloads,
             "uploads": self.uploads,
             "task_seconds": round(self.task_seconds, 6),
+            "refusals": self.refusals,
             "responses": {str(status): n for status, n in sorted(self.responses.items())},
             "faults": dict(sorted(self.faults.items())),
             **({} if self.bodies is None else {"bodies": self.bodies}),
@@ -145,7 +154,7 @@ class SimState:
 
     def take_token(self, key: str) -> tuple[float, int]:
         """(seconds to wait, 0.0 if the request may pass; tokens left) for one API request."""
-        rate = self.options.rate_limit
+        rate = self.options.effective_rate_limit()
         if rate is None:
             return 0.0, 0
         now = self.clock()
@@ -177,11 +186,16 @@ class SimState:
             return None
         return max(0, self.options.balance - self._spent[key])
 
-    def create_task(self, key: str, model_id: str) -> SimTask:
+    def create_task(self, key: str, model_id: str, image_size: str = "") -> SimTask:
         """A new paid task, its latency and outcome drawn now, its balance charged."""
-        low, high = self.options.latency_s
-        latency_s = self.rng.uniform(low, high)
-        fails = self.rng.random() < self.options.fail_rate
+        options = self.options
+        if options.latency_profile == REALISTIC:
+            latency_s = draw_duration_s(model_id, image_size, self.rng)
+        else:
+            latency_s = self.rng.uniform(*options.latency_s)
+        latency_s *= options.time_scale
+        fails = self.rng.random() < options.fail_rate
+        refused = not fails and draws(self.rng, options.refuse_rate)
         now = self.clock()
         task = SimTask(
             task_id=self.new_id("task"),
@@ -194,12 +208,22 @@ class SimState:
         if fails:
             task.error = "Task Failed: the simulated model could not complete this edit"
             task.rendered_at = now
+        elif refused:
+            task.error = REFUSAL_MESSAGE
+            task.rendered_at = now
+            self.stats.refusals += 1
         self.tasks[task.task_id] = task
         self._active.setdefault(key, set()).add(task.task_id)
         self._spent[key] += 1
         self.stats.submits += 1
         self.stats.task_seconds += latency_s
         return task
+
+
+def draws(rng: random.Random, rate: float) -> bool:
+    """True for `rate` of the calls; never touches the generator when `rate` is 0,
+    so scenarios recorded before a fault existed replay unchanged."""
+    return rate > 0 and rng.random() < rate
 
 
 def iso_utc(epoch_s: float) -> str:

@@ -71,7 +71,7 @@ async def handle_submit(request: web.Request) -> web.Response:
         raise ApiError(429, f"{limit} tasks already running for this key", headers)
     if state.remaining_balance(key) == 0:
         raise ApiError(402, "balance exhausted")
-    task = state.create_task(key, spec.slug)
+    task = state.create_task(key, spec.slug, _size_label(body))
     if state.stats.bodies is not None:
         state.stats.bodies.append({"model": spec.slug, "path": request.path, "body": body})
     options = state.options
@@ -98,6 +98,12 @@ async def handle_submit(request: web.Request) -> web.Response:
             "get_result": {"method": "GET", "url": f"{origin}/api/v1/tasks/{task.task_id}"},
         }
     )
+
+
+def _size_label(body: object) -> str:
+    """The output size as the request names it (`1K`, `4K`...), for the latency profile."""
+    size = body.get("imageSize") or body.get("resolution") if isinstance(body, dict) else None
+    return str(size) if isinstance(size, str | int) else ""
 
 
 def parse_edit_request(spec: ModelSpec, body: object) -> EditRequest:

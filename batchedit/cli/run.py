@@ -18,8 +18,8 @@ from batchedit.cli.options import (
     add_launch_options,
     add_manifest_options,
     add_output_options,
-    parse_retry_selection,
     parse_categories,
+    parse_retry_selection,
     setting_overrides,
     shard_option,
 )

@@ -68,7 +68,11 @@ NOTHING_LOST = (
     "again to continue"
 )
 AFTER_A_BUG = "state is saved: run the same command again to continue"
+#: The in-process simulator's key: a fixed stand-in, never a user's key, so the
+#: simulator's saved state may hold it.
 SIMULATED_KEY = "simulated-key"
+#: Where, in the run's hidden state, `--simulate` keeps its simulator's tasks.
+SIMULATOR_DIR = "simulator"
 #: In a terminal, a run that would pay for more than this many tasks asks first.
 CONFIRM_ABOVE = 100
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -329,7 +333,7 @@ async def _run(
             # the lock, does.
             await asyncio.to_thread(_remove_stale_scratch, paths.state_dir)
             simulator = await stack.enter_async_context(
-                running_simulator(options.simulate, scratch_dir=paths.state_dir)
+                running_simulator(options.simulate, store_dir=paths.state_dir / SIMULATOR_DIR)
             )
             endpoint = Endpoint(simulator.base_url, SIMULATED_KEY)
         if endpoint is None:

@@ -35,7 +35,7 @@ from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 
-from batchedit.records import POLLABLE_FAILURES, Row, Status
+from batchedit.records import POLLABLE_FAILURES, ErrorCategory, Row, Status
 from batchedit.state.fingerprint import sha256_file
 from batchedit.state.history import RowHistory, row_status
 from batchedit.state.journal import Finished, JournalEntry, Submitted

@@ -33,7 +33,8 @@ from batchedit.simulator.media import handle_delete_upload, handle_serve_upload,
 from batchedit.simulator.middleware import READ_TASK_ROUTE, STATS_PATH, answer_and_count, api_gate
 from batchedit.simulator.options import SimOptions
 from batchedit.simulator.state import SimState
-from batchedit.simulator.submit import handle_submit
+from batchedit.simulator.store import SimStore
+from batchedit.simulator.submit import handle_submit, render_again
 
 #: Room for a JSON body carrying several data URIs of large images.
 _MAX_BODY_BYTES = 128 * 1024 * 1024
@@ -41,6 +42,7 @@ _MAX_BODY_BYTES = 128 * 1024 * 1024
 #: removes one a killed run left behind).
 SCRATCH_PREFIX = "batchedit-sim-"
 _INPUT_FETCH_TIMEOUT = aiohttp.ClientTimeout(total=30, connect=5)
+_SAVE_EVERY_S = 2.0
 
 
 def create_app(
@@ -49,16 +51,22 @@ def create_app(
     clock: Callable[[], float] = time.monotonic,
     wall_clock: Callable[[], float] = time.time,
     scratch_dir: Path | None = None,
+    store_dir: Path | None = None,
 ) -> web.Application:
     """A Modellix-compatible application scripted by `options`, on the given clocks.
 
     Rendered results are kept in a folder made inside `scratch_dir` (the system's
-    temporary folder by default) and removed on cleanup; `run --simulate` points
-    it at the run's state folder so that nothing is written outside the run.
+    temporary folder by default) and removed on cleanup. With `store_dir`
+    (`run --simulate` gives the run's state folder), tasks, uploads and results
+    are kept there instead and loaded again by the next start (`store.py`).
     """
     packaged_catalogue()  # read the model data now, not on the event loop at the first submit
     app = web.Application(middlewares=[answer_and_count, api_gate], client_max_size=_MAX_BODY_BYTES)
-    app[CONTEXT] = SimContext(state=SimState(options, clock, wall_clock), scratch_dir=scratch_dir)
+    app[CONTEXT] = SimContext(
+        state=SimState(options, clock, wall_clock),
+        scratch_dir=scratch_dir,
+        store=None if store_dir is None else SimStore(store_dir),
+    )
     app.cleanup_ctx.append(_running_parts)
     app.router.add_post("/api/v1/{provider}/{model}/async", handle_submit, name="submit_async")
     app.router.add_post("/api/v1/{provider}/{model}", handle_submit, name="submit")
@@ -78,16 +86,39 @@ def create_app(
 
 async def _running_parts(app: web.Application) -> AsyncIterator[None]:
     ctx = app[CONTEXT]
-    scratch_dir = ctx.scratch_dir
-    if scratch_dir is not None:
-        await asyncio.to_thread(scratch_dir.mkdir, parents=True, exist_ok=True)
-    ctx.result_dir = Path(
-        await asyncio.to_thread(tempfile.mkdtemp, prefix=SCRATCH_PREFIX, dir=scratch_dir)
-    )
+    store = ctx.store
+    if store is not None:
+        await asyncio.to_thread(store.prepare)
+        ctx.result_dir = store.results
+        expiry_s = ctx.state.options.scaled_expiry_s
+        pending = await asyncio.to_thread(store.load, ctx.state, expiry_s)
+    else:
+        scratch_dir = ctx.scratch_dir
+        if scratch_dir is not None:
+            await asyncio.to_thread(scratch_dir.mkdir, parents=True, exist_ok=True)
+        ctx.result_dir = Path(
+            await asyncio.to_thread(tempfile.mkdtemp, prefix=SCRATCH_PREFIX, dir=scratch_dir)
+        )
+        pending = []
     ctx.session = aiohttp.ClientSession(timeout=_INPUT_FETCH_TIMEOUT)
+    for task, body in pending:  # tasks a stopped simulator had not finished rendering
+        render_again(ctx, task, body)
+    if store is not None:
+        ctx.start_job(_save_now_and_then(ctx, store))
     try:
         yield
     finally:
         await ctx.stop_jobs()
         await ctx.session.close()
-        await asyncio.to_thread(shutil.rmtree, ctx.result_dir, ignore_errors=True)
+        if store is not None:
+            await asyncio.to_thread(store.write, store.snapshot(ctx.state))
+        else:
+            await asyncio.to_thread(shutil.rmtree, ctx.result_dir, ignore_errors=True)
+
+
+async def _save_now_and_then(ctx: SimContext, store: SimStore) -> None:
+    """Save the store every few seconds, so a killed run loses little of it;
+    stopping saves it once more."""
+    while True:
+        await asyncio.sleep(_SAVE_EVERY_S)
+        await asyncio.to_thread(store.write, store.snapshot(ctx.state))

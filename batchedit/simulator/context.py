@@ -19,6 +19,7 @@ from aiohttp import web
 
 from batchedit.simulator.prerendered import PrerenderedResults
 from batchedit.simulator.state import SimState
+from batchedit.simulator.store import SimStore
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,7 @@ class SimContext:
     session: aiohttp.ClientSession | None = None
     result_dir: Path | None = None
     scratch_dir: Path | None = None  # where result_dir is made; None: the system's temp
+    store: SimStore | None = None  # `run --simulate`: tasks and results kept on disk
     prerendered: PrerenderedResults = field(default_factory=PrerenderedResults)
 
     def start_job(self, job: Coroutine[Any, Any, None]) -> None:

@@ -15,10 +15,13 @@ from typing import Any
 
 from aiohttp import web
 
+from batchedit.fsutil import atomic_write_bytes
 from batchedit.simulator.app import create_app
 from batchedit.simulator.context import CONTEXT
 from batchedit.simulator.options import SimOptions
 from batchedit.simulator.state import SimState
+
+PORT_FILE = "port"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,20 +51,50 @@ async def running_simulator(
     clock: Callable[[], float] = time.monotonic,
     wall_clock: Callable[[], float] = time.time,
     scratch_dir: Path | None = None,
+    store_dir: Path | None = None,
 ) -> AsyncIterator[RunningSimulator]:
-    """Serve a simulator on `host:port` (0 picks a free port) until the block exits."""
-    app = create_app(options, clock=clock, wall_clock=wall_clock, scratch_dir=scratch_dir)
+    """Serve a simulator on `host:port` (0 picks a free port) until the block exits;
+    with `store_dir`, its tasks outlive it there (`store.py`)."""
+    app = create_app(
+        options, clock=clock, wall_clock=wall_clock, scratch_dir=scratch_dir, store_dir=store_dir
+    )
     # No access log: a benchmark makes thousands of requests and tests want quiet output.
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port)
-        await site.start()
+        remembered = await asyncio.to_thread(_remembered_port, store_dir) if port == 0 else None
+        try:
+            site = web.TCPSite(runner, host, remembered or port)
+            await site.start()
+        except OSError:
+            if remembered is None:
+                raise
+            site = web.TCPSite(runner, host, port)  # taken now: its old result URLs break
+            await site.start()
         bound_port = int(runner.addresses[0][1])
+        if store_dir is not None:
+            await asyncio.to_thread(_remember_port, store_dir, bound_port)
         url_host = f"[{host}]" if ":" in host else host
         yield RunningSimulator(f"http://{url_host}:{bound_port}", bound_port, app[CONTEXT].state)
     finally:
         await runner.cleanup()
+
+
+def _remembered_port(store_dir: Path | None) -> int | None:
+    """The port a stored simulator listened on: its result URLs, already in a
+    run's journal, name it, so a restart takes it again when it is free."""
+    if store_dir is None:
+        return None
+    try:
+        port = int((store_dir / PORT_FILE).read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return port if 1024 <= port <= 65535 else None
+
+
+def _remember_port(store_dir: Path, port: int) -> None:
+    store_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(store_dir / PORT_FILE, f"{port}\n".encode())
 
 
 def serve(options: SimOptions, *, host: str, port: int) -> None:

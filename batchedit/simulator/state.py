@@ -141,7 +141,7 @@ class SimState:
         self.stats = Stats(bodies=[] if options.record_bodies else None)
         self.tasks: dict[str, SimTask] = {}
         self.media: dict[str, MediaFile] = {}
-        self._spent: Counter[str] = Counter()
+        self.spent: Counter[str] = Counter()
         self._active: dict[str, set[str]] = {}
         self._buckets: dict[str, TokenBucket] = {}
 
@@ -164,6 +164,10 @@ class SimState:
         wait_s = bucket.try_take(now)
         return wait_s, bucket.remaining
 
+    def active_for(self, key: str) -> set[str]:
+        """The ids of `key`'s tasks not known to be finished (for the concurrency limit)."""
+        return self._active.setdefault(key, set())
+
     def running_count(self, key: str) -> int:
         active = self._active.get(key, set())
         now = self.clock()
@@ -184,7 +188,7 @@ class SimState:
     def remaining_balance(self, key: str) -> int | None:
         if self.options.balance is None:
             return None
-        return max(0, self.options.balance - self._spent[key])
+        return max(0, self.options.balance - self.spent[key])
 
     def create_task(self, key: str, model_id: str, image_size: str = "") -> SimTask:
         """A new paid task, its latency and outcome drawn now, its balance charged."""
@@ -214,7 +218,7 @@ class SimState:
             self.stats.refusals += 1
         self.tasks[task.task_id] = task
         self._active.setdefault(key, set()).add(task.task_id)
-        self._spent[key] += 1
+        self.spent[key] += 1
         self.stats.submits += 1
         self.stats.task_seconds += latency_s
         return task

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from batchedit.catalogue import (
     packaged_catalogue,
     ratio_size,
 )
+from batchedit.fsutil import PARTIAL_SUFFIX
 from batchedit.simulator.context import API_KEY, CONTEXT, SimContext
 from batchedit.simulator.faults import draws, maybe_drop_submit, maybe_gateway_timeout
 from batchedit.simulator.inputs import load_input
@@ -86,6 +88,8 @@ async def handle_submit(request: web.Request) -> web.Response:
             task, edit.size_px, edit.image_format, edit.count, folder, meta=meta, defect=defect
         )
     elif task.error is None:
+        if ctx.store is not None:
+            ctx.store.remember_render(task.task_id, body)
         ctx.start_job(render_task(ctx, task, edit, meta, defect))
     maybe_drop_submit(state)
     maybe_gateway_timeout(state)
@@ -159,6 +163,22 @@ async def _read_json(request: web.Request) -> object:
         raise ApiError(400, "the body must be a JSON object") from None
 
 
+def render_again(ctx: SimContext, task: SimTask, body: object) -> None:
+    """Render a task a stopped simulator left unrendered (`store.py`), from its
+    request body; one whose body no longer parses fails, as a render can."""
+    spec = packaged_catalogue().find(task.model_id)
+    try:
+        edit = None if spec is None else parse_edit_request(spec, body)
+    except ApiError:
+        edit = None
+    if edit is None:
+        task.error = "Internal Server Error: the simulator could not render this task again"
+        task.rendered_at = ctx.state.clock()
+        return
+    meta = metadata_for(task.task_id, ctx.state.options.seed, ctx.state.options.c2pa_rate)
+    ctx.start_job(render_task(ctx, task, edit, meta))
+
+
 async def render_task(
     ctx: SimContext,
     task: SimTask,
@@ -202,5 +222,9 @@ def _render_to_file(
         defect=defect,
     )
     path = stem.with_suffix(f".{rendered.extension}")
-    path.write_bytes(rendered.data)
+    # Written aside and renamed: whole or absent should the process die mid-write
+    # (a store removes what is left aside on its next start).
+    aside = path.with_name(f".{path.name}.render{PARTIAL_SUFFIX}")
+    aside.write_bytes(rendered.data)
+    os.replace(aside, path)
     return ResultFile(path, rendered.width, rendered.height, rendered.format, rendered.extension)

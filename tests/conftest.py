@@ -142,3 +142,12 @@ def no_long_real_sleeps(request: pytest.FixtureRequest) -> Iterator[None]:
             "or mark the test @pytest.mark.real_time(reason)",
             pytrace=False,
         )
+
+
+@pytest.fixture(autouse=True)
+def latency_cache_outside_the_test(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Runs write a per-user cache of task durations: never the real user's, and
+    never inside the test's own tmp_path (tests check nothing lands outside a run)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))

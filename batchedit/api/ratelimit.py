@@ -199,13 +199,13 @@ class RateLearner:
         await self.limiter.wait()
 
     async def _await_first_answer(self) -> None:
-        answer = asyncio.ensure_future(self._first_answer.wait())
-        timeout = asyncio.ensure_future(self._clock.sleep(self.settings.probe_timeout_s))
+        # A safety net on the loop's own timer, not a sleep: the first request
+        # normally answers (or fails, and its retry is answered) well within it.
         try:
-            await asyncio.wait({answer, timeout}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            answer.cancel()
-            timeout.cancel()
+            async with asyncio.timeout(self.settings.probe_timeout_s):
+                await self._first_answer.wait()
+        except TimeoutError:
+            pass
         self._first_answer.set()  # an answer, or none in time: stop holding requests back
 
     def answered(self) -> None:

@@ -189,6 +189,12 @@ def add_launch_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument(
+        "--no-latency-cache",
+        action="store_true",
+        help="do not read or write the per-user cache of task durations "
+        "(also BATCHEDIT_LATENCY_CACHE=off); the run directory keeps its own",
+    )
+    parser.add_argument(
         "--max-cost",
         type=float,
         dest="max_cost",

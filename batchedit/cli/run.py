@@ -224,6 +224,7 @@ def _launch_options(
         retry_rows=retry_rows,
         add_to_prompts=add_to_prompts or {},
         simulate=simulate,
+        latency_cache=not args.no_latency_cache,
     )
 
 

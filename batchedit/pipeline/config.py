@@ -4,6 +4,7 @@ records that cross between the launcher, the pipeline and the tests."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from batchedit.api.client import RetryPolicy, ServiceLimits
 from batchedit.api.endpoint import Endpoint
@@ -33,6 +34,8 @@ class RunConfig:
     breaker: BreakerSettings = field(default_factory=BreakerSettings)
     #: At a stop, how long submits already sent may take to be answered before cancelling.
     stop_grace_s: float = 5.0
+    #: The per-user cache of task durations (`latency_store.py`); None: not used.
+    latency_cache_dir: Path | None = None
 
     def limits(self) -> ServiceLimits:
         """The bounds the client puts on the service's answers, from the job."""

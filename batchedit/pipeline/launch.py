@@ -44,6 +44,7 @@ from batchedit.errors import (
 from batchedit.eventloop import run_coroutine
 from batchedit.events import add_secret, notice, say
 from batchedit.manifest.job import JobSettings
+from batchedit.pipeline.latency_store import user_cache_dir
 from batchedit.pipeline.planning import (
     Survey,
     SurveyedRun,
@@ -90,6 +91,7 @@ class LaunchOptions:
     add_to_prompts: Mapping[str, str] = field(default_factory=dict)
     simulate: SimOptions | None = None  # run against the in-process simulator
     endpoint: Endpoint | None = None  # None: from the environment (unless simulating)
+    latency_cache: bool = True  # read and write the per-user cache of task durations
 
 
 class RunRefused(UsageError):
@@ -347,6 +349,10 @@ async def _run(
             show_progress=options.show_progress,
             retry_rows=options.retry_rows,
             planned_submits=planned.paid_submissions,
+            # A simulator's timings are not a service's: --simulate keeps them in the run.
+            latency_cache_dir=None
+            if options.simulate is not None or not options.latency_cache
+            else user_cache_dir(),
         )
         pipeline = run_pipeline(
             config,

@@ -36,10 +36,12 @@ from batchedit.events import emit
 from batchedit.fsutil import remove_partial_files
 from batchedit.pipeline.config import RunConfig, RunOutcome
 from batchedit.pipeline.context import MAX_POLLERS, MAX_WRITERS, Done, PollSettings, RunServices
+from batchedit.pipeline.latency_store import load_samples, save_samples
 from batchedit.pipeline.planning import SurveyedRun, Unreadable, survey_run
 from batchedit.pipeline.pollers import Pollers
 from batchedit.pipeline.producer import ProduceSettings, produce
 from batchedit.pipeline.resume import RowPlan
+from batchedit.pipeline.scheduler import LatencyAwarePolicy
 from batchedit.pipeline.submitters import Submitters
 from batchedit.pipeline.writers import Writers
 from batchedit.redact import scrub
@@ -143,6 +145,7 @@ async def _run_surveyed(
                 stop=stop,
                 rows=total_rows,
             )
+            await asyncio.to_thread(_warm_start, run, config)
             try:
                 interrupted = await _run_until_stopped(run, config, stop, surveyed)
             except* FatalApiError as group:
@@ -273,6 +276,16 @@ async def _run_until_stopped(
     return stop.is_set()
 
 
+def _warm_start(run: RunServices, config: RunConfig) -> None:
+    """Latency-aware polling starts from what earlier runs learned (`latency_store.py`)."""
+    policy = run.timetable.policy
+    if not isinstance(policy, LatencyAwarePolicy):
+        return
+    origin, cache_dir = config.endpoint.base_url, config.latency_cache_dir
+    for kind, durations in load_samples(config.paths.state_dir, origin, cache_dir).items():
+        policy.model.warm(kind, durations)
+
+
 def _prepare_run_dir(paths: RunPaths) -> None:
     """outputs/ exists, and no file a killed run was writing is left half-made."""
     paths.outputs.mkdir(parents=True, exist_ok=True)
@@ -325,6 +338,10 @@ async def _write_results(
             concurrency_lowest=min(run.slots.max_in_flight, run.slots.adaptive.lowest),
         )
         summary.write(paths)
+        policy = run.timetable.policy
+        if isinstance(policy, LatencyAwarePolicy):
+            origin, cache_dir = config.endpoint.base_url, config.latency_cache_dir
+            save_samples(paths.state_dir, origin, cache_dir, policy.model.samples())
         return summary
 
     return await asyncio.to_thread(write)

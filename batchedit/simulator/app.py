@@ -42,7 +42,6 @@ _MAX_BODY_BYTES = 128 * 1024 * 1024
 #: removes one a killed run left behind).
 SCRATCH_PREFIX = "batchedit-sim-"
 _INPUT_FETCH_TIMEOUT = aiohttp.ClientTimeout(total=30, connect=5)
-_SAVE_EVERY_S = 2.0
 
 
 def create_app(
@@ -103,8 +102,6 @@ async def _running_parts(app: web.Application) -> AsyncIterator[None]:
     ctx.session = aiohttp.ClientSession(timeout=_INPUT_FETCH_TIMEOUT)
     for task, body in pending:  # tasks a stopped simulator had not finished rendering
         render_again(ctx, task, body)
-    if store is not None:
-        ctx.start_job(_save_now_and_then(ctx, store))
     try:
         yield
     finally:
@@ -114,11 +111,3 @@ async def _running_parts(app: web.Application) -> AsyncIterator[None]:
             await asyncio.to_thread(store.write, store.snapshot(ctx.state))
         else:
             await asyncio.to_thread(shutil.rmtree, ctx.result_dir, ignore_errors=True)
-
-
-async def _save_now_and_then(ctx: SimContext, store: SimStore) -> None:
-    """Save the store every few seconds, so a killed run loses little of it;
-    stopping saves it once more."""
-    while True:
-        await asyncio.sleep(_SAVE_EVERY_S)
-        await asyncio.to_thread(store.write, store.snapshot(ctx.state))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,9 +20,12 @@ from aiohttp import web
 
 from batchedit.simulator.prerendered import PrerenderedResults
 from batchedit.simulator.state import SimState
-from batchedit.simulator.store import SimStore
+from batchedit.simulator.store import SimStore, Snapshot
 
 log = logging.getLogger(__name__)
+
+#: The simulator's store is written at most this often while it runs.
+SAVE_EVERY_S = 2.0
 
 
 @dataclass(slots=True)
@@ -33,6 +37,26 @@ class SimContext:
     scratch_dir: Path | None = None  # where result_dir is made; None: the system's temp
     store: SimStore | None = None  # `run --simulate`: tasks and results kept on disk
     prerendered: PrerenderedResults = field(default_factory=PrerenderedResults)
+
+    def save_soon(self) -> None:
+        """After a change: write the store, at most every SAVE_EVERY_S, so a killed
+        run loses little of it (stopping writes it once more). No timer runs:
+        changes trigger the writes."""
+        store = self.store
+        if store is None or store.saving:
+            return
+        now = time.monotonic()
+        if now - store.saved_at < SAVE_EVERY_S:
+            return
+        store.saving, store.saved_at = True, now
+        self.start_job(self._write(store, store.snapshot(self.state)))
+
+    @staticmethod
+    async def _write(store: SimStore, snapshot: Snapshot) -> None:
+        try:
+            await asyncio.to_thread(store.write, snapshot)
+        finally:
+            store.saving = False
 
     def start_job(self, job: Coroutine[Any, Any, None]) -> None:
         """Run `job` in the background, tracked so clean-up can cancel and await it."""

@@ -6,7 +6,8 @@ re-run, a resume after an interrupt, a download of a lost output) finds its
 tasks as it would at the real service, instead of 404 for every task id the
 journal holds. `batchedit simulate` and the tests keep no store.
 
-The folder holds `state.json` (tasks, uploads' metadata, balances spent),
+It is written after changes, at most every two seconds, and when the
+simulator stops. The folder holds `state.json` (tasks, uploads' metadata, balances spent),
 `results/` (the rendered files) and `media/` (uploaded bytes). Times are
 stored as epoch seconds and turned back into the simulator's clock on load,
 so a task's age keeps running while no simulator does. A task whose render
@@ -48,6 +49,8 @@ class SimStore:
         self.media = folder / "media"
         #: Request bodies of tasks not yet rendered, by task id (for a stop mid-render).
         self.renders: dict[str, object] = {}
+        self.saved_at = float("-inf")  # time.monotonic() of the last write begun
+        self.saving = False
 
     def prepare(self) -> None:
         for folder in (self.results, self.media):
@@ -141,7 +144,13 @@ class SimStore:
                 if "body" in entry:
                     self.renders[task.task_id] = entry["body"]
                     pending.append((task, entry["body"]))
-        for entry in document.get("media", []):
+        self._load_media(state, document.get("media", []))
+        for key, spent in dict(document.get("spent", {})).items():
+            state.spent[key] += int(spent)
+        return pending
+
+    def _load_media(self, state: SimState, entries: list[dict[str, Any]]) -> None:
+        for entry in entries:
             data_path = self.media / str(entry.get("file_id", ""))
             if data_path.is_file():
                 state.media[entry["file_id"]] = MediaFile(
@@ -151,9 +160,6 @@ class SimStore:
                     entry["filename"],
                     entry["created_wall"],
                 )
-        for key, spent in dict(document.get("spent", {})).items():
-            state.spent[key] += int(spent)
-        return pending
 
     def _task_from(self, entry: dict[str, Any], now_mono: float, now_wall: float) -> SimTask | None:
         try:

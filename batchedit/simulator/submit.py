@@ -91,6 +91,7 @@ async def handle_submit(request: web.Request) -> web.Response:
         if ctx.store is not None:
             ctx.store.remember_render(task.task_id, body)
         ctx.start_job(render_task(ctx, task, edit, meta, defect))
+    ctx.save_soon()
     maybe_drop_submit(state)
     maybe_gateway_timeout(state)
     origin = f"{request.scheme}://{request.host}"
@@ -201,6 +202,7 @@ async def render_task(
     else:
         task.results = tuple(results)
     task.rendered_at = ctx.state.clock()
+    ctx.save_soon()
 
 
 def _render_to_file(

@@ -1,4 +1,5 @@
-"""`make bench`: batchedit's benchmark table, B1 to B6 of issue 7.
+"""`make bench`: batchedit's benchmark table, B1 to B6 of issue 7 and, from
+`realistic.py`, B2 at 600 rows, B6b, B6c and B7 of issue 16.
 
 Every scenario starts the simulator as a separate process (`batchedit simulate
 --prerendered`, so results cost the simulator no Pillow work and the figures
@@ -17,208 +18,29 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import importlib
 import importlib.util
-import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from finished_run import write_finished_run  # noqa: E402
-from floor import MODEL, floor_tasks_per_s  # noqa: E402
-
-PY = sys.executable
-KEY = "bench-key"
-IMAGE = "https://cdn.example.com/products/p.jpg"
-
-
-@dataclass(frozen=True, slots=True)
-class Sizes:
-    b1_rows: int = 5000
-    b1_baseline_rows: int = 640  # fixed 2 s polling is rate-bound: fewer rows, same rate
-    b2_rows: int = 1500
-    b3_small_rows: int = 1000
-    b3_large_rows: int = 20000  # also B4's run and B5's re-run
-    b3_baseline_rows: tuple[int, int] = (256, 1024)
-    b4_validate_rows: int = 1_000_000
-    b6_rows: int = 200
-    b5_rows: int = 100_000  # B5 at the issue's size: the finished run is written directly
-
-    def scaled(self, factor: float) -> Sizes:
-        def s(n: int) -> int:
-            return max(16, round(n * factor))
-
-        return Sizes(
-            s(self.b1_rows),
-            s(self.b1_baseline_rows),
-            s(self.b2_rows),
-            s(self.b3_small_rows),
-            s(self.b3_large_rows),
-            (s(self.b3_baseline_rows[0]), s(self.b3_baseline_rows[1])),
-            s(self.b4_validate_rows),
-            s(self.b6_rows),
-            s(self.b5_rows),
-        )
-
-
-@dataclass(slots=True)
-class Measured:
-    rows: int
-    wall_s: float
-    peak_rss_mb: float
-    exit_code: int
-    summary: dict[str, Any]
-    service: dict[str, Any]  # /_sim/stats counters spent by this run
-
-    @property
-    def tasks_per_s(self) -> float:
-        return self.rows / self.wall_s
-
-    @property
-    def polls_per_task(self) -> float:
-        return float(self.service["polls"]) / max(1, int(self.service["submits"]))
-
-    @property
-    def requests(self) -> int:
-        return int(self.service["submit_requests"]) + int(self.service["polls"])
-
-    @property
-    def not_succeeded(self) -> int:
-        statuses = self.summary.get("statuses", {})
-        return int(self.summary.get("rows", 0)) - int(statuses.get("succeeded", 0))
-
-
-@dataclass(slots=True)
-class Line:
-    figure: str
-    goal: str
-    ours: str
-    baseline: str
-    met: bool | None
-    note: str = ""
-
-
-@dataclass(slots=True)
-class Bench:
-    work: Path
-    sizes: Sizes
-    lines: list[Line] = field(default_factory=list)
-
-    def manifest(self, rows: int) -> Path:
-        path = self.work / f"manifest-{rows}.csv"
-        if not path.exists():
-            write_manifest(path, rows)
-        return path
-
-    def run_dir(self, name: str) -> Path:
-        return self.work / "runs" / name
-
-
-def write_manifest(path: Path, rows: int) -> None:
-    """A catalog of hosted images: the simulator stands them in, nothing is fetched."""
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["id", "title", "prompt", "image", "resolution", "model"])
-        for n in range(rows):
-            writer.writerow(
-                [f"sku-{n:07d}", f"Product {n}", "Put the {title} on white", IMAGE, "512", MODEL]
-            )
-
-
-@contextmanager
-def simulator(*options: str) -> Iterator[str]:
-    """A simulator process on a free port; its base URL."""
-    command = [PY, "-m", "batchedit", "simulate", "--port", "0", "--prerendered", "--seed", "7"]
-    process = subprocess.Popen(
-        [*command, *options], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        if "listening on" not in line:
-            raise RuntimeError(f"the simulator did not start: {line!r}")
-        yield line.rsplit(" ", 1)[1].strip()
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
-def sim_stats(base_url: str) -> dict[str, Any]:
-    with urllib.request.urlopen(f"{base_url}/_sim/stats", timeout=30) as answer:
-        data: dict[str, Any] = json.load(answer)
-        return data
-
-
-def _spent(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
-    spent = {k: after[k] - before[k] for k in after if isinstance(after[k], int | float)}
-    responses = after.get("responses", {})
-    spent["429"] = responses.get("429", 0) - before.get("responses", {}).get("429", 0)
-    return spent
-
-
-def run_measured(
-    argv: list[str], base_url: str | None, rows: int, *, loop: str | None = None
-) -> Measured:
-    """Run `batchedit ARGV` as its own process: wall time, peak RSS, summary, service
-    use; `loop` "asyncio" keeps asyncio's event loop where uvloop is installed."""
-    env = {**os.environ, "MODELLIX_API_KEY": KEY}
-    if loop is not None:
-        env["BATCHEDIT_LOOP"] = loop
-    if base_url is not None:
-        env["MODELLIX_BASE_URL"] = base_url
-    before = sim_stats(base_url) if base_url else {}
-    with tempfile.TemporaryFile() as errors:
-        started = time.perf_counter()
-        process = subprocess.Popen(
-            [PY, "-m", "batchedit", *argv], env=env, stdout=subprocess.DEVNULL, stderr=errors
-        )
-        _, status, usage = os.wait4(process.pid, 0)
-        wall_s = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
-        if process.returncode not in (0, 1):
-            errors.seek(0)
-            message = errors.read().decode(errors="replace")[-2000:]
-            raise RuntimeError(f"batchedit {' '.join(argv)} exited {process.returncode}: {message}")
-    summary: dict[str, Any] = {}
-    if "--out" in argv:
-        summary_path = Path(argv[argv.index("--out") + 1]) / "summary.json"
-        if summary_path.exists():
-            summary = json.loads(summary_path.read_text())
-    service = _spent(before, sim_stats(base_url)) if base_url else {}
-    return Measured(rows, wall_s, usage.ru_maxrss / 1024, process.returncode, summary, service)
-
-
-def run_rows(
-    bench: Bench,
-    base_url: str,
-    name: str,
-    rows: int,
-    concurrency: int,
-    fixed: bool,
-    *,
-    loop: str | None = None,
-) -> Measured:
-    argv = ["run", str(bench.manifest(rows)), "--out", str(bench.run_dir(name))]
-    argv += ["--concurrency", str(concurrency), "--no-progress", "--yes"]  # a simulator: free
-    if fixed:
-        argv += ["--poll-interval", "2"]
-    return run_measured(argv, base_url, rows, loop=loop)
-
-
-def _progress(message: str) -> None:
-    print(f"  {time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
-
+from floor import floor_tasks_per_s  # noqa: E402
+from harness import (  # noqa: E402
+    Bench,
+    Line,
+    Measured,
+    Sizes,
+    progress,
+    run_measured,
+    run_rows,
+    simulator,
+)
+from realistic import REALISTIC_SCENARIOS  # noqa: E402
 
 # -- the scenarios ---------------------------------------------------------
 
@@ -230,14 +52,14 @@ def bench_overhead(bench: Bench) -> None:
     loops = ["asyncio", *(["uvloop"] if importlib.util.find_spec("uvloop") else [])]
     with simulator("--latency", "0") as url:
         for loop in loops:
-            _progress(f"B1 floor on {loop}: {rows} rows")
+            progress(f"B1 floor on {loop}: {rows} rows")
             factory = None if loop == "asyncio" else importlib.import_module(loop).new_event_loop
             with asyncio.Runner(loop_factory=factory) as runner:
                 floor = runner.run(floor_tasks_per_s(url, rows=rows, concurrency=64))
-            _progress(f"B1 batchedit on {loop}: {rows} rows")
+            progress(f"B1 batchedit on {loop}: {rows} rows")
             ours = run_rows(bench, url, f"b1-{loop}", rows, 64, fixed=False, loop=loop)
             if loop == loops[0]:
-                _progress(f"B1 fixed 2 s polling: {base_rows} rows")
+                progress(f"B1 fixed 2 s polling: {base_rows} rows")
                 base = run_rows(bench, url, "b1-fixed", base_rows, 64, fixed=True, loop=loop)
             bench.lines.append(
                 Line(
@@ -266,7 +88,7 @@ def bench_scheduling(bench: Bench) -> None:
     results = {}
     with simulator("--latency", "1-3") as url:
         for fixed in (False, True):
-            _progress(f"B2 {'fixed 2 s' if fixed else 'latency-aware'}: {rows} rows")
+            progress(f"B2 {'fixed 2 s' if fixed else 'latency-aware'}: {rows} rows")
             results[fixed] = run_rows(bench, url, f"b2-{fixed}", rows, 100, fixed)
 
     def figures(m: Measured) -> tuple[float, str]:
@@ -291,13 +113,13 @@ def bench_scale_memory_rerun(bench: Bench) -> None:
     small, large = sizes.b3_small_rows, sizes.b3_large_rows
     base_small, base_large = sizes.b3_baseline_rows
     with simulator("--latency", "0") as url:
-        _progress(f"B3 latency-aware: {small} then {large} rows")
+        progress(f"B3 latency-aware: {small} then {large} rows")
         ours_small = run_rows(bench, url, "b3-small", small, 64, fixed=False)
         ours_large = run_rows(bench, url, "b3-large", large, 64, fixed=False)
-        _progress(f"B3 fixed 2 s: {base_small} then {base_large} rows")
+        progress(f"B3 fixed 2 s: {base_small} then {base_large} rows")
         base_small_m = run_rows(bench, url, "b3-fixed-small", base_small, 64, fixed=True)
         base_large_m = run_rows(bench, url, "b3-fixed-large", base_large, 64, fixed=True)
-        _progress(f"B5 re-runs of the {large}-row and {base_large}-row runs")
+        progress(f"B5 re-runs of the {large}-row and {base_large}-row runs")
         rerun = run_rows(bench, url, "b3-large", large, 64, fixed=False)
         base_rerun = run_rows(bench, url, "b3-fixed-large", base_large, 64, fixed=True)
     growth = ours_large.tasks_per_s / ours_small.tasks_per_s
@@ -314,7 +136,7 @@ def bench_scale_memory_rerun(bench: Bench) -> None:
     )
     rows = sizes.b4_validate_rows
     path = bench.manifest(rows)
-    _progress(f"B4 validate: {rows} rows")
+    progress(f"B4 validate: {rows} rows")
     validate = run_measured(["validate", str(path)], None, rows)
     bench.lines.append(
         Line(
@@ -351,12 +173,12 @@ def bench_rerun_large(bench: Bench) -> None:
     output files, bench/finished_run.py); the re-run is a real `batchedit run`."""
     rows = bench.sizes.b5_rows
     manifest, run_dir = bench.manifest(rows), bench.run_dir("b5")
-    _progress(f"B5 writing a finished {rows}-row run directory")
+    progress(f"B5 writing a finished {rows}-row run directory")
     write_finished_run(manifest, run_dir)
     results = {}
     with simulator("--latency", "0") as url:
         for fixed in (False, True):
-            _progress(f"B5 {'fixed 2 s' if fixed else 'latency-aware'}: re-run of {rows} rows")
+            progress(f"B5 {'fixed 2 s' if fixed else 'latency-aware'}: re-run of {rows} rows")
             argv = ["run", str(manifest), "--out", str(run_dir), "--no-progress"]
             argv += ["--poll-interval", "2"] if fixed else []
             results[fixed] = run_measured(argv, url, rows)
@@ -381,7 +203,7 @@ def bench_request_budget(bench: Bench) -> None:
     results = {}
     with simulator("--latency", "1-3", "--rate-limit", "20") as url:
         for fixed in (False, True):
-            _progress(f"B6 {'fixed 2 s' if fixed else 'latency-aware'}: {rows} rows")
+            progress(f"B6 {'fixed 2 s' if fixed else 'latency-aware'}: {rows} rows")
             argv = ["run", str(bench.manifest(rows)), "--out", str(bench.run_dir(f"b6-{fixed}"))]
             argv += ["--concurrency", "100", "--no-progress", "--yes"]  # a simulator: free
             # The baseline is the official CLI's way: polls every 2 s and no notion of
@@ -414,6 +236,7 @@ SCENARIOS = {
     "b3": bench_scale_memory_rerun,
     "b5": bench_rerun_large,
     "b6": bench_request_budget,
+    **REALISTIC_SCENARIOS,
 }
 
 

@@ -20,9 +20,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import KEY, simulator, write_manifest  # noqa: E402
+
 from batchedit.cli import main as batchedit_main  # noqa: E402
 from batchedit.eventloop import loop_name  # noqa: E402
-from bench import KEY, simulator, write_manifest  # noqa: E402
 
 
 def profile_run(rows: int, concurrency: int, out: Path) -> None:

@@ -184,8 +184,13 @@ def test_simulate_flag_runs_without_key_and_writes_only_the_run_directory(
         "uploads.jsonl",
         "run_id",
         "decoded.jsonl",
+        "simulator",
     }
-    assert state_files == expected, "no simulator scratch"
+    assert state_files == expected
+    # The simulator keeps its memory there (for re-runs), and no scratch file.
+    kept = {p.name for p in (run_dir / ".batchedit" / "simulator").iterdir()}
+    assert kept == {"state.json", "port", "results", "media"}
+    assert not list(run_dir.rglob("*.part"))
 
 
 def test_validate_prints_file_line_problems_and_exits_2(

@@ -78,6 +78,7 @@ class RunServices:
     digests: FileDigests
     uploader: ImageUploader
     slots: InFlightSlots
+    rate: RateLearner  # the request budget, fixed or learned
     timetable: PollTimetable
     store: OutputStore
     stats: RunStats
@@ -122,6 +123,7 @@ class RunServices:
             digests=digests,
             uploader=ImageUploader(client, digests, uploads),
             slots=slots,
+            rate=rate,
             timetable=PollTimetable(clock, config.poll_policy(rate), rate=rate),
             store=OutputStore(
                 config.paths.root, client, job.output, strict_checks=job.strict_checks

@@ -336,6 +336,9 @@ async def _write_results(
             manifest=str(config.job.manifest.absolute()),
             concurrency_settled=run.slots.limit,
             concurrency_lowest=min(run.slots.max_in_flight, run.slots.adaptive.lowest),
+            request_rate_per_s=run.rate.requests_per_s,
+            request_rate_learned=not run.rate.fixed,
+            rate_limited_answers=run.rate.rate_limited_count,
         )
         summary.write(paths)
         policy = run.timetable.policy

@@ -74,6 +74,11 @@ class RunSummary:
     manifest: str | None = None
     concurrency_settled: int | None = None  # the adaptive in-flight limit at the end
     concurrency_lowest: int | None = None  # the lowest it went after 429s
+    #: The request budget at the end (requests/s; None: never bounded), whether it
+    #: was learned (no --rate-limit), and the 429s about the request rate.
+    request_rate_per_s: float | None = None
+    request_rate_learned: bool = False
+    rate_limited_answers: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -87,6 +92,13 @@ class RunSummary:
             "peak_in_flight": self.peak_in_flight,
             "concurrency_settled": self.concurrency_settled,
             "concurrency_lowest": self.concurrency_lowest,
+            "request_rate": {
+                "per_s": None
+                if self.request_rate_per_s is None
+                else round(self.request_rate_per_s, 3),
+                "learned": self.request_rate_learned,
+                "rate_limited": self.rate_limited_answers,
+            },
             "started_at": self.stats.started_at,
             "finished_at": self.finished_at,
             "stopped_by": self.stopped_by,

@@ -124,7 +124,12 @@ class RunServices:
             uploader=ImageUploader(client, digests, uploads),
             slots=slots,
             rate=rate,
-            timetable=PollTimetable(clock, config.poll_policy(rate), rate=rate),
+            timetable=PollTimetable(
+                clock,
+                config.poll_policy(rate),
+                rate=rate,
+                submits_blocked=lambda: slots.in_use >= slots.limit,
+            ),
             store=OutputStore(
                 config.paths.root, client, job.output, strict_checks=job.strict_checks
             ),

@@ -19,7 +19,9 @@ after its first poll is noticed by age `d + max(0.1, min(10, d / 2))`, plus,
 under a request budget, the wait for a poll token. With a request budget of
 R requests/s, polls are paced to the share of R that polls take in the
 current plan (R * p / (1 + p) for p polls per task; the rest is left for
-submits), so polls alone never exceed R and never starve the submits. R is
+submits), so polls alone never exceed R and never starve the submits; while
+no submit could leave anyway (every in-flight slot is taken, or nothing is
+left to submit) polls may spend all of R. R is
 `--rate-limit`, or the budget the client learns from the service's answers
 (`RateSource`), read afresh at each poll. While that pace is what holds polls
 back (more tasks are due than tokens come), the next token goes to the due
@@ -35,6 +37,7 @@ import asyncio
 import heapq
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -202,11 +205,15 @@ class PollTimetable:
         *,
         requests_per_s: float | None = None,
         rate: RateSource | None = None,
+        submits_blocked: Callable[[], bool] | None = None,
     ) -> None:
         self._clock = clock
         self.policy = policy
         self._fixed_rate = requests_per_s
         self._rate = rate
+        #: True while no submit could leave anyway (every slot is taken): then
+        #: polls may spend the whole budget, as they may once the submits are done.
+        self._submits_blocked = submits_blocked
         self._pacer = _Pacer(1.0)
         self._heap: list[_Entry] = []
         self._seq = itertools.count()
@@ -266,7 +273,10 @@ class PollTimetable:
         rate = self.requests_per_s
         if rate is None:
             return 0.0
-        self._pacer.rate = rate * self.policy.poll_share()
+        submits_idle = self._closed or (
+            self._submits_blocked is not None and self._submits_blocked()
+        )
+        self._pacer.rate = rate if submits_idle else rate * self.policy.poll_share()
         return self._pacer.wait_s(now)
 
     def _hand_out(self, now: float) -> InFlightTask:

@@ -235,9 +235,19 @@ def test_a_stop_or_a_kill_during_a_back_off_leaves_the_row_pending(
     made = 0
     for stop in (signal.SIGTERM, signal.SIGKILL):
         run_dir = tmp_path / f"run-{stop.name}"
-        # One submitter: right after its refusal is journaled, it is backing off.
+        # One submitter: right after its refusal is journaled, it is backing off. A
+        # fixed rate above the service's keeps the 429s coming (a learned one would
+        # settle under the limit and never be refused).
         process = start_run(
-            "run", str(manifest), "--out", str(run_dir), *FAST, "--concurrency", "1"
+            "run",
+            str(manifest),
+            "--out",
+            str(run_dir),
+            *FAST,
+            "--concurrency",
+            "1",
+            "--rate-limit",
+            "50",
         )
         assert wait_for(partial(reached, run_dir, "withdrawn", 2), process)
         process.send_signal(stop)

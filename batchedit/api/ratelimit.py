@@ -182,7 +182,9 @@ class RateLearner:
         self._decreased_at = -math.inf
         self._clean_at: deque[float] = deque()
         self._first_answer = asyncio.Event()
-        self._probe_out = self.fixed  # a fixed rate needs no probe
+        self._probe_out = False
+        if self.fixed:
+            self._first_answer.set()  # a fixed rate needs no probe
 
     @property
     def requests_per_s(self) -> float | None:

@@ -16,7 +16,7 @@ from support import read_report
 from test_interrupts import WAIT_LIMIT_S, catalog, reached, start_run, wait_for
 
 from batchedit.cli import main
-from batchedit.pipeline.launch import SIMULATOR_DIR
+from batchedit.simulator import STORE_DIR
 from batchedit.state.rundir import RunPaths
 
 DEMO_JOB = Path(__file__).resolve().parents[1] / "jobs" / "catalog"
@@ -44,7 +44,7 @@ def test_the_demo_twice_with_an_output_deleted_fetches_it_again_and_pays_nothing
     assert main(argv) == 0
     first = read_report(run_dir)
     assert paid(run_dir) == len(first)
-    store = RunPaths(run_dir).state_dir / SIMULATOR_DIR
+    store = RunPaths(run_dir).state_dir / STORE_DIR
     assert (store / "state.json").is_file()
     assert not list(run_dir.rglob("*.part")), "no scratch file is left behind"
 

@@ -31,6 +31,7 @@ from batchedit.cli.simulate import (
 )
 from batchedit.errors import UsageError
 from batchedit.manifest.job import apply_overrides, load_job
+from batchedit.pipeline.latency_store import user_cache_dir
 from batchedit.pipeline.launch import LaunchOptions, launch
 from batchedit.pipeline.resume import RetryScope
 from batchedit.records import Status, Verdict
@@ -224,7 +225,8 @@ def _launch_options(
         retry_rows=retry_rows,
         add_to_prompts=add_to_prompts or {},
         simulate=simulate,
-        latency_cache=not args.no_latency_cache,
+        # A simulator's timings are not a service's: --simulate keeps them in the run only.
+        latency_cache_dir=None if args.no_latency_cache or simulate else user_cache_dir(),
     )
 
 

@@ -44,7 +44,6 @@ from batchedit.errors import (
 from batchedit.eventloop import run_coroutine
 from batchedit.events import add_secret, notice, say
 from batchedit.manifest.job import JobSettings
-from batchedit.pipeline.latency_store import user_cache_dir
 from batchedit.pipeline.planning import (
     Survey,
     SurveyedRun,
@@ -54,7 +53,7 @@ from batchedit.pipeline.planning import (
 from batchedit.pipeline.resume import RetryScope
 from batchedit.pipeline.run_plan import RunPlan, cost_refusal, plan_from_survey
 from batchedit.pipeline.runner import RunConfig, RunOutcome, as_local_failure, run_pipeline
-from batchedit.simulator import SCRATCH_PREFIX, SimOptions, running_simulator
+from batchedit.simulator import SCRATCH_PREFIX, STORE_DIR, SimOptions, running_simulator
 from batchedit.state.fingerprint import FileDigests
 from batchedit.state.invocation import Invocation, save_invocation
 from batchedit.state.lock import run_lock
@@ -69,11 +68,7 @@ NOTHING_LOST = (
     "again to continue"
 )
 AFTER_A_BUG = "state is saved: run the same command again to continue"
-#: The in-process simulator's key: a fixed stand-in, never a user's key, so the
-#: simulator's saved state may hold it.
-SIMULATED_KEY = "simulated-key"
-#: Where, in the run's hidden state, `--simulate` keeps its simulator's tasks.
-SIMULATOR_DIR = "simulator"
+SIMULATED_KEY = "simulated-key"  # a stand-in, never a user's: the simulator's store may hold it
 #: In a terminal, a run that would pay for more than this many tasks asks first.
 CONFIRM_ABOVE = 100
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -91,7 +86,7 @@ class LaunchOptions:
     add_to_prompts: Mapping[str, str] = field(default_factory=dict)
     simulate: SimOptions | None = None  # run against the in-process simulator
     endpoint: Endpoint | None = None  # None: from the environment (unless simulating)
-    latency_cache: bool = True  # read and write the per-user cache of task durations
+    latency_cache_dir: Path | None = None  # the per-user cache of task durations; None: unused
 
 
 class RunRefused(UsageError):
@@ -335,7 +330,7 @@ async def _run(
             # the lock, does.
             await asyncio.to_thread(_remove_stale_scratch, paths.state_dir)
             simulator = await stack.enter_async_context(
-                running_simulator(options.simulate, store_dir=paths.state_dir / SIMULATOR_DIR)
+                running_simulator(options.simulate, store_dir=paths.state_dir / STORE_DIR)
             )
             endpoint = Endpoint(simulator.base_url, SIMULATED_KEY)
         if endpoint is None:
@@ -349,10 +344,7 @@ async def _run(
             show_progress=options.show_progress,
             retry_rows=options.retry_rows,
             planned_submits=planned.paid_submissions,
-            # A simulator's timings are not a service's: --simulate keeps them in the run.
-            latency_cache_dir=None
-            if options.simulate is not None or not options.latency_cache
-            else user_cache_dir(),
+            latency_cache_dir=options.latency_cache_dir,
         )
         pipeline = run_pipeline(
             config,

@@ -12,11 +12,13 @@ from batchedit.simulator.app import SCRATCH_PREFIX, create_app
 from batchedit.simulator.options import DEMO_C2PA_RATE, SimOptions, parse_latency
 from batchedit.simulator.profiles import LATENCY_PROFILES
 from batchedit.simulator.server import RunningSimulator, running_simulator, serve
+from batchedit.simulator.store import STORE_DIR
 
 __all__ = [
     "DEMO_C2PA_RATE",
     "LATENCY_PROFILES",
     "SCRATCH_PREFIX",
+    "STORE_DIR",
     "SimOptions",
     "parse_latency",
     "create_app",

@@ -30,6 +30,8 @@ from batchedit.simulator.state import MediaFile, ResultFile, SimState, SimTask
 
 log = logging.getLogger(__name__)
 
+#: The store's folder in a run's hidden state (`run --simulate`).
+STORE_DIR = "simulator"
 STATE_FILE = "state.json"
 FORMAT_VERSION = 1
 

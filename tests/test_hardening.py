@@ -34,6 +34,7 @@ from batchedit.pipeline.context import Workers
 from batchedit.pipeline.outputs import OutputStore
 from batchedit.records import EditRequest, Row
 from batchedit.redact import REDACTED, add_secret, redact, scrub, strip_controls
+from batchedit.simulator import STORE_DIR
 from batchedit.state.lock import run_lock
 from batchedit.state.rundir import RunPaths
 
@@ -285,7 +286,10 @@ def test_simulate_leaves_no_scratch_folder_even_after_a_killed_run(tmp_path: Pat
     left.mkdir(parents=True)
     (left / "result.png").write_bytes(b"\x89PNG" + bytes(1000))  # as a kill -9 leaves it
     assert main(["run", str(manifest), "--out", str(run_dir), "--simulate", *FAST]) == 0
-    assert not [p.name for p in (run_dir / ".batchedit").iterdir() if p.is_dir()]
+    # The killed run's scratch is gone; what stays is the simulator's store (issue 16:
+    # `--simulate` remembers its tasks for re-runs), and no scratch file in it.
+    assert [p.name for p in (run_dir / ".batchedit").iterdir() if p.is_dir()] == [STORE_DIR]
+    assert not left.exists() and not list(run_dir.rglob("*.part"))
 
 
 def test_report_and_summary_have_the_mode_of_the_outputs(

@@ -32,6 +32,7 @@ one key (shards) converge to equal shares with no coordination.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from collections import deque
 from collections.abc import Mapping
@@ -203,11 +204,9 @@ class RateLearner:
     async def _await_first_answer(self) -> None:
         # A safety net on the loop's own timer, not a sleep: the first request
         # normally answers (or fails, and its retry is answered) well within it.
-        try:
+        with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self.settings.probe_timeout_s):
                 await self._first_answer.wait()
-        except TimeoutError:
-            pass
         self._first_answer.set()  # an answer, or none in time: stop holding requests back
 
     def answered(self) -> None:

@@ -20,9 +20,7 @@ counts such rows and says the cost is "at least" the sum of the others.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +30,7 @@ import yaml
 
 from batchedit.catalogue import is_model_slug
 from batchedit.errors import SourceError
+from batchedit.manifest.setting_checks import as_number
 
 DEFAULT_SIZE = "default"
 
@@ -90,19 +89,12 @@ def parse_prices(value: object) -> PriceTable:
 
 
 def _price(model: str, size: object, value: object) -> float:
-    if isinstance(value, str):
-        with contextlib.suppress(ValueError):  # not a number: refused below, named
-            value = float(value)
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value < 0
-    ):
+    number = as_number(value)
+    if number is None or number < 0:
         raise ValueError(
             f"prices: {model} {size}: a price must be a number, 0 or more (got {value!r})"
         )
-    return float(value)
+    return number
 
 
 def load_prices(path: Path) -> PriceTable:

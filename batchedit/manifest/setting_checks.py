@@ -35,19 +35,24 @@ def whole_number(name: str, what: str, *, minimum: int) -> Callable[[object], in
 
 def positive_number(name: str, what: str) -> Callable[[object], float]:
     def check(value: object) -> float:
-        if isinstance(value, str):
-            with suppress(ValueError):  # left a string, refused just below
-                value = float(value)
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-            or value <= 0
-        ):
+        number = as_number(value)
+        if number is None or number <= 0:
             raise ValueError(f"{name} must be a positive number of {what} (got {value!r})")
-        return float(value)
+        return number
 
     return check
+
+
+def as_number(value: object) -> float | None:
+    """A finite number, from a number or its text (CSV and the command line
+    give text); None for anything else, booleans included, for the caller to
+    refuse in its own words."""
+    if isinstance(value, str):
+        with suppress(ValueError):
+            value = float(value)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
 
 
 def check_bool(name: str) -> Callable[[object], bool]:
@@ -100,19 +105,12 @@ def check_shard(value: object) -> Shard:
 
 
 def check_max_cost(value: object) -> float:
-    if isinstance(value, str):
-        with suppress(ValueError):  # left a string, refused just below
-            value = float(value)
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value < 0
-    ):
+    number = as_number(value)
+    if number is None or number < 0:
         raise ValueError(
             f"max_cost must be an amount in the price table's currency, 0 or more (got {value!r})"
         )
-    return float(value)
+    return number
 
 
 #: The settings that bound what the service may do (docs/hardening.md): each

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import io
 import itertools
@@ -86,18 +87,29 @@ def inspect_image(data: bytes) -> ImageInfo:
     """Decode `data` fully (a truncated file fails here); synchronous, for a thread.
     A body that is not PNG, JPEG or WebP fails for good (`retry_may_cure`
     False), naming what it is."""
+    with decode_result(data) as image:
+        return ImageInfo(image.format or "", image.width, image.height)
+
+
+def decode_result(data: bytes) -> Image.Image:
+    """`data` opened as PNG, JPEG or WebP only and decoded whole; the caller
+    closes it. A body cut short fails with a DownloadError a new download may
+    cure; a body that is no such image at all fails for good."""
     if sniff_image_type(data) is None:
         raise DownloadError(
             f"the result is {describe_content(data)}; only PNG, JPEG and WebP are accepted",
             retry_may_cure=False,
         )
     try:
-        with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as image:
-            image.load()
-            fmt = image.format or ""
-            return ImageInfo(fmt, image.width, image.height)
+        image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
         raise DownloadError(f"the downloaded result is not a valid image ({exc})") from exc
+    try:
+        image.load()
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        image.close()
+        raise DownloadError(f"the downloaded result is not a valid image ({exc})") from exc
+    return image
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +118,7 @@ class Prepared:
 
     data: bytes  # the row's output file: the service's bytes, or a re-encoding
     info: ImageInfo
+    source: ImageInfo  # the service's file as it came
     keep_original: bool  # store the service's bytes too, untouched
     source_c2pa: bool  # the service's file carries a C2PA manifest
     signed: bool  # `data` carries a manifest we signed
@@ -115,36 +128,56 @@ class Prepared:
 def prepare_output(
     data: bytes, spec: OutputSpec, provenance: Provenance, expected: ExpectedShape | None
 ) -> Prepared:
-    """Check a verified result, then convert and label it as `spec` says,
-    keeping its ICC profile, EXIF and XMP. A result in the wanted format is
-    never encoded again (a `quality` applies to conversions only): it is
-    relabelled in place, or stored as it came with `ai_label: off`; one
-    holding a C2PA manifest is written afresh without it (the original is
-    kept beside, see c2pa_boxes.py). Synchronous, for a thread."""
+    """Decode a downloaded result once, check it, then convert and label it as
+    `spec` says, keeping its ICC profile, EXIF and XMP. The download's own
+    check: a body that does not decode may be fetched again; anything failing
+    after it decoded would fail the same on a new download, so it is final.
+    Synchronous, for a thread."""
+    image = decode_result(data)
+    try:
+        return _prepare(image, data, spec, provenance, expected)
+    except DownloadError as exc:
+        if not exc.retry_may_cure:
+            raise
+        raise DownloadError(exc.message, retry_may_cure=False) from exc
+    finally:
+        image.close()
+
+
+def _prepare(
+    image: Image.Image,
+    data: bytes,
+    spec: OutputSpec,
+    provenance: Provenance,
+    expected: ExpectedShape | None,
+) -> Prepared:
+    """A result in the wanted format is never encoded again (a `quality`
+    applies to conversions only): it is relabelled in place, or stored as it
+    came with `ai_label: off`; one holding a C2PA manifest is written afresh
+    without it (the original is kept beside, see c2pa_boxes.py)."""
     source_c2pa = has_c2pa(data)
-    with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as image:
-        image.load()
-        source_format = image.format or ""
-        checks = check_image(image, expected)
-        target = spec.pillow_format or source_format
-        problem = format_limit_problem(target, image.width, image.height)
-        if problem is not None:
-            raise DownloadError(problem)
-        carried = read_carried(image)
-        xmp = carried.xmp
-        if spec.ai_label != "off":
-            xmp = label_xmp(carried.xmp, spec.ai_label, provenance)
-        xmp = fit_xmp(xmp, target, spec.ai_label, provenance)
-        if target != source_format:
-            output = encode_image(image, target, spec.quality, carried, xmp)
-        elif xmp == carried.xmp or xmp is None:
-            output = data
-        elif source_c2pa:  # the new XMP breaks the manifest: write a file without it
-            lossless = webp_is_lossless(data)
-            output = encode_image(image, target, None, carried, xmp, lossless_source=lossless)
-        else:
-            output = restamp_xmp(data, xmp)  # in place: the pixels are not encoded again
-        info = ImageInfo(target, image.width, image.height)
+    source = ImageInfo(image.format or "", image.width, image.height)
+    source_format = source.format
+    checks = check_image(image, expected)
+    target = spec.pillow_format or source_format
+    problem = format_limit_problem(target, image.width, image.height)
+    if problem is not None:
+        raise DownloadError(problem)
+    carried = read_carried(image)
+    xmp = carried.xmp
+    if spec.ai_label != "off":
+        xmp = label_xmp(carried.xmp, spec.ai_label, provenance)
+    xmp = fit_xmp(xmp, target, spec.ai_label, provenance)
+    if target != source_format:
+        output = encode_image(image, target, spec.quality, carried, xmp)
+    elif xmp == carried.xmp or xmp is None:
+        output = data
+    elif source_c2pa:  # the new XMP breaks the manifest: write a file without it
+        lossless = webp_is_lossless(data)
+        output = encode_image(image, target, None, carried, xmp, lossless_source=lossless)
+    else:
+        output = restamp_xmp(data, xmp)  # in place: the pixels are not encoded again
+    info = ImageInfo(target, image.width, image.height)
     signed = False
     if spec.c2pa_sign is not None:
         title = f"{provenance.task_id}.{_EXTENSIONS[target]}"
@@ -154,7 +187,7 @@ def prepare_output(
         inspect_image(output)  # what is stored must decode, whatever made it
     changed = output is not data
     keep = changed and (spec.keep_original or (source_c2pa and spec.c2pa == "keep"))
-    return Prepared(output, info, keep, source_c2pa, signed, checks)
+    return Prepared(output, info, source, keep, source_c2pa, signed, checks)
 
 
 class OutputStore:
@@ -195,12 +228,16 @@ class OutputStore:
         stored: list[OutputFile] = []
         checks: list[Check] = []
         for number, resource in enumerate(state.resources, start=1):
-            data, info = await self._client.download_checked(resource.url, inspect_image)
-            assert info is not None  # a check was given
-            stem = base + (f"-{number}" if several else "")
-            prepared = await asyncio.to_thread(
-                prepare_output, data, self.spec, provenance, expected
+            # One decode per result: the download's check prepares it too.
+            data, prepared = await self._client.download_checked(
+                resource.url,
+                functools.partial(
+                    prepare_output, spec=self.spec, provenance=provenance, expected=expected
+                ),
             )
+            assert prepared is not None  # a check was given
+            info = prepared.source
+            stem = base + (f"-{number}" if several else "")
             checks.extend(check for check in prepared.checks if check not in checks)
             carries = prepared.signed or (prepared.source_c2pa and prepared.data is data)
             stored.append(await self._store(row, stem, prepared.data, prepared.info, c2pa=carries))

@@ -60,32 +60,48 @@ def makespan_ratio(m: Measured, concurrency: int) -> float:
     return float(m.summary["wall_time_s"]) / ideal_s
 
 
+def makespan_figure(m: Measured, concurrency: int) -> str:
+    return f"{makespan_ratio(m, concurrency):.3f}x ideal, {m.polls_per_task:.2f} polls/task"
+
+
+def two_nights_and_official(
+    bench: Bench,
+    name: str,
+    manifests: tuple[Path, Path],
+    rows: tuple[int, int],
+    simulator_options: tuple[str, ...],
+    concurrency: int,
+) -> tuple[Measured, Measured, Measured]:
+    """A cold night and a warm one (sharing a latency cache), then the official
+    policy without a cache, all against one simulator: (cold, warm, official)."""
+    (manifest, base_manifest), (count, base_count) = manifests, rows
+    nights: list[Measured] = []
+    with simulator(*simulator_options) as url:
+        for night in ("cold", "warm"):
+            progress(f"{name.upper()} latency-aware, {night}: {count} rows")
+            argv = argv_for(bench, manifest, f"{name}-{night}", "--concurrency", str(concurrency))
+            nights.append(run_measured(argv, url, count, env=cache_env(bench, name)))
+        progress(f"{name.upper()} official policy: {base_count} rows")
+        argv = argv_for(bench, base_manifest, f"{name}-official", *OFFICIAL)
+        official = run_measured(argv, url, base_count, env=cache_env(bench, None))
+    return nights[0], nights[1], official
+
+
 # -- B2 at 600 rows --------------------------------------------------------
 
 
 def bench_small_night(bench: Bench) -> None:
     rows, base_rows = bench.sizes.b2_small_rows, bench.sizes.b7_baseline_rows
-    manifest, base_manifest = bench.manifest(rows), bench.manifest(base_rows)
-    results: dict[str, Measured] = {}
-    with simulator("--latency", "1-3") as url:
-        for night in ("cold", "warm"):
-            progress(f"B2@{rows} latency-aware, {night}")
-            argv = argv_for(bench, manifest, f"b2s-{night}", "--concurrency", "100")
-            results[night] = run_measured(argv, url, rows, env=cache_env(bench, "b2s"))
-        progress(f"B2@{rows} official policy: {base_rows} rows")
-        argv = argv_for(bench, base_manifest, "b2s-official", *OFFICIAL)
-        base = run_measured(argv, url, base_rows, env=cache_env(bench, None))
-
-    def figure(m: Measured, concurrency: int) -> str:
-        return f"{makespan_ratio(m, concurrency):.3f}x ideal, {m.polls_per_task:.2f} polls/task"
-
-    cold, warm = results["cold"], results["warm"]
+    manifests = bench.manifest(rows), bench.manifest(base_rows)
+    cold, warm, base = two_nights_and_official(
+        bench, "b2s", manifests, (rows, base_rows), ("--latency", "1-3"), 100
+    )
     bench.lines.append(
         Line(
             f"B2 small night ({rows} rows, latency 1-3 s, c=100): cold; warm",
             "<= 1.25x warm (the next night)",
-            f"{figure(cold, 100)}; {figure(warm, 100)}",
-            f"{figure(base, 10)} ({base_rows} rows, c=10)",
+            f"{makespan_figure(cold, 100)}; {makespan_figure(warm, 100)}",
+            f"{makespan_figure(base, 10)} ({base_rows} rows, c=10)",
             makespan_ratio(warm, 100) <= 1.25,
         )
     )
@@ -208,27 +224,17 @@ def realistic_manifest(bench: Bench, rows: int) -> Path:
 
 def bench_realistic(bench: Bench) -> None:
     rows, base_rows = bench.sizes.b7_rows, bench.sizes.b7_baseline_rows
-    manifest, base_manifest = realistic_manifest(bench, rows), realistic_manifest(bench, base_rows)
-    results: dict[str, Measured] = {}
-    with simulator("--latency-profile", "realistic", "--time-scale", "0.05") as url:
-        for night in ("cold", "warm"):
-            progress(f"B7 realistic, {night}: {rows} rows")
-            argv = argv_for(bench, manifest, f"b7-{night}", "--concurrency", "50")
-            results[night] = run_measured(argv, url, rows, env=cache_env(bench, "b7"))
-        progress(f"B7 official policy: {base_rows} rows")
-        argv = argv_for(bench, base_manifest, "b7-official", *OFFICIAL)
-        base = run_measured(argv, url, base_rows, env=cache_env(bench, None))
-
-    def figure(m: Measured, concurrency: int) -> str:
-        return f"{makespan_ratio(m, concurrency):.3f}x ideal, {m.polls_per_task:.2f} polls/task"
-
-    cold, warm = results["cold"], results["warm"]
+    manifests = realistic_manifest(bench, rows), realistic_manifest(bench, base_rows)
+    options = ("--latency-profile", "realistic", "--time-scale", "0.05")
+    cold, warm, base = two_nights_and_official(
+        bench, "b7", manifests, (rows, base_rows), options, 50
+    )
     bench.lines.append(
         Line(
             f"B7 realistic x0.05 ({rows} rows 1K/2K/4K, c=50): cold; warm",
             "<= 1.15x, <= 3 polls/task warm",
-            f"{figure(cold, 50)}; {figure(warm, 50)}",
-            f"{figure(base, 10)} ({base_rows} rows, c=10)",
+            f"{makespan_figure(cold, 50)}; {makespan_figure(warm, 50)}",
+            f"{makespan_figure(base, 10)} ({base_rows} rows, c=10)",
             makespan_ratio(warm, 50) <= 1.15 and warm.polls_per_task <= 3,
         )
     )

@@ -9,13 +9,13 @@ does not match the header is that row's problem, never the file's.
 from __future__ import annotations
 
 import csv
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from contextlib import closing
 from itertools import chain
 from pathlib import Path
 
 from batchedit.errors import SourceError
-from batchedit.manifest.sources import RawRow, open_source
+from batchedit.manifest.sources import RawRow, decoded_lines
 
 #: Candidate delimiters, in the order that wins a tie.
 DELIMITERS = (",", ";", "\t")
@@ -40,7 +40,7 @@ def sniff_delimiter(header_line: str) -> str:
 
 def read_csv_header(path: Path, delimiter: str | None) -> tuple[tuple[str, ...], str]:
     """The header's column names and the delimiter (given, or sniffed)."""
-    with closing(_decoded_lines(path)) as lines:
+    with closing(decoded_lines(path)) as lines:
         first = next(lines, "")
         chosen = delimiter or sniff_delimiter(first)
         reader = csv.reader(chain([first], lines), delimiter=chosen)
@@ -49,7 +49,7 @@ def read_csv_header(path: Path, delimiter: str | None) -> tuple[tuple[str, ...],
 
 def csv_rows(path: Path, delimiter: str) -> Iterator[RawRow]:
     csv.field_size_limit(max(csv.field_size_limit(), _MAX_CSV_FIELD_CHARS))
-    with closing(_decoded_lines(path)) as lines:
+    with closing(decoded_lines(path)) as lines:
         reader = csv.reader(lines, delimiter=delimiter, strict=True)
         header = _read_header(reader, str(path))
         index = 0
@@ -66,18 +66,6 @@ def csv_rows(path: Path, delimiter: str) -> Iterator[RawRow]:
             if any(cells):  # blank lines, and lines of only delimiters, are no rows
                 index += 1
                 yield _csv_row(index, start, header, cells, delimiter)
-
-
-def _decoded_lines(path: Path) -> Generator[str, None, None]:
-    """Decode line by line, so a bad byte is reported on its own line."""
-    with open_source(path) as stream:
-        for number, raw in enumerate(stream, start=1):
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                message = f"is not UTF-8 (bad byte at column {exc.start + 1}); save it as UTF-8"
-                raise SourceError(str(path), number, message) from exc
-            yield text.removeprefix("\ufeff") if number == 1 else text
 
 
 def _read_header(reader: Iterator[list[str]], label: str) -> tuple[str, ...]:

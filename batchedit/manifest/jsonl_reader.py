@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
+from contextlib import closing
 from pathlib import Path
 
-from batchedit.errors import SourceError
-from batchedit.manifest.sources import RawRow, RawValue, open_source
+from batchedit.manifest.sources import RawRow, RawValue, decoded_lines
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 _IMAGE_FIELDS = ("image", "images")
@@ -28,14 +28,8 @@ _IMAGE_FIELDS = ("image", "images")
 
 def jsonl_rows(path: Path) -> Iterator[RawRow]:
     index = 0
-    with open_source(path) as stream:
-        for number, raw in enumerate(stream, start=1):
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                message = f"is not UTF-8 (bad byte at column {exc.start + 1}); save it as UTF-8"
-                raise SourceError(str(path), number, message) from exc
-            text = text.removeprefix("\ufeff") if number == 1 else text
+    with closing(decoded_lines(path)) as lines:
+        for number, text in enumerate(lines, start=1):
             if not text.strip():
                 continue
             index += 1

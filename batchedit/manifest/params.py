@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from batchedit.catalogue import ModelSpec, ParamValue, check_value
-from batchedit.manifest.sources import RawValue
+from batchedit.manifest.sources import RawValue, is_empty
 
 PARAM_PREFIX = "param."
 FRIENDLY_FIELDS = ("aspect_ratio", "resolution")
@@ -49,7 +49,7 @@ def row_params(values: Mapping[str, RawValue], spec: ModelSpec | None, report: R
         if api_name is not None:
             given[api_name] = (name, text)
     for key, raw in values.items():
-        if not is_param_field(key) or _is_empty(raw):
+        if not is_param_field(key) or is_empty(raw):
             continue
         api_name = key[len(PARAM_PREFIX) :].strip()
         if not api_name:
@@ -117,14 +117,6 @@ def _loose(raw: str | int | float | bool) -> ParamValue:
     if isinstance(value, float) and not math.isfinite(value):
         return text
     return value if isinstance(value, int | float | bool) else text
-
-
-def _is_empty(value: RawValue) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, str):
-        return not value.strip()
-    return isinstance(value, tuple) and not any(item.strip() for item in value)
 
 
 def _text(value: RawValue) -> str:

@@ -29,6 +29,7 @@ from batchedit.manifest.params import is_param_field, row_params
 from batchedit.manifest.preflight import local_file_problem, url_problem
 from batchedit.manifest.reader import RawRow, RawValue
 from batchedit.manifest.seen_ids import SeenIds
+from batchedit.manifest.sources import is_empty
 from batchedit.manifest.template import TemplateError, render_template
 from batchedit.records import EditRequest, FieldValue, ImageRef, InvalidRow, Problem, Row
 
@@ -39,15 +40,6 @@ KNOWN_FIELDS = frozenset(
 )
 _SINGLE_FIELDS = ("id", "prompt", "model", "aspect_ratio", "resolution")
 _IMAGE_COLUMN = re.compile(r"image_(\d+)")
-
-
-def is_empty(value: RawValue) -> bool:
-    """An empty cell, a YAML null or an empty list: the field was not given."""
-    if value is None:
-        return True
-    if isinstance(value, str):
-        return not value.strip()
-    return isinstance(value, tuple) and not any(item.strip() for item in value)
 
 
 @dataclass(slots=True)

@@ -1,9 +1,10 @@
-"""What every manifest reader shares: the raw row, and opening a file with a
-message that says what was tried when it cannot be read."""
+"""What every manifest reader shares: the raw row, what counts as a value not
+given, opening a file with a message that says what was tried when it cannot
+be read, and reading it as UTF-8 line by line."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -25,6 +26,15 @@ class RawRow:
     problems: tuple[str, ...] = ()
 
 
+def is_empty(value: RawValue) -> bool:
+    """An empty cell, a YAML null or an empty list: the field was not given."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    return isinstance(value, tuple) and not any(item.strip() for item in value)
+
+
 def open_source(path: Path) -> BinaryIO:
     """Open a job file or manifest, saying what was tried when it cannot be read."""
     try:
@@ -36,3 +46,16 @@ def open_source(path: Path) -> BinaryIO:
     except OSError as exc:
         message = f"cannot read {path.absolute()}: {exc.strerror or exc}"
     raise SourceError(str(path), None, message)
+
+
+def decoded_lines(path: Path) -> Generator[str, None, None]:
+    """The file's lines as text, numbered from 1 by the caller; a byte that is
+    not UTF-8 is reported on its own line, and an Excel BOM is dropped."""
+    with open_source(path) as stream:
+        for number, raw in enumerate(stream, start=1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                message = f"is not UTF-8 (bad byte at column {exc.start + 1}); save it as UTF-8"
+                raise SourceError(str(path), number, message) from exc
+            yield text.removeprefix("\ufeff") if number == 1 else text

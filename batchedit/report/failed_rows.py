@@ -25,7 +25,8 @@ from batchedit.errors import SourceError, UsageError
 from batchedit.fsutil import atomic_writer
 from batchedit.manifest.job import JobSettings, apply_overrides, load_job
 from batchedit.manifest.reader import RawValue, open_manifest
-from batchedit.manifest.rows import IMAGE_COLUMNS, is_empty
+from batchedit.manifest.rows import IMAGE_COLUMNS
+from batchedit.manifest.sources import is_empty
 from batchedit.manifest.template import TemplateError
 from batchedit.records import ReportRecord, Status
 from batchedit.report.review import RunReport

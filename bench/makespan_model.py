@@ -47,15 +47,34 @@ Delay = Callable[[ModelTask, float], float]
 
 
 def makespan(rows: int, concurrency: int, seed: int, policy: str) -> tuple[float, float]:
-    """(makespan / ideal, polls per task) of one modelled run."""
-    rng = random.Random(seed)
-    durations = [rng.uniform(1.0, 3.0) for _ in range(rows)]
+    """(makespan / ideal, polls per task) of one modelled run. `batchedit warm`
+    starts from the samples a night before of the same size saved, as a run
+    with the latency cache does."""
     learner = LatencyAwarePolicy(concurrency=concurrency)
+    if policy == "batchedit warm":
+        night_before = LatencyAwarePolicy(concurrency=concurrency)
+        _run(rows, concurrency, random.Random(seed + 1000), night_before)
+        for kind, samples in night_before.model.samples().items():
+            learner.model.warm(kind, samples)
     delay: Delay = learner.next_delay_s  # type: ignore[assignment]  # the fields it reads
     if policy == "oracle":
         delay = lambda task, now: max(0.0, task.origin_mono + task.duration_s - now) + 1e-9  # noqa: E731
     elif policy.startswith("known"):
         delay = _known_plan(int(policy.split()[1]))
+    return _run(rows, concurrency, random.Random(seed), learner, delay)
+
+
+def _run(
+    rows: int,
+    concurrency: int,
+    rng: random.Random,
+    learner: LatencyAwarePolicy,
+    delay: Delay | None = None,
+) -> tuple[float, float]:
+    durations = [rng.uniform(1.0, 3.0) for _ in range(rows)]
+    if delay is None:
+        delay = learner.next_delay_s  # type: ignore[assignment]  # the fields it reads
+    assert delay is not None
     heap: list[tuple[float, int, ModelTask]] = []
     submitted = polls = 0
     end = 0.0
@@ -101,7 +120,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--seeds", type=int, default=4)
     args = parser.parse_args()
-    for policy in ("oracle", "known 5", "known 6", "known 7", "batchedit"):
+    for policy in ("oracle", "known 5", "known 6", "known 7", "batchedit", "batchedit warm"):
         for rows in args.rows:
             runs = [makespan(rows, args.concurrency, s, policy) for s in range(args.seeds)]
             ratio = sum(r for r, _ in runs) / len(runs)

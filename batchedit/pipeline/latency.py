@@ -7,33 +7,26 @@ not the midpoint, so the learned distribution is not pulled onto the poll
 grid) in a small ring of recent samples per kind of task: model and output
 size, since a 4K edit takes longer than a 1K one.
 
-From the samples, `plan_polls` picks the ages at which to poll a new task of
-that kind: quantiles of the learned durations, so polls land where
-completions are likely. It scores a family of candidate plans on the samples
-themselves (expected age at which a task is noticed, expected polls per task)
-and keeps the one that frees slots fastest:
+From the samples, `poll_plan.plan_polls` picks the ages at which to poll a
+new task of that kind.
 
-- without a request budget: the earliest notice within `max_polls_per_task`;
-- with a budget of R requests/s and C slots: the best of min(C / hold,
-  R / (1 + polls)), the throughput that slots and requests each allow. When
-  requests are scarce this pushes polls late, where one poll finds the task
-  done; when slots are scarce it packs them where tasks finish.
-
-Every plan obeys the same gap rule (`PollShape.next_age`), which is what the
-scheduler's notice bound rests on. Pure and synchronous; memory is a fixed
-ring of floats per kind of task.
+Pure and synchronous; memory is a fixed ring of floats per kind of task.
 """
 
 from __future__ import annotations
 
 import bisect
-import functools
-import itertools
-import math
 import random
 from array import array
 from collections.abc import Sequence
-from dataclasses import dataclass
+
+from batchedit.pipeline.poll_plan import (
+    PlanBudget,
+    PollPlan,
+    PollShape,
+    fallback_plan,
+    plan_polls,
+)
 
 #: Recent durations kept per kind of task: enough for quantiles, small in memory.
 MAX_SAMPLES = 256
@@ -43,65 +36,18 @@ MIN_SAMPLES = 8
 EXPLORE = 0.25
 #: Replanning after 8, 16, 32 ... samples, then every this many.
 MAX_REPLAN_EVERY = 1024
-#: Candidate plans: this many polls at most, starting one step in or late.
-_MAX_PLAN_POLLS = 12
-_SHORT_END = 0.98
-_LATE_STARTS = (0.5, 0.75, 0.9, 0.97)
-
 TaskKind = tuple[str, str]  # (model, image size)
-
-
-@dataclass(frozen=True, slots=True)
-class PollShape:
-    """The rule every poll timetable obeys, learned or not.
-
-    After a poll at age `a`, the next comes at most `max(min_interval_s,
-    min(max_interval_s, growth * a))` later and at least `min_interval_s`
-    later. Before anything is learned, the first poll is at `initial_s`.
-    """
-
-    min_interval_s: float = 0.1
-    max_interval_s: float = 10.0
-    growth: float = 0.5
-    initial_s: float = 0.25
-
-    def longest_gap_s(self, age_s: float) -> float:
-        return max(self.min_interval_s, min(self.max_interval_s, self.growth * age_s))
-
-    def next_age(self, age_s: float) -> float:
-        """The latest allowed next poll after a poll at `age_s`: the fallback backoff."""
-        return age_s + self.longest_gap_s(age_s)
-
-
-@dataclass(frozen=True, slots=True)
-class PollPlan:
-    """Ages since submit at which to poll one kind of task, and what they cost."""
-
-    ages_s: tuple[float, ...]
-    polls_per_task: float
-    hold_s: float  # expected age at which a finished task is noticed
-
-    def next_age(self, after_s: float, shape: PollShape) -> float:
-        """The first planned age after `after_s`, else the shape's backoff."""
-        index = bisect.bisect_right(self.ages_s, after_s + shape.min_interval_s * 0.999)
-        if index < len(self.ages_s):
-            return min(self.ages_s[index], shape.next_age(after_s))
-        return shape.next_age(after_s)
-
-
-def fallback_plan(shape: PollShape) -> PollPlan:
-    """Before anything is learned: a first look soon, then geometric backoff."""
-    return PollPlan((shape.initial_s,), math.nan, math.nan)
 
 
 class DurationSamples:
     """A ring of the latest durations of one kind of task, kept sorted beside
     (for plans and draws by bisection), and its current plan."""
 
-    __slots__ = ("_ring", "_sorted", "_next", "count", "_planned_at", "plan")
+    __slots__ = ("ring", "_sorted", "_next", "count", "total_s", "_planned_at", "plan")
 
     def __init__(self) -> None:
-        self._ring: array[float] = array("d")
+        self.ring: array[float] = array("d")
+        self.total_s = 0.0  # the sum of the ring, kept as it changes
         self._sorted: list[float] = []  # the ring's values, ascending
         self._next = 0
         self.count = 0  # samples ever seen
@@ -110,7 +56,7 @@ class DurationSamples:
 
     def recent(self) -> list[float]:
         """The samples kept, oldest first (what a warm start saves)."""
-        ring = list(self._ring)
+        ring = list(self.ring)
         return ring[self._next :] + ring[: self._next]
 
     def share_at_most(self, age_s: float) -> float | None:
@@ -120,13 +66,15 @@ class DurationSamples:
         return bisect.bisect_right(self._sorted, age_s) / len(self._sorted)
 
     def add(self, duration_s: float) -> None:
-        if len(self._ring) < MAX_SAMPLES:
-            self._ring.append(duration_s)
+        if len(self.ring) < MAX_SAMPLES:
+            self.ring.append(duration_s)
         else:
-            dropped = self._ring[self._next]
+            dropped = self.ring[self._next]
             del self._sorted[bisect.bisect_left(self._sorted, dropped)]
-            self._ring[self._next] = duration_s
+            self.total_s -= dropped
+            self.ring[self._next] = duration_s
             self._next = (self._next + 1) % MAX_SAMPLES
+        self.total_s += duration_s
         bisect.insort(self._sorted, duration_s)
         self.count += 1
 
@@ -148,104 +96,6 @@ class DurationSamples:
         return self.plan
 
 
-@dataclass(frozen=True, slots=True)
-class PlanBudget:
-    """What a plan is scored against: slots, the request budget, the poll cap."""
-
-    concurrency: int
-    requests_per_s: float | None = None
-    max_polls_per_task: float = 3.75
-
-    def throughput(self, plan: PollPlan) -> float:
-        by_slots = self.concurrency / max(plan.hold_s, 1e-6)
-        if self.requests_per_s is None:
-            return by_slots
-        return min(by_slots, self.requests_per_s / (1.0 + plan.polls_per_task))
-
-
-def plan_polls(durations_s: Sequence[float], budget: PlanBudget, shape: PollShape) -> PollPlan:
-    """The candidate plan that frees slots fastest for these sorted durations."""
-    best: PollPlan | None = None
-    for targets in _candidate_quantiles():
-        ages = _shaped([_quantile(durations_s, q) for q in targets], shape)
-        plan = _score(ages, durations_s, shape)
-        if best is None or _better(plan, best, budget):
-            best = plan
-    assert best is not None  # the candidate family is never empty
-    return best
-
-
-def _better(plan: PollPlan, best: PollPlan, budget: PlanBudget) -> bool:
-    if budget.requests_per_s is None:
-        cap = budget.max_polls_per_task
-        within, best_within = plan.polls_per_task <= cap, best.polls_per_task <= cap
-        if within != best_within:
-            return within
-        if not within:
-            return plan.polls_per_task < best.polls_per_task
-    ours, theirs = budget.throughput(plan), budget.throughput(best)
-    if not math.isclose(ours, theirs, rel_tol=1e-9):
-        return ours > theirs
-    return plan.polls_per_task < best.polls_per_task
-
-
-@functools.cache
-def _candidate_quantiles() -> tuple[tuple[float, ...], ...]:
-    """n evenly spaced quantiles from an early or a late start to the longest
-    duration seen (or just short of it, leaving stragglers to the backoff),
-    for n = 1 .. _MAX_PLAN_POLLS."""
-    candidates: list[tuple[float, ...]] = [(1.0,), (_SHORT_END,)]
-    for count in range(2, _MAX_PLAN_POLLS + 1):
-        starts = (1.0 / count, 1.5 / count, *(s for s in _LATE_STARTS if s > 1.5 / count))
-        for start, end in itertools.product(starts, (1.0, _SHORT_END)):
-            spacing = (end - start) / (count - 1)
-            candidates.append(tuple(start + spacing * k for k in range(count)))
-    return tuple(candidates)
-
-
-def _quantile(sorted_values: Sequence[float], fraction: float) -> float:
-    rank = min(len(sorted_values) - 1, max(0, math.ceil(fraction * len(sorted_values)) - 1))
-    return sorted_values[rank]
-
-
-def _shaped(ages: list[float], shape: PollShape) -> tuple[float, ...]:
-    """Drop ages closer than the minimum gap, fill gaps longer than the shape allows."""
-    out: list[float] = []
-    for age in sorted(ages):
-        if out and age < out[-1] + shape.min_interval_s:
-            continue
-        while out and age > shape.next_age(out[-1]):
-            out.append(shape.next_age(out[-1]))
-        if out and age < out[-1] + shape.min_interval_s:
-            continue  # a filled-in poll just before it covers it
-        out.append(max(0.0, age))
-    return tuple(out)
-
-
-def _score(ages: tuple[float, ...], durations_s: Sequence[float], shape: PollShape) -> PollPlan:
-    """Replay the sorted durations against the ages: mean notice age and polls.
-
-    A task is noticed at the first poll at or after its duration (past the
-    plan's last age, at the shape's backoff). Counted per poll by bisection
-    rather than per task, so a replan costs O(polls x log samples)."""
-    count = len(durations_s)
-    longest = durations_s[-1]
-    hold = polls = 0.0
-    below = 0  # durations noticed by an earlier poll
-    number, age = 0, ages[0]
-    while True:
-        number += 1
-        upto = bisect.bisect_right(durations_s, age, lo=below)
-        noticed = upto - below
-        hold += noticed * age
-        polls += noticed * number
-        below = upto
-        if below >= count or age >= longest:
-            break
-        age = ages[number] if number < len(ages) else shape.next_age(age)
-    return PollPlan(ages, polls / count, hold / count)
-
-
 class DurationModel:
     """Samples per kind of task plus a pooled ring, and the plans they give."""
 
@@ -264,11 +114,14 @@ class DurationModel:
         lower_s = max(0.0, min(lower_s, upper_s))
         own = self._kinds.setdefault(kind, DurationSamples())
         duration = None
-        if lower_s == 0.0 and own.count >= MIN_SAMPLES and self._rng.random() >= EXPLORE:
-            # Found done at its first poll: it could have taken anything up to then,
-            # so draw from what tasks of its kind took in that range. Not always:
-            # a uniform draw now and then lets the first poll creep earlier when
-            # tasks are faster than anything the polls have resolved so far.
+        if own.count >= MIN_SAMPLES and (lower_s == 0.0 or self._rng.random() >= EXPLORE):
+            # Known only to within (lower, upper]: draw from what tasks of its kind
+            # took in that range, so the samples settle on the durations rather
+            # than on the poll grid. Found done at its first poll, it could have
+            # taken anything up to then: a uniform draw there would invent tasks
+            # far faster than any seen, and plans would poll early for them; the
+            # probes (scheduler.PROBE_EVERY) find out what lies below instead.
+            # Now and then a uniform draw within a later gap keeps the spread.
             duration = own.draw_between(lower_s, upper_s, self._rng)
         if duration is None:
             duration = self._rng.uniform(lower_s, upper_s)
@@ -308,6 +161,13 @@ class DurationModel:
             if share is not None:
                 return share
         return age_s / (age_s + self.shape.initial_s + 1.0)  # knowing nothing: older, likelier
+
+    def mean_s(self, kind: TaskKind) -> float | None:
+        """The mean learned duration of `kind`; None before it has enough samples."""
+        samples = self._kinds.get(kind)
+        if samples is None or samples.count < MIN_SAMPLES:
+            return None
+        return samples.total_s / len(samples.ring)
 
     def plan_for(self, kind: TaskKind) -> PollPlan:
         samples = self._kinds.get(kind)

@@ -21,6 +21,7 @@ from batchedit.pipeline.context import RunServices
 from batchedit.pipeline.finishing import invalid_fields
 from batchedit.pipeline.planning import RowMemo, RowPlanner, Unreadable
 from batchedit.pipeline.resume import Action, RetryScope, RowPlan
+from batchedit.pipeline.row_queue import RowQueue
 from batchedit.records import InvalidRow, Row, Status
 from batchedit.report.draft import drafted_invalid
 from batchedit.state.history import JournalIndex, row_status
@@ -46,7 +47,7 @@ class ProduceSettings:
 async def produce(
     services: RunServices,
     settings: ProduceSettings,
-    rows_q: asyncio.Queue[RowPlan | Unreadable | None],
+    rows_q: RowQueue,
 ) -> None:
     """Stream the manifest and plan again each row the survey found work for,
     in batches read in a thread; stop reading after the last such row (none:

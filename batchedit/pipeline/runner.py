@@ -37,10 +37,10 @@ from batchedit.fsutil import remove_partial_files
 from batchedit.pipeline.config import RunConfig, RunOutcome
 from batchedit.pipeline.context import MAX_POLLERS, MAX_WRITERS, Done, PollSettings, RunServices
 from batchedit.pipeline.latency_store import load_samples, save_samples
-from batchedit.pipeline.planning import SurveyedRun, Unreadable, survey_run
+from batchedit.pipeline.planning import SurveyedRun, survey_run
 from batchedit.pipeline.pollers import Pollers
 from batchedit.pipeline.producer import ProduceSettings, produce
-from batchedit.pipeline.resume import RowPlan
+from batchedit.pipeline.row_queue import REORDER_ROWS, RowQueue
 from batchedit.pipeline.scheduler import LatencyAwarePolicy
 from batchedit.pipeline.submitters import Submitters
 from batchedit.pipeline.writers import Writers
@@ -229,8 +229,8 @@ async def _close_journal(journal: Journal) -> LocalFailure | None:
 async def run_stages(run: RunServices, config: RunConfig, surveyed: SurveyedRun) -> None:
     """The four stages in one TaskGroup, joined by bounded queues."""
     workers = run.workers
-    rows_q: asyncio.Queue[RowPlan | Unreadable | None] = asyncio.Queue(
-        maxsize=2 * workers.submitters
+    rows_q = RowQueue(
+        max(2 * workers.submitters, REORDER_ROWS), run.timetable.policy.expected_duration_s
     )
     done_q: asyncio.Queue[Done | None] = asyncio.Queue(maxsize=2 * workers.writers)
     produce_settings = ProduceSettings(

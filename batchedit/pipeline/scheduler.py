@@ -43,8 +43,9 @@ from typing import Protocol
 
 from batchedit.api.inflight import Slot
 from batchedit.clock import Clock
-from batchedit.pipeline.latency import DurationModel, PlanBudget, PollShape, TaskKind
-from batchedit.records import Row
+from batchedit.pipeline.latency import DurationModel, TaskKind
+from batchedit.pipeline.poll_plan import PlanBudget, PollShape
+from batchedit.records import EditRequest, Row
 
 
 @dataclass(slots=True)
@@ -72,9 +73,13 @@ class InFlightTask:
 
     @property
     def kind(self) -> TaskKind:
-        request = self.row.request
-        # Durations follow the output size: the friendly resolution, else a `size`.
-        return request.model, request.image_size or str(request.params().get("size", ""))
+        return task_kind(self.row.request)
+
+
+def task_kind(request: EditRequest) -> TaskKind:
+    """What a task's duration follows: its model and output size (the friendly
+    resolution, else a `size` parameter)."""
+    return request.model, request.image_size or str(request.params().get("size", ""))
 
 
 class RateSource(Protocol):
@@ -94,6 +99,10 @@ class Policy(Protocol):
         ...
 
     def finished(self, task: InFlightTask) -> None: ...
+
+    def expected_duration_s(self, kind: TaskKind) -> float | None:
+        """How long a task of `kind` is expected to run; None while unknown."""
+        ...
 
     def poll_share(self) -> float:
         """The fraction of a request budget that polls may spend."""
@@ -115,6 +124,9 @@ class PollPolicy:
     def finished(self, task: InFlightTask) -> None:
         """A fixed interval learns nothing."""
 
+    def expected_duration_s(self, kind: TaskKind) -> float | None:
+        return None
+
     def poll_share(self) -> float:
         return 0.5
 
@@ -129,12 +141,13 @@ class LatencyAwarePolicy:
         requests_per_s: float | None = None,
         rate: RateSource | None = None,
         shape: PollShape | None = None,
-        max_polls_per_task: float = 3.75,
+        max_polls_per_task: float = 4.0,
     ) -> None:
         self.shape = shape or PollShape()
         self.rate = rate
         budget = PlanBudget(concurrency, requests_per_s, max_polls_per_task)
         self.model = DurationModel(budget, self.shape)
+        self._first_polls = itertools.count(1)
 
     def next_delay_s(self, task: InFlightTask, now: float) -> float:
         self._follow_rate()
@@ -142,6 +155,8 @@ class LatencyAwarePolicy:
         plan = self.model.plan_for(task.kind)
         if task.polls == 0 and task.last_poll_age_s == 0.0:
             target = plan.ages_s[0]  # the first look: no gap rule before it
+            if next(self._first_polls) % PROBE_EVERY == 0:
+                target /= 2  # a probe: are tasks faster than the plan assumes?
         else:
             target = plan.next_age(max(age, task.last_poll_age_s), self.shape)
         return max(0.0, target - age)
@@ -151,6 +166,9 @@ class LatencyAwarePolicy:
 
     def finished(self, task: InFlightTask) -> None:
         self.model.observe(task.kind, task.prior_poll_age_s, task.last_poll_age_s)
+
+    def expected_duration_s(self, kind: TaskKind) -> float | None:
+        return self.model.mean_s(kind)
 
     def _follow_rate(self) -> None:
         """Plans are scored against the request budget: when a learned budget
@@ -169,6 +187,10 @@ class LatencyAwarePolicy:
         polls = self.model.polls_per_task
         return polls / (1.0 + polls)
 
+
+#: Every this many tasks, one is first polled at half the plan's first age: what
+#: finished before the first planned poll is otherwise known only as "by then".
+PROBE_EVERY = 16
 
 #: Due tasks compared when a poll token is scarce: enough to find a likely one, cheap.
 LOOK_AHEAD = 32

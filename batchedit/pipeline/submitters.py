@@ -35,6 +35,7 @@ from batchedit.pipeline.context import RunServices
 from batchedit.pipeline.gate import Turn
 from batchedit.pipeline.planning import Unreadable
 from batchedit.pipeline.resume import Action, RowPlan
+from batchedit.pipeline.row_queue import RowQueue
 from batchedit.pipeline.scheduler import InFlightTask
 from batchedit.records import Row, Status
 from batchedit.report.report_file import request_record
@@ -50,13 +51,13 @@ class Submitters:
     def __init__(self, services: RunServices) -> None:
         self.services = services
 
-    async def run(self, rows_q: asyncio.Queue[RowPlan | Unreadable | None]) -> None:
+    async def run(self, rows_q: RowQueue) -> None:
         async with asyncio.TaskGroup() as group:
             for _ in range(self.services.workers.submitters):
                 group.create_task(self.submitter(rows_q))
         self.services.timetable.close()
 
-    async def submitter(self, rows_q: asyncio.Queue[RowPlan | Unreadable | None]) -> None:
+    async def submitter(self, rows_q: RowQueue) -> None:
         try:
             await self.take_rows(rows_q)
         except FatalApiError:
@@ -65,7 +66,7 @@ class Submitters:
             await self.services.gate.drain()
             raise
 
-    async def take_rows(self, rows_q: asyncio.Queue[RowPlan | Unreadable | None]) -> None:
+    async def take_rows(self, rows_q: RowQueue) -> None:
         while (plan := await rows_q.get()) is not None:
             if isinstance(plan, Unreadable):
                 await self.services.finish.without_task(plan.row, None, Status.FAILED, plan.error)

@@ -64,15 +64,19 @@ def expected_shape(request: EditRequest) -> ExpectedShape | None:
     return ExpectedShape(max(width, height), width / height if ratio_named else None)
 
 
-def check_image(image: Image.Image, expected: ExpectedShape | None) -> tuple[Check, ...]:
-    """The checks `image` fails, in a fixed order."""
+def check_image(
+    image: Image.Image, expected: ExpectedShape | None, size: tuple[int, int] | None = None
+) -> tuple[Check, ...]:
+    """The checks `image` fails, in a fixed order; `size` is the file's when the
+    image was decoded at a reduced scale."""
     failed: list[Check] = []
+    width, height = size or image.size
     if expected is not None:
-        long_side = max(image.width, image.height)
+        long_side = max(width, height)
         if abs(long_side - expected.long_side_px) > SIZE_TOLERANCE * expected.long_side_px:
             failed.append(Check.SIZE_MISMATCH)
         if expected.ratio is not None:
-            actual = image.width / max(1, image.height)
+            actual = width / max(1, height)
             if abs(math.log(actual / expected.ratio)) > math.log1p(RATIO_TOLERANCE):
                 failed.append(Check.RATIO_MISMATCH)
     if is_blank(image):

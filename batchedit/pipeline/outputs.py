@@ -59,6 +59,7 @@ from batchedit.pipeline.metadata import (
     read_carried,
     restamp_xmp,
 )
+from batchedit.pipeline.payload import same_pixels
 from batchedit.records import Check, OutputFile, Row
 from batchedit.state.rundir import RunPaths
 
@@ -66,6 +67,9 @@ OUTPUTS_DIR = "outputs"
 RUN_ID_FILE = "run_id"
 _EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
 ACCEPTED_FORMATS = tuple(_EXTENSIONS)
+#: A JPEG whose pixels are only checked is decoded no smaller than this on its
+#: long side (the blank check reads a 64 px sample of it).
+CHECK_DECODE_PX = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,14 +91,21 @@ def inspect_image(data: bytes) -> ImageInfo:
     """Decode `data` fully (a truncated file fails here); synchronous, for a thread.
     A body that is not PNG, JPEG or WebP fails for good (`retry_may_cure`
     False), naming what it is."""
-    with decode_result(data) as image:
-        return ImageInfo(image.format or "", image.width, image.height)
+    image, (width, height) = decode_result(data)
+    with image:
+        return ImageInfo(image.format or "", width, height)
 
 
-def decode_result(data: bytes) -> Image.Image:
+def decode_result(
+    data: bytes, *, draft_px: int | None = None
+) -> tuple[Image.Image, tuple[int, int]]:
     """`data` opened as PNG, JPEG or WebP only and decoded whole; the caller
     closes it. A body cut short fails with a DownloadError a new download may
-    cure; a body that is no such image at all fails for good."""
+    cure; a body that is no such image at all fails for good. With `draft_px`
+    a JPEG is decoded at a reduced scale (1/2 to 1/8) no smaller than that on
+    its long side: libjpeg still reads every byte of the scans, so a file
+    cut short or corrupt fails the same, at a tenth of the CPU and memory at
+    4K. Returned with the full size (the image's own is then the reduced one)."""
     if sniff_image_type(data) is None:
         raise DownloadError(
             f"the result is {describe_content(data)}; only PNG, JPEG and WebP are accepted",
@@ -104,12 +115,15 @@ def decode_result(data: bytes) -> Image.Image:
         image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
         raise DownloadError(f"the downloaded result is not a valid image ({exc})") from exc
+    full_size = image.size
     try:
+        if draft_px is not None and image.format == "JPEG":
+            image.draft(image.mode, (draft_px, draft_px))
         image.load()
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         image.close()
         raise DownloadError(f"the downloaded result is not a valid image ({exc})") from exc
-    return image
+    return image, full_size
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,10 +146,18 @@ def prepare_output(
     `spec` says, keeping its ICC profile, EXIF and XMP. The download's own
     check: a body that does not decode may be fetched again; anything failing
     after it decoded would fail the same on a new download, so it is final.
-    Synchronous, for a thread."""
-    image = decode_result(data)
+    Synchronous, for a thread.
+
+    A JPEG stored as it came (relabelled in place, no manifest to rewrite)
+    has its pixels only checked: it is decoded at a reduced scale."""
+    checked_only = (
+        sniff_image_type(data) == "image/jpeg"
+        and spec.pillow_format in (None, "JPEG")
+        and not has_c2pa(data)
+    )
+    image, size = decode_result(data, draft_px=CHECK_DECODE_PX if checked_only else None)
     try:
-        return _prepare(image, data, spec, provenance, expected)
+        return _prepare(image, size, data, spec, provenance, expected)
     except DownloadError as exc:
         if not exc.retry_may_cure:
             raise
@@ -146,6 +168,7 @@ def prepare_output(
 
 def _prepare(
     image: Image.Image,
+    size: tuple[int, int],
     data: bytes,
     spec: OutputSpec,
     provenance: Provenance,
@@ -156,11 +179,12 @@ def _prepare(
     came with `ai_label: off`; one holding a C2PA manifest is written afresh
     without it (the original is kept beside, see c2pa_boxes.py)."""
     source_c2pa = has_c2pa(data)
-    source = ImageInfo(image.format or "", image.width, image.height)
+    width, height = size  # the file's: `image` may be decoded at a reduced scale
+    source = ImageInfo(image.format or "", width, height)
     source_format = source.format
-    checks = check_image(image, expected)
+    checks = check_image(image, expected, size)
     target = spec.pillow_format or source_format
-    problem = format_limit_problem(target, image.width, image.height)
+    problem = format_limit_problem(target, width, height)
     if problem is not None:
         raise DownloadError(problem)
     carried = read_carried(image)
@@ -177,14 +201,17 @@ def _prepare(
         output = encode_image(image, target, None, carried, xmp, lossless_source=lossless)
     else:
         output = restamp_xmp(data, xmp)  # in place: the pixels are not encoded again
-    info = ImageInfo(target, image.width, image.height)
+    info = ImageInfo(target, width, height)
     signed = False
     if spec.c2pa_sign is not None:
         title = f"{provenance.task_id}.{_EXTENSIONS[target]}"
         output = sign_output(output, target, data, source_format, spec.c2pa_sign, title)
         signed = True
     if output is not data and (signed or target == source_format):
-        inspect_image(output)  # what is stored must decode, whatever made it
+        # What is stored must be the image checked: relabelled in place, the
+        # same pixel bytes say so; anything else must decode, whatever made it.
+        if not same_pixels(data, output, target):
+            inspect_image(output)
     changed = output is not data
     keep = changed and (spec.keep_original or (source_c2pa and spec.c2pa == "keep"))
     return Prepared(output, info, source, keep, source_c2pa, signed, checks)

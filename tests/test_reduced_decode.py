@@ -1,0 +1,65 @@
+"""A JPEG result stored as it came is checked from a reduced-scale decode: the
+same verdicts (cut short, blank, wrong size) at a fraction of the CPU and
+memory, with the file's own size in the report."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from batchedit.errors import DownloadError
+from batchedit.manifest.naming import OutputSpec
+from batchedit.pipeline.checks import ExpectedShape
+from batchedit.pipeline.metadata import Provenance
+from batchedit.pipeline.outputs import CHECK_DECODE_PX, decode_result, prepare_output
+from batchedit.records import Check
+
+PROVENANCE = Provenance("google/nano-banana-pro-edit", "task-1", "run-1")
+
+
+def _jpeg(size: tuple[int, int], colour: str | None = None) -> bytes:
+    picture = (
+        Image.new("RGB", size, colour)
+        if colour
+        else Image.linear_gradient("L").resize(size).convert("RGB")
+    )
+    buffer = io.BytesIO()
+    picture.save(buffer, format="JPEG", quality=85)
+    return buffer.getvalue()
+
+
+def test_a_large_jpeg_is_decoded_reduced_and_reported_at_its_own_size() -> None:
+    data = _jpeg((3000, 2000))
+    image, size = decode_result(data, draft_px=CHECK_DECODE_PX)
+    with image:
+        assert size == (3000, 2000)
+        assert CHECK_DECODE_PX <= max(image.size) < 3000
+    prepared = prepare_output(data, OutputSpec(), PROVENANCE, ExpectedShape(3000, 1.5))
+    assert (prepared.info.width, prepared.info.height) == (3000, 2000)
+    assert (prepared.source.width, prepared.source.height) == (3000, 2000)
+    assert prepared.checks == ()
+    with Image.open(io.BytesIO(prepared.data)) as stored:
+        assert stored.size == (3000, 2000)
+        assert "AISystemUsed" in stored.info["xmp"].decode()
+
+
+def test_a_jpeg_cut_short_still_fails_and_a_new_download_may_cure_it() -> None:
+    data = _jpeg((3000, 2000))
+    with pytest.raises(DownloadError) as failure:
+        prepare_output(data[: len(data) // 2], OutputSpec(), PROVENANCE, None)
+    assert failure.value.retry_may_cure
+
+
+def test_the_checks_see_a_blank_or_wrongly_sized_jpeg_as_they_did_decoded_whole() -> None:
+    blank = prepare_output(_jpeg((2048, 2048), "white"), OutputSpec(), PROVENANCE, None)
+    assert blank.checks == (Check.BLANK,)
+    small = prepare_output(_jpeg((1024, 1024)), OutputSpec(), PROVENANCE, ExpectedShape(4096, 1.0))
+    assert small.checks == (Check.SIZE_MISMATCH,)
+
+
+def test_a_conversion_decodes_the_whole_image() -> None:
+    prepared = prepare_output(_jpeg((1200, 800)), OutputSpec(format="png"), PROVENANCE, None)
+    with Image.open(io.BytesIO(prepared.data)) as stored:
+        assert stored.format == "PNG" and stored.size == (1200, 800)

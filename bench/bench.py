@@ -100,10 +100,10 @@ def bench_scheduling(bench: Bench) -> None:
     bench.lines.append(
         Line(
             f"B2 scheduling ({rows} rows, latency 1-3 s, c=100)",
-            "<= 1.10, <= 4 polls/task",
+            "<= 1.10, <= 3.5 polls/task",
             ours,
             base,
-            ratio <= 1.10 and results[False].polls_per_task <= 4,
+            ratio <= 1.10 and results[False].polls_per_task <= 3.5,
         )
     )
 

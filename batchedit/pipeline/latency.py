@@ -170,10 +170,11 @@ class DurationModel:
         return samples.total_s / len(samples.ring)
 
     def plan_for(self, kind: TaskKind) -> PollPlan:
-        samples = self._kinds.get(kind)
-        if samples is not None and samples.plan is not None:
-            return samples.plan
-        return self._pooled.plan or self._fallback
+        """The plan for `kind`: its own samples', else the pooled ones', else the fallback."""
+        for samples in (self._kinds.get(kind), self._pooled):
+            if samples is not None and samples.plan is not None:
+                return samples.plan
+        return self._fallback
 
     @property
     def polls_per_task(self) -> float:

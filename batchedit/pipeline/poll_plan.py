@@ -10,8 +10,8 @@ samples themselves (expected age at which a task is noticed, expected polls
 per task), and the budget keeps one:
 
 - without a request budget: the plan with the least wait plus polls priced
-  at `POLL_PRICE` of the mean duration (a poll is worth 2% of a typical
-  task's time: about 3.5 polls a task when durations are spread evenly over
+  at `POLL_PRICE` of the mean duration (a poll is worth 2.5% of a typical
+  task's time: about 3 polls a task when durations are spread evenly over
   1-3 s, under 3 for the narrower spread of minute-long 1K-4K edits), never
   more than `max_polls_per_task`;
 - with a budget of R requests/s and C slots: the best of min(C / hold,
@@ -34,7 +34,9 @@ from dataclasses import dataclass
 
 #: What a poll costs without a request budget, as a share of the mean duration:
 #: the wait a plan may trade for one poll fewer per task.
-POLL_PRICE = 0.02
+POLL_PRICE = 0.025
+#: Past a plan's last age, the first gaps, as a share of the typical duration.
+TAIL_GAP = 0.05
 #: Ages a plan may poll at: this many quantiles of the samples at most.
 _GRID_POINTS = 48
 #: Prices of a poll tried, as fractions of the mean duration, each a factor 1.3
@@ -73,11 +75,18 @@ class PollPlan:
     hold_s: float  # expected age at which a finished task is noticed
 
     def next_age(self, after_s: float, shape: PollShape) -> float:
-        """The first planned age after `after_s`, else the shape's backoff."""
+        """The first planned age after `after_s`; past the plan's last (the
+        longest duration learned), a task is most likely just a little longer:
+        polls follow at a twentieth of the typical duration, then back off
+        by half the time since the plan ended, never later than the shape's
+        backoff (a task that hangs costs a few polls, not a stream of them)."""
         index = bisect.bisect_right(self.ages_s, after_s + shape.min_interval_s * 0.999)
         if index < len(self.ages_s):
             return min(self.ages_s[index], shape.next_age(after_s))
-        return shape.next_age(after_s)
+        if math.isnan(self.hold_s):
+            return shape.next_age(after_s)
+        gap = max(shape.min_interval_s, TAIL_GAP * self.hold_s, (after_s - self.ages_s[-1]) / 2)
+        return min(after_s + gap, shape.next_age(after_s))
 
 
 def fallback_plan(shape: PollShape) -> PollPlan:

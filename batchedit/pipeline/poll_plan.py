@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 #: What a poll costs without a request budget, as a share of the mean duration:
 #: the wait a plan may trade for one poll fewer per task.
-POLL_PRICE = 0.025
+POLL_PRICE = 0.0275
 #: Past a plan's last age, the first gaps, as a share of the typical duration.
 TAIL_GAP = 0.05
 #: Ages a plan may poll at: this many quantiles of the samples at most.
@@ -112,37 +112,38 @@ class PlanBudget:
 def plan_polls(durations_s: Sequence[float], budget: PlanBudget, shape: PollShape) -> PollPlan:
     """The plan that frees slots fastest for these sorted durations.
 
-    For each price of a poll (a fraction of the mean duration), `_cheapest_ages`
+    For a price of a poll (a fraction of the mean duration), `cheapest_ages`
     finds the timetable minimising the wait for a notice plus the priced polls,
     exactly: cheap polls give dense plans, dear ones sparse. Polls then land
     where they pay: close together where many tasks end and few are left to
-    poll again, apart where a poll would mostly find tasks still running. The
-    budget keeps the best plan of the family, each scored on the samples."""
+    poll again, apart where a poll would mostly find tasks still running.
+
+    Without a request budget the plan is the one at POLL_PRICE, the optimum of
+    the smoothed distribution itself (choosing among prices by a score on the
+    raw samples would follow their noise: near the optimum the cost is flat,
+    and plans of 2.5 and 3.5 polls a task score alike), or the cheapest price
+    whose plan keeps within `max_polls_per_task`. With a budget, the family
+    of every price is scored on the samples and the budget keeps the best."""
     grid = _Grid.of(durations_s)
-    price_s = POLL_PRICE * grid.mean_s
+    if budget.requests_per_s is None:
+        plan = PollPlan((), math.inf, math.inf)
+        for price in (POLL_PRICE, *(p for p in _POLL_PRICES if p > POLL_PRICE)):
+            ages = _shaped(grid.cheapest_ages(price * grid.mean_s, shape.min_interval_s), shape)
+            plan = _score(ages, durations_s, shape)
+            if plan.polls_per_task <= budget.max_polls_per_task:
+                break
+        return plan
     best: PollPlan | None = None
     for price in _POLL_PRICES:
         ages = _shaped(grid.cheapest_ages(price * grid.mean_s, shape.min_interval_s), shape)
         plan = _score(ages, durations_s, shape)
-        if best is None or _better(plan, best, budget, price_s):
+        if best is None or _better(plan, best, budget):
             best = plan
     assert best is not None  # the price family is never empty
     return best
 
 
-def _better(plan: PollPlan, best: PollPlan, budget: PlanBudget, price_s: float) -> bool:
-    if budget.requests_per_s is None:
-        cap = budget.max_polls_per_task
-        within, best_within = plan.polls_per_task <= cap, best.polls_per_task <= cap
-        if within != best_within:
-            return within
-        if not within:
-            return plan.polls_per_task < best.polls_per_task
-        ours = plan.hold_s + price_s * plan.polls_per_task
-        theirs = best.hold_s + price_s * best.polls_per_task
-        if not math.isclose(ours, theirs, rel_tol=1e-9):
-            return ours < theirs
-        return plan.polls_per_task < best.polls_per_task
+def _better(plan: PollPlan, best: PollPlan, budget: PlanBudget) -> bool:
     ours, theirs = budget.throughput(plan), budget.throughput(best)
     if not math.isclose(ours, theirs, rel_tol=1e-9):
         return ours > theirs

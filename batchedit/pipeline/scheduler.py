@@ -190,7 +190,7 @@ class LatencyAwarePolicy:
 
 #: Every this many tasks, one is first polled at half the plan's first age: what
 #: finished before the first planned poll is otherwise known only as "by then".
-PROBE_EVERY = 16
+PROBE_EVERY = 32
 
 #: Due tasks compared when a poll token is scarce: enough to find a likely one, cheap.
 LOOK_AHEAD = 32

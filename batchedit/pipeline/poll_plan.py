@@ -5,23 +5,23 @@ that kind. For a price put on each poll, the timetable that minimises the
 wait for a notice plus the priced polls is found exactly by dynamic
 programming over quantiles of the samples: polls land close together where
 many tasks end and few are left to poll again, apart where a poll would
-mostly find tasks still running. Each price gives one plan, scored on the
-samples themselves (expected age at which a task is noticed, expected polls
-per task), and the budget keeps one:
+mostly find tasks still running. Each plan is scored on the samples
+themselves (expected age at which a task is noticed, expected polls per
+task), and the budget says which one to keep:
 
 - without a request budget: the plan with the least wait plus polls priced
-  at `POLL_PRICE` of the mean duration (a poll is worth 2.5% of a typical
-  task's time: about 3 polls a task when durations are spread evenly over
-  1-3 s, under 3 for the narrower spread of minute-long 1K-4K edits), never
-  more than `max_polls_per_task`;
-- with a budget of R requests/s and C slots: the best of min(C / hold,
-  R / (1 + polls)), the throughput that slots and requests each allow. When
-  requests are scarce this pushes polls late, where one poll finds the task
-  done; when slots are scarce it packs them where tasks finish.
+  at `POLL_PRICE` of the mean duration (a poll is worth 2.75% of a typical
+  task's time: about 3.3 polls a task when durations are spread evenly over
+  1-3 s, under 3 for the narrower spread of minute-long 1K-4K edits), or
+  the cheapest price whose plan keeps within `max_polls_per_task`;
+- with a budget of R requests/s and C slots: of the plans at every price,
+  the best of min(C / hold, R / (1 + polls)), the throughput that slots and
+  requests each allow. When requests are scarce this pushes polls late,
+  where one poll finds the task done; when slots are scarce it packs them
+  where tasks finish.
 
 Every plan obeys the same gap rule (`PollShape.next_age`), which is what the
-scheduler's notice bound rests on. Pure and synchronous; memory is a fixed
-ring of floats per kind of task.
+scheduler's notice bound rests on. Pure and synchronous.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 An event-driven model of B2 on a virtual clock: `--concurrency` slots, tasks
 of uniform(1, 3) s, a fixed round trip per submit and per poll, every slot
 refilled when its task is noticed. It runs batchedit's own latency-aware
-policy (scheduler.LatencyAwarePolicy, learning as a run does) beside two
-references that no polling client can beat:
+policy (scheduler.LatencyAwarePolicy, learning as a run does, cold and
+`batchedit warm` from the samples of a night before) beside references:
 
 - `oracle`: each task noticed the instant it ends (zero polls): what is left
   is the tail (slots idle while the last tasks run) and the round trips;
@@ -14,7 +14,10 @@ references that no polling client can beat:
   first task and learning nothing after: the cheapest timetable at its price.
 
 The makespan over the ideal (the sum of durations / concurrency) is what B2
-measures, so the rows show what is reachable at a given number of polls:
+measures, so the rows show what is reachable at a given number of polls.
+Last, the `bound` lines: the least mean notice delay any poll timetable
+achieves for the true distribution at 3, 3.5 and 4 polls a task (exact,
+by dynamic programming on a fine grid); no polling client does better:
 
     .venv/bin/python bench/makespan_model.py --rows 1500 3000
 """
@@ -120,6 +123,44 @@ def _known_plan(k: int) -> Delay:
     return delay
 
 
+def best_notice_delay(polls_per_task: float, points: int = 400) -> tuple[float, float]:
+    """The least mean notice delay of any poll timetable for uniform(1, 3) s
+    durations, at no more than `polls_per_task` polls a task on average:
+    dynamic programming over a fine grid of poll ages for a price per poll,
+    the price bisected until the plan's polls meet the bound. (delay s, polls)."""
+
+    def plan(price: float) -> tuple[float, float]:
+        ages = [1.0 + 2.0 * k / points for k in range(points + 1)]
+        share = [(age - 1.0) / 2.0 for age in ages]  # done by each age
+        cost, step = [0.0] * (points + 1), [points] * (points + 1)
+        # Position i > 0 is a poll at ages[i]; position 0 is the start (no poll
+        # yet, and nothing ends before 1 s); a poll at the last age notices all.
+        for i in range(points - 1, -1, -1):
+            best = float("inf")
+            for j in range(i + 1, points + 1):
+                mass = share[j] - share[i]  # uniform: mean wait half the gap
+                here = mass * (ages[j] - ages[i]) / 2.0 + cost[j]
+                if here < best:
+                    best, step[i] = here, j
+            cost[i] = price * (1.0 - share[i]) + best
+        delay, polls, i = 0.0, 0.0, 0
+        while i < points:
+            j = step[i]
+            polls += 1.0 - share[i]
+            delay += (share[j] - share[i]) * (ages[j] - ages[i]) / 2.0
+            i = j
+        return delay, polls
+
+    low, high = 1e-5, 1.0
+    for _ in range(40):
+        middle = (low * high) ** 0.5
+        if plan(middle)[1] > polls_per_task:
+            low = middle
+        else:
+            high = middle
+    return plan(high)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[1500, 3000])
@@ -142,6 +183,10 @@ def main() -> None:
             polls = sum(p for _, p in runs) / len(runs)
             figures = f"{ratio:.3f} makespan/ideal, {polls:.2f} polls/task"
             print(f"{policy:10s} {rows:6d} rows: {figures}")
+    for polls in (3.0, 3.5, 4.0):
+        delay, used = best_notice_delay(polls)
+        late = f"{delay:.3f} s late ({delay / 2.0:.1%} of the mean)"
+        print(f"bound: at {used:.2f} polls/task the best plan notices a task {late}")
 
 
 if __name__ == "__main__":

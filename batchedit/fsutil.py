@@ -84,11 +84,14 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def remove_partial_files(folder: Path) -> int:
+def remove_partial_files(folder: Path, *, recursive: bool = True) -> int:
     """Delete the hidden `.NAME.*.part` files that writes aside leave behind when
-    a process is killed mid-write; call it only while holding the run's lock."""
+    a process is killed mid-write, in `folder` (and below it, if `recursive`);
+    call it only while holding the run's lock, and never on a folder another
+    writer is using at the time."""
     removed = 0
-    for path in folder.rglob(f".*{PARTIAL_SUFFIX}"):
+    found = folder.rglob if recursive else folder.glob
+    for path in found(f".*{PARTIAL_SUFFIX}"):
         if path.is_file():
             path.unlink(missing_ok=True)
             removed += 1

@@ -16,6 +16,7 @@ from support import read_report
 from test_interrupts import WAIT_LIMIT_S, catalog, reached, start_run, wait_for
 
 from batchedit.cli import main
+from batchedit.pipeline.runner import _prepare_run_dir
 from batchedit.simulator import STORE_DIR
 from batchedit.state.rundir import RunPaths
 
@@ -77,3 +78,21 @@ def test_an_interrupted_simulate_run_resumes_its_tasks_and_pays_each_row_once(
     assert {line["status"] for line in report} == {"succeeded"}
     assert all(line["attempts"] == 1 for line in report), "no task was paid for twice"
     assert paid(run_dir) == 30 - len(known)
+
+
+def test_a_run_sweeps_its_own_half_written_files_but_not_the_simulators_store(
+    tmp_path: Path,
+) -> None:
+    """A `--simulate` run starts its simulator, which renders the tasks a
+    stopped run left unrendered, before the pipeline sweeps what a killed run
+    left aside: the sweep must not delete a render being written (that failed
+    a resumed task, 'could not store the result', once in a loaded suite)."""
+    paths = RunPaths(tmp_path / "run")
+    rendering = paths.state_dir / STORE_DIR / "results" / ".task-1-0.png.render.part"
+    left = [paths.outputs / ".a.png.1f.part", paths.state_dir / ".latency.json.2.part"]
+    for path in (rendering, *left):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"half")
+    _prepare_run_dir(paths)
+    assert rendering.is_file()
+    assert not any(path.exists() for path in left)

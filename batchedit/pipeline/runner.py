@@ -289,7 +289,12 @@ def _warm_start(run: RunServices, config: RunConfig) -> None:
 def _prepare_run_dir(paths: RunPaths) -> None:
     """outputs/ exists, and no file a killed run was writing is left half-made."""
     paths.outputs.mkdir(parents=True, exist_ok=True)
-    remove_partial_files(paths.root)
+    # What the run itself writes aside: its outputs, and files at the top of the
+    # run and state folders. Not below those: a simulator of `--simulate`
+    # keeps its store there, cleans it itself, and is already writing into it.
+    remove_partial_files(paths.outputs)
+    remove_partial_files(paths.root, recursive=False)
+    remove_partial_files(paths.state_dir, recursive=False)
 
 
 def _first_leaf(group: BaseExceptionGroup[Exception]) -> Exception:

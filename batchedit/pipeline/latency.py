@@ -16,6 +16,7 @@ Pure and synchronous; memory is a fixed ring of floats per kind of task.
 from __future__ import annotations
 
 import bisect
+import math
 import random
 from array import array
 from collections.abc import Sequence
@@ -43,11 +44,11 @@ class DurationSamples:
     """A ring of the latest durations of one kind of task, kept sorted beside
     (for plans and draws by bisection), and its current plan."""
 
-    __slots__ = ("ring", "_sorted", "_next", "count", "total_s", "_planned_at", "plan")
+    __slots__ = ("_ring", "_sorted", "_next", "count", "_total_s", "_planned_at", "plan")
 
     def __init__(self) -> None:
-        self.ring: array[float] = array("d")
-        self.total_s = 0.0  # the sum of the ring, kept as it changes
+        self._ring: array[float] = array("d")
+        self._total_s = 0.0  # the sum of the ring, kept as it changes
         self._sorted: list[float] = []  # the ring's values, ascending
         self._next = 0
         self.count = 0  # samples ever seen
@@ -56,8 +57,12 @@ class DurationSamples:
 
     def recent(self) -> list[float]:
         """The samples kept, oldest first (what a warm start saves)."""
-        ring = list(self.ring)
+        ring = list(self._ring)
         return ring[self._next :] + ring[: self._next]
+
+    def mean_s(self) -> float:
+        """The mean of the samples kept (nan before any)."""
+        return self._total_s / len(self._ring) if self._ring else math.nan
 
     def share_at_most(self, age_s: float) -> float | None:
         """The share of kept durations at most `age_s`; None before any is kept."""
@@ -66,15 +71,15 @@ class DurationSamples:
         return bisect.bisect_right(self._sorted, age_s) / len(self._sorted)
 
     def add(self, duration_s: float) -> None:
-        if len(self.ring) < MAX_SAMPLES:
-            self.ring.append(duration_s)
+        if len(self._ring) < MAX_SAMPLES:
+            self._ring.append(duration_s)
         else:
-            dropped = self.ring[self._next]
+            dropped = self._ring[self._next]
             del self._sorted[bisect.bisect_left(self._sorted, dropped)]
-            self.total_s -= dropped
-            self.ring[self._next] = duration_s
+            self._total_s -= dropped
+            self._ring[self._next] = duration_s
             self._next = (self._next + 1) % MAX_SAMPLES
-        self.total_s += duration_s
+        self._total_s += duration_s
         bisect.insort(self._sorted, duration_s)
         self.count += 1
 
@@ -167,7 +172,7 @@ class DurationModel:
         samples = self._kinds.get(kind)
         if samples is None or samples.count < MIN_SAMPLES:
             return None
-        return samples.total_s / len(samples.ring)
+        return samples.mean_s()
 
     def plan_for(self, kind: TaskKind) -> PollPlan:
         """The plan for `kind`: its own samples', else the pooled ones', else the fallback."""

@@ -150,14 +150,15 @@ def prepare_output(
 
     A JPEG stored as it came (relabelled in place, no manifest to rewrite)
     has its pixels only checked: it is decoded at a reduced scale."""
+    source_c2pa = has_c2pa(data)
     checked_only = (
         sniff_image_type(data) == "image/jpeg"
         and spec.pillow_format in (None, "JPEG")
-        and not has_c2pa(data)
+        and not source_c2pa
     )
     image, size = decode_result(data, draft_px=CHECK_DECODE_PX if checked_only else None)
     try:
-        return _prepare(image, size, data, spec, provenance, expected)
+        return _prepare(image, size, data, source_c2pa, spec, provenance, expected)
     except DownloadError as exc:
         if not exc.retry_may_cure:
             raise
@@ -170,6 +171,7 @@ def _prepare(
     image: Image.Image,
     size: tuple[int, int],
     data: bytes,
+    source_c2pa: bool,
     spec: OutputSpec,
     provenance: Provenance,
     expected: ExpectedShape | None,
@@ -178,7 +180,6 @@ def _prepare(
     applies to conversions only): it is relabelled in place, or stored as it
     came with `ai_label: off`; one holding a C2PA manifest is written afresh
     without it (the original is kept beside, see c2pa_boxes.py)."""
-    source_c2pa = has_c2pa(data)
     width, height = size  # the file's: `image` may be decoded at a reduced scale
     source = ImageInfo(image.format or "", width, height)
     source_format = source.format

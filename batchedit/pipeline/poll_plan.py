@@ -125,21 +125,22 @@ def plan_polls(durations_s: Sequence[float], budget: PlanBudget, shape: PollShap
     whose plan keeps within `max_polls_per_task`. With a budget, the family
     of every price is scored on the samples and the budget keeps the best."""
     grid = _Grid.of(durations_s)
+
+    def plan_at(price: float) -> PollPlan:
+        ages = grid.cheapest_ages(price * grid.mean_s, shape.min_interval_s)
+        return _score(_shaped(ages, shape), durations_s, shape)
+
     if budget.requests_per_s is None:
-        plan = PollPlan((), math.inf, math.inf)
         for price in (POLL_PRICE, *(p for p in _POLL_PRICES if p > POLL_PRICE)):
-            ages = _shaped(grid.cheapest_ages(price * grid.mean_s, shape.min_interval_s), shape)
-            plan = _score(ages, durations_s, shape)
+            plan = plan_at(price)
             if plan.polls_per_task <= budget.max_polls_per_task:
                 break
-        return plan
-    best: PollPlan | None = None
-    for price in _POLL_PRICES:
-        ages = _shaped(grid.cheapest_ages(price * grid.mean_s, shape.min_interval_s), shape)
-        plan = _score(ages, durations_s, shape)
-        if best is None or _better(plan, best, budget):
+        return plan  # within the cap, else the dearest price's
+    best = plan_at(_POLL_PRICES[0])
+    for price in _POLL_PRICES[1:]:
+        plan = plan_at(price)
+        if _better(plan, best, budget):
             best = plan
-    assert best is not None  # the price family is never empty
     return best
 
 

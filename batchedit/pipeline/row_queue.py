@@ -58,7 +58,6 @@ class RowQueue:
         self._expected_s = expected_s
         self._free: deque[RowPlan | Unreadable] = deque()  # pays nothing: first
         self._kinds: dict[TaskKind, deque[tuple[int, RowPlan]]] = {}
-        self._ends = 0  # end markers put, handed out once every row is
         self._size = 0
         self._seq = itertools.count()
         lock = asyncio.Lock()
@@ -71,11 +70,12 @@ class RowQueue:
     async def put(self, item: QueueItem) -> None:
         async with self._not_full:
             await self._not_full.wait_for(lambda: self._size < self._maxsize)
-            if item is None:
-                self._ends += 1
-            elif isinstance(item, Unreadable) or item.action in (Action.POLL, Action.FETCH):
+            # An end marker is only counted: `get` hands one out once no row is left.
+            if isinstance(item, Unreadable) or (
+                item is not None and item.action in (Action.POLL, Action.FETCH)
+            ):
                 self._free.append(item)
-            else:
+            elif item is not None:
                 line = self._kinds.setdefault(task_kind(item.row.request), deque())
                 line.append((next(self._seq), item))
             self._size += 1
@@ -93,8 +93,7 @@ class RowQueue:
         if self._free:
             return self._free.popleft()
         if not self._kinds:
-            self._ends -= 1
-            return None
+            return None  # only end markers are left
         kind = max(self._kinds, key=self._priority)
         line = self._kinds[kind]
         _, plan = line.popleft()

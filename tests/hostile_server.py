@@ -14,6 +14,7 @@ shape, with one misbehaviour switched on by `mode`.
     gzip_download  a good PNG result sent gzip-encoded (must succeed)
     redirect_private  a result that redirects to the cloud metadata address
     redirect_loop  a result that redirects to itself
+    other_port     a result URL on another loopback port (another local service)
 
 It serves from its own thread and loop, so a client in a subprocess can be
 measured while it talks to it; `counts` says which requests arrived.
@@ -74,6 +75,8 @@ class HostileServer:
     mode: str
     key: str
     base_url: str = ""
+    #: The second listener of `other_port`: the same files, on another port.
+    other_url: str = ""
     counts: Counter[str] = field(default_factory=Counter)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _ready: threading.Event = field(default_factory=threading.Event)
@@ -111,6 +114,10 @@ class HostileServer:
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         self.base_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        if self.mode == "other_port":
+            other = web.TCPSite(runner, "127.0.0.1", 0)
+            await other.start()
+            self.other_url = f"http://127.0.0.1:{runner.addresses[1][1]}"
         self._ready.set()
         try:
             await self._stop.wait()
@@ -158,6 +165,8 @@ class HostileServer:
             url = "http://169.254.169.254/latest/meta-data/result.png"
         elif self.mode == "echo_key":
             url = f"{self.base_url}/files/{task_id}.png?api_key={self.key}"
+        elif self.mode == "other_port":
+            url = f"{self.other_url}/files/{task_id}.png"
         resources = [{"url": url, "type": "image", "width": 64, "height": 48}]
         return envelope(
             {"task_id": task_id, "status": "success", "result": {"resources": resources}}

@@ -364,7 +364,7 @@ def test_an_internal_error_stops_the_run_with_exit_4_and_the_report_written(
 # -- where results may come from ----------------------------------------------------
 
 REMOTE = DownloadPolicy(max_bytes=1024, timeout_s=5)
-LOOPBACK_API = DownloadPolicy(max_bytes=1024, timeout_s=5, loopback_api=True)
+LOOPBACK_API = DownloadPolicy(max_bytes=1024, timeout_s=5, loopback_api=("http", "127.0.0.1", 8787))
 ALLOWED = DownloadPolicy(max_bytes=1024, timeout_s=5, allow_private=True)
 
 
@@ -376,6 +376,11 @@ ALLOWED = DownloadPolicy(max_bytes=1024, timeout_s=5, allow_private=True)
         (REMOTE, "https://10.0.0.7/r.png", "10.0.0.7", "private address (10.0.0.7)"),
         (REMOTE, "https://127.0.0.1/r.png", "127.0.0.1", "private address (127.0.0.1)"),
         (LOOPBACK_API, "http://127.0.0.1:8787/r.png", "127.0.0.1", None),
+        (LOOPBACK_API, "http://127.0.0.1:8788/r.png", "127.0.0.1", "not the API's own origin"),
+        (LOOPBACK_API, "https://127.0.0.1:8787/r.png", "127.0.0.1", "not the API's own origin"),
+        (LOOPBACK_API, "http://127.0.0.2:8787/r.png", "127.0.0.2", "not the API's own origin"),
+        (LOOPBACK_API, "http://[::1]:8787/r.png", "::1", "not the API's own origin"),
+        (ALLOWED, "http://127.0.0.1:6379/r.png", "127.0.0.1", None),
         (LOOPBACK_API, "http://169.254.169.254/r", "169.254.169.254", "private address"),
         (LOOPBACK_API, "https://[fd00::1]/r.png", "fd00::1", "private address (fd00::1)"),
         (ALLOWED, "http://192.168.1.9/r.png", "192.168.1.9", None),
@@ -428,5 +433,8 @@ async def test_a_name_that_resolves_to_a_private_address_at_connect_time_is_refu
         await guarded.resolve("files.example.com", 443)
     api = await guarded.resolve("API.modellix.ai", 443)  # the API's own origin: as it is
     assert api[0]["host"] == "10.1.2.3"
+    local = GuardedResolver(LOOPBACK_API, "127.0.0.1", RebindingResolver("127.0.0.1"))
+    with pytest.raises(OSError, match="not the API's own origin"):
+        await local.resolve("other.localhost", 6379)
     public = GuardedResolver(REMOTE, "api.modellix.ai", RebindingResolver("93.184.216.34"))
     assert (await public.resolve("files.example.com", 443))[0]["host"] == "93.184.216.34"

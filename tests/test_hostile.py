@@ -281,6 +281,32 @@ def test_a_result_on_a_private_address_is_never_fetched(tmp_path: Path, hostile:
 
 
 @pytest.mark.timeout(120)
+def test_a_loopback_api_s_results_come_from_its_own_origin_only(
+    tmp_path: Path, hostile: Any
+) -> None:
+    server = hostile("other_port")
+    run = run_client(tmp_path, server.base_url)
+    report = assert_bounded(run)
+    assert run.code == 1
+    assert server.counts["download"] == 0, "no other loopback port is ever asked"
+    for status, category, message in errors(report):
+        assert (status, category) == ("failed", "download")
+        assert "not the API's own origin" in message and "--allow-private-downloads" in message
+
+
+@pytest.mark.timeout(120)
+def test_allow_private_downloads_lets_results_come_from_another_loopback_port(
+    tmp_path: Path, hostile: Any
+) -> None:
+    server = hostile("other_port")
+    run = run_client(tmp_path, server.base_url, "--allow-private-downloads")
+    report = assert_bounded(run)
+    assert run.code == 0, run.stderr[-2000:]
+    assert {record["status"] for record in report} == {"succeeded"}
+    assert server.counts["download"] == ROWS
+
+
+@pytest.mark.timeout(120)
 def test_a_gzip_encoded_result_is_checked_on_its_decoded_bytes(
     tmp_path: Path, hostile: Any
 ) -> None:

@@ -5,8 +5,11 @@ Results live on a file host; the key must never travel to a host other than
 the API's, so this request carries no Authorization header. The result URL
 is the service's word, so it is checked before anything is sent
 (invariant 10): https only, to a public address (the host's resolved
-addresses too), unless the API origin itself is loopback (the simulator,
-whose results are on loopback) or the user allowed private downloads.
+addresses too), unless the user allowed private downloads. An API origin on
+loopback (the simulator) serves its own results: a result URL on that same
+origin (scheme, host and port) is fetched, but no other loopback port or
+address is, since a hostile local answer could otherwise point the client at
+any service listening on the machine.
 Redirects are followed by hand, at most MAX_REDIRECTS, each target checked
 the same way. The body is capped on its decoded bytes (bounded.py) and the
 whole fetch has a deadline. An expired result (403, 404, 410) is final; a
@@ -33,7 +36,7 @@ from batchedit.api.bounded import (
     describe_bytes,
     read_bounded,
 )
-from batchedit.api.endpoint import is_loopback_host, is_loopback_url
+from batchedit.api.endpoint import is_loopback_url
 from batchedit.api.policy import RequestCounts
 from batchedit.errors import DeadlineExceeded, DownloadError, ResultExpired, TransientError
 from batchedit.records import ErrorCategory
@@ -44,6 +47,15 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _SHOWN_URL_CHARS = 120
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+#: An origin as compared: scheme, host (lower case) and port (the default filled in).
+Origin = tuple[str, str, int]
+
+
+def origin_of(url: URL) -> Origin | None:
+    """`url`'s origin, or None when it has no host or port to compare."""
+    if not url.host or url.port is None:
+        return None
+    return url.scheme.lower(), url.host.lower(), url.port
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +65,9 @@ class DownloadPolicy:
     max_bytes: int
     timeout_s: float
     allow_private: bool = False  # --allow-private-downloads
-    loopback_api: bool = False  # the API is on loopback: its loopback result URLs are fine
+    #: The API's origin when it is on loopback (the simulator): its own result
+    #: URLs are fetched, and only they among loopback URLs.
+    loopback_api: Origin | None = None
 
     @classmethod
     def for_origin(cls, base_url: str, limits: ServiceLimits) -> DownloadPolicy:
@@ -61,23 +75,30 @@ class DownloadPolicy:
             max_bytes=limits.max_download_bytes,
             timeout_s=limits.request_timeout_s,
             allow_private=limits.allow_private_downloads,
-            loopback_api=is_loopback_url(base_url),
+            loopback_api=origin_of(URL(base_url)) if is_loopback_url(base_url) else None,
         )
 
     def refusal(self, url: URL, addresses: list[Address]) -> str | None:
         """Why `url`, whose host stands for `addresses`, may not be fetched, or None."""
+        if self.loopback_api is not None and origin_of(url) == self.loopback_api:
+            return None  # the loopback API's own results (its origin was checked at start)
         for address in addresses:
             reason = self.address_refusal(address)
             if reason is not None:
                 return reason
         if url.scheme == "http" and not self.allow_private:
-            if not (self.loopback_api and is_loopback_host(url.host)):
-                return "is plain http (results are fetched over https only)"
+            return "is plain http (results are fetched over https only)"
         return None
 
     def address_refusal(self, address: Address) -> str | None:
-        if self.allow_private or (self.loopback_api and address.is_loopback):
+        if self.allow_private:
             return None
+        if self.loopback_api is not None and address.is_loopback:
+            scheme, host, port = self.loopback_api
+            return (
+                f"is on loopback ({address}) but not the API's own origin "
+                f"({scheme}://{host}:{port}); pass --allow-private-downloads to fetch it"
+            )
         if not address.is_global:
             return (
                 f"points to a private address ({address}); pass --allow-private-downloads "

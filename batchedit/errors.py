@@ -5,6 +5,7 @@
     ├── SourceError           unreadable job file or manifest           -> exit 2
     ├── LocalFailure          the machine failed us (disk, permissions) -> exit 4
     │   ├── JournalWriteFailed  the journal could not be made durable
+    │   ├── ReportNotWritten  a run ended but its report could not be written
     │   └── InternalError     any other exception reaching the run's edge (a bug)
     ├── InputError            a row's local image cannot be used: the row fails
     ├── FatalApiError         401, 402: nothing else can succeed        -> exit 3
@@ -112,6 +113,12 @@ class LocalFailure(BatcheditError):
 class JournalWriteFailed(LocalFailure):
     """A journal write failed: no line of that batch, nor any later one, is
     durable, so nothing more may be submitted in this run."""
+
+
+class ReportNotWritten(LocalFailure):
+    """A run ended (its journal holds what it did) but report.jsonl and
+    summary.json could not be written: the Python API raises it where the
+    command line exits 4; a re-run writes them."""
 
 
 class InternalError(LocalFailure):

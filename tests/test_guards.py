@@ -19,6 +19,7 @@ from support import TEST_KEY, StartSimulator, VirtualClock, read_report, two_ima
 
 from batchedit.api.client import RetryPolicy
 from batchedit.api.endpoint import Endpoint
+from batchedit.cli.exits import run_exit_code
 from batchedit.manifest.guards import (
     FailureBrake,
     UnknownBudget,
@@ -27,8 +28,9 @@ from batchedit.manifest.guards import (
 )
 from batchedit.manifest.job import apply_overrides, load_job
 from batchedit.pipeline.breaker import BreakerSettings
-from batchedit.pipeline.gate import BY_FAILURE_BRAKE, BY_MAX_UNKNOWN, GateSettings, SubmitGate
+from batchedit.pipeline.gate import GateSettings, SubmitGate
 from batchedit.pipeline.runner import RunConfig, RunOutcome, run_pipeline
+from batchedit.pipeline.stop import StopReason
 from batchedit.state.rundir import RunPaths
 
 FAST_RETRY = RetryPolicy(max_retries=8, base_delay_s=0.001, max_delay_s=0.01)
@@ -101,7 +103,7 @@ async def test_gateway_timeouts_after_a_charge_are_unknown_and_never_paid_twice(
     for line in run.report:
         if line["status"] == "unknown":
             assert line["error"]["http_status"] == 504, line
-    assert run.outcome.exit_code == 1
+    assert run_exit_code(run.outcome) == 1
 
 
 async def test_a_faulty_service_within_the_chosen_budget_finishes(
@@ -115,7 +117,7 @@ async def test_a_faulty_service_within_the_chosen_budget_finishes(
         sim=sim,
         settings={"concurrency": 16, "max_unknown": "30"},
     )
-    assert run.outcome.exit_code in (0, 1)
+    assert run_exit_code(run.outcome) in (0, 1)
     assert run.count("succeeded") >= 80
     for line in run.report:
         if line["status"] != "succeeded":
@@ -129,12 +131,12 @@ async def test_the_default_budget_stops_a_faulty_run_with_exit_3_and_says_how_to
     run = await guarded_run(
         tmp_path, start_simulator, rows=120, sim=sim, settings={"concurrency": 16}
     )
-    assert run.outcome.exit_code == 3
+    assert run_exit_code(run.outcome) == 3
     assert run.count("unknown") >= 5 and run.count("pending") > 0
-    halted = run.outcome.halted or ""
+    halted = run.outcome.why or ""
     assert "budget is spent" in halted and "max_unknown 2%, at least 5 = 5" in halted
     assert "--max-unknown" in halted
-    assert run.outcome.summary.to_json()["stopped_by"] == BY_MAX_UNKNOWN
+    assert run.outcome.summary.to_json()["stopped_by"] == StopReason.MAX_UNKNOWN
 
 
 async def test_the_failure_brake_stops_paying_for_a_broken_job(
@@ -144,15 +146,15 @@ async def test_the_failure_brake_stops_paying_for_a_broken_job(
         tmp_path, start_simulator, rows=200, sim={"fail_rate": 1.0}, settings={"concurrency": 8}
     )
     assert run.stats["submits"] <= 40
-    assert run.outcome.exit_code == 1
+    assert run_exit_code(run.outcome) == 1
     assert run.count("failed") == run.stats["submits"]
     assert run.count("pending") == 200 - run.stats["submits"]
     for line in run.report:
         if line["status"] == "failed":
             assert line["error"]["category"] == "task_failed"
-    halted = run.outcome.halted or ""
+    halted = run.outcome.why or ""
     assert "failure brake (halt_on_failure 0.5/20)" in halted and "e.g." in halted
-    assert run.outcome.summary.to_json()["stopped_by"] == BY_FAILURE_BRAKE
+    assert run.outcome.summary.to_json()["stopped_by"] == StopReason.FAILURE_BRAKE
 
 
 async def test_the_failure_brake_can_be_turned_off(
@@ -166,7 +168,7 @@ async def test_the_failure_brake_can_be_turned_off(
         settings={"halt_on_failure": "off"},
     )
     assert run.count("failed") == run.stats["submits"] == 30
-    assert run.outcome.exit_code == 1 and run.outcome.halted is None
+    assert run_exit_code(run.outcome) == 1 and run.outcome.stop is None
 
 
 async def test_a_402_lets_the_submit_on_the_wire_be_answered(
@@ -179,7 +181,7 @@ async def test_a_402_lets_the_submit_on_the_wire_be_answered(
         sim={"balance": 5, "latency_s": (0.05, 0.05)},
         settings={"concurrency": 2},
     )
-    assert run.outcome.exit_code == 3 and run.outcome.fatal is not None
+    assert run_exit_code(run.outcome) == 3 and run.outcome.fatal is not None
     assert run.stats["submits"] == 5
     assert run.count("unknown") == 0, "the refused submit in flight is known, not unknown"
     with_task = sum(line["task_id"] is not None for line in run.report)
@@ -230,7 +232,7 @@ async def test_the_budget_shuts_the_gate_and_the_brake_counts_only_task_failures
         turn = await submit_gate.admit()
         assert turn is not None
         turn.unknown()
-    assert not submit_gate.is_open and submit_gate.halted_by == BY_MAX_UNKNOWN
+    assert not submit_gate.is_open and submit_gate.halted_by == StopReason.MAX_UNKNOWN
     assert await submit_gate.admit() is None
 
     braked, _ = gate(brake=FailureBrake(0.5, 4))
@@ -238,7 +240,7 @@ async def test_the_budget_shuts_the_gate_and_the_brake_counts_only_task_failures
         braked.task_finished(failure)
     assert braked.is_open, "half of the window is not more than half"
     braked.task_finished("refused")
-    assert braked.halted_by == BY_FAILURE_BRAKE and "e.g. refused" in (braked.halted or "")
+    assert braked.halted_by == StopReason.FAILURE_BRAKE and "e.g. refused" in (braked.halted or "")
     assert parse_failure_brake(False) is None  # YAML's bare `off`
 
 
@@ -270,7 +272,7 @@ async def stop_with_a_submit_on_the_wire(
         running = group.create_task(run_pipeline(config, total_rows=6, stop=stop))
     run = GuardedRun(running.result(), read_report(paths.root), simulator.stats())
     assert_paid_once(run)
-    assert run.outcome.exit_code == 130
+    assert run_exit_code(run.outcome) == 130
     return run
 
 

@@ -14,6 +14,7 @@ from support import (
 
 from batchedit.api.client import RetryPolicy
 from batchedit.api.endpoint import Endpoint
+from batchedit.cli.exits import run_exit_code
 from batchedit.manifest.job import apply_overrides, load_job
 from batchedit.pipeline.breaker import BreakerSettings
 from batchedit.pipeline.runner import RunConfig, run_pipeline
@@ -46,7 +47,7 @@ async def test_every_error_path_gives_its_slot_back(
 
     outcome = await run_pipeline(config, total_rows=24)
 
-    assert outcome.exit_code == 1 and outcome.fatal is None
+    assert run_exit_code(outcome) == 1 and outcome.fatal is None
     report = read_report(paths.root)
     assert len(report) == 24
     statuses = {line["status"] for line in report}

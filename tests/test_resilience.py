@@ -24,6 +24,7 @@ from support import (
 from batchedit.api.client import RetryPolicy
 from batchedit.api.endpoint import Endpoint
 from batchedit.cli import build_parser, main
+from batchedit.cli.exits import run_exit_code
 from batchedit.errors import FatalApiError
 from batchedit.manifest.guards import FailureBrake
 from batchedit.manifest.job import apply_overrides, load_job
@@ -123,7 +124,7 @@ async def test_a_dropped_connection_after_an_accepted_submit_makes_the_row_unkno
     assert run.count("succeeded") == 16 - dropped
     # Every row was paid for exactly once: the dropped ones too, and none twice.
     assert run.stats["submits"] == run.stats["submit_requests"] == 16
-    assert run.outcome.exit_code == 1
+    assert run_exit_code(run.outcome) == 1
 
 
 async def test_malformed_answers_are_retried_or_unknown_never_a_crash(
@@ -270,8 +271,8 @@ async def test_submitting_stops_after_max_unknown_and_the_rest_stay_pending(
     )
     assert run.statuses() == ["unknown"] * 3 + ["pending"] * 17
     assert run.stats["submits"] == 3
-    assert run.outcome.exit_code == 3 and run.outcome.fatal is None
-    assert run.outcome.halted is not None and "max_unknown 3" in run.outcome.halted
+    assert run_exit_code(run.outcome) == 3 and run.outcome.fatal is None
+    assert run.outcome.why is not None and "max_unknown 3" in run.outcome.why
     assert run.outcome.summary.to_json()["stopped_by"] == "max_unknown"
 
 
@@ -304,7 +305,7 @@ async def test_an_exhausted_balance_stops_the_run_with_exit_3_and_pending_rows(
     run = await run_against(
         tmp_path, start_simulator, rows=8, sim={"balance": 3}, settings={"concurrency": 1}
     )
-    assert run.outcome.exit_code == 3
+    assert run_exit_code(run.outcome) == 3
     assert isinstance(run.outcome.fatal, FatalApiError)
     assert run.outcome.fatal.category is ErrorCategory.PAYMENT
     assert "top up the balance" in str(run.outcome.fatal)  # the one test of its advice
@@ -363,7 +364,7 @@ async def test_a_rerun_after_402_finishes_without_paying_again_for_rows_already_
     paths = RunPaths(tmp_path / "run")
     config = RunConfig(job, paths, Endpoint(simulator.base_url, TEST_KEY), retry=FAST_RETRY)
     first = await run_pipeline(config, total_rows=8)
-    assert first.exit_code == 3
+    assert run_exit_code(first) == 3
     report = read_report(paths.root)
     assert {line["status"] for line in report} <= {"succeeded", "pending"}
     paid = {line["id"]: line["task_id"] for line in report if line["task_id"]}
@@ -372,7 +373,7 @@ async def test_a_rerun_after_402_finishes_without_paying_again_for_rows_already_
     simulator.set_balance(None)  # the user tops up the balance
     second = await run_pipeline(config, total_rows=8)
 
-    assert second.exit_code == 0
+    assert run_exit_code(second) == 0
     report = read_report(paths.root)
     assert [line["status"] for line in report] == ["succeeded"] * 8
     assert {line["id"]: line["task_id"] for line in report if line["id"] in paid} == paid
@@ -388,13 +389,13 @@ async def test_a_rerun_after_401_with_the_right_key_submits_every_row_once(
     paths = RunPaths(tmp_path / "run")
     wrong = RunConfig(job, paths, Endpoint(simulator.base_url, "sk-rotated-key"), retry=FAST_RETRY)
     first = await run_pipeline(wrong, total_rows=6)
-    assert first.exit_code == 3 and isinstance(first.fatal, FatalApiError)
+    assert run_exit_code(first) == 3 and isinstance(first.fatal, FatalApiError)
     assert first.fatal.category is ErrorCategory.AUTH
     assert "sk-rotated-key" not in str(first.fatal)
     assert [line["status"] for line in read_report(paths.root)] == ["pending"] * 6
 
     right = RunConfig(job, paths, Endpoint(simulator.base_url, TEST_KEY), retry=FAST_RETRY)
     second = await run_pipeline(right, total_rows=6)
-    assert second.exit_code == 0
+    assert run_exit_code(second) == 0
     assert simulator.stats()["submits"] == 6
     assert [line["attempts"] for line in read_report(paths.root)] == [1] * 6

@@ -19,9 +19,10 @@ import pytest
 from support import ThreadedSimulator, read_report, write_csv, write_image
 
 from batchedit.cli import main
+from batchedit.cli.launching import launch
 from batchedit.manifest.job import load_job
 from batchedit.manifest.problem_digest import ProblemDigest
-from batchedit.pipeline.launch import CONFIRM_ABOVE, LaunchOptions, launch, refusal_reason
+from batchedit.pipeline.launch import CONFIRM_ABOVE, LaunchOptions, refusal_reason
 from batchedit.pipeline.planning import Survey
 from batchedit.pipeline.resume import Action
 from batchedit.records import ErrorCategory, Status

@@ -12,6 +12,7 @@ from typing import TextIO
 
 from batchedit.api.endpoint import Endpoint, endpoint_from_env
 from batchedit.cli.exits import EXIT_OK
+from batchedit.cli.launching import launch
 from batchedit.cli.options import (
     REJECTED,
     RETRYABLE,
@@ -32,7 +33,7 @@ from batchedit.cli.simulate import (
 from batchedit.errors import UsageError
 from batchedit.manifest.job import apply_overrides, load_job
 from batchedit.pipeline.latency_store import user_cache_dir
-from batchedit.pipeline.launch import LaunchOptions, launch
+from batchedit.pipeline.launch import LaunchOptions
 from batchedit.pipeline.resume import RetryScope
 from batchedit.records import Status, Verdict
 from batchedit.report.decisions import clean_note

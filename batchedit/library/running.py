@@ -10,7 +10,10 @@ Both return the run's RunSummary (what summary.json holds: counts by status,
 paid submissions, requests, wall time); `summary.stopped_by` says when a
 fatal API answer, too many unknown outcomes or a cancellation ended it early.
 A run that must not start (a cost guard, every row invalid, `strict`) raises
-`RunRefused`, a UsageError, with nothing sent.
+`RunRefused`, a UsageError, with nothing sent; a run whose report could not
+be written (the disk) raises `ReportNotWritten`, a LocalFailure, after saving
+what its journal holds. Neither returns an exit code: that is the command
+line's (`cli/exits.py`).
 """
 
 from __future__ import annotations

@@ -8,12 +8,12 @@ from pathlib import Path
 
 from batchedit.api.client import RetryPolicy, ServiceLimits
 from batchedit.api.endpoint import Endpoint
-from batchedit.errors import FatalApiError, LocalFailure
+from batchedit.errors import FatalApiError, ReportNotWritten
 from batchedit.manifest.job import JobSettings
 from batchedit.pipeline.breaker import BreakerSettings
-from batchedit.pipeline.gate import BY_FAILURE_BRAKE
 from batchedit.pipeline.resume import RetryScope
 from batchedit.pipeline.scheduler import LatencyAwarePolicy, Policy, PollPolicy, RateSource
+from batchedit.pipeline.stop import StopReason
 from batchedit.report.summary import RunSummary
 from batchedit.state.rundir import RunPaths
 
@@ -57,35 +57,31 @@ class RunConfig:
 
 @dataclass(frozen=True, slots=True)
 class RunOutcome:
+    """How a run ended: its summary (when written), and the stop, if any,
+    that ended it before its work was done."""
+
     written: RunSummary | None  # None: the report and summary could not be written
-    fatal: FatalApiError | None
-    interrupted: bool = False
-    halted: str | None = None  # why submitting stopped early, and what to do
-    local_failure: LocalFailure | None = None  # the disk, the system or a bug stopped the run
-    halted_by: str | None = None  # "max_unknown" (exit 3) or "halt_on_failure" (exit 1)
+    stop: StopReason | None = None  # None: the run went to its end
+    why: str | None = None  # the stop in words: the answer, the failure, the guard and what to do
+    fatal: FatalApiError | None = None  # the answer behind a FATAL_API stop
     report_error: str | None = None  # why report.jsonl and summary.json are not written
 
     @property
     def summary(self) -> RunSummary:
-        """The summary written; only a run whose report was written has one."""
+        """The summary written; a run whose report could not be written has none,
+        and asking for it raises the local failure that prevented it."""
         if self.written is None:
-            raise AssertionError(f"no summary: {self.report_error}")
+            raise ReportNotWritten(
+                f"report.jsonl and summary.json not written: {self.report_error}"
+            )
         return self.written
 
     @property
-    def exit_code(self) -> int:
-        """The contract's codes: 0 all succeeded, 1 some did not (or the failure
-        brake stopped submitting), 3 a fatal API stop (or the unknown-outcome
-        budget spent), 4 a local failure, 130 stopped by a signal."""
-        if self.local_failure is not None:
-            return 4
-        braked = self.halted_by == BY_FAILURE_BRAKE
-        if self.fatal is not None or (self.halted is not None and not braked):
-            return 3
-        if self.interrupted:
-            return 130
-        if self.written is None:
-            return 4
-        if self.halted is not None:
-            return 1
-        return 0 if self.summary.counts.all_succeeded else 1
+    def stopped_by(self) -> str | None:
+        """summary.json's `stopped_by`: the stop's name, or for a fatal answer its
+        error category (`auth`, `payment`, ...), as earlier versions wrote it."""
+        if self.stop is StopReason.FATAL_API and self.fatal is not None:
+            return self.fatal.category.value
+        if self.stop in (StopReason.LOCAL_FAILURE, StopReason.INTERNAL_ERROR):
+            return StopReason.LOCAL_FAILURE.value
+        return None if self.stop is None else self.stop.value

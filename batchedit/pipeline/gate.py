@@ -27,12 +27,10 @@ from dataclasses import dataclass
 from batchedit.clock import Clock
 from batchedit.manifest.guards import FailureBrake, UnknownBudget
 from batchedit.pipeline.breaker import Breaker, BreakerSettings
+from batchedit.pipeline.stop import StopReason
 
 log = logging.getLogger(__name__)
 
-#: `halted_by` values, as summary.json's `stopped_by` names them.
-BY_MAX_UNKNOWN = "max_unknown"
-BY_FAILURE_BRAKE = "halt_on_failure"
 MAX_FAILURE_EXAMPLES = 3
 
 
@@ -87,7 +85,7 @@ class SubmitGate:
         self.breaker = Breaker(settings.breaker)
         self.unknown_outcomes = 0
         self.halted: str | None = None  # why submitting stopped early, and what to do
-        self.halted_by: str | None = None  # BY_MAX_UNKNOWN, BY_FAILURE_BRAKE, or None
+        self.halted_by: StopReason | None = None  # MAX_UNKNOWN, FAILURE_BRAKE, or None
         self.stopping = False  # a signal or a fatal answer: no submit may leave now
         self.on_wire = 0  # paid submits sent and not yet answered
         self._changes = asyncio.Event()
@@ -146,7 +144,7 @@ class SubmitGate:
         self.unknown_outcomes += 1
         cap = self.settings.max_unknown
         if cap is not None and self.unknown_outcomes >= cap:
-            self.shut(self._budget_spent(cap), by=BY_MAX_UNKNOWN)
+            self.shut(self._budget_spent(cap), by=StopReason.MAX_UNKNOWN)
         else:
             pause_s = self.breaker.unknown(self.clock.now(), probe=probe)
             if pause_s is not None:
@@ -167,9 +165,9 @@ class SubmitGate:
         self._finished.append(failure)
         failed = [message for message in self._finished if message is not None]
         if brake.engaged(len(failed)):
-            self.shut(self._brake_engaged(brake, failed), by=BY_FAILURE_BRAKE)
+            self.shut(self._brake_engaged(brake, failed), by=StopReason.FAILURE_BRAKE)
 
-    def shut(self, reason: str, *, by: str | None = None) -> None:
+    def shut(self, reason: str, *, by: StopReason | None = None) -> None:
         if self.halted is None:
             self.halted = reason
             self.halted_by = by

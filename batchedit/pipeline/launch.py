@@ -19,30 +19,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import shlex
 import shutil
-import signal
-import sys
-import threading
-from collections.abc import Callable, Coroutine, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AsyncExitStack, contextmanager
+from contextlib import AbstractContextManager, AsyncExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from tqdm.contrib.logging import logging_redirect_tqdm
-
 from batchedit.api.endpoint import Endpoint, endpoint_from_env
 from batchedit.errors import (
-    InternalError,
-    LocalFailure,
-    SourceError,
     UsageError,
 )
-from batchedit.eventloop import run_coroutine
-from batchedit.events import add_secret, notice, say
+from batchedit.events import add_secret, notice
 from batchedit.manifest.job import JobSettings
 from batchedit.pipeline.planning import (
     Survey,
@@ -52,7 +42,7 @@ from batchedit.pipeline.planning import (
 )
 from batchedit.pipeline.resume import RetryScope
 from batchedit.pipeline.run_plan import RunPlan, cost_refusal, plan_from_survey
-from batchedit.pipeline.runner import RunConfig, RunOutcome, as_local_failure, run_pipeline
+from batchedit.pipeline.runner import RunConfig, RunOutcome, run_pipeline
 from batchedit.simulator import SCRATCH_PREFIX, STORE_DIR, SimOptions, running_simulator
 from batchedit.state.fingerprint import FileDigests
 from batchedit.state.invocation import Invocation, save_invocation
@@ -62,16 +52,9 @@ from batchedit.state.rundir import RunPaths
 
 log = logging.getLogger(__name__)
 
-EXIT_USAGE, EXIT_LOCAL_FAILURE, EXIT_INTERRUPTED = 2, 4, 130
-NOTHING_LOST = (
-    "state is saved: free the space (or fix the permissions), then run the same command "
-    "again to continue"
-)
-AFTER_A_BUG = "state is saved: run the same command again to continue"
 SIMULATED_KEY = "simulated-key"  # a stand-in, never a user's: the simulator's store may hold it
 #: In a terminal, a run that would pay for more than this many tasks asks first.
 CONFIRM_ABOVE = 100
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 IO_THREADS = 32
 
 
@@ -95,63 +78,9 @@ class RunRefused(UsageError):
 
 
 Confirm = Callable[[str], bool]
-
-
-def launch(
-    job: JobSettings,
-    invocation: Invocation,
-    options: LaunchOptions,
-    *,
-    confirm: Confirm,
-    out: TextIO | None = None,
-    err: TextIO | None = None,
-) -> int:
-    """Run `job` into its run directory from the command line, in a loop of its
-    own; the exit code of CONTRACT.md."""
-    out, err = out or sys.stdout, err or sys.stderr
-    try:
-        with logging_redirect_tqdm():
-            started = run_coroutine(
-                start_run(job, invocation, options, confirm=confirm, err=err, own_loop=True)
-            )
-    except RunRefused as exc:
-        notice("refused", f"batchedit: {exc}; nothing was submitted", file=err)
-        return EXIT_USAGE
-    except (UsageError, SourceError):
-        raise
-    except Exception as exc:  # the edge: any other failure is one line, exit 4
-        failure = as_local_failure(exc)
-        log.debug("stopped by %s", type(exc).__name__, exc_info=exc)
-        notice("stopped", f"batchedit: stopped: {failure}; {_advice(failure)}", file=err)
-        return EXIT_LOCAL_FAILURE
-    outcome, plan = started
-    assert job.output_dir is not None  # start_run refuses a job without one
-    if outcome.written is not None:
-        # Shown as the user would type it: runs/catalog, not jobs/catalog/../../runs/catalog.
-        lines = outcome.summary.human_lines(RunPaths(Path(os.path.normpath(job.output_dir))))
-        lines.insert(1, plan.closing_line())
-        for line in lines:
-            say(line, file=out)  # a closed stdout (`| head`) changes nothing, exit code included
-    else:
-        notice(
-            "stopped",
-            f"batchedit: report.jsonl and summary.json not written: {outcome.report_error}",
-            file=err,
-        )
-    if outcome.local_failure is not None:
-        notice(
-            "stopped",
-            f"batchedit: run stopped: {outcome.local_failure}; nothing more was submitted. "
-            f"{_advice(outcome.local_failure)}",
-            file=err,
-        )
-    if outcome.fatal is not None:
-        notice("stopped", f"batchedit: run stopped: {outcome.fatal}", file=err)
-    if outcome.halted is not None:
-        notice("stopped", f"batchedit: {outcome.halted}", file=err)
-    if outcome.interrupted:
-        notice("stopped", "batchedit: interrupted; state is saved, run again to continue", file=err)
-    return outcome.exit_code
+#: The command line's signal handling, entered once the pipeline starts (not
+#: while planning, where Ctrl-C interrupts at once): given the run's stop event.
+StopSignals = Callable[[asyncio.Event], AbstractContextManager[None]]
 
 
 async def start_run(
@@ -162,6 +91,7 @@ async def start_run(
     confirm: Confirm,
     err: TextIO | None,
     own_loop: bool,
+    stop_signals: StopSignals | None = None,
 ) -> tuple[RunOutcome, RunPlan]:
     """Lock, plan, check the guards, run. `err` None keeps problems and the plan
     in the log (the Python API); `own_loop` False (a caller's loop, a notebook)
@@ -199,7 +129,9 @@ async def start_run(
             save_invocation(paths, invocation)
             if options.add_to_prompts:
                 save_prompt_notes(paths, notes)  # before any submit: later runs ask the same
-            outcome = await _run(job, paths, options, surveyed, endpoint, err, own_loop=own_loop)
+            outcome = await _run(
+                job, paths, options, surveyed, endpoint, own_loop=own_loop, signals=stop_signals
+            )
         finally:
             surveyed.index.close()  # the run has closed it already
     return outcome, plan
@@ -244,10 +176,6 @@ def _tell(job: JobSettings, planned: Survey, plan: RunPlan, err: TextIO | None) 
         log.info("%s", plan.line())
     else:
         notice("plan", plan.line(), file=err, fields=plan.to_json())
-
-
-def _advice(failure: LocalFailure) -> str:
-    return AFTER_A_BUG if isinstance(failure, InternalError) else NOTHING_LOST
 
 
 def refusal_reason(
@@ -310,9 +238,9 @@ async def _run(
     options: LaunchOptions,
     surveyed: SurveyedRun,
     endpoint: Endpoint | None,
-    err: TextIO | None,
     *,
     own_loop: bool,
+    signals: StopSignals | None,
 ) -> RunOutcome:
     stop = asyncio.Event()
     if own_loop:
@@ -322,8 +250,8 @@ async def _run(
             ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="batchedit-io")
         )
     async with AsyncExitStack() as stack:
-        if own_loop and threading.current_thread() is threading.main_thread():
-            stack.enter_context(_stop_on_signals(stop, err or sys.stderr))
+        if signals is not None:
+            stack.enter_context(signals(stop))
         if options.simulate is not None:
             # A simulated run killed earlier (kill -9, a second signal) could not
             # remove its scratch folder of rendered results: this run, holding
@@ -374,27 +302,3 @@ def _remove_stale_scratch(state_dir: Path) -> None:
     for folder in state_dir.glob(f"{SCRATCH_PREFIX}*"):
         if folder.is_dir() and not folder.is_symlink():
             shutil.rmtree(folder, ignore_errors=True)
-
-
-@contextmanager
-def _stop_on_signals(stop: asyncio.Event, err: TextIO) -> Iterator[None]:
-    """SIGINT/SIGTERM: the first sets `stop`, a second exits at once."""
-    loop = asyncio.get_running_loop()
-
-    def on_signal(signum: int) -> None:
-        # The flag first, the words after: a stderr whose reader went with the
-        # same Ctrl-C (`| tee`) fails the write, and that must not undo the stop.
-        name = signal.Signals(signum).name
-        if stop.is_set():
-            say(f"\nbatchedit: {name} again: exiting now", file=err)
-            os._exit(EXIT_INTERRUPTED)
-        stop.set()
-        say(f"\nbatchedit: {name}: stopping, saving state (again to exit at once)", file=err)
-
-    for signum in STOP_SIGNALS:
-        loop.add_signal_handler(signum, on_signal, signum)
-    try:
-        yield
-    finally:
-        for signum in STOP_SIGNALS:
-            loop.remove_signal_handler(signum)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from typing import TypeVar
 from urllib.parse import urlsplit
 
@@ -36,12 +37,14 @@ from batchedit.events import emit
 from batchedit.fsutil import remove_partial_files
 from batchedit.pipeline.config import RunConfig, RunOutcome
 from batchedit.pipeline.context import MAX_POLLERS, MAX_WRITERS, Done, PollSettings, RunServices
+from batchedit.pipeline.gate import SubmitGate
 from batchedit.pipeline.latency_store import load_samples, save_samples
 from batchedit.pipeline.planning import SurveyedRun, survey_run
 from batchedit.pipeline.pollers import Pollers
 from batchedit.pipeline.producer import ProduceSettings, produce
 from batchedit.pipeline.row_queue import REORDER_ROWS, RowQueue
 from batchedit.pipeline.scheduler import LatencyAwarePolicy
+from batchedit.pipeline.stop import PRECEDENCE, StopReason
 from batchedit.pipeline.submitters import Submitters
 from batchedit.pipeline.writers import Writers
 from batchedit.redact import scrub
@@ -167,29 +170,16 @@ async def _run_surveyed(
     if interrupted:
         log.warning("interrupted: unfinished rows stay pending; run again to continue")
         emit("run_stopped", reason="interrupted", message="unfinished rows stay pending")
-    stopped_by = "interrupted" if interrupted else None
-    if local_failure is not None:
-        stopped_by = "local_failure"
-    elif fatal is not None:
-        stopped_by = fatal.category.value
-    elif run.gate.halted is not None:
-        stopped_by = run.gate.halted_by
+    ended = _outcome(fatal, local_failure, run.gate, interrupted=interrupted)
     try:
         summary = await asyncio.shield(
-            _write_results(run, config, surveyed, clock.now() - started, stopped_by)
+            _write_results(run, config, surveyed, clock.now() - started, ended.stopped_by)
         )
     except (OSError, LocalFailure) as exc:
         reason = as_local_failure(exc)
         log.info("report not written: %s", reason)
-        return RunOutcome(
-            None,
-            fatal,
-            interrupted,
-            run.gate.halted,
-            local_failure or reason,
-            halted_by=run.gate.halted_by,
-            report_error=str(reason),
-        )
+        ended = _outcome(fatal, local_failure or reason, run.gate, interrupted=interrupted)
+        return replace(ended, report_error=str(reason))
     emit(
         "run_finished",
         statuses=summary.counts.to_json()["statuses"],
@@ -197,9 +187,32 @@ async def _run_surveyed(
         paid_submissions=summary.stats.paid_submissions,
         wall_time_s=round(summary.wall_time_s, 3),
     )
-    return RunOutcome(
-        summary, fatal, interrupted, run.gate.halted, local_failure, halted_by=run.gate.halted_by
-    )
+    return replace(ended, written=summary)
+
+
+def _outcome(
+    fatal: FatalApiError | None,
+    local_failure: LocalFailure | None,
+    gate: SubmitGate,
+    *,
+    interrupted: bool,
+) -> RunOutcome:
+    """How the run ended, its summary still to come: the one stop told, the
+    first in `StopReason`'s order of precedence."""
+    stops: dict[StopReason, str] = {}
+    if local_failure is not None:
+        internal = isinstance(local_failure, InternalError)
+        stops[StopReason.INTERNAL_ERROR if internal else StopReason.LOCAL_FAILURE] = str(
+            local_failure
+        )
+    if fatal is not None:
+        stops[StopReason.FATAL_API] = str(fatal)
+    if gate.halted is not None and gate.halted_by is not None:
+        stops[gate.halted_by] = gate.halted
+    if interrupted:
+        stops[StopReason.INTERRUPTED] = "interrupted; state is saved, run again to continue"
+    stop = next((reason for reason in PRECEDENCE if reason in stops), None)
+    return RunOutcome(None, stop, None if stop is None else stops[stop], fatal)
 
 
 def as_local_failure(exc: BaseException) -> LocalFailure:

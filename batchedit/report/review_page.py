@@ -5,9 +5,11 @@ is streamed, so it costs the browser one parse; `content-visibility: auto` and
 lazy images keep the off-screen rows of a 5,000-row page from costing layout
 or bandwidth. The grid is drawn by the script from a JSON copy of the rows,
 and only the cards near the viewport exist at all, so a 1,000-row run stays
-responsive at any thumbnail size. The CSS and script are package files
-(`assets/`), inlined. `live` pages (served by `batchedit review`) record
-decisions; a static page shows them.
+responsive at any thumbnail size. The markup is a Jinja2 template
+(`templates/`) with autoescape on, so every value the page shows is escaped
+by default; the CSS and script are package files (`assets/`), inlined.
+`live` pages (served by `batchedit review`) record decisions; a static page
+shows them.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from html import escape
 from importlib import resources
 from typing import IO, Any
+from urllib.parse import urlsplit
 
-from batchedit.records import ErrorCategory, ReportRecord, Status
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from batchedit.records import ErrorCategory, ReportRecord, RowError, Status
 
 STATUS_ORDER = (Status.SUCCEEDED, Status.FAILED, Status.UNKNOWN, Status.INVALID, Status.PENDING)
 NO_OUTPUT = {
@@ -72,36 +76,72 @@ class PageHeader:
 
 @cache
 def _asset(name: str) -> str:
+    """The package's own CSS or script (the template inlines it as it is)."""
     return resources.files("batchedit.report").joinpath("assets", name).read_text("utf-8")
+
+
+@cache
+def _environment() -> Environment:
+    environment = Environment(
+        loader=PackageLoader("batchedit.report", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,  # a misspelt name fails the page, not blanks a field
+        keep_trailing_newline=True,
+    )
+    environment.filters["web_link"] = web_link
+    environment.filters["shown_size"] = _shown_size
+    environment.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "separators": (",", ":")}
+    return environment
+
+
+def web_link(url: str | None) -> str | None:
+    """`url` if the page may link to it, else None (shown as plain text): a
+    relative link to a file beside the page or on the review server, or an
+    http(s) URL. Never `javascript:`, `data:` or any other scheme, and never a
+    `//host` link that would leave the page's own origin."""
+    if url is None:
+        return None
+    # Browsers drop these before reading a scheme: "java\tscript:" is javascript:.
+    cleaned = url.strip("".join(map(chr, range(0x21)))).translate(_URL_IGNORED)
+    try:
+        parts = urlsplit(cleaned)
+    except ValueError:
+        return None
+    if parts.scheme:
+        return url if parts.scheme.lower() in ("http", "https") and parts.netloc else None
+    return None if cleaned.startswith(("/", "\\")) or not cleaned else url
+
+
+_URL_IGNORED = str.maketrans("", "", "\t\n\r")
 
 
 def write_page(
     out: IO[Any], header: PageHeader, rows: Iterable[RowView], *, live: bool = False
 ) -> None:
-    title = escape(f"Review · {header.title}")
-    out.write(
-        '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{title}</title>\n<style>\n{_asset('review.css')}</style>\n</head>\n"
-        f'<body class="{"live" if live else "static"}">\n'
+    """Stream the page to `out`: the list as rows come, their JSON at the end."""
+    data: list[dict[str, Any]] = []
+
+    def row_views() -> Iterable[_RowHtml]:
+        for number, view in enumerate(rows):
+            data.append(_row_data(view))
+            yield _row_html(view, number)
+
+    page = (
+        _environment()
+        .get_template("review.html")
+        .generate(
+            header=header,
+            status_buttons=_status_buttons(header),
+            review_buttons=_review_buttons(header),
+            categories=sorted(header.categories.items(), key=lambda kv: -kv[1]),
+            rows=row_views(),
+            data=data,  # filled as the rows are written, read after the last
+            live=live,
+            css=_asset("review.css"),
+            script=_asset("review.js"),
+        )
     )
-    out.write(_header_html(header))
-    out.write('<main id="rows">\n')
-    data = []
-    for number, view in enumerate(rows):
-        out.write(_row_html(view, number))
-        data.append(_row_data(view))
-    out.write('</main>\n<div id="grid" hidden></div>\n')
-    out.write('<p id="empty" hidden>No row matches this filter and search.</p>\n')
-    out.write(_asset("review_dialogs.html"))
-    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    out.write(f'<script type="application/json" id="data">{_script_safe(payload)}</script>\n')
-    out.write(f"<script>{_asset('review.js')}</script>\n</body>\n</html>\n")
-
-
-def _script_safe(text: str) -> str:
-    """JSON inside a <script> element: no `</script>` or `<!--` may appear in it."""
-    return text.replace("<", "\\u003c")
+    out.writelines(page)
 
 
 def _row_data(view: RowView) -> dict[str, Any]:
@@ -127,7 +167,7 @@ def _tile_data(tile: Tile) -> dict[str, Any]:
     return {
         "c": tile.caption,
         "t": tile.thumb,
-        "f": tile.href,
+        "f": web_link(tile.href),
         "w": tile.width,
         "h": tile.height,
         "n": tile.note,
@@ -135,92 +175,94 @@ def _tile_data(tile: Tile) -> dict[str, Any]:
     }
 
 
-def _header_html(header: PageHeader) -> str:
-    buttons = [_filter_button("all", "All", header.rows, pressed=True)]
+@dataclass(frozen=True, slots=True)
+class _Button:
+    """A filter button: `data-GROUP="NAME"`, a coloured dot, a label and a count."""
+
+    group: str  # "filter" (by status) or "review" (by decision, check, last run)
+    name: str
+    label: str
+    count: int
+    pressed: bool = False
+
+    @property
+    def dot(self) -> str:
+        return self.name.split(":")[0]
+
+
+def _status_buttons(header: PageHeader) -> list[_Button]:
     attention = header.rows - header.statuses.get(Status.SUCCEEDED, 0)
-    buttons.append(_filter_button("attention", "Needs attention", attention))
+    buttons = [
+        _Button("filter", "all", "All", header.rows, pressed=True),
+        _Button("filter", "attention", "Needs attention", attention),
+    ]
     buttons.extend(
-        _filter_button(status.value, status.value.capitalize(), header.statuses.get(status, 0))
+        _Button("filter", status.value, status.value.capitalize(), header.statuses.get(status, 0))
         for status in STATUS_ORDER
         if header.statuses.get(status, 0) or status in (Status.SUCCEEDED, Status.FAILED)
     )
-    chips = "".join(
-        f'<button type="button" class="chip" data-search-for="{escape(category)}">'
-        f"{escape(category)} <b>{count}</b></button>"
-        for category, count in sorted(header.categories.items(), key=lambda kv: -kv[1])
-    )
-    categories = f'<div class="cats"><span>Errors:</span>{chips}</div>' if chips else ""
-    facts = " · ".join(escape(fact) for fact in header.facts)
-    return (
-        "<header>\n"
-        f"<h1>{escape(header.title)} <small>{escape(header.subtitle)}</small></h1>\n"
-        f'<p class="facts">{facts}</p>\n'
-        f'<div class="bar"><nav class="filters" aria-label="Filter by status">{"".join(buttons)}'
-        '</nav><input id="q" type="search" placeholder="Search ids, prompts, errors…" '
-        'aria-label="Search ids, prompts and errors" autocomplete="off">'
-        '<span id="shown" aria-live="polite"></span></div>\n'
-        f"{_review_bar(header)}{categories}</header>\n"
-    )
+    return buttons
 
 
-def _review_bar(header: PageHeader) -> str:
-    """The review filters, the view switch and the thumbnail size."""
-    buttons = [_filter_button("any", "Any decision", header.rows, pressed=True, group="review")]
+def _review_buttons(header: PageHeader) -> list[_Button]:
+    """The review filters: by decision, by the last run, by failed check."""
     undecided = header.states.get("undecided", 0) + header.states.get("stale", 0)
-    for name, label, count in (
-        ("undecided", "Undecided", undecided),
-        ("approved", "Approved", header.states.get("approved", 0)),
-        ("rejected", "Rejected", header.states.get("rejected", 0)),
-        ("changed", "Changed in the last run", header.changed),
-    ):
-        buttons.append(_filter_button(name, label, count, group="review"))
-    for flag, count in sorted(header.checks.items()):
-        buttons.append(_filter_button(f"check:{flag}", flag, count, group="review"))
-    return (
-        '<div class="bar review"><nav class="filters" aria-label="Filter by decision">'
-        f"{''.join(buttons)}</nav>"
-        '<span class="views" role="group" aria-label="View">'
-        '<button type="button" data-view="list" aria-pressed="true">List</button>'
-        '<button type="button" data-view="grid" aria-pressed="false">Grid</button></span>'
-        '<label class="size">Size <input id="size" type="range" min="100" max="360" step="10" '
-        'value="180" aria-label="Thumbnail size"></label>'
-        '<button type="button" id="keys" title="Keyboard shortcuts (?)">?</button></div>\n'
+    buttons = [_Button("review", "any", "Any decision", header.rows, pressed=True)]
+    buttons.extend(
+        _Button("review", name, label, count)
+        for name, label, count in (
+            ("undecided", "Undecided", undecided),
+            ("approved", "Approved", header.states.get("approved", 0)),
+            ("rejected", "Rejected", header.states.get("rejected", 0)),
+            ("changed", "Changed in the last run", header.changed),
+        )
     )
-
-
-def _filter_button(
-    name: str, label: str, count: int, *, pressed: bool = False, group: str = "status"
-) -> str:
-    return (
-        f'<button type="button" data-{"filter" if group == "status" else "review"}="'
-        f'{escape(name)}" aria-pressed="{str(pressed).lower()}">'
-        f'<i class="dot {escape(name.split(":")[0])}"></i>{escape(label)} <b>{count}</b></button>'
+    buttons.extend(
+        _Button("review", f"check:{flag}", flag, count)
+        for flag, count in sorted(header.checks.items())
     )
+    return buttons
 
 
-def _row_html(view: RowView, number: int) -> str:
+@dataclass(frozen=True, slots=True)
+class _RowHtml:
+    """A row as the list shows it: the view, and what the template derives from it."""
+
+    view: RowView
+    number: int
+    search: str  # lower-cased words the search box matches
+    outputs: tuple[Tile, ...]  # or one tile saying why there is none
+    error: RowError | None  # shown for rows that did not succeed
+    facts: tuple[str, ...]
+    fields: tuple[tuple[str, str], ...]
+    no_input: Tile = Tile(caption="", note="no input image")
+
+
+def _row_html(view: RowView, number: int) -> _RowHtml:
     record = view.record
-    status = record.status.value
     search = " ".join(
         str(part)
         for part in (
             record.id,
             record.prompt,
-            status,
+            record.status.value,
             *view.checks,
             *_error_words(record),
             *record.fields.values(),
         )
         if part is not None
     ).lower()
-    outputs = view.outputs or (Tile(caption="", note=NO_OUTPUT[record.status]),)
-    return (
-        f'<article class="row" data-i="{number}" data-status="{status}" '
-        f'data-search="{escape(search)}">'
-        f'<div class="imgs in">{"".join(map(_tile_html, view.inputs)) or _none("no input image")}'
-        '</div><div class="arrow" aria-hidden="true">→</div>'
-        f'<div class="imgs out">{"".join(map(_tile_html, outputs))}</div>'
-        f"{_info_html(record, _review_html(view))}</article>\n"
+    shown_error = record.error if record.status is not Status.SUCCEEDED else None
+    return _RowHtml(
+        view=view,
+        number=number,
+        search=search,
+        outputs=view.outputs or (Tile(caption="", note=NO_OUTPUT[record.status]),),
+        error=shown_error,
+        facts=_facts(record),
+        fields=tuple(
+            (name, str(value)) for name, value in record.fields.items() if value not in (None, "")
+        ),
     )
 
 
@@ -229,61 +271,13 @@ def _error_words(record: ReportRecord) -> tuple[str, ...]:
     return () if error is None else (error.category.value, error.message)
 
 
-def _none(note: str) -> str:
-    return _tile_html(Tile(caption="", note=note))
+def _shown_size(tile: Tile) -> tuple[int, int]:
+    """The thumbnail's size in CSS pixels, its largest side at most SHOWN_PX."""
+    scale = min(1.0, SHOWN_PX / max(tile.width, tile.height, 1))
+    return max(1, round(tile.width * scale)), max(1, round(tile.height * scale))
 
 
-def _tile_html(tile: Tile) -> str:
-    caption = escape(tile.caption)
-    detail = f"<span>{escape(tile.detail)}</span>" if tile.detail else ""
-    if tile.thumb is not None:
-        scale = min(1.0, SHOWN_PX / max(tile.width, tile.height, 1))
-        width, height = max(1, round(tile.width * scale)), max(1, round(tile.height * scale))
-        image = (
-            f'<img src="{escape(tile.thumb)}" loading="lazy" decoding="async" '
-            f'width="{width}" height="{height}" alt="{caption}">'
-        )
-        if tile.href is not None:
-            image = f'<a href="{escape(tile.href)}" target="_blank" rel="noopener">{image}</a>'
-    elif tile.href is not None:
-        image = (
-            f'<a class="missing remote" href="{escape(tile.href)}" target="_blank" '
-            f'rel="noopener noreferrer">{escape(tile.note)}<br>open ↗</a>'
-        )
-    else:
-        image = f'<div class="missing">{escape(tile.note)}</div>'
-    title = f' title="{caption}"' if caption else ""
-    return f"<figure>{image}<figcaption{title}>{caption}{detail}</figcaption></figure>"
-
-
-def _review_html(view: RowView) -> str:
-    """The row's decision, its failed checks, its note, and (on a live page) the
-    buttons to change them."""
-    flags = "".join(f'<span class="flag">{escape(flag)}</span>' for flag in view.checks)
-    return (
-        f'<p class="review"><span class="decision" data-state="{view.state}">{view.state}</span>'
-        f'{flags}<span class="note">{escape(view.note)}</span><span class="acts">'
-        '<button type="button" data-act="approved">Approve</button>'
-        '<button type="button" data-act="rejected">Reject</button>'
-        '<button type="button" data-act="note">Note…</button></span></p>'
-    )
-
-
-def _info_html(record: ReportRecord, review: str) -> str:
-    status = record.status.value
-    parts = [
-        f'<div class="info"><h2>{escape(record.id) or "<i>no id</i>"} '
-        f'<span class="badge">{status}</span></h2>'
-    ]
-    parts.append(review)
-    if record.prompt:
-        parts.append(f'<p class="prompt">{escape(record.prompt)}</p>')
-    if record.error is not None and record.status is not Status.SUCCEEDED:
-        http = f" (HTTP {record.error.http_status})" if record.error.http_status else ""
-        parts.append(
-            f'<p class="error"><b>{escape(record.error.category.value)}</b>{http} '
-            f"{escape(record.error.message)}</p>"
-        )
+def _facts(record: ReportRecord) -> tuple[str, ...]:
     # The file line, as validation names it; the data row beside it.
     where = f"line {record.line} (row {record.row})" if record.line else f"row {record.row}"
     facts = [where]
@@ -298,15 +292,7 @@ def _info_html(record: ReportRecord, review: str) -> str:
     )
     if record.model:
         facts.append(record.model)
-    parts.append(f'<p class="facts">{" · ".join(escape(fact) for fact in facts)}</p>')
-    fields = [(name, value) for name, value in record.fields.items() if value not in (None, "")]
-    if fields:
-        items = "".join(
-            f"<dt>{escape(name)}</dt><dd>{escape(str(value))}</dd>" for name, value in fields
-        )
-        parts.append(f"<details><summary>fields</summary><dl>{items}</dl></details>")
-    parts.append("</div>")
-    return "".join(parts)
+    return tuple(facts)
 
 
 #: Parameters whose value says what it is on its own.

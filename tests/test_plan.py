@@ -4,14 +4,19 @@ a price table, and sends nothing; --max-cost refuses as --max-tasks does."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from support import ThreadedSimulator, read_report, write_csv, write_image
 
+from batchedit.api.task_state import parse_task
 from batchedit.cli import main
+from batchedit.state.journal import Finished, Journal, Undecodable, read_entries
+from batchedit.state.rundir import RunPaths
 
 FAST = ["--poll-interval", "0.01", "--no-progress"]
 ROWS = 12
@@ -149,3 +154,56 @@ def test_a_run_prints_its_plan_first_and_says_what_it_left_untouched(
     (plan,) = [line for line in captured.err.splitlines() if line.startswith("plan:")]
     assert "5 to submit" in plan and "2 to download again" in plan and "5 settled" in plan
     assert "this run worked on 7 row(s); 5 were settled by earlier runs" in captured.out
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (1767225600, "2026-01-01T00:00:00+00:00"),  # epoch seconds
+        (1767225600000, "2026-01-01T00:00:00+00:00"),  # epoch milliseconds
+        ("1767225600000", "2026-01-01T00:00:00+00:00"),  # either, as text
+        ("2026-01-01T01:00:00+01:00", "2026-01-01T00:00:00+00:00"),  # ISO 8601
+        ("2026-01-01T00:00:00.000Z", "2026-01-01T00:00:00+00:00"),
+        ("2026-01-01T00:00:00", "2026-01-01T00:00:00+00:00"),  # no zone: the API's UTC
+        ("next tuesday", None),
+        (True, None),
+        (None, None),
+        (-5, None),
+    ],
+)
+def test_result_expiry_is_read_in_every_form_the_service_may_use(
+    given: object, expected: str | None
+) -> None:
+    data = {"task_id": "t-1", "status": "success", "result_expires_at": given}
+    data["result"] = {"resources": [{"url": "https://files.example.com/r.png"}]}
+    assert parse_task("t-1", data).expires_at == expected
+
+
+@pytest.mark.parametrize("spelling", ["1767225600", "1767225600000", "2026-01-01T00:00:00Z"])
+def test_plan_counts_results_expired_in_any_spelling_as_paid_again(
+    finished_run: tuple[Path, Path, ThreadedSimulator],
+    capsys: pytest.CaptureFixture[str],
+    spelling: str,
+) -> None:
+    """A journal line of an older run kept the service's own spelling of the
+    expiry: an epoch in seconds or milliseconds is read as one, so the two
+    rows whose outputs were deleted are planned as paid again, not fetched."""
+    manifest, run_dir, _ = finished_run
+    paths = RunPaths(run_dir)
+    entries = [entry for _, entry in read_entries(paths.journal)]
+    paths.journal.unlink()
+
+    async def rewrite() -> None:
+        journal = await Journal.open(paths.journal)
+        for entry in entries:
+            if isinstance(entry, Finished) and entry.expires_at is not None:
+                entry = replace(entry, expires_at=spelling)
+            assert not isinstance(entry, Undecodable)
+            await journal.append(entry)
+        await journal.close()
+
+    asyncio.run(rewrite())
+    capsys.readouterr()
+    assert main(["plan", str(manifest), "--out", str(run_dir), "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert (plan["submit"], plan["download"]) == (7, 0)

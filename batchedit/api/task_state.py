@@ -4,9 +4,11 @@ statuses seen in the wild are accepted, and an unknown status is not terminal.""
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -78,17 +80,62 @@ def parse_task(task_id: str, data: Mapping[str, Any]) -> TaskState:
         resources = _resources(data)
         if not resources:
             raise ProtocolError(f"task {task_id} succeeded but lists no result resources")
-        expires = data.get("result_expires_at")
         return TaskState(
             task_id,
             TaskPhase.SUCCEEDED,
             raw_status,
             resources=resources,
-            expires_at=scrub(str(expires), max_chars=64) if expires else None,
+            expires_at=read_expiry(data.get("result_expires_at")),
         )
     if raw_status not in {"pending", "processing", "queued", "running", "in_progress"}:
         log.warning("task %s has an unknown status %r; polling on", task_id, raw_status)
     return TaskState(task_id, TaskPhase.RUNNING, raw_status)
+
+
+#: An epoch number above this counts milliseconds: 1e11 seconds is the year 5138,
+#: 1e11 milliseconds is 1973.
+_EPOCH_MS_ABOVE = 1e11
+
+
+def read_expiry(value: object) -> str | None:
+    """`result_expires_at` as the service gave it (epoch seconds, epoch
+    milliseconds, as a number or text, or ISO 8601), as ISO 8601 in UTC; None
+    when absent or unreadable (then the result is tried, and a 410 says it
+    is gone). A time without a zone is taken as UTC, the API's."""
+    epoch_s = expiry_epoch_s(value)
+    if epoch_s is None:
+        return None
+    return datetime.fromtimestamp(epoch_s, UTC).isoformat()
+
+
+def expiry_epoch_s(value: object) -> float | None:
+    """The epoch seconds of an expiry in any form `read_expiry` takes."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = float(text)
+        except ValueError:
+            return _iso_epoch_s(text)
+    if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+        return None
+    seconds = value / 1000 if value > _EPOCH_MS_ABOVE else float(value)
+    return seconds if seconds < _LATEST_EPOCH_S else None
+
+
+def _iso_epoch_s(text: str) -> float | None:
+    try:
+        moment = datetime.fromisoformat(text[:64])
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+#: datetime's last year: an expiry past it is no expiry anyone can act on.
+_LATEST_EPOCH_S = datetime(9999, 12, 31, tzinfo=UTC).timestamp()
 
 
 def _resources(data: Mapping[str, Any]) -> tuple[ResultResource, ...]:

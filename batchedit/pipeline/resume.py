@@ -31,10 +31,10 @@ Runs in the producer's thread: it stats output files and may hash them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 
+from batchedit.api.task_state import expiry_epoch_s
 from batchedit.records import POLLABLE_FAILURES, ErrorCategory, Row, Status
 from batchedit.state.fingerprint import sha256_file
 from batchedit.state.history import RowHistory, row_status
@@ -174,13 +174,11 @@ def _fetchable(finished: Finished, now_epoch_s: float) -> bool:
     return expires is None or expires - EXPIRY_MARGIN_S > now_epoch_s
 
 
-def _epoch_s(iso: str | None) -> float | None:
-    if not iso:
-        return None
-    try:
-        return datetime.fromisoformat(iso).timestamp()
-    except ValueError:
-        return None  # unreadable: try the download, it says 410 if it is gone
+def _epoch_s(expires_at: str | None) -> float | None:
+    """The journal's expiry (ISO 8601; an older run kept the service's own
+    text, epoch seconds or milliseconds among them); None when unreadable:
+    try the download, it says 410 if it is gone."""
+    return expiry_epoch_s(expires_at)
 
 
 def outputs_intact(run_dir: Path, finished: Finished) -> bool:

@@ -22,6 +22,7 @@ from batchedit.catalogue import (
     check_body,
     check_size,
     check_value,
+    output_pixel_size,
     outputs_for,
     packaged_catalogue,
     parse_size,
@@ -322,3 +323,30 @@ def test_image_rules_of_a_model_are_checked_before_sending(tmp_path: Path) -> No
         "prompt is 601 characters once filled in; "
         "bytedance/seedream-5.0-lite-edit takes at most 600"
     ]
+
+
+def test_each_provider_grid_keeps_its_ratios_and_an_area_per_tier() -> None:
+    """The grids as published (ai.google.dev's table): every entry within 3% of
+    its named ratio, and every entry of a tier within 15% of the tier's 1:1
+    area, so a mistyped size cannot hide in the data."""
+    grids = 0
+    for spec in packaged_catalogue().models.values():
+        rule = spec.output_size
+        if rule.rule != "ratio_grid":
+            continue
+        grids += 1
+        assert rule.source.startswith("https://") and len(rule.as_of) == 10
+        ratios = spec.params[rule.ratio_param or ""].choices
+        for tier, sizes in rule.grid.items():
+            assert set(sizes) == set(ratios or ()), (spec.slug, tier)
+            square = sizes["1:1"][0] * sizes["1:1"][1]
+            for ratio, (width, height) in sizes.items():
+                ratio_w, ratio_h = (int(side) for side in ratio.split(":"))
+                assert abs(width / height / (ratio_w / ratio_h) - 1) < 0.03, (spec.slug, ratio)
+                assert abs(width * height / square - 1) < 0.15, (spec.slug, tier, ratio)
+    assert grids == 3
+    pro = packaged_catalogue().find("google/nano-banana-pro-edit")
+    assert pro is not None
+    assert output_pixel_size(pro, {"aspectRatio": "21:9", "imageSize": "1K"}) == (1584, 672)
+    assert output_pixel_size(pro, {"aspectRatio": "21:9", "imageSize": "8K"}) is None
+    assert output_pixel_size(pro, {"aspectRatio": "21:9"}) is None  # no size: not documented

@@ -247,6 +247,11 @@ def test_models_json_parses_and_lists_every_parameter(capsys: pytest.CaptureFixt
         "param.seed",
         "param.thinking_mode",
     }
+    assert wan["output_size"]["rule"] == "size_param"
+    assert main(["models", "google/nano-banana-pro-edit", "--json"]) == 0
+    size = json.loads(capsys.readouterr().out)["model"]["output_size"]
+    assert size["rule"] == "ratio_grid" and size["grid"]["1K"]["21:9"] == "1584x672"
+    assert size["source"].startswith("https://ai.google.dev/") and size["as_of"]
     assert main(["models", "acme/nope", "--json"]) == 2
     error = json.loads(capsys.readouterr().out)
     assert error["ok"] is False and error["error"]["exit_code"] == 2

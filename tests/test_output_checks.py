@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from browser import open_page
 from PIL import Image, ImageStat
-from support import ThreadedSimulator, read_report, write_csv, write_image
+from support import ThreadedSimulator, output_size, read_report, write_csv, write_image
 
 from batchedit.catalogue import ratio_size
 from batchedit.cli import main
@@ -60,7 +60,7 @@ def test_defective_results_are_kept_and_named_in_report_summary_and_page(
     assert main(["run", str(catalog(tmp_path)), "--out", str(run_dir), *FAST]) == 0
 
     report = read_report(run_dir)
-    expected = ratio_size("4:5", 1024)
+    expected = output_size("4:5", "1K")  # the provider's grid: 928x1152
     kinds: Counter[str] = Counter()
     for line in report:
         assert line["status"] == "succeeded" and line["error"] is None
@@ -75,7 +75,7 @@ def test_defective_results_are_kept_and_named_in_report_summary_and_page(
         elif kind == "small":
             assert size == (expected[0] // 2, expected[1] // 2) and spread > 10
         else:
-            assert size == ratio_size("1:1", 1024) and spread > 10
+            assert size == ratio_size("1:1", max(expected)) and spread > 10
     faults = simulator.stats()["faults"]
     assert kinds == {kind: faults[f"defect_{kind}"] for kind in kinds}
     assert sum(kinds.values()) == ROWS
@@ -158,16 +158,35 @@ def picture(size: tuple[int, int], *, flat: bool = False) -> Image.Image:
         ((928, 1152), 0.8, ()),  # a service's own grid for 4:5 at 1K: within tolerance
         ((512, 640), 0.8, (Check.SIZE_MISMATCH,)),
         ((1280, 1280), 0.8, (Check.RATIO_MISMATCH,)),
-        ((1024, 1024), 0.8, (Check.SIZE_MISMATCH, Check.RATIO_MISMATCH)),
+        ((800, 800), 0.8, (Check.SIZE_MISMATCH, Check.RATIO_MISMATCH)),
+        ((1024, 1024), 0.8, (Check.RATIO_MISMATCH,)),  # the area is near enough
         ((1280, 1024), 0.8, (Check.RATIO_MISMATCH,)),
         ((2048, 2048), None, (Check.SIZE_MISMATCH,)),
-        ((1280, 700), None, ()),  # no ratio asked for: only the size is checked
+        ((1400, 936), None, ()),  # no ratio asked for: only the area is checked
     ],
 )
 def test_size_and_ratio_tolerances(
     size: tuple[int, int], ratio: float | None, checks: tuple[Check, ...]
 ) -> None:
-    assert check_image(picture(size), ExpectedShape(1280, ratio)) == checks
+    assert check_image(picture(size), ExpectedShape(1024 * 1280, ratio)) == checks
+
+
+@pytest.mark.parametrize(
+    ("ratio", "image_size", "size", "checks"),
+    [
+        ("21:9", "1K", (1584, 672), ()),  # the provider's grid: passes
+        ("21:9", "2K", (3168, 1344), ()),
+        ("4:5", "1K", (928, 1152), ()),
+        ("21:9", "1K", (1024, 439), (Check.SIZE_MISMATCH,)),  # a long side of 1024: too small
+        ("1:1", "4K", (512, 512), (Check.SIZE_MISMATCH,)),
+        ("16:9", "4K", (4096, 4096), (Check.RATIO_MISMATCH,)),
+    ],
+)
+def test_results_are_checked_against_the_providers_grid(
+    ratio: str, image_size: str, size: tuple[int, int], checks: tuple[Check, ...]
+) -> None:
+    request = EditRequest("google/nano-banana-pro-edit", "p", (), ratio, image_size)
+    assert check_image(picture(size), expected_shape(request)) == checks
 
 
 def test_near_blank_pictures_are_told_from_plain_backgrounds() -> None:
@@ -187,11 +206,13 @@ def test_expected_shape_comes_from_the_catalogue_only_when_it_can_say() -> None:
     shape = expected_shape(request)
     assert (
         shape is not None
-        and shape.long_side_px == 2048
-        and shape.ratio == pytest.approx(0.8, abs=1e-3)
+        and shape.pixels == 1856 * 2304  # the grid's 4:5 at 2K
+        and shape.ratio == pytest.approx(1856 / 2304)
     )
     no_ratio = expected_shape(EditRequest("google/nano-banana-pro-edit", "p", (), None, "1K"))
-    assert no_ratio == ExpectedShape(1024, None)
+    assert no_ratio == ExpectedShape(1024 * 1024, None)  # the default ratio's area
+    fixed = expected_shape(EditRequest("google/nano-banana-edit", "p", (), "21:9"))
+    assert fixed == ExpectedShape(1536 * 672, 1536 / 672)  # one grid, whatever the size
     assert expected_shape(EditRequest("google/nano-banana-pro-edit", "p", (), "4:5")) is None
     assert expected_shape(EditRequest("acme/new-model", "p", (), "4:5", "1K")) is None
 

@@ -43,7 +43,8 @@ def outputs_for(spec: ModelSpec, params: Mapping[str, ParamValue]) -> OutputCoun
 
 
 def output_pixel_size(spec: ModelSpec, params: Mapping[str, ParamValue]) -> tuple[int, int] | None:
-    """(width, height) of each result, when the catalogue can tell."""
+    """(width, height) of each result, when the catalogue can tell: the size
+    the body names, or the provider's grid entry for its ratio and size."""
     rule = spec.output_size
     if rule.rule == "size_param" and rule.param is not None:
         text = params.get(rule.param, _default(spec, rule.param))
@@ -52,16 +53,16 @@ def output_pixel_size(spec: ModelSpec, params: Mapping[str, ParamValue]) -> tupl
         if isinstance(text, str):
             return parse_size(text, separator) or parse_size(text, "*" if separator == "x" else "x")
         return None
-    if rule.rule == "ratio_long_side" and rule.ratio_param and rule.size_param:
+    if rule.rule == "ratio_grid" and rule.ratio_param:
         ratio = params.get(rule.ratio_param, _default(spec, rule.ratio_param))
-        size = params.get(rule.size_param, _default(spec, rule.size_param))
-        long_side = rule.long_side_px.get(str(size)) if size is not None else None
-        if not isinstance(ratio, str) or long_side is None:
+        if rule.size_param is None:
+            tier = next(iter(rule.grid.values()), None)  # one grid for every request
+        else:
+            size = params.get(rule.size_param, _default(spec, rule.size_param))
+            tier = rule.grid.get(str(size)) if size is not None else None
+        if tier is None or not isinstance(ratio, str):
             return None
-        try:
-            return ratio_size(ratio, long_side)
-        except ValueError:
-            return None
+        return tier.get(ratio)
     return None
 
 

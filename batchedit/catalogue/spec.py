@@ -85,13 +85,22 @@ class OutputsSpec:
 
 @dataclass(frozen=True, slots=True)
 class OutputSizeRule:
-    """How a result's pixel size follows from the body, where that is known."""
+    """How a result's pixel size follows from the body, where that is known.
 
-    rule: str  # "ratio_long_side", "size_param" or "unknown"
+    `size_param`: the body's size is the result's (`param`, "WxH").
+    `ratio_grid`: the provider's published table, size tier -> ratio -> (width,
+    height); the sides vary with the ratio and the area stays about constant
+    per tier (Gemini's 1K is about 1 MP at every ratio). Without a
+    `size_param` the grid has one tier and every request gets it. `source`
+    and `as_of` say where the table was read and when."""
+
+    rule: str  # "ratio_grid", "size_param" or "unknown"
     param: str | None = None  # size_param: the `size` parameter
-    ratio_param: str | None = None  # ratio_long_side
+    ratio_param: str | None = None  # ratio_grid
     size_param: str | None = None
-    long_side_px: Mapping[str, int] = field(default_factory=dict)
+    grid: Mapping[str, Mapping[str, tuple[int, int]]] = field(default_factory=dict)
+    source: str = ""
+    as_of: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,12 +221,28 @@ def _outputs(data: Mapping[str, Any]) -> OutputsSpec:
 
 def _output_size(data: Mapping[str, Any]) -> OutputSizeRule:
     rule = str(data.get("rule", "unknown"))
-    if rule not in ("ratio_long_side", "size_param", "unknown"):
+    if rule not in ("ratio_grid", "size_param", "unknown"):
         raise ValueError(f"output_size.rule {rule!r}")
+    grid = {
+        str(tier): {str(ratio): _pixel_size(text) for ratio, text in sizes.items()}
+        for tier, sizes in (data.get("grid") or {}).items()
+    }
+    if rule == "ratio_grid" and (not grid or (data.get("size_param") is None and len(grid) != 1)):
+        raise ValueError("output_size.grid: one tier per size, or exactly one without size_param")
     return OutputSizeRule(
         rule=rule,
         param=data.get("param"),
         ratio_param=data.get("ratio_param"),
         size_param=data.get("size_param"),
-        long_side_px=dict(data.get("long_side_px") or {}),
+        grid=grid,
+        source=str(data.get("source", "")),
+        as_of=str(data.get("as_of", "")),
     )
+
+
+def _pixel_size(text: object) -> tuple[int, int]:
+    """`"1584x672"` -> (1584, 672); ValueError for anything else."""
+    width, sep, height = str(text).partition("x")
+    if not sep or not width.isdigit() or not height.isdigit() or "0" in (width[:1], height[:1]):
+        raise ValueError(f"output_size.grid: {text!r} is not WIDTHxHEIGHT")
+    return int(width), int(height)

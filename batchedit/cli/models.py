@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -152,6 +153,7 @@ def model_lines(spec: ModelSpec) -> list[str]:
         + ("" if spec.images.field_documented else " (field name not documented)"),
         f"  outputs: {_outputs_words(spec)}"
         + (" images per task, each billed" if spec.outputs.bills_per_output else " per task"),
+        f"  result size: {_size_words(spec)}",
         "  parameters:",
     ]
     for friendly, api_name in spec.friendly.items():
@@ -204,6 +206,7 @@ def model_json(spec: ModelSpec) -> dict[str, Any]:
             "at_most": outputs.at_most,
             "bills_per_output": outputs.bills_per_output,
         },
+        "output_size": _size_json(spec),
         "notes": list(spec.notes),
     }
 
@@ -231,6 +234,39 @@ def _outputs_words(spec: ModelSpec) -> str:
     if outputs.when:
         return f"{default} (up to {outputs.max_count or '?'})"
     return f"{outputs.param}={default}" + (f" (1-{outputs.max_count})" if outputs.max_count else "")
+
+
+def _size_words(spec: ModelSpec) -> str:
+    rule = spec.output_size
+    if rule.rule == "size_param":
+        return f"the size asked for (param.{rule.param})"
+    if rule.rule != "ratio_grid":
+        return "not documented (not checked)"
+    tiers = ", ".join(f"{tier} about {_megapixels(sizes)} MP" for tier, sizes in rule.grid.items())
+    per = f"{rule.ratio_param} and {rule.size_param}" if rule.size_param else rule.ratio_param
+    return f"the provider's grid by {per} ({tiers}), from {rule.source}, read {rule.as_of}"
+
+
+def _megapixels(sizes: Mapping[str, tuple[int, int]]) -> str:
+    width, height = sizes.get("1:1") or next(iter(sizes.values()))
+    return f"{width * height / 1e6:.2g}"
+
+
+def _size_json(spec: ModelSpec) -> dict[str, Any]:
+    rule = spec.output_size
+    grid = {
+        tier: {ratio: f"{width}x{height}" for ratio, (width, height) in sizes.items()}
+        for tier, sizes in rule.grid.items()
+    }
+    return {
+        "rule": rule.rule,
+        "param": rule.param,
+        "ratio_param": rule.ratio_param,
+        "size_param": rule.size_param,
+        "grid": grid or None,
+        "source": rule.source or None,
+        "as_of": rule.as_of or None,
+    }
 
 
 def _source_words(spec: ModelSpec) -> str:

@@ -20,10 +20,11 @@ from PIL import Image, ImageStat
 from batchedit.catalogue import current_catalogue, output_pixel_size
 from batchedit.records import Check, EditRequest
 
-#: Relative difference allowed between the long side received and the one the
-#: catalogue expects: services round sizes to their own grids (1K at 4:5 may
-#: be 928x1152 rather than 819x1024), a half-size result is still caught.
-SIZE_TOLERANCE = 0.15
+#: Relative difference allowed between the area received and the one the
+#: catalogue expects (its grid's entry, or the size the body named): a
+#: provider rounding its sides to a grid of its own passes, a half-size result
+#: (a quarter of the area) is caught.
+AREA_TOLERANCE = 0.3
 #: Relative difference allowed between the width/height ratios.
 RATIO_TOLERANCE = 0.03
 #: Below this standard deviation of every channel (0-255 levels, measured on a
@@ -36,10 +37,10 @@ MAX_SIDE_PX = {"WEBP": 16383, "JPEG": 65535, "PNG": 2**31 - 1}
 
 @dataclass(frozen=True, slots=True)
 class ExpectedShape:
-    """What a request should yield: the long side always, the ratio only when
-    the request named one (without it a service may follow the input's shape)."""
+    """What a request should yield: the area always, the ratio only when the
+    request named one (without it a service may follow the input's shape)."""
 
-    long_side_px: int
+    pixels: int
     ratio: float | None  # width / height
 
 
@@ -54,14 +55,25 @@ def expected_shape(request: EditRequest) -> ExpectedShape | None:
     params = request.params()
     rule = spec.output_size
     asked = rule.param if rule.rule == "size_param" else rule.size_param
-    if asked is None or asked not in params:
-        return None
+    if asked is not None and asked not in params:
+        return None  # no size asked for: the service's default, undocumented
+    if asked is None and rule.ratio_param not in params:
+        return None  # one grid for every request, but which of its ratios is the input's
     size = output_pixel_size(spec, params)
     if size is None:
         return None
     width, height = size
     ratio_named = rule.rule == "size_param" or rule.ratio_param in params
-    return ExpectedShape(max(width, height), width / height if ratio_named else None)
+    return ExpectedShape(width * height, width / height if ratio_named else None)
+
+
+def expected_pixels(request: EditRequest) -> int | None:
+    """The pixels the catalogue expects of each result of `request`, whether or
+    not the request named a ratio (the picture policy caps a result at a few
+    times this); None when it cannot say."""
+    spec = current_catalogue().find(request.model)
+    size = None if spec is None else output_pixel_size(spec, request.params())
+    return None if size is None else size[0] * size[1]
 
 
 def check_image(
@@ -72,8 +84,8 @@ def check_image(
     failed: list[Check] = []
     width, height = size or image.size
     if expected is not None:
-        long_side = max(width, height)
-        if abs(long_side - expected.long_side_px) > SIZE_TOLERANCE * expected.long_side_px:
+        area = width * height / expected.pixels
+        if abs(math.log(max(area, 1e-9))) > math.log1p(AREA_TOLERANCE):
             failed.append(Check.SIZE_MISMATCH)
         if expected.ratio is not None:
             actual = width / max(1, height)

@@ -21,8 +21,9 @@ from batchedit.catalogue import ratio_size
 from batchedit.simulator.provenance import ServiceMetadata, encode_result
 
 _DATA_URI = re.compile(r"^data:image/[A-Za-z0-9.+-]+;base64,", re.ASCII)
-#: Results this small (long side) stay lossless; larger ones are JPEG to keep downloads light.
-PNG_MAX_SIDE_PX = 1024
+#: Results this small (pixels: the 1K tier of every grid, 1:8 included) stay
+#: lossless; larger ones are JPEG to keep downloads light.
+PNG_MAX_PIXELS = 1_250_000
 _PLACEHOLDER_PX = 512
 _BAND_WORDS = 8
 #: What a defective result (`defect_rate`) gets wrong.
@@ -133,7 +134,8 @@ def result_size(size_px: tuple[int, int], defect: str | None) -> tuple[int, int]
 
 
 def default_format(size_px: tuple[int, int]) -> str:
-    return "png" if max(size_px) <= PNG_MAX_SIDE_PX else "jpeg"
+    width, height = size_px
+    return "png" if width * height <= PNG_MAX_PIXELS else "jpeg"
 
 
 def _open_picture(source: bytes | None, target: tuple[int, int]) -> Image.Image | None:

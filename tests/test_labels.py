@@ -16,12 +16,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, PngImagePlugin
 
+from batchedit.containers import C2PA_UUID, is_c2pa_jumbf
 from batchedit.errors import SourceError
 from batchedit.manifest.job import load_job
 from batchedit.manifest.naming import OutputSpec, parse_output
-from batchedit.pipeline.c2pa_boxes import C2PA_UUID, has_c2pa, is_c2pa_jumbf
+from batchedit.pipeline.c2pa_boxes import has_c2pa
 from batchedit.pipeline.metadata import LABELS, Provenance, label_xmp, source_type
-from batchedit.pipeline.outputs import prepare_output
+from batchedit.pipeline.prepare import prepare_output
 from batchedit.simulator.provenance import ServiceMetadata, encode_result, manifest_store
 
 PROVENANCE = Provenance("google/nano-banana-pro-edit", "task-1", "run-1")

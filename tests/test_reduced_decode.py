@@ -11,9 +11,10 @@ from PIL import Image
 
 from batchedit.errors import DownloadError
 from batchedit.manifest.naming import OutputSpec
+from batchedit.pictures import PixelBudget
 from batchedit.pipeline.checks import ExpectedShape
 from batchedit.pipeline.metadata import Provenance
-from batchedit.pipeline.outputs import CHECK_DECODE_PX, decode_result, prepare_output
+from batchedit.pipeline.prepare import CHECK_DECODE_PX, prepare_output
 from batchedit.records import Check
 
 PROVENANCE = Provenance("google/nano-banana-pro-edit", "task-1", "run-1")
@@ -32,11 +33,12 @@ def _jpeg(size: tuple[int, int], colour: str | None = None) -> bytes:
 
 def test_a_large_jpeg_is_decoded_reduced_and_reported_at_its_own_size() -> None:
     data = _jpeg((3000, 2000))
-    image, size = decode_result(data, draft_px=CHECK_DECODE_PX)
-    with image:
-        assert size == (3000, 2000)
-        assert CHECK_DECODE_PX <= max(image.size) < 3000
-    prepared = prepare_output(data, OutputSpec(), PROVENANCE, ExpectedShape(3000, 1.5))
+    budget = PixelBudget(3000 * 2000)
+    expected = ExpectedShape(3000 * 2000, 1.5)
+    prepared = prepare_output(data, OutputSpec(), PROVENANCE, expected, budget=budget)
+    # Decoded at a quarter of each side (750x500): that is all the budget held.
+    assert budget.peak == 750 * 500 and CHECK_DECODE_PX <= 750
+    assert budget.in_use == 0
     assert (prepared.info.width, prepared.info.height) == (3000, 2000)
     assert (prepared.source.width, prepared.source.height) == (3000, 2000)
     assert prepared.checks == ()
@@ -55,7 +57,9 @@ def test_a_jpeg_cut_short_still_fails_and_a_new_download_may_cure_it() -> None:
 def test_the_checks_see_a_blank_or_wrongly_sized_jpeg_as_they_did_decoded_whole() -> None:
     blank = prepare_output(_jpeg((2048, 2048), "white"), OutputSpec(), PROVENANCE, None)
     assert blank.checks == (Check.BLANK,)
-    small = prepare_output(_jpeg((1024, 1024)), OutputSpec(), PROVENANCE, ExpectedShape(4096, 1.0))
+    small = prepare_output(
+        _jpeg((1024, 1024)), OutputSpec(), PROVENANCE, ExpectedShape(4096 * 4096, 1.0)
+    )
     assert small.checks == (Check.SIZE_MISMATCH,)
 
 

@@ -4,11 +4,11 @@ A C2PA manifest (Content Credentials) is bound to the exact bytes of its
 file: any re-encoding, even one that only adds XMP, breaks its hard binding.
 So the writer only needs to know whether the service's file carries one
 (then that file is kept, byte for byte, beside anything made from it), and
-that is a question about the container, answered here by walking its
-structure: a JUMBF superbox of the C2PA type in a JPEG APP11 segment, a PNG
-`caBX` chunk, or a WebP (RIFF) `C2PA` chunk. Nothing is parsed beyond the
-box header: validating a manifest is c2pa-python's business, and it is the
-library `sign_output` uses to make one.
+that is a question about the container, answered by the bounded container
+walk (containers.py): a JUMBF superbox of the C2PA type in a JPEG APP11
+segment, a PNG `caBX` chunk, or a WebP (RIFF) `C2PA` chunk. Nothing is
+parsed beyond the box header: validating a manifest is c2pa-python's
+business, and it is the library `sign_output` uses to make one.
 
 Synchronous, for the writer's thread.
 """
@@ -18,84 +18,25 @@ from __future__ import annotations
 import io
 import json
 from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
+from batchedit.containers import carries_c2pa
 from batchedit.errors import DownloadError
 from batchedit.manifest.naming import SigningFiles
+from batchedit.pictures import MAX_METADATA_BYTES
 
-#: The JUMBF type UUID of a C2PA manifest store: "c2pa" then the ISO suffix.
-C2PA_UUID = bytes.fromhex("6332706100110010800000aa00389b71")
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _MIME = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 
 
-def has_c2pa(data: bytes) -> bool:
-    """Whether `data` (PNG, JPEG or WebP) carries an embedded C2PA manifest."""
-    if data.startswith(b"\xff\xd8"):
-        return _jpeg_has_c2pa(data)
-    if data.startswith(_PNG_SIGNATURE):
-        return _png_has_c2pa(data)
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return _webp_has_c2pa(data)
-    return False
-
-
-def is_c2pa_jumbf(box: bytes) -> bool:
-    """A JUMBF superbox (`jumb`) whose description box (`jumd`) has the C2PA type."""
-    return box[4:8] == b"jumb" and box[12:16] == b"jumd" and box[16:32] == C2PA_UUID
-
-
-def _jpeg_has_c2pa(data: bytes) -> bool:
-    position = 2
-    while position + 4 <= len(data):
-        if data[position] != 0xFF:
-            return False  # not a marker where one must be: stop looking
-        marker = data[position + 1]
-        if marker == 0xFF:  # fill byte
-            position += 1
-            continue
-        if marker in (0xDA, 0xD9):  # start of scan, end of image: no metadata after
-            return False
-        length = int.from_bytes(data[position + 2 : position + 4], "big")
-        if marker == 0xEB:  # APP11: JPEG XT boxes, "JP", instance (2), sequence (4), box
-            segment = data[position + 4 : position + 2 + length]
-            if segment[:2] == b"JP" and is_c2pa_jumbf(segment[8:]):
-                return True
-        position += 2 + length
-    return False
-
-
-def _png_has_c2pa(data: bytes) -> bool:
-    position = len(_PNG_SIGNATURE)
-    while position + 8 <= len(data):
-        length = int.from_bytes(data[position : position + 4], "big")
-        kind = data[position + 4 : position + 8]
-        if kind == b"caBX":
-            return True
-        if kind == b"IEND":
-            return False
-        position += 12 + length
-    return False
-
-
-def _webp_has_c2pa(data: bytes) -> bool:
-    return b"C2PA" in riff_chunk_kinds(data)
-
-
-def riff_chunk_kinds(data: bytes) -> list[bytes]:
-    """The chunk types of a RIFF (WebP) file, in order: VP8X, ICCP, VP8L, EXIF, C2PA..."""
-    kinds: list[bytes] = []
-    position = 12
-    while position + 8 <= len(data):
-        kinds.append(data[position : position + 4])
-        length = int.from_bytes(data[position + 4 : position + 8], "little")
-        position += 8 + length + (length & 1)
-    return kinds
-
-
-def webp_is_lossless(data: bytes) -> bool:
-    """Pillow does not say whether a WebP was lossless; its image chunk type does."""
-    return data[:4] == b"RIFF" and b"VP8L" in riff_chunk_kinds(data)
+def has_c2pa(data: bytes | Path) -> bool:
+    """Whether `data` (PNG, JPEG or WebP, in memory or a file) carries an
+    embedded C2PA manifest: the container walk's answer (containers.py),
+    bounded in bytes and time like every walk."""
+    if isinstance(data, Path):
+        with open(data, "rb") as fp:
+            return carries_c2pa(fp, max_metadata_bytes=MAX_METADATA_BYTES)
+    return carries_c2pa(io.BytesIO(data), max_metadata_bytes=MAX_METADATA_BYTES)
 
 
 def sign_output(

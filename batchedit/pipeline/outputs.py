@@ -3,21 +3,23 @@ stored under `outputs/` so that a file appears only complete (invariant 2).
 
 Decoding and format conversion run in a thread; the bytes go to a hidden
 temporary name in the same folder, are fsynced, then renamed into place, in
-one thread call per file. Before that each result is checked (checks.py), labelled and,
-when asked, converted with its metadata kept (metadata.py), and signed
-(c2pa_boxes.py). Names come from the row's output stem (naming.py), so no row id
-or field can place a file outside `outputs/`; a last check here refuses any
-target that would, whatever produced it, and any target another row of this
-run already wrote (compared case-folded: one file on macOS and Windows), so a
-row never overwrites another row's file (invariant 9). The report lists
-exactly the files written: the converted result, and the service's original
-when kept.
+one thread call per file. Before that each result is checked, labelled and,
+when asked, converted and signed (prepare.py). Names come from the row's
+output stem (naming.py), so no row id or field can place a file outside
+`outputs/`; a last check here refuses any target that would, whatever
+produced it, and any target another row of this run already wrote (compared
+case-folded: one file on macOS and Windows), so a row never overwrites
+another row's file (invariant 9). The report lists exactly the files
+written: the converted result, and the service's original when kept.
 
-Only PNG, JPEG and WebP results are accepted, told by their first bytes and
-decoded by Pillow with those formats only (no TIFF, ICO, or EPS that would
-have Pillow run Ghostscript); anything else fails its row naming what it is,
-at once: fetching it again would bring the same. A disk that refuses the
-write (full, read-only) is a LocalFailure: the run stops, exit 4.
+Only PNG, JPEG and WebP results are accepted, under the picture policy
+(pictures.py): told by their container and opened by Pillow with those
+formats only (no TIFF, ICO, or EPS that would have Pillow run Ghostscript);
+anything else fails its row naming what it is, at once: fetching it again
+would bring the same. A result larger than its request can yield (4x the
+catalogue's pixels, 100 MP when it cannot say) is refused from its header,
+never decoded. A disk that refuses the write (full, read-only) is a
+LocalFailure: the run stops, exit 4.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ import asyncio
 import contextlib
 import functools
 import hashlib
-import io
 import itertools
 import os
 import secrets
@@ -35,48 +36,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
-
 from batchedit.api.client import ModellixClient
 from batchedit.api.task_state import TaskState
 from batchedit.errors import DownloadError, LocalFailure
 from batchedit.fsutil import atomic_write_bytes, safe_name
-from batchedit.imagetypes import describe_content, sniff_image_type
 from batchedit.manifest.naming import OutputSpec
 from batchedit.manifest.seen_ids import SeenIds
-from batchedit.pipeline.c2pa_boxes import has_c2pa, sign_output, webp_is_lossless
-from batchedit.pipeline.checks import (
-    ExpectedShape,
-    check_image,
-    expected_shape,
-    format_limit_problem,
-)
-from batchedit.pipeline.metadata import (
-    Provenance,
-    encode_image,
-    fit_xmp,
-    label_xmp,
-    read_carried,
-    restamp_xmp,
-)
-from batchedit.pipeline.payload import same_pixels
+from batchedit.pictures import result_pixel_cap
+from batchedit.pipeline.checks import expected_pixels, expected_shape
+from batchedit.pipeline.metadata import Provenance
+from batchedit.pipeline.prepare import EXTENSIONS, ImageInfo, prepare_output
 from batchedit.records import Check, OutputFile, Row
 from batchedit.state.rundir import RunPaths
 
 OUTPUTS_DIR = "outputs"
 RUN_ID_FILE = "run_id"
-_EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
-ACCEPTED_FORMATS = tuple(_EXTENSIONS)
-#: A JPEG whose pixels are only checked is decoded no smaller than this on its
-#: long side (the blank check reads a 64 px sample of it).
-CHECK_DECODE_PX = 512
-
-
-@dataclass(frozen=True, slots=True)
-class ImageInfo:
-    format: str
-    width: int
-    height: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,137 +59,6 @@ class StoredResults:
 
     outputs: tuple[OutputFile, ...]
     checks: tuple[Check, ...]
-
-
-def inspect_image(data: bytes) -> ImageInfo:
-    """Decode `data` fully (a truncated file fails here); synchronous, for a thread.
-    A body that is not PNG, JPEG or WebP fails for good (`retry_may_cure`
-    False), naming what it is."""
-    image, (width, height) = decode_result(data)
-    with image:
-        return ImageInfo(image.format or "", width, height)
-
-
-def decode_result(
-    data: bytes, *, draft_px: int | None = None
-) -> tuple[Image.Image, tuple[int, int]]:
-    """`data` opened as PNG, JPEG or WebP only and decoded whole; the caller
-    closes it. A body cut short fails with a DownloadError a new download may
-    cure; a body that is no such image at all fails for good. With `draft_px`
-    a JPEG is decoded at a reduced scale (1/2 to 1/8) no smaller than that on
-    its long side: libjpeg still reads every byte of the scans, so a file
-    cut short or corrupt fails the same, at a tenth of the CPU and memory at
-    4K. Returned with the full size (the image's own is then the reduced one)."""
-    if sniff_image_type(data) is None:
-        raise DownloadError(
-            f"the result is {describe_content(data)}; only PNG, JPEG and WebP are accepted",
-            retry_may_cure=False,
-        )
-    try:
-        image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise DownloadError(f"the downloaded result is not a valid image ({exc})") from exc
-    full_size = image.size
-    try:
-        if draft_px is not None and image.format == "JPEG":
-            image.draft(image.mode, (draft_px, draft_px))
-        image.load()
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        image.close()
-        raise DownloadError(f"the downloaded result is not a valid image ({exc})") from exc
-    return image, full_size
-
-
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """A result made ready to store, and what the report says about it."""
-
-    data: bytes  # the row's output file: the service's bytes, or a re-encoding
-    info: ImageInfo
-    source: ImageInfo  # the service's file as it came
-    keep_original: bool  # store the service's bytes too, untouched
-    source_c2pa: bool  # the service's file carries a C2PA manifest
-    signed: bool  # `data` carries a manifest we signed
-    checks: tuple[Check, ...]
-
-
-def prepare_output(
-    data: bytes, spec: OutputSpec, provenance: Provenance, expected: ExpectedShape | None
-) -> Prepared:
-    """Decode a downloaded result once, check it, then convert and label it as
-    `spec` says, keeping its ICC profile, EXIF and XMP. The download's own
-    check: a body that does not decode may be fetched again; anything failing
-    after it decoded would fail the same on a new download, so it is final.
-    Synchronous, for a thread.
-
-    A JPEG stored as it came (relabelled in place, no manifest to rewrite)
-    has its pixels only checked: it is decoded at a reduced scale."""
-    source_c2pa = has_c2pa(data)
-    checked_only = (
-        sniff_image_type(data) == "image/jpeg"
-        and spec.pillow_format in (None, "JPEG")
-        and not source_c2pa
-    )
-    image, size = decode_result(data, draft_px=CHECK_DECODE_PX if checked_only else None)
-    try:
-        return _prepare(image, size, data, source_c2pa, spec, provenance, expected)
-    except DownloadError as exc:
-        if not exc.retry_may_cure:
-            raise
-        raise DownloadError(exc.message, retry_may_cure=False) from exc
-    finally:
-        image.close()
-
-
-def _prepare(
-    image: Image.Image,
-    size: tuple[int, int],
-    data: bytes,
-    source_c2pa: bool,
-    spec: OutputSpec,
-    provenance: Provenance,
-    expected: ExpectedShape | None,
-) -> Prepared:
-    """A result in the wanted format is never encoded again (a `quality`
-    applies to conversions only): it is relabelled in place, or stored as it
-    came with `ai_label: off`; one holding a C2PA manifest is written afresh
-    without it (the original is kept beside, see c2pa_boxes.py)."""
-    width, height = size  # the file's: `image` may be decoded at a reduced scale
-    source = ImageInfo(image.format or "", width, height)
-    source_format = source.format
-    checks = check_image(image, expected, size)
-    target = spec.pillow_format or source_format
-    problem = format_limit_problem(target, width, height)
-    if problem is not None:
-        raise DownloadError(problem)
-    carried = read_carried(image)
-    xmp = carried.xmp
-    if spec.ai_label != "off":
-        xmp = label_xmp(carried.xmp, spec.ai_label, provenance)
-    xmp = fit_xmp(xmp, target, spec.ai_label, provenance)
-    if target != source_format:
-        output = encode_image(image, target, spec.quality, carried, xmp)
-    elif xmp == carried.xmp or xmp is None:
-        output = data
-    elif source_c2pa:  # the new XMP breaks the manifest: write a file without it
-        lossless = webp_is_lossless(data)
-        output = encode_image(image, target, None, carried, xmp, lossless_source=lossless)
-    else:
-        output = restamp_xmp(data, xmp)  # in place: the pixels are not encoded again
-    info = ImageInfo(target, width, height)
-    signed = False
-    if spec.c2pa_sign is not None:
-        title = f"{provenance.task_id}.{_EXTENSIONS[target]}"
-        output = sign_output(output, target, data, source_format, spec.c2pa_sign, title)
-        signed = True
-    if output is not data and (signed or target == source_format):
-        # What is stored must be the image checked: relabelled in place, the
-        # same pixel bytes say so; anything else must decode, whatever made it.
-        if not same_pixels(data, output, target):
-            inspect_image(output)
-    changed = output is not data
-    keep = changed and (spec.keep_original or (source_c2pa and spec.c2pa == "keep"))
-    return Prepared(output, info, source, keep, source_c2pa, signed, checks)
 
 
 class OutputStore:
@@ -250,6 +93,7 @@ class OutputStore:
         several = len(state.resources) > 1
         base = row.output_stem or safe_name(row.id)
         expected = expected_shape(row.request)
+        max_pixels = result_pixel_cap(expected_pixels(row.request))
         request = row.request
         prompt = request.prompt if self.spec.provenance == "full" else None
         provenance = Provenance(request.model, state.task_id, await self.run_id(), prompt)
@@ -260,7 +104,11 @@ class OutputStore:
             data, prepared = await self._client.download_checked(
                 resource.url,
                 functools.partial(
-                    prepare_output, spec=self.spec, provenance=provenance, expected=expected
+                    prepare_output,
+                    spec=self.spec,
+                    provenance=provenance,
+                    expected=expected,
+                    max_pixels=max_pixels,
                 ),
             )
             assert prepared is not None  # a check was given
@@ -295,7 +143,7 @@ class OutputStore:
     async def _store(
         self, row: Row, stem: str, data: bytes, info: ImageInfo, *, c2pa: bool = False
     ) -> OutputFile:
-        extension = _EXTENSIONS[info.format]
+        extension = EXTENSIONS[info.format]
         relative = f"{stem}.{extension}"
         self.claim(row, relative)
         try:

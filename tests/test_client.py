@@ -74,7 +74,7 @@ async def test_submit_poll_download_gives_an_image_of_the_requested_shape(
     assert state.phase is TaskPhase.SUCCEEDED
     data = await client.download_output(state.resources[0].url)
     with Image.open(io.BytesIO(data)) as image:
-        assert image.size == (1024, 576)
+        assert image.size == (1376, 768)  # the provider's grid for 16:9 at 1K
     assert client.counts.submit == 1 and client.counts.download == 1
 
 

@@ -338,7 +338,7 @@ def test_the_compare_sample_job_runs_both_models_side_by_side(tmp_path: Path) ->
         output, *kept = line["outputs"]
         assert all(extra["c2pa"] for extra in kept), "only a C2PA original is kept beside"
         seedream = line["model"].startswith("bytedance/")
-        assert (output["width"], output["height"]) == ((1024, 1280) if seedream else (819, 1024))
+        assert (output["width"], output["height"]) == ((1024, 1280) if seedream else (928, 1152))
         assert output["path"].startswith(f"outputs/{line['fields']['sku']}/")
 
 

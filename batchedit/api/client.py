@@ -44,6 +44,7 @@ from batchedit.errors import (
     OutcomeUnknown,
     ProtocolError,
     RateLimited,
+    RequestRejected,
     TransientError,
 )
 from batchedit.events import emit
@@ -153,6 +154,20 @@ class ModellixClient:
             # It would be stored (the upload cache) and sent on: refuse it whole.
             raise AnswerRefused("the media upload answer's url holds the API key or controls")
         return UploadedFile(scrub(str(file_id or ""), max_chars=128), url)
+
+    async def delete_media(self, file_id: str) -> bool:
+        """Delete one upload (`uploads purge`); False when the service no longer
+        has it (404: deleted already, or past its retention), which is as good.
+        A file id unsafe in a path is refused before anything is sent."""
+        check_file_id(file_id)
+        path = f"{API_PREFIX}/media/files/{file_id}"
+        try:
+            await self._call_json("DELETE", path, kind="delete", parse=dict)
+        except RequestRejected as exc:
+            if exc.category is ErrorCategory.NOT_FOUND:
+                return False
+            raise
+        return True
 
     async def validate_key(self) -> bool:
         """Whether the service takes this key (`doctor`); a refused key raises FatalApiError."""
@@ -273,9 +288,18 @@ class ModellixClient:
 
 def check_task_id(task_id: str) -> None:
     """Refuse a task id that could be more than a name in a path."""
-    if not TASK_ID.fullmatch(task_id) or redact(task_id) != task_id:
+    _check_id(task_id, "task id")
+
+
+def check_file_id(file_id: str) -> None:
+    """Refuse an upload's file id that could be more than a name in a path."""
+    _check_id(file_id, "file id")
+
+
+def _check_id(value: str, what: str) -> None:
+    if not TASK_ID.fullmatch(value) or redact(value) != value:
         raise AnswerRefused(
-            f"the service named a task id unsafe to use in a path ({task_id[:80]!r}); "
+            f"the service named a {what} unsafe to use in a path ({value[:80]!r}); "
             "allowed: letters, digits, '.', '_' and '-', at most 128; nothing was asked about it"
         )
 
@@ -287,5 +311,6 @@ __all__ = [
     "RetryPolicy",
     "ServiceLimits",
     "UploadedFile",
+    "check_file_id",
     "check_task_id",
 ]

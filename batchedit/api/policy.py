@@ -65,16 +65,19 @@ class RequestCounts:
     submit: int = 0
     poll: int = 0
     upload: int = 0
+    delete: int = 0  # uploads deleted (`uploads purge`, `uploads: {delete_after: run}`)
     download: int = 0
     retries: int = 0
     bytes_downloaded: int = 0
 
     def count(self, kind: str) -> None:
-        """One more API request of `kind` (submit, upload; anything else is a read)."""
+        """One more API request of `kind` (submit, upload, delete; anything else is a read)."""
         if kind == "submit":
             self.submit += 1
         elif kind == "upload":
             self.upload += 1
+        elif kind == "delete":
+            self.delete += 1
         else:
             self.poll += 1
 
@@ -83,6 +86,7 @@ class RequestCounts:
             "submit": self.submit,
             "poll": self.poll,
             "upload": self.upload,
+            "delete": self.delete,
             "download": self.download,
             "retries": self.retries,
         }

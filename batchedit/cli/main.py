@@ -29,6 +29,7 @@ from batchedit.cli import (
     run,
     simulate,
     status,
+    uploads,
     validate,
 )
 from batchedit.cli.conventions import (
@@ -78,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     review.add_parser(commands)
     decisions.add_parser(commands)
     export.add_parser(commands)
+    uploads.add_parser(commands)
     doctor.add_parser(commands)
     simulate.add_parser(commands)
     models.add_parser(commands)

@@ -16,6 +16,7 @@ from batchedit.manifest.columns import parse_column_option
 from batchedit.manifest.job import SETTING_NAMES
 from batchedit.manifest.naming import AI_LABELS, C2PA_CHOICES, PROVENANCE
 from batchedit.manifest.prices import load_prices
+from batchedit.manifest.setting_checks import DELETE_AFTER
 from batchedit.manifest.shard import parse_shard
 from batchedit.records import ErrorCategory, Status
 from batchedit.state.invocation import Setting
@@ -213,12 +214,21 @@ def add_launch_options(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="read the API key from FILE's first line (never give a key on the command line)",
     )
+    parser.add_argument(
+        "--delete-uploads-after",
+        choices=DELETE_AFTER,
+        metavar="WHEN",
+        help="run: delete the run's uploaded inputs at the service when a run finishes "
+        "(uploads: {delete_after: run}); never: leave them to the service's retention",
+    )
 
 
 def setting_overrides(args: argparse.Namespace) -> dict[str, Setting]:
     """The job settings given on the command line; paths made absolute so
     that `retry` finds them from any folder."""
     given = {**manifest_overrides(args), **output_overrides(args)}
+    if (when := getattr(args, "delete_uploads_after", None)) is not None:
+        given["uploads"] = {"delete_after": when}
     prices = getattr(args, "prices", None)
     if isinstance(prices, Path):  # kept as the table itself, so `retry` needs no file
         given["prices"] = load_prices(prices).to_json()

@@ -41,6 +41,7 @@ from batchedit.manifest.reader import (
 from batchedit.manifest.rows import RowValidator, with_prompt_suffix
 from batchedit.manifest.setting_checks import (
     BOUND_CHECKS,
+    UploadsPolicy,
     check_allow_models,
     check_bool,
     check_delimiter,
@@ -48,12 +49,15 @@ from batchedit.manifest.setting_checks import (
     check_model,
     check_path,
     check_shard,
+    parse_uploads,
     positive_number,
     whole_number,
 )
 from batchedit.manifest.shard import Shard
 from batchedit.manifest.yaml_reader import (
     defaults_from_node,
+    key_line,
+    key_lines,
     line_of,
     top_level_keys,
     yaml_error,
@@ -91,6 +95,7 @@ class JobSettings:
     request_timeout_s: float = 120.0  # bounds on the service (BOUND_CHECKS, hardening.md)
     max_wait_s: float = 600.0
     allow_private_downloads: bool = False
+    uploads: UploadsPolicy = UploadsPolicy()  # delete the uploads after each finished run
 
 
 #: Settings the command line may override (`defaults:` only comes from files).
@@ -113,9 +118,10 @@ SETTING_NAMES: tuple[str, ...] = (
     "strict_checks",
     "max_cost",
     "prices",
+    "uploads",
 ) + tuple(BOUND_CHECKS)
 #: Settings whose value in the job file is a mapping or a list rather than a single value.
-_MAPPING_SETTINGS = frozenset({"columns", "allow_models", "output", "prices"})
+_MAPPING_SETTINGS = frozenset({"columns", "allow_models", "output", "prices", "uploads"})
 JOB_KEYS: tuple[str, ...] = SETTING_NAMES + ("defaults",)
 
 
@@ -153,6 +159,7 @@ _CHECKS: dict[str, Callable[[object], object]] = {
     "strict_checks": check_bool("strict_checks"),
     "max_cost": check_max_cost,
     "prices": parse_prices,
+    "uploads": parse_uploads,
     **BOUND_CHECKS,
 }
 
@@ -206,7 +213,7 @@ def _settings_from_node(
             raise SourceError(label, line, f"'{key}:' is given twice")
         if key == "defaults":
             settings[key] = defaults_from_node(loader, value_node, label)
-            settings["default_lines"] = _key_lines(value_node)
+            settings["default_lines"] = key_lines(value_node)
             continue
         value_line = line_of(value_node)
         if key in _MAPPING_SETTINGS:
@@ -227,7 +234,7 @@ def _settings_from_node(
     if "output_dir" in settings:
         settings["output_dir"] = base / settings["output_dir"]
     if not settings["manifest"].is_file():
-        line = _key_line(node, "manifest")
+        line = key_line(node, "manifest")
         raise SourceError(
             label,
             line,
@@ -238,7 +245,7 @@ def _settings_from_node(
     job = JobSettings(source=source, **settings)
     problem = _check_model_allowed(job)
     if problem is not None:
-        raise SourceError(label, _key_line(node, "model"), problem)
+        raise SourceError(label, key_line(node, "model"), problem)
     return job
 
 
@@ -248,21 +255,7 @@ def _resolve_output_files(settings: dict[str, Any], node: yaml.MappingNode, sour
         try:
             settings["output"] = resolve_signing(output, source.parent)
         except ValueError as exc:
-            raise SourceError(str(source), _key_line(node, "output"), str(exc)) from exc
-
-
-def _key_lines(node: yaml.Node) -> dict[str, int]:
-    """Each key of a mapping node and the line it stands on."""
-    if not isinstance(node, yaml.MappingNode):
-        return {}
-    return {str(name.value): line_of(name) for name, _ in node.value}
-
-
-def _key_line(node: yaml.MappingNode, key: str) -> int:
-    for key_node, _ in node.value:
-        if key_node.value == key:
-            return line_of(key_node)
-    return line_of(node)
+            raise SourceError(str(source), key_line(node, "output"), str(exc)) from exc
 
 
 def apply_overrides(job: JobSettings, **overrides: object) -> JobSettings:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from contextlib import suppress
+from dataclasses import dataclass
 from pathlib import Path
 
 from batchedit.catalogue import current_catalogue, is_model_slug
@@ -62,6 +63,33 @@ def check_bool(name: str) -> Callable[[object], bool]:
         raise ValueError(f"{name} must be true or false (got {value!r})")
 
     return check
+
+
+#: When a run's uploads are deleted at the service (`uploads: {delete_after: ...}`).
+DELETE_AFTER = ("run", "never")
+
+
+@dataclass(frozen=True, slots=True)
+class UploadsPolicy:
+    """`uploads:`: delete the run's uploaded inputs at the service at the end of
+    each run that finished (`delete_after: run`), or leave them to the
+    service's retention (`never`, the default)."""
+
+    delete_after: str = "never"
+
+    @property
+    def after_run(self) -> bool:
+        return self.delete_after == "run"
+
+
+def parse_uploads(value: object) -> UploadsPolicy:
+    if isinstance(value, UploadsPolicy):
+        return value
+    if isinstance(value, dict) and set(value) <= {"delete_after"}:
+        when = value.get("delete_after") or "never"
+        if when in DELETE_AFTER:
+            return UploadsPolicy(str(when))
+    raise ValueError(f"uploads must be a mapping {{delete_after: run}} (or never), got {value!r}")
 
 
 def check_path(name: str) -> Callable[[object], Path]:

@@ -80,6 +80,20 @@ def line_of(item: object, offset: int = 1) -> int:
     return int(getattr(mark, "line", 0)) + 1
 
 
+def key_lines(node: yaml.Node) -> dict[str, int]:
+    """Each key of a mapping node and the line it stands on."""
+    if not isinstance(node, yaml.MappingNode):
+        return {}
+    return {str(name.value): line_of(name) for name, _ in node.value}
+
+
+def key_line(node: yaml.MappingNode, key: str) -> int:
+    for key_node, _ in node.value:
+        if key_node.value == key:
+            return line_of(key_node)
+    return line_of(node)
+
+
 def next_event(loader: yaml.SafeLoader, *, peek: bool = False) -> yaml.Event:
     method = loader.peek_event if peek else loader.get_event
     event: yaml.Event = method()  # type: ignore[no-untyped-call]

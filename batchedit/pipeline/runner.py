@@ -42,6 +42,7 @@ from batchedit.pipeline.latency_store import load_samples, save_samples
 from batchedit.pipeline.planning import SurveyedRun, survey_run
 from batchedit.pipeline.pollers import Pollers
 from batchedit.pipeline.producer import ProduceSettings, produce
+from batchedit.pipeline.purge import delete_uploads_after_run
 from batchedit.pipeline.row_queue import REORDER_ROWS, RowQueue
 from batchedit.pipeline.scheduler import LatencyAwarePolicy
 from batchedit.pipeline.stop import PRECEDENCE, StopReason
@@ -167,6 +168,9 @@ async def _run_surveyed(
             finally:
                 closing = await _close_journal(journal)
                 local_failure = local_failure or closing
+            finished = not interrupted and fatal is None and local_failure is None
+            if finished and run.gate.halted is None and config.job.uploads.after_run:
+                await delete_uploads_after_run(run.client, config.paths)
     if interrupted:
         log.warning("interrupted: unfinished rows stay pending; run again to continue")
         emit("run_stopped", reason="interrupted", message="unfinished rows stay pending")

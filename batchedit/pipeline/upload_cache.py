@@ -4,9 +4,15 @@ The media endpoint keeps an uploaded file for about 7 days (modellix-api.md),
 so a re-run of the same catalog (a retry, a changed prompt) need not upload
 its photos again. Each upload is one JSON line in `.batchedit/uploads.jsonl`:
 the content's sha256, the API origin it was uploaded to (the simulator's
-origin changes with each `--simulate`, and its uploads die with it), the URL
-and when. An entry is reused for 6 days: a day's margin, so a URL is never
-sent just as it expires. A torn or foreign line is skipped, never fatal.
+origin changes with each `--simulate`, and its uploads die with it), the URL,
+the file id and when. An entry is reused for 6 days: a day's margin, so a URL
+is never sent just as it expires. A torn or foreign line is skipped, never fatal.
+
+`uploads purge` deletes uploads at the service in two steps, each a line
+here: first the upload is forgotten (`{"forgotten": FILE_ID, ...}`: no run
+sends its URL again, so nothing is ever submitted naming a deleted file),
+then, once the service deleted it, marked deleted. A purge stopped between
+the two finds the forgotten ones and deletes them.
 """
 
 from __future__ import annotations
@@ -15,14 +21,27 @@ import asyncio
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import suppress
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from batchedit.api.client import UploadedFile
 
 UPLOADS_FILE = "uploads.jsonl"
 REUSE_FOR_S = 6 * 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class CachedUpload:
+    """One upload the cache remembers, and how far a purge got with it."""
+
+    origin: str
+    sha256: str
+    url: str
+    file_id: str
+    uploaded_at: float
+    forgotten: bool = False  # no run reuses it; a purge owes its deletion
 
 
 class UploadCache:
@@ -51,20 +70,43 @@ class UploadCache:
             "file_id": uploaded.file_id,
             "uploaded_at": at,
         }
-        await asyncio.to_thread(self._append, json.dumps(line) + "\n")
+        await asyncio.to_thread(self._append, [line])
         if self._entries is not None:
             self._entries[sha256] = (uploaded.url, at)
 
-    def _read(self) -> dict[str, tuple[str, float]]:
-        entries: dict[str, tuple[str, float]] = {}
+    def uploads(self) -> list[CachedUpload]:
+        """Every upload not yet deleted, of every origin, oldest first (in a thread)."""
+        live: dict[tuple[str, str], CachedUpload] = {}
         with suppress(FileNotFoundError), self.path.open(encoding="utf-8") as handle:
             for text in handle:
-                entry = _parse(text)
-                if entry is not None and entry[0] == self.origin:
-                    entries[entry[1]] = (entry[2], entry[3])
-        return entries
+                _apply(live, text)
+        return list(live.values())
 
-    def _append(self, text: str) -> None:
+    def forget(self, uploads: Iterable[CachedUpload]) -> None:
+        """No run reuses these any more (in a thread, durable on return)."""
+        self._mark("forgotten", uploads)
+
+    def mark_deleted(self, uploads: Iterable[CachedUpload]) -> None:
+        """The service no longer has these (in a thread, durable on return)."""
+        self._mark("deleted", uploads)
+
+    def _mark(self, what: str, uploads: Iterable[CachedUpload]) -> None:
+        at = self._now()
+        lines = [{what: u.file_id, "origin": u.origin, "at": at} for u in uploads]
+        if lines:
+            self._append(lines)
+        self._entries = None  # read again at the next lookup
+
+    def _read(self) -> dict[str, tuple[str, float]]:
+        """sha256 -> (url, uploaded_at) of this origin's reusable uploads, the latest winning."""
+        return {
+            u.sha256: (u.url, u.uploaded_at)
+            for u in self.uploads()
+            if u.origin == self.origin and not u.forgotten
+        }
+
+    def _append(self, lines: list[dict[str, object]]) -> None:
+        text = "".join(json.dumps(line) + "\n" for line in lines)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a+b") as handle:
             if handle.tell() > 0:  # after a torn last line, start on a line of our own
@@ -76,17 +118,27 @@ class UploadCache:
             os.fsync(handle.fileno())
 
 
-def _parse(text: str) -> tuple[str, str, str, float] | None:
-    """(origin, sha256, url, uploaded_at) of one line, or None for a torn or odd line."""
+def _apply(live: dict[tuple[str, str], CachedUpload], text: str) -> None:
+    """One line of the file applied to the uploads, kept by (origin, file id)
+    in the file's order (an upload without a file id, by its sha256)."""
     try:
         data = json.loads(text)
     except ValueError:
-        return None
-    if not isinstance(data, dict):
-        return None
-    origin, sha256, url, at = (data.get(k) for k in ("origin", "sha256", "url", "uploaded_at"))
+        return
+    if not isinstance(data, dict) or not isinstance(origin := data.get("origin"), str):
+        return
+    for mark in ("forgotten", "deleted"):
+        file_id = data.get(mark)
+        if isinstance(file_id, str) and file_id:
+            upload = live.pop((origin, file_id), None)
+            if upload is not None and mark == "forgotten":
+                live[(origin, file_id)] = replace(upload, forgotten=True)
+            return
+    sha256, url, at, file_id = (data.get(k) for k in ("sha256", "url", "uploaded_at", "file_id"))
     if not all(isinstance(v, str) and v for v in (origin, sha256, url)):
-        return None
+        return
     if isinstance(at, bool) or not isinstance(at, int | float):
-        return None
-    return str(origin), str(sha256), str(url), float(at)
+        return
+    file_id = file_id if isinstance(file_id, str) else ""
+    upload = CachedUpload(origin, str(sha256), str(url), file_id, float(at))
+    live[(origin, file_id or f"sha256:{sha256}")] = upload

@@ -8,12 +8,13 @@ origin so a submit can name them like any hosted image.
 from __future__ import annotations
 
 from aiohttp import BodyPartReader, web
+from yarl import URL
 
 from batchedit.imagetypes import MAX_UPLOAD_BYTES, sniff_image_type
 from batchedit.simulator.context import CONTEXT
-from batchedit.simulator.inputs import MEDIA_PATH_PREFIX
+from batchedit.simulator.inputs import LOOPBACK_HOSTS, MEDIA_PATH_PREFIX
 from batchedit.simulator.responses import ApiError, ok_json
-from batchedit.simulator.state import MediaFile, iso_utc
+from batchedit.simulator.state import MediaFile, SimState, iso_utc
 
 _EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
 _CHUNK_BYTES = 256 * 1024
@@ -72,11 +73,32 @@ async def _read_capped(part: BodyPartReader) -> bytes:
 
 
 async def handle_delete_upload(request: web.Request) -> web.Response:
-    state = request.app[CONTEXT].state
+    """Forget an upload for good: its URL stops serving, and a submit naming it
+    is refused (`deleted_upload_named`); deleted twice is a 404, as unknown."""
+    ctx = request.app[CONTEXT]
+    state = ctx.state
     file_id = request.match_info["file_id"]
     if state.media.pop(file_id, None) is None:
         raise ApiError(404, f"unknown file {file_id!r}")
+    state.deleted_media.add(file_id)
+    state.stats.deleted_uploads += 1
+    ctx.save_soon()
     return ok_json({"file_id": file_id, "deleted": True})
+
+
+def deleted_upload_named(images: tuple[str, ...], state: SimState) -> tuple[int, str] | None:
+    """(index, file id) of the first image that is one of this simulator's
+    uploads deleted since, or None."""
+    for index, ref in enumerate(images):
+        try:
+            url = URL(ref)
+        except ValueError:
+            continue
+        if (url.host or "").lower() in LOOPBACK_HOSTS and url.path.startswith(MEDIA_PATH_PREFIX):
+            file_id = url.path.removeprefix(MEDIA_PATH_PREFIX)
+            if file_id in state.deleted_media:
+                return index, file_id
+    return None
 
 
 async def handle_serve_upload(request: web.Request) -> web.Response:

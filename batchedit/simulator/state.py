@@ -106,6 +106,7 @@ class Stats:
     polls: int = 0
     downloads: int = 0
     uploads: int = 0
+    deleted_uploads: int = 0
     task_seconds: float = 0.0  # sum of the drawn task latencies: the benchmarks' ideal
     refusals: int = 0  # tasks that ended in a safety refusal
     responses: Counter[int] = field(default_factory=Counter)
@@ -120,6 +121,7 @@ class Stats:
             "polls": self.polls,
             "downloads": self.downloads,
             "uploads": self.uploads,
+            "deleted_uploads": self.deleted_uploads,
             "task_seconds": round(self.task_seconds, 6),
             "refusals": self.refusals,
             "responses": {str(status): n for status, n in sorted(self.responses.items())},
@@ -141,6 +143,8 @@ class SimState:
         self.stats = Stats(bodies=[] if options.record_bodies else None)
         self.tasks: dict[str, SimTask] = {}
         self.media: dict[str, MediaFile] = {}
+        #: Uploads deleted through DELETE /api/v1/media/files/{id}: a submit naming one is refused.
+        self.deleted_media: set[str] = set()
         self.spent: Counter[str] = Counter()
         self._active: dict[str, set[str]] = {}
         self._buckets: dict[str, TokenBucket] = {}
@@ -149,7 +153,8 @@ class SimState:
         # Drawn from the seeded generator, so ids replay with the seed too.
         while True:
             candidate = f"{prefix}-{self.rng.getrandbits(64):016x}"
-            if candidate not in self.tasks and candidate not in self.media:
+            taken = (self.tasks, self.media, self.deleted_media)
+            if not any(candidate in ids for ids in taken):
                 return candidate
 
     def take_token(self, key: str) -> tuple[float, int]:

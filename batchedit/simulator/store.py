@@ -40,6 +40,7 @@ FORMAT_VERSION = 1
 class Snapshot:
     document: bytes
     media: list[tuple[Path, bytes]]
+    deleted: list[Path]  # bytes of deleted uploads, not to be kept
 
 
 class SimStore:
@@ -82,10 +83,12 @@ class SimStore:
                 }
                 for m in state.media.values()
             ],
+            "deleted_media": sorted(state.deleted_media),
             "spent": dict(state.spent),
         }
         media = [(self.media / m.file_id, m.data) for m in state.media.values()]
-        return Snapshot(json.dumps(document).encode(), media)
+        deleted = [self.media / file_id for file_id in state.deleted_media]
+        return Snapshot(json.dumps(document).encode(), media, deleted)
 
     def write(self, snapshot: Snapshot) -> None:
         """Write a snapshot aside and rename it into place (in a thread)."""
@@ -93,6 +96,8 @@ class SimStore:
             if not path.exists():
                 atomic_write_bytes(path, data)
         atomic_write_bytes(self.folder / STATE_FILE, snapshot.document)
+        for path in snapshot.deleted:  # after the state that no longer names them
+            path.unlink(missing_ok=True)
 
     def _task_json(self, task: SimTask) -> dict[str, Any]:
         entry: dict[str, Any] = {
@@ -147,6 +152,7 @@ class SimStore:
                     self.renders[task.task_id] = entry["body"]
                     pending.append((task, entry["body"]))
         self._load_media(state, document.get("media", []))
+        state.deleted_media.update(str(i) for i in document.get("deleted_media", []))
         for key, spent in dict(document.get("spent", {})).items():
             state.spent[key] += int(spent)
         return pending

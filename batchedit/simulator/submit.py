@@ -34,6 +34,7 @@ from batchedit.fsutil import PARTIAL_SUFFIX
 from batchedit.simulator.context import API_KEY, CONTEXT, SimContext
 from batchedit.simulator.faults import draws, maybe_drop_submit, maybe_gateway_timeout
 from batchedit.simulator.inputs import load_input
+from batchedit.simulator.media import deleted_upload_named
 from batchedit.simulator.provenance import ServiceMetadata, metadata_for
 from batchedit.simulator.render import DEFECTS, default_format, is_data_uri, render_edit
 from batchedit.simulator.responses import ApiError, ok_json, retry_headers
@@ -65,6 +66,12 @@ async def handle_submit(request: web.Request) -> web.Response:
         raise ApiError(404, f"unknown model {slug!r}; GET /api/v1/models lists the models")
     body = await _read_json(request)
     edit = parse_edit_request(spec, body)
+    deleted = deleted_upload_named(edit.images, state)
+    if deleted is not None:
+        index, file_id = deleted
+        raise ApiError(
+            400, f"{spec.images.field}[{index}]: the uploaded file {file_id} was deleted"
+        )
     key = request[API_KEY]
     limit = state.options.max_concurrent
     if limit is not None and state.running_count(key) >= limit:

@@ -24,7 +24,7 @@ import shutil
 from collections.abc import Callable, Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, AsyncExitStack
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -37,6 +37,7 @@ from batchedit.manifest.job import JobSettings
 from batchedit.pipeline.planning import (
     Survey,
     SurveyedRun,
+    as_the_run_dir_asks,
     remove_unstarted_run_dir,
     survey_run,
 )
@@ -47,7 +48,7 @@ from batchedit.simulator import SCRATCH_PREFIX, STORE_DIR, SimOptions, running_s
 from batchedit.state.fingerprint import FileDigests
 from batchedit.state.invocation import Invocation, save_invocation
 from batchedit.state.lock import run_lock
-from batchedit.state.prompt_notes import add_notes, load_prompt_notes, save_prompt_notes
+from batchedit.state.prompt_notes import save_prompt_notes
 from batchedit.state.rundir import RunPaths
 
 log = logging.getLogger(__name__)
@@ -103,8 +104,7 @@ async def start_run(
     paths = RunPaths(job.output_dir)
     new_run_dir = not paths.root.exists()
     with run_lock(paths):
-        notes = add_notes(load_prompt_notes(paths), options.add_to_prompts)
-        job = replace(job, prompt_suffixes={**job.prompt_suffixes, **notes})
+        job, notes = as_the_run_dir_asks(job, paths, options.add_to_prompts)
         surveyed: SurveyedRun | None = None
         try:
             surveyed = await _survey(job, paths, options, own_loop=own_loop)

@@ -18,9 +18,9 @@ import hashlib
 import os
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from batchedit.catalogue import ModelSpec, current_catalogue, outputs_for
@@ -35,6 +35,7 @@ from batchedit.report.draft import ReportDraft
 from batchedit.report.report_file import invalid_record, outcome_record, request_record
 from batchedit.state.fingerprint import FileDigests, request_fingerprint
 from batchedit.state.history import JournalIndex
+from batchedit.state.prompt_notes import add_notes, load_prompt_notes
 from batchedit.state.rundir import RunPaths
 
 
@@ -180,6 +181,17 @@ class SurveyedRun:
         """For a run that does not start: the index closed, the draft removed."""
         self.index.close()
         self.draft.unlink(missing_ok=True)
+
+
+def as_the_run_dir_asks(
+    job: JobSettings, paths: RunPaths, added: Mapping[str, str] | None = None
+) -> tuple[JobSettings, dict[str, str]]:
+    """`job` as its run directory makes its requests: with what earlier retries
+    added to rows' prompts (review notes), and `added`, this retry's. The one
+    reading of the notes, shared by `plan` and the run, so that they see the
+    same requests; returns the notes too, for the run to keep."""
+    notes = add_notes(load_prompt_notes(paths), added or {})
+    return replace(job, prompt_suffixes={**job.prompt_suffixes, **notes}), notes
 
 
 def survey_run(

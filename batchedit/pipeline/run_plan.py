@@ -24,7 +24,7 @@ from typing import Any
 from batchedit.manifest.job import JobSettings
 from batchedit.manifest.prices import PriceTable
 from batchedit.manifest.problem_digest import ProblemDigest
-from batchedit.pipeline.planning import Survey, survey
+from batchedit.pipeline.planning import Survey, as_the_run_dir_asks, survey
 from batchedit.pipeline.resume import Action
 from batchedit.state.fingerprint import FileDigests
 from batchedit.state.rundir import RunPaths
@@ -203,6 +203,7 @@ def plan_job(job: JobSettings) -> RunPlan:
         paths = RunPaths(job.manifest.parent / f".batchedit-plan-{uuid.uuid4().hex}")
     else:
         paths = RunPaths(job.output_dir)
+    job, _ = as_the_run_dir_asks(job, paths)
     return plan_from_survey(job, survey(job, paths, FileDigests()))
 
 

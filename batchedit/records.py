@@ -12,6 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from batchedit.origins import SIMULATED_LABEL
 from batchedit.redact import scrub
 
 #: A value of a manifest column: CSV gives strings, YAML any scalar.
@@ -235,6 +236,14 @@ class ReportRecord:
     decision: Verdict | None = None  # from decisions.jsonl; None: undecided or stale
     line: int | None = None  # the manifest file line the row starts on, as validation says
     checks: tuple[Check, ...] = ()  # failed output checks; the outputs are kept
+    #: The API origin of the outcome (`scheme://host:port`), `simulated` for a
+    #: simulator's, None when no task was made or the journal did not record it.
+    origin: str | None = None
+
+    @property
+    def simulated(self) -> bool:
+        """A simulator's outcome: marked in review, refused by export unless allowed."""
+        return self.origin == SIMULATED_LABEL
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -245,6 +254,7 @@ class ReportRecord:
             "status": self.status.value,
             "task_id": self.task_id,
             "outputs": [output.to_json() for output in self.outputs],
+            "origin": self.origin,
             "error": None if self.error is None else self.error.to_json(),
             "attempts": self.attempts,
             "model": self.model,
@@ -280,4 +290,9 @@ class ReportRecord:
             latency_s=data.get("latency_s"),
             decision=Verdict(data["decision"]) if data.get("decision") else None,
             checks=tuple(Check(name) for name in data.get("checks") or ()),
+            origin=_optional_text(data.get("origin")),
         )
+
+
+def _optional_text(value: object) -> str | None:
+    return value if isinstance(value, str) else None

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from batchedit.fsutil import MAX_NAME_CHARS, safe_name
+from batchedit.origins import SIMULATE
 from batchedit.pipeline.finishing import outcome_entry
 from batchedit.records import EditRequest, ImageRef, InvalidRow, Problem, Row, Status
 from batchedit.report.report_file import request_record, write_report
@@ -71,13 +72,13 @@ async def test_report_joins_manifest_order_with_the_latest_journal_outcome(
     rows = [make_row(i) for i in range(1, 7)]
     fp = [request_fingerprint(row.request, digests) for row in rows]
     await journal.append(Submitted(3, "row-3", "task-3", fp[2], "t"))
-    await journal.append(outcome_entry(request_record(rows[2], Status.FAILED), fp[2]))
+    await journal.append(outcome_entry(request_record(rows[2], Status.FAILED), fp[2], SIMULATE))
     await journal.append(Submitted(3, "row-3", "task-3b", fp[2], "t"))
-    await journal.append(outcome_entry(request_record(rows[2], Status.SUCCEEDED), fp[2]))
+    await journal.append(outcome_entry(request_record(rows[2], Status.SUCCEEDED), fp[2], SIMULATE))
     await journal.append(Submitted(1, "row-1", "task-1", fp[0], "2026-01-01T00:00:00Z"))
     await journal.append(Submitted(4, "row-4", "task-4", "an older request", "t"))
     await journal.append(
-        outcome_entry(request_record(rows[3], Status.SUCCEEDED), "an older request")
+        outcome_entry(request_record(rows[3], Status.SUCCEEDED), "an older request", SIMULATE)
     )
     await journal.append(Submitting(5, "row-5", fp[4], "t"))  # killed mid-submit
     await journal.close()

@@ -17,7 +17,7 @@ import random
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 import aiohttp
@@ -48,6 +48,7 @@ from batchedit.errors import (
     TransientError,
 )
 from batchedit.events import emit
+from batchedit.origins import Origin
 from batchedit.records import ErrorCategory
 from batchedit.redact import redact, scrub
 
@@ -85,7 +86,18 @@ class ModellixClient:
     #: a `ratelimit.RateLearner`, fixed by `--rate-limit` or learned from `load`.
     rate_limiter: RequestMeter | None = None
     load: LoadFeedback = field(default_factory=NoFeedback)
+    #: An answer came marked as the simulator's (origins.py): the run's results are simulated.
+    simulator_heard: bool = False
     _resume_at: float = 0.0
+
+    @property
+    def origin(self) -> Origin:
+        """The origin the run's tasks and results come from, as known so far."""
+        origin = self.endpoint.origin
+        return replace(origin, simulated=True) if self.simulator_heard else origin
+
+    def _heard_simulator(self) -> None:
+        self.simulator_heard = True
 
     # -- the questions the pipeline asks ---------------------------------
 
@@ -118,6 +130,7 @@ class ModellixClient:
             load=self.load,
             wall_clock=self.wall_clock,
             limits=self.limits,
+            on_simulator=self._heard_simulator,
         )
         task_id = data.get("task_id")
         if not isinstance(task_id, str) or not task_id:
@@ -252,6 +265,7 @@ class ModellixClient:
                     load=self.load,
                     wall_clock=self.wall_clock,
                     limits=self.limits,
+                    on_simulator=self._heard_simulator,
                 )
                 return parse(data)
             except ProtocolError as exc:

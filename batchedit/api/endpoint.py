@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from batchedit.api.credentials import checked_key, config_path, find_api_key
 from batchedit.errors import UsageError
+from batchedit.origins import SIMULATE, Origin, origin_of
 from batchedit.redact import add_secret
 
 DEFAULT_BASE_URL = "https://api.modellix.ai"
@@ -33,6 +34,14 @@ class Endpoint:
 
     base_url: str
     api_key: str = field(repr=False)
+    #: The simulator `run --simulate` starts: an origin of its own (origins.py).
+    in_process_simulator: bool = False
+
+    @property
+    def origin(self) -> Origin:
+        """Where this endpoint's results come from, as far as is known before
+        asking (a simulator behind a base URL says so in its answers)."""
+        return SIMULATE if self.in_process_simulator else origin_of(self.base_url)
 
     def __post_init__(self) -> None:
         # Whoever made the endpoint, no text shown or stored may hold its key.

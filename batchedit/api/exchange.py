@@ -53,6 +53,7 @@ from batchedit.errors import (
     RateLimited,
     TransientError,
 )
+from batchedit.origins import SIMULATOR_HEADER
 from batchedit.records import ErrorCategory
 
 MAX_MESSAGE_CHARS = 300
@@ -79,8 +80,10 @@ async def exchange(
     load: LoadFeedback,
     wall_clock: Callable[[], float],
     limits: ServiceLimits | None = None,
+    on_simulator: Callable[[], None] | None = None,
 ) -> Mapping[str, Any]:
-    """Send `request` once; the success envelope's `data`, or a classified error."""
+    """Send `request` once; the success envelope's `data`, or a classified error.
+    `on_simulator` is called when the answer says it is the simulator's."""
     limits = limits or ServiceLimits()
     headers = {"Authorization": f"Bearer {endpoint.api_key}", "Accept-Encoding": ACCEPT_ENCODING}
     try:
@@ -97,6 +100,8 @@ async def exchange(
             ) as response,
         ):
             status = response.status
+            if on_simulator is not None and SIMULATOR_HEADER in response.headers:
+                on_simulator()  # the run's results are then marked simulated (origins.py)
             # Only a refusal's wait matters; a success's headers are not parsed.
             retry_after = None if status == 200 else retry_after_s(response.headers, wall_clock())
             # The budget's two headers are read on every answer: the learned rate needs them.

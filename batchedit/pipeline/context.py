@@ -134,7 +134,9 @@ class RunServices:
                 config.paths.root, client, job.output, strict_checks=job.strict_checks
             ),
             stats=RunStats(started_at=utc_now_iso()),
-            finish=RowEnds(journal, progress, slots, config.paths, job.output),
+            finish=RowEnds(
+                journal, progress, slots, config.paths, job.output, lambda: client.origin
+            ),
             gate=SubmitGate(
                 GateSettings(
                     max_unknown=job.max_unknown.limit(planned_submits),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import replace
 
 from batchedit.api.inflight import InFlightSlots
@@ -16,6 +17,7 @@ from batchedit.clock import utc_now_iso
 from batchedit.errors import ApiError, InputError
 from batchedit.events import emit
 from batchedit.manifest.naming import OutputSpec, output_layout
+from batchedit.origins import Origin
 from batchedit.records import ErrorCategory, InvalidRow, ReportRecord, Row, Status
 from batchedit.report.progress import Progress
 from batchedit.report.report_file import request_record
@@ -35,8 +37,10 @@ class RowEnds:
         slots: InFlightSlots,
         paths: RunPaths,
         output: OutputSpec,
+        origin: Callable[[], Origin],
     ) -> None:
         self.journal = journal
+        self.origin = origin  # the origin the run's tasks come from, as known now
         self.progress = progress
         self.slots = slots
         self.paths = paths
@@ -48,13 +52,13 @@ class RowEnds:
         """The journal entry of a finished row; for a succeeded one, with what a
         later run needs to check its files and fetch them again for free."""
         if record.status is not Status.SUCCEEDED or state is None:
-            return outcome_entry(record, fingerprint)
+            return outcome_entry(record, fingerprint, self.origin())
         root = self.paths.root
         mtimes = await asyncio.to_thread(
             lambda: tuple(os.stat(root / out.path).st_mtime_ns for out in record.outputs)
         )
         return replace(
-            outcome_entry(record, fingerprint),
+            outcome_entry(record, fingerprint, self.origin()),
             result_urls=tuple(resource.url for resource in state.resources),
             expires_at=state.expires_at,
             output_mtimes_ns=mtimes,
@@ -91,7 +95,7 @@ class RowEnds:
             submitted_at=submitted_at,
             finished_at=utc_now_iso(),
         )
-        await self.journal.append(outcome_entry(record, fingerprint))
+        await self.journal.append(outcome_entry(record, fingerprint, self.origin()))
         self.progress.finished(status, in_flight=self.slots.in_use)
         emit("row_finished", **finished_fields(record))
         log.warning("%s %s: %s", row.id, status, exc)
@@ -106,9 +110,9 @@ class RowEnds:
         log.warning("%s: its results have expired; a re-run submits it again (paid)", latest.id)
 
 
-def outcome_entry(record: ReportRecord, fingerprint: str | None) -> Finished:
-    """The journal's memory of a report record: its outcome, not its request
-    (the report takes the request from the manifest row again)."""
+def outcome_entry(record: ReportRecord, fingerprint: str | None, origin: Origin) -> Finished:
+    """The journal's memory of a report record: its outcome and the origin
+    that made it, not its request (the report takes it from the manifest row again)."""
     return Finished(
         row=record.row,
         id=record.id,
@@ -121,6 +125,7 @@ def outcome_entry(record: ReportRecord, fingerprint: str | None) -> Finished:
         finished_at=record.finished_at,
         latency_s=record.latency_s,
         checks=record.checks,
+        origin=origin,
     )
 
 

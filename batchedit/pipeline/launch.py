@@ -44,7 +44,7 @@ from batchedit.pipeline.planning import (
 from batchedit.pipeline.resume import RetryScope
 from batchedit.pipeline.run_plan import RunPlan, cost_refusal, plan_from_survey
 from batchedit.pipeline.runner import RunConfig, RunOutcome, run_pipeline
-from batchedit.simulator import SCRATCH_PREFIX, STORE_DIR, SimOptions, running_simulator
+from batchedit.simulator import SCRATCH_PREFIX, SimOptions, running_simulator
 from batchedit.state.fingerprint import FileDigests
 from batchedit.state.invocation import Invocation, save_invocation
 from batchedit.state.lock import run_lock
@@ -258,9 +258,9 @@ async def _run(
             # the lock, does.
             await asyncio.to_thread(_remove_stale_scratch, paths.state_dir)
             simulator = await stack.enter_async_context(
-                running_simulator(options.simulate, store_dir=paths.state_dir / STORE_DIR)
+                running_simulator(options.simulate, store_dir=paths.simulator_store)
             )
-            endpoint = Endpoint(simulator.base_url, SIMULATED_KEY)
+            endpoint = Endpoint(simulator.base_url, SIMULATED_KEY, in_process_simulator=True)
         if endpoint is None:
             raise AssertionError("start_run resolves the endpoint unless simulating")
         add_secret(endpoint.api_key)  # no log line may show it, whatever the format

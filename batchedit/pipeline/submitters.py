@@ -160,7 +160,7 @@ class Submitters:
             await client.ready_to_send()
             if not gate.is_open:
                 return None
-            intent = Submitting(row.index, row.id, fingerprint, utc_now_iso())
+            intent = Submitting(row.index, row.id, fingerprint, utc_now_iso(), client.origin)
             # On the wire from the intent on: a stop waits (its grace period) for the
             # intent's fsync too, and then either sends nothing and withdraws, or
             # hears the answer; it never cancels an intent into a false `unknown`.
@@ -194,7 +194,14 @@ class Submitters:
         services.timetable.add(task)
         # Durable before the row counts as submitted: a crash from here on polls, never repays.
         await services.journal.append(
-            Submitted(row.index, row.id, task.task_id, task.fingerprint, task.submitted_at)
+            Submitted(
+                row.index,
+                row.id,
+                task.task_id,
+                task.fingerprint,
+                task.submitted_at,
+                services.client.origin,  # its answer said whether it is the simulator
+            )
         )
         log.info("%s submitted as %s", row.id, task.task_id)
         emit("row_submitted", id=row.id, row=row.index, task_id=task.task_id)

@@ -160,9 +160,11 @@ def outcome_record(
         )
     if history.fingerprint != fingerprint:
         return replace(asked, status=status, attempts=attempts)
+    origin = None if history.origin is None else history.origin.label
     if isinstance(latest, Finished):
         return replace(
             asked,
+            origin=origin,
             status=status,
             task_id=latest.task_id,
             outputs=latest.outputs,
@@ -175,11 +177,23 @@ def outcome_record(
         )
     if isinstance(latest, Submitted):
         return replace(
-            asked, status=status, task_id=latest.task_id, submitted_at=latest.at, attempts=attempts
+            asked,
+            origin=origin,
+            status=status,
+            task_id=latest.task_id,
+            submitted_at=latest.at,
+            attempts=attempts,
         )
     error = RowError(ErrorCategory.UNKNOWN_OUTCOME, UNKNOWN_MESSAGE)
     submitted_at = latest.at if isinstance(latest, Submitting) else None
-    return replace(asked, status=status, error=error, attempts=attempts, submitted_at=submitted_at)
+    return replace(
+        asked,
+        origin=origin,
+        status=status,
+        error=error,
+        attempts=attempts,
+        submitted_at=submitted_at,
+    )
 
 
 def _unreadable_message(history: RowHistory) -> str:

@@ -1,6 +1,7 @@
 """What every simulator request goes through before its handler, in the documented order.
 
-One place answers errors in the protocol's shape and counts every response;
+One place answers errors in the protocol's shape, counts every response and
+marks it as the simulator's (`X-Modellix-Simulator`, origins.py);
 one gate does, for `/api/v1` only, what the service does before it looks at
 a request: count it, check the key (401), spend the rate budget (429), and
 maybe fail it on purpose (500/503).
@@ -14,6 +15,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from batchedit.origins import SIMULATOR_HEADER
 from batchedit.simulator.context import API_KEY, CONTEXT
 from batchedit.simulator.faults import (
     OTHER,
@@ -56,6 +58,8 @@ async def answer_and_count(request: web.Request, handler: Handler) -> web.Stream
         response = error_json(exc.status, f"{request.method} {request.path}", allow)
     if request.path != STATS_PATH:
         request.app[CONTEXT].state.stats.responses[response.status] += 1
+    # Every answer says whose it is: a run's results from here are marked simulated.
+    response.headers[SIMULATOR_HEADER] = "1"
     return response
 
 

@@ -12,12 +12,19 @@ embedded a whole report record, from which the outcome is read here, so run
 directories made by earlier releases resume as they are.
 
     v1 lines:
-    {"v":1,"event":"submitting","row":3,"id":"sku-3","fingerprint":"…","at":"…"}
-    {"v":1,"event":"submitted","row":3,"id":"sku-3","task_id":"…","fingerprint":"…","at":"…"}
+    {"v":1,"event":"submitting","row":3,"id":"sku-3","fingerprint":"…","at":"…",
+     "origin":"https://api.modellix.ai:443","simulated":false}
+    {"v":1,"event":"submitted","row":3,"id":"sku-3","task_id":"…","fingerprint":"…","at":"…",
+     "origin":"https://api.modellix.ai:443","simulated":false}
     {"v":1,"event":"withdrawn","row":3,"id":"sku-3"}
     {"v":1,"event":"finished","row":3,"id":"sku-3","fingerprint":"…","status":"succeeded",
      "task_id":"…","error":null,"outputs":[…],"submitted_at":"…","finished_at":"…",
-     "latency_s":12.5,"results":[…],"expires_at":"…","mtimes_ns":[…],"layout":"…"}
+     "latency_s":12.5,"results":[…],"expires_at":"…","mtimes_ns":[…],"layout":"…",
+     "origin":"run --simulate","simulated":true}
+
+`origin` and `simulated` (origins.py) name the API origin the entry is about;
+lines written before they were have neither, and read as `origin` None: the
+journal index decides what such results count as (history.py).
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from batchedit.origins import Origin
 from batchedit.records import Check, OutputFile, RowError, Status
 
 FORMAT_VERSION = 1
@@ -45,13 +53,23 @@ class Submitting:
     id: str
     fingerprint: str
     at: str
+    origin: Origin | None = None  # None: written before origins were recorded
 
     def to_json(self) -> dict[str, Any]:
-        return _line(self.kind, row=self.row, id=self.id, fingerprint=self.fingerprint, at=self.at)
+        return _with_origin(
+            _line(self.kind, row=self.row, id=self.id, fingerprint=self.fingerprint, at=self.at),
+            self.origin,
+        )
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Submitting:
-        return cls(int(data["row"]), str(data["id"]), str(data["fingerprint"]), str(data["at"]))
+        return cls(
+            int(data["row"]),
+            str(data["id"]),
+            str(data["fingerprint"]),
+            str(data["at"]),
+            Origin.from_json(data),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +82,10 @@ class Submitted:
     task_id: str
     fingerprint: str
     at: str
+    origin: Origin | None = None  # None: written before origins were recorded
 
     def to_json(self) -> dict[str, Any]:
-        return _line(
+        line = _line(
             self.kind,
             row=self.row,
             id=self.id,
@@ -74,6 +93,7 @@ class Submitted:
             fingerprint=self.fingerprint,
             at=self.at,
         )
+        return _with_origin(line, self.origin)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Submitted:
@@ -83,6 +103,7 @@ class Submitted:
             str(data["task_id"]),
             str(data["fingerprint"]),
             str(data["at"]),
+            Origin.from_json(data),
         )
 
 
@@ -133,6 +154,7 @@ class Finished:
     output_mtimes_ns: tuple[int, ...] = ()
     layout: str | None = None  # naming.output_layout of the files written
     checks: tuple[Check, ...] = ()  # output checks the stored results failed
+    origin: Origin | None = None  # None: written before origins were recorded
 
     def to_json(self) -> dict[str, Any]:
         data = _line(
@@ -155,7 +177,7 @@ class Finished:
             data["expires_at"] = self.expires_at
             data["mtimes_ns"] = list(self.output_mtimes_ns)
             data["layout"] = self.layout
-        return data
+        return _with_origin(data, self.origin)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Finished:
@@ -177,6 +199,7 @@ class Finished:
             output_mtimes_ns=tuple(int(ns) for ns in data.get("mtimes_ns") or ()),
             layout=_optional_str(data.get("layout")),
             checks=tuple(Check(name) for name in data.get("checks") or ()),
+            origin=Origin.from_json(data),
         )
 
     @classmethod
@@ -236,6 +259,11 @@ def _entry_id(data: Mapping[str, Any]) -> str | None:
 
 def _line(kind: str, **fields: Any) -> dict[str, Any]:
     return {"v": FORMAT_VERSION, "event": kind, **fields}
+
+
+def _with_origin(line: dict[str, Any], origin: Origin | None) -> dict[str, Any]:
+    """`line` with the origin's keys, when it has one (absent: read as before)."""
+    return line if origin is None else {**line, **origin.to_json()}
 
 
 def _optional_str(value: object) -> str | None:

@@ -11,6 +11,10 @@ submit, every submit whose answer never came (an `unknown` outcome, or an
 intent with nothing after it because the process died mid-request), and never
 a submit the service refused.
 
+Each entry names the API origin it is about (origins.py); an entry written
+before origins were recorded counts as the directory's `unrecorded_origin`
+(binding.py), decided once when the index is built.
+
 A line this version cannot decode never erases what earlier lines proved: the
 row keeps its latest readable entry and is marked as having an unreadable one
 after it, and `row_status` holds it (`pending` to be polled when its task id is
@@ -26,7 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from batchedit.origins import UNRECORDED, Origin
 from batchedit.records import Status
+from batchedit.state.binding import unrecorded_origin
 from batchedit.state.entries import (
     Finished,
     JournalEntry,
@@ -36,6 +42,7 @@ from batchedit.state.entries import (
     Withdrawn,
 )
 from batchedit.state.journal import read_entries, read_entry_at
+from batchedit.state.rundir import RunPaths
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +55,22 @@ class RowHistory:
     latest: JournalEntry | None
     attempts: int
     unreadable: Undecodable | None = None
+    #: What the latest entry's origin is when it records none (an earlier release's).
+    unrecorded: Origin = UNRECORDED
+
+    @property
+    def origin(self) -> Origin | None:
+        """The API origin of the latest readable entry (None: none, or withdrawn)."""
+        latest = self.latest
+        if latest is None or isinstance(latest, Withdrawn):
+            return None
+        return latest.origin or self.unrecorded
+
+    def settles_for(self, current: Origin) -> bool:
+        """Whether what the journal holds for this row stands for a run against
+        `current`: made by that origin (or nothing of any origin's to stand)."""
+        origin = self.origin
+        return origin is None or origin.settles_for(current)
 
     @property
     def fingerprint(self) -> str | None:
@@ -88,8 +111,9 @@ class JournalIndex:
     since, so a run reads its journal once: the survey builds the index, and
     the report at the end only reads the lines the run itself wrote."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, unrecorded: Origin = UNRECORDED) -> None:
         self._path = path
+        self.unrecorded = unrecorded  # what entries without an origin count as
         #: row id -> (offset of its latest entry, paid submissions answered so far)
         self._latest: dict[str, tuple[int, int]] = {}
         self._unreadable: dict[str, Undecodable] = {}
@@ -99,7 +123,8 @@ class JournalIndex:
 
     @classmethod
     def build(cls, path: Path) -> JournalIndex:
-        index = cls(path)
+        """The index of the journal at `path` (a run directory's `RunPaths.journal`)."""
+        index = cls(path, unrecorded_origin(RunPaths(path.parent.parent)))
         index.catch_up()
         return index
 
@@ -139,14 +164,14 @@ class JournalIndex:
         known = self._latest.get(row_id)
         unreadable = self._unreadable.get(row_id)
         if known is None:
-            return None if unreadable is None else RowHistory(None, 0, unreadable)
+            return None if unreadable is None else RowHistory(None, 0, unreadable, self.unrecorded)
         attempts = known[1] + (row_id in self._intents)
         if self._handle is None:
             self._handle = open(self._path, "rb")  # closed in close()
         entry = read_entry_at(self._handle, known[0])
         if isinstance(entry, Undecodable):  # the file changed under us since build()
-            return RowHistory(None, attempts, entry)
-        return RowHistory(entry, attempts, unreadable)
+            return RowHistory(None, attempts, entry, self.unrecorded)
+        return RowHistory(entry, attempts, unreadable, self.unrecorded)
 
     def close(self) -> None:
         if self._handle is not None:

@@ -36,6 +36,11 @@ class RunPaths:
         return self.state_dir / "invocation.json"
 
     @property
+    def simulator_store(self) -> Path:
+        """`run --simulate`'s simulator keeps its tasks here (simulator/store.py)."""
+        return self.state_dir / "simulator"
+
+    @property
     def prompt_notes(self) -> Path:
         """Text `retry` added to rows' prompts (review notes), kept for later runs."""
         return self.state_dir / "prompt_notes.json"

@@ -4,13 +4,18 @@ synchronous CLI, small images and catalogs on disk, and the report reader."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import heapq
 import itertools
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import urllib.request
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -212,3 +217,42 @@ def make_mixed_catalog(folder: Path, rows: int = 8) -> Path:
         }
     )
     return write_csv(folder / "catalog.csv", records)
+
+
+@dataclass
+class ReviewProcess:
+    """`batchedit review` in a child process: the URL it printed, and (once it
+    stopped) what it wrote to stderr."""
+
+    url: str
+    stderr: str = ""
+
+
+@contextlib.contextmanager
+def review_server(
+    run: Path, *args: str, env: dict[str, str] | None = None
+) -> Iterator[ReviewProcess]:
+    """`batchedit review RUN --no-open ARGS` in a child process, as a user gets it;
+    stopped with SIGINT at the end, which must exit 0."""
+    with subprocess.Popen(
+        [sys.executable, "-m", "batchedit", "review", str(run), "--no-open", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    ) as process:
+        try:
+            assert process.stdout is not None
+            line = process.stdout.readline()
+            assert line.startswith("review page: http://127.0.0.1:"), line
+            served = ReviewProcess(line.split()[2])
+            yield served
+        finally:
+            process.send_signal(signal.SIGINT)
+            try:
+                _, errors = process.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                raise
+            served.stderr = errors
+            assert process.returncode == 0, errors

@@ -13,21 +13,17 @@ import http.client
 import io
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import pytest
 from browser import open_page
 from PIL import Image
-from support import ThreadedSimulator, read_report, two_image_manifest
+from support import ThreadedSimulator, read_report, review_server, two_image_manifest
 
 from batchedit.cli import main
 from batchedit.records import Verdict
@@ -61,30 +57,6 @@ def run_dir(tmp_path: Path, threaded_simulator: Callable[..., ThreadedSimulator]
     return run
 
 
-@contextmanager
-def review_server(run: Path) -> Iterator[str]:
-    """`batchedit review RUN --no-open` in a child process; yields the URL it prints."""
-    with subprocess.Popen(
-        [sys.executable, "-m", "batchedit", "review", str(run), "--no-open"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    ) as process:
-        try:
-            assert process.stdout is not None
-            line = process.stdout.readline()
-            assert line.startswith("review page: http://127.0.0.1:"), line
-            yield line.split()[2]
-        finally:
-            process.send_signal(signal.SIGINT)
-            try:
-                _, errors = process.communicate(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                raise
-            assert process.returncode == 0, errors
-
-
 def until(page: Any, script: str, arg: Any = None, *, timeout_s: float = 10.0) -> Any:
     """Poll `script` until it is truthy. Playwright's wait_for_function evaluates
     a string, which the page's Content-Security-Policy (rightly) forbids."""
@@ -97,11 +69,14 @@ def until(page: Any, script: str, arg: Any = None, *, timeout_s: float = 10.0) -
 
 
 def raw_get(url: str, path: str) -> int:
-    """The status of a GET sent with the path exactly as written (no normalising)."""
+    """The status of a GET sent with the path exactly as written (no normalising),
+    with the token of the printed `url` as the page's cookie would carry it."""
     parts = urlsplit(url)
+    token = parse_qs(parts.query)["token"][0]
     connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
     try:
         connection.putrequest("GET", path, skip_accept_encoding=True)
+        connection.putheader("Cookie", f"batchedit-review-{parts.port}={token}")
         connection.endheaders()
         return connection.getresponse().status
     finally:
@@ -110,8 +85,10 @@ def raw_get(url: str, path: str) -> int:
 
 def test_decisions_by_keyboard_and_clicks_survive_a_reload(run_dir: Path) -> None:
     ids = [line["id"] for line in read_report(run_dir)]
-    with review_server(run_dir) as url, open_page(1400, 1000) as page:
-        page.goto(url)
+    with review_server(run_dir) as served, open_page(1400, 1000) as page:
+        url = served.url
+        page.goto(url)  # the printed URL: its token becomes a cookie, the address clean
+        assert page.url == url.split("?")[0]
         page.wait_for_selector(".card")
         for _ in range(2):  # j moves to the next row, a approves it
             page.keyboard.press("j")
@@ -160,7 +137,8 @@ def test_nothing_outside_the_run_directory_is_served(run_dir: Path) -> None:
     output = read_report(run_dir)[0]["outputs"][0]["path"]
     (run_dir.parent / "secret.txt").write_text("not for the browser")
     (run_dir / "outputs" / "link.png").symlink_to(run_dir.parent / "secret.txt")
-    with review_server(run_dir) as url:
+    with review_server(run_dir) as served:
+        url = served.url
         assert raw_get(url, "/" + output) == 200
         assert raw_get(url, "/outputs/link.png") == 404  # a symlink out is resolved, refused
         for path in (
@@ -179,7 +157,8 @@ def test_nothing_outside_the_run_directory_is_served(run_dir: Path) -> None:
 
 
 def test_the_grid_shows_at_least_12_results_at_1400_by_1000(run_dir: Path, tmp_path: Path) -> None:
-    with review_server(run_dir) as url, open_page(1400, 1000) as page:
+    with review_server(run_dir) as served, open_page(1400, 1000) as page:
+        url = served.url
         page.goto(url)
         page.wait_for_selector(".card img")
         until(
@@ -204,8 +183,13 @@ def test_the_decision_endpoint_checks_what_it_records(run_dir: Path) -> None:
 
     async def exchange() -> list[tuple[int, str]]:
         answers: list[tuple[int, str]] = []
-        async with running_review(run_dir) as url, aiohttp.ClientSession() as session:
-            api = url + "api/decisions"
+        async with (
+            running_review(run_dir) as served,
+            aiohttp.ClientSession(
+                headers={"Authorization": f"Bearer {served.owner.token}"}
+            ) as session,
+        ):
+            api = served.base + "api/decisions"
             for body, headers in (
                 ({"id": first["id"], "decision": "maybe"}, {}),
                 ({"id": "no-such-row", "decision": "approved"}, {}),

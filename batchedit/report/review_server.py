@@ -9,19 +9,26 @@ must stay inside `outputs/`, thumbnails are named by a fixed pattern, and an
 input image is reachable only through a token the server made for it while
 building the page. A request for anything else is a 404.
 
-Served on 127.0.0.1 only; a decision must come as JSON from the page's own
-origin, so another site open in the same browser cannot post one.
+Served on 127.0.0.1 only, and only to the holder of this start's token
+(review_auth.py); a decision must come as JSON from the page's own origin, so
+another site open in the same browser cannot post one. A run directory that
+cannot be written (read-only, full) is still shown: thumbnails go to a
+private temporary folder, and a decision that cannot be stored is answered
+with a one-line JSON error (503, or 507 when the disk is full) the page shows.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import io
+import json
 import os
 import re
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +47,7 @@ from batchedit.report.decisions import (
     review_state,
 )
 from batchedit.report.review import RunReport, all_pictures, load_run, write_run_page
+from batchedit.report.review_auth import Owner, new_token, owner_only
 from batchedit.report.thumbnails import Picture, Thumb, make_preview, make_thumbnails
 from batchedit.state.rundir import RunPaths
 
@@ -78,10 +86,10 @@ class ServedLinks:
 class ReviewSite:
     """The run directory as the server sees it: the page, the files, the decisions."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, folder: Path | None = None) -> None:
         self.root = run_dir.resolve()
         self.paths = RunPaths(self.root)
-        self.folder = self.paths.state_dir / "review"
+        self.folder = folder or self.paths.state_dir / "review"  # thumbnails, large copies
         self.links = ServedLinks(self.root)
         self._appending = asyncio.Lock()
         self._records: tuple[tuple[int, int], dict[str, ReportRecord]] | None = None
@@ -120,24 +128,29 @@ class ReviewSite:
     async def decide(self, body: Any) -> dict[str, Any]:
         """Check one decision against the report and append it durably."""
         if not isinstance(body, dict):
-            raise web.HTTPBadRequest(text="send a JSON object {id, decision, note}")
+            raise _error(web.HTTPBadRequest, "send a JSON object {id, decision, note}")
         row_id, decision, note = body.get("id"), body.get("decision"), body.get("note", "")
         allowed = ", ".join(v.value for v in Verdict)
         if decision not in {v.value for v in Verdict}:
-            raise web.HTTPBadRequest(text=f"decision must be one of {allowed} (got {decision!r})")
+            raise _error(
+                web.HTTPBadRequest, f"decision must be one of {allowed} (got {decision!r})"
+            )
         if not isinstance(row_id, str) or not isinstance(note, str):
-            raise web.HTTPBadRequest(text="id and note must be strings")
+            raise _error(web.HTTPBadRequest, "id and note must be strings")
         record = await asyncio.to_thread(self._record, row_id)
         sha256 = decided_sha256(record)
         if sha256 is None:
-            raise web.HTTPConflict(text=f"row {row_id!r} has no result to decide on")
+            raise _error(web.HTTPConflict, f"row {row_id!r} has no result to decide on")
         if body.get("sha256") not in (None, sha256):  # a run replaced it since the page loaded
-            raise web.HTTPConflict(text=f"row {row_id!r} has a new result: reload the page")
+            raise _error(web.HTTPConflict, f"row {row_id!r} has a new result: reload the page")
         made = Decision(
             row_id, sha256, Verdict(decision), clean_note(note), utc_now_iso(), record.task_id
         )
         async with self._appending:  # one line at a time, each fsynced before the answer
-            await asyncio.to_thread(append_decisions, self.paths.decisions, [made])
+            try:
+                await asyncio.to_thread(append_decisions, self.paths.decisions, [made])
+            except OSError as exc:
+                raise _not_stored(self.paths.decisions, exc) from exc
         return {
             "id": made.id,
             "state": review_state(record, made).value,
@@ -155,7 +168,7 @@ class ReviewSite:
             self._records = (version, records)
         record = self._records[1].get(row_id)
         if record is None:
-            raise web.HTTPNotFound(text=f"no row {row_id!r} in {self.paths.report}")
+            raise _error(web.HTTPNotFound, f"no row {row_id!r} in {self.paths.report}")
         return record
 
     def decisions(self) -> dict[str, Any]:
@@ -170,14 +183,50 @@ class ReviewSite:
         }
 
 
-def create_app(site: ReviewSite) -> web.Application:
-    app = web.Application(middlewares=[_guard], client_max_size=MAX_BODY_BYTES)
+def _error(kind: type[web.HTTPError], message: str) -> web.HTTPError:
+    """An answer to the page's fetch: `{"error": message}`, which it shows as it is."""
+    return kind(text=json.dumps({"error": message}), content_type="application/json")
+
+
+def _not_stored(path: Path, exc: OSError) -> web.HTTPError:
+    """A decision the disk refused: 507 when it is full, 503 otherwise (read-only,
+    permissions), with the one line that says which."""
+    full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    kind: type[web.HTTPError] = web.HTTPInsufficientStorage if full else web.HTTPServiceUnavailable
+    return _error(kind, f"cannot write {path} ({exc.strerror or exc})")
+
+
+def unwritable(path: Path) -> str | None:
+    """Why a decision could not be stored at `path` (decisions.jsonl), or None.
+    Tried for real (access() says yes to root on a read-only folder's mode bits)."""
+    try:
+        if path.exists():
+            os.close(os.open(path, os.O_WRONLY | os.O_APPEND))
+        else:
+            with tempfile.TemporaryFile(dir=path.parent, prefix=".write-check"):
+                pass
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
+def _writable_folder(folder: Path) -> bool:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder, prefix=".write-check"):
+            return True
+    except OSError:
+        return False
+
+
+def create_app(site: ReviewSite, owner: Owner) -> web.Application:
+    app = web.Application(middlewares=[_guard, owner_only(owner)], client_max_size=MAX_BODY_BYTES)
 
     async def page(request: web.Request) -> web.Response:
         try:
             html = await asyncio.to_thread(site.page)
-        except (UsageError, SourceError) as exc:
-            raise web.HTTPInternalServerError(text=str(exc)) from exc
+        except (UsageError, SourceError, OSError) as exc:
+            raise web.HTTPInternalServerError(text=f"cannot show the page: {exc}") from exc
         return web.Response(
             text=html, content_type="text/html", headers={"Cache-Control": "no-store"}
         )
@@ -193,11 +242,11 @@ def create_app(site: ReviewSite) -> web.Application:
 
     async def post_decision(request: web.Request) -> web.Response:
         if request.content_type != "application/json":
-            raise web.HTTPUnsupportedMediaType(text="send application/json")
+            raise _error(web.HTTPUnsupportedMediaType, "send application/json")
         try:
             body = await request.json()
         except ValueError as exc:
-            raise web.HTTPBadRequest(text=f"not JSON: {exc}") from exc
+            raise _error(web.HTTPBadRequest, f"not JSON: {exc}") from exc
         return web.json_response(await site.decide(body))
 
     async def get_decisions(request: web.Request) -> web.Response:
@@ -236,29 +285,58 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     return response
 
 
+@dataclass(frozen=True, slots=True)
+class Served:
+    """Where a review server listens, and what it needs to answer."""
+
+    base: str  # http://127.0.0.1:P/
+    owner: Owner
+    unwritable: str | None  # why decisions cannot be stored, or None
+
+    @property
+    def url(self) -> str:
+        """The URL to open (and print): the page, with this start's token."""
+        return self.owner.url(self.base)
+
+
 @asynccontextmanager
-async def running_review(run_dir: Path, *, port: int = 0) -> AsyncIterator[str]:
-    """Serve RUN_DIR's review page on 127.0.0.1:`port` (0: a free one); yields the URL."""
-    site = ReviewSite(run_dir)
-    await asyncio.to_thread(site.load)  # a bad run directory fails now, not on the first page
-    runner = web.AppRunner(create_app(site), access_log=None)
-    await runner.setup()
-    try:
+async def running_review(
+    run_dir: Path, *, port: int = 0, token: str | None = None
+) -> AsyncIterator[Served]:
+    """Serve RUN_DIR's review page on 127.0.0.1:`port` (0: a free one) to the
+    holder of `token` (None: a new random one)."""
+    async with AsyncExitStack() as stack:
+        probe = ReviewSite(run_dir)
+        await asyncio.to_thread(probe.load)  # a bad run directory fails now, not on the first page
+        refused = await asyncio.to_thread(unwritable, probe.paths.decisions)
+        folder = None
+        if not await asyncio.to_thread(_writable_folder, probe.folder):
+            # Thumbnails cannot go into the run directory: a private folder, removed at the end.
+            folder = Path(
+                stack.enter_context(tempfile.TemporaryDirectory(prefix="batchedit-review-"))
+            )
+        site = ReviewSite(run_dir, folder)
+        owner = Owner(token or new_token())
+        runner = web.AppRunner(create_app(site, owner), access_log=None)
+        await runner.setup()
+        stack.push_async_callback(runner.cleanup)
         tcp = web.TCPSite(runner, "127.0.0.1", port)
         try:
             await tcp.start()
         except OSError as exc:
             raise UsageError(f"cannot serve on 127.0.0.1:{port}: {exc.strerror}") from exc
-        yield f"http://127.0.0.1:{int(runner.addresses[0][1])}/"
-    finally:
-        await runner.cleanup()
+        yield Served(f"http://127.0.0.1:{int(runner.addresses[0][1])}/", owner, refused)
 
 
 async def serve_review(
-    run_dir: Path, *, port: int = 0, on_ready: Callable[[str], Awaitable[None]] | None = None
+    run_dir: Path,
+    *,
+    port: int = 0,
+    token: str | None = None,
+    on_ready: Callable[[Served], Awaitable[None]] | None = None,
 ) -> None:
     """Serve until cancelled (Ctrl-C in the CLI)."""
-    async with running_review(run_dir, port=port) as url:
+    async with running_review(run_dir, port=port, token=token) as served:
         if on_ready is not None:
-            await on_ready(url)
+            await on_ready(served)
         await asyncio.Event().wait()

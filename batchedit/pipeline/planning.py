@@ -35,7 +35,7 @@ from batchedit.report.draft import ReportDraft
 from batchedit.report.report_file import invalid_record, outcome_record, request_record
 from batchedit.state.fingerprint import FileDigests, request_fingerprint
 from batchedit.state.history import JournalIndex
-from batchedit.state.prompt_notes import add_notes, load_prompt_notes
+from batchedit.state.prompt_notes import load_prompt_notes, replace_notes
 from batchedit.state.rundir import RunPaths
 
 
@@ -190,7 +190,7 @@ def as_the_run_dir_asks(
     added to rows' prompts (review notes), and `added`, this retry's. The one
     reading of the notes, shared by `plan` and the run, so that they see the
     same requests; returns the notes too, for the run to keep."""
-    notes = add_notes(load_prompt_notes(paths), added or {})
+    notes = replace_notes(load_prompt_notes(paths), added or {})
     return replace(job, prompt_suffixes={**job.prompt_suffixes, **notes}), notes
 
 

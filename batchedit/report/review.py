@@ -28,9 +28,15 @@ from batchedit.errors import UsageError
 from batchedit.fsutil import atomic_writer
 from batchedit.records import ReportRecord
 from batchedit.report.counts import ReportCounts
-from batchedit.report.decisions import Decision, read_decisions, review_state, with_decisions
+from batchedit.report.decisions import (
+    Decision,
+    ReviewState,
+    read_decisions,
+    review_state,
+    with_decisions,
+)
 from batchedit.report.report_file import read_report
-from batchedit.report.review_page import PageHeader, RowView, Tile, write_page
+from batchedit.report.review_page import PageHeader, RowView, Tile, web_link, write_page
 from batchedit.report.summary import LastRun, format_seconds, read_last_run
 from batchedit.report.thumbnails import Picture, Thumb, make_thumbnails, picture_for
 from batchedit.state.rundir import RunPaths
@@ -204,12 +210,16 @@ def _row_view(
         else:
             outputs.append(_thumb_tile(caption, picture, thumb, links, detail))
     decision = run.decisions.get(record.id)
+    state = review_state(record, decision)
+    note = decision.note if decision is not None else ""
+    stale = state is ReviewState.STALE
     return RowView(
         record,
         inputs,
         tuple(outputs),
-        state=review_state(record, decision).value,
-        note=decision.note if decision is not None else "",
+        state=state.value,
+        note="" if stale else note,  # a note on a result that is gone is not this one's
+        previous_note=note if stale else "",
         checks=run.checks.get(record.id, ()),
         changed=started is not None and (record.finished_at or "") >= started,
     )
@@ -219,10 +229,14 @@ def _input_tile(
     given: str, picture: Picture | None, thumbs: Mapping[str, Thumb], links: Links
 ) -> Tile:
     if picture is None:
-        if "://" in given:
-            parts = urlsplit(given)
-            return Tile(f"{parts.hostname}{parts.path}", href=given, note="remote image")
-        return Tile(given, note="image not found (manifest folder unknown)")
+        if "://" not in given:
+            return Tile(given, note="image not found (manifest folder unknown)")
+        if web_link(given) is None:  # javascript://, file://, ...: text, never a link
+            return Tile(given, note="not an http(s) link")
+        # Never fetched by the page (it works offline, and a shop's image host
+        # need not learn who reviews): a link out, opened only when clicked.
+        parts = urlsplit(given)
+        return Tile(f"{parts.hostname}{parts.path}", href=given, note="remote image")
     thumb = thumbs.get(picture.key)
     caption = "data: image" if picture.path is None else Path(given).name
     if thumb is None:

@@ -56,7 +56,8 @@ class RowView:
     inputs: tuple[Tile, ...]
     outputs: tuple[Tile, ...]
     state: str = "undecided"  # decisions.ReviewState: undecided, approved, rejected, stale
-    note: str = ""
+    note: str = ""  # the note of the decision in force
+    previous_note: str = ""  # a stale decision's note: shown, never carried over
     checks: tuple[str, ...] = ()  # failed output checks
     changed: bool = False  # finished in the last run
 
@@ -153,6 +154,7 @@ def _row_data(view: RowView) -> dict[str, Any]:
         "status": record.status.value,
         "state": view.state,
         "note": view.note,
+        "was": view.previous_note,
         "sha": record.outputs[0].sha256 if record.outputs else "",
         "changed": view.changed,
         "checks": list(view.checks),
@@ -167,7 +169,9 @@ def _tile_data(tile: Tile) -> dict[str, Any]:
     return {
         "c": tile.caption,
         "t": tile.thumb,
-        "f": web_link(tile.href),
+        # What the comparison shows large: only a picture with a local thumbnail,
+        # so a remote input is never loaded into an <img> (it stays a link out).
+        "f": web_link(tile.href) if tile.thumb is not None else None,
         "w": tile.width,
         "h": tile.height,
         "n": tile.note,

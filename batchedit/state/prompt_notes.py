@@ -3,7 +3,9 @@ the state folder so that every later run of the directory makes the same
 requests: without it a plain `batchedit run` would see those rows' requests
 as changed back, and pay to undo the fix.
 
-`{"row id": "text added", ...}`; a second retry of a row adds to its text.
+`{"row id": "text added", ...}`. A later retry of a row replaces its text: the
+prompt sent is the row's own prompt and the current note, never the notes of
+earlier rounds (each was about a result that is gone).
 """
 
 from __future__ import annotations
@@ -33,12 +35,6 @@ def save_prompt_notes(paths: RunPaths, notes: Mapping[str, str]) -> None:
     atomic_write_bytes(paths.prompt_notes, text.encode())
 
 
-def add_notes(stored: Mapping[str, str], new: Mapping[str, str]) -> dict[str, str]:
-    """`stored` with each row's new text after what earlier retries added."""
-    merged = dict(stored)
-    for row_id, text in new.items():
-        earlier = merged.get(row_id, "").rstrip()
-        if earlier and earlier[-1] not in ".!?;:":
-            earlier += "."
-        merged[row_id] = f"{earlier} {text.strip()}".strip()
-    return merged
+def replace_notes(stored: Mapping[str, str], new: Mapping[str, str]) -> dict[str, str]:
+    """`stored` with each row of `new` holding its new text instead of the old."""
+    return {**stored, **{row_id: text.strip() for row_id, text in new.items()}}

@@ -255,6 +255,8 @@
     badge.dataset.state = row.state;
     badge.textContent = row.state;
     article.querySelector(".note").textContent = row.note;
+    const was = article.querySelector(".was");
+    if (was && !row.was) was.remove();
     const side = Number(size.value);
     for (const [at, card] of cards) {
       if (Number(card.dataset.i) !== i) continue;
@@ -266,6 +268,15 @@
     }
     if (!compare.hidden && current === i) fillCompare();
     counts();
+  }
+  async function problem(answer) {
+    // The server answers {"error": "..."}; anything else (a proxy, a 401) as text.
+    const text = await answer.text();
+    try {
+      return JSON.parse(text).error || text;
+    } catch (e) {
+      return text;
+    }
   }
   async function decide(i, decision, note) {
     if (i < 0) return;
@@ -296,12 +307,13 @@
       return;
     }
     if (!answer.ok) {
-      toast("Not saved: " + (await answer.text()));
+      toast("Not saved: " + (await problem(answer)));
       return;
     }
     const saved = await answer.json();
     row.state = saved.state;
     row.note = saved.note;
+    row.was = "";
     show(i);
   }
   function askNote(i) {
@@ -309,7 +321,11 @@
     if (!live) return decide(i, "rejected");
     const box = $("notebox");
     $("n-id").textContent = data[i].id;
-    $("n-text").value = data[i].note;
+    // The box starts empty: a new note replaces the old one, shown read-only above it.
+    const earlier = data[i].note || data[i].was;
+    $("n-was").textContent = earlier;
+    $("n-was-box").hidden = !earlier;
+    $("n-text").value = "";
     box.returnValue = "";
     box.onclose = () => {
       if (box.returnValue === "approved" || box.returnValue === "rejected") {

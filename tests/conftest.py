@@ -58,13 +58,14 @@ async def start_simulator() -> AsyncIterator[StartSimulator]:
 def threaded_simulator(
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Callable[..., ThreadedSimulator]]:
-    """Factory: a simulator in a thread, with MODELLIX_BASE_URL and the key pointed at it."""
+    """Factory: a simulator in a thread, with MODELLIX_BASE_URL and the key pointed at it;
+    `clock=` gives it a clock the test moves (a SteppedClock's `now`)."""
     started: list[ThreadedSimulator] = []
 
-    def start(**options: Any) -> ThreadedSimulator:
+    def start(*, clock: Callable[[], float] = time.monotonic, **options: Any) -> ThreadedSimulator:
         options.setdefault("latency_s", FAST_LATENCY_S)
         options.setdefault("seed", 7)
-        simulator = ThreadedSimulator(SimOptions(**options)).start()
+        simulator = ThreadedSimulator(SimOptions(**options), clock).start()
         started.append(simulator)
         monkeypatch.setenv("MODELLIX_BASE_URL", simulator.base_url)
         monkeypatch.setenv("MODELLIX_API_KEY", TEST_KEY)

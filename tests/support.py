@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -108,11 +109,29 @@ async def drive(clock: VirtualClock, *, until: float) -> None:
         clock.jump()
 
 
+class SteppedClock:
+    """Real monotonic time plus an offset a test moves forward: a simulator on it
+    keeps its millisecond latencies, and `advance(s)` makes `s` seconds pass at
+    once for it (results expire, tasks finish) with no real waiting. Whatever
+    happened before the step happened at least `s` seconds ago, however long a
+    busy machine took to get there: a margin measured from the right moment."""
+
+    def __init__(self) -> None:
+        self.offset_s = 0.0
+
+    def now(self) -> float:
+        return time.monotonic() + self.offset_s
+
+    def advance(self, seconds: float) -> None:
+        self.offset_s += seconds
+
+
 @dataclass
 class ThreadedSimulator:
     """A simulator serving from its own thread and loop, for synchronous callers."""
 
     options: SimOptions
+    clock: Callable[[], float] = time.monotonic
     base_url: str = ""
     _ready: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -129,7 +148,7 @@ class ThreadedSimulator:
     async def _serve(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        async with running_simulator(self.options) as simulator:
+        async with running_simulator(self.options, clock=self.clock) as simulator:
             self.base_url = simulator.base_url
             self._ready.set()
             await self._stop.wait()

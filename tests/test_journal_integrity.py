@@ -10,7 +10,6 @@ import asyncio
 import errno
 import json
 import os
-import time
 import types
 from collections.abc import Callable
 from dataclasses import replace
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import ThreadedSimulator, read_report, write_csv, write_image
+from support import SteppedClock, ThreadedSimulator, read_report, write_csv, write_image
 
 import batchedit.state.journal as journal_module
 from batchedit.cli import main
@@ -199,14 +198,15 @@ def test_a_row_known_only_by_an_unreadable_line_is_held_unknown_not_paid_again(
 def test_results_found_expired_on_a_fetch_pay_nothing_and_the_plan_counts_the_resubmit(
     tmp_path: Path, threaded_simulator: Simulators
 ) -> None:
-    expire_after_s = 1.0  # ample for the first run to download, even on a loaded machine
-    simulator = threaded_simulator(expire_after_s=expire_after_s)
+    expire_after_s = 60.0  # far beyond the first run's downloads, however loaded the machine
+    clock = SteppedClock()
+    simulator = threaded_simulator(expire_after_s=expire_after_s, clock=clock.now)
     manifest, run_dir = catalog(tmp_path, rows=3), tmp_path / "run"
     paths = RunPaths(run_dir)
-    started = time.monotonic()
     assert run(manifest, run_dir) == 0
-    while time.monotonic() - started < expire_after_s + 0.1:
-        time.sleep(0.02)  # short steps: the results expire at the simulator meanwhile
+    # Counted from the end of the first run: every task finished before this
+    # step, so each one's results are now past their expiry at the simulator.
+    clock.advance(expire_after_s + 1)
     # The journal believes the results still valid (a service whose expiry
     # stamp was wrong): the run tries a free download first.
     rewrite_journal(

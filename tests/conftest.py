@@ -16,6 +16,7 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 from support import (
     FAST_LATENCY_S,
     TEST_KEY,
@@ -26,6 +27,13 @@ from support import (
 from batchedit.simulator import RunningSimulator, SimOptions, running_simulator
 
 pytest_plugins = ["pytester"]
+
+# Hypothesis times each example against the wall clock (a 200 ms deadline, and
+# a health check on slow data generation): on a machine whose cores are busy
+# with other work that fails tests for nothing they did. A hang is still
+# caught by the per-test timeout (pyproject.toml).
+settings.register_profile("batchedit", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("batchedit")
 
 
 @pytest.fixture(autouse=True)

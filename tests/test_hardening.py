@@ -212,9 +212,10 @@ def test_a_header_of_100000_columns_is_read_in_linear_time(
     cells = ["a", "p", "https://example.com/a.png", *("x" for _ in range(100_000))]
     manifest = tmp_path / "wide.csv"
     manifest.write_text(",".join(names) + "\n" + ",".join(cells) + "\n")
-    started = time.monotonic()
+    # CPU seconds, not the wall clock: other work on a busy machine does not count.
+    started = time.process_time()
     assert main(["validate", str(manifest)]) == 0
-    assert time.monotonic() - started < 10
+    assert time.process_time() - started < 10
 
 
 # -- the smaller edges ---------------------------------------------------------
@@ -260,9 +261,9 @@ def test_a_huge_concurrency_on_two_rows_runs_small(
     manifest = two_image_manifest(tmp_path, 2)
     run_dir = tmp_path / "run"
     args = ["run", str(manifest), "--out", str(run_dir), "--concurrency", "1000000", *FAST]
-    started = time.monotonic()
+    started = time.process_time()  # CPU seconds of this process (the simulator's thread too)
     assert main(args) == 0
-    assert time.monotonic() - started < 10
+    assert time.process_time() - started < 10
 
 
 def test_a_stop_while_planning_leaves_no_lock_in_a_fresh_run_dir(

@@ -343,7 +343,9 @@ def test_the_compare_sample_job_runs_both_models_side_by_side(tmp_path: Path) ->
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
     line=st.dictionaries(

@@ -101,7 +101,7 @@ def test_decisions_by_keyboard_and_clicks_survive_a_reload(run_dir: Path) -> Non
             )
         page.click(".card[data-i='3'] .pic")  # the comparison opens large
         assert page.is_visible("#compare")
-        assert page.get_attribute("#c-after", "src", timeout=2000)
+        assert page.get_attribute("#c-after", "src")
         page.click("#compare [data-act=rejected]")
         page.click("#compare [data-act=note]")
         page.fill("#n-text", NOTE)

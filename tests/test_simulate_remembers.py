@@ -13,7 +13,7 @@ from functools import partial
 from pathlib import Path
 
 from support import read_report
-from test_interrupts import WAIT_LIMIT_S, catalog, reached, start_run, wait_for
+from test_interrupts import WAIT_LIMIT_S, JournalTail, catalog, reached, start_run, wait_for
 
 from batchedit.cli import main
 from batchedit.pipeline.runner import _prepare_run_dir
@@ -65,7 +65,7 @@ def test_an_interrupted_simulate_run_resumes_its_tasks_and_pays_each_row_once(
     manifest, run_dir = catalog(tmp_path, rows=30), tmp_path / "run"
     slow = ["--simulate", "--sim-latency", "0.5-1", "--no-progress", "--concurrency", "8"]
     process = start_run("run", str(manifest), "--out", str(run_dir), *slow)
-    assert wait_for(partial(reached, run_dir, "submitted", 8), process)
+    assert wait_for(partial(reached, JournalTail(run_dir), "submitted", 8), process)
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=WAIT_LIMIT_S)
     assert process.returncode == 130, err.decode()

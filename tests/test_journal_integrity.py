@@ -23,6 +23,7 @@ import batchedit.state.journal as journal_module
 from batchedit.cli import main
 from batchedit.errors import ApiError, FatalApiError, JournalWriteFailed
 from batchedit.manifest.job import load_job
+from batchedit.origins import origin_of
 from batchedit.pipeline.planning import survey
 from batchedit.records import Status
 from batchedit.state.fingerprint import FileDigests
@@ -222,7 +223,8 @@ def test_results_found_expired_on_a_fetch_pay_nothing_and_the_plan_counts_the_re
     assert run(manifest, run_dir) == 0
 
     assert simulator.stats()["submit_requests"] == before["submit_requests"]
-    planned = survey(load_job(manifest), paths, FileDigests())
+    origin = origin_of(simulator.base_url)
+    planned = survey(load_job(manifest), paths, FileDigests(), origin=origin)
     assert (planned.paid_submissions, planned.resubmits) == (1, 1)
     # The cost guard sees it: a run capped at 0 paid submissions refuses.
     assert run(manifest, run_dir, "--max-tasks", "0") == 2

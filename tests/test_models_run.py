@@ -20,6 +20,7 @@ from batchedit.catalogue.schema import schema_of
 from batchedit.catalogue.store import write_cached_schema
 from batchedit.cli import main
 from batchedit.manifest.job import iter_rows, load_job
+from batchedit.origins import SIMULATE
 from batchedit.pipeline.launch import confirm_question
 from batchedit.pipeline.planning import survey
 from batchedit.records import InvalidRow, Row
@@ -316,7 +317,7 @@ def test_the_plan_counts_paid_images_and_the_question_names_them(tmp_path: Path)
     ]
     rows.append({"id": "single", "prompt": "p", "image": A, "model": "google/nano-banana-edit"})
     job = load_job(write_csv(tmp_path / "m.csv", rows))
-    planned = survey(job, RunPaths(tmp_path / "run"), FileDigests())
+    planned = survey(job, RunPaths(tmp_path / "run"), FileDigests(), origin=SIMULATE)
     assert (planned.paid_submissions, planned.paid_images) == (31, 121)
     assert planned.multi_output_rows == 30 and planned.paid_units == 121
     question = confirm_question(planned)

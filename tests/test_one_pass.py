@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from support import ThreadedSimulator, read_report, write_csv, write_image
 
+import batchedit.pipeline.local_images as local_images
 import batchedit.pipeline.planning as planning
 import batchedit.pipeline.producer as producer
 import batchedit.state.history as history
@@ -60,7 +61,7 @@ class Reads:
         self.rows: Counter[str] = Counter()
         self.opened: Counter[str] = Counter()
         self.journal_lines = 0
-        for module in (planning, producer):
+        for module in (planning, producer, local_images):
             monkeypatch.setattr(module, "iter_rows", self._rows(module.__name__))
         real_entries = read_entries
 
@@ -233,7 +234,7 @@ def test_a_hosted_image_catalog_skips_the_local_image_pass_until_it_changes(
 
     assert run(manifest, run_dir) == 0
 
-    assert reads.opened[f"{planning.__name__} (local image paths)"] == 0
+    assert reads.opened[f"{local_images.__name__} (local image paths)"] == 0
     assert reads.opened[planning.__name__] == 1
     records.append({"id": "local", "prompt": "On white", "image": "photos/mug.png"})
     write_image(tmp_path / "photos" / "mug.png")
@@ -241,5 +242,5 @@ def test_a_hosted_image_catalog_skips_the_local_image_pass_until_it_changes(
 
     assert run(manifest, run_dir) == 0
 
-    assert reads.opened[f"{planning.__name__} (local image paths)"] == 1
+    assert reads.opened[f"{local_images.__name__} (local image paths)"] == 1
     assert {line["id"]: line["status"] for line in read_report(run_dir)}["local"] == "succeeded"

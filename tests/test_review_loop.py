@@ -144,7 +144,10 @@ def test_export_only_approved_copies_exactly_those_and_the_feed_matches(
     (shop / "keep-me.txt").parent.mkdir()
     (shop / "keep-me.txt").write_text("the shop's own file")
 
-    assert main(["export", str(run), "--to", str(shop), "--only", "approved"]) == 0
+    assert (
+        main(["export", str(run), "--allow-simulated", "--to", str(shop), "--only", "approved"])
+        == 0
+    )
 
     report = by_id(run)
     with open(shop / "feed.csv", encoding="utf-8", newline="") as handle:
@@ -160,9 +163,15 @@ def test_export_only_approved_copies_exactly_those_and_the_feed_matches(
     assert (shop / "keep-me.txt").read_text() == "the shop's own file"
 
     # Again: nothing to write. Then one approval withdrawn: its file goes.
-    assert main(["export", str(run), "--to", str(shop), "--only", "approved"]) == 0
+    assert (
+        main(["export", str(run), "--allow-simulated", "--to", str(shop), "--only", "approved"])
+        == 0
+    )
     decide(run, tmp_path, {"row-02": ("rejected", "on second thought")})
-    assert main(["export", str(run), "--to", str(shop), "--only", "approved"]) == 0
+    assert (
+        main(["export", str(run), "--allow-simulated", "--to", str(shop), "--only", "approved"])
+        == 0
+    )
     assert not (shop / feed[1]["file"]).exists()
     assert (shop / feed[0]["file"]).exists()
 
@@ -175,12 +184,12 @@ def test_export_refuses_to_overwrite_what_it_did_not_write_and_links(
     shop.mkdir()
     name = Path(read_report(run)[1]["outputs"][0]["path"]).name
     (shop / name).write_bytes(b"someone else's picture")
-    assert main(["export", str(run), "--to", str(shop)]) == 2
+    assert main(["export", str(run), "--allow-simulated", "--to", str(shop)]) == 2
     assert (shop / name).read_bytes() == b"someone else's picture"
     assert not (shop / "feed.csv").exists()
 
     linked = tmp_path / "linked"
-    assert main(["export", str(run), "--to", str(linked), "--link"]) == 0
+    assert main(["export", str(run), "--allow-simulated", "--to", str(linked), "--link"]) == 0
     for line in read_report(run):
         output = run / line["outputs"][0]["path"]
         assert os.stat(output).st_ino == os.stat(linked / output.name).st_ino

@@ -112,3 +112,107 @@ def test_results_journalled_without_an_origin_where_the_simulator_ran_count_as_s
     assert main(argv) == 0
     assert paid(run_dir) == 0, "a simulated run's own results settle it"
     assert {line["origin"] for line in read_report(run_dir)} == {"simulated"}
+
+
+def test_the_readme_simulate_then_real_run_pays_for_every_row_and_says_why(
+    tmp_path: Path,
+    plain_origin: tuple[PlainOrigin, ThreadedSimulator],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    origin, behind = plain_origin
+    job, run_dir = demo_job(tmp_path), tmp_path / "runs" / "catalog"
+    out = ["--out", str(run_dir)]
+    assert main(["run", str(job), *out, *SIMULATE, *FAST]) == 0
+    rows = len(read_report(run_dir))
+    capsys.readouterr()
+
+    assert main(["plan", str(job), *out]) == 0
+    printed = capsys.readouterr().out
+    assert f"to submit (paid) ({rows} of another origin)" in printed
+    why = f"{rows} row(s) hold results from the simulator; a real run pays for them"
+    assert why in printed
+    assert main(["plan", str(job), *out, "--json"]) == 0
+    planned = json.loads(capsys.readouterr().out)
+    assert (planned["paid_submissions"], planned["replace"], planned["settled"]) == (rows, rows, 0)
+    assert planned["notes"] == [why]
+    assert main(["plan", str(job), *out, "--simulate", "--json"]) == 0
+    planned = json.loads(capsys.readouterr().out)  # the simulator's own results settle it
+    assert (planned["paid_submissions"], planned["settled"]) == (0, rows)
+    # The cost guard counts them: capped below, nothing is sent.
+    assert main(["run", str(job), *out, *FAST, "--max-tasks", str(rows - 1)]) == 2
+    assert behind.stats()["submit_requests"] == 0
+    capsys.readouterr()
+
+    assert main(["run", str(job), *out, *FAST]) == 0
+    assert behind.stats()["submits"] == rows, "the real run paid for every row"
+    assert why in capsys.readouterr().err
+    report = read_report(run_dir)
+    assert {line["origin"] for line in report} == {origin.base_url}
+    assert [line["attempts"] for line in report] == [2] * rows
+
+    # A simulated run afterwards leaves the real results alone.
+    assert main(["run", str(job), *out, *SIMULATE, *FAST]) == 0
+    assert paid(run_dir) == 0
+    assert f"{rows} row(s) hold results from a real API origin" in capsys.readouterr().err
+    assert {line["origin"] for line in read_report(run_dir)} == {origin.base_url}
+    assert main(["run", str(job), *out, *FAST]) == 0
+    assert behind.stats()["submits"] == rows, "and the real ones still settle a real run"
+
+
+def test_export_refuses_simulated_results_unless_allowed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job, run_dir = demo_job(tmp_path), tmp_path / "run"
+    assert main(["run", str(job), "--out", str(run_dir), *SIMULATE, *FAST]) == 0
+    rows = len(read_report(run_dir))
+    shop = tmp_path / "shop"
+    capsys.readouterr()
+
+    assert main(["export", str(run_dir), "--to", str(shop)]) == 2
+    message = capsys.readouterr().err
+    assert f"{rows} row(s) of {run_dir} hold results from the simulator" in message
+    assert "--allow-simulated" in message
+    assert not shop.exists(), "nothing was written"
+
+    assert main(["export", str(run_dir), "--to", str(shop), "--allow-simulated"]) == 0
+    files = sum(len(line["outputs"]) for line in read_report(run_dir))
+    assert len((shop / "feed.csv").read_text().splitlines()) == files + 1
+
+
+def test_the_review_page_marks_simulated_results(tmp_path: Path) -> None:
+    job, run_dir = demo_job(tmp_path), tmp_path / "run"
+    assert main(["run", str(job), "--out", str(run_dir), *SIMULATE, *FAST]) == 0
+    assert main(["report", str(run_dir)]) == 0
+    page = (run_dir / "review.html").read_text(encoding="utf-8")
+    assert page.count('<span class="badge simulated"') == len(read_report(run_dir))
+
+
+def test_results_journalled_without_an_origin_settle_a_real_run_where_no_simulator_ran(
+    tmp_path: Path, plain_origin: tuple[PlainOrigin, ThreadedSimulator]
+) -> None:
+    _, behind = plain_origin
+    job, run_dir = demo_job(tmp_path), tmp_path / "run"
+    argv = ["run", str(job), "--out", str(run_dir), *FAST]
+    assert main(argv) == 0
+    paid_once = behind.stats()["submits"]
+    strip_origins(run_dir)
+    assert main(argv) == 0
+    assert behind.stats()["submits"] == paid_once, "never silently paid again"
+    assert {line["origin"] for line in read_report(run_dir)} == {None}
+    # Export takes them as real; a --simulate run leaves them alone.
+    assert main(["export", str(run_dir), "--to", str(tmp_path / "shop")]) == 0
+    assert main([*argv, *SIMULATE]) == 0
+    assert paid(run_dir) == 0
+
+
+def test_results_journalled_without_an_origin_where_the_simulator_ran_are_paid_for_by_a_real_run(
+    tmp_path: Path, plain_origin: tuple[PlainOrigin, ThreadedSimulator]
+) -> None:
+    _, behind = plain_origin
+    job, run_dir = demo_job(tmp_path), tmp_path / "run"
+    assert main(["run", str(job), "--out", str(run_dir), *SIMULATE, *FAST]) == 0
+    rows = len(read_report(run_dir))
+    strip_origins(run_dir)
+    assert main(["export", str(run_dir), "--to", str(tmp_path / "shop")]) == 2
+    assert main(["run", str(job), "--out", str(run_dir), *FAST]) == 0
+    assert behind.stats()["submits"] == rows

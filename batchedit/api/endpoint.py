@@ -97,6 +97,13 @@ def _shown(url: str) -> str:
     return repr(url if len(url) <= 200 else url[:200] + "...")
 
 
+def origin_from_env(env: Mapping[str, str] | None = None, *, base_url: str | None = None) -> Origin:
+    """The API origin a run would ask (`base_url`, else MODELLIX_BASE_URL, else
+    the service's), without needing the key: what `plan` plans against."""
+    env = os.environ if env is None else env
+    return origin_of(check_base_url(base_url or env.get("MODELLIX_BASE_URL") or DEFAULT_BASE_URL))
+
+
 def endpoint_from_env(
     env: Mapping[str, str] | None = None,
     *,

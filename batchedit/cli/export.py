@@ -29,13 +29,20 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     export.add_argument(
         "--link", action="store_true", help="hard-link instead of copying (same file system)"
     )
+    export.add_argument(
+        "--allow-simulated",
+        action="store_true",
+        help="export results made by the simulator too (default: refused, exit 2)",
+    )
     export.set_defaults(handler=command_export)
 
 
 def command_export(args: argparse.Namespace) -> int:
     run = load_run(args.run_dir)
     only = Verdict(args.only) if args.only else None
-    done = export_outputs(run, args.to, only=only, link=args.link)
+    done = export_outputs(
+        run, args.to, only=only, link=args.link, allow_simulated=args.allow_simulated
+    )
     verb = "linked" if args.link else "copied"
     print(
         f"{done.files} file(s) in {args.to} ({done.written} {verb} now, "

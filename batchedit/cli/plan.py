@@ -12,11 +12,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from batchedit.api.endpoint import origin_from_env
 from batchedit.cli.conventions import error_document, print_json
 from batchedit.cli.exits import EXIT_OK, EXIT_USAGE
 from batchedit.cli.options import add_manifest_options, manifest_overrides
 from batchedit.manifest.job import apply_overrides, load_job
 from batchedit.manifest.prices import load_prices
+from batchedit.origins import SIMULATE
 from batchedit.pipeline.run_plan import cost_refusal, plan_job
 
 PROBLEM_LINES = 10
@@ -45,6 +47,12 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     plan.add_argument(
         "--max-tasks", type=int, metavar="N", help="refuse (exit 2) above N paid submissions"
     )
+    plan.add_argument(
+        "--simulate",
+        action="store_true",
+        help="plan a `run --simulate` (default: a run against MODELLIX_BASE_URL, else the "
+        "service): results of another API origin count as paid submits",
+    )
     add_manifest_options(plan)
     plan.set_defaults(handler=command_plan)
 
@@ -59,7 +67,7 @@ def command_plan(args: argparse.Namespace) -> int:
     if args.prices is not None:
         overrides["prices"] = load_prices(args.prices)
     job = apply_overrides(load_job(args.source), **overrides)
-    plan = plan_job(job)
+    plan = plan_job(job, SIMULATE if args.simulate else origin_from_env())
     refusal = cost_refusal(job, plan)
     if refusal is None and job.max_tasks is not None and plan.paid_submissions > job.max_tasks:
         refusal = (

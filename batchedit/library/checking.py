@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from batchedit.api.endpoint import origin_from_env
 from batchedit.library.settings import PathLike, job_from
 from batchedit.manifest.job import validate_job
+from batchedit.origins import SIMULATE
 from batchedit.pipeline.run_plan import RunPlan, plan_job
 from batchedit.records import Problem
 
@@ -23,9 +25,15 @@ def plan(
     *,
     out: PathLike | None = None,
     prices: PathLike | Mapping[str, object] | None = None,
+    base_url: str | None = None,
+    simulate: bool = False,
     **settings: object,
 ) -> RunPlan:
     """What a run of `source` into `out` (or the job's `output_dir:`) would do
     now, offline: rows to submit, poll, download again, settled and invalid,
-    and with a price table (a file, or a `prices:` mapping) the cost."""
-    return plan_job(job_from(source, out=out, prices=prices, settings=settings))
+    and with a price table (a file, or a `prices:` mapping) the cost. The run
+    is one against `base_url` (default: MODELLIX_BASE_URL, else the service),
+    or against the simulator with `simulate`: results another API origin made
+    count as paid submits (`plan.replace`, said why in `plan.notes()`)."""
+    origin = SIMULATE if simulate else origin_from_env(base_url=base_url)
+    return plan_job(job_from(source, out=out, prices=prices, settings=settings), origin)

@@ -25,6 +25,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, AsyncExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -34,13 +35,9 @@ from batchedit.errors import (
 )
 from batchedit.events import add_secret, notice
 from batchedit.manifest.job import JobSettings
-from batchedit.pipeline.planning import (
-    Survey,
-    SurveyedRun,
-    as_the_run_dir_asks,
-    remove_unstarted_run_dir,
-    survey_run,
-)
+from batchedit.origins import SIMULATE, Origin
+from batchedit.pipeline.local_images import remove_unstarted_run_dir
+from batchedit.pipeline.planning import Survey, SurveyedRun, as_the_run_dir_asks, survey_run
 from batchedit.pipeline.resume import RetryScope
 from batchedit.pipeline.run_plan import RunPlan, cost_refusal, plan_from_survey
 from batchedit.pipeline.runner import RunConfig, RunOutcome, run_pipeline
@@ -101,13 +98,15 @@ async def start_run(
     if job.output_dir is None:
         raise UsageError("no run directory: give --out DIR or `output_dir:` in the job file")
     endpoint = None if options.simulate is not None else options.endpoint or endpoint_from_env()
+    # Whose results settle rows here (origins.py): known before anything is asked.
+    origin = SIMULATE if endpoint is None else endpoint.origin
     paths = RunPaths(job.output_dir)
     new_run_dir = not paths.root.exists()
     with run_lock(paths):
         job, notes = as_the_run_dir_asks(job, paths, options.add_to_prompts)
         surveyed: SurveyedRun | None = None
         try:
-            surveyed = await _survey(job, paths, options, own_loop=own_loop)
+            surveyed = await _survey(job, paths, options, origin, own_loop=own_loop)
             planned = surveyed.survey
             plan = plan_from_survey(job, planned)
             _tell(job, planned, plan, err)
@@ -138,14 +137,14 @@ async def start_run(
 
 
 async def _survey(
-    job: JobSettings, paths: RunPaths, options: LaunchOptions, *, own_loop: bool
+    job: JobSettings, paths: RunPaths, options: LaunchOptions, origin: Origin, *, own_loop: bool
 ) -> SurveyedRun:
-    """The plan of every row (`planning.survey_run`). In a loop of our own nothing
-    else runs yet, so it runs right here (Ctrl-C stops it at once); in a caller's
-    loop, in a thread, since it hashes files and the caller's other tasks go on."""
-    if own_loop:
-        return survey_run(job, paths, FileDigests(), retry=options.retry_rows)
-    return await asyncio.to_thread(survey_run, job, paths, FileDigests(), retry=options.retry_rows)
+    """The plan of every row against `origin` (`planning.survey_run`). In a loop
+    of our own nothing else runs yet, so it runs right here (Ctrl-C stops it at
+    once); in a caller's loop, in a thread, since it hashes files and the
+    caller's other tasks go on."""
+    survey = partial(survey_run, job, paths, FileDigests(), origin=origin, retry=options.retry_rows)
+    return survey() if own_loop else await asyncio.to_thread(survey)
 
 
 #: At most this many grouped problem lines before a run; the rest are counted.
@@ -176,6 +175,11 @@ def _tell(job: JobSettings, planned: Survey, plan: RunPlan, err: TextIO | None) 
         log.info("%s", plan.line())
     else:
         notice("plan", plan.line(), file=err, fields=plan.to_json())
+    for note in plan.notes():  # why rows are paid for again, or left alone
+        if err is None:
+            log.warning("%s", note)
+        else:
+            notice("plan_note", note, file=err)
 
 
 def refusal_reason(
@@ -217,9 +221,12 @@ def confirm_question(planned: Survey) -> str:
     """The cost guard's question, naming the re-made rows and, when tasks make
     several images, the paid images too."""
     paid = planned.paid_submissions
-    again = (
-        f" ({planned.resubmits} re-made: files gone, results expired)" if planned.resubmits else ""
-    )
+    why = []
+    if planned.resubmits:
+        why.append(f"{planned.resubmits} re-made: files gone, results expired")
+    if planned.replaced:
+        why.append(f"{planned.replaced} holding another origin's results")
+    again = f" ({'; '.join(why)})" if why else ""
     images = ""
     if planned.multi_output_rows:
         images = (

@@ -14,21 +14,19 @@ a thread.
 
 from __future__ import annotations
 
-import hashlib
-import os
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
-from contextlib import suppress
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from batchedit.catalogue import ModelSpec, current_catalogue, outputs_for
 from batchedit.errors import InputError
-from batchedit.manifest.decoding import DECODED_FILE, local_paths, predecode
 from batchedit.manifest.job import JobSettings, iter_rows
 from batchedit.manifest.naming import OutputSpec, output_layout
 from batchedit.manifest.problem_digest import ProblemDigest
+from batchedit.origins import Origin
+from batchedit.pipeline.local_images import predecode_local_images
 from batchedit.pipeline.resume import PAID_ACTIONS, Action, RetryScope, RowPlan, plan_row
 from batchedit.records import InvalidRow, Row, Status
 from batchedit.report.draft import ReportDraft
@@ -56,10 +54,12 @@ class RowPlanner:
         index: JournalIndex,
         digests: FileDigests,
         *,
+        origin: Origin,
         retry: RetryScope | None = None,
         output: OutputSpec | None = None,
     ) -> None:
         self.paths = paths
+        self.origin = origin  # the API origin the run asks: other origins' results settle nothing
         self.output = output or OutputSpec()
         self.index = index
         self.digests = digests
@@ -75,6 +75,7 @@ class RowPlanner:
             row,
             fingerprint,
             self.index.get(row.id),
+            origin=self.origin,
             run_dir=self.paths.root,
             now_epoch_s=self.now_epoch_s,
             retry=self.retry,
@@ -133,6 +134,17 @@ class Survey:
     #: for the plan's cost.
     paid_by_kind: Counter[tuple[str, str | None]] = field(default_factory=Counter)
     memo: RowMemo = RowMemo()  # one byte a row: what the producer must plan again
+    #: The API origin planned against, and the rows holding another origin's
+    #: outcome: those paid for again (`REPLACE`), of them the simulator's, and
+    #: those a simulated run leaves as a real origin made them.
+    origin: Origin | None = None
+    replaced_simulated: int = 0
+    kept_foreign: int = 0
+
+    @property
+    def replaced(self) -> int:
+        """Rows paid for again because their outcome is another origin's."""
+        return self.actions[Action.REPLACE]
 
     @property
     def paid_submissions(self) -> int:
@@ -199,6 +211,7 @@ def survey_run(
     paths: RunPaths,
     digests: FileDigests,
     *,
+    origin: Origin,
     retry: RetryScope | None = None,
 ) -> SurveyedRun:
     """Survey the run's rows against its journal, drafting the report on the way;
@@ -206,7 +219,9 @@ def survey_run(
     index = JournalIndex.build(paths.journal)
     try:
         with ReportDraft(paths.report_draft) as draft:
-            planned = survey(job, paths, digests, retry=retry, index=index, draft=draft)
+            planned = survey(
+                job, paths, digests, origin=origin, retry=retry, index=index, draft=draft
+            )
     except BaseException:
         index.close()
         paths.report_draft.unlink(missing_ok=True)
@@ -219,6 +234,7 @@ def survey(
     paths: RunPaths,
     digests: FileDigests,
     *,
+    origin: Origin,
     retry: RetryScope | None = None,
     index: JournalIndex | None = None,
     draft: ReportDraft | None = None,
@@ -227,12 +243,12 @@ def survey(
     drafting each row's report line into `draft` when one is given."""
     if index is None:
         with JournalIndex.build(paths.journal) as own:
-            return survey(job, paths, digests, retry=retry, index=own, draft=draft)
+            return survey(job, paths, digests, origin=origin, retry=retry, index=own, draft=draft)
     predecode_local_images(job, paths, digests)
     tally = _Tally()
     codes = bytearray()
     last_work = -1
-    planner = RowPlanner(paths, index, digests, retry=retry, output=job.output)
+    planner = RowPlanner(paths, index, digests, origin=origin, retry=retry, output=job.output)
     for position, row in enumerate(iter_rows(job)):
         code = tally.add(row, planner, draft)
         codes.append(code)
@@ -248,6 +264,9 @@ def survey(
         multi_output_rows=tally.multi_output,
         paid_by_kind=tally.paid_by_kind,
         memo=RowMemo(bytes(codes), last_work),
+        origin=origin,
+        replaced_simulated=tally.replaced_simulated,
+        kept_foreign=tally.kept_foreign,
     )
 
 
@@ -259,6 +278,8 @@ class _Tally:
     unreadable: int = 0
     paid_images: int = 0
     multi_output: int = 0
+    replaced_simulated: int = 0
+    kept_foreign: int = 0
     problems: ProblemDigest = field(default_factory=ProblemDigest)
     actions: Counter[Action] = field(default_factory=Counter)
     paid_by_kind: Counter[tuple[str, str | None]] = field(default_factory=Counter)
@@ -278,6 +299,9 @@ class _Tally:
                 draft.to_finish(request_record(row, Status.PENDING), None)
             return WORK
         self.actions[plan.action] += 1
+        if plan.foreign is not None:
+            self.replaced_simulated += plan.action is Action.REPLACE and plan.foreign.simulated
+            self.kept_foreign += plan.action is Action.KEEP
         if plan.action is Action.KEEP:
             record = outcome_record(
                 request_record(row, Status.PENDING),
@@ -299,82 +323,8 @@ class _Tally:
         return WORK
 
 
-def _digest_or_none(digests: FileDigests, path: Path) -> str | None:
-    try:
-        return digests.digest_now(path).sha256
-    except InputError:
-        return None
-
-
 def paid_images_of(spec: ModelSpec, row: Row) -> int:
     """Images one submit of `row` is billed for: its output count where the model
     bills per output (at most, for an upper bound), else one task's worth."""
     count = outputs_for(spec, row.request.params())
     return count.planned if spec.outputs.bills_per_output else 1
-
-
-#: In the state folder: the key of the manifest (and job) last found to name no
-#: local image, so a re-run of it skips preflight's pass for local image paths.
-NO_LOCAL_IMAGES_FILE = "no-local-images"
-
-
-def predecode_local_images(job: JobSettings, paths: RunPaths, digests: FileDigests) -> None:
-    """Every distinct local image decoded once, in parallel, before anything is
-    paid: the survey's rows then find a verdict (a broken file makes its rows
-    invalid). That takes a pass over the manifest for the paths, skipped when
-    the same manifest and job named no local image last time (a catalog of
-    hosted images, run nightly). Only speed rides on the skip: a row whose
-    image has no verdict yet is decoded when it is checked."""
-    hint = paths.state_dir / NO_LOCAL_IMAGES_FILE
-    key = _settings_key(job)
-    with suppress(OSError):
-        if key is not None and hint.read_text(encoding="ascii") == key:
-            return
-    found = False
-
-    def noting(rows: Iterator[Path]) -> Iterator[Path]:
-        nonlocal found
-        for path in rows:
-            found = True
-            yield path
-
-    predecode(
-        noting(local_paths(iter_rows(job, decode=False))),
-        paths.state_dir,
-        digest_of=lambda path: _digest_or_none(digests, path),
-    )
-    with suppress(OSError):
-        if found or key is None:
-            hint.unlink(missing_ok=True)
-        elif paths.state_dir.is_dir():  # a run's (its lock made it); `plan` leaves no trace
-            hint.write_text(key, encoding="ascii")
-
-
-def _settings_key(job: JobSettings) -> str | None:
-    """What decides the rows' local image paths: the manifest's and the job
-    file's bytes and the column map (`--column` may point `image` elsewhere)."""
-    columns = job.columns
-    digest = hashlib.sha256(repr((sorted(columns.sources.items()), columns.id_template)).encode())
-    try:
-        for path in dict.fromkeys((job.manifest, job.source)):
-            with open(path, "rb") as handle:
-                while chunk := handle.read(1 << 20):
-                    digest.update(chunk)
-    except OSError:
-        return None
-    return digest.hexdigest()
-
-
-def remove_unstarted_run_dir(paths: RunPaths) -> None:
-    """Leave no trace of a first run refused or stopped before it began: just
-    the lock (and the decode verdicts of its images, or the note that it has
-    none) were made. A folder holding anything more is left as it is."""
-    with suppress(OSError):
-        made = {paths.lock.name, DECODED_FILE, NO_LOCAL_IMAGES_FILE}
-        if set(os.listdir(paths.state_dir)) - made:
-            return
-        paths.lock.unlink(missing_ok=True)
-        (paths.state_dir / DECODED_FILE).unlink(missing_ok=True)
-        (paths.state_dir / NO_LOCAL_IMAGES_FILE).unlink(missing_ok=True)
-        paths.state_dir.rmdir()
-        paths.root.rmdir()  # refused when it holds anything else

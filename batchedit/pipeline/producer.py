@@ -57,6 +57,7 @@ async def produce(
         settings.paths,
         settings.index,
         services.digests,
+        origin=services.client.endpoint.origin,  # as the survey planned: known offline
         retry=settings.retry_rows,
         output=settings.job.output,
     )

@@ -13,6 +13,12 @@ The contract's "Re-runs", as one pure decision per row (`plan_row`):
   downloaded again under its new name while its results have not expired
   (and left as it is otherwise: a new name is not worth paying for);
 - a row whose request changed is resubmitted, whatever its past;
+- a row whose journal holds another API origin's outcome (origins.py: the
+  simulator's, for a real run) is resubmitted (`REPLACE`: paid, counted and
+  said why by the plan and the cost guard), since another origin's results
+  and tasks settle nothing here; but a run against `run --simulate`'s
+  simulator leaves a real origin's outcomes as they are (`KEEP`): a
+  simulator never replaces paid work;
 - a known task that never reached an end (the run was stopped, or it failed in
   a way a wait can cure: timeout, a failed download, the network) is polled,
   not paid for again;
@@ -35,6 +41,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from batchedit.api.task_state import expiry_epoch_s
+from batchedit.origins import Origin
 from batchedit.records import POLLABLE_FAILURES, ErrorCategory, Row, Status
 from batchedit.state.fingerprint import sha256_file
 from batchedit.state.history import RowHistory, row_status
@@ -47,6 +54,7 @@ EXPIRY_MARGIN_S = 60.0
 class Action(StrEnum):
     SUBMIT = "submit"  # pay for a new task
     RESUBMIT = "resubmit"  # pay again: the files are gone and the results expired
+    REPLACE = "replace"  # pay again: the row holds another API origin's outcome
     POLL = "poll"  # a task id is known: look at it again
     FETCH = "fetch"  # succeeded, but its files are gone: download them again
     KEEP = "keep"  # nothing to do: the journal's outcome stands
@@ -86,6 +94,9 @@ class RowPlan:
     action: Action
     fingerprint: str
     history: RowHistory | None
+    #: The other API origin whose outcome the row holds (REPLACE, or a real
+    #: outcome a simulated run keeps); None when it is this run's origin's.
+    foreign: Origin | None = None
 
     @property
     def paid(self) -> bool:
@@ -93,7 +104,7 @@ class RowPlan:
         return self.action in PAID_ACTIONS
 
 
-PAID_ACTIONS = frozenset({Action.SUBMIT, Action.RESUBMIT})
+PAID_ACTIONS = frozenset({Action.SUBMIT, Action.RESUBMIT, Action.REPLACE})
 
 
 def plan_row(
@@ -101,17 +112,21 @@ def plan_row(
     fingerprint: str,
     history: RowHistory | None,
     *,
+    origin: Origin,
     run_dir: Path,
     now_epoch_s: float,
     retry: RetryScope | None = None,
     layout: str | None = None,
 ) -> RowPlan:
-    """Decide one row. `retry` limits the run to the rows it selects (`batchedit
-    retry`), and lets it resubmit `unknown` and `failed` ones."""
+    """Decide one row for a run against `origin`. `retry` limits the run to the
+    rows it selects (`batchedit retry`), and lets it resubmit `unknown` and
+    `failed` ones."""
     status = row_status(history, fingerprint)
+    foreign = _foreign(history, origin)
     if retry is not None and row.id in retry.ids:
         running = (
             history is not None
+            and foreign is None
             and history.fingerprint == fingerprint
             and isinstance(history.latest, Submitted)
         )
@@ -122,12 +137,24 @@ def plan_row(
         return RowPlan(row, _held_action(status, retrying=retry is not None), fingerprint, history)
     if history is None or history.fingerprint != fingerprint or history.latest is None:
         return RowPlan(row, Action.SUBMIT, fingerprint, history)  # new, or changed
+    if foreign is not None:
+        # A simulator's run leaves a real origin's outcome alone; any other
+        # run pays for the row here, as its results are not this origin's.
+        keep = origin.simulated and not foreign.simulated
+        return RowPlan(row, Action.KEEP if keep else Action.REPLACE, fingerprint, history, foreign)
     action = _action(history.latest, run_dir, now_epoch_s, retrying=retry is not None)
     latest = history.latest
     if action is Action.KEEP and isinstance(latest, Finished) and _moved(latest, layout):
         if _fetchable(latest, now_epoch_s):
             action = Action.FETCH
     return RowPlan(row, action, fingerprint, history)
+
+
+def _foreign(history: RowHistory | None, origin: Origin) -> Origin | None:
+    """The other origin whose outcome the row's journal holds, or None."""
+    if history is None or history.settles_for(origin):
+        return None
+    return history.origin
 
 
 def _held_action(status: Status, *, retrying: bool) -> Action:

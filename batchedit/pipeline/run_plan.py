@@ -5,7 +5,9 @@ directory's journal (`planning.survey`, the same decisions a run makes), so
 the counts are the run's own: rows to submit (paid), to poll (a known task),
 to download again (a result still held by the service), settled (nothing to
 do) and invalid. A row whose stored results expired counts as a submit, since
-getting it back means paying again.
+getting it back means paying again; so does a row holding another API
+origin's results (the simulator's, for a real run: origins.py), and the plan
+says so in a line of its own.
 
 The cost comes only from the user's price table (`prices:` or `--prices`),
 never from a guess; rows whose model and size it does not price are counted
@@ -24,6 +26,7 @@ from typing import Any
 from batchedit.manifest.job import JobSettings
 from batchedit.manifest.prices import PriceTable
 from batchedit.manifest.problem_digest import ProblemDigest
+from batchedit.origins import Origin
 from batchedit.pipeline.planning import Survey, as_the_run_dir_asks, survey
 from batchedit.pipeline.resume import Action
 from batchedit.state.fingerprint import FileDigests
@@ -61,6 +64,10 @@ class RunPlan:
     rows: int
     submit: int  # every paid submission, resubmits included
     resubmit: int  # of those, rows whose files are gone and whose results expired
+    replace: int  # of those, rows holding another API origin's results
+    replaced_simulated: int  # of those, the simulator's
+    kept_foreign: int  # rows a simulated run leaves as a real origin made them
+    origin: Origin | None  # the API origin planned against
     paid_images: int  # images the paid submits make and pay for (n > 1 on some models)
     multi_output_rows: int  # rows to submit whose task yields more than one image
     poll: int
@@ -92,6 +99,32 @@ class RunPlan:
             money = f"; {self.cost.text(self.prices)}"
         return f"plan: {self.rows} rows: " + ", ".join(parts) + money
 
+    def notes(self) -> list[str]:
+        """Why rows holding another origin's results are paid for again, or left alone."""
+        notes = []
+        simulated_run = self.origin is not None and self.origin.simulated
+        if self.replace:
+            if self.replaced_simulated == self.replace:
+                whose = "the simulator"
+            elif self.replaced_simulated:
+                whose = f"another API origin ({self.replaced_simulated} from the simulator)"
+            else:
+                whose = "another API origin"
+            if simulated_run:
+                payer = "this simulated run makes them again"
+            elif whose == "the simulator":
+                payer = "a real run pays for them"
+            else:
+                where = "" if self.origin is None else f" against {self.origin.key}"
+                payer = f"this run{where} pays for them"
+            notes.append(f"{self.replace} row(s) hold results from {whose}; {payer}")
+        if self.kept_foreign:
+            notes.append(
+                f"{self.kept_foreign} row(s) hold results from a real API origin; a simulated "
+                "run leaves them as they are"
+            )
+        return notes
+
     def closing_line(self) -> str:
         """How much of the manifest this run touched, for the end of a run."""
         worked = self.submit + self.poll + self.download + self.unreadable
@@ -104,7 +137,10 @@ class RunPlan:
     def lines(self) -> list[str]:
         """What `batchedit plan` prints."""
         where = f", against {self.run_dir}" if self.run_dir else " (no run directory yet)"
-        expired = f" ({self.resubmit} expired)" if self.resubmit else ""
+        again = [f"{self.resubmit} expired"] if self.resubmit else []
+        if self.replace:
+            again.append(f"{self.replace} of another origin")
+        expired = f" ({', '.join(again)})" if again else ""
         counts = [
             (f"to submit (paid){expired}", self.submit),
             ("to poll", self.poll),
@@ -129,7 +165,7 @@ class RunPlan:
             )
         else:
             lines.append(f"{paid}; {self.cost.text(self.prices)}")
-        return lines
+        return lines + self.notes()
 
     def to_json(self) -> dict[str, Any]:
         cost: dict[str, Any] | None = None
@@ -150,6 +186,11 @@ class RunPlan:
             "rows": self.rows,
             "submit": self.submit,
             "resubmit": self.resubmit,
+            "replace": self.replace,
+            "replaced_simulated": self.replaced_simulated,
+            "kept_foreign": self.kept_foreign,
+            "origin": None if self.origin is None else self.origin.label,
+            "notes": self.notes(),
             "poll": self.poll,
             "download": self.download,
             "settled": self.settled,
@@ -181,6 +222,10 @@ def plan_from_survey(job: JobSettings, planned: Survey) -> RunPlan:
         rows=planned.rows,
         submit=planned.paid_submissions,
         resubmit=planned.resubmits,
+        replace=planned.replaced,
+        replaced_simulated=planned.replaced_simulated,
+        kept_foreign=planned.kept_foreign,
+        origin=planned.origin,
         paid_images=planned.paid_images,
         multi_output_rows=planned.multi_output_rows,
         poll=planned.actions[Action.POLL],
@@ -194,9 +239,10 @@ def plan_from_survey(job: JobSettings, planned: Survey) -> RunPlan:
     )
 
 
-def plan_job(job: JobSettings) -> RunPlan:
+def plan_job(job: JobSettings, origin: Origin) -> RunPlan:
     """Plan `job` against its run directory (none yet: every valid row is a
-    submit). Synchronous and offline: it hashes local images, stats outputs."""
+    submit) for a run against the API `origin`. Synchronous and offline: it
+    hashes local images, stats outputs."""
     if job.output_dir is None:
         # No run directory: nothing was done yet. A folder that does not exist
         # (and is never made) gives the survey an empty journal.
@@ -204,7 +250,7 @@ def plan_job(job: JobSettings) -> RunPlan:
     else:
         paths = RunPaths(job.output_dir)
     job, _ = as_the_run_dir_asks(job, paths)
-    return plan_from_survey(job, survey(job, paths, FileDigests()))
+    return plan_from_survey(job, survey(job, paths, FileDigests(), origin=origin))
 
 
 def cost_refusal(job: JobSettings, plan: RunPlan) -> str | None:

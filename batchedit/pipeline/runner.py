@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import replace
+from functools import partial
 from typing import TypeVar
 from urllib.parse import urlsplit
 
@@ -88,7 +89,14 @@ async def run_pipeline(
     paths = config.paths
     if surveyed is None:
         surveyed = await asyncio.to_thread(
-            survey_run, config.job, paths, FileDigests(), retry=config.retry_rows
+            partial(
+                survey_run,
+                config.job,
+                paths,
+                FileDigests(),
+                origin=config.endpoint.origin,
+                retry=config.retry_rows,
+            )
         )
     try:
         totals = (total_rows, work, submits)

@@ -9,7 +9,9 @@ it wrote, and refuses, before writing anything, to overwrite a file it did
 not write or one changed since it did. Files it wrote that are no longer
 chosen (a row rejected since) are removed, so DIR always matches feed.csv.
 A copy is hashed on the way and checked against the report: a result
-changed since the run is not published.
+changed since the run is not published. Nor is a simulator's result
+(the report's `origin` is `simulated`): an export choosing any is refused
+before anything is written, unless `allow_simulated` (`--allow-simulated`).
 """
 
 from __future__ import annotations
@@ -54,10 +56,18 @@ class _Item:
 
 
 def export_outputs(
-    run: RunReport, target: Path, *, only: Verdict | None = None, link: bool = False
+    run: RunReport,
+    target: Path,
+    *,
+    only: Verdict | None = None,
+    link: bool = False,
+    allow_simulated: bool = False,
 ) -> Exported:
-    """Publish the succeeded rows' outputs (only those decided `only`, if given)."""
+    """Publish the succeeded rows' outputs (only those decided `only`, if given);
+    refuse (UsageError, nothing written) if any is a simulator's, unless allowed."""
     items = list(_chosen(run, only))
+    if not allow_simulated:
+        _refuse_simulated(run, items)
     target.mkdir(parents=True, exist_ok=True)
     owned = _read_manifest(target)
     _refuse_foreign(target, [item.name for item in items] + [FEED], owned)
@@ -106,6 +116,17 @@ def _chosen(run: RunReport, only: Verdict | None) -> Iterator[_Item]:
             continue
         for output in record.outputs:
             yield _Item(record, output, _output_name(run, output))
+
+
+def _refuse_simulated(run: RunReport, items: list[_Item]) -> None:
+    """Simulated pictures are never published as the service's by default."""
+    rows = len({item.record.id for item in items if item.record.simulated})
+    if rows:
+        raise UsageError(
+            f"{rows} row(s) of {run.paths.root} hold results from the simulator, not the "
+            "service; nothing was exported. Run the job for real into the run directory "
+            "first (it pays for those rows), or give --allow-simulated to export them anyway"
+        )
 
 
 def _output_name(run: RunReport, output: OutputFile) -> str:

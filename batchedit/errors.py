@@ -6,6 +6,7 @@
     ├── LocalFailure          the machine failed us (disk, permissions) -> exit 4
     │   ├── JournalWriteFailed  the journal could not be made durable
     │   ├── ReportNotWritten  a run ended but its report could not be written
+    │   ├── PublishFailed     an export's destination (an object store) failed it
     │   └── InternalError     any other exception reaching the run's edge (a bug)
     ├── InputError            a row's local image cannot be used: the row fails
     ├── FatalApiError         401, 402: nothing else can succeed        -> exit 3
@@ -119,6 +120,11 @@ class ReportNotWritten(LocalFailure):
     """A run ended (its journal holds what it did) but report.jsonl and
     summary.json could not be written: the Python API raises it where the
     command line exits 4; a re-run writes them."""
+
+
+class PublishFailed(LocalFailure):
+    """The destination of `export` failed it (the network, the store's own
+    errors): exit 4; what was written stays, and the next export continues."""
 
 
 class InternalError(LocalFailure):

@@ -10,13 +10,13 @@ object" is counted, not guessed.
 
 from __future__ import annotations
 
-import itertools
 import urllib.request
+import uuid
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from moto.server import ThreadedMotoServer
 
@@ -34,7 +34,6 @@ _AUTHORIZATION = (
 @dataclass
 class S3Server:
     endpoint: str  # http://127.0.0.1:PORT
-    _names: Iterator[int] = field(default_factory=itertools.count)
 
     def env(self) -> dict[str, str]:
         """The variables a user sets for an S3-compatible endpoint over plain http."""
@@ -47,8 +46,9 @@ class S3Server:
         }
 
     def new_bucket(self) -> str:
-        """A fresh, versioned bucket."""
-        name = f"shop-{next(self._names)}"
+        """A fresh, versioned bucket (named afresh: moto's servers in one process
+        share their buckets)."""
+        name = f"shop-{uuid.uuid4().hex[:16]}"
         self._request("PUT", f"/{name}")
         self._request("PUT", f"/{name}?versioning", _VERSIONING)
         return name

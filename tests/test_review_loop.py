@@ -162,16 +162,16 @@ def test_export_only_approved_copies_exactly_those_and_the_feed_matches(
         assert row["decision"] == "approved" and row["model"] == report[row["id"]]["model"]
     assert (shop / "keep-me.txt").read_text() == "the shop's own file"
 
-    # Again: nothing to write. Then one approval withdrawn: its file goes.
-    assert (
-        main(["export", str(run), "--allow-simulated", "--to", str(shop), "--only", "approved"])
-        == 0
-    )
+    # Again: nothing to write. Then one approval withdrawn: its file leaves the
+    # feed at once, and the folder only with --prune (a shop may still show it).
+    export = ["export", str(run), "--allow-simulated", "--to", str(shop), "--only", "approved"]
+    assert main(export) == 0
     decide(run, tmp_path, {"row-02": ("rejected", "on second thought")})
-    assert (
-        main(["export", str(run), "--allow-simulated", "--to", str(shop), "--only", "approved"])
-        == 0
-    )
+    assert main(export) == 0
+    with open(shop / "feed.csv", encoding="utf-8", newline="") as handle:
+        assert [row["id"] for row in csv.DictReader(handle)] == ["row-01", "row-05"]
+    assert (shop / feed[1]["file"]).exists()
+    assert main([*export, "--prune"]) == 0
     assert not (shop / feed[1]["file"]).exists()
     assert (shop / feed[0]["file"]).exists()
 

@@ -42,7 +42,7 @@ from batchedit.cli.conventions import (
     print_json,
 )
 from batchedit.cli.exits import EXIT_INTERRUPTED, EXIT_LOCAL, EXIT_USAGE
-from batchedit.errors import SourceError, UsageError
+from batchedit.errors import LocalFailure, SourceError, UsageError
 from batchedit.events import notice, setup_logging
 from batchedit.manifest.header import JobProblems
 from batchedit.redact import scrub
@@ -117,6 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(args, str(exc))
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except LocalFailure as exc:  # an export's bucket failing it, say: exit 4, in one line
+        return _fail(args, str(exc), EXIT_LOCAL)
     except OSError as exc:  # the disk, permissions: a local failure, said in one line
         return _fail(args, f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), EXIT_LOCAL)
     except Exception as exc:

@@ -16,8 +16,20 @@ from dataclasses import dataclass, field
 from batchedit.manifest.sources import RawValue
 from batchedit.manifest.template import TemplateError, render_template, template_fields
 
-#: The fields a column may be mapped to.
-MAPPABLE_FIELDS = ("id", "prompt", "image", "aspect_ratio", "resolution", "model")
+#: The fields a column may be mapped to: the row's own, then those the shop
+#: feeds of `export` read (report/publish/feeds.py), kept in the report's `fields`.
+MAPPABLE_FIELDS = (
+    "id",
+    "prompt",
+    "image",
+    "aspect_ratio",
+    "resolution",
+    "model",
+    "handle",
+    "sku",
+    "alt_text",
+    "offer_id",
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,113 +1,164 @@
-"""`batchedit export RUN_DIR --to DIR`: the chosen results, ready for a shop import.
+"""`batchedit export RUN_DIR --to DEST`: the chosen results, where the shop reads them.
 
-Each chosen row's outputs are copied (or hard-linked, `--link`) into DIR
-under their output names (the path under `outputs/`), each written aside and
-renamed, and `DIR/feed.csv` lists them (id, file, sha256, width, height,
-format, model, decision) for a shop import to map. DIR may hold other
-files: export keeps a small manifest (`DIR/.batchedit-export.json`) of what
-it wrote, and refuses, before writing anything, to overwrite a file it did
-not write or one changed since it did. Files it wrote that are no longer
-chosen (a row rejected since) are removed, so DIR always matches feed.csv.
-A copy is hashed on the way and checked against the report: a result
-changed since the run is not published. Nor is a simulator's result
-(the report's `origin` is `simulated`): an export choosing any is refused
-before anything is written, unless `allow_simulated` (`--allow-simulated`).
+DEST is a local folder or an object store prefix (`s3://`, `gs://`, `az://`):
+each chosen row's outputs are published under their output names (the path
+under `outputs/`), and `feed.csv` beside them lists them (id, file, sha256,
+width, height, format, model, decision, and `image_link` under
+`--public-base-url`) for a shop import to map; `--feed merchant` and
+`--feed shopify` add the shops' own files (publish/feeds.py, shopify.py).
+How files get there is publish/sync.py's: only what changed is written,
+nothing the export did not write is overwritten (unless `force`), files no
+longer chosen are removed only with `prune`, and a stopped export resumes.
+A file is checked against the report on its way: a result changed since the
+run is not published. Nor is a simulator's result (the report's `origin` is
+`simulated`): an export choosing any is refused before anything is written,
+unless `allow_simulated` (`--allow-simulated`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import errno
-import hashlib
-import json
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator
+import io
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from batchedit.errors import UsageError
-from batchedit.fsutil import PARTIAL_SUFFIX, atomic_write_bytes, atomic_writer, fsync_dir
 from batchedit.records import OutputFile, ReportRecord, Status, Verdict
+from batchedit.report.publish.destination import CONTENT_TYPES, Upload
+from batchedit.report.publish.feeds import FEED_KINDS, PublishedRow, merchant_feed
+from batchedit.report.publish.links import PublicBase
+from batchedit.report.publish.shopify import shopify_feed
+from batchedit.report.publish.sync import Feed, SyncOptions, sync
+from batchedit.report.publish.targets import open_destination
 from batchedit.report.review import RunReport
-from batchedit.state.fingerprint import sha256_file
 
-MANIFEST = ".batchedit-export.json"
 FEED = "feed.csv"
 FEED_COLUMNS = ("id", "file", "sha256", "width", "height", "format", "model", "decision")
-CHUNK_BYTES = 1 << 20
+#: Files written at a time: enough to keep a bucket's connection busy, few enough
+#: that a store's conditional puts (each held in memory whole) stay small.
+MAX_IN_FLIGHT = 8
+
+
+@dataclass(frozen=True, slots=True)
+class ExportOptions:
+    only: Verdict | None = None  # only the rows decided so in review
+    link: bool = False  # hard-link into a local folder instead of copying
+    force: bool = False  # replace files at the chosen names that export did not write
+    prune: bool = False  # remove files an earlier export wrote that are no longer chosen
+    public_base_url: str | None = None  # where DEST is served: feed.csv's image_link
+    feeds: tuple[str, ...] = ()  # "merchant", "shopify"
+    max_in_flight: int = MAX_IN_FLIGHT  # files written at a time
+    show_progress: bool = False
+    allow_simulated: bool = False  # publish the simulator's results too
 
 
 @dataclass(frozen=True, slots=True)
 class Exported:
-    feed: Path
-    files: int  # in DIR now
-    written: int  # copied or linked this time (the others were there already)
-    removed: int  # written by an earlier export, no longer chosen
+    where: str  # DEST as named
+    feeds: tuple[str, ...]  # the feeds' names in DEST
+    files: int  # chosen files in DEST now
+    written: int  # copied or uploaded this time (the others were there already)
+    removed: int  # written by an earlier export, no longer chosen, removed (--prune)
+    left: int  # written by an earlier export, no longer chosen, left in place
+    replaced: int  # someone else's files replaced (--force)
 
 
 @dataclass(frozen=True, slots=True)
 class _Item:
     record: ReportRecord
     output: OutputFile
-    name: str  # relative to DIR, POSIX
+    name: str  # relative to DEST, POSIX
 
 
-def export_outputs(
-    run: RunReport,
-    target: Path,
-    *,
-    only: Verdict | None = None,
-    link: bool = False,
-    allow_simulated: bool = False,
+async def export_outputs(
+    run: RunReport, target: str | Path, options: ExportOptions = ExportOptions()
 ) -> Exported:
-    """Publish the succeeded rows' outputs (only those decided `only`, if given);
+    """Publish the succeeded rows' outputs (only those decided `options.only`, if given);
     refuse (UsageError, nothing written) if any is a simulator's, unless allowed."""
-    items = list(_chosen(run, only))
-    if not allow_simulated:
+    base = PublicBase.parse(options.public_base_url) if options.public_base_url else None
+    unknown = sorted(set(options.feeds) - set(FEED_KINDS))
+    if unknown:
+        raise UsageError(f"--feed {unknown[0]}: one of {', '.join(FEED_KINDS)}")
+    if options.feeds and base is None:
+        raise UsageError(
+            "--feed merchant/shopify name each picture by its URL: give --public-base-url, "
+            "the address DEST is served at"
+        )
+    items = list(_chosen(run, options.only))
+    if not options.allow_simulated:
         _refuse_simulated(run, items)
-    target.mkdir(parents=True, exist_ok=True)
-    owned = _read_manifest(target)
-    _refuse_foreign(target, [item.name for item in items] + [FEED], owned)
-    # Record the intent first: a crash between here and the end leaves files
-    # the manifest already names, so the next export may replace them.
-    planned = {item.name: item.output.sha256 for item in items}
-    _write_manifest(target, {**owned, **planned})
-    written = 0
+    feeds = [Feed(FEED, _feed_csv(items, base), "text/csv")]
+    if base is not None:
+        rows = _published_rows(items)
+        if "merchant" in options.feeds:
+            feeds.append(merchant_feed(rows, base))
+        if "shopify" in options.feeds:
+            feeds.append(shopify_feed(rows, base))
+    uploads = [
+        Upload(
+            item.name,
+            run.paths.root / item.output.path,
+            item.output.sha256,
+            item.output.bytes,
+            CONTENT_TYPES.get(item.output.format.lower(), "application/octet-stream"),
+        )
+        for item in items
+    ]
+    dest = open_destination(target, link=options.link)
+    synced = await sync(
+        dest,
+        uploads,
+        feeds,
+        SyncOptions(
+            force=options.force,
+            prune=options.prune,
+            max_in_flight=options.max_in_flight,
+            show_progress=options.show_progress,
+        ),
+    )
+    return Exported(
+        dest.where,
+        tuple(feed.name for feed in feeds),
+        synced.files,
+        synced.written,
+        synced.removed,
+        synced.left,
+        synced.replaced,
+    )
+
+
+def _feed_csv(items: Sequence[_Item], base: PublicBase | None) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(FEED_COLUMNS + (("image_link",) if base else ()))
     for item in items:
-        destination = target / item.name
-        if owned.get(item.name) == item.output.sha256 and _same(destination, item.output):
-            continue
-        _place(run.paths.root / item.output.path, destination, item.output, link=link)
-        written += 1
-    removed = 0
-    for name in sorted(set(owned) - set(planned) - {FEED}):
-        stale = target / name
-        if stale.is_file() and sha256_file(stale) == owned[name]:
-            stale.unlink()
-            removed += 1
-    feed = target / FEED
-    with atomic_writer(feed, "w") as out:
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(FEED_COLUMNS)
-        for item in items:
-            output, record = item.output, item.record
-            writer.writerow(
-                (
-                    record.id,
-                    item.name,
-                    output.sha256,
-                    output.width,
-                    output.height,
-                    output.format,
-                    record.model or "",
-                    record.decision.value if record.decision else "",
-                )
-            )
-    _write_manifest(target, {**planned, FEED: sha256_file(feed)})
-    return Exported(feed, len(items), written, removed)
+        output, record = item.output, item.record
+        line = [
+            record.id,
+            item.name,
+            output.sha256,
+            output.width,
+            output.height,
+            output.format,
+            record.model or "",
+            record.decision.value if record.decision else "",
+        ]
+        if base is not None:
+            line.append(base.link(item.name))
+        writer.writerow(line)
+    return out.getvalue().encode()
+
+
+def _published_rows(items: Sequence[_Item]) -> list[PublishedRow]:
+    """The chosen rows, each with its published names in order (items come row by row)."""
+    rows: list[PublishedRow] = []
+    for item in items:
+        if rows and rows[-1].record is item.record:
+            rows[-1] = PublishedRow(item.record, (*rows[-1].names, item.name))
+        else:
+            rows.append(PublishedRow(item.record, (item.name,)))
+    return rows
 
 
 def _chosen(run: RunReport, only: Verdict | None) -> Iterator[_Item]:
@@ -139,89 +190,3 @@ def _output_name(run: RunReport, output: OutputFile) -> str:
             "run again to rewrite the report"
         )
     return str(PurePosixPath(*parts[1:]))
-
-
-def _read_manifest(target: Path) -> dict[str, str]:
-    path = target / MANIFEST
-    if not path.exists():
-        return {}
-    with contextlib.suppress(ValueError, KeyError, TypeError):  # unreadable: said below
-        data = json.loads(path.read_text(encoding="utf-8"))
-        files = data["files"]
-        if isinstance(files, dict) and all(isinstance(v, str) for v in files.values()):
-            return {str(name): sha for name, sha in files.items()}
-    raise UsageError(f"{path} is unreadable; remove it only if DIR holds no earlier export")
-
-
-def _write_manifest(target: Path, files: dict[str, str]) -> None:
-    text = json.dumps({"written_by": "batchedit export", "files": files}, indent=1) + "\n"
-    atomic_write_bytes(target / MANIFEST, text.encode())
-
-
-def _refuse_foreign(target: Path, names: list[str], owned: dict[str, str]) -> None:
-    """Every file export would write over must be one it wrote, unchanged since."""
-    foreign = []
-    for name in names:
-        path = target / name
-        if not os.path.lexists(path):
-            continue
-        if name not in owned or not path.is_file() or sha256_file(path) != owned[name]:
-            foreign.append(str(path))
-    if foreign:
-        shown = "\n  ".join(foreign[:20]) + ("\n  ..." if len(foreign) > 20 else "")
-        raise UsageError(
-            f"refusing to overwrite {len(foreign)} file(s) that batchedit export did not write "
-            f"(or that changed since):\n  {shown}\nexport into an empty folder, or move them away"
-        )
-
-
-def _same(path: Path, output: OutputFile) -> bool:
-    try:
-        return path.stat().st_size == output.bytes and sha256_file(path) == output.sha256
-    except OSError:
-        return False
-
-
-def _place(source: Path, destination: Path, output: OutputFile, *, link: bool) -> None:
-    """Copy or hard-link `source` to `destination`, whole or not at all."""
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    if link:
-        if sha256_file(source) != output.sha256:
-            raise _changed(source)
-        aside = destination.with_name(f".{destination.name}.{os.getpid()}{PARTIAL_SUFFIX}")
-        aside.unlink(missing_ok=True)
-        try:
-            os.link(source, aside)
-        except OSError as exc:
-            if exc.errno == errno.EXDEV:
-                raise UsageError("--link needs DIR on the same file system as RUN_DIR") from exc
-            raise
-        os.replace(aside, destination)
-        fsync_dir(destination.parent)
-        return
-    fd, name = tempfile.mkstemp(
-        prefix=f".{destination.name}.", suffix=PARTIAL_SUFFIX, dir=destination.parent
-    )
-    try:
-        digest = hashlib.sha256()
-        with open(source, "rb") as src, os.fdopen(fd, "wb") as dst:
-            while chunk := src.read(CHUNK_BYTES):
-                digest.update(chunk)
-                dst.write(chunk)
-            dst.flush()
-            os.fsync(dst.fileno())
-        if digest.hexdigest() != output.sha256:
-            raise _changed(source)
-        shutil.copymode(source, name)
-        os.replace(name, destination)
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise
-    fsync_dir(destination.parent)
-
-
-def _changed(source: Path) -> UsageError:
-    return UsageError(
-        f"{source} is not the file the report recorded (changed since the run); "
-        "run again to fetch it, then export"
-    )

@@ -172,6 +172,11 @@ class BucketDestination:
                 f"{self.scheme}:// reads {STORE_SCHEMES[self.scheme]} from the environment"
             ) from None
         except BaseError as exc:
+            if "NoSuchBucket" in str(exc):  # S3's documented error code, in the answer's body
+                raise UsageError(
+                    f"{where}: no such bucket (or none these credentials can see); "
+                    "create it, or check the name and AWS_DEFAULT_REGION"
+                ) from None
             raise PublishFailed(
                 f"{where}: {_said(exc)}; export again to continue where it stopped"
             ) from None

@@ -1,4 +1,5 @@
-"""A real S3-compatible server on loopback for the export tests: moto's server mode.
+"""A real S3-compatible server on loopback for the export tests: moto's server mode,
+in a process of its own.
 
 batchedit talks to it through obstore over HTTP, configured by the standard
 AWS variables, as a user's export talks to a bucket; the tests look at the
@@ -10,6 +11,8 @@ object" is counted, not guessed.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import urllib.request
 import uuid
 import xml.etree.ElementTree as ET
@@ -17,8 +20,6 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-
-from moto.server import ThreadedMotoServer
 
 _NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 _VERSIONING = (
@@ -46,8 +47,7 @@ class S3Server:
         }
 
     def new_bucket(self) -> str:
-        """A fresh, versioned bucket (named afresh: moto's servers in one process
-        share their buckets)."""
+        """A fresh, versioned bucket."""
         name = f"shop-{uuid.uuid4().hex[:16]}"
         self._request("PUT", f"/{name}")
         self._request("PUT", f"/{name}?versioning", _VERSIONING)
@@ -91,12 +91,42 @@ class S3Server:
             return response.read(), dict(response.headers)
 
 
+#: Serves moto's S3 in a process of its own (moto, Flask and botocore stay out of
+#: the test process, whose size forked children inherit), on a port the kernel
+#: picks; prints host:port once ready, stops when its stdin closes.
+_SERVE = """
+import sys
+from moto.server import ThreadedMotoServer
+server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+server.start()
+print("%s:%d" % server.get_host_and_port(), flush=True)
+sys.stdin.read()
+server.stop()
+"""
+
+
 @contextmanager
 def s3_server() -> Iterator[S3Server]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
+    process = subprocess.Popen(
+        [sys.executable, "-c", _SERVE],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
-        host, port = server.get_host_and_port()
-        yield S3Server(f"http://{host}:{port}")
+        assert process.stdout is not None
+        address = process.stdout.readline().strip()  # blocks until it listens
+        if not address:
+            raise RuntimeError("moto's S3 server did not start (is moto[server] installed?)")
+        yield S3Server(f"http://{address}")
     finally:
-        server.stop()
+        if process.stdin is not None:
+            process.stdin.close()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()

@@ -15,6 +15,11 @@ from typing import IO, Any
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 MAX_NAME_CHARS = 120
 PARTIAL_SUFFIX = ".part"  # what a file written aside is called until renamed
+#: A run directory's folders batchedit writes into: the results, and the hidden
+#: state. Named here, below every layer, since validation refuses inputs inside
+#: them (manifest/) as the run directory's paths name them (state/rundir.py).
+RUN_OUTPUTS_DIR = "outputs"
+RUN_STATE_DIR = ".batchedit"
 
 
 def _read_umask() -> int:

@@ -7,6 +7,7 @@ import argparse
 import contextlib
 import sys
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
@@ -39,7 +40,9 @@ from batchedit.records import Status, Verdict
 from batchedit.report.decisions import clean_note
 from batchedit.report.review import load_run
 from batchedit.simulator import SimOptions
+from batchedit.state.binding import read_binding
 from batchedit.state.invocation import Invocation, load_invocation
+from batchedit.state.rundir import RunPaths
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -113,6 +116,12 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="fetch results from http and private addresses too (default: public https only)",
     )
     run.add_argument("--strict", action="store_true", help="refuse the run if any row is invalid")
+    run.add_argument(
+        "--new-source",
+        action="store_true",
+        help="run SOURCE into a run directory another job file or manifest made (default: "
+        "refused, exit 2); the directory is then bound to SOURCE",
+    )
     add_launch_options(run)
     add_simulate_options(run)
     run.set_defaults(handler=command_run)
@@ -171,9 +180,12 @@ def command_run(args: argparse.Namespace) -> int:
 
 
 def command_retry(args: argparse.Namespace) -> int:
-    """The same source and settings as the run that made RUN_DIR, limited to
-    the rows now in the statuses asked for; the command line still wins."""
+    """The source RUN_DIR is bound to, with the settings of its last run, limited
+    to the rows now in the statuses asked for; the command line still wins."""
     invocation = load_invocation(args.run_dir)
+    bound = read_binding(RunPaths(args.run_dir))
+    if bound is not None:
+        invocation = replace(invocation, source=bound.path)
     overrides = {**invocation.overrides, **setting_overrides(args)}
     overrides["output_dir"] = str(args.run_dir.resolve())
     job = apply_overrides(load_job(invocation.source), **overrides)
@@ -228,6 +240,7 @@ def _launch_options(
         simulate=simulate,
         # A simulator's timings are not a service's: --simulate keeps them in the run only.
         latency_cache_dir=None if args.no_latency_cache or simulate else user_cache_dir(),
+        new_source=getattr(args, "new_source", False),
     )
 
 

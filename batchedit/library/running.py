@@ -41,6 +41,7 @@ async def arun(
     api_key: str | None = None,
     strict: bool = False,
     only_statuses: Collection[Status | str] | None = None,
+    new_source: bool = False,
     **settings: object,
 ) -> RunSummary:
     """Run the job file or manifest `source` into the run directory `out` (or
@@ -49,13 +50,17 @@ async def arun(
     `base_url` and `api_key` default to MODELLIX_BASE_URL and the key the CLI
     would find (MODELLIX_API_KEY, then the official CLI's profile file).
     `settings` are job-file keys and win over the file. `only_statuses`
-    re-runs just the rows now in those statuses, as `batchedit retry` does."""
+    re-runs just the rows now in those statuses, as `batchedit retry` does.
+    `new_source` runs `source` into a run directory another source made
+    (`--new-source`); without it that is refused (`RunRefused`)."""
     job = job_from(source, out=out, settings=settings)
     endpoint = endpoint_from_env(base_url=base_url, api_key=api_key)
     scope = None
     if only_statuses is not None:
         scope = RetryScope(statuses=frozenset(Status(s) for s in only_statuses))
-    options = LaunchOptions(strict=strict, retry_rows=scope, endpoint=endpoint)
+    options = LaunchOptions(
+        strict=strict, retry_rows=scope, endpoint=endpoint, new_source=new_source
+    )
     invocation = Invocation(source=_absolute(source), overrides=recorded(settings, out))
     outcome, _ = await start_run(
         job, invocation, options, confirm=_never_asked, err=None, own_loop=False
@@ -71,6 +76,7 @@ def run(
     api_key: str | None = None,
     strict: bool = False,
     only_statuses: Collection[Status | str] | None = None,
+    new_source: bool = False,
     **settings: object,
 ) -> RunSummary:
     """`arun` in an event loop of its own, for code that is not async."""
@@ -87,6 +93,7 @@ def run(
             api_key=api_key,
             strict=strict,
             only_statuses=only_statuses,
+            new_source=new_source,
             **settings,
         )
     )

@@ -327,6 +327,7 @@ def open_rows(job: JobSettings, *, decode: bool = True) -> tuple[Manifest, RowVa
         allowed_models=job.allow_models,
         output=job.output,
         decode=decode,
+        run_dir=job.output_dir,
     )
     return manifest, validator
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from batchedit.catalogue import Catalogue, ModelSpec, current_catalogue
-from batchedit.fsutil import safe_name
+from batchedit.fsutil import RUN_OUTPUTS_DIR, RUN_STATE_DIR, safe_name
 from batchedit.manifest.columns import ColumnMap
 from batchedit.manifest.decoding import VERDICTS
 from batchedit.manifest.naming import OutputSpec
@@ -69,8 +69,12 @@ class RowValidator:
         output: OutputSpec | None = None,
         catalogue: Catalogue | None = None,
         decode: bool = True,
+        run_dir: Path | None = None,
     ) -> None:
         self.file = file
+        # The run directory's folders a run writes into: an input found there
+        # would be overwritten by a result, or be one (paid for again each run).
+        self._written_by_runs = () if run_dir is None else _written_folders(run_dir)
         # Decode each local image in full (decoding.py); off for a pass that only
         # gathers the files to decode them in parallel first.
         self.decode = decode
@@ -205,7 +209,7 @@ class RowValidator:
         written = Path(os.path.abspath(self.base_dir / Path(given).expanduser()))
         if written not in self._file_problems:
             found = _existing_form(written)
-            problem = local_file_problem(found)
+            problem = local_file_problem(found) or self._written_by_a_run(found)
             if problem is None and self.decode:
                 problem = VERDICTS.problem(found)  # decoded once per process, by content
             self._file_problems[written] = (found, problem)
@@ -214,6 +218,23 @@ class RowValidator:
             return ImageRef(given=given, path=path)
         checked.add(f"image file '{given}' {problem}", "image")
         return None
+
+    def _written_by_a_run(self, path: Path) -> str | None:
+        """Why an input may not be read from where it is: inside the run
+        directory's outputs/ or state folder (symbolic links followed)."""
+        real = Path(os.path.realpath(path))
+        for folder, what in self._written_by_runs:
+            if real.is_relative_to(folder):
+                return (
+                    f"is inside the run directory's {what} ({folder}), where runs write: "
+                    "move it out of the run directory"
+                )
+        return None
+
+
+def _written_folders(run_dir: Path) -> tuple[tuple[Path, str], ...]:
+    root = Path(os.path.realpath(run_dir))
+    return ((root / RUN_OUTPUTS_DIR, "outputs/"), (root / RUN_STATE_DIR, "state folder"))
 
 
 def _nfc(values: Mapping[str, RawValue]) -> dict[str, RawValue]:

@@ -1,7 +1,8 @@
 """Starting a run, for `batchedit run`, `batchedit retry` and the Python API:
 the steps between parsed settings and the pipeline.
 
-In order: take the run directory's lock (a second run at once exits 2); plan
+In order: take the run directory's lock (a second run at once exits 2); refuse
+a source other than the one the directory is bound to (`source_check.py`); plan
 every row against the journal (`planning.survey_run`, which also drafts the
 report for the run to finish) so the run knows before the first request how
 many paid submissions it will make; print the problems (grouped) and the plan
@@ -41,6 +42,7 @@ from batchedit.pipeline.planning import Survey, SurveyedRun, as_the_run_dir_asks
 from batchedit.pipeline.resume import RetryScope
 from batchedit.pipeline.run_plan import RunPlan, cost_refusal, plan_from_survey
 from batchedit.pipeline.runner import RunConfig, RunOutcome, run_pipeline
+from batchedit.pipeline.source_check import bind_run_dir, source_refusal
 from batchedit.simulator import SCRATCH_PREFIX, SimOptions, running_simulator
 from batchedit.state.fingerprint import FileDigests
 from batchedit.state.invocation import Invocation, save_invocation
@@ -68,6 +70,7 @@ class LaunchOptions:
     simulate: SimOptions | None = None  # run against the in-process simulator
     endpoint: Endpoint | None = None  # None: from the environment (unless simulating)
     latency_cache_dir: Path | None = None  # the per-user cache of task durations; None: unused
+    new_source: bool = False  # --new-source: run another source into a bound run directory
 
 
 class RunRefused(UsageError):
@@ -103,6 +106,9 @@ async def start_run(
     paths = RunPaths(job.output_dir)
     new_run_dir = not paths.root.exists()
     with run_lock(paths):
+        refused = source_refusal(paths, invocation.source, new_source=options.new_source)
+        if refused is not None:
+            raise RunRefused(refused)
         job, notes = as_the_run_dir_asks(job, paths, options.add_to_prompts)
         surveyed: SurveyedRun | None = None
         try:
@@ -126,6 +132,7 @@ async def start_run(
             raise
         try:
             save_invocation(paths, invocation)
+            bind_run_dir(paths, invocation.source)
             if options.add_to_prompts:
                 save_prompt_notes(paths, notes)  # before any submit: later runs ask the same
             outcome = await _run(

@@ -14,6 +14,7 @@ a thread.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -59,6 +60,7 @@ class RowPlanner:
         output: OutputSpec | None = None,
     ) -> None:
         self.paths = paths
+        self.run_root = Path(os.path.abspath(paths.root))  # for inputs found inside it
         self.origin = origin  # the API origin the run asks: other origins' results settle nothing
         self.output = output or OutputSpec()
         self.index = index
@@ -140,6 +142,10 @@ class Survey:
     origin: Origin | None = None
     replaced_simulated: int = 0
     kept_foreign: int = 0
+    #: Valid rows reading a local image from inside the run directory (outside
+    #: its outputs/ and state, which validation refuses), and the first such image.
+    inputs_in_run_dir: int = 0
+    input_in_run_dir: Path | None = None
 
     @property
     def replaced(self) -> int:
@@ -267,6 +273,8 @@ def survey(
         origin=origin,
         replaced_simulated=tally.replaced_simulated,
         kept_foreign=tally.kept_foreign,
+        inputs_in_run_dir=tally.inputs_in_run_dir,
+        input_in_run_dir=tally.input_in_run_dir,
     )
 
 
@@ -280,6 +288,8 @@ class _Tally:
     multi_output: int = 0
     replaced_simulated: int = 0
     kept_foreign: int = 0
+    inputs_in_run_dir: int = 0
+    input_in_run_dir: Path | None = None
     problems: ProblemDigest = field(default_factory=ProblemDigest)
     actions: Counter[Action] = field(default_factory=Counter)
     paid_by_kind: Counter[tuple[str, str | None]] = field(default_factory=Counter)
@@ -292,6 +302,7 @@ class _Tally:
             if draft is not None:
                 draft.settled(invalid_record(row))
             return INVALID
+        self._note_inputs_inside(row, planner.run_root)
         plan = planner.plan(row)
         if isinstance(plan, Unreadable):
             self.unreadable += 1
@@ -321,6 +332,21 @@ class _Tally:
         if draft is not None:
             draft.to_finish(request_record(row, Status.PENDING), plan.fingerprint)
         return WORK
+
+    def _note_inputs_inside(self, row: Row, run_dir: Path) -> None:
+        """Count a row reading its input from inside the run directory: a warning."""
+        inside = _inside(run_dir, row)
+        if inside is not None:
+            self.inputs_in_run_dir += 1
+            self.input_in_run_dir = self.input_in_run_dir or inside
+
+
+def _inside(root: Path, row: Row) -> Path | None:
+    """A local input of `row` inside the absolute folder `root`, or None."""
+    for image in row.request.images:
+        if image.path is not None and Path(os.path.abspath(image.path)).is_relative_to(root):
+            return image.path
+    return None
 
 
 def paid_images_of(spec: ModelSpec, row: Row) -> int:

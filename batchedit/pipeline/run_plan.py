@@ -21,6 +21,7 @@ import os
 import uuid
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from batchedit.manifest.job import JobSettings
@@ -68,6 +69,8 @@ class RunPlan:
     replaced_simulated: int  # of those, the simulator's
     kept_foreign: int  # rows a simulated run leaves as a real origin made them
     origin: Origin | None  # the API origin planned against
+    inputs_in_run_dir: int  # rows reading a local input from inside the run directory
+    input_in_run_dir: Path | None  # the first such input
     paid_images: int  # images the paid submits make and pay for (n > 1 on some models)
     multi_output_rows: int  # rows to submit whose task yields more than one image
     poll: int
@@ -100,7 +103,8 @@ class RunPlan:
         return f"plan: {self.rows} rows: " + ", ".join(parts) + money
 
     def notes(self) -> list[str]:
-        """Why rows holding another origin's results are paid for again, or left alone."""
+        """What the counts alone do not say: why rows holding another origin's results
+        are paid for again or left alone, and inputs read from inside the run directory."""
         notes = []
         simulated_run = self.origin is not None and self.origin.simulated
         if self.replace:
@@ -122,6 +126,12 @@ class RunPlan:
             notes.append(
                 f"{self.kept_foreign} row(s) hold results from a real API origin; a simulated "
                 "run leaves them as they are"
+            )
+        if self.inputs_in_run_dir:
+            notes.append(
+                f"warning: {self.inputs_in_run_dir} row(s) read input images from inside the "
+                f"run directory {self.run_dir} (such as {self.input_in_run_dir}); keep inputs "
+                "outside it, where no run writes"
             )
         return notes
 
@@ -191,6 +201,7 @@ class RunPlan:
             "kept_foreign": self.kept_foreign,
             "origin": None if self.origin is None else self.origin.label,
             "notes": self.notes(),
+            "inputs_in_run_dir": self.inputs_in_run_dir,
             "poll": self.poll,
             "download": self.download,
             "settled": self.settled,
@@ -226,6 +237,8 @@ def plan_from_survey(job: JobSettings, planned: Survey) -> RunPlan:
         replaced_simulated=planned.replaced_simulated,
         kept_foreign=planned.kept_foreign,
         origin=planned.origin,
+        inputs_in_run_dir=planned.inputs_in_run_dir,
+        input_in_run_dir=planned.input_in_run_dir,
         paid_images=planned.paid_images,
         multi_output_rows=planned.multi_output_rows,
         poll=planned.actions[Action.POLL],

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-STATE_DIR = ".batchedit"
+from batchedit.fsutil import RUN_OUTPUTS_DIR, RUN_STATE_DIR
+
+STATE_DIR = RUN_STATE_DIR
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +38,11 @@ class RunPaths:
         return self.state_dir / "invocation.json"
 
     @property
+    def source_binding(self) -> Path:
+        """The source this run directory is bound to (state/binding.py)."""
+        return self.state_dir / "source.json"
+
+    @property
     def simulator_store(self) -> Path:
         """`run --simulate`'s simulator keeps its tasks here (simulator/store.py)."""
         return self.state_dir / "simulator"
@@ -52,7 +59,7 @@ class RunPaths:
 
     @property
     def outputs(self) -> Path:
-        return self.root / "outputs"
+        return self.root / RUN_OUTPUTS_DIR
 
     @property
     def report(self) -> Path:

@@ -181,6 +181,7 @@ def test_simulate_flag_runs_without_key_and_writes_only_the_run_directory(
         "journal.jsonl",
         "lock",
         "invocation.json",
+        "source.json",
         "uploads.jsonl",
         "run_id",
         "decoded.jsonl",

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from batchedit.manifest.csv_reader import sniff_delimiter
 from batchedit.manifest.reader import open_manifest
+from batchedit.manifest.spreadsheet import from_spreadsheet_cell
 
 
 def write(path: Path, text: str, *, bom: bool = False) -> Path:
@@ -72,8 +73,11 @@ def test_txt_files_are_sniffed_and_tsv_files_are_tab(tmp_path: Path) -> None:
 names_without_delimiters = st.text(alphabet="abcxyz _-é商", min_size=1, max_size=8).filter(
     lambda name: name.strip() == name
 )
+# A name that begins `'` before a tab is read without the `'` (the spreadsheet
+# prefix of manifest/spreadsheet.py), so it is left out of the names that
+# must come back exactly.
 any_names = st.text(alphabet="ab ,;\t\"'é", min_size=1, max_size=8).filter(
-    lambda name: name.strip() == name
+    lambda name: name.strip() == name and from_spreadsheet_cell(name) == name
 )
 cells = st.text(alphabet=st.sampled_from(list('ab ,;\t"\n\r|é☕')), max_size=10)
 

@@ -3,7 +3,10 @@
 Comma, semicolon and tab files are told apart by the header line (European
 spreadsheets write semicolons), an Excel BOM is dropped, quoted cells may hold
 newlines, and every row carries the line it starts on. A row whose cell count
-does not match the header is that row's problem, never the file's.
+does not match the header is that row's problem, never the file's. A cell
+that begins with `'` before `=`, `+`, `-`, `@`, a tab or a CR is read without
+that `'`: the form batchedit's own CSVs (the failed-rows manifest) write to
+keep a spreadsheet from taking the cell for a formula (spreadsheet.py).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 
 from batchedit.errors import SourceError
 from batchedit.manifest.sources import RawRow, decoded_lines
+from batchedit.manifest.spreadsheet import PREFIX, from_spreadsheet_cell
 
 #: Candidate delimiters, in the order that wins a tie.
 DELIMITERS = (",", ";", "\t")
@@ -65,12 +69,18 @@ def csv_rows(path: Path, delimiter: str) -> Iterator[RawRow]:
                 continue
             if any(cells):  # blank lines, and lines of only delimiters, are no rows
                 index += 1
-                yield _csv_row(index, start, header, cells, delimiter)
+                yield _csv_row(index, start, header, _values(cells), delimiter)
+
+
+def _values(cells: list[str]) -> list[str]:
+    """The cells as their values: a spreadsheet's `'` prefix taken off (the test
+    first: almost no cell starts with one)."""
+    return [from_spreadsheet_cell(cell) if cell[:1] == PREFIX else cell for cell in cells]
 
 
 def _read_header(reader: Iterator[list[str]], label: str) -> tuple[str, ...]:
     try:
-        names = tuple(cell.strip() for cell in next(reader, []))
+        names = tuple(cell.strip() for cell in _values(next(reader, [])))
     except csv.Error as exc:
         raise SourceError(label, 1, f"cannot read the header row: {exc}") from exc
     if not any(names):

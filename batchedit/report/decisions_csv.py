@@ -6,6 +6,10 @@ import checks every line before it appends anything: an unknown id, a
 decision other than approved/rejected, or a row without a result is named
 by FILE:LINE and nothing is recorded. A blank decision leaves a row as it is,
 and a line that repeats the decision in force is not written again.
+
+A cell that could start a spreadsheet formula (an id or a note beginning
+with `=`, `+`, `-`, `@`, tab or CR) is exported with a `'` before it, and
+the import takes it off: the round trip gives back what was exported.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pathlib import Path
 from batchedit.clock import utc_now_iso
 from batchedit.errors import SourceError, UsageError
 from batchedit.fsutil import atomic_writer
+from batchedit.manifest.spreadsheet import from_spreadsheet_cell, spreadsheet_row
 from batchedit.records import Verdict
 from batchedit.report.decisions import (
     Decision,
@@ -50,10 +55,12 @@ def export_decisions(run: RunReport, target: Path) -> int:
             state = review_state(record, decision)
             holds = decision is not None and state is not ReviewState.STALE
             writer.writerow(
-                (
-                    record.id,
-                    decision.decision.value if holds and decision else "",
-                    decision.note if holds and decision else "",
+                spreadsheet_row(
+                    (
+                        record.id,
+                        decision.decision.value if holds and decision else "",
+                        decision.note if holds and decision else "",
+                    )
                 )
             )
     return len(run.records)
@@ -80,8 +87,8 @@ def import_decisions(run: RunReport, source: Path) -> Imported:
             )
         for line in reader:
             where = f"{source}:{reader.line_num}"
-            row_id, word = (line.get("id") or "").strip(), (line.get("decision") or "").strip()
-            note = clean_note(line.get("note") or "")
+            row_id, word, note = (from_spreadsheet_cell(line.get(name) or "") for name in COLUMNS)
+            row_id, word, note = row_id.strip(), word.strip(), clean_note(note)
             if not word:
                 blank += 1
                 continue

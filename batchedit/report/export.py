@@ -4,8 +4,10 @@ DEST is a local folder or an object store prefix (`s3://`, `gs://`, `az://`):
 each chosen row's outputs are published under their output names (the path
 under `outputs/`), and `feed.csv` beside them lists them (id, file, sha256,
 width, height, format, model, decision, and `image_link` under
-`--public-base-url`) for a shop import to map; `--feed merchant` and
-`--feed shopify` add the shops' own files (publish/feeds.py, shopify.py).
+`--public-base-url`) for a shop import to map, a cell that could start a
+spreadsheet formula with a `'` before it (manifest/spreadsheet.py);
+`--feed merchant` and `--feed shopify` add the shops' own files
+(publish/feeds.py, shopify.py), whose values stay verbatim.
 How files get there is publish/sync.py's: only what changed is written,
 nothing the export did not write is overwritten (unless `force`), files no
 longer chosen are removed only with `prune`, and a stopped export resumes.
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from batchedit.errors import UsageError
+from batchedit.manifest.spreadsheet import spreadsheet_row
 from batchedit.records import OutputFile, ReportRecord, Status, Verdict
 from batchedit.report.publish.destination import CONTENT_TYPES, Upload
 from batchedit.report.publish.feeds import FEED_KINDS, PublishedRow, merchant_feed
@@ -146,7 +149,7 @@ def _feed_csv(items: Sequence[_Item], base: PublicBase | None) -> bytes:
         ]
         if base is not None:
             line.append(base.link(item.name))
-        writer.writerow(line)
+        writer.writerow(spreadsheet_row(line))  # opened in a spreadsheet: no formula
     return out.getvalue().encode()
 
 

@@ -9,6 +9,10 @@ stay templates, so a fix to a column still flows into the prompt. Local image
 paths are rewritten relative to the new file's folder, so they still resolve
 from there. A row the manifest no longer has (edited or moved since the run)
 is rebuilt from its report line instead: what was sent, braces escaped.
+
+The file is for a spreadsheet as much as for `run`: a cell that could start a
+formula (`=`, `+`, `-`, `@`, tab, CR) is written with a `'` before it, which
+the CSV manifest reader takes off again (manifest/spreadsheet.py).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from batchedit.manifest.job import JobSettings, apply_overrides, load_job
 from batchedit.manifest.reader import RawValue, open_manifest
 from batchedit.manifest.rows import IMAGE_COLUMNS
 from batchedit.manifest.sources import is_empty
+from batchedit.manifest.spreadsheet import spreadsheet_row
 from batchedit.manifest.template import TemplateError
 from batchedit.records import ReportRecord, Status
 from batchedit.report.review import RunReport
@@ -174,6 +179,6 @@ def _write(target: Path, rows: list[Cells]) -> None:
     for row in rows:
         columns.update(dict.fromkeys(row))
     with atomic_writer(target, "w") as out:
-        writer = csv.DictWriter(out, fieldnames=list(columns), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(spreadsheet_row(columns))
+        writer.writerows(spreadsheet_row(row.get(name, "") for name in columns) for row in rows)

@@ -9,8 +9,9 @@ and nothing else; how an event is written is decided once, by `setup_logging`:
   JSON object on stderr, so a nightly log can be read with `jq` line by line.
 
 Events: `run_started`, `row_submitted`, `row_finished`, `retried`, `paused`
-(a 429 held every request of a kind back), `run_stopped` (a fatal API answer
-or an interruption) and `run_finished`. Whatever the format, a line never
+(a 429 held every request of a kind back), `progress` (every 30 s: done,
+total, rate, ETA, spend), `run_stopped` (a fatal API answer or an
+interruption), `run_finished` and `notified`. Whatever the format, a line never
 holds the API key: the key is registered with `add_secret` (redact.py) and
 blotted out of every formatted line, as a last guard behind the client's own
 care; a text line's message is stripped of control characters, so no field
@@ -29,7 +30,15 @@ from typing import Any, Literal, TextIO
 
 from batchedit.redact import REDACTED, add_secret, redact, strip_controls
 
-__all__ = ["REDACTED", "add_secret", "emit", "notice", "redact", "setup_logging"]
+__all__ = [
+    "REDACTED",
+    "add_secret",
+    "emit",
+    "events_enabled",
+    "notice",
+    "redact",
+    "setup_logging",
+]
 
 EVENTS_LOGGER = "batchedit.events"
 LogFormat = Literal["text", "json"]
@@ -45,6 +54,12 @@ def emit(event: str, /, **fields: object) -> None:
         return
     text = " ".join(f"{name}={value}" for name, value in fields.items() if value is not None)
     _log.info("%s %s", event, text, extra={"event": event, "fields": fields})
+
+
+def events_enabled() -> bool:
+    """Whether `emit` writes anything (`--log-format json`, or `-v`): a periodic
+    event need not even be gathered otherwise."""
+    return _log.isEnabledFor(logging.INFO)
 
 
 def notice(

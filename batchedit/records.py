@@ -239,6 +239,7 @@ class ReportRecord:
     #: The API origin of the outcome (`scheme://host:port`), `simulated` for a
     #: simulator's, None when no task was made or the journal did not record it.
     origin: str | None = None
+    cost: float | None = None  # attempts at the price table's price; None: no table or price
 
     @property
     def simulated(self) -> bool:
@@ -257,6 +258,7 @@ class ReportRecord:
             "origin": self.origin,
             "error": None if self.error is None else self.error.to_json(),
             "attempts": self.attempts,
+            "cost": self.cost,
             "model": self.model,
             "prompt": self.prompt,
             "images": list(self.images),
@@ -291,8 +293,15 @@ class ReportRecord:
             decision=Verdict(data["decision"]) if data.get("decision") else None,
             checks=tuple(Check(name) for name in data.get("checks") or ()),
             origin=_optional_text(data.get("origin")),
+            cost=_number_or_none(data.get("cost")),
         )
 
 
 def _optional_text(value: object) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _number_or_none(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)

@@ -30,6 +30,13 @@ def parses_as_batchedit(argv: list[str]) -> None:
     build_parser().parse_args(argv)  # SystemExit(2) on anything it does not take
 
 
+def assert_unattended(argv: list[str]) -> None:
+    """A night nobody watches: a deadline, and a metrics file to alert on."""
+    args = build_parser().parse_args(argv[argv.index("run") :])
+    assert args.deadline and args.metrics_file, "a deadline and a metrics file"
+    assert args.no_progress and "json" in argv
+
+
 def dockerfile_instructions() -> list[tuple[str, str]]:
     text = (ROOT / "Dockerfile").read_text(encoding="utf-8").replace("\\\n", " ")
     lines = [line.strip() for line in text.splitlines()]
@@ -78,6 +85,7 @@ def test_the_service_runs_a_command_batchedit_accepts() -> None:
     argv = shlex.split(command)
     assert argv[0].endswith("/batchedit") and argv[0].startswith("/")
     assert "--api-key-file" in argv and "--max-tasks" in argv
+    assert_unattended(argv)
     parses_as_batchedit(argv[1:])
     assert _unit_values(SERVICE, "Type") == ["oneshot"]
     assert _unit_values(SERVICE, "SuccessExitStatus") == ["1"]
@@ -119,6 +127,7 @@ def test_the_cron_line_names_batchedit_by_its_path_and_parses() -> None:
     program = next(word for word in words if word.endswith("/batchedit"))
     assert program.startswith("/"), "cron's PATH has no virtual environment"
     parses_as_batchedit(words[words.index(program) + 1 :])
+    assert_unattended(words)
     assert "flock" in words
 
 
@@ -142,7 +151,10 @@ def test_the_indexed_job_shards_by_the_completion_index(monkeypatch: pytest.Monk
     volumes = {v["name"]: v for v in pod["volumes"]}
     secret_mount = next(n for n, path in mounts.items() if key_file.parent == Path(path))
     assert volumes[secret_mount]["secret"]["items"][0]["path"] == key_file.name
+    assert "$(JOB_COMPLETION_INDEX)" in args[args.index("--metrics-file") + 1], "a file per shard"
+    assert isinstance(spec["activeDeadlineSeconds"], int)
     monkeypatch.setenv("JOB_COMPLETION_INDEX", "0")
+    assert_unattended(args)
     parses_as_batchedit(args)
 
 

@@ -273,6 +273,9 @@ async def stop_with_a_submit_on_the_wire(
     run = GuardedRun(running.result(), read_report(paths.root), simulator.stats())
     assert_paid_once(run)
     assert run_exit_code(run.outcome) == 130
+    # What the report says was paid for (attempts, unknown ones included), the run counted.
+    attempts = sum(line["attempts"] for line in run.report)
+    assert run.outcome.summary.stats.paid_submissions == attempts
     return run
 
 

@@ -117,7 +117,10 @@ def test_three_shards_at_once_cover_every_row_once_and_merge_into_one_report(
     rows = 45
     manifest = catalog(tmp_path / "job", rows, duplicate=True)
     env = {**os.environ, "MODELLIX_BASE_URL": simulator.base_url, "MODELLIX_API_KEY": TEST_KEY}
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("currency: EUR\ngoogle/nano-banana-pro-edit: 0.5\n", encoding="utf-8")
     command = [sys.executable, "-m", "batchedit", "run", str(manifest), *FAST]
+    command += ["--prices", str(prices)]
     shards = [
         subprocess.Popen(
             [*command, "--out", str(tmp_path / f"shard-{k}"), "--shard", "3"],
@@ -148,6 +151,7 @@ def test_three_shards_at_once_cover_every_row_once_and_merge_into_one_report(
             assert (merged / output["path"]).is_file()
     summary = json.loads((merged / "summary.json").read_text())
     assert summary["rows"] == rows and summary["paid_submissions"] == rows - 1
+    assert summary["spend"] == {"amount": 0.5 * (rows - 1), "currency": "EUR"}
 
 
 def test_merge_refuses_run_directories_that_overlap(

@@ -17,6 +17,7 @@ from __future__ import annotations
 from batchedit.catalogue.body import BodyError, CheckedBody, build_body, check_body
 from batchedit.catalogue.outputs import (
     OutputCount,
+    billed_units,
     output_pixel_size,
     outputs_for,
     parse_ratio,
@@ -62,6 +63,7 @@ __all__ = [
     "describe",
     "is_model_slug",
     "output_pixel_size",
+    "billed_units",
     "outputs_for",
     "packaged_catalogue",
     "parse_ratio",

@@ -42,6 +42,13 @@ def outputs_for(spec: ModelSpec, params: Mapping[str, ParamValue]) -> OutputCoun
     return OutputCount(outputs.count)
 
 
+def billed_units(spec: ModelSpec, params: Mapping[str, ParamValue]) -> int:
+    """What one submit is billed for: its output count where the model bills per
+    output (at most, for an upper bound), else one task's worth. The plan's
+    paid images and the run's spend both count with it."""
+    return outputs_for(spec, params).planned if spec.outputs.bills_per_output else 1
+
+
 def output_pixel_size(spec: ModelSpec, params: Mapping[str, ParamValue]) -> tuple[int, int] | None:
     """(width, height) of each result, when the catalogue can tell: the size
     the body names, or the provider's grid entry for its ratio and size."""

@@ -221,6 +221,43 @@ def add_launch_options(parser: argparse.ArgumentParser) -> None:
         help="run: delete the run's uploaded inputs at the service when a run finishes "
         "(uploads: {delete_after: run}); never: leave them to the service's retention",
     )
+    add_nightly_options(parser)
+
+
+def add_nightly_options(parser: argparse.ArgumentParser) -> None:
+    """The settings of a run nobody watches (manifest/nightly.py, docs/runs.md)."""
+    group = parser.add_argument_group("unattended runs")
+    group.add_argument(
+        "--max-spend",
+        dest="max_spend",
+        metavar="AMOUNT",
+        help="stop submitting before the spend (from the price table) passes AMOUNT; exit 3",
+    )
+    group.add_argument(
+        "--deadline",
+        metavar="DURATION|TIME",
+        help="no submit after it (90m, 2h, 06:00, or ISO 8601); exit 3, the rest pending",
+    )
+    group.add_argument(
+        "--deadline-grace",
+        dest="deadline_grace",
+        metavar="DURATION",
+        help="how long tasks in flight are polled past the deadline (default 10m)",
+    )
+    group.add_argument(
+        "--metrics-file",
+        type=Path,
+        dest="metrics_file",
+        metavar="PATH",
+        help="write Prometheus metrics there (for node_exporter's textfile collector)",
+    )
+    group.add_argument(
+        "--notify",
+        action="append",
+        default=None,
+        metavar="URL",
+        help="send a message at the end of the run to this Apprise URL (repeatable)",
+    )
 
 
 def setting_overrides(args: argparse.Namespace) -> dict[str, Setting]:

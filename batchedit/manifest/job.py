@@ -27,7 +27,8 @@ from batchedit.manifest.guards import (
     parse_unknown_budget,
 )
 from batchedit.manifest.header import JobProblems, header_problems
-from batchedit.manifest.naming import OutputSpec, parse_output, resolve_signing
+from batchedit.manifest.naming import OutputSpec, output_fields, parse_output, resolve_signing
+from batchedit.manifest.nightly import DEFAULT_DEADLINE_GRACE_S, NIGHTLY_CHECKS, Deadline
 from batchedit.manifest.prices import PriceTable, parse_prices
 from batchedit.manifest.reader import (
     CSV_SUFFIXES,
@@ -96,32 +97,43 @@ class JobSettings:
     max_wait_s: float = 600.0
     allow_private_downloads: bool = False
     uploads: UploadsPolicy = UploadsPolicy()  # delete the uploads after each finished run
+    # A run nobody watches (NIGHTLY_CHECKS, docs/runs.md): the spend cap, the
+    # deadline and its grace, the metrics file, the notifications.
+    max_spend: float | None = None  # in the price table's currency; None: no cap
+    deadline: Deadline | None = None
+    deadline_grace: float = DEFAULT_DEADLINE_GRACE_S  # seconds
+    metrics_file: Path | None = None  # resolved relative to the job file's folder
+    notify: tuple[str, ...] = ()  # Apprise URLs
 
 
 #: Settings the command line may override (`defaults:` only comes from files).
 SETTING_NAMES: tuple[str, ...] = (
-    "manifest",
-    "model",
-    "output_dir",
-    "concurrency",
-    "poll_interval_s",
-    "columns",
-    "delimiter",
-    "allow_models",
-    "max_tasks",
-    "output",
-    "shard",
-    "rate_limit",
-    "max_unknown",
-    "halt_on_failure",
-    "task_timeout",
-    "strict_checks",
-    "max_cost",
-    "prices",
-    "uploads",
-) + tuple(BOUND_CHECKS)
+    (
+        "manifest",
+        "model",
+        "output_dir",
+        "concurrency",
+        "poll_interval_s",
+        "columns",
+        "delimiter",
+        "allow_models",
+        "max_tasks",
+        "output",
+        "shard",
+        "rate_limit",
+        "max_unknown",
+        "halt_on_failure",
+        "task_timeout",
+        "strict_checks",
+        "max_cost",
+        "prices",
+        "uploads",
+    )
+    + tuple(BOUND_CHECKS)
+    + tuple(NIGHTLY_CHECKS)
+)
 #: Settings whose value in the job file is a mapping or a list rather than a single value.
-_MAPPING_SETTINGS = frozenset({"columns", "allow_models", "output", "prices", "uploads"})
+_MAPPING_SETTINGS = frozenset({"columns", "allow_models", "output", "prices", "uploads", "notify"})
 JOB_KEYS: tuple[str, ...] = SETTING_NAMES + ("defaults",)
 
 
@@ -161,6 +173,7 @@ _CHECKS: dict[str, Callable[[object], object]] = {
     "prices": parse_prices,
     "uploads": parse_uploads,
     **BOUND_CHECKS,
+    **NIGHTLY_CHECKS,
 }
 
 
@@ -229,10 +242,7 @@ def _settings_from_node(
             settings[key] = _CHECKS[key](loader.construct_object(value_node))
         except ValueError as exc:
             raise SourceError(label, value_line, str(exc)) from exc
-    base = source.parent
-    settings["manifest"] = base / settings["manifest"]
-    if "output_dir" in settings:
-        settings["output_dir"] = base / settings["output_dir"]
+    _resolve_files(settings, node, source)
     if not settings["manifest"].is_file():
         line = key_line(node, "manifest")
         raise SourceError(
@@ -241,7 +251,6 @@ def _settings_from_node(
             f"manifest '{settings['manifest']}' not found "
             f"(looked for {settings['manifest'].absolute()}); paths are relative to the job file",
         )
-    _resolve_output_files(settings, node, source)
     job = JobSettings(source=source, **settings)
     problem = _check_model_allowed(job)
     if problem is not None:
@@ -249,8 +258,15 @@ def _settings_from_node(
     return job
 
 
-def _resolve_output_files(settings: dict[str, Any], node: yaml.MappingNode, source: Path) -> None:
-    """`output: c2pa_sign:` files, relative to the job file and checked to exist."""
+#: Settings naming a file or folder, each relative to the job file.
+_PATH_SETTINGS = ("manifest", "output_dir", "metrics_file")
+
+
+def _resolve_files(settings: dict[str, Any], node: yaml.MappingNode, source: Path) -> None:
+    """Paths relative to the job file; `output: c2pa_sign:` files checked to exist."""
+    for name in _PATH_SETTINGS:
+        if name in settings:
+            settings[name] = source.parent / settings[name]
     if isinstance(output := settings.get("output"), OutputSpec):
         try:
             settings["output"] = resolve_signing(output, source.parent)
@@ -264,7 +280,7 @@ def apply_overrides(job: JobSettings, **overrides: object) -> JobSettings:
     pieces = overrides.get("output")
     if isinstance(pieces, dict):  # the command line's pieces, laid over the job's output:
         given = {key: value for key, value in pieces.items() if value is not None}
-        overrides["output"] = {**_output_fields(job.output), **given} if given else None
+        overrides["output"] = {**output_fields(job.output), **given} if given else None
     for name, value in overrides.items():
         if name not in _CHECKS:
             raise UsageError(f"unknown setting '{name}'; allowed: {', '.join(SETTING_NAMES)}")
@@ -288,21 +304,6 @@ def apply_overrides(job: JobSettings, **overrides: object) -> JobSettings:
     if problem is not None:
         raise UsageError(problem)
     return updated
-
-
-def _output_fields(spec: OutputSpec) -> dict[str, object]:
-    return {
-        "name": spec.name,
-        "format": spec.format,
-        "quality": spec.quality,
-        "keep_original": spec.keep_original,
-        "ai_label": spec.ai_label,
-        "provenance": spec.provenance,
-        "c2pa": spec.c2pa,
-        "c2pa_sign": None
-        if spec.c2pa_sign is None
-        else {"cert": str(spec.c2pa_sign.cert), "key": str(spec.c2pa_sign.key)},
-    }
 
 
 def open_rows(job: JobSettings, *, decode: bool = True) -> tuple[Manifest, RowValidator]:

@@ -153,6 +153,23 @@ def _check_signing(value: object) -> SigningFiles | None:
     return SigningFiles(cert=paths["cert"], key=paths["key"])
 
 
+def output_fields(spec: OutputSpec) -> dict[str, object]:
+    """`spec` as the pieces of `output:` (what parse_output reads back), for the
+    command line's pieces to be laid over a job's."""
+    return {
+        "name": spec.name,
+        "format": spec.format,
+        "quality": spec.quality,
+        "keep_original": spec.keep_original,
+        "ai_label": spec.ai_label,
+        "provenance": spec.provenance,
+        "c2pa": spec.c2pa,
+        "c2pa_sign": None
+        if spec.c2pa_sign is None
+        else {"cert": str(spec.c2pa_sign.cert), "key": str(spec.c2pa_sign.key)},
+    }
+
+
 def resolve_signing(spec: OutputSpec, base: Path) -> OutputSpec:
     """The signing files relative to `base` (the job file's folder), checked to
     exist, so a typo is refused before anything is paid for."""

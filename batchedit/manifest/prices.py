@@ -28,11 +28,12 @@ from typing import Any
 
 import yaml
 
-from batchedit.catalogue import is_model_slug
+from batchedit.catalogue import ParamValue, billed_units, current_catalogue, is_model_slug
 from batchedit.errors import SourceError
 from batchedit.manifest.setting_checks import as_number
 
 DEFAULT_SIZE = "default"
+IMAGE_SIZE = "imageSize"  # the body field a row's `resolution` is sent as: the table's size
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,18 @@ class PriceTable:
         if size is not None and size in sizes:
             return sizes[size]
         return sizes.get(DEFAULT_SIZE)
+
+    def submit_price(self, model: str, params: Mapping[str, ParamValue]) -> float | None:
+        """One paid submit's price: the unit price of its model and size (the
+        `imageSize` it sends) times the units the model bills a submit for
+        (`billed_units`: its images, where billed per image); None when the
+        table does not say. The plan's cost, the run's spend and the report's
+        `cost` all price a submit so."""
+        size = params.get(IMAGE_SIZE)
+        price = self.price(model, size if isinstance(size, str) else None)
+        if price is None:
+            return None
+        return price * billed_units(current_catalogue().body_spec(model), params)
 
     def to_json(self) -> dict[str, Any]:
         """The table as `prices:` reads it back (parse_prices)."""

@@ -13,7 +13,7 @@ from batchedit.manifest.job import JobSettings
 from batchedit.pipeline.breaker import BreakerSettings
 from batchedit.pipeline.resume import RetryScope
 from batchedit.pipeline.scheduler import LatencyAwarePolicy, Policy, PollPolicy, RateSource
-from batchedit.pipeline.stop import StopReason
+from batchedit.pipeline.stop import StopReason, exit_code
 from batchedit.report.summary import RunSummary
 from batchedit.state.rundir import RunPaths
 
@@ -36,6 +36,9 @@ class RunConfig:
     stop_grace_s: float = 5.0
     #: The per-user cache of task durations (`latency_store.py`); None: not used.
     latency_cache_dir: Path | None = None
+    #: How often `--metrics-file` is rewritten, and a `progress` event logged (nightly.py).
+    metrics_interval_s: float = 15.0
+    progress_interval_s: float = 30.0
 
     def limits(self) -> ServiceLimits:
         """The bounds the client puts on the service's answers, from the job."""
@@ -85,3 +88,11 @@ class RunOutcome:
         if self.stop in (StopReason.LOCAL_FAILURE, StopReason.INTERNAL_ERROR):
             return StopReason.LOCAL_FAILURE.value
         return None if self.stop is None else self.stop.value
+
+
+def run_exit_code(outcome: RunOutcome) -> int:
+    """The contract's exit code of a run that started: 0 every row succeeded, 1
+    some did not, else its stop's (`stop.exit_code`, the one table). The command
+    line exits with it; the history of runs and the metrics record it."""
+    written = outcome.written
+    return exit_code(outcome.stop, None if written is None else written.counts.all_succeeded)

@@ -29,6 +29,7 @@ from batchedit.pipeline.scheduler import InFlightTask, PollTimetable
 from batchedit.pipeline.upload_cache import UPLOADS_FILE, UploadCache
 from batchedit.pipeline.uploads import ImageUploader
 from batchedit.report.progress import Progress
+from batchedit.report.spend import SpendTally
 from batchedit.report.summary import RunStats
 from batchedit.state.fingerprint import FileDigests
 from batchedit.state.journal import Journal
@@ -115,6 +116,9 @@ class RunServices:
         )
         digests = FileDigests()
         uploads = UploadCache(config.paths.state_dir / UPLOADS_FILE, config.endpoint.base_url)
+        stats = RunStats(started_at=utc_now_iso(), spend=SpendTally.for_table(job.prices))
+        deadline = job.deadline  # a time of day or a moment is read now, as the run starts
+        deadline_at = None if deadline is None else clock.now() + deadline.seconds_left()
         return cls(
             client=client,
             journal=journal,
@@ -133,7 +137,7 @@ class RunServices:
             store=OutputStore(
                 config.paths.root, client, job.output, strict_checks=job.strict_checks
             ),
-            stats=RunStats(started_at=utc_now_iso()),
+            stats=stats,
             finish=RowEnds(
                 journal, progress, slots, config.paths, job.output, lambda: client.origin
             ),
@@ -145,9 +149,15 @@ class RunServices:
                     brake=job.halt_on_failure,
                     breaker=config.breaker,
                     stop_grace_s=config.stop_grace_s,
+                    prices=job.prices,
+                    max_spend=job.max_spend,
+                    deadline_at=deadline_at,
+                    deadline_grace_s=job.deadline_grace,
+                    deadline_text=str(deadline or ""),
                 ),
                 clock,
                 stop=stop,
+                stats=stats,
             ),
             workers=Workers.for_concurrency(job.concurrency, rows),
         )

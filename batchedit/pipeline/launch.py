@@ -38,6 +38,7 @@ from batchedit.events import add_secret, notice
 from batchedit.manifest.job import JobSettings
 from batchedit.origins import SIMULATE, Origin
 from batchedit.pipeline.local_images import remove_unstarted_run_dir
+from batchedit.pipeline.nightly import announced
 from batchedit.pipeline.planning import Survey, SurveyedRun, as_the_run_dir_asks, survey_run
 from batchedit.pipeline.resume import RetryScope
 from batchedit.pipeline.run_plan import RunPlan, cost_refusal, plan_from_survey
@@ -94,10 +95,34 @@ async def start_run(
     own_loop: bool,
     stop_signals: StopSignals | None = None,
 ) -> tuple[RunOutcome, RunPlan]:
-    """Lock, plan, check the guards, run. `err` None keeps problems and the plan
-    in the log (the Python API); `own_loop` False (a caller's loop, a notebook)
-    leaves the loop's executor and signal handlers alone: cancelling the caller's
-    task then stops the run cleanly, as SIGINT does."""
+    """Lock, plan, check the guards, run; then `--notify`'s one message, however
+    it ended (nightly.announced). `err` None keeps problems and the plan in the
+    log (the Python API); `own_loop` False (a caller's loop, a notebook) leaves
+    the loop's executor and signal handlers alone: cancelling the caller's task
+    then stops the run cleanly, as SIGINT does."""
+    async with announced(job) as ending:
+        ending.outcome, plan = await _start_run(
+            job,
+            invocation,
+            options,
+            confirm=confirm,
+            err=err,
+            own_loop=own_loop,
+            stop_signals=stop_signals,
+        )
+    return ending.outcome, plan
+
+
+async def _start_run(
+    job: JobSettings,
+    invocation: Invocation,
+    options: LaunchOptions,
+    *,
+    confirm: Confirm,
+    err: TextIO | None,
+    own_loop: bool,
+    stop_signals: StopSignals | None,
+) -> tuple[RunOutcome, RunPlan]:
     if job.output_dir is None:
         raise UsageError("no run directory: give --out DIR or `output_dir:` in the job file")
     endpoint = None if options.simulate is not None else options.endpoint or endpoint_from_env()
@@ -214,12 +239,13 @@ def refusal_reason(
     if options.simulate is not None or options.assume_yes or units <= CONFIRM_ABOVE:
         return None
     if not options.interactive:
-        if job.max_tasks is not None:
-            return None  # a scheduled run bounded by max_tasks needs no question
+        if job.max_tasks is not None or job.max_spend is not None:
+            return None  # a scheduled run bounded by max_tasks or max_spend needs no question
         return (
             f"this run would make {paid} paid submissions and there is no terminal to ask "
             f"(more than {CONFIRM_ABOVE} needs a yes): add --max-tasks {paid} (or max_tasks: "
-            f"{paid} in the job file) to cap what it may pay for, or --yes to go ahead"
+            f"{paid} in the job file), or --max-spend AMOUNT with a price table, to cap what "
+            "it may pay for, or --yes to go ahead"
         )
     return None if confirm(confirm_question(planned)) else "not confirmed"
 

@@ -21,10 +21,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from batchedit.catalogue import ModelSpec, current_catalogue, outputs_for
+from batchedit.catalogue import ModelSpec, billed_units, current_catalogue
 from batchedit.errors import InputError
 from batchedit.manifest.job import JobSettings, iter_rows
 from batchedit.manifest.naming import OutputSpec, output_layout
+from batchedit.manifest.prices import PriceTable
 from batchedit.manifest.problem_digest import ProblemDigest
 from batchedit.origins import Origin
 from batchedit.pipeline.local_images import predecode_local_images
@@ -32,6 +33,7 @@ from batchedit.pipeline.resume import PAID_ACTIONS, Action, RetryScope, RowPlan,
 from batchedit.records import InvalidRow, Row, Status
 from batchedit.report.draft import ReportDraft
 from batchedit.report.report_file import invalid_record, outcome_record, request_record
+from batchedit.report.spend import with_cost
 from batchedit.state.fingerprint import FileDigests, request_fingerprint
 from batchedit.state.history import JournalIndex
 from batchedit.state.prompt_notes import load_prompt_notes, replace_notes
@@ -251,7 +253,7 @@ def survey(
         with JournalIndex.build(paths.journal) as own:
             return survey(job, paths, digests, origin=origin, retry=retry, index=own, draft=draft)
     predecode_local_images(job, paths, digests)
-    tally = _Tally()
+    tally = _Tally(prices=job.prices)
     codes = bytearray()
     last_work = -1
     planner = RowPlanner(paths, index, digests, origin=origin, retry=retry, output=job.output)
@@ -293,6 +295,7 @@ class _Tally:
     problems: ProblemDigest = field(default_factory=ProblemDigest)
     actions: Counter[Action] = field(default_factory=Counter)
     paid_by_kind: Counter[tuple[str, str | None]] = field(default_factory=Counter)
+    prices: PriceTable | None = None  # for the drafted lines' `cost`
 
     def add(self, row: Row | InvalidRow, planner: RowPlanner, draft: ReportDraft | None) -> int:
         """Plan and count one row, draft its report line; its memo code."""
@@ -300,7 +303,7 @@ class _Tally:
             self.invalid += 1
             self.problems.extend(row.problems)
             if draft is not None:
-                draft.settled(invalid_record(row))
+                draft.settled(with_cost(invalid_record(row), self.prices))
             return INVALID
         self._note_inputs_inside(row, planner.run_root)
         plan = planner.plan(row)
@@ -321,7 +324,7 @@ class _Tally:
                 planner.index.attempts(row.id),
             )
             if draft is not None:
-                draft.settled(record)
+                draft.settled(with_cost(record, self.prices))
             return RowMemo.settled_code(record.status)
         if plan.action in PAID_ACTIONS:
             spec = current_catalogue().body_spec(row.request.model)
@@ -352,5 +355,4 @@ def _inside(root: Path, row: Row) -> Path | None:
 def paid_images_of(spec: ModelSpec, row: Row) -> int:
     """Images one submit of `row` is billed for: its output count where the model
     bills per output (at most, for an upper bound), else one task's worth."""
-    count = outputs_for(spec, row.request.params())
-    return count.planned if spec.outputs.bills_per_output else 1
+    return billed_units(spec, row.request.params())

@@ -12,7 +12,9 @@ says so in a line of its own.
 The cost comes only from the user's price table (`prices:` or `--prices`),
 never from a guess; rows whose model and size it does not price are counted
 and named, and the cost is then a lower bound. `max_cost` is the guard the
-table makes possible, as `max_tasks` is the guard in tasks.
+table makes possible, as `max_tasks` is the guard in tasks; `max_spend`,
+enforced while the run pays (pipeline/gate.py), needs the table and a price
+for every row the run would pay for, or the run is refused here.
 """
 
 from __future__ import annotations
@@ -267,7 +269,15 @@ def plan_job(job: JobSettings, origin: Origin) -> RunPlan:
 
 
 def cost_refusal(job: JobSettings, plan: RunPlan) -> str | None:
-    """Why `max_cost` refuses this run, or None."""
+    """Why `max_cost` or `max_spend` refuses this run, or None."""
+    if job.max_spend is not None:
+        if job.prices is None or plan.cost is None:
+            return "max_spend needs a price table: give prices: in the job file or --prices FILE"
+        if not plan.cost.complete:
+            return (
+                f"max_spend cannot be enforced: {plan.cost.text(job.prices)}; add them to the "
+                "price table"
+            )
     if job.max_cost is None:
         return None
     if job.prices is None or plan.cost is None:

@@ -40,6 +40,7 @@ from batchedit.pipeline.config import RunConfig, RunOutcome
 from batchedit.pipeline.context import MAX_POLLERS, MAX_WRITERS, Done, PollSettings, RunServices
 from batchedit.pipeline.gate import SubmitGate
 from batchedit.pipeline.latency_store import load_samples, save_samples
+from batchedit.pipeline.nightly import close_run, watch
 from batchedit.pipeline.planning import SurveyedRun, survey_run
 from batchedit.pipeline.pollers import Pollers
 from batchedit.pipeline.producer import ProduceSettings, produce
@@ -183,23 +184,29 @@ async def _run_surveyed(
         log.warning("interrupted: unfinished rows stay pending; run again to continue")
         emit("run_stopped", reason="interrupted", message="unfinished rows stay pending")
     ended = _outcome(fatal, local_failure, run.gate, interrupted=interrupted)
+    wall_time_s = clock.now() - started
     try:
         summary = await asyncio.shield(
-            _write_results(run, config, surveyed, clock.now() - started, ended.stopped_by)
+            _write_results(run, config, surveyed, wall_time_s, ended.stopped_by)
         )
     except (OSError, LocalFailure) as exc:
         reason = as_local_failure(exc)
         log.info("report not written: %s", reason)
         ended = _outcome(fatal, local_failure or reason, run.gate, interrupted=interrupted)
-        return replace(ended, report_error=str(reason))
-    emit(
-        "run_finished",
-        statuses=summary.counts.to_json()["statuses"],
-        report=str(paths.report),
-        paid_submissions=summary.stats.paid_submissions,
-        wall_time_s=round(summary.wall_time_s, 3),
-    )
-    return replace(ended, written=summary)
+        ended = replace(ended, report_error=str(reason))
+    else:
+        emit(
+            "run_finished",
+            statuses=summary.counts.to_json()["statuses"],
+            report=str(paths.report),
+            paid_submissions=summary.stats.paid_submissions,
+            spend=None if summary.stats.spend is None else summary.stats.spend.amount,
+            wall_time_s=round(summary.wall_time_s, 3),
+        )
+        ended = replace(ended, written=summary)
+    # However it ended: its line in the history, the last metrics (nightly.py).
+    ending = close_run(run, config, ended, wall_time_s=wall_time_s, total_rows=total_rows)
+    return await asyncio.shield(ending)
 
 
 def _outcome(
@@ -267,38 +274,60 @@ async def run_stages(run: RunServices, config: RunConfig, surveyed: SurveyedRun)
         surveyed.draft,
     )
     async with asyncio.TaskGroup() as group:
-        group.create_task(produce(run, produce_settings, rows_q))
-        group.create_task(Submitters(run).run(rows_q))
-        group.create_task(Pollers(run, PollSettings(config.job.task_timeout)).run(done_q))
-        group.create_task(Writers(run).run(done_q))
+        # Beside the stages: the metrics file and the progress events, until they end.
+        watcher = group.create_task(watch(run, config, surveyed.survey.rows))
+        async with asyncio.TaskGroup() as stages:
+            stages.create_task(produce(run, produce_settings, rows_q))
+            stages.create_task(Submitters(run).run(rows_q))
+            stages.create_task(Pollers(run, PollSettings(config.job.task_timeout)).run(done_q))
+            stages.create_task(Writers(run).run(done_q))
+        watcher.cancel()
 
 
 async def _run_until_stopped(
     run: RunServices, config: RunConfig, stop: asyncio.Event | None, surveyed: SurveyedRun
 ) -> bool:
-    """Run the stages to their end, or stop them when `stop` is set; True if stopped.
+    """Run the stages to their end, or stop them when `stop` is set or the
+    deadline's grace is over; True if stopped by `stop`.
 
     A stop shuts the gate at once (no submit leaves after it), gives the submits
-    already on the wire their grace period to be answered, then cancels."""
-    if stop is None:
+    already on the wire their grace period to be answered, then cancels: the
+    tasks still in flight stay pending with their task ids, for the next run."""
+    give_up_at = run.gate.settings.give_up_at
+    if stop is None and give_up_at is None:
         await run_stages(run, config, surveyed)
         return False
     stages = asyncio.create_task(run_stages(run, config, surveyed))
-    stopper = asyncio.create_task(stop.wait())
+    stoppers: set[asyncio.Task[object]] = set()
+    if stop is not None:
+        stoppers.add(asyncio.create_task(stop.wait()))
+    if give_up_at is not None:
+        stoppers.add(asyncio.create_task(_overtime(run, give_up_at)))
     drainer: asyncio.Task[None] | None = None
     try:
-        await asyncio.wait({stages, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({stages, *stoppers}, return_when=asyncio.FIRST_COMPLETED)
         if not stages.done():
             drainer = asyncio.create_task(run.gate.drain())
             await asyncio.wait({stages, drainer}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        waiting = {stages, stopper} | ({drainer} if drainer is not None else set())
+        waiting = {stages, *stoppers} | ({drainer} if drainer is not None else set())
         for task in waiting:
             task.cancel()
         await asyncio.wait(waiting)
     if not stages.cancelled():
         stages.result()  # the stages' own exception, if any
-    return stop.is_set()
+    return stop is not None and stop.is_set()
+
+
+async def _overtime(run: RunServices, give_up_at: float) -> None:
+    """Past the deadline and its grace: the gate shut (if nobody asked it since
+    the deadline), and the tasks still in flight left for the next run."""
+    await run.clock.sleep(give_up_at - run.clock.now())
+    run.gate.time_up()
+    log.warning(
+        "the deadline's grace is over: %d task(s) in flight left for the next run to poll",
+        run.slots.in_use,
+    )
 
 
 def _warm_start(run: RunServices, config: RunConfig) -> None:
@@ -351,7 +380,7 @@ async def _write_results(
     def write() -> RunSummary:
         index = surveyed.index
         index.catch_up()  # this run's own journal lines: the rest was read by the survey
-        counts = finish_report(surveyed.draft, paths, index)
+        counts = finish_report(surveyed.draft, paths, index, config.job.prices)
         summary = RunSummary(
             counts=counts,
             stats=run.stats,

@@ -85,7 +85,8 @@ class Submitters:
         except (ApiError, InputError) as exc:
             await self.services.finish.without_task(row, fingerprint, Status.FAILED, exc)
             return
-        turn = await self.services.gate.admit()  # the breaker's cool-down, a probe's answer
+        # The breaker's cool-down, a probe's answer, room under the spend cap.
+        turn = await self.services.gate.admit(row.request.model, row.request.params())
         if turn is None:
             return  # submitting has stopped: the row stays pending
         try:
@@ -111,7 +112,7 @@ class Submitters:
                     return
                 submitted_at, started = utc_now_iso(), services.clock.now()
                 try:
-                    task_id = await self.send_paid(row, fingerprint, body)
+                    task_id = await self.send_paid(row, fingerprint, body, turn)
                 except RateLimited as exc:
                     if round_number < MAX_SUBMIT_ROUNDS:
                         log.warning("%s: %s; waiting for a slot again", row.id, exc)
@@ -122,7 +123,7 @@ class Submitters:
                     )
                     return
                 except OutcomeUnknown as exc:
-                    services.stats.paid_submissions += 1
+                    turn.paid()  # it may have been charged: counted as spent
                     await services.finish.without_task(
                         row, fingerprint, Status.UNKNOWN, exc, submitted_at
                     )
@@ -132,13 +133,14 @@ class Submitters:
                     turn.known()
                     if isinstance(exc, AnswerRefused):
                         # Accepted under a task id unsafe to ask about: paid, never polled.
-                        services.stats.paid_submissions += 1
+                        turn.paid()
                     await services.finish.without_task(
                         row, fingerprint, Status.FAILED, exc, submitted_at
                     )
                     return
                 if task_id is None:
                     return  # stopped before it was sent: the row stays pending
+                turn.paid()
                 turn.known()
                 task = InFlightTask(
                     row, task_id, slot.hand_over(), fingerprint, submitted_at, started, attempts=1
@@ -146,11 +148,14 @@ class Submitters:
             await self.accepted(task)
             return
 
-    async def send_paid(self, row: Row, fingerprint: str, body: dict[str, Any]) -> str | None:
+    async def send_paid(
+        self, row: Row, fingerprint: str, body: dict[str, Any], turn: Turn
+    ) -> str | None:
         """The paid POST, with its intent durable just before each attempt leaves
         and a withdrawal after each answer that created no task. Returns the
         task id, or None if submitting stopped before the attempt left; raises
-        what the last attempt met.
+        what the last attempt met. Cancelled while the POST is out (a stop whose
+        grace ran out), the row is `unknown`, so its turn is paid for.
 
         The gate is asked again after every wait (the request meter, a back-off,
         the intent's fsync): a stop that came meanwhile sends nothing more."""
@@ -170,7 +175,11 @@ class Submitters:
                 if not gate.is_open:
                     await services.journal.append(Withdrawn(row.index, row.id))
                     return None
-                return await client.submit_edit(row.request.model, body)
+                try:
+                    return await client.submit_edit(row.request.model, body)
+                except asyncio.CancelledError:
+                    turn.paid()  # unanswered: `unknown`, and counted as spent like one
+                    raise
             except (TransientError, FatalApiError) as exc:
                 refusal = exc
             finally:
@@ -186,7 +195,6 @@ class Submitters:
         """A submit the service accepted: its task id durable, then polled."""
         services = self.services
         row = task.row
-        services.stats.paid_submissions += 1
         task.accepted_mono = services.clock.now()
         # Into the timetable first, so the first poll need not wait for the fsync: the
         # append below queues its line before anything can run, so it precedes the

@@ -11,7 +11,6 @@ A torn last line (a crash mid-append) is ignored, never fatal.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -19,11 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from batchedit.errors import SourceError
-from batchedit.fsutil import fsync_dir
+from batchedit.fsutil import append_durably
 from batchedit.records import ReportRecord, Verdict
 
 MAX_NOTE_CHARS = 2000
-TAIL_CHUNK_BYTES = 64 * 1024
 
 
 class ReviewState(StrEnum):
@@ -76,38 +74,11 @@ def decided_sha256(record: ReportRecord) -> str | None:
 
 def append_decisions(path: Path, decisions: Iterable[Decision]) -> int:
     """Append decisions as lines and fsync before returning: once this returns,
-    they survive a crash. A torn last line left by an earlier crash is cut off
-    first, so it cannot swallow the new line."""
+    they survive a crash (`fsutil.append_durably`, which also cuts off a torn
+    last line left by an earlier crash, so it cannot swallow the new line)."""
     text = "".join(json.dumps(d.to_json(), ensure_ascii=False) + "\n" for d in decisions)
-    if not text:
-        return 0
-    created = not path.exists()
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        torn = _torn_tail(fd)
-        if torn is not None:
-            os.ftruncate(fd, torn)
-        os.write(fd, text.encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    if created:
-        fsync_dir(path.parent)
+    append_durably(path, text)
     return text.count("\n")
-
-
-def _torn_tail(fd: int) -> int | None:
-    """Where an unterminated last line starts, or None if the file ends whole."""
-    end = os.fstat(fd).st_size
-    if end == 0 or os.pread(fd, 1, end - 1) == b"\n":
-        return None
-    while end > 0:
-        start = max(0, end - TAIL_CHUNK_BYTES)
-        cut = os.pread(fd, end - start, start).rfind(b"\n")
-        if cut >= 0:
-            return start + cut + 1
-        end = start
-    return 0
 
 
 def read_decisions(path: Path) -> dict[str, Decision]:

@@ -27,10 +27,12 @@ from typing import IO
 
 from batchedit.fsutil import atomic_writer
 from batchedit.jsonlines import dumps_text, loads
+from batchedit.manifest.prices import PriceTable
 from batchedit.records import ReportRecord, Status
 from batchedit.report.counts import Counted, ReportCounts
 from batchedit.report.decisions import current_verdict
 from batchedit.report.report_file import decisions_or_none, outcome_record
+from batchedit.report.spend import with_cost
 from batchedit.state.history import JournalIndex
 from batchedit.state.rundir import RunPaths
 
@@ -67,10 +69,13 @@ class ReportDraft:
         self.close()
 
 
-def finish_report(draft: Path, paths: RunPaths, index: JournalIndex) -> ReportCounts:
+def finish_report(
+    draft: Path, paths: RunPaths, index: JournalIndex, prices: PriceTable | None = None
+) -> ReportCounts:
     """Write the run's report from `draft` (aside, fsync, rename), rows the run
-    had work for joined with `index` (caught up with the run's own lines), each
-    line with the review decision that still holds for its output (as
+    had work for joined with `index` (caught up with the run's own lines) and
+    priced from `prices` (their `cost`; drafted lines were priced when drafted),
+    each line with the review decision that still holds for its output (as
     `write_report`); return what it counted, then remove the draft."""
     counts = ReportCounts()
     decisions = decisions_or_none(paths)
@@ -90,6 +95,7 @@ def finish_report(draft: Path, paths: RunPaths, index: JournalIndex) -> ReportCo
                     index.get(asked.id),
                     index.attempts(asked.id),
                 )
+                record = with_cost(record, prices)
             verdict = current_verdict(record, decisions.get(record.id))
             if verdict is not record.decision:
                 record = replace(record, decision=verdict)

@@ -121,6 +121,7 @@ def _merged_summary(run_dirs: Sequence[Path], counts: ReportCounts) -> dict[str,
     paid_submissions = bytes_downloaded = 0
     requests: Counter[str] = Counter()
     wall_time_s = 0.0
+    spent: dict[str, float] = {}  # currency -> the shards' spend (with a price table)
     for run_dir in run_dirs:
         try:
             shard = read_last_run(RunPaths(run_dir))
@@ -132,11 +133,23 @@ def _merged_summary(run_dirs: Sequence[Path], counts: ReportCounts) -> dict[str,
         bytes_downloaded += shard.bytes_downloaded or 0
         requests.update(shard.requests)
         wall_time_s = max(wall_time_s, float(shard.wall_time_s or 0.0))
+        if shard.spend is not None:
+            currency = shard.currency or ""
+            spent[currency] = spent.get(currency, 0.0) + shard.spend
     return {
         "shards": [str(Path(d)) for d in run_dirs],
         **counts.to_json(),
         "paid_submissions": paid_submissions,
+        "spend": _merged_spend(spent),
         "requests": dict(requests),
         "bytes_downloaded": bytes_downloaded,
         "wall_time_s": round(wall_time_s, 3),
     }
+
+
+def _merged_spend(spent: dict[str, float]) -> dict[str, Any] | None:
+    """The shards' spend summed, when they priced in one currency; else None."""
+    if len(spent) != 1:
+        return None
+    ((currency, amount),) = spent.items()
+    return {"amount": round(amount, 6), "currency": currency}

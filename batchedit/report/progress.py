@@ -38,6 +38,7 @@ class Progress:
         file: TextIO | None = None,
     ) -> None:
         self.statuses: Counter[Status] = Counter()
+        self.total_work = total_work  # the rows this run acts on: the finished bar's total
         self.submitted_rows = 0
         self.settled_rows = 0
         self.in_flight = 0
@@ -47,6 +48,11 @@ class Progress:
         self._finished = tqdm(
             desc="finished ", position=1, bar_format=BAR_FORMAT, total=total_work, **options
         )  # type: ignore[call-overload]
+
+    @property
+    def done(self) -> int:
+        """Rows this run acted on that reached their final status."""
+        return sum(self.statuses.values()) - self.settled_rows
 
     @property
     def failed(self) -> int:

@@ -17,6 +17,7 @@ from batchedit.errors import SourceError
 from batchedit.fsutil import atomic_write_bytes
 from batchedit.records import Status
 from batchedit.report.counts import ReportCounts
+from batchedit.report.spend import SpendTally
 from batchedit.state.rundir import RunPaths
 
 MAX_EXAMPLE_CHARS = 120
@@ -32,9 +33,17 @@ class RunStats:
     paid_submissions: int = 0
     #: Settled rows whose lost files could not be fetched again: results expired.
     results_expired: int = 0
+    spend: SpendTally | None = None  # None: no price table
 
     def record_latency(self, seconds: float) -> None:
         self.latencies_s.append(seconds)
+
+    def paid(self, model: str, price: float | None) -> None:
+        """One paid submit (accepted, or whose outcome is unknown): counted, and
+        its price added to the spend. Only the submit gate calls it (`Turn.paid`)."""
+        self.paid_submissions += 1
+        if self.spend is not None:
+            self.spend.add(model, price)
 
 
 def percentile(sorted_values: list[float], fraction: float) -> float:
@@ -84,6 +93,7 @@ class RunSummary:
         return {
             **self.counts.to_json(),
             "paid_submissions": self.stats.paid_submissions,
+            "spend": None if self.stats.spend is None else self.stats.spend.to_json(),
             "requests": dict(self.requests),
             "bytes_downloaded": self.bytes_downloaded,
             "wall_time_s": round(self.wall_time_s, 3),
@@ -126,6 +136,8 @@ class LastRun:
     finished_at: str | None = None
     wall_time_s: float | None = None
     paid_submissions: int | None = None
+    spend: float | None = None  # None: no price table (or an older summary)
+    currency: str | None = None
     bytes_downloaded: int | None = None
     requests: Mapping[str, int] = field(default_factory=dict)
     latency_p50_s: float | None = None
@@ -141,10 +153,14 @@ class LastRun:
         latency = data.get("latency_s")
         latency = latency if isinstance(latency, Mapping) else {}
         requests = data.get("requests")
+        spend = data.get("spend")
+        spend = spend if isinstance(spend, Mapping) else {}
         return cls(
             finished_at=_typed(data.get("finished_at"), str),
             wall_time_s=_number(data.get("wall_time_s")),
             paid_submissions=_typed(data.get("paid_submissions"), int),
+            spend=_number(spend.get("amount")),
+            currency=_typed(spend.get("currency"), str),
             bytes_downloaded=_typed(data.get("bytes_downloaded"), int),
             requests={
                 str(kind): n
@@ -203,9 +219,10 @@ def closing_lines(summary: RunSummary, paths: RunPaths) -> list[str]:
         timing = f"task latency p50 {latency['p50']:.1f}s, p95 {latency['p95']:.1f}s; " + timing
     lines.append(timing)
     kinds = ", ".join(f"{n} {kind}" for kind, n in summary.requests.items() if n)
+    spent = "" if summary.stats.spend is None else f" (spend {summary.stats.spend.text()})"
     lines.append(
-        f"paid submissions {summary.stats.paid_submissions}; requests: {kinds or 'none'}; "
-        f"{format_bytes(summary.bytes_downloaded)} written to {paths.outputs}"
+        f"paid submissions {summary.stats.paid_submissions}{spent}; requests: "
+        f"{kinds or 'none'}; {format_bytes(summary.bytes_downloaded)} written to {paths.outputs}"
     )
     lines.append(f"report: {paths.report}")
     if summary.stats.results_expired:
@@ -213,11 +230,12 @@ def closing_lines(summary: RunSummary, paths: RunPaths) -> list[str]:
             f"{summary.stats.results_expired} row(s) lost their files and their results have "
             "expired: a re-run submits them again (paid; the cost guard counts them)"
         )
-    lines.extend(_next_steps(counts, paths))
+    lines.extend(next_steps(counts, paths))
     return lines
 
 
-def _next_steps(counts: ReportCounts, paths: RunPaths) -> list[str]:
+def next_steps(counts: ReportCounts, paths: RunPaths) -> list[str]:
+    """What to do next, free steps first, each saying what it costs."""
     root = shlex.quote(str(paths.root))
     steps = [f"review page: batchedit report {root}"]
     if counts.free_again or counts.unsent:

@@ -58,6 +58,11 @@ class RunPaths:
         return self.root / "decisions.jsonl"
 
     @property
+    def history(self) -> Path:
+        """One line per run that ended (state/run_history.py), for `status --history`."""
+        return self.root / "history.jsonl"
+
+    @property
     def outputs(self) -> Path:
         return self.root / RUN_OUTPUTS_DIR
 

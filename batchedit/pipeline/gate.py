@@ -15,8 +15,9 @@ regardless: what was paid for is still collected. These guards live here:
   and the run ends with exit 3. Every paid submit is recorded here, and only
   here (`Turn.paid`: accepted, or its outcome unknown), in the run's stats;
 - the deadline (`deadline`): past it, no submit leaves (checked whenever the
-  gate is asked, so no timer is needed for it); the runner gives the tasks in
-  flight `deadline_grace` more, then stops, and the run ends with exit 3.
+  gate is asked, so no timer is needed for it); the tasks in flight get
+  `deadline_grace` more (`overtime` waits it out), then the runner stops them
+  and the run ends with exit 3.
 
 A stop from outside (a signal, a 401/402) shuts the gate too, and
 `drain` gives the submits already on the wire a grace period to be answered
@@ -285,9 +286,15 @@ class SubmitGate:
             log.error("%s", reason)
             self.changed()
 
-    def time_up(self) -> None:
-        """The deadline's grace is over: submitting stops, if it had not yet."""
+    async def overtime(self) -> None:
+        """Return when the deadline's grace is over, the gate shut (if nobody asked
+        it since the deadline): the runner then leaves what is still in flight."""
+        give_up_at = self.settings.give_up_at
+        if give_up_at is None:
+            raise AssertionError("no deadline: nothing to wait for")
+        await self.clock.sleep(give_up_at - self.clock.now())
         self.shut(self._deadline_passed(), by=StopReason.DEADLINE)
+        log.warning("the deadline's grace is over: tasks still in flight are left for the next run")
 
     def stop(self) -> None:
         """A signal or a fatal answer: no submit may leave from now on."""

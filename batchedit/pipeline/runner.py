@@ -302,7 +302,7 @@ async def _run_until_stopped(
     if stop is not None:
         stoppers.add(asyncio.create_task(stop.wait()))
     if give_up_at is not None:
-        stoppers.add(asyncio.create_task(_overtime(run, give_up_at)))
+        stoppers.add(asyncio.create_task(run.gate.overtime()))
     drainer: asyncio.Task[None] | None = None
     try:
         await asyncio.wait({stages, *stoppers}, return_when=asyncio.FIRST_COMPLETED)
@@ -317,17 +317,6 @@ async def _run_until_stopped(
     if not stages.cancelled():
         stages.result()  # the stages' own exception, if any
     return stop is not None and stop.is_set()
-
-
-async def _overtime(run: RunServices, give_up_at: float) -> None:
-    """Past the deadline and its grace: the gate shut (if nobody asked it since
-    the deadline), and the tasks still in flight left for the next run."""
-    await run.clock.sleep(give_up_at - run.clock.now())
-    run.gate.time_up()
-    log.warning(
-        "the deadline's grace is over: %d task(s) in flight left for the next run to poll",
-        run.slots.in_use,
-    )
 
 
 def _warm_start(run: RunServices, config: RunConfig) -> None:

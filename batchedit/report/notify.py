@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from batchedit.events import emit, redact
+from batchedit.records import Status
 from batchedit.report.summary import RunSummary, next_steps
 from batchedit.state.rundir import RunPaths
 
@@ -71,7 +72,9 @@ def run_message(
     lines = [f"exit {exit_code}: {meaning}"]
     if summary is not None:
         counts = summary.counts
-        statuses = ", ".join(f"{n} {status.value}" for status, n in counts.statuses.items() if n)
+        statuses = ", ".join(
+            f"{counts.statuses[s]} {s.value}" for s in Status if counts.statuses[s]
+        )
         lines.insert(0, f"{counts.rows} rows: {statuses or 'none'}")
         spend = summary.stats.spend
         paid = f"paid submissions {summary.stats.paid_submissions}"

@@ -18,14 +18,14 @@ from batchedit.errors import SourceError
 from batchedit.manifest.job import apply_overrides, load_job
 from batchedit.pipeline.outputs import OutputStore
 from batchedit.pipeline.runner import RunConfig, run_pipeline
+from batchedit.simulator import RunningSimulator
 from batchedit.state.run_history import RunEntry, append_run, read_history
 from batchedit.state.rundir import RunPaths
 
 
 async def run_once(
-    tmp_path: Path, start_simulator: StartSimulator, stop: asyncio.Event | None = None
+    tmp_path: Path, simulator: RunningSimulator, stop: asyncio.Event | None = None
 ) -> int:
-    simulator = await start_simulator()
     job = apply_overrides(load_job(two_image_manifest(tmp_path, 4)), poll_interval_s=0.005)
     config = RunConfig(job, RunPaths(tmp_path / "run"), Endpoint(simulator.base_url, TEST_KEY))
     return run_exit_code(await run_pipeline(config, total_rows=4, stop=stop))
@@ -34,11 +34,12 @@ async def run_once(
 async def test_every_end_of_a_run_is_a_line(
     tmp_path: Path, start_simulator: StartSimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert await run_once(tmp_path, start_simulator) == 0
+    simulator = await start_simulator()  # one origin for every run: its results stand
+    assert await run_once(tmp_path, simulator) == 0
 
     stopped = asyncio.Event()
     stopped.set()  # a signal before the first submit
-    assert await run_once(tmp_path, start_simulator, stopped) == 130
+    assert await run_once(tmp_path, simulator, stopped) == 130
 
     async def broken(*_: object) -> None:
         raise RuntimeError("a bug in the writer")
@@ -47,7 +48,7 @@ async def test_every_end_of_a_run_is_a_line(
     (tmp_path / "run" / "report.jsonl").unlink()  # so that the rows are worked on again
     for output in (tmp_path / "run" / "outputs").iterdir():
         output.unlink()
-    assert await run_once(tmp_path, start_simulator) == 4
+    assert await run_once(tmp_path, simulator) == 4
 
     runs = read_history(RunPaths(tmp_path / "run")).runs
     assert [(run.exit_code, run.stopped_by) for run in runs] == [

@@ -12,25 +12,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from batchedit.errors import UsageError
-from batchedit.manifest.columns import parse_column_option
-from batchedit.manifest.job import SETTING_NAMES
 from batchedit.manifest.naming import AI_LABELS, C2PA_CHOICES, PROVENANCE
-from batchedit.manifest.prices import load_prices
-from batchedit.manifest.setting_checks import DELETE_AFTER
-from batchedit.manifest.shard import parse_shard
+from batchedit.manifest.settings import SETTINGS, plain
 from batchedit.records import ErrorCategory, Status
 from batchedit.state.invocation import Setting
 
 #: The statuses `retry --status` accepts.
 RETRYABLE = (Status.FAILED, Status.UNKNOWN, Status.PENDING)
-
-
-def shard_option(text: str) -> str:
-    """`K/N` as given, or with K read from the job array now, so `retry` replays it."""
-    try:
-        return str(parse_shard(text))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def statuses_among(allowed: Sequence[Status]) -> Callable[[str], frozenset[Status]]:
@@ -85,36 +73,22 @@ def parse_categories(text: str) -> frozenset[ErrorCategory]:
     return categories
 
 
-def add_manifest_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--column",
-        action="append",
-        default=[],
-        metavar="FIELD=COLUMN",
-        help="read FIELD (id, prompt, image, ...) from the manifest's COLUMN; "
-        "id may be a template such as id={sku}-{colour} (repeatable)",
-    )
-    parser.add_argument("--delimiter", help="CSV delimiter: ',', ';' or 'tab' (default: sniffed)")
-    parser.add_argument(
-        "--allow-model",
-        action="append",
-        default=[],
-        metavar="SLUG",
-        help="send this model slug although batchedit does not know it (repeatable)",
-    )
-
-
-def manifest_overrides(args: argparse.Namespace) -> dict[str, Setting]:
-    """--column and --allow-model as JSON values, so `retry` can replay them."""
-    given: dict[str, Setting] = {}
-    if getattr(args, "column", None):
-        try:
-            given["columns"] = parse_column_option(args.column)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from exc
-    if getattr(args, "allow_model", None):
-        given["allow_models"] = list(args.allow_model)
-    return given
+def add_setting_flags(parser: argparse.ArgumentParser, command: str) -> None:
+    """The flags of the job settings `command` takes, from their one declaration
+    (manifest/settings.py); each lands under the setting's name, None when not given."""
+    group = parser.add_argument_group("job settings (the command line wins over the job file)")
+    for name, spec in SETTINGS.items():
+        if spec.flag is None or command not in spec.commands:
+            continue
+        options: dict[str, object] = {"dest": name, "default": None, "help": plain(spec.doc)}
+        if spec.switch:
+            options["action"] = "store_true"
+        else:
+            options["metavar"] = spec.metavar
+            options["type"] = Path if spec.path else str
+            if spec.repeat:
+                options["action"] = "append"
+        group.add_argument(spec.flag, **options)  # type: ignore[arg-type]
 
 
 def add_output_options(parser: argparse.ArgumentParser) -> None:
@@ -145,13 +119,6 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--c2pa-cert", type=Path, metavar="PEM", help="sign outputs: cert chain")
     group.add_argument("--c2pa-key", type=Path, metavar="PEM", help="sign outputs: private key")
-    group.add_argument(
-        "--strict-checks",
-        action="store_true",
-        default=None,
-        dest="strict_checks",
-        help="a result of the wrong size or blank fails its row (category download)",
-    )
 
 
 def output_overrides(args: argparse.Namespace) -> dict[str, Setting]:
@@ -177,14 +144,7 @@ def output_overrides(args: argparse.Namespace) -> dict[str, Setting]:
 
 
 def add_launch_options(parser: argparse.ArgumentParser) -> None:
-    """What `run` and `retry` share: the cost guard, progress and logs."""
-    parser.add_argument(
-        "--max-tasks",
-        type=int,
-        dest="max_tasks",
-        metavar="N",
-        help="refuse to start if the run would make more than N paid submissions",
-    )
+    """What `run` and `retry` share beside settings: the question, progress, the key."""
     parser.add_argument(
         "--yes", action="store_true", help="do not ask before a large paid run in a terminal"
     )
@@ -196,82 +156,39 @@ def add_launch_options(parser: argparse.ArgumentParser) -> None:
         "(also BATCHEDIT_LATENCY_CACHE=off); the run directory keeps its own",
     )
     parser.add_argument(
-        "--max-cost",
-        type=float,
-        dest="max_cost",
-        metavar="AMOUNT",
-        help="refuse to start if the estimated cost (from the price table) is above AMOUNT",
-    )
-    parser.add_argument(
-        "--prices",
-        type=Path,
-        metavar="FILE",
-        help="price table (YAML or JSON) for --max-cost, instead of the job's prices:",
-    )
-    parser.add_argument(
         "--api-key-file",
         type=Path,
         metavar="FILE",
         help="read the API key from FILE's first line (never give a key on the command line)",
     )
-    parser.add_argument(
-        "--delete-uploads-after",
-        choices=DELETE_AFTER,
-        metavar="WHEN",
-        help="run: delete the run's uploaded inputs at the service when a run finishes "
-        "(uploads: {delete_after: run}); never: leave them to the service's retention",
-    )
-    add_nightly_options(parser)
-
-
-def add_nightly_options(parser: argparse.ArgumentParser) -> None:
-    """The settings of a run nobody watches (manifest/nightly.py, docs/runs.md)."""
-    group = parser.add_argument_group("unattended runs")
-    group.add_argument(
-        "--max-spend",
-        dest="max_spend",
-        metavar="AMOUNT",
-        help="stop submitting before the spend (from the price table) passes AMOUNT; exit 3",
-    )
-    group.add_argument(
-        "--deadline",
-        metavar="DURATION|TIME",
-        help="no submit after it (90m, 2h, 06:00, or ISO 8601); exit 3, the rest pending",
-    )
-    group.add_argument(
-        "--deadline-grace",
-        dest="deadline_grace",
-        metavar="DURATION",
-        help="how long tasks in flight are polled past the deadline (default 10m)",
-    )
-    group.add_argument(
-        "--metrics-file",
-        type=Path,
-        dest="metrics_file",
-        metavar="PATH",
-        help="write Prometheus metrics there (for node_exporter's textfile collector)",
-    )
-    group.add_argument(
-        "--notify",
-        action="append",
-        default=None,
-        metavar="URL",
-        help="send a message at the end of the run to this Apprise URL (repeatable)",
-    )
 
 
 def setting_overrides(args: argparse.Namespace) -> dict[str, Setting]:
-    """The job settings given on the command line; paths made absolute so
-    that `retry` finds them from any folder."""
-    given = {**manifest_overrides(args), **output_overrides(args)}
-    if (when := getattr(args, "delete_uploads_after", None)) is not None:
-        given["uploads"] = {"delete_after": when}
-    prices = getattr(args, "prices", None)
-    if isinstance(prices, Path):  # kept as the table itself, so `retry` needs no file
-        given["prices"] = load_prices(prices).to_json()
-    for name in SETTING_NAMES:
+    """The job settings given on the command line, as the job file would give
+    them (JSON values, so `retry` can replay them): paths made absolute so that
+    `retry` finds them from any folder."""
+    given = output_overrides(args)
+    for name, spec in SETTINGS.items():
         value = getattr(args, name, None)
-        if value is None or name in given:
+        if value is None:
             continue
-        given[name] = str(Path(value).resolve()) if isinstance(value, Path) else value
+        if isinstance(value, Path):
+            value = value.resolve()
+        try:
+            converted = value if spec.from_flag is None else spec.from_flag(value)
+        except ValueError as exc:
+            raise UsageError(f"{spec.flag}: {exc}") from exc
+        given[name] = _json_value(converted)
     return given
+
+
+def _json_value(value: object) -> Setting:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [_json_value(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _json_value(item) for key, item in value.items()}
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)

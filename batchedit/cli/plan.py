@@ -15,9 +15,9 @@ from pathlib import Path
 from batchedit.api.endpoint import origin_from_env
 from batchedit.cli.conventions import error_document, print_json
 from batchedit.cli.exits import EXIT_OK, EXIT_USAGE
-from batchedit.cli.options import add_manifest_options, manifest_overrides
+from batchedit.cli.options import add_setting_flags, setting_overrides
 from batchedit.manifest.job import apply_overrides, load_job
-from batchedit.manifest.prices import load_prices
+from batchedit.manifest.settings import PLAN
 from batchedit.origins import SIMULATE
 from batchedit.pipeline.run_plan import cost_refusal, plan_job
 
@@ -31,41 +31,18 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
     )
     plan.add_argument("source", type=Path, metavar="SOURCE", help="job file or manifest")
-    plan.add_argument("--out", type=Path, dest="output_dir", help="the run directory")
-    plan.add_argument(
-        "--prices",
-        type=Path,
-        metavar="FILE",
-        help="price table (YAML or JSON, per model and size); default: the job's prices:",
-    )
-    plan.add_argument(
-        "--max-cost",
-        type=float,
-        metavar="AMOUNT",
-        help="refuse (exit 2) if the estimated cost is above AMOUNT",
-    )
-    plan.add_argument(
-        "--max-tasks", type=int, metavar="N", help="refuse (exit 2) above N paid submissions"
-    )
     plan.add_argument(
         "--simulate",
         action="store_true",
         help="plan a `run --simulate` (default: a run against MODELLIX_BASE_URL, else the "
         "service): results of another API origin count as paid submits",
     )
-    add_manifest_options(plan)
+    add_setting_flags(plan, PLAN)
     plan.set_defaults(handler=command_plan)
 
 
 def command_plan(args: argparse.Namespace) -> int:
-    overrides = {
-        **manifest_overrides(args),
-        "output_dir": args.output_dir,
-        "max_cost": args.max_cost,
-        "max_tasks": args.max_tasks,
-    }
-    if args.prices is not None:
-        overrides["prices"] = load_prices(args.prices)
+    overrides = setting_overrides(args)
     job = apply_overrides(load_job(args.source), **overrides)
     plan = plan_job(job, SIMULATE if args.simulate else origin_from_env())
     refusal = cost_refusal(job, plan)

@@ -18,12 +18,11 @@ from batchedit.cli.options import (
     REJECTED,
     RETRYABLE,
     add_launch_options,
-    add_manifest_options,
     add_output_options,
+    add_setting_flags,
     parse_categories,
     parse_retry_selection,
     setting_overrides,
-    shard_option,
 )
 from batchedit.cli.simulate import (
     add_simulate_options,
@@ -33,6 +32,7 @@ from batchedit.cli.simulate import (
 )
 from batchedit.errors import UsageError
 from batchedit.manifest.job import apply_overrides, load_job
+from batchedit.manifest.settings import RETRY, RUN
 from batchedit.pipeline.latency_store import user_cache_dir
 from batchedit.pipeline.launch import LaunchOptions
 from batchedit.pipeline.resume import RetryScope
@@ -53,68 +53,8 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "a re-run resumes it and pays only for what changed.",
     )
     run.add_argument("source", type=Path, metavar="SOURCE", help="job file (YAML) or manifest")
-    run.add_argument("--out", type=Path, dest="output_dir", help="the run directory")
-    run.add_argument("--manifest", type=Path, help="the manifest, instead of the job file's")
-    run.add_argument(
-        "--model", help="model slug (default: the job's model:, else google/nano-banana-pro-edit)"
-    )
-    run.add_argument(
-        "--concurrency",
-        type=int,
-        help="tasks in flight at the service (default: the job's concurrency:, else 8)",
-    )
-    run.add_argument(
-        "--poll-interval",
-        type=float,
-        dest="poll_interval_s",
-        metavar="S",
-        help="poll every S seconds (default: latency-aware polling)",
-    )
-    run.add_argument(
-        "--shard",
-        type=shard_option,
-        metavar="K/N",
-        help="process only shard K of N (by a hash of the row id); a bare N takes K from "
-        "JOB_COMPLETION_INDEX, AWS_BATCH_JOB_ARRAY_INDEX or SLURM_ARRAY_TASK_ID",
-    )
-    add_manifest_options(run)
+    add_setting_flags(run, RUN)
     add_output_options(run)
-    run.add_argument("--rate-limit", type=float, metavar="PER_SECOND", help="API requests/s")
-    run.add_argument(
-        "--max-unknown",
-        metavar="N|P%",
-        help="stop the run after N submits with an unknown outcome, or P%% of the planned "
-        "submits (default 2%%, at least 5; 0 for no budget)",
-    )
-    run.add_argument(
-        "--halt-on-failure",
-        metavar="RATE[/WINDOW]",
-        help="stop submitting when more than RATE of the last WINDOW finished tasks failed "
-        "(default 0.5/20; off)",
-    )
-    run.add_argument(
-        "--task-timeout", type=float, metavar="SECONDS", help="each task's deadline from submit"
-    )
-    run.add_argument(
-        "--request-timeout",
-        type=float,
-        dest="request_timeout_s",
-        metavar="S",
-        help="each API request's and download's total deadline (default 120)",
-    )
-    run.add_argument(
-        "--max-wait",
-        type=float,
-        dest="max_wait_s",
-        metavar="S",
-        help="the longest wait the service may ask for before the run stops, exit 3 (default 600)",
-    )
-    run.add_argument(
-        "--allow-private-downloads",
-        action="store_true",
-        default=None,
-        help="fetch results from http and private addresses too (default: public https only)",
-    )
     run.add_argument("--strict", action="store_true", help="refuse the run if any row is invalid")
     run.add_argument(
         "--new-source",
@@ -160,7 +100,7 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="of the failed rows, re-run only those with these error categories (default: "
         "every category but content_policy, which the model would refuse again)",
     )
-    retry.add_argument("--concurrency", type=int, help="tasks in flight at the service")
+    add_setting_flags(retry, RETRY)
     add_launch_options(retry)
     retry.set_defaults(handler=command_retry)
 

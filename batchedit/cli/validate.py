@@ -13,9 +13,10 @@ from pathlib import Path
 
 from batchedit.cli.conventions import print_json
 from batchedit.cli.exits import EXIT_OK, EXIT_USAGE
-from batchedit.cli.options import add_manifest_options, manifest_overrides
+from batchedit.cli.options import add_setting_flags, setting_overrides
 from batchedit.manifest.job import JobSettings, apply_overrides, iter_rows, load_job
 from batchedit.manifest.problem_digest import ProblemDigest
+from batchedit.manifest.settings import VALIDATE
 from batchedit.records import InvalidRow, Problem
 
 
@@ -24,12 +25,12 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "validate", help="check every row offline", description="Check every row offline."
     )
     validate.add_argument("source", type=Path, metavar="SOURCE", help="job file or manifest")
-    add_manifest_options(validate)
+    add_setting_flags(validate, VALIDATE)
     validate.set_defaults(handler=command_validate)
 
 
 def command_validate(args: argparse.Namespace) -> int:
-    job = apply_overrides(load_job(args.source), **manifest_overrides(args))
+    job = apply_overrides(load_job(args.source), **setting_overrides(args))
     if args.json:
         return _validate_json(job)
     rows = invalid = 0

@@ -9,27 +9,18 @@ checks; then `iter_rows` streams the manifest through one RowValidator.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from batchedit.catalogue import DEFAULT_MODEL, current_catalogue
+from batchedit.catalogue import current_catalogue
 from batchedit.errors import SourceError, UsageError
-from batchedit.manifest.columns import ColumnMap, parse_columns
+from batchedit.manifest.columns import parse_columns
 from batchedit.manifest.decoding import local_paths, predecode
-from batchedit.manifest.guards import (
-    FailureBrake,
-    UnknownBudget,
-    parse_failure_brake,
-    parse_unknown_budget,
-)
 from batchedit.manifest.header import JobProblems, header_problems
-from batchedit.manifest.naming import OutputSpec, output_fields, parse_output, resolve_signing
-from batchedit.manifest.nightly import DEFAULT_DEADLINE_GRACE_S, NIGHTLY_CHECKS, Deadline
-from batchedit.manifest.prices import PriceTable, parse_prices
+from batchedit.manifest.naming import OutputSpec, output_fields, resolve_signing
 from batchedit.manifest.reader import (
     CSV_SUFFIXES,
     JSONL_SUFFIXES,
@@ -40,21 +31,9 @@ from batchedit.manifest.reader import (
     open_source,
 )
 from batchedit.manifest.rows import RowValidator, with_prompt_suffix
-from batchedit.manifest.setting_checks import (
-    BOUND_CHECKS,
-    UploadsPolicy,
-    check_allow_models,
-    check_bool,
-    check_delimiter,
-    check_max_cost,
-    check_model,
-    check_path,
-    check_shard,
-    parse_uploads,
-    positive_number,
-    whole_number,
-)
-from batchedit.manifest.shard import Shard
+from batchedit.manifest.setting_checks import check_allow_models
+from batchedit.manifest.settings import SETTINGS
+from batchedit.manifest.settings import JobSettings as JobSettings  # its home is the table
 from batchedit.manifest.yaml_reader import (
     defaults_from_node,
     key_line,
@@ -63,78 +42,16 @@ from batchedit.manifest.yaml_reader import (
     top_level_keys,
     yaml_error,
 )
-from batchedit.records import FieldValue, InvalidRow, Problem, Row
+from batchedit.records import InvalidRow, Problem, Row
 
-
-@dataclass(frozen=True, slots=True)
-class JobSettings:
-    source: Path  # what the user named: a job file or a bare manifest
-    manifest: Path  # resolved: relative to the job file's folder
-    model: str = DEFAULT_MODEL
-    output_dir: Path | None = None  # resolved relative to the job file's folder
-    concurrency: int = 8
-    poll_interval_s: float | None = None  # None: latency-aware polling
-    max_tasks: int | None = None  # the cost guard: most paid submissions a run may make
-    # Resilience: the client's request meter, the budget of unknown outcomes
-    # before the run stops, the failure brake, and each task's deadline.
-    rate_limit: float | None = None  # API requests per second; None: unmetered
-    max_unknown: UnknownBudget = UnknownBudget()  # a count or a share; 0: no budget
-    halt_on_failure: FailureBrake | None = FailureBrake()  # None: `off`
-    task_timeout: float | None = None  # seconds; None: no deadline
-    defaults: Mapping[str, FieldValue | tuple[str, ...]] = field(default_factory=dict)
-    columns: ColumnMap = field(default_factory=ColumnMap)
-    delimiter: str | None = None  # None: sniffed from the CSV header
-    allow_models: frozenset[str] = frozenset()  # unknown slugs passed through as they are
-    output: OutputSpec = field(default_factory=OutputSpec)
-    shard: Shard | None = None  # --shard K/N: only the rows whose id hashes to K
-    prompt_suffixes: Mapping[str, str] = field(default_factory=dict)  # id: text `retry` added
-    strict_checks: bool = False  # a result failing an output check fails its row
-    prices: PriceTable | None = None  # the user's price table, for the plan's cost
-    max_cost: float | None = None  # the cost guard in money, with a price table
-    #: default name -> line of the job file it is given on, for messages.
-    default_lines: Mapping[str, int] = field(default_factory=dict, compare=False)
-    request_timeout_s: float = 120.0  # bounds on the service (BOUND_CHECKS, hardening.md)
-    max_wait_s: float = 600.0
-    allow_private_downloads: bool = False
-    uploads: UploadsPolicy = UploadsPolicy()  # delete the uploads after each finished run
-    # A run nobody watches (NIGHTLY_CHECKS, docs/runs.md): the spend cap, the
-    # deadline and its grace, the metrics file, the notifications.
-    max_spend: float | None = None  # in the price table's currency; None: no cap
-    deadline: Deadline | None = None
-    deadline_grace: float = DEFAULT_DEADLINE_GRACE_S  # seconds
-    metrics_file: Path | None = None  # resolved relative to the job file's folder
-    notify: tuple[str, ...] = ()  # Apprise URLs
-
-
-#: Settings the command line may override (`defaults:` only comes from files).
-SETTING_NAMES: tuple[str, ...] = (
-    (
-        "manifest",
-        "model",
-        "output_dir",
-        "concurrency",
-        "poll_interval_s",
-        "columns",
-        "delimiter",
-        "allow_models",
-        "max_tasks",
-        "output",
-        "shard",
-        "rate_limit",
-        "max_unknown",
-        "halt_on_failure",
-        "task_timeout",
-        "strict_checks",
-        "max_cost",
-        "prices",
-        "uploads",
-    )
-    + tuple(BOUND_CHECKS)
-    + tuple(NIGHTLY_CHECKS)
-)
+#: Settings the command line and Python may override (`defaults:` only comes from files).
+SETTING_NAMES: tuple[str, ...] = tuple(SETTINGS)
 #: Settings whose value in the job file is a mapping or a list rather than a single value.
-_MAPPING_SETTINGS = frozenset({"columns", "allow_models", "output", "prices", "uploads", "notify"})
+_MAPPING_SETTINGS = frozenset(name for name, spec in SETTINGS.items() if spec.structured)
 JOB_KEYS: tuple[str, ...] = SETTING_NAMES + ("defaults",)
+_CHECKS: dict[str, Callable[[object], object]] = {
+    name: spec.check for name, spec in SETTINGS.items()
+}
 
 
 def _check_model_allowed(job: JobSettings) -> str | None:
@@ -146,35 +63,6 @@ def _check_model_allowed(job: JobSettings) -> str | None:
         f"model must be one of: {', '.join(catalogue.models)} (got {job.model!r}); to send "
         f"another model anyway, pass --allow-model {job.model} or list it under allow_models:"
     )
-
-
-_CHECKS: dict[str, Callable[[object], object]] = {
-    "manifest": check_path("manifest"),
-    "model": check_model,
-    "output_dir": check_path("output_dir"),
-    "concurrency": whole_number(
-        "concurrency", "a positive whole number of tasks in flight", minimum=1
-    ),
-    "poll_interval_s": positive_number("poll_interval_s", "seconds"),
-    "columns": parse_columns,
-    "delimiter": check_delimiter,
-    "allow_models": check_allow_models,
-    "max_tasks": whole_number(
-        "max_tasks", "a whole number of paid submissions, 0 or more", minimum=0
-    ),
-    "output": parse_output,
-    "shard": check_shard,
-    "rate_limit": positive_number("rate_limit", "requests per second"),
-    "max_unknown": parse_unknown_budget,
-    "halt_on_failure": parse_failure_brake,
-    "task_timeout": positive_number("task_timeout", "seconds"),
-    "strict_checks": check_bool("strict_checks"),
-    "max_cost": check_max_cost,
-    "prices": parse_prices,
-    "uploads": parse_uploads,
-    **BOUND_CHECKS,
-    **NIGHTLY_CHECKS,
-}
 
 
 def load_job(source: Path) -> JobSettings:

@@ -2,8 +2,8 @@
 deadline (`deadline`, `deadline_grace`), the metrics file (`metrics_file`)
 and the notifications (`notify`). Each check raises ValueError with the
 setting's name and what it accepts, which job.py turns into a FILE:LINE
-message or a usage error, as for every other setting (`NIGHTLY_CHECKS`,
-beside setting_checks.BOUND_CHECKS).
+message or a usage error, as for every other setting (declared in
+settings.py).
 
 A deadline is a duration from the run's start (`90m`, `2h`, `1h30m`, `45s`,
 or bare seconds) or a moment: a time of day (`06:00`, local time, its next
@@ -15,11 +15,10 @@ so `retry` and the next night read `06:00` afresh.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
-from batchedit.manifest.setting_checks import as_number, check_path
+from batchedit.manifest.setting_checks import as_number
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -139,13 +138,3 @@ def check_notify(value: object) -> tuple[str, ...]:
                 "slack://..., mailto://..., ntfy://...; see https://github.com/caronc/apprise/wiki)"
             )
     return urls
-
-
-#: The nightly settings' checks, merged into job.py's table of settings.
-NIGHTLY_CHECKS: dict[str, Callable[[object], object]] = {
-    "max_spend": check_max_spend,
-    "deadline": parse_deadline,
-    "deadline_grace": check_deadline_grace,
-    "metrics_file": check_path("metrics_file"),
-    "notify": check_notify,
-}

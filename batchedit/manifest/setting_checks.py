@@ -139,13 +139,3 @@ def check_max_cost(value: object) -> float:
             f"max_cost must be an amount in the price table's currency, 0 or more (got {value!r})"
         )
     return number
-
-
-#: The settings that bound what the service may do (docs/hardening.md): each
-#: request's total deadline, the longest wait it may ask for before the run
-#: stops (exit 3), and results from http and private addresses.
-BOUND_CHECKS: dict[str, Callable[[object], object]] = {
-    "request_timeout_s": positive_number("request_timeout_s", "seconds"),
-    "max_wait_s": positive_number("max_wait_s", "seconds"),
-    "allow_private_downloads": check_bool("allow_private_downloads"),
-}

@@ -2,15 +2,17 @@
 thread for tests that drive the synchronous CLI. Fast defaults throughout:
 millisecond latencies, so no test waits on real seconds of polling.
 
-An autouse check holds the suite to that: any single `time.sleep` or
-`asyncio.sleep` in the test process that spends more than 50 ms of real time
-fails its test at teardown (`@pytest.mark.real_time("why")` opts out)."""
+An autouse check holds the suite to that: a `time.sleep` or `asyncio.sleep`
+in the test process that spends more than 50 ms of real time, or a thread or
+task whose sleeps spend more than 200 ms in all, fails its test at teardown
+(`@pytest.mark.real_time("why")` opts out)."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack
 from typing import Any
@@ -84,19 +86,76 @@ def threaded_simulator(
         simulator.stop()
 
 
-#: The longest real sleep a test may take; more is a test waiting on the wall clock.
+#: The longest single real sleep a test may take; more is a test waiting on the wall clock.
 MAX_REAL_SLEEP_S = 0.05
+#: The most real sleeping one flow of control (a thread, or an asyncio task) may
+#: do in a test, in all: a loop sleeping in short steps waits as long as one
+#: long sleep does. Per flow, because concurrent sleeps overlap in time (forty
+#: pollers each sleeping 10 ms cost 10 ms, not 400).
+MAX_FLOW_SLEEP_S = 0.2
+
+
+class SleepLedger:
+    """Each flow's real sleeping in one test: a sleep counts for the time it
+    really waited and was asked to wait, the smaller of the two (a long poll
+    interval cut short by a wake-up costs nothing, and a short sleep stretched
+    by a busy machine is not the test's doing)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._flows: weakref.WeakKeyDictionary[object, float] = weakref.WeakKeyDictionary()
+        self.long_sleeps_s: list[float] = []
+        self.long_flows: dict[str, float] = {}
+
+    def note(self, flow: object, name: str, asked_s: float, started: float) -> None:
+        spent_s = min(max(0.0, asked_s), time.monotonic() - started)
+        with self._lock:
+            if spent_s > MAX_REAL_SLEEP_S:
+                self.long_sleeps_s.append(spent_s)
+            total_s = self._flows.get(flow, 0.0) + spent_s
+            self._flows[flow] = total_s
+            if total_s > MAX_FLOW_SLEEP_S:
+                self.long_flows[name] = total_s
+
+    def complaint(self) -> str | None:
+        parts = []
+        if self.long_sleeps_s:
+            worst = ", ".join(f"{s * 1000:.0f} ms" for s in sorted(self.long_sleeps_s)[::-1][:5])
+            parts.append(
+                f"{len(self.long_sleeps_s)} real sleep(s) over {MAX_REAL_SLEEP_S * 1000:.0f} ms "
+                f"(longest: {worst})"
+            )
+        if self.long_flows:
+            worst = ", ".join(
+                f"{name} {s * 1000:.0f} ms"
+                for name, s in sorted(self.long_flows.items(), key=lambda item: -item[1])[:3]
+            )
+            parts.append(
+                f"real sleeping over {MAX_FLOW_SLEEP_S * 1000:.0f} ms in all in one flow ({worst})"
+            )
+        return "; ".join(parts) or None
+
+
+def _current_flow() -> tuple[object, str]:
+    """The asyncio task running this code, or else its thread."""
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:  # no running loop in this thread
+        task = None
+    if task is not None:
+        return task, f"task {task.get_name()}"
+    thread = threading.current_thread()
+    return thread, f"thread {thread.name}"
 
 
 @pytest.fixture(autouse=True)
 def no_long_real_sleeps(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Fail a test any of whose sleeps (its own, the pipeline's real clock, the
-    in-process simulator's, in any thread) spent more than MAX_REAL_SLEEP_S.
+    """Fail a test that waits on the wall clock: one of whose sleeps (its own,
+    the pipeline's real clock, the in-process simulator's, in any thread) spent
+    more than MAX_REAL_SLEEP_S, or one flow of whose sleeps spent more than
+    MAX_FLOW_SLEEP_S in all (a wait in short steps is still a wait).
 
-    A sleep counts for the time it really waited and was asked to wait, the
-    smaller of the two: a long poll interval cut short by a wake-up costs
-    nothing, and a short sleep stretched by a busy machine is not the test's
-    doing. `asyncio.sleep` is replaced on the module, where the real clock
+    `asyncio.sleep` is replaced on the module, where the real clock
     (`clock.LoopClock`) and the simulator look it up at each call; sleeps in
     a subprocess are out of reach and are kept short by their options instead."""
     exempt = request.node.get_closest_marker("real_time")
@@ -105,30 +164,24 @@ def no_long_real_sleeps(request: pytest.FixtureRequest) -> Iterator[None]:
             pytest.fail("@pytest.mark.real_time needs a reason: why real seconds", pytrace=False)
         yield
         return
-    long_sleeps_s: list[float] = []
-    lock = threading.Lock()
+    ledger = SleepLedger()
     real_async_sleep = asyncio.sleep
     real_sleep = time.sleep
-
-    def note(asked_s: float, started: float) -> None:
-        spent_s = min(max(0.0, asked_s), time.monotonic() - started)
-        if spent_s > MAX_REAL_SLEEP_S:
-            with lock:
-                long_sleeps_s.append(spent_s)
 
     async def watched_async_sleep(delay: float, result: Any = None) -> Any:
         started = time.monotonic()
         try:
             return await real_async_sleep(delay, result)
         finally:
-            note(delay, started)
+            ledger.note(*_current_flow(), delay, started)
 
     def watched_sleep(seconds: float) -> None:
         started = time.monotonic()
         try:
             real_sleep(seconds)
         finally:
-            note(seconds, started)
+            thread = threading.current_thread()
+            ledger.note(thread, f"thread {thread.name}", seconds, started)
 
     patches: list[tuple[object, str, object]] = [
         (asyncio, "sleep", watched_async_sleep),
@@ -143,11 +196,10 @@ def no_long_real_sleeps(request: pytest.FixtureRequest) -> Iterator[None]:
     finally:
         for (module, name, _), original in zip(patches, originals, strict=True):
             setattr(module, name, original)
-    if long_sleeps_s:
-        worst = ", ".join(f"{s * 1000:.0f} ms" for s in sorted(long_sleeps_s, reverse=True)[:5])
+    complaint = ledger.complaint()
+    if complaint is not None:
         pytest.fail(
-            f"{len(long_sleeps_s)} real sleep(s) over {MAX_REAL_SLEEP_S * 1000:.0f} ms "
-            f"(longest: {worst}); use the virtual clock or millisecond latencies, "
+            f"{complaint}; use the virtual clock or millisecond latencies, "
             "or mark the test @pytest.mark.real_time(reason)",
             pytrace=False,
         )

@@ -175,8 +175,8 @@ class HostileServer:
     async def _stream(self, request: web.Request, *, fast: bool) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "application/json"})
         await response.prepare(request)
-        # Trickling: a byte every 40 ms never trips a read timeout (nor the
-        # suite's 50 ms sleep check), yet never ends within the request deadline.
+        # Trickling: a byte every 40 ms never trips a read timeout, yet never
+        # ends within the request deadline.
         piece = b"0" * 65536 if fast else b"0"
         await response.write(b'{"code": 0, "data": {"status": "processing", "pad": "')
         loop = asyncio.get_running_loop()

@@ -286,7 +286,8 @@ def test_simulate_leaves_no_scratch_folder_even_after_a_killed_run(tmp_path: Pat
     left = run_dir / ".batchedit" / "batchedit-sim-killed"
     left.mkdir(parents=True)
     (left / "result.png").write_bytes(b"\x89PNG" + bytes(1000))  # as a kill -9 leaves it
-    assert main(["run", str(manifest), "--out", str(run_dir), "--simulate", *FAST]) == 0
+    simulate = ["--simulate", "--sim-latency", "0-0.02"]
+    assert main(["run", str(manifest), "--out", str(run_dir), *simulate, *FAST]) == 0
     # The killed run's scratch is gone; what stays is the simulator's store (issue 16:
     # `--simulate` remembers its tasks for re-runs), and no scratch file in it.
     assert [p.name for p in (run_dir / ".batchedit").iterdir() if p.is_dir()] == [STORE_DIR]

@@ -18,6 +18,7 @@ from contextlib import suppress
 from functools import partial
 from pathlib import Path
 
+import pytest
 from support import ThreadedSimulator, read_report, write_csv, write_image
 
 from batchedit.state.journal import Undecodable, read_entries
@@ -26,6 +27,9 @@ from batchedit.state.rundir import RunPaths
 Simulators = Callable[..., ThreadedSimulator]
 FAST = ["--poll-interval", "0.01", "--no-progress", "--concurrency", "16", "--yes"]
 WAIT_LIMIT_S = 30.0
+#: A test that waits (in 5 ms steps, `wait_for`) for a run in a subprocess to get
+#: somewhere: real seconds of another process, out of any test clock's reach.
+WAITS_ON_A_CHILD = pytest.mark.real_time("waits for a batchedit subprocess to reach a point")
 
 
 def catalog(folder: Path, rows: int) -> Path:
@@ -117,6 +121,7 @@ def partial_files(run_dir: Path) -> list[Path]:
     return [path for path in run_dir.rglob("*.part")]
 
 
+@WAITS_ON_A_CHILD
 def test_sigterm_stops_with_exit_130_and_pending_rows_that_keep_their_task(
     tmp_path: Path, threaded_simulator: Simulators
 ) -> None:
@@ -139,6 +144,7 @@ def test_sigterm_stops_with_exit_130_and_pending_rows_that_keep_their_task(
     assert not partial_files(run_dir)
 
 
+@WAITS_ON_A_CHILD
 def test_runs_killed_at_random_moments_then_rerun_pay_each_row_once(
     tmp_path: Path, threaded_simulator: Simulators
 ) -> None:
@@ -185,6 +191,7 @@ def test_runs_killed_at_random_moments_then_rerun_pay_each_row_once(
         assert (run_dir / output["path"]).stat().st_size == output["bytes"]
 
 
+@WAITS_ON_A_CHILD
 def test_a_second_signal_exits_at_once_leaving_no_half_written_file(
     tmp_path: Path, threaded_simulator: Simulators
 ) -> None:
@@ -213,6 +220,7 @@ def test_a_second_signal_exits_at_once_leaving_no_half_written_file(
     assert statuses <= {"pending", "unknown"} and "pending" in statuses
 
 
+@WAITS_ON_A_CHILD
 def test_a_stop_stops_even_when_stderr_and_stdout_are_closed(
     tmp_path: Path, threaded_simulator: Simulators
 ) -> None:
@@ -259,6 +267,7 @@ def journal_latest(run_dir: Path) -> tuple[dict[str, str], set[str]]:
     return latest, with_task
 
 
+@WAITS_ON_A_CHILD
 def test_a_stop_or_a_kill_during_a_back_off_leaves_the_row_pending(
     tmp_path: Path, threaded_simulator: Simulators
 ) -> None:

@@ -331,7 +331,8 @@ def test_the_plan_counts_paid_images_and_the_question_names_them(tmp_path: Path)
 def test_the_compare_sample_job_runs_both_models_side_by_side(tmp_path: Path) -> None:
     job = Path(__file__).parent.parent / "jobs" / "compare" / "job.yaml"
     run_dir = tmp_path / "compare"
-    assert main(["run", str(job), "--simulate", "--out", str(run_dir), *FAST]) == 0
+    simulate = ["--simulate", "--sim-latency", "0-0.02"]
+    assert main(["run", str(job), *simulate, "--out", str(run_dir), *FAST]) == 0
     report = read_report(run_dir)
     models = {line["model"] for line in report}
     assert models == {"google/nano-banana-pro-edit", "bytedance/seedream-5.0-lite-edit"}

@@ -13,7 +13,15 @@ from functools import partial
 from pathlib import Path
 
 from support import read_report
-from test_interrupts import WAIT_LIMIT_S, JournalTail, catalog, reached, start_run, wait_for
+from test_interrupts import (
+    WAIT_LIMIT_S,
+    WAITS_ON_A_CHILD,
+    JournalTail,
+    catalog,
+    reached,
+    start_run,
+    wait_for,
+)
 
 from batchedit.cli import main
 from batchedit.pipeline.runner import _prepare_run_dir
@@ -59,6 +67,7 @@ def test_the_demo_twice_with_an_output_deleted_fetches_it_again_and_pays_nothing
     assert second[0]["outputs"][0]["sha256"] == first[0]["outputs"][0]["sha256"]
 
 
+@WAITS_ON_A_CHILD
 def test_an_interrupted_simulate_run_resumes_its_tasks_and_pays_each_row_once(
     tmp_path: Path,
 ) -> None:

@@ -1,5 +1,6 @@
-"""The conftest check that holds the suite to no real sleep over 50 ms: run on
-a small suite of its own in a subprocess (out of this test's own check)."""
+"""The conftest check that holds the suite to no real sleep over 50 ms, and no
+thread or task sleeping over 200 ms in all: run on a small suite of its own in
+a subprocess (out of this test's own check)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,26 @@ def test_a_long_wait_cut_short_passes():
     asyncio.run(main())
 
 
+def test_short_steps_that_add_up_fail():
+    for _ in range(10):
+        time.sleep(0.03)
+
+
+def test_short_asyncio_steps_in_one_task_that_add_up_fail():
+    async def main():
+        for _ in range(10):
+            await asyncio.sleep(0.03)
+
+    asyncio.run(main())
+
+
+def test_short_sleeps_side_by_side_pass():
+    async def main():
+        await asyncio.gather(*(asyncio.sleep(0.03) for _ in range(10)))
+
+    asyncio.run(main())
+
+
 @pytest.mark.real_time("a subprocess that must see real seconds")
 def test_an_explicit_exemption_passes():
     time.sleep(0.08)
@@ -59,7 +80,7 @@ def test_the_sleep_check_fails_long_real_sleeps_and_names_them(
         "markers =\n    real_time(reason): exempt from the sleep check\n"
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=5, errors=3)
+    result.assert_outcomes(passed=8, errors=5)
     errors = {
         line.split()[1].split("::")[1] for line in result.outlines if line.startswith("ERROR")
     }
@@ -67,6 +88,15 @@ def test_the_sleep_check_fails_long_real_sleeps_and_names_them(
         "test_a_long_sleep_fails",
         "test_a_long_asyncio_sleep_fails",
         "test_an_exemption_without_a_reason_fails",
+        "test_short_steps_that_add_up_fail",
+        "test_short_asyncio_steps_in_one_task_that_add_up_fail",
     }
     # a sleep counts for what it asked or really took, the smaller: 80 ms exactly
     result.stdout.fnmatch_lines(["*1 real sleep(s) over 50 ms (longest: 80 ms)*"] * 2)
+    # ten steps of 30 ms are 300 ms in one flow: the thread's, or the task's
+    result.stdout.fnmatch_lines(
+        [
+            "*real sleeping over 200 ms in all in one flow (thread MainThread 300 ms)*",
+            "*real sleeping over 200 ms in all in one flow (task Task-* 300 ms)*",
+        ],
+    )

@@ -96,10 +96,11 @@ MAX_FLOW_SLEEP_S = 0.2
 
 
 class SleepLedger:
-    """Each flow's real sleeping in one test: a sleep counts for the time it
-    really waited and was asked to wait, the smaller of the two (a long poll
-    interval cut short by a wake-up costs nothing, and a short sleep stretched
-    by a busy machine is not the test's doing)."""
+    """Each flow's real sleeping in one test: a sleep that ran to its end counts
+    for the time it really waited and was asked to wait, the smaller of the two
+    (a short sleep stretched by a busy machine is not the test's doing); one
+    cancelled before its end (a poll wait cut short by a wake-up, a grace
+    period ended by the answer) is not counted at all."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -170,10 +171,11 @@ def no_long_real_sleeps(request: pytest.FixtureRequest) -> Iterator[None]:
 
     async def watched_async_sleep(delay: float, result: Any = None) -> Any:
         started = time.monotonic()
-        try:
-            return await real_async_sleep(delay, result)
-        finally:
-            ledger.note(*_current_flow(), delay, started)
+        # A sleep cancelled before its end counts nothing: it was the upper bound
+        # of a wait for something else (an answer, a wake-up), which came first.
+        woken = await real_async_sleep(delay, result)
+        ledger.note(*_current_flow(), delay, started)
+        return woken
 
     def watched_sleep(seconds: float) -> None:
         started = time.monotonic()

@@ -29,8 +29,11 @@ def test_a_long_asyncio_sleep_fails():
 
 def test_a_long_wait_cut_short_passes():
     async def main():
+        # A 30 s upper bound on a wait for an event that comes after 80 ms.
+        woken = asyncio.Event()
+        asyncio.get_running_loop().call_later(0.08, woken.set)
         sleeper = asyncio.ensure_future(asyncio.sleep(30))
-        await asyncio.sleep(0.005)
+        await woken.wait()
         sleeper.cancel()
         await asyncio.gather(sleeper, return_exceptions=True)
 

@@ -15,7 +15,7 @@ import io
 import re
 from dataclasses import dataclass
 
-from PIL import Image, ImageDraw, ImageFont, ImageOps
+from PIL import Image, ImageChops, ImageDraw, ImageFont, ImageOps
 
 from batchedit.catalogue import ratio_size
 from batchedit.simulator.provenance import ServiceMetadata, encode_result
@@ -26,6 +26,7 @@ _DATA_URI = re.compile(r"^data:image/[A-Za-z0-9.+-]+;base64,", re.ASCII)
 PNG_MAX_PIXELS = 1_250_000
 _PLACEHOLDER_PX = 512
 _BAND_WORDS = 8
+_WHITE_LEVEL = 250
 #: What a defective result (`defect_rate`) gets wrong.
 DEFECTS = ("small", "ratio", "blank")
 
@@ -116,10 +117,15 @@ def render_edit(
     picture = _open_picture(source, (width, height))
     if picture is None:
         picture = placeholder_image(placeholder_seed)
+    # A product shot on white keeps its white backdrop, as a real edit of a
+    # catalogue photo does (channel profiles check it): only the product is tinted.
+    on_white = _white_border(picture)
     # Colour work on the reduced picture, before the upscale, keeps 4K cheap.
-    picture = _shift_hue(picture, (_prompt_hue(prompt) + 37 * variant) % 256 or 32)
-    picture = ImageOps.fit(picture, (width, height), Image.Resampling.BICUBIC)
-    _draw_band(picture, prompt)
+    shifted = _shift_hue(picture, (_prompt_hue(prompt) + 37 * variant) % 256 or 32)
+    if on_white:
+        shifted = Image.composite(picture, shifted, _white_mask(picture))
+    picture = ImageOps.fit(shifted, (width, height), Image.Resampling.BICUBIC)
+    _draw_band(picture, prompt, inset=on_white)
     return _encode(picture, fmt, meta)
 
 
@@ -174,20 +180,45 @@ def _shift_hue(picture: Image.Image, shift: int) -> Image.Image:
     return Image.merge("HSV", (hue, saturation, value)).convert("RGB")
 
 
-def _draw_band(picture: Image.Image, prompt: str) -> None:
+def _white_mask(picture: Image.Image) -> Image.Image:
+    """255 where a pixel is white or nearly (every channel at least 250)."""
+    red, green, blue = picture.convert("RGB").split()
+    darkest = ImageChops.darker(ImageChops.darker(red, green), blue)
+    return darkest.point(lambda level: 255 if level >= _WHITE_LEVEL else 0)
+
+
+def _white_border(picture: Image.Image) -> bool:
+    """Every pixel of the picture's outermost 2 % is white: a product on white."""
+    mask = _white_mask(picture)
+    width, height = mask.size
+    band = max(1, min(width, height) // 50)
+    if width <= 2 * band or height <= 2 * band:
+        return False
+    inner = mask.crop((band, band, width - band, height - band))
+    return (
+        mask.histogram()[255] - inner.histogram()[255]
+        == width * height - inner.width * inner.height
+    )
+
+
+def _draw_band(picture: Image.Image, prompt: str, *, inset: bool = False) -> None:
+    """The caption band across the bottom; `inset`, clear of the edges, so a
+    white backdrop stays white all round."""
     width, height = picture.size
     band_px = max(12, height // 10)
+    edge = max(2, min(width, height) // 25) if inset else 0
     draw = ImageDraw.Draw(picture)
-    draw.rectangle((0, height - band_px, width, height), fill=(20, 20, 20))
+    bottom_px = height - edge
+    draw.rectangle((edge, bottom_px - band_px, width - edge, bottom_px), fill=(20, 20, 20))
     font = ImageFont.load_default(size=max(8, band_px // 2))
     words = prompt.split()[:_BAND_WORDS]
-    margin = band_px // 4
+    margin = band_px // 4 + edge
     while words and draw.textlength(" ".join(words), font=font) > width - 2 * margin:
         words.pop()
     if words:
         text = " ".join(words)
         _, top, _, bottom = draw.textbbox((0, 0), text, font=font)
-        y = height - band_px + (band_px - (bottom - top)) // 2 - top
+        y = bottom_px - band_px + (band_px - (bottom - top)) // 2 - top
         draw.text((margin, y), text, fill=(250, 250, 250), font=font)
 
 

@@ -54,11 +54,19 @@ class ErrorCategory(StrEnum):
 
 
 class Check(StrEnum):
-    """A check a stored result failed (pipeline/checks.py); the output is kept."""
+    """A check a stored result failed (pipeline/checks.py, and a channel
+    profile's rules, pipeline/profiles.py, as `profile:<rule>`); the output is kept."""
 
     SIZE_MISMATCH = "size_mismatch"
     RATIO_MISMATCH = "ratio_mismatch"
     BLANK = "blank"
+    PROFILE_WHITE_BACKGROUND = "profile:white_background"
+    PROFILE_PRODUCT_FILL = "profile:product_fill"
+    PROFILE_LONG_SIDE = "profile:long_side"
+    PROFILE_MIN_SIZE = "profile:min_size"
+    PROFILE_MAX_SIDE = "profile:max_side"
+    PROFILE_MEGAPIXELS = "profile:megapixels"
+    PROFILE_FILE_SIZE = "profile:file_size"
 
 
 #: Failures after which the task may still hold a result: a plain re-run polls

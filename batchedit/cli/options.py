@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from batchedit.errors import UsageError
+from batchedit.manifest.channels import PROFILES
 from batchedit.manifest.naming import AI_LABELS, C2PA_CHOICES, PROVENANCE
 from batchedit.manifest.settings import SETTINGS, plain
 from batchedit.records import ErrorCategory, Status
@@ -119,11 +120,16 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--c2pa-cert", type=Path, metavar="PEM", help="sign outputs: cert chain")
     group.add_argument("--c2pa-key", type=Path, metavar="PEM", help="sign outputs: private key")
+    group.add_argument(
+        "--profile",
+        choices=tuple(PROFILES),
+        help="shape and check outputs for a sales channel (docs/publishing.md)",
+    )
 
 
 def output_overrides(args: argparse.Namespace) -> dict[str, Setting]:
-    """--output-name, --output-format, --quality, --keep-original and the
-    labelling options: the pieces of `output:` given, laid over the job
+    """--output-name, --output-format, --quality, --keep-original, the
+    labelling options and --profile: the pieces of `output:` given, laid over the job
     file's by apply_overrides."""
     pieces: dict[str, Setting] = {
         "name": getattr(args, "output_name", None),
@@ -133,6 +139,7 @@ def output_overrides(args: argparse.Namespace) -> dict[str, Setting]:
         "ai_label": getattr(args, "ai_label", None),
         "provenance": getattr(args, "provenance", None),
         "c2pa": getattr(args, "c2pa", None),
+        "profile": getattr(args, "profile", None),
     }
     cert, key = getattr(args, "c2pa_cert", None), getattr(args, "c2pa_key", None)
     if (cert is None) != (key is None):

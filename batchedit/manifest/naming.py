@@ -1,7 +1,8 @@
 """Output naming and format: where a row's results go under `outputs/`, and as what.
 
 `output: {name: "{Handle}/{sku}", format: webp, quality: 90, keep_original: false}`
-in the job file, with the labelling settings of docs/outputs.md beside them:
+in the job file (and `profile: amazon|shopify|merchant`, `pad: true`: shaped
+for a sales channel, see channels.py), with the labelling settings of docs/outputs.md beside them:
 `ai_label: composite|trained|off`, `provenance: basic|full`, `c2pa: keep|drop`
 and `c2pa_sign: {cert: FILE, key: FILE}`. The name is a template over the
 row's fields; each value is folded to `[A-Za-z0-9._-]` before it goes in
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from batchedit.fsutil import safe_name
+from batchedit.manifest.channels import PROFILES
 from batchedit.manifest.template import (
     TemplateError,
     render_template,
@@ -48,6 +50,8 @@ OUTPUT_KEYS = (
     "provenance",
     "c2pa",
     "c2pa_sign",
+    "profile",
+    "pad",
 )
 
 
@@ -72,6 +76,8 @@ class OutputSpec:
     provenance: str = PROVENANCE[0]  # full: the prompt goes into the XMP too
     c2pa: str = C2PA_CHOICES[0]  # keep: a manifest-bearing original stays beside
     c2pa_sign: SigningFiles | None = None
+    profile: str | None = None  # a sales channel (channels.py): shaped and checked for it
+    pad: bool = False  # with a profile: padded with white to a square canvas
 
     @property
     def pillow_format(self) -> str | None:
@@ -116,11 +122,13 @@ def parse_output(value: object) -> OutputSpec:
         name=_check_name(value.get("name")),
         format=_check_format(value.get("format")),
         quality=_check_quality(value.get("quality")),
-        keep_original=_check_flag(value.get("keep_original", False)),
+        keep_original=_check_flag(value.get("keep_original", False), "keep_original"),
         ai_label=_check_choice("ai_label", value.get("ai_label"), AI_LABELS),
         provenance=_check_choice("provenance", value.get("provenance"), PROVENANCE),
         c2pa=_check_choice("c2pa", value.get("c2pa"), C2PA_CHOICES),
         c2pa_sign=_check_signing(value.get("c2pa_sign")),
+        profile=_check_profile(value.get("profile")),
+        pad=_check_flag(value.get("pad", False), "pad"),
     )
 
 
@@ -167,6 +175,8 @@ def output_fields(spec: OutputSpec) -> dict[str, object]:
         "c2pa_sign": None
         if spec.c2pa_sign is None
         else {"cert": str(spec.c2pa_sign.cert), "key": str(spec.c2pa_sign.key)},
+        "profile": spec.profile,
+        "pad": spec.pad,
     }
 
 
@@ -217,10 +227,19 @@ def _check_quality(value: object) -> int | None:
     return value
 
 
-def _check_flag(value: object) -> bool:
+def _check_flag(value: object, key: str) -> bool:
     if isinstance(value, bool):
         return value
-    raise ValueError(f"output: keep_original must be true or false (got {value!r})")
+    raise ValueError(f"output: {key} must be true or false (got {value!r})")
+
+
+def _check_profile(value: object) -> str | None:
+    if value is None:
+        return None
+    text = value.strip().lower() if isinstance(value, str) else None
+    if text not in PROFILES:
+        raise ValueError(f"output: profile must be {' or '.join(PROFILES)} (got {value!r})")
+    return text
 
 
 def output_layout(spec: OutputSpec, row: Row) -> str:
@@ -232,5 +251,7 @@ def output_layout(spec: OutputSpec, row: Row) -> str:
     labelling = (spec.ai_label, spec.provenance, spec.c2pa, spec.c2pa_sign is not None)
     if labelling != ("composite", "basic", "keep", False):
         parts.append(list(labelling))  # the defaults leave earlier runs' keys as they were
+    if spec.profile is not None:
+        parts.append({"profile": spec.profile, "pad": spec.pad})
     key = json.dumps(parts)
     return hashlib.sha256(key.encode()).hexdigest()[:16]

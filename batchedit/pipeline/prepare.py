@@ -14,6 +14,7 @@ Synchronous, for the writer's thread.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ from PIL import Image
 
 from batchedit.containers import Layout
 from batchedit.errors import DownloadError
+from batchedit.manifest.channels import PROFILES, ChannelProfile
 from batchedit.manifest.naming import OutputSpec
 from batchedit.pictures import (
     MAX_ANY_PIXELS,
@@ -37,6 +39,7 @@ from batchedit.pictures import (
 from batchedit.pipeline.c2pa_boxes import sign_output
 from batchedit.pipeline.checks import ExpectedShape, check_image, format_limit_problem
 from batchedit.pipeline.metadata import (
+    Carried,
     Provenance,
     encode_image,
     fit_xmp,
@@ -45,6 +48,7 @@ from batchedit.pipeline.metadata import (
     restamp_xmp,
 )
 from batchedit.pipeline.payload import same_pixels
+from batchedit.pipeline.profiles import profile_checks, shape_for_profile
 from batchedit.records import Check
 
 EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
@@ -52,6 +56,8 @@ EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
 #: A JPEG whose pixels are only checked is decoded no smaller than this on its
 #: long side (the blank check reads a 64 px sample of it).
 CHECK_DECODE_PX = 512
+#: The JPEG quality of a result a channel profile re-encodes, unless `quality` says.
+PROFILE_QUALITY = 90
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +141,10 @@ def prepare_output(
     reduced scale."""
     layout = _inspect(data, max_pixels)
     checked_only = (
-        layout.format == "JPEG" and spec.pillow_format in (None, "JPEG") and not layout.c2pa
+        layout.format == "JPEG"
+        and spec.pillow_format in (None, "JPEG")
+        and not layout.c2pa
+        and spec.profile is None  # a channel's rules read the full picture
     )
     draft_px = CHECK_DECODE_PX if checked_only else None
     image = _open(data, layout)
@@ -150,6 +159,22 @@ def prepare_output(
                 raise DownloadError(exc.message, retry_may_cure=False) from exc
     finally:
         image.close()
+
+
+def _shape(
+    image: Image.Image,
+    carried: Carried,
+    spec: OutputSpec,
+    channel: ChannelProfile,
+    source_format: str,
+) -> tuple[Image.Image, Carried, str, bool]:
+    """The picture shaped for a sales channel (profiles.py), its metadata, the
+    format to store and whether it must be encoded: new pixels always are."""
+    target = spec.pillow_format or ("JPEG" if channel.jpeg_srgb else source_format)
+    shaped = shape_for_profile(image, channel, pad=spec.pad, icc_profile=carried.icc_profile)
+    if not shaped.changed:
+        return image, carried, target, target != source_format
+    return shaped.image, dataclasses.replace(carried, icc_profile=shaped.icc_profile), target, True
 
 
 def _prepare(
@@ -169,17 +194,23 @@ def _prepare(
     source_format = source.format
     source_c2pa = layout.c2pa
     checks = check_image(image, expected, (width, height))
+    carried = read_carried(image)
     target = spec.pillow_format or source_format
+    must_encode = target != source_format
+    channel = None if spec.profile is None else PROFILES[spec.profile]
+    if channel is not None:  # decoded in full: its size is the layout's
+        image, carried, target, must_encode = _shape(image, carried, spec, channel, source_format)
+        width, height = image.size
     problem = format_limit_problem(target, width, height)
     if problem is not None:
         raise DownloadError(problem)
-    carried = read_carried(image)
     xmp = carried.xmp
     if spec.ai_label != "off":
         xmp = label_xmp(carried.xmp, spec.ai_label, provenance)
     xmp = fit_xmp(xmp, target, spec.ai_label, provenance)
-    if target != source_format:
-        output = encode_image(image, target, spec.quality, carried, xmp)
+    if must_encode:
+        quality = spec.quality or (PROFILE_QUALITY if channel is not None else None)
+        output = encode_image(image, target, quality, carried, xmp)
     elif xmp == carried.xmp or xmp is None:
         output = data
     elif source_c2pa:  # the new XMP breaks the manifest: write a file without it
@@ -192,7 +223,9 @@ def _prepare(
         title = f"{provenance.task_id}.{EXTENSIONS[target]}"
         output = sign_output(output, target, data, source_format, spec.c2pa_sign, title)
         signed = True
-    if output is not data and (signed or target == source_format):
+    if channel is not None:
+        checks = (*checks, *profile_checks(image, len(output), channel))
+    if output is not data and (signed or not must_encode):
         # What is stored must be the image checked: relabelled in place, the
         # same pixel bytes say so; anything else must decode, whatever made it.
         if not same_pixels(data, output, target):

@@ -184,22 +184,27 @@ def test_several_images_of_a_row_become_additional_image_links(
     )
     run = tmp_path / "run"
     assert main(["run", str(manifest), "--out", str(run), *FAST]) == 0
-    args = ["export", str(run), "--allow-simulated", "--to", f"s3://{bucket}/p"]
-    args += ["--public-base-url", CDN]
+    sheet = write_csv(tmp_path / "d.csv", [{"id": "duo", "decision": "approved", "choice": "2"}])
+    assert main(["decisions", str(run), "--import", str(sheet)]) == 0
+    args = ["export", str(run), "--allow-simulated", "--public-base-url", CDN]
+    assert main([*args, "--to", f"s3://{bucket}/one"]) == 0  # the chosen candidate only
+    names = [Path(o["path"]).name for o in read_report(run)[0]["outputs"]]
+    assert f"one/{names[1]}" in s3.keys(bucket) and f"one/{names[0]}" not in s3.keys(bucket)
+
+    args += ["--to", f"s3://{bucket}/p", "--all-candidates"]
     assert main([*args, "--feed", "merchant", "--feed", "shopify"]) == 0
     merchant = rows(s3.get(bucket, "p/merchant-center-images.tsv"), delimiter="\t")
-    names = [Path(o["path"]).name for o in read_report(run)[0]["outputs"]]
-    assert merchant[0] == {
+    assert merchant[0] == {  # the chosen first, the rest as additional images
         "id": "duo",
-        "image_link": f"{CDN}/{names[0]}",
-        "additional_image_link": f"{CDN}/{names[1]}",
+        "image_link": f"{CDN}/{names[1]}",
+        "additional_image_link": f"{CDN}/{names[0]}",
     }
     assert merchant[1]["additional_image_link"] == ""
     shopify = rows(s3.get(bucket, "p/shopify-images.csv"))
-    assert [(r["Handle"], r["Image Position"]) for r in shopify] == [
-        ("duo-bag", "1"),
-        ("duo-bag", "2"),
-        ("solo-bag", "1"),
+    assert [(r["Handle"], r["Image Position"], r["Image Src"]) for r in shopify] == [
+        ("duo-bag", "1", f"{CDN}/{names[1]}"),
+        ("duo-bag", "2", f"{CDN}/{names[0]}"),
+        ("solo-bag", "1", shopify[2]["Image Src"]),
     ]
     assert "Variant SKU" not in shopify[0]  # no SKU: the rows are products, not variants
 

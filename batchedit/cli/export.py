@@ -78,6 +78,12 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="N",
         help="files written at a time",
     )
+    export.add_argument(
+        "--all-candidates",
+        action="store_true",
+        help="publish every output of a row with several (param.n), the chosen first and "
+        "the rest as additional images (default: the chosen one only)",
+    )
     export.add_argument("--no-progress", action="store_true", help="no progress bar")
     export.set_defaults(handler=command_export)
 
@@ -94,9 +100,12 @@ def command_export(args: argparse.Namespace) -> int:
         max_in_flight=args.concurrency,
         show_progress=not args.no_progress and sys.stderr.isatty(),
         allow_simulated=args.allow_simulated,
+        all_candidates=args.all_candidates,
     )
     with run_lock(run.paths):  # a run going would be rewriting what is published
         done = asyncio.run(export_outputs(run, args.to, options))
+    for warning in done.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     verb = "linked" if args.link else "written"
     line = f"{done.files} file(s) in {done.where} ({done.written} {verb} now"
     if done.replaced:

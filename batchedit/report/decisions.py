@@ -1,11 +1,17 @@
 """Review decisions: `decisions.jsonl` in the run directory, and what they mean now.
 
-One JSON line per change (`id`, `sha256`, `decision`, `note`, `at`), appended
+One JSON line per change (`id`, `sha256`, `decision`, `note`, `at`, and
+`choice`: which of a row's candidates to publish, 1-based), appended
 and fsynced as each is made, so a reviewer's work survives a crash or a
 closed tab; the latest line per row wins. A decision names the output it was
 made on by its sha256: once a retry replaces that output, the decision is
 stale and the row is undecided again, without anything rewriting the file.
 A torn last line (a crash mid-append) is ignored, never fatal.
+
+A row that returned several outputs (`param.n`) has candidates; `choice` names
+the one `export` publishes. Without a choice, the first. A choice the row's
+outputs no longer reach (a re-run returned fewer) is stale: the first is
+published and the export says so (`chosen_output`).
 """
 
 from __future__ import annotations
@@ -42,9 +48,10 @@ class Decision:
     at: str = ""  # ISO 8601, UTC
     task_id: str | None = None  # the task that made it: a resubmit that happens to
     # return identical bytes still makes the decision stale
+    choice: int | None = None  # the candidate to publish, 1-based; None: the first
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "id": self.id,
             "sha256": self.sha256,
             "decision": self.decision.value,
@@ -52,6 +59,9 @@ class Decision:
             "at": self.at,
             "task_id": self.task_id,
         }
+        if self.choice is not None:
+            data["choice"] = self.choice
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Decision:
@@ -64,7 +74,40 @@ class Decision:
             note=str(data.get("note") or ""),
             at=str(data.get("at") or ""),
             task_id=data["task_id"] if isinstance(data.get("task_id"), str) else None,
+            choice=parse_choice(data.get("choice")),
         )
+
+
+def parse_choice(value: object) -> int | None:
+    """A stored or posted choice: a whole number from 1, or None for no choice.
+    Anything else is a ValueError (a bool is not a number here)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"choice must be a whole number from 1 (got {value!r})")
+    return value
+
+
+def chosen_output(record: ReportRecord, decision: Decision | None) -> tuple[int, str | None]:
+    """Which of the row's outputs is chosen (0-based), and, when a recorded choice
+    was set aside for the first, why (for a warning): it was made on an earlier
+    result, or it names a candidate the row no longer has."""
+    if decision is None or decision.choice is None or decision.choice == 1:
+        return 0, None
+    count = len(record.outputs)
+    if review_state(record, decision) is ReviewState.STALE:
+        return 0, (
+            f"row {record.id!r}: choice {decision.choice} was made on an earlier result; "
+            "the first candidate is taken"
+        )
+    if decision.choice > count:
+        return 0, (
+            f"row {record.id!r}: choice {decision.choice} is stale, the row now has "
+            f"{count} output(s) (re-run since?); the first candidate is taken"
+        )
+    return decision.choice - 1, None
 
 
 def decided_sha256(record: ReportRecord) -> str | None:

@@ -1,8 +1,10 @@
 """`batchedit export RUN_DIR --to DEST`: the chosen results, where the shop reads them.
 
 DEST is a local folder or an object store prefix (`s3://`, `gs://`, `az://`):
-each chosen row's outputs are published under their output names (the path
-under `outputs/`), and `feed.csv` beside them lists them (id, file, sha256,
+each chosen row's chosen candidate (decisions.py: `choice`, else its first
+output) is published under its output name (the path under `outputs/`);
+`all_candidates` publishes every output of the row, the chosen first, so the
+feeds list the rest as additional images. And `feed.csv` beside them lists them (id, file, sha256,
 width, height, format, model, decision, and `image_link` under
 `--public-base-url`) for a shop import to map, a cell that could start a
 spreadsheet formula with a `'` before it (manifest/spreadsheet.py);
@@ -28,6 +30,7 @@ from pathlib import Path, PurePosixPath
 from batchedit.errors import UsageError
 from batchedit.manifest.spreadsheet import spreadsheet_row
 from batchedit.records import OutputFile, ReportRecord, Status, Verdict
+from batchedit.report.decisions import Decision, chosen_output
 from batchedit.report.publish.destination import CONTENT_TYPES, Upload
 from batchedit.report.publish.feeds import FEED_KINDS, PublishedRow, merchant_feed
 from batchedit.report.publish.links import PublicBase
@@ -54,6 +57,7 @@ class ExportOptions:
     max_in_flight: int = MAX_IN_FLIGHT  # files written at a time
     show_progress: bool = False
     allow_simulated: bool = False  # publish the simulator's results too
+    all_candidates: bool = False  # every output of a row, the chosen first; else the chosen
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +69,7 @@ class Exported:
     removed: int  # written by an earlier export, no longer chosen, removed (--prune)
     left: int  # written by an earlier export, no longer chosen, left in place
     replaced: int  # someone else's files replaced (--force)
+    warnings: tuple[str, ...] = ()  # choices set aside for the first candidate
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +93,8 @@ async def export_outputs(
             "--feed merchant/shopify name each picture by its URL: give --public-base-url, "
             "the address DEST is served at"
         )
-    items = list(_chosen(run, options.only))
+    warnings: list[str] = []
+    items = list(_chosen(run, options, warnings))
     if not options.allow_simulated:
         _refuse_simulated(run, items)
     feeds = [Feed(FEED, _feed_csv(items, base), "text/csv")]
@@ -128,6 +134,7 @@ async def export_outputs(
         synced.removed,
         synced.left,
         synced.replaced,
+        tuple(warnings),
     )
 
 
@@ -164,12 +171,28 @@ def _published_rows(items: Sequence[_Item]) -> list[PublishedRow]:
     return rows
 
 
-def _chosen(run: RunReport, only: Verdict | None) -> Iterator[_Item]:
+def _chosen(run: RunReport, options: ExportOptions, warnings: list[str]) -> Iterator[_Item]:
+    """Per row to publish: its chosen output, then (all_candidates) the others in order."""
+    only = options.only
     for record in run.records:
         if record.status is not Status.SUCCEEDED or (only and record.decision is not only):
             continue
-        for output in record.outputs:
+        for output in _candidates(record, run.decisions.get(record.id), options, warnings):
             yield _Item(record, output, _output_name(run, output))
+
+
+def _candidates(
+    record: ReportRecord, decision: Decision | None, options: ExportOptions, warnings: list[str]
+) -> list[OutputFile]:
+    if not record.outputs:
+        return []
+    index, set_aside = chosen_output(record, decision)
+    if set_aside is not None:
+        warnings.append(set_aside)
+    chosen = record.outputs[index]
+    if not options.all_candidates:
+        return [chosen]
+    return [chosen, *(output for n, output in enumerate(record.outputs) if n != index)]
 
 
 def _refuse_simulated(run: RunReport, items: list[_Item]) -> None:

@@ -31,6 +31,7 @@ from batchedit.report.counts import ReportCounts
 from batchedit.report.decisions import (
     Decision,
     ReviewState,
+    chosen_output,
     read_decisions,
     review_state,
     with_decisions,
@@ -221,6 +222,7 @@ def _row_view(
         note="" if stale else note,  # a note on a result that is gone is not this one's
         previous_note=note if stale else "",
         checks=run.checks.get(record.id, ()),
+        choice=chosen_output(record, decision)[0] + 1,
         changed=started is not None and (record.finished_at or "") >= started,
     )
 

@@ -60,6 +60,7 @@ class RowView:
     previous_note: str = ""  # a stale decision's note: shown, never carried over
     checks: tuple[str, ...] = ()  # failed output checks
     changed: bool = False  # finished in the last run
+    choice: int = 1  # the candidate export publishes (1-based), of several outputs
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +157,7 @@ def _row_data(view: RowView) -> dict[str, Any]:
         "note": view.note,
         "was": view.previous_note,
         "sha": record.outputs[0].sha256 if record.outputs else "",
+        "choice": view.choice,
         "changed": view.changed,
         "checks": list(view.checks),
         "prompt": record.prompt or "",

@@ -42,8 +42,10 @@ from batchedit.records import ReportRecord, Verdict
 from batchedit.report.decisions import (
     Decision,
     append_decisions,
+    chosen_output,
     clean_note,
     decided_sha256,
+    parse_choice,
     review_state,
 )
 from batchedit.report.review import RunReport, all_pictures, load_run, write_run_page
@@ -143,8 +145,24 @@ class ReviewSite:
             raise _error(web.HTTPConflict, f"row {row_id!r} has no result to decide on")
         if body.get("sha256") not in (None, sha256):  # a run replaced it since the page loaded
             raise _error(web.HTTPConflict, f"row {row_id!r} has a new result: reload the page")
+        try:
+            choice = parse_choice(body.get("choice"))
+        except ValueError as exc:
+            raise _error(web.HTTPBadRequest, str(exc)) from exc
+        if choice is not None and choice > len(record.outputs):
+            raise _error(
+                web.HTTPConflict,
+                f"row {row_id!r} has {len(record.outputs)} output(s), not {choice}: "
+                "reload the page",
+            )
         made = Decision(
-            row_id, sha256, Verdict(decision), clean_note(note), utc_now_iso(), record.task_id
+            row_id,
+            sha256,
+            Verdict(decision),
+            clean_note(note),
+            utc_now_iso(),
+            record.task_id,
+            choice,
         )
         async with self._appending:  # one line at a time, each fsynced before the answer
             try:
@@ -157,6 +175,7 @@ class ReviewSite:
             "note": made.note,
             "sha256": made.sha256,
             "at": made.at,
+            "choice": chosen_output(record, made)[0] + 1,
         }
 
     def _record(self, row_id: str) -> ReportRecord:
@@ -177,6 +196,7 @@ class ReviewSite:
             record.id: {
                 "state": review_state(record, run.decisions.get(record.id)).value,
                 "note": decision.note,
+                "choice": chosen_output(record, decision)[0] + 1,
             }
             for record in run.records
             if (decision := run.decisions.get(record.id)) is not None

@@ -124,6 +124,10 @@
       requestAnimationFrame(paint);
     }
   }
+  function chosenTile(row) {
+    // The candidate export publishes: the chosen of several outputs, else the first.
+    return row.out[(row.choice || 1) - 1] || row.out[0];
+  }
   function el(tag, cls, text) {
     const node = document.createElement(tag);
     if (cls) node.className = cls;
@@ -149,7 +153,7 @@
     card.style.width = side + "px";
     const pic = el("div", "pic");
     pic.style.height = side + "px";
-    const out = row.out[0];
+    const out = chosenTile(row);
     if (out.t) {
       const img = el("img");
       img.loading = "lazy";
@@ -255,6 +259,9 @@
     badge.dataset.state = row.state;
     badge.textContent = row.state;
     article.querySelector(".note").textContent = row.note;
+    for (const figure of article.querySelectorAll("figure.cand")) {
+      figure.classList.toggle("chosen", Number(figure.dataset.n) === row.choice);
+    }
     const was = article.querySelector(".was");
     if (was && !row.was) was.remove();
     const side = Number(size.value);
@@ -278,7 +285,7 @@
       return text;
     }
   }
-  async function decide(i, decision, note) {
+  async function decide(i, decision, note, choice) {
     if (i < 0) return;
     if (!live) {
       toast("This page is a copy: run `batchedit review RUN_DIR` to record decisions.");
@@ -295,6 +302,8 @@
       decision: decision,
       note: note === undefined ? row.note : note,
     };
+    // Several candidates: the choice goes with every decision, so none drops it.
+    if (row.out.length > 1) body.choice = choice === undefined ? row.choice : choice;
     let answer;
     try {
       answer = await fetch("api/decisions", {
@@ -313,6 +322,7 @@
     const saved = await answer.json();
     row.state = saved.state;
     row.note = saved.note;
+    row.choice = saved.choice;
     row.was = "";
     show(i);
   }
@@ -335,9 +345,16 @@
     box.showModal();
     $("n-text").focus();
   }
-  function act(i, what) {
+  function choose(i, n) {
+    // Choosing a candidate approves the row with it as the one to publish.
+    if (i < 0) return;
+    if (n > data[i].out.length || data[i].out.length < 2) return;
+    decide(i, "approved", undefined, n);
+  }
+  function act(i, what, n) {
     setCurrent(i, false);
     if (what === "note") askNote(i);
+    else if (what === "choose") choose(i, n);
     else decide(i, what);
   }
   for (const area of [list, grid, compare]) {
@@ -346,7 +363,7 @@
       const holder = event.target.closest("[data-i]");
       const i = area === compare ? current : holder ? Number(holder.dataset.i) : -1;
       if (button && i >= 0) {
-        act(i, button.dataset.act);
+        act(i, button.dataset.act, Number(button.dataset.n));
         event.stopPropagation();
       } else if (area === grid && holder) {
         setCurrent(i, false);
@@ -365,7 +382,7 @@
   function fillCompare() {
     const row = data[current];
     const before = largest(row.in[0]);
-    const after = largest(row.out[0]);
+    const after = largest(chosenTile(row));
     for (const id of ["c-before", "s-before"]) setImage($(id), before);
     for (const id of ["c-after", "s-after"]) setImage($(id), after);
     $("c-id").textContent = row.id;
@@ -418,6 +435,7 @@
     else if (key === "n") askNote(current);
     else if (key === "Enter" && current >= 0) openCompare();
     else if (key === "g") setMode(mode === "grid" ? "list" : "grid");
+    else if (/^[1-9]$/.test(key) && current >= 0 && data[current].out.length > 1) choose(current, Number(key));
     else if (key === "?") $("help").showModal();
     else return;
     event.preventDefault();

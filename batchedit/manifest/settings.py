@@ -225,18 +225,17 @@ class JobSettings:
         check=parse_output,
         structured=True,
         doc="output names, formats, labels and channel profile: `{name, format, quality, "
-        "keep_original, ai_label, provenance, c2pa, c2pa_sign, profile, pad}`; on the "
-        "command line one flag a piece "
-        "(below; see [Output names and formats](#output-names-and-formats))",
+        "keep_original, ai_label, provenance, c2pa, c2pa_sign, profile, pad}`; on the command "
+        "line one flag a piece (below; see [Output names and formats](#output-names-and-formats))",
     )
     strict_checks: bool = setting(
         False,
         check=check_bool("strict_checks"),
         flag="--strict-checks",
         switch=True,
-        doc="a result of the wrong size or shape, blank, or breaking its channel profile's "
-        "rules, fails its row (`download`) "
-        "instead of succeeding with `checks` (see [checks](outputs.md#every-result-checked))",
+        doc="a result of the wrong size or shape, blank, or breaking its channel profile's rules, "
+        "fails its row (`download`) instead of succeeding with `checks` "
+        "(see [checks](outputs.md#every-result-checked))",
     )
     rate_limit: float | None = setting(
         None,

@@ -247,6 +247,8 @@ def test_odd_task_ids_never_reach_a_path(tmp_path: Path, hostile: Any) -> None:
     assert server.counts["poll"] == 0 and server.counts["other"] == 0, server.counts
     for status, _, message in errors(report):
         assert status == "failed" and "unsafe to use in a path" in message
+    # Charged by the service though never polled: each row counts its paid submit.
+    assert [record["attempts"] for record in report] == [1] * ROWS
     assert "forged" not in "".join(
         line for line in run.stderr.splitlines() if line.startswith("ERROR")
     )

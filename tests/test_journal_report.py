@@ -13,16 +13,27 @@ from hypothesis import strategies as st
 from batchedit.fsutil import MAX_NAME_CHARS, safe_name
 from batchedit.origins import SIMULATE
 from batchedit.pipeline.finishing import outcome_entry
-from batchedit.records import EditRequest, ImageRef, InvalidRow, Problem, Row, Status
+from batchedit.records import (
+    EditRequest,
+    ErrorCategory,
+    ImageRef,
+    InvalidRow,
+    Problem,
+    Row,
+    RowError,
+    Status,
+)
 from batchedit.report.report_file import request_record, write_report
 from batchedit.state.fingerprint import FileDigests, request_fingerprint
 from batchedit.state.history import JournalIndex
 from batchedit.state.journal import (
+    Finished,
     Journal,
     JournalEntry,
     Submitted,
     Submitting,
     Undecodable,
+    Withdrawn,
     read_entries,
 )
 from batchedit.state.rundir import RunPaths
@@ -124,3 +135,29 @@ def test_safe_names_stay_in_their_folder(row_id: str) -> None:
 def test_distinct_ids_get_distinct_names(first: str, second: str) -> None:
     if first != second:
         assert safe_name(first) != safe_name(second)
+
+
+async def test_attempts_count_every_intent_not_withdrawn_and_no_refusal(tmp_path: Path) -> None:
+    """Issue 24: a submit the service charged for but whose task id was refused
+    at the trust boundary showed `attempts: 0` while the summary counted it."""
+    paths = RunPaths(tmp_path)
+    journal = await Journal.open(paths.journal)
+    unsafe = RowError(ErrorCategory.SERVER, "the service named a task id unsafe to use")
+    refused = RowError(ErrorCategory.INVALID_REQUEST, "bad parameter", 400)
+    await journal.append(Submitting(1, "charged", "fp", "t"))
+    await journal.append(Finished(1, "charged", "fp", Status.FAILED, error=unsafe))
+    await journal.append(Submitting(2, "refused", "fp", "t"))
+    await journal.append(Withdrawn(2, "refused"))
+    await journal.append(Finished(2, "refused", "fp", Status.FAILED, error=refused))
+    await journal.append(Submitting(3, "retried", "fp", "t"))  # a 503: refused, retried
+    await journal.append(Withdrawn(3, "retried"))
+    await journal.append(Submitting(3, "retried", "fp", "t"))
+    await journal.append(Submitted(3, "retried", "task-3", "fp", "t"))
+    await journal.append(Finished(3, "retried", "fp", Status.SUCCEEDED, task_id="task-3"))
+    await journal.append(Submitting(4, "lost", "fp", "t"))  # no answer: unknown
+    await journal.append(Finished(4, "lost", "fp", Status.UNKNOWN))
+    await journal.close()
+    with JournalIndex.build(paths.journal) as index:
+        counted = {row_id: index.attempts(row_id) for row_id in ("charged", "refused")}
+        counted |= {row_id: index.attempts(row_id) for row_id in ("retried", "lost")}
+    assert counted == {"charged": 1, "refused": 0, "retried": 1, "lost": 1}

@@ -110,6 +110,7 @@ def test_an_allowed_model_the_service_does_not_know_fails_its_row_not_found(
     assert main([*argv, "--poll-interval", "0.01", "--allow-model", "acme/paint"]) == 1
     new, old = read_report(tmp_path / "run")
     assert new["status"] == "failed" and new["error"]["category"] == "not_found"
+    assert new["attempts"] == 0, "a refused submit is withdrawn: nothing was paid"
     assert old["status"] == "succeeded"
     assert simulator.stats()["submits"] == 1
 

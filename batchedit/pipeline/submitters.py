@@ -21,12 +21,12 @@ from batchedit.api.task_state import ResultResource, TaskPhase, TaskState
 from batchedit.catalogue import build_body, current_catalogue
 from batchedit.clock import utc_now_iso
 from batchedit.errors import (
-    AnswerRefused,
     ApiError,
     FatalApiError,
     InputError,
     OutcomeUnknown,
     RateLimited,
+    RequestRejected,
     ResultExpired,
     TransientError,
 )
@@ -45,6 +45,10 @@ log = logging.getLogger(__name__)
 
 #: Times a submit may go back for a slot after its 429 retry budget is spent.
 MAX_SUBMIT_ROUNDS = 4
+#: A paid submit's answers that provably created no task: each is journaled as
+#: a withdrawal of its intent. Every other end of an intent was paid for, and
+#: the journal's `attempts` (state/history.py) and the summary both count it.
+REFUSALS = (TransientError, FatalApiError, RequestRejected)
 
 
 class Submitters:
@@ -131,8 +135,9 @@ class Submitters:
                     return
                 except ApiError as exc:
                     turn.known()
-                    if isinstance(exc, AnswerRefused):
-                        # Accepted under a task id unsafe to ask about: paid, never polled.
+                    if not isinstance(exc, REFUSALS):
+                        # Not a refusal (a task id unsafe to ask about: AnswerRefused):
+                        # the service charged for it, though it is never polled.
                         turn.paid()
                     await services.finish.without_task(
                         row, fingerprint, Status.FAILED, exc, submitted_at
@@ -180,13 +185,13 @@ class Submitters:
                 except asyncio.CancelledError:
                     turn.paid()  # unanswered: `unknown`, and counted as spent like one
                     raise
-            except (TransientError, FatalApiError) as exc:
+            except REFUSALS as exc:
                 refusal = exc
             finally:
                 gate.answered()  # off the wire: a stop need not wait through a back-off
-            # Refused before any task was made (429, a refused connection, 401, 402).
+            # Refused before any task was made (429, a refused connection, 400, 401, 402).
             await services.journal.append(Withdrawn(row.index, row.id))
-            if isinstance(refusal, FatalApiError) or retry == client.retry.max_retries:
+            if not isinstance(refusal, TransientError) or retry == client.retry.max_retries:
                 raise refusal
             await client.back_off(refusal, retry, what="submit")
         raise AssertionError("unreachable")

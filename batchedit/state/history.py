@@ -6,10 +6,14 @@ back by offset only when the row comes up. That keeps a few dozen bytes per
 row in memory however long the journal grows, and it keys on the row's id, not
 its position, so inserting rows into a manifest does not confuse a re-run.
 
-Paid submissions are counted as the contract's `attempts`: every accepted
-submit, every submit whose answer never came (an `unknown` outcome, or an
-intent with nothing after it because the process died mid-request), and never
-a submit the service refused.
+Paid submissions are counted as the contract's `attempts`, by one rule: a
+submit's intent (`Submitting`) is paid unless a withdrawal (`Withdrawn`)
+answers it, since the submitters withdraw every intent the service refused
+without creating a task. So an accepted submit counts, a submit whose answer
+never came counts (an `unknown` outcome, or an intent with nothing after it
+because the process died mid-request), an answer refused at the trust
+boundary after the service charged (an unsafe task id) counts, and a refusal
+never does.
 
 Each entry names the API origin it is about (origins.py); an entry written
 before origins were recorded counts as the directory's `unrecorded_origin`
@@ -137,18 +141,7 @@ class JournalIndex:
                 continue
             row_id = entry.id
             unreadable.pop(row_id, None)  # a readable line written after it is newer news
-            attempts = latest.get(row_id, (-1, 0))[1]
-            if isinstance(entry, Submitting):
-                if row_id in intents:
-                    attempts += 1  # the earlier intent never got its answer
-                intents.add(row_id)
-            elif isinstance(entry, Submitted) or (
-                isinstance(entry, Finished) and entry.status is Status.UNKNOWN
-            ):
-                attempts += 1
-                intents.discard(row_id)
-            else:
-                intents.discard(row_id)
+            attempts = _attempts_after(entry, latest.get(row_id, (-1, 0))[1], intents)
             latest[row_id] = (offset, attempts)
         with contextlib.suppress(OSError):  # no journal yet: nothing read, start at 0
             self._end = self._path.stat().st_size
@@ -183,6 +176,26 @@ class JournalIndex:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _attempts_after(entry: JournalEntry, attempts: int, intents: set[str]) -> int:
+    """The row's paid submissions once `entry` is taken in (`intents`: the ids
+    whose latest intent is still unanswered, updated here)."""
+    row_id = entry.id
+    if isinstance(entry, Submitting):
+        paid = row_id in intents  # the earlier intent never got its answer
+        intents.add(row_id)
+        return attempts + paid
+    answered = row_id in intents
+    intents.discard(row_id)
+    if isinstance(entry, Withdrawn):
+        return attempts  # refused: the service created no task
+    if isinstance(entry, Submitted):
+        return attempts + 1
+    # An intent answered by an end and not withdrawn was paid (a task id refused
+    # at the trust boundary); an unknown outcome without an intent is a line
+    # written before intents were.
+    return attempts + (answered or entry.status is Status.UNKNOWN)
 
 
 def _note_unreadable(path: Path, entry: Undecodable, unreadable: dict[str, Undecodable]) -> None:

@@ -12,7 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from batchedit.origins import SIMULATED_LABEL
+from batchedit.origins import SIMULATED_LABEL, Origin
 from batchedit.redact import scrub
 
 #: A value of a manifest column: CSV gives strings, YAML any scalar.
@@ -223,8 +223,48 @@ class OutputFile:
 
 
 @dataclass(frozen=True, slots=True)
+class ResumeKey:
+    """What a re-run needs of a row the journal knew, should the journal be
+    lost: kept in its report line (`resume`), read back by `run
+    --rebuild-state`. The fingerprint of the request the row's outcome
+    answers and the API origin that made it (key and whether a simulator:
+    the report's own `origin` says only `simulated` for the latter); for a
+    succeeded row, its result URLs with their expiry and the output layout
+    its files were written under (see state/entries.py)."""
+
+    fingerprint: str
+    origin: Origin | None = None  # None: the journal recorded none
+    result_urls: tuple[str, ...] = ()
+    expires_at: str | None = None
+    layout: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "fingerprint": self.fingerprint,
+            "results": list(self.result_urls),
+            "expires_at": self.expires_at,
+            "layout": self.layout,
+        }
+        if self.origin is not None:
+            data.update(self.origin.to_json())  # "origin": key, "simulated": bool
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ResumeKey:
+        expires_at, layout = data.get("expires_at"), data.get("layout")
+        return cls(
+            fingerprint=str(data["fingerprint"]),
+            origin=Origin.from_json(data),
+            result_urls=tuple(str(url) for url in data.get("results") or ()),
+            expires_at=None if expires_at is None else str(expires_at),
+            layout=None if layout is None else str(layout),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class ReportRecord:
-    """One line of report.jsonl, exactly the contract's fields."""
+    """One line of report.jsonl: the contract's fields, and `resume`, what a
+    lost journal is rebuilt from (docs/runs.md)."""
 
     id: str
     row: int
@@ -248,6 +288,7 @@ class ReportRecord:
     #: simulator's, None when no task was made or the journal did not record it.
     origin: str | None = None
     cost: float | None = None  # attempts at the price table's price; None: no table or price
+    resume: ResumeKey | None = None  # None: the journal holds nothing for this request
 
     @property
     def simulated(self) -> bool:
@@ -276,6 +317,7 @@ class ReportRecord:
             "latency_s": self.latency_s,
             "fields": dict(self.fields),
             "decision": None if self.decision is None else self.decision.value,
+            "resume": None if self.resume is None else self.resume.to_json(),
         }
 
     @classmethod
@@ -302,6 +344,7 @@ class ReportRecord:
             checks=tuple(Check(name) for name in data.get("checks") or ()),
             origin=_optional_text(data.get("origin")),
             cost=_number_or_none(data.get("cost")),
+            resume=ResumeKey.from_json(data["resume"]) if data.get("resume") else None,
         )
 
 

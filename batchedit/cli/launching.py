@@ -25,8 +25,8 @@ from batchedit.errors import InternalError, LocalFailure, SourceError, UsageErro
 from batchedit.eventloop import run_coroutine
 from batchedit.events import notice, say
 from batchedit.manifest.job import JobSettings
-from batchedit.pipeline.config import RunOutcome
-from batchedit.pipeline.launch import Confirm, LaunchOptions, RunRefused, StopSignals, start_run
+from batchedit.pipeline.config import RunOutcome, RunRefused
+from batchedit.pipeline.launch import Confirm, LaunchOptions, StopSignals, start_run
 from batchedit.pipeline.run_plan import RunPlan
 from batchedit.pipeline.runner import as_local_failure
 from batchedit.pipeline.stop import StopReason

@@ -35,6 +35,7 @@ from batchedit.manifest.job import apply_overrides, load_job
 from batchedit.manifest.settings import RETRY, RUN
 from batchedit.pipeline.latency_store import user_cache_dir
 from batchedit.pipeline.launch import LaunchOptions
+from batchedit.pipeline.lost_state import state_folder_gone
 from batchedit.pipeline.resume import RetryScope
 from batchedit.records import Status, Verdict
 from batchedit.report.decisions import clean_note
@@ -61,6 +62,12 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         action="store_true",
         help="run SOURCE into a run directory another job file or manifest made (default: "
         "refused, exit 2); the directory is then bound to SOURCE",
+    )
+    run.add_argument(
+        "--rebuild-state",
+        action="store_true",
+        help="the run directory's journal is lost (deleted, emptied, unreadable): rebuild it "
+        "from report.jsonl, settling every row whose outputs verify by sha256, then run",
     )
     add_launch_options(run)
     add_simulate_options(run)
@@ -122,6 +129,9 @@ def command_run(args: argparse.Namespace) -> int:
 def command_retry(args: argparse.Namespace) -> int:
     """The source RUN_DIR is bound to, with the settings of its last run, limited
     to the rows now in the statuses asked for; the command line still wins."""
+    gone = state_folder_gone(args.run_dir)
+    if gone is not None:
+        raise UsageError(gone)
     invocation = load_invocation(args.run_dir)
     bound = read_binding(RunPaths(args.run_dir))
     if bound is not None:
@@ -181,6 +191,7 @@ def _launch_options(
         # A simulator's timings are not a service's: --simulate keeps them in the run only.
         latency_cache_dir=None if args.no_latency_cache or simulate else user_cache_dir(),
         new_source=getattr(args, "new_source", False),
+        rebuild_state=getattr(args, "rebuild_state", False),
     )
 
 

@@ -42,6 +42,7 @@ async def arun(
     strict: bool = False,
     only_statuses: Collection[Status | str] | None = None,
     new_source: bool = False,
+    rebuild_state: bool = False,
     **settings: object,
 ) -> RunSummary:
     """Run the job file or manifest `source` into the run directory `out` (or
@@ -52,14 +53,21 @@ async def arun(
     `settings` are job-file keys and win over the file. `only_statuses`
     re-runs just the rows now in those statuses, as `batchedit retry` does.
     `new_source` runs `source` into a run directory another source made
-    (`--new-source`); without it that is refused (`RunRefused`)."""
+    (`--new-source`); without it that is refused (`RunRefused`).
+    `rebuild_state` rebuilds a lost journal from report.jsonl first, as `run
+    --rebuild-state` does; without it a run directory whose journal is lost
+    raises StateLost (a RunRefused), nothing sent."""
     job = job_from(source, out=out, settings=settings)
     endpoint = endpoint_from_env(base_url=base_url, api_key=api_key)
     scope = None
     if only_statuses is not None:
         scope = RetryScope(statuses=frozenset(Status(s) for s in only_statuses))
     options = LaunchOptions(
-        strict=strict, retry_rows=scope, endpoint=endpoint, new_source=new_source
+        strict=strict,
+        retry_rows=scope,
+        endpoint=endpoint,
+        new_source=new_source,
+        rebuild_state=rebuild_state,
     )
     invocation = Invocation(source=_absolute(source), overrides=recorded(settings, out))
     outcome, _ = await start_run(
@@ -77,6 +85,7 @@ def run(
     strict: bool = False,
     only_statuses: Collection[Status | str] | None = None,
     new_source: bool = False,
+    rebuild_state: bool = False,
     **settings: object,
 ) -> RunSummary:
     """`arun` in an event loop of its own, for code that is not async."""
@@ -94,6 +103,7 @@ def run(
             strict=strict,
             only_statuses=only_statuses,
             new_source=new_source,
+            rebuild_state=rebuild_state,
             **settings,
         )
     )

@@ -1,5 +1,6 @@
 """What a run is given (RunConfig) and how it ended (RunOutcome): the two
-records that cross between the launcher, the pipeline and the tests."""
+records that cross between the launcher, the pipeline and the tests; and
+RunRefused, for a run that must not start."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 from batchedit.api.client import RetryPolicy, ServiceLimits
 from batchedit.api.endpoint import Endpoint
-from batchedit.errors import FatalApiError, ReportNotWritten
+from batchedit.errors import FatalApiError, ReportNotWritten, UsageError
 from batchedit.manifest.job import JobSettings
 from batchedit.pipeline.breaker import BreakerSettings
 from batchedit.pipeline.resume import RetryScope
@@ -16,6 +17,12 @@ from batchedit.pipeline.scheduler import LatencyAwarePolicy, Policy, PollPolicy,
 from batchedit.pipeline.stop import StopReason, exit_code
 from batchedit.report.summary import RunSummary
 from batchedit.state.rundir import RunPaths
+
+
+class RunRefused(UsageError):
+    """The run must not start (--strict, every row invalid, a cost guard, no
+    confirmation, a lost journal); nothing was submitted and a new run
+    directory is removed."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,9 @@
 the steps between parsed settings and the pipeline.
 
 In order: take the run directory's lock (a second run at once exits 2); refuse
-a source other than the one the directory is bound to (`source_check.py`); plan
+a source other than the one the directory is bound to (`source_check.py`);
+refuse a directory whose journal is lost, or rebuild it when asked
+(`lost_state.py`); plan
 every row against the journal (`planning.survey_run`, which also drafts the
 report for the run to finish) so the run knows before the first request how
 many paid submissions it will make; print the problems (grouped) and the plan
@@ -26,7 +28,6 @@ from collections.abc import Callable, Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, AsyncExitStack
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -37,7 +38,9 @@ from batchedit.errors import (
 from batchedit.events import add_secret, notice
 from batchedit.manifest.job import JobSettings
 from batchedit.origins import SIMULATE, Origin
+from batchedit.pipeline.config import RunRefused
 from batchedit.pipeline.local_images import remove_unstarted_run_dir
+from batchedit.pipeline.lost_state import recover_state
 from batchedit.pipeline.nightly import announced
 from batchedit.pipeline.planning import Survey, SurveyedRun, as_the_run_dir_asks, survey_run
 from batchedit.pipeline.resume import RetryScope
@@ -47,7 +50,7 @@ from batchedit.pipeline.source_check import bind_run_dir, source_refusal
 from batchedit.simulator import SCRATCH_PREFIX, SimOptions, running_simulator
 from batchedit.state.fingerprint import FileDigests
 from batchedit.state.invocation import Invocation, save_invocation
-from batchedit.state.lock import run_lock
+from batchedit.state.lock import RunLock, run_lock
 from batchedit.state.prompt_notes import save_prompt_notes
 from batchedit.state.rundir import RunPaths
 
@@ -72,11 +75,7 @@ class LaunchOptions:
     endpoint: Endpoint | None = None  # None: from the environment (unless simulating)
     latency_cache_dir: Path | None = None  # the per-user cache of task durations; None: unused
     new_source: bool = False  # --new-source: run another source into a bound run directory
-
-
-class RunRefused(UsageError):
-    """The run must not start (--strict, every row invalid, a cost guard, no
-    confirmation); nothing was submitted and a new run directory is removed."""
+    rebuild_state: bool = False  # --rebuild-state: a lost journal rebuilt from report.jsonl
 
 
 Confirm = Callable[[str], bool]
@@ -130,14 +129,14 @@ async def _start_run(
     origin = SIMULATE if endpoint is None else endpoint.origin
     paths = RunPaths(job.output_dir)
     new_run_dir = not paths.root.exists()
-    with run_lock(paths):
+    with run_lock(paths, claim=False) as lock:
         refused = source_refusal(paths, invocation.source, new_source=options.new_source)
         if refused is not None:
             raise RunRefused(refused)
         job, notes = as_the_run_dir_asks(job, paths, options.add_to_prompts)
         surveyed: SurveyedRun | None = None
         try:
-            surveyed = await _survey(job, paths, options, origin, own_loop=own_loop)
+            surveyed = await _survey(job, paths, options, origin, lock, err, own_loop=own_loop)
             planned = surveyed.survey
             plan = plan_from_survey(job, planned)
             _tell(job, planned, plan, err)
@@ -169,14 +168,43 @@ async def _start_run(
 
 
 async def _survey(
-    job: JobSettings, paths: RunPaths, options: LaunchOptions, origin: Origin, *, own_loop: bool
+    job: JobSettings,
+    paths: RunPaths,
+    options: LaunchOptions,
+    origin: Origin,
+    lock: RunLock,
+    err: TextIO | None,
+    *,
+    own_loop: bool,
 ) -> SurveyedRun:
-    """The plan of every row against `origin` (`planning.survey_run`). In a loop
-    of our own nothing else runs yet, so it runs right here (Ctrl-C stops it at
-    once); in a caller's loop, in a thread, since it hashes files and the
-    caller's other tasks go on."""
-    survey = partial(survey_run, job, paths, FileDigests(), origin=origin, retry=options.retry_rows)
-    return survey() if own_loop else await asyncio.to_thread(survey)
+    """A lost journal refused, or rebuilt when asked (`lost_state.py`), then the
+    plan of every row against `origin` (`planning.survey_run`). In a loop of our
+    own nothing else runs yet, so it runs right here (Ctrl-C stops it at once);
+    in a caller's loop, in a thread, since it hashes files and the caller's
+    other tasks go on."""
+
+    def work() -> SurveyedRun:
+        recover_state(
+            paths,
+            job.source,
+            claim=lock.claim,
+            tell=lambda line: _say(line, "rebuilt", err),
+            rebuild=options.rebuild_state,
+            retrying=options.retry_rows is not None,
+        )
+        return survey_run(job, paths, FileDigests(), origin=origin, retry=options.retry_rows)
+
+    return work() if own_loop else await asyncio.to_thread(work)
+
+
+def _say(
+    line: str, event: str, err: TextIO | None, fields: dict[str, object] | None = None
+) -> None:
+    """A line before the run: on stderr from the command line, else in the log."""
+    if err is None:
+        log.warning("%s", line)
+    else:
+        notice(event, line, file=err, fields=fields)
 
 
 #: At most this many grouped problem lines before a run; the rest are counted.
@@ -199,10 +227,7 @@ def _tell(job: JobSettings, planned: Survey, plan: RunPlan, err: TextIO | None) 
                 "rows": group.count,
                 "lines": group.lines,
             }
-        if err is None:
-            log.warning("%s", line)
-        else:
-            notice("problem", line, file=err, fields=fields)
+        _say(line, "problem", err, fields)
     if err is None:
         log.info("%s", plan.line())
     else:

@@ -25,6 +25,7 @@ from batchedit.records import (
     InvalidRow,
     OutputFile,
     ReportRecord,
+    ResumeKey,
     Row,
     RowError,
     Status,
@@ -150,6 +151,8 @@ def outcome_record(
     if history is None:
         return replace(asked, status=status, attempts=attempts)
     latest = history.latest
+    # What rebuilds this outcome if the journal is lost (run --rebuild-state).
+    resume = None if fingerprint is None else ResumeKey(fingerprint, history.origin)
     if history.unreadable is not None:
         return replace(
             asked,
@@ -157,11 +160,19 @@ def outcome_record(
             task_id=history.task_id if status is Status.PENDING else None,
             error=RowError(ErrorCategory.UNKNOWN_OUTCOME, _unreadable_message(history)),
             attempts=attempts,
+            resume=resume,
         )
     if history.fingerprint != fingerprint:
         return replace(asked, status=status, attempts=attempts)
     origin = None if history.origin is None else history.origin.label
     if isinstance(latest, Finished):
+        if resume is not None:
+            resume = replace(
+                resume,
+                result_urls=latest.result_urls,
+                expires_at=latest.expires_at,
+                layout=latest.layout,
+            )
         return replace(
             asked,
             origin=origin,
@@ -174,6 +185,7 @@ def outcome_record(
             finished_at=latest.finished_at,
             latency_s=latest.latency_s,
             checks=latest.checks,
+            resume=resume,
         )
     if isinstance(latest, Submitted):
         return replace(
@@ -183,6 +195,7 @@ def outcome_record(
             task_id=latest.task_id,
             submitted_at=latest.at,
             attempts=attempts,
+            resume=resume,
         )
     error = RowError(ErrorCategory.UNKNOWN_OUTCOME, UNKNOWN_MESSAGE)
     submitted_at = latest.at if isinstance(latest, Submitting) else None
@@ -193,6 +206,7 @@ def outcome_record(
         error=error,
         attempts=attempts,
         submitted_at=submitted_at,
+        resume=resume,
     )
 
 

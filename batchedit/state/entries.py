@@ -25,6 +25,12 @@ directories made by earlier releases resume as they are.
 `origin` and `simulated` (origins.py) name the API origin the entry is about;
 lines written before they were have neither, and read as `origin` None: the
 journal index decides what such results count as (history.py).
+
+A journal rebuilt from report.jsonl (`run --rebuild-state`) writes one
+`submitted`, `finished` or `withdrawn` line per row the report knew, each with
+`"restored_attempts": N`: the row's paid submissions over every run before the
+rebuild, as the report counted them (the lines that counted them are lost).
+Lines without it are counted one by one (history.py).
 """
 
 from __future__ import annotations
@@ -83,6 +89,7 @@ class Submitted:
     fingerprint: str
     at: str
     origin: Origin | None = None  # None: written before origins were recorded
+    restored_attempts: int | None = None  # written by a rebuild only (see above)
 
     def to_json(self) -> dict[str, Any]:
         line = _line(
@@ -93,7 +100,7 @@ class Submitted:
             fingerprint=self.fingerprint,
             at=self.at,
         )
-        return _with_origin(line, self.origin)
+        return _restored(_with_origin(line, self.origin), self.restored_attempts)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Submitted:
@@ -104,6 +111,7 @@ class Submitted:
             str(data["fingerprint"]),
             str(data["at"]),
             Origin.from_json(data),
+            _restored_attempts(data),
         )
 
 
@@ -115,15 +123,16 @@ class Withdrawn:
     kind: ClassVar[str] = "withdrawn"
     row: int
     id: str
+    restored_attempts: int | None = None  # written by a rebuild only (see above)
 
     fingerprint: ClassVar[None] = None
 
     def to_json(self) -> dict[str, Any]:
-        return _line(self.kind, row=self.row, id=self.id)
+        return _restored(_line(self.kind, row=self.row, id=self.id), self.restored_attempts)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Withdrawn:
-        return cls(int(data["row"]), str(data["id"]))
+        return cls(int(data["row"]), str(data["id"]), _restored_attempts(data))
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +164,7 @@ class Finished:
     layout: str | None = None  # naming.output_layout of the files written
     checks: tuple[Check, ...] = ()  # output checks the stored results failed
     origin: Origin | None = None  # None: written before origins were recorded
+    restored_attempts: int | None = None  # written by a rebuild only (see above)
 
     def to_json(self) -> dict[str, Any]:
         data = _line(
@@ -177,7 +187,7 @@ class Finished:
             data["expires_at"] = self.expires_at
             data["mtimes_ns"] = list(self.output_mtimes_ns)
             data["layout"] = self.layout
-        return _with_origin(data, self.origin)
+        return _restored(_with_origin(data, self.origin), self.restored_attempts)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Finished:
@@ -200,6 +210,7 @@ class Finished:
             layout=_optional_str(data.get("layout")),
             checks=tuple(Check(name) for name in data.get("checks") or ()),
             origin=Origin.from_json(data),
+            restored_attempts=_restored_attempts(data),
         )
 
     @classmethod
@@ -268,3 +279,20 @@ def _with_origin(line: dict[str, Any], origin: Origin | None) -> dict[str, Any]:
 
 def _optional_str(value: object) -> str | None:
     return None if value is None else str(value)
+
+
+def _restored(data: dict[str, Any], attempts: int | None) -> dict[str, Any]:
+    """`data` with a rebuild's count of paid submissions, when it is one's:
+    absent otherwise, so ordinary lines read as before."""
+    if attempts is not None:
+        data["restored_attempts"] = attempts
+    return data
+
+
+def _restored_attempts(data: Mapping[str, Any]) -> int | None:
+    value = data.get("restored_attempts")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"restored_attempts {value!r} is not a count")
+    return value

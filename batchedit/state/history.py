@@ -19,6 +19,10 @@ Each entry names the API origin it is about (origins.py); an entry written
 before origins were recorded counts as the directory's `unrecorded_origin`
 (binding.py), decided once when the index is built.
 
+A journal rebuilt from report.jsonl (`run --rebuild-state`) cannot count the
+lost lines: each of its lines carries the row's count as the report kept it
+(`restored_attempts`), and later lines count on from there.
+
 A line this version cannot decode never erases what earlier lines proved: the
 row keeps its latest readable entry and is marked as having an unreadable one
 after it, and `row_status` holds it (`pending` to be polled when its task id is
@@ -182,6 +186,9 @@ def _attempts_after(entry: JournalEntry, attempts: int, intents: set[str]) -> in
     """The row's paid submissions once `entry` is taken in (`intents`: the ids
     whose latest intent is still unanswered, updated here)."""
     row_id = entry.id
+    if not isinstance(entry, Submitting) and entry.restored_attempts is not None:
+        intents.discard(row_id)  # a rebuilt line: the count the report kept
+        return entry.restored_attempts
     if isinstance(entry, Submitting):
         paid = row_id in intents  # the earlier intent never got its answer
         intents.add(row_id)

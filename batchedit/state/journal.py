@@ -17,11 +17,13 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any
 
 from batchedit.errors import JournalWriteFailed
+from batchedit.fsutil import atomic_writer
 from batchedit.jsonlines import dumps_line, loads
 from batchedit.state.entries import (
     Finished,
@@ -36,13 +38,16 @@ from batchedit.state.entries import (
 __all__ = [
     "Finished",
     "Journal",
+    "JournalCondition",
     "JournalEntry",
     "Submitted",
     "Submitting",
     "Undecodable",
     "Withdrawn",
+    "journal_condition",
     "read_entries",
     "read_entry_at",
+    "write_journal",
 ]
 
 log = logging.getLogger(__name__)
@@ -174,3 +179,49 @@ def read_entry_at(handle: IO[bytes], offset: int) -> JournalEntry | Undecodable:
     if not isinstance(data, dict):
         return Undecodable(None, offset, "not a JSON object")
     return decode_entry(data, offset)
+
+
+class JournalCondition(StrEnum):
+    """Whether a journal can tell anything: the lost-state check's question."""
+
+    MISSING = "missing"
+    EMPTY = "empty"
+    UNREADABLE = "unreadable"  # cannot be opened, or not one line of it is a JSON object
+    READABLE = "readable"
+
+
+def journal_condition(path: Path) -> JournalCondition:
+    """Whether the journal at `path` holds something to read. Reading stops at
+    the first JSON object: a journal with a torn last line, or with lines a
+    newer batchedit wrote, is readable (those lines are dealt with row by row);
+    only one of which not a single line is a JSON object is unreadable.
+    Synchronous: callers run it in a thread."""
+    content = False
+    try:
+        with open(path, "rb") as handle:
+            for line in handle:
+                if not line.strip():
+                    continue
+                content = True
+                try:
+                    if isinstance(loads(line), dict):
+                        return JournalCondition.READABLE
+                except ValueError:
+                    continue
+    except FileNotFoundError:
+        return JournalCondition.MISSING
+    except OSError:
+        return JournalCondition.UNREADABLE
+    return JournalCondition.UNREADABLE if content else JournalCondition.EMPTY
+
+
+def write_journal(path: Path, entries: Iterable[JournalEntry]) -> int:
+    """A whole journal of `entries` at `path`, written aside, fsynced and renamed
+    (a rebuild's; a running journal only appends). Returns the lines written.
+    Synchronous: callers run it in a thread."""
+    written = 0
+    with atomic_writer(path) as out:
+        for entry in entries:
+            out.write(_encode(entry.to_json()))
+            written += 1
+    return written

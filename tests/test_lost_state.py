@@ -90,11 +90,13 @@ def test_a_removed_state_folder_is_refused_then_rebuilt_paying_nothing(
 
     assert run(manifest, run_dir) == 2
     assert main(["retry", str(run_dir), "--status", "failed,unknown", "--no-progress"]) == 2
+    assert main(["plan", str(manifest), "--out", str(run_dir)]) == 2, "the plan says so too"
 
     err = capsys.readouterr().err
     assert "journal" in err and "is missing" in err and "will not guess" in err
     assert f"--out {run_dir} --rebuild-state" in err, "the way out, as a command"
     assert "state folder" in err and "then retry again" in err, "retry says it too"
+    assert err.count(f"--out {run_dir} --rebuild-state") == 3, "run, retry and plan"
     assert counters(simulator) == before, "nothing sent"
     assert tree(run_dir) == files and not RunPaths(run_dir).state_dir.exists(), "nothing changed"
 

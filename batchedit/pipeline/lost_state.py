@@ -73,17 +73,24 @@ def recover_state(
     `rebuild` write the journal again from report.jsonl and `tell` what was
     and was not recovered. `claim` (the lock's state folder and pid file) is
     called once the run may go on: a refused run changes no file."""
-    lost = lost_state(paths)
-    if lost is None:
-        claim()
-        if rebuild:
-            tell(f"--rebuild-state: the journal {paths.journal} is readable; nothing rebuilt")
-        return
     if not rebuild:
-        raise StateLost(_refusal(paths, lost, source, retrying=retrying))
+        refuse_lost_state(paths, source, retrying=retrying)
+        claim()
+        return
     claim()
+    if lost_state(paths) is None:
+        tell(f"--rebuild-state: the journal {paths.journal} is readable; nothing rebuilt")
+        return
     for line in rebuild_journal(paths).words():
         tell(line)
+
+
+def refuse_lost_state(paths: RunPaths, source: Path, *, retrying: bool = False) -> None:
+    """Raise StateLost, with the way out, when the journal is lost; for the
+    run, `retry` and `plan`, which would otherwise plan every row as never sent."""
+    lost = lost_state(paths)
+    if lost is not None:
+        raise StateLost(_refusal(paths, lost, source, retrying=retrying))
 
 
 def _refusal(paths: RunPaths, lost: LostState, source: Path, *, retrying: bool) -> str:

@@ -30,6 +30,7 @@ from batchedit.manifest.job import JobSettings
 from batchedit.manifest.prices import PriceTable
 from batchedit.manifest.problem_digest import ProblemDigest
 from batchedit.origins import Origin
+from batchedit.pipeline.lost_state import refuse_lost_state
 from batchedit.pipeline.planning import Survey, as_the_run_dir_asks, survey
 from batchedit.pipeline.resume import Action
 from batchedit.state.fingerprint import FileDigests
@@ -264,6 +265,7 @@ def plan_job(job: JobSettings, origin: Origin) -> RunPlan:
         paths = RunPaths(job.manifest.parent / f".batchedit-plan-{uuid.uuid4().hex}")
     else:
         paths = RunPaths(job.output_dir)
+        refuse_lost_state(paths, job.source)  # a run would be refused: so is its plan
     job, _ = as_the_run_dir_asks(job, paths)
     return plan_from_survey(job, survey(job, paths, FileDigests(), origin=origin))
 

@@ -21,6 +21,7 @@ from support import TEST_KEY, StartSimulator, ThreadedSimulator, read_report, wr
 
 import batchedit
 from batchedit.cli import main
+from batchedit.origins import Origin, origin_of
 from batchedit.pipeline.lost_state import StateLost
 from batchedit.records import Status
 from batchedit.state.journal import read_entries
@@ -109,7 +110,10 @@ def test_a_removed_state_folder_is_refused_then_rebuilt_paying_nothing(
     again = read_report(run_dir)
     assert {line["status"] for line in again} == {"succeeded"}
     assert [line["attempts"] for line in again] == [1] * ROWS, "attempts kept"
-    assert again == first, "the same report, outcomes and keys"
+    assert again == first, "the same report, outcomes, origins and keys"
+    rebuilt = [entry for _, entry in read_entries(RunPaths(run_dir).journal)]
+    made_by = Origin(origin_of(simulator.base_url).key, simulated=True)
+    assert {getattr(entry, "origin", None) for entry in rebuilt} == {made_by}, "origin kept"
     assert outputs_of(run_dir) == {k: v for k, v in files.items() if k.startswith("outputs/")}
     # The rebuilt journal is an ordinary one: the next run plans from it alone.
     assert run(manifest, run_dir) == 0

@@ -104,7 +104,8 @@ def test_a_removed_state_folder_is_refused_then_rebuilt_paying_nothing(
     assert run(manifest, run_dir, "--rebuild-state") == 0
 
     err = capsys.readouterr().err
-    assert f"{ROWS} row(s) settled (outputs verified by sha256, nothing paid)" in err
+    assert f"{ROWS} succeeded row(s) restored, every output verified by sha256" in err
+    assert f"{ROWS} settled" in err and "0 to submit" in err, "and the plan pays nothing"
     assert "not recovered" not in err
     assert counters(simulator) == before, "a rebuild pays for nothing, polls nothing"
     again = read_report(run_dir)
@@ -141,7 +142,7 @@ def test_an_emptied_or_unreadable_journal_is_refused_then_rebuilt(
 
     assert run(manifest, run_dir, "--rebuild-state") == 0
     err = capsys.readouterr().err
-    assert f"{ROWS} row(s) settled" in err
+    assert f"{ROWS} succeeded row(s) restored" in err
     assert counters(simulator) == before
     assert {line["status"] for line in read_report(run_dir)} == {"succeeded"}
     kept = list(journal.parent.glob("journal.unreadable-*.jsonl"))
@@ -190,7 +191,7 @@ def test_a_rebuild_fetches_a_deleted_output_again_and_says_so(
     assert run(manifest, run_dir, "--rebuild-state") == 0
 
     err = capsys.readouterr().err
-    assert f"{ROWS - 1} row(s) settled" in err
+    assert f"{ROWS - 1} succeeded row(s) restored" in err
     assert f"not recovered: 1 row(s) ({gone['id']}: {gone['outputs'][0]['path']} is missing)" in err
     assert "1 to download again" in err and "0 to submit" in err, "the plan counts it"
     delta = {name: counters(simulator)[name] - before[name] for name in COUNTERS}
@@ -300,3 +301,24 @@ async def test_a_rebuild_polls_tasks_left_running_and_pays_for_none(
     entries = [entry for _, entry in read_entries(RunPaths(out).journal)]
     assert [type(entry).__name__ for entry in entries[:4]] == ["Submitted"] * 4, "rebuilt"
     assert all(getattr(entry, "restored_attempts", None) == 1 for entry in entries[:4])
+
+
+def test_a_rebuild_keeps_the_simulators_results_apart_from_a_real_origins(
+    tmp_path: Path, threaded_simulator: Simulators, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Rebuilt from the report, `run --simulate` results still settle only for
+    `run --simulate`: another origin pays for them, counted by the cost guard."""
+    manifest, run_dir = catalog(tmp_path, rows=4), tmp_path / "run"
+    assert run(manifest, run_dir, "--simulate") == 0
+    shutil.rmtree(RunPaths(run_dir).state_dir)
+    simulator = threaded_simulator()  # another origin than run --simulate's
+    capsys.readouterr()
+
+    assert run(manifest, run_dir, "--rebuild-state", "--max-tasks", "0") == 2
+
+    err = capsys.readouterr().err
+    assert "4 succeeded row(s) restored" in err and "4 to submit" in err
+    assert "hold results from the simulator" in err
+    assert simulator.stats()["submit_requests"] == 0
+    assert run(manifest, run_dir, "--simulate") == 0, "the rebuilt journal stands"
+    assert "4 settled" in capsys.readouterr().err

@@ -74,8 +74,8 @@ class Rebuilt:
             ]
         said = [
             f"rebuilt the journal from report.jsonl ({self.lines} lines): {self.settled} "
-            f"row(s) settled (outputs verified by sha256, nothing paid), {self.to_poll} "
-            f"to poll (task known), {self.kept} failed or unknown kept as they ended"
+            f"succeeded row(s) restored, every output verified by sha256; {self.to_poll} "
+            f"to poll (task known); {self.kept} failed or unknown kept as they ended"
         ]
         if self.not_recovered:
             more = self.not_recovered - len(self.examples)

@@ -22,7 +22,7 @@ from support import TEST_KEY, StartSimulator, ThreadedSimulator, read_report, wr
 import batchedit
 from batchedit.cli import main
 from batchedit.origins import Origin, origin_of
-from batchedit.pipeline.lost_state import StateLost
+from batchedit.pipeline.lost_state import StateLost, lost_state
 from batchedit.records import Status
 from batchedit.state.journal import read_entries
 from batchedit.state.rundir import RunPaths
@@ -322,3 +322,41 @@ def test_a_rebuild_keeps_the_simulators_results_apart_from_a_real_origins(
     assert simulator.stats()["submit_requests"] == 0
     assert run(manifest, run_dir, "--simulate") == 0, "the rebuilt journal stands"
     assert "4 settled" in capsys.readouterr().err
+
+
+def test_a_rebuild_for_another_source_is_refused_unless_new_source(
+    tmp_path: Path, threaded_simulator: Simulators, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The source binding went with the state folder: the rebuild checks the
+    source summary.json names, so another manifest cannot take the report over."""
+    simulator = threaded_simulator()
+    manifest, run_dir = finished_run(tmp_path, simulator)
+    shutil.rmtree(RunPaths(run_dir).state_dir)
+    other = write_csv(tmp_path / "other.csv", [{"id": "x", "prompt": "p", "image": "red.png"}])
+    before, files = counters(simulator), tree(run_dir)
+    capsys.readouterr()
+
+    assert run(other, run_dir, "--rebuild-state") == 2
+
+    err = capsys.readouterr().err
+    assert f"its report was made by {manifest.resolve()}" in err and "--new-source" in err
+    assert f"batchedit run {manifest.resolve()} --out {run_dir} --rebuild-state" in err
+    assert tree(run_dir) == files and counters(simulator) == before, "nothing changed"
+    assert run(other, run_dir, "--rebuild-state", "--new-source") == 0
+    assert counters(simulator)["submits"] == before["submits"] + 1
+    assert [line["id"] for line in read_report(run_dir)] == ["x"]
+
+
+def test_files_in_outputs_count_as_lost_state_only_where_a_run_was(tmp_path: Path) -> None:
+    paths = RunPaths(tmp_path / "run")
+    write_image(paths.outputs / "placed-by-hand.png")
+    assert lost_state(paths) is None, "a folder filled before the first run"
+    paths.summary.write_text("{}")
+    lost = lost_state(paths)
+    assert lost is not None and lost.condition.value == "missing"
+    assert lost.evidence == "outputs/ holds the results of earlier runs"
+    paths.state_dir.mkdir()
+    paths.journal.write_bytes(b'{"v":1,"event":"submitt')  # a torn only line: no object
+    assert lost_state(paths) is not None
+    paths.journal.write_bytes(b'{"v":9,"event":"from the future","id":"a"}\n')
+    assert lost_state(paths) is None, "a newer batchedit's journal is not lost"

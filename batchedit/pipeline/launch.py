@@ -191,6 +191,7 @@ async def _survey(
             tell=lambda line: _say(line, "rebuilt", err),
             rebuild=options.rebuild_state,
             retrying=options.retry_rows is not None,
+            new_source=options.new_source,
         )
         return survey_run(job, paths, FileDigests(), origin=origin, retry=options.retry_rows)
 

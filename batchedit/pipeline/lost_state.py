@@ -47,17 +47,25 @@ class LostState:
 
 def lost_state(paths: RunPaths) -> LostState | None:
     """How the journal is lost, or None: it is readable, or nothing shows that
-    an earlier run journaled anything (a first run, a run that sent nothing)."""
+    an earlier run journaled anything (a first run, a run that sent nothing).
+
+    Files in outputs/ count only beside a sign that a run was here (its
+    summary.json, or what it leaves in the state folder): a folder the user
+    filled before the first run holds no lost state."""
     condition = journal_condition(paths.journal)
     if condition is JournalCondition.READABLE:
         return None
     if _report_holds_outcomes(paths.report):
         evidence = "report.jsonl holds the outcomes of earlier runs"
-    elif _holds_a_file(paths.outputs):
-        evidence = "outputs/ holds results"
+    elif _holds_a_file(paths.outputs) and _a_run_was_here(paths):
+        evidence = "outputs/ holds the results of earlier runs"
     else:
         return None
     return LostState(condition, evidence)
+
+
+def _a_run_was_here(paths: RunPaths) -> bool:
+    return any(path.exists() for path in (paths.summary, paths.invocation, paths.source_binding))
 
 
 def recover_state(
@@ -68,19 +76,32 @@ def recover_state(
     tell: Callable[[str], None],
     rebuild: bool,
     retrying: bool,
+    new_source: bool = False,
 ) -> None:
     """Refuse a run directory whose journal is lost (StateLost), or with
     `rebuild` write the journal again from report.jsonl and `tell` what was
     and was not recovered. `claim` (the lock's state folder and pid file) is
-    called once the run may go on: a refused run changes no file."""
+    called once the run may go on: a refused run changes no file.
+
+    The source binding went with a deleted state folder, so the rebuild checks
+    the source itself: the report is rebuilt only for the source summary.json
+    says made it (the binding's rule, by path), unless `new_source`."""
     if not rebuild:
         refuse_lost_state(paths, source, retrying=retrying)
         claim()
         return
-    claim()
     if lost_state(paths) is None:
+        claim()
         tell(f"--rebuild-state: the journal {paths.journal} is readable; nothing rebuilt")
         return
+    made_by = _source_in_summary(paths)
+    if made_by is not None and not new_source and made_by != source.resolve():
+        raise StateLost(
+            f"{paths.root}: its report was made by {made_by}, and {source} is another "
+            f"source; rebuild it with its own: {_rebuild_command(made_by, paths.root)}, or "
+            "add --new-source to rebuild it and run this source into it anyway"
+        )
+    claim()
     for line in rebuild_journal(paths).words():
         tell(line)
 
@@ -94,7 +115,7 @@ def refuse_lost_state(paths: RunPaths, source: Path, *, retrying: bool = False) 
 
 
 def _refusal(paths: RunPaths, lost: LostState, source: Path, *, retrying: bool) -> str:
-    rebuild = _rebuild_command(source, paths.root)
+    rebuild = _rebuild_command(_source_in_summary(paths) or source, paths.root)
     then = ", then retry again" if retrying else ""
     return (
         f"{paths.root}: {lost.evidence}, but its journal {paths.journal} is "

@@ -169,6 +169,11 @@ def test_a_choice_imported_from_the_decisions_csv(
     lines = (run / "decisions.jsonl").read_text().count("\n")
     assert main(["decisions", str(run), "--import", str(back)]) == 0  # all unchanged
     assert (run / "decisions.jsonl").read_text().count("\n") == lines
+    page = tmp_path / "page.html"  # the static page shows the choice, side by side
+    assert main(["report", str(run), "--html", str(page)]) == 0
+    html = page.read_text(encoding="utf-8")
+    assert '<figure class="cand" data-n="1">' in html
+    assert '<figure class="cand chosen" data-n="2">' in html
     assert_publishes_output_2(run, tmp_path)
 
 

@@ -10,8 +10,8 @@ Two things happen to such a text:
   least MIN_KEY_CHARS long (`check_api_key`), so a key of `k` cannot turn every
   "unknown" into "un[redacted]nown";
 - control characters (CR and LF above all, which would let a task id or a
-  message forge log lines; also the Unicode line separators and bidi
-  overrides) become spaces.
+  message forge log lines; also the Unicode line separators, bidi
+  overrides and lone surrogates) become spaces.
 
 The registry is process-wide on purpose: a key registered by the launcher
 must be blotted out of a line logged by any module, however deep.
@@ -26,8 +26,10 @@ import unicodedata
 REDACTED = "[redacted]"
 MIN_KEY_CHARS = 8
 #: Unicode categories that are stripped: controls and format characters (bidi
-#: overrides, zero-width joiners), line and paragraph separators.
-_STRIPPED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+#: overrides, zero-width joiners), line and paragraph separators, and lone
+#: surrogates (`"\ud800"` is valid JSON, but no UTF-8 writer takes it: the
+#: journal's line would fail, and the re-run's with it).
+_STRIPPED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
 _KEY_ALLOWED = re.compile(r"[\x21-\x7e]+")
 
 _secrets: set[str] = set()

@@ -15,6 +15,12 @@ shape, with one misbehaviour switched on by `mode`.
     redirect_private  a result that redirects to the cloud metadata address
     redirect_loop  a result that redirects to itself
     other_port     a result URL on another loopback port (another local service)
+    deep_poll      the first two polls of each task answered with 1,100 nested
+                   arrays (2 KB), then a good answer
+    deep_forever   every poll answered with 1,100 nested arrays
+    deep_submit    every submit answered 200 with 1,100 nested arrays
+    surrogate      a failed task whose message holds a lone UTF-16 surrogate
+                   (valid JSON, not encodable as UTF-8)
 
 It serves from its own thread and loop, so a client in a subprocess can be
 measured while it talks to it; `counts` says which requests arrived.
@@ -26,6 +32,7 @@ import asyncio
 import gzip
 import io
 import itertools
+import json
 import threading
 import zlib
 from collections import Counter
@@ -64,6 +71,17 @@ def gzip_bomb() -> bytes:
     parts.append(packer.compress(b'"}}'))
     parts.append(packer.flush())
     return b"".join(parts)
+
+
+DEEP_ARRAYS = 1100
+
+
+def deep_answer(task_id: str) -> web.Response:
+    """A 2 KB envelope holding 1,100 nested arrays."""
+    nested = "[" * DEEP_ARRAYS + "]" * DEEP_ARRAYS
+    head = {"code": 0, "message": "success", "data": {"task_id": task_id, "status": "processing"}}
+    text = json.dumps(head)[:-2] + ', "extra": ' + nested + "}}"
+    return web.Response(text=text, content_type="application/json")
 
 
 def envelope(data: dict[str, object]) -> web.Response:
@@ -136,6 +154,8 @@ class HostileServer:
         if self.mode == "echo_key" and number == 1:
             message = f"invalid request from key {self.key} (Authorization: Bearer {self.key})"
             return web.json_response({"code": 400, "message": message}, status=400)
+        if self.mode == "deep_submit":
+            return deep_answer(f"t-{number}")
         if self.mode == "odd_ids":
             task_id = ODD_TASK_IDS[(number - 1) % len(ODD_TASK_IDS)]
         else:
@@ -152,6 +172,14 @@ class HostileServer:
                 body=gzip_bomb(),
                 headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
             )
+        self.counts[f"poll {task_id}"] += 1
+        if self.mode == "deep_poll" and self.counts[f"poll {task_id}"] <= 2:
+            return deep_answer(task_id)
+        if self.mode == "deep_forever":
+            return deep_answer(task_id)
+        if self.mode == "surrogate":  # json.dumps writes it as the escape `\ud800`
+            error = {"message": "bad \ud800 pixel"}
+            return envelope({"task_id": task_id, "status": "failed", "error": error})
         if self.mode == "echo_key" and task_id != "t-2":
             return envelope(
                 {

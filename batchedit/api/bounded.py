@@ -1,4 +1,5 @@
-"""Bounds on what the service sends (invariant 10): how much, and for how long.
+"""Bounds on what the service sends (invariant 10): how much, how deep, and
+for how long.
 
 Every answer body is read here, as the bytes arrived on the wire
 (`auto_decompress=False`), and decoded here: a gzip or deflate body is
@@ -8,12 +9,21 @@ whatever the `Content-Encoding` says. The raw length is what a
 `Content-Length` counts, so a download's truncation check compares like with
 like. Each request also runs under a total deadline (`request_timeout_s`), on
 top of the connect and read timeouts that a trickling server would never trip.
+
+A JSON answer is parsed only after its nesting is counted (`parse_json`):
+1,100 nested arrays in 2 KB make the standard parser raise RecursionError
+(and orjson refuse past 1,024, and write nothing past 255), which no handler
+of a bad answer expects; deeper than MAX_JSON_DEPTH is a malformed answer
+like any other, and nothing that deep is ever held, journalled or walked.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import zlib
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 
@@ -21,6 +31,11 @@ MIB = 1024 * 1024
 #: What the client advertises; anything else in Content-Encoding is refused.
 ACCEPT_ENCODING = "gzip, deflate"
 CHUNK_BYTES = 64 * 1024
+#: The deepest nesting a JSON answer may have: the API's envelopes are five deep
+#: (data.result.resources[n].url), a published schema some twenty.
+MAX_JSON_DEPTH = 64
+#: A JSON string (skipped whole, escapes included) or a bracket.
+_JSON_TOKENS = re.compile(rb'"(?:[^"\\]++|\\.)*+"|[\[\]{}]')
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +68,11 @@ class BodyTooLarge(Exception):
 
 class UnsupportedEncoding(Exception):
     """A Content-Encoding the client did not ask for."""
+
+
+class NotJson(ValueError):
+    """An answer that is not JSON, or nested deeper than MAX_JSON_DEPTH; the
+    message says which, for the error that names the request."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,3 +141,30 @@ async def read_bounded(response: aiohttp.ClientResponse, max_bytes: int) -> Body
             raise BodyTooLarge(max_bytes, decoded=False)
         decoder.feed(chunk)
     return Body(b"".join(decoder.chunks), raw, decoder.encoded)
+
+
+def json_depth_over(data: bytes, max_depth: int) -> bool:
+    """Whether `data` nests brackets deeper than `max_depth`, strings skipped;
+    stops at the first bracket too deep. Linear in the bytes, no recursion."""
+    depth = 0
+    for token in _JSON_TOKENS.finditer(data):
+        first = token.group()[0]
+        if first in b"[{":
+            depth += 1
+            if depth > max_depth:
+                return True
+        elif first in b"]}":
+            depth -= 1
+    return False
+
+
+def parse_json(data: bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """`data` parsed as JSON, or NotJson: not JSON at all, or too deep to be
+    an answer of this API (counted before parsing, so the parser never recurses
+    past `max_depth`)."""
+    if json_depth_over(data, max_depth):
+        raise NotJson(f"nested deeper than {max_depth} levels")
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError) as exc:  # RecursionError: belt and braces
+        raise NotJson("not JSON") from exc

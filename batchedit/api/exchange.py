@@ -24,7 +24,6 @@ only through the redactor (errors.py scrubs every message it is given).
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,8 +35,10 @@ from batchedit.api.answers import classify_error_status, retry_after_s
 from batchedit.api.bounded import (
     ACCEPT_ENCODING,
     BodyTooLarge,
+    NotJson,
     ServiceLimits,
     UnsupportedEncoding,
+    parse_json,
     read_bounded,
 )
 from batchedit.api.endpoint import Endpoint
@@ -131,12 +132,15 @@ async def exchange(
                 "(request_timeout_s)"
             ) from exc
         raise TransientError(message, category=ErrorCategory.NETWORK) from exc
+    payload = _parsed(body)
     if status == 200:
         load.observe(LoadSignal(status, request.paid, limit, remaining))
-        return _success_data(body, request.paid)
-    message = _error_message(status, body)
+        return _success_data(payload, request.paid)
+    message = _error_message(status, payload, body)
     load.observe(LoadSignal(status, request.paid, limit, remaining, retry_after, message))
-    error = _error_for(status, message, retry_after, request.paid, _is_api_envelope(status, body))
+    error = _error_for(
+        status, message, retry_after, request.paid, _is_api_envelope(status, payload)
+    )
     wait = error.retry_after_s if isinstance(error, RateLimited) else None
     if wait is not None and wait > limits.max_wait_s:
         # A refusal (nothing was created) whose wait is too long: stop the run.
@@ -159,15 +163,22 @@ def _too_long_a_wait(wait_s: float, max_wait_s: float, now_epoch_s: float) -> Fa
     )
 
 
-def _success_data(body: bytes, paid: bool) -> Mapping[str, Any]:
+def _parsed(body: bytes) -> Any:
+    """The answer's JSON, or the NotJson that says why there is none: parsed
+    once, under the depth bound, whatever the status."""
     try:
-        envelope = json.loads(body)
-    except ValueError as exc:
-        error_class = OutcomeUnknown if paid else ProtocolError
-        raise error_class("the API answered 200 with a body that is not JSON") from exc
-    data = envelope.get("data") if isinstance(envelope, dict) else None
-    if not isinstance(data, dict) or envelope.get("code", 0) != 0:
-        error_class = OutcomeUnknown if paid else ProtocolError
+        return parse_json(body)
+    except NotJson as exc:
+        return exc
+
+
+def _success_data(payload: Any, paid: bool) -> Mapping[str, Any]:
+    error_class = OutcomeUnknown if paid else ProtocolError
+    if isinstance(payload, NotJson):
+        after = ", after a paid submit was sent" if paid else ""
+        raise error_class(f"the API answered 200 with a body {payload}{after}") from payload
+    data = payload.get("data") if isinstance(payload, dict) else None
+    if not isinstance(data, dict) or payload.get("code", 0) != 0:
         raise error_class("the API answered 200 without a success envelope")
     return data
 
@@ -188,13 +199,9 @@ def _error_for(
     return classify_error_status(status, message)
 
 
-def _is_api_envelope(status: int, body: bytes) -> bool:
-    """Whether `body` is the API's own error envelope for `status`:
+def _is_api_envelope(status: int, payload: Any) -> bool:
+    """Whether `payload` is the API's own error envelope for `status`:
     `{"code": <status>, "message": "..."}`, not a gateway's page."""
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        return False
     return (
         isinstance(payload, dict)
         and payload.get("code") == status
@@ -203,12 +210,8 @@ def _is_api_envelope(status: int, body: bytes) -> bool:
     )
 
 
-def _error_message(status: int, body: bytes) -> str:
+def _error_message(status: int, payload: Any, body: bytes) -> str:
     """The service's own message when the body has one, else the bare status."""
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        payload = None
     if isinstance(payload, dict) and isinstance(payload.get("message"), str):
         text: str = payload["message"]
     else:

@@ -5,13 +5,14 @@ The documents live on the model pages (`https://www.modellix.ai/models/
 override points the fetch elsewhere (the simulator serves the same path for
 tests); like the API origin it must be https, or plain http on loopback.
 Each model is fetched on its own, a few at a time, and a failure is that
-model's: the others are still cached.
+model's: the others are still cached. A document is parsed under the same
+depth bound as the API's answers (bounded.py): a schema nested 1,100 deep is
+"nested deeper than 64 levels", never cached, so no later run reads it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from batchedit.api.bounded import NotJson, parse_json
 from batchedit.api.endpoint import is_loopback_url
 from batchedit.errors import UsageError
 
@@ -81,9 +83,9 @@ async def fetch_schema(session: aiohttp.ClientSession, url: str, slug: str) -> F
     if len(data) > MAX_SCHEMA_BYTES:
         return FetchedSchema(slug, url, None, f"larger than {MAX_SCHEMA_BYTES} bytes")
     try:
-        document = json.loads(data)
-    except ValueError:
-        return FetchedSchema(slug, url, None, "not JSON")
+        document = parse_json(data)
+    except NotJson as exc:
+        return FetchedSchema(slug, url, None, str(exc))
     if not isinstance(document, dict):
         return FetchedSchema(slug, url, None, "not a JSON object")
     return FetchedSchema(slug, url, document)

@@ -18,6 +18,8 @@ shape, with one misbehaviour switched on by `mode`.
     deep_poll      the first two polls of each task answered with 1,100 nested
                    arrays (2 KB), then a good answer
     deep_forever   every poll answered with 1,100 nested arrays
+    many_urls      a success listing 2,000 result URLs (the model makes one)
+    same_task      every submit answered with one task id, t-1
     deep_submit    every submit answered 200 with 1,100 nested arrays
     surrogate      a failed task whose message holds a lone UTF-16 surrogate
                    (valid JSON, not encodable as UTF-8)
@@ -158,6 +160,8 @@ class HostileServer:
             return deep_answer(f"t-{number}")
         if self.mode == "odd_ids":
             task_id = ODD_TASK_IDS[(number - 1) % len(ODD_TASK_IDS)]
+        elif self.mode == "same_task":
+            task_id = "t-1"
         else:
             task_id = f"t-{number}"
         return envelope({"status": "pending", "task_id": task_id})
@@ -196,6 +200,11 @@ class HostileServer:
         elif self.mode == "other_port":
             url = f"{self.other_url}/files/{task_id}.png"
         resources = [{"url": url, "type": "image", "width": 64, "height": 48}]
+        if self.mode == "many_urls":
+            resources = [
+                {"url": f"{self.base_url}/files/{task_id}-{n}.png", "type": "image"}
+                for n in range(2000)
+            ]
         return envelope(
             {"task_id": task_id, "status": "success", "result": {"resources": resources}}
         )

@@ -10,6 +10,7 @@ test_hostile.py, against the hostile server on loopback.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from batchedit.api.bounded import NotJson, parse_json
 from batchedit.api.client import RetryPolicy
 from batchedit.api.endpoint import Endpoint
 from batchedit.api.schemas import fetch_schema
+from batchedit.catalogue import ParamValue, current_catalogue, max_outputs
+from batchedit.catalogue.outputs import UNDOCUMENTED_MAX_OUTPUTS
 from batchedit.cli.exits import run_exit_code
 from batchedit.manifest.job import apply_overrides, load_job
 from batchedit.pipeline.runner import RunConfig, run_pipeline
@@ -169,3 +172,74 @@ def test_json_answers_are_parsed_under_a_depth_bound(body: bytes, problem: str |
     else:
         with pytest.raises(NotJson, match=problem):
             parse_json(body)
+
+
+@pytest.mark.timeout(120)
+def test_more_result_urls_than_the_model_makes_are_refused_and_none_is_fetched(
+    tmp_path: Path, hostile: Any
+) -> None:
+    server = hostile("many_urls")
+    run = run_client(tmp_path, server.base_url)
+    report = assert_bounded(run)
+    assert run.code == 1, run.stderr[-3000:]
+    assert server.counts["download"] == 0
+    assert server.counts["poll"] == ROWS, "asking again would list the same: asked once"
+    for record in report:
+        assert (record["status"], record["error"]["category"]) == ("failed", "server")
+        assert (
+            "listing 2000 results, more than the 1 its request makes"
+            in (record["error"]["message"])
+        )
+        assert record["task_id"] is not None and record["outputs"] == []
+    assert not any((run.run_dir / "outputs").iterdir())
+
+
+@pytest.mark.parametrize(
+    "model, params, most",
+    [
+        ("google/nano-banana-edit", {}, 1),
+        ("alibaba/qwen-image-edit-plus", {"n": 3}, 3),
+        ("alibaba/qwen-image-edit-plus", {}, 6),  # no n: the model's maximum
+        ("alibaba/wan2.7-image-edit", {}, 4),
+        ("bytedance/seedream-4.5-i2i", {}, 1),
+        (
+            "bytedance/seedream-4.5-i2i",
+            {"sequential_image_generation": "auto", "sequential_image_generation_max_images": 5},
+            5,
+        ),
+        ("acme/unlisted-edit", {"n": 2}, 2),  # --allow-model: its own n
+        ("acme/unlisted-edit", {}, UNDOCUMENTED_MAX_OUTPUTS),
+    ],
+)
+def test_a_task_may_list_at_most_its_requests_output_count(
+    model: str, params: dict[str, ParamValue], most: int
+) -> None:
+    assert max_outputs(current_catalogue().body_spec(model), params) == most
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("concurrency", ["1", "5"])
+def test_one_task_id_given_to_several_submits_settles_none_of_them(
+    tmp_path: Path, hostile: Any, concurrency: str
+) -> None:
+    # One at a time, the first row has ended (its picture written) when the
+    # second is given its task id; five at once, it is still in flight.
+    server = hostile("same_task")
+    run = run_client(tmp_path, server.base_url, "--concurrency", concurrency, "--max-unknown", "0")
+    report = assert_bounded(run)
+    assert run.code == 1, run.stderr[-3000:]
+    for record in report:
+        assert (record["status"], record["error"]["category"]) == ("unknown", "unknown_outcome")
+        assert "gave task id t-1 to the submit of row" in record["error"]["message"]
+        assert record["task_id"] == "t-1" and record["outputs"] == []
+    assert not any((run.run_dir / "outputs").iterdir()), "nobody's picture is kept"
+    summary = json.loads((run.run_dir / "summary.json").read_text())
+    assert summary["paid_submissions"] == ROWS and summary["statuses"] == {"unknown": ROWS}
+    closing = next(line for line in run.stdout.splitlines() if "task id another row" in line)
+    assert closing.startswith(f"{ROWS} row(s)")
+    named = closing.split(": t-1 to ")[1].split(", ")
+    assert sorted(named) == [f"row-{n}" for n in range(1, ROWS + 1)]
+
+    again = run_client(tmp_path, server.base_url)
+    assert [r["status"] for r in assert_bounded(again)] == ["unknown"] * ROWS
+    assert again.code == 1 and server.counts["submit"] == ROWS, "never paid again on its own"

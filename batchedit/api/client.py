@@ -138,14 +138,18 @@ class ModellixClient:
         check_task_id(task_id)
         return task_id
 
-    async def read_task(self, task_id: str) -> TaskState:
+    async def read_task(self, task_id: str, *, max_results: int | None = None) -> TaskState:
         """One look at a task. A malformed answer (not JSON, about another task)
         is free to ask again, so it is retried within the budget like a 503.
-        A task id unsafe in a path is refused before anything is sent."""
+        A task id unsafe in a path is refused before anything is sent, and a
+        success listing more than `max_results` results is refused whole."""
         check_task_id(task_id)
         path = f"{API_PREFIX}/tasks/{task_id}"
         return await self._call_json(
-            "GET", path, kind="poll", parse=lambda data: parse_task(task_id, data)
+            "GET",
+            path,
+            kind="poll",
+            parse=lambda data: parse_task(task_id, data, max_results=max_results),
         )
 
     async def upload_media(

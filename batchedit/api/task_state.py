@@ -1,5 +1,8 @@
 """A task as the API reports it, read tolerantly: other spellings of the
-statuses seen in the wild are accepted, and an unknown status is not terminal."""
+statuses seen in the wild are accepted, and an unknown status is not terminal.
+Its list of results is not taken on trust: more than the request makes is
+refused whole (AnswerRefused: asking again would list the same), so 2,000
+URLs for a one-output model never become 2,000 downloads."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from batchedit.errors import ProtocolError
+from batchedit.errors import AnswerRefused, ProtocolError
 from batchedit.redact import scrub
 
 log = logging.getLogger(__name__)
@@ -64,8 +67,12 @@ class TaskState:
         return self.phase is not TaskPhase.RUNNING
 
 
-def parse_task(task_id: str, data: Mapping[str, Any]) -> TaskState:
-    """Classify one `GET /tasks/{id}` payload; a payload about another task is refused."""
+def parse_task(
+    task_id: str, data: Mapping[str, Any], *, max_results: int | None = None
+) -> TaskState:
+    """Classify one `GET /tasks/{id}` payload; a payload about another task is
+    refused, and so is a success listing more than `max_results` results (the
+    request's output count): none of them is fetched."""
     reported = data.get("task_id")
     if reported is not None and reported != task_id:
         raise ProtocolError(f"asked for task {task_id} but the answer is about task {reported}")
@@ -80,6 +87,11 @@ def parse_task(task_id: str, data: Mapping[str, Any]) -> TaskState:
         resources = _resources(data)
         if not resources:
             raise ProtocolError(f"task {task_id} succeeded but lists no result resources")
+        if max_results is not None and len(resources) > max_results:
+            raise AnswerRefused(
+                f"task {task_id} succeeded listing {len(resources)} results, more than the "
+                f"{max_results} its request makes (a protocol error); none was fetched"
+            )
         return TaskState(
             task_id,
             TaskPhase.SUCCEEDED,

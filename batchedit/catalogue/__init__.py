@@ -18,6 +18,7 @@ from batchedit.catalogue.body import BodyError, CheckedBody, build_body, check_b
 from batchedit.catalogue.outputs import (
     OutputCount,
     billed_units,
+    max_outputs,
     output_pixel_size,
     outputs_for,
     parse_ratio,
@@ -62,6 +63,7 @@ __all__ = [
     "current_catalogue",
     "describe",
     "is_model_slug",
+    "max_outputs",
     "output_pixel_size",
     "billed_units",
     "outputs_for",

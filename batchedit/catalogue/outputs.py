@@ -2,7 +2,8 @@
 
 Both follow from the body the row sends: `n` (or Seedream's sequential
 count) for the number, the size or ratio parameters for the pixels. The plan
-and the cost guard count images from here; the simulator renders them.
+and the cost guard count images from here; the simulator renders them; the
+pollers refuse a task's answer listing more results than `max_outputs`.
 """
 
 from __future__ import annotations
@@ -47,6 +48,27 @@ def billed_units(spec: ModelSpec, params: Mapping[str, ParamValue]) -> int:
     output (at most, for an upper bound), else one task's worth. The plan's
     paid images and the run's spend both count with it."""
     return outputs_for(spec, params).planned if spec.outputs.bills_per_output else 1
+
+
+#: Results a task may list when nothing documents its count (a model sent with
+#: --allow-model): the most any catalogued model makes (15, Seedream's
+#: sequential mode), rounded up.
+UNDOCUMENTED_MAX_OUTPUTS = 16
+
+
+def max_outputs(spec: ModelSpec, params: Mapping[str, ParamValue]) -> int:
+    """The most result images one task of this request may list: its count
+    (`n`, or the model's fixed count), else the model's maximum. A task's answer
+    listing more does not follow the protocol, and none of it is fetched."""
+    if not spec.known:
+        count = params.get("n")
+        if isinstance(count, int) and not isinstance(count, bool) and count > 0:
+            return count
+        return UNDOCUMENTED_MAX_OUTPUTS
+    counted = outputs_for(spec, params)
+    if counted.count is not None:
+        return counted.count
+    return spec.outputs.max_count or UNDOCUMENTED_MAX_OUTPUTS
 
 
 def output_pixel_size(spec: ModelSpec, params: Mapping[str, ParamValue]) -> tuple[int, int] | None:

@@ -26,6 +26,7 @@ from batchedit.pipeline.finishing import RowEnds
 from batchedit.pipeline.gate import GateSettings, SubmitGate
 from batchedit.pipeline.outputs import OutputStore
 from batchedit.pipeline.scheduler import InFlightTask, PollTimetable
+from batchedit.pipeline.task_ids import TaskIds
 from batchedit.pipeline.upload_cache import UPLOADS_FILE, UploadCache
 from batchedit.pipeline.uploads import ImageUploader
 from batchedit.report.progress import Progress
@@ -86,6 +87,7 @@ class RunServices:
     finish: RowEnds
     gate: SubmitGate
     workers: Workers
+    task_ids: TaskIds  # every task id of this run, and the rows given one twice
 
     @classmethod
     def create(
@@ -160,4 +162,5 @@ class RunServices:
                 stats=stats,
             ),
             workers=Workers.for_concurrency(job.concurrency, rows),
+            task_ids=TaskIds(),
         )

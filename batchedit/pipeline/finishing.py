@@ -10,6 +10,7 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 from batchedit.api.inflight import InFlightSlots
 from batchedit.api.task_state import TaskState
@@ -18,10 +19,11 @@ from batchedit.errors import ApiError, InputError
 from batchedit.events import emit
 from batchedit.manifest.naming import OutputSpec, output_layout
 from batchedit.origins import Origin
-from batchedit.records import ErrorCategory, InvalidRow, ReportRecord, Row, Status
+from batchedit.pipeline.scheduler import InFlightTask
+from batchedit.records import ErrorCategory, InvalidRow, ReportRecord, Row, RowError, Status
 from batchedit.report.progress import Progress
 from batchedit.report.report_file import request_record
-from batchedit.state.journal import Finished, Journal
+from batchedit.state.journal import Finished, Journal, read_entries
 from batchedit.state.rundir import RunPaths
 
 log = logging.getLogger(__name__)
@@ -75,7 +77,14 @@ class RowEnds:
         polls: int | None = None,
     ) -> None:
         """A row that ended with `record`: journaled, counted, announced."""
-        await self.journal.append(await self.entry(row, record, fingerprint, state))
+        await self.commit(await self.entry(row, record, fingerprint, state), record, polls=polls)
+
+    async def commit(
+        self, entry: Finished, record: ReportRecord, *, polls: int | None = None
+    ) -> None:
+        """Journal `entry` (its line queued before anything else can run), then
+        count and announce `record`."""
+        await self.journal.append(entry)
         self.progress.finished(record.status, in_flight=self.slots.in_use)
         emit("row_finished", **finished_fields(record, polls))
 
@@ -86,10 +95,13 @@ class RowEnds:
         status: Status,
         exc: ApiError | InputError,
         submitted_at: str | None = None,
+        *,
+        task_id: str | None = None,
     ) -> None:
         record = request_record(
             row,
             status,
+            task_id=task_id,
             error=exc.to_row_error(),
             attempts=1 if submitted_at else 0,
             submitted_at=submitted_at,
@@ -100,6 +112,53 @@ class RowEnds:
         emit("row_finished", **finished_fields(record))
         log.warning("%s %s: %s", row.id, status, exc)
 
+    async def shared_in_flight(self, task: InFlightTask, error: RowError) -> None:
+        """A row still in flight whose task id another row was given too: journalled
+        `unknown` now, so that an interrupted run leaves it so; its writer
+        journals nothing more for it (task_ids.py)."""
+        row = task.row
+        await self.journal.append(
+            Finished(
+                row=row.index,
+                id=row.id,
+                fingerprint=task.fingerprint,
+                status=Status.UNKNOWN,
+                task_id=task.task_id,
+                error=error,
+                submitted_at=task.submitted_at or None,
+                finished_at=utc_now_iso(),
+                origin=self.origin(),
+            )
+        )
+        self.progress.finished(Status.UNKNOWN, in_flight=self.slots.in_use)
+        log.warning("%s %s: %s", row.id, Status.UNKNOWN, error.message)
+
+    async def shared_after_end(self, row: int, task_id: str, error: RowError) -> Finished | None:
+        """A row that ended earlier in this run under `task_id`, which another row
+        was given too: its journalled outcome replaced by `unknown`. Returns the
+        outcome replaced (its files are the caller's to remove), or None when the
+        journal holds none for that task. The caller's own line was made durable
+        first, so every line queued before it is in the file."""
+        ended = await asyncio.to_thread(_latest_finished, self.journal.path, row, task_id)
+        if ended is None:
+            return None
+        await self.journal.append(
+            replace(
+                ended,
+                status=Status.UNKNOWN,
+                error=error,
+                outputs=(),
+                result_urls=(),
+                expires_at=None,
+                output_mtimes_ns=(),
+                layout=None,
+                checks=(),
+                finished_at=utc_now_iso(),
+            )
+        )
+        log.warning("%s %s: %s", ended.id, Status.UNKNOWN, error.message)
+        return ended
+
     async def results_gone(self, latest: Finished) -> None:
         """A settled row whose lost files could not be fetched again: its results
         have expired. Marked so (nothing paid now), so the next run plans the
@@ -108,6 +167,17 @@ class RowEnds:
         self.progress.finished(latest.status, in_flight=self.slots.in_use)
         emit("results_expired", id=latest.id, row=latest.row, task_id=latest.task_id)
         log.warning("%s: its results have expired; a re-run submits it again (paid)", latest.id)
+
+
+def _latest_finished(path: Path, row: int, task_id: str) -> Finished | None:
+    """The journal's latest outcome of data row `row`, if it is about `task_id`.
+    Synchronous (a thread): a whole read of the journal, done only for a task id
+    found shared, which the unknown-outcome budget keeps rare."""
+    latest: Finished | None = None
+    for _, entry in read_entries(path):
+        if isinstance(entry, Finished) and entry.row == row:
+            latest = entry
+    return latest if latest is not None and latest.task_id == task_id else None
 
 
 def outcome_entry(record: ReportRecord, fingerprint: str | None, origin: Origin) -> Finished:

@@ -9,6 +9,7 @@ import asyncio
 import logging
 
 from batchedit.api.task_state import TaskState
+from batchedit.catalogue import current_catalogue, max_outputs
 from batchedit.errors import (
     ApiError,
     FatalApiError,
@@ -18,6 +19,7 @@ from batchedit.errors import (
 )
 from batchedit.pipeline.context import Done, PollSettings, RunServices
 from batchedit.pipeline.scheduler import InFlightTask
+from batchedit.records import EditRequest
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +70,9 @@ class Pollers:
         """
         outcome: TaskState | ApiError
         try:
-            outcome = await self.services.client.read_task(task.task_id)
+            outcome = await self.services.client.read_task(
+                task.task_id, max_results=max_results(task.row.request)
+            )
         except (ProtocolError, TransientError) as exc:
             task.poll_errors += 1
             if task.poll_errors < MAX_POLL_FAILURES and not self.past_deadline(task):
@@ -93,3 +97,8 @@ class Pollers:
         return (
             timeout_s is not None and self.services.clock.now() - task.submitted_mono >= timeout_s
         )
+
+
+def max_results(request: EditRequest) -> int:
+    """How many results a task of `request` may list: the catalogue's count."""
+    return max_outputs(current_catalogue().body_spec(request.model), request.params())

@@ -37,7 +37,8 @@ from batchedit.pipeline.planning import Unreadable
 from batchedit.pipeline.resume import Action, RowPlan
 from batchedit.pipeline.row_queue import RowQueue
 from batchedit.pipeline.scheduler import InFlightTask
-from batchedit.records import Row, Status
+from batchedit.pipeline.task_ids import Claim, Holder
+from batchedit.records import ErrorCategory, Row, RowError, Status
 from batchedit.report.report_file import request_record
 from batchedit.state.journal import Finished, Submitted, Submitting, Withdrawn
 
@@ -197,10 +198,16 @@ class Submitters:
         raise AssertionError("unreachable")
 
     async def accepted(self, task: InFlightTask) -> None:
-        """A submit the service accepted: its task id durable, then polled."""
+        """A submit the service accepted: its task id durable, then polled; or,
+        when another row of this run was given the same task id, `unknown`."""
         services = self.services
         row = task.row
         task.accepted_mono = services.clock.now()
+        claim = services.task_ids.claim(task.task_id, row.index, task)
+        if claim is not None:
+            task.slot.release()
+            await self.given_twice(row, task.fingerprint, task.task_id, task.submitted_at, claim)
+            return
         # Into the timetable first, so the first poll need not wait for the fsync: the
         # append below queues its line before anything can run, so it precedes the
         # task's outcome in the journal whatever the poll finds.
@@ -243,6 +250,11 @@ class Submitters:
                 services.clock.now(),
                 attempts=0,
             )
+        claim = services.task_ids.claim(task_id, plan.row.index, task)
+        if claim is not None:
+            task.slot.release()
+            await self.given_twice(plan.row, plan.fingerprint, task_id, submitted_at, claim)
+            return
         log.info("%s: polling %s again, left by an earlier run", plan.row.id, task_id)
         emit("row_resumed", id=plan.row.id, row=plan.row.index, task_id=task_id)
         services.progress.submitted(in_flight=services.slots.in_use)
@@ -256,6 +268,12 @@ class Submitters:
         latest = None if plan.history is None else plan.history.latest
         if not isinstance(latest, Finished):  # the planner only fetches finished rows
             raise AssertionError(f"{plan.row.id}: nothing to fetch")
+        if latest.task_id is not None:
+            claim = services.task_ids.claim(latest.task_id, plan.row.index)
+            if claim is not None:
+                submitted = latest.submitted_at or ""
+                await self.given_twice(plan.row, plan.fingerprint, latest.task_id, submitted, claim)
+                return
         state = TaskState(
             task_id=latest.task_id or "",
             phase=TaskPhase.SUCCEEDED,
@@ -282,8 +300,53 @@ class Submitters:
             finished_at=utc_now_iso(),
             latency_s=latest.latency_s,
         )
-        await services.finish.record(plan.row, record, plan.fingerprint, state)
+        entry = await services.finish.entry(plan.row, record, plan.fingerprint, state)
+        if latest.task_id is not None and not services.task_ids.settle(latest.task_id):
+            # Given to another row meanwhile: this row was journalled `unknown`.
+            await asyncio.to_thread(services.store.remove, {out.path for out in stored.outputs})
+            return
+        await services.finish.commit(entry, record)
         # Under a new name or format, the old files are no longer the row's.
         stale = {out.path for out in latest.outputs} - {out.path for out in stored.outputs}
         await asyncio.to_thread(services.store.remove, stale)
         log.info("%s: outputs downloaded again", plan.row.id)
+
+    async def given_twice(
+        self, row: Row, fingerprint: str, task_id: str, submitted_at: str, claim: Claim
+    ) -> None:
+        """`row` was given `task_id`, which the row `claim` names holds too: the
+        service broke the protocol, and whose result the task holds is unknown.
+        Both rows end `unknown`, and nothing of the task is taken for either."""
+        services = self.services
+        await services.finish.without_task(
+            row,
+            fingerprint,
+            Status.UNKNOWN,
+            OutcomeUnknown(shared_task_message(task_id, claim.row)),
+            submitted_at or None,
+            task_id=task_id,
+        )
+        named = [row.id]
+        earlier_error = RowError(
+            ErrorCategory.UNKNOWN_OUTCOME, shared_task_message(task_id, row.index)
+        )
+        if claim.holder is Holder.IN_FLIGHT and claim.task is not None:
+            named.insert(0, claim.task.row.id)
+            await services.finish.shared_in_flight(claim.task, earlier_error)
+        elif claim.holder is Holder.ENDED:
+            # This row's line is durable, so the earlier row's outcome is in the file.
+            ended = await services.finish.shared_after_end(claim.row, task_id, earlier_error)
+            if ended is not None:
+                named.insert(0, ended.id)
+                stale = {out.path for out in ended.outputs}
+                await asyncio.to_thread(services.store.remove, stale)
+        for row_id in named:
+            services.stats.record_shared_task(task_id, row_id)
+
+
+def shared_task_message(task_id: str, other_row: int) -> str:
+    return (
+        f"the service gave task id {task_id} to the submit of row {other_row} too "
+        "(a protocol error): whose picture it holds is unknown, so none was taken; "
+        "`batchedit retry --status unknown` pays for this row again"
+    )

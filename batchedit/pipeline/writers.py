@@ -1,5 +1,7 @@
 """The writers: a terminal task's results downloaded, verified and stored
-(outputs.py), or the reason it has none, and the row's end recorded."""
+(outputs.py), or the reason it has none, and the row's end recorded; unless
+its task id was found given to another row too (task_ids.py), whose results
+are nobody's: nothing is fetched, or what was is removed."""
 
 from __future__ import annotations
 
@@ -28,8 +30,12 @@ class Writers:
                 group.create_task(self.writer(done_q))
 
     async def writer(self, done_q: asyncio.Queue[Done | None]) -> None:
+        task_ids = self.services.task_ids
         while (item := await done_q.get()) is not None:
             task, outcome = item
+            if task_ids.is_shared(task.task_id):
+                task_ids.settle(task.task_id)  # journalled `unknown` when found shared
+                continue
             latency_s = round(self.services.clock.now() - task.submitted_mono, 3)
             status, error, stored = await self.settle(task, outcome)
             record = request_record(
@@ -48,9 +54,15 @@ class Writers:
             # The failure brake counts it: too many failures in a row stop submitting.
             self.services.gate.task_finished(error.message if error and task_failed else None)
             state = outcome if isinstance(outcome, TaskState) else None
-            await self.services.finish.record(
-                task.row, record, task.fingerprint, state, polls=task.polls
-            )
+            finish = self.services.finish
+            entry = await finish.entry(task.row, record, task.fingerprint, state)
+            # No wait from here to the journal's queue: a second answer of this
+            # task id finds the row either in flight or ended (task_ids.py).
+            if not task_ids.settle(task.task_id):
+                stale = {out.path for out in stored.outputs}
+                await asyncio.to_thread(self.services.store.remove, stale)
+                continue
+            await finish.commit(entry, record, polls=task.polls)
             log.info("%s %s after %.1fs, %d polls", task.row.id, status, latency_s, task.polls)
 
     async def settle(

@@ -21,6 +21,9 @@ from batchedit.report.spend import SpendTally
 from batchedit.state.rundir import RunPaths
 
 MAX_EXAMPLE_CHARS = 120
+#: Shared task ids named in the closing lines, and rows named per id.
+MAX_NAMED_TASK_IDS = 5
+MAX_NAMED_ROWS = 5
 T = TypeVar("T")
 
 
@@ -34,6 +37,10 @@ class RunStats:
     #: Settled rows whose lost files could not be fetched again: results expired.
     results_expired: int = 0
     spend: SpendTally | None = None  # None: no price table
+    #: Task ids the service gave to more than one row (a few, with a few row ids
+    #: each) and how many rows were given one: the closing lines name them.
+    shared_task_ids: dict[str, list[str]] = field(default_factory=dict)
+    shared_task_rows: int = 0
 
     def record_latency(self, seconds: float) -> None:
         self.latencies_s.append(seconds)
@@ -44,6 +51,15 @@ class RunStats:
         self.paid_submissions += 1
         if self.spend is not None:
             self.spend.add(model, price)
+
+    def record_shared_task(self, task_id: str, row_id: str) -> None:
+        """`row_id` was given `task_id`, which another row of the run holds too."""
+        self.shared_task_rows += 1
+        named = self.shared_task_ids.get(task_id)
+        if named is None and len(self.shared_task_ids) < MAX_NAMED_TASK_IDS:
+            named = self.shared_task_ids[task_id] = []
+        if named is not None and len(named) < MAX_NAMED_ROWS and row_id not in named:
+            named.append(row_id)
 
 
 def percentile(sorted_values: list[float], fraction: float) -> float:
@@ -230,8 +246,21 @@ def closing_lines(summary: RunSummary, paths: RunPaths) -> list[str]:
             f"{summary.stats.results_expired} row(s) lost their files and their results have "
             "expired: a re-run submits them again (paid; the cost guard counts them)"
         )
+    if summary.stats.shared_task_rows:
+        lines.append(_shared_task_line(summary.stats))
     lines.extend(next_steps(counts, paths))
     return lines
+
+
+def _shared_task_line(stats: RunStats) -> str:
+    """The rows the service gave one task id to: none of them is settled."""
+    named = "; ".join(
+        f"{task_id} to {', '.join(rows)}" for task_id, rows in stats.shared_task_ids.items()
+    )
+    return (
+        f"{stats.shared_task_rows} row(s) were given a task id another row was given too "
+        f"(a protocol error; each is unknown, its results not taken): {named}"
+    )
 
 
 def next_steps(counts: ReportCounts, paths: RunPaths) -> list[str]:

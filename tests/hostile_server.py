@@ -20,6 +20,9 @@ shape, with one misbehaviour switched on by `mode`.
     deep_forever   every poll answered with 1,100 nested arrays
     many_urls      a success listing 2,000 result URLs (the model makes one)
     same_task      every submit answered with one task id, t-1
+    echo_form      the key echoed in the spelling `form` names (hostile_redaction.py):
+                   in a 400 plain-text body across its 300th character, in a
+                   400 envelope, in a task's error, in a result URL
     deep_submit    every submit answered 200 with 1,100 nested arrays
     surrogate      a failed task whose message holds a lone UTF-16 surrogate
                    (valid JSON, not encodable as UTF-8)
@@ -97,6 +100,8 @@ class HostileServer:
     base_url: str = ""
     #: The second listener of `other_port`: the same files, on another port.
     other_url: str = ""
+    #: echo_form: the key as the service echoes it (a spelling of it).
+    echoed: str = ""
     counts: Counter[str] = field(default_factory=Counter)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _ready: threading.Event = field(default_factory=threading.Event)
@@ -153,6 +158,13 @@ class HostileServer:
             return web.json_response(
                 {"code": 429, "message": "slow down"}, status=429, headers={"Retry-After": "999999"}
             )
+        if self.mode == "echo_form" and number == 1:
+            # The key across the 300th character, where messages used to be cut.
+            body = "x" * 283 + f" Authorization: Bearer {self.echoed} " + "y" * 300
+            return web.Response(status=400, text=body, content_type="text/plain")
+        if self.mode == "echo_form" and number == 2:
+            message = f"invalid key (authorization: bEaReR {self.echoed})"
+            return web.json_response({"code": 400, "message": message}, status=400)
         if self.mode == "echo_key" and number == 1:
             message = f"invalid request from key {self.key} (Authorization: Bearer {self.key})"
             return web.json_response({"code": 400, "message": message}, status=400)
@@ -177,22 +189,12 @@ class HostileServer:
                 headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
             )
         self.counts[f"poll {task_id}"] += 1
-        if self.mode == "deep_poll" and self.counts[f"poll {task_id}"] <= 2:
-            return deep_answer(task_id)
-        if self.mode == "deep_forever":
-            return deep_answer(task_id)
-        if self.mode == "surrogate":  # json.dumps writes it as the escape `\ud800`
-            error = {"message": "bad \ud800 pixel"}
-            return envelope({"task_id": task_id, "status": "failed", "error": error})
-        if self.mode == "echo_key" and task_id != "t-2":
-            return envelope(
-                {
-                    "task_id": task_id,
-                    "status": "failed",
-                    "error": {"message": f"key Bearer {self.key} over quota\r\nkey={self.key}"},
-                }
-            )
+        unanswerable = self._bad_task_answer(task_id)
+        if unanswerable is not None:
+            return unanswerable
         url = f"{self.base_url}/files/{task_id}.png"
+        if self.mode == "echo_form" and task_id == "t-4":
+            url += f"?auth={self.echoed}"
         if self.mode == "private_url":
             url = "http://169.254.169.254/latest/meta-data/result.png"
         elif self.mode == "echo_key":
@@ -208,6 +210,23 @@ class HostileServer:
         return envelope(
             {"task_id": task_id, "status": "success", "result": {"resources": resources}}
         )
+
+    def _bad_task_answer(self, task_id: str) -> web.Response | None:
+        """The answer of the modes whose poll is not a result, or None."""
+        if self.mode == "deep_poll" and self.counts[f"poll {task_id}"] <= 2:
+            return deep_answer(task_id)
+        if self.mode == "deep_forever":
+            return deep_answer(task_id)
+        message = None
+        if self.mode == "surrogate":  # json.dumps writes it as the escape `\ud800`
+            message = "bad \ud800 pixel"
+        elif self.mode == "echo_key" and task_id != "t-2":
+            message = f"key Bearer {self.key} over quota\r\nkey={self.key}"
+        elif self.mode == "echo_form" and task_id == "t-3":
+            message = f"quota for BEARER {self.echoed} exceeded"
+        if message is None:
+            return None
+        return envelope({"task_id": task_id, "status": "failed", "error": {"message": message}})
 
     async def _stream(self, request: web.Request, *, fast: bool) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "application/json"})

@@ -8,6 +8,7 @@ ends."""
 from __future__ import annotations
 
 import hashlib
+import html
 import ipaddress
 import json
 import os
@@ -100,11 +101,43 @@ def test_a_short_or_broken_key_is_refused_at_start(
 # -- one redactor --------------------------------------------------------------
 
 
-def test_the_redactor_replaces_the_key_as_a_whole_token_only() -> None:
+def test_the_redactor_finds_the_key_in_every_spelling() -> None:
     add_secret("k7Tz4Wc8")
     assert redact("Bearer k7Tz4Wc8 over quota") == f"Bearer {REDACTED} over quota"
     assert redact('{"key":"k7Tz4Wc8"}') == f'{{"key":"{REDACTED}"}}'
-    assert redack_free("xk7Tz4Wc8 and k7Tz4Wc8y are other words")
+    # Glued to other text, as `Bearer%20KEY` and `%22KEY%22` glue it.
+    assert redact("Bearer%20k7Tz4Wc8") == f"Bearer%20{REDACTED}"
+    assert redact("xk7Tz4Wc8y") == f"x{REDACTED}y"
+    key = 'Kq/9+x"Lr\\7&T<z>4'
+    add_secret(key)
+    spelled = {
+        "url": "Kq%2F9%2Bx%22Lr%5C7%26T%3Cz%3E4",
+        "url, lower-case hex": "Kq%2f9%2bx%22Lr%5c7%26T%3cz%3e4",
+        "url twice": "Kq%252F9%252Bx%2522Lr%255C7%2526T%253Cz%253E4",
+        "json": json.dumps(key)[1:-1],
+        "json, every character": "".join(f"\\u{ord(c):04x}" for c in key),
+        "html": html.escape(key),
+        "html numeric": "".join(f"&#{ord(c)};" for c in key),
+        "json inside a url": "".join(f"%5Cu{ord(c):04X}" for c in key),
+        "upper case": key.upper(),
+    }
+    for name, text in spelled.items():
+        assert redact(f"Authorization: bearer {text}.") == (f"Authorization: bearer {REDACTED}."), (
+            name
+        )
+
+
+def test_a_cut_never_leaves_a_long_prefix_of_the_key() -> None:
+    key = "mk_9fQ2xLr7Tz4Wc8Hv1Nb6Ys3Pd5Ke0J"
+    add_secret(key)
+    assert redact(f"invalid key {key[:17]}") == f"invalid key {REDACTED}"
+    assert redact(f"invalid key {key[:9]}... (cut)") == f"invalid key {REDACTED}... (cut)"
+    assert redact(f"key {key[:12]}\u2026") == f"key {REDACTED}\u2026"
+    assert redack_free(f"seven {key[:7]}"), "shorter than a key: ordinary text"
+    assert redack_free(f"mid-text {key[:12]} is not a cut")
+    # scrub redacts first, then cuts: the key across the cut is gone whole.
+    cut = scrub("x" * 283 + " " + key + " " + "y" * 300, max_chars=300)
+    assert key[:8] not in cut and len(cut) == 300
 
 
 def redack_free(text: str) -> bool:

@@ -51,7 +51,7 @@ def _cap_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP_BYTES, MEMORY_CAP_BYTES))
 
 
-def run_client(tmp_path: Path, base_url: str, *extra: str) -> Finished:
+def run_client(tmp_path: Path, base_url: str, *extra: str, key: str = KEY) -> Finished:
     """`batchedit run` of 5 rows against `base_url`, measured."""
     rows = [
         {"id": f"row-{n}", "prompt": "edit", "image": "https://images.example.com/a.png"}
@@ -62,7 +62,7 @@ def run_client(tmp_path: Path, base_url: str, *extra: str) -> Finished:
     env = {
         **os.environ,
         "MODELLIX_BASE_URL": base_url,
-        "MODELLIX_API_KEY": KEY,
+        "MODELLIX_API_KEY": key,
         "PYTHONFAULTHANDLER": "",
     }
     command = [

@@ -317,7 +317,7 @@ def check_file_id(file_id: str) -> None:
 def _check_id(value: str, what: str) -> None:
     if not TASK_ID.fullmatch(value) or redact(value) != value:
         raise AnswerRefused(
-            f"the service named a {what} unsafe to use in a path ({value[:80]!r}); "
+            f"the service named a {what} unsafe to use in a path ({redact(value)[:80]!r}); "
             "allowed: letters, digits, '.', '_' and '-', at most 128; nothing was asked about it"
         )
 

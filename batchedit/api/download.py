@@ -119,7 +119,9 @@ def form_refusal(url: URL) -> str | None:
 
 
 def shown(url: URL | str) -> str:
-    text = str(url)
+    """`url` for a message: redacted first, then cut (a key cut in two is no
+    longer recognisable)."""
+    text = redact(str(url))
     return text if len(text) <= _SHOWN_URL_CHARS else text[:_SHOWN_URL_CHARS] + "..."
 
 

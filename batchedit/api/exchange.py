@@ -56,6 +56,7 @@ from batchedit.errors import (
 )
 from batchedit.origins import SIMULATOR_HEADER
 from batchedit.records import ErrorCategory
+from batchedit.redact import scrub
 
 MAX_MESSAGE_CHARS = 300
 #: Statuses the API itself answers before creating a task, when its envelope says so.
@@ -215,5 +216,7 @@ def _error_message(status: int, payload: Any, body: bytes) -> str:
     if isinstance(payload, dict) and isinstance(payload.get("message"), str):
         text: str = payload["message"]
     else:
-        text = body[:MAX_MESSAGE_CHARS].decode("utf-8", "replace").strip() or "no message"
-    return f"HTTP {status}: {text[:MAX_MESSAGE_CHARS]}"
+        # A generous slice to decode; the cut to MAX_MESSAGE_CHARS comes after the
+        # redactor, which cannot recognise a key cut in two.
+        text = body[: 4 * MAX_MESSAGE_CHARS].decode("utf-8", "replace").strip() or "no message"
+    return f"HTTP {status}: {scrub(text, max_chars=MAX_MESSAGE_CHARS)}"

@@ -158,6 +158,18 @@ def test_the_indexed_job_shards_by_the_completion_index(monkeypatch: pytest.Monk
     parses_as_batchedit(args)
 
 
+def test_every_scheduled_run_sets_a_task_deadline() -> None:
+    """A nightly run never polls a stuck task for ever: each recipe names the
+    deadline (the default, said where an operator will look for it)."""
+    (service,) = _unit_values(SERVICE, "ExecStart")
+    (cron,) = [line for line in CRON.read_text(encoding="utf-8").splitlines() if " run " in line]
+    job: dict[str, Any] = yaml.safe_load(INDEXED_JOB.read_text(encoding="utf-8"))
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    for argv in (shlex.split(service), shlex.split(cron.split(">>")[0]), container["args"]):
+        deadline = float(argv[argv.index("--task-timeout") + 1])
+        assert 0 < deadline <= 3600, argv
+
+
 def test_there_is_a_license_as_pyproject_says() -> None:
     license_name = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"][
         "license"

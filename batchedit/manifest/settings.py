@@ -55,6 +55,8 @@ from batchedit.manifest.shard import Shard, parse_shard
 from batchedit.records import FieldValue
 
 Check = Callable[[object], object]
+#: Half an hour: far beyond any edit model's published time, short enough for a night.
+DEFAULT_TASK_TIMEOUT_S = 1800.0
 #: The commands whose flags a setting has.
 RUN, RETRY, PLAN, VALIDATE = "run", "retry", "plan", "validate"
 _METADATA_KEY = "batchedit.setting"
@@ -264,13 +266,15 @@ class JobSettings:
         "finished tasks failed (default `0.5/20`; `off`; see "
         "[guards](guards.md#the-failure-brake))",
     )
+    #: A task stuck in a status the service never leaves is not polled for ever.
     task_timeout: float | None = setting(
-        None,
+        DEFAULT_TASK_TIMEOUT_S,
         check=positive_number("task_timeout", "seconds"),
         flag="--task-timeout",
         metavar="S",
         doc="seconds from submit after which a still-running task's row ends `failed` / "
-        "`timeout`, keeping its task id (default: no deadline)",
+        "`timeout`, keeping its task id: a later run polls it again, free, with a new "
+        "deadline (default 1800, half an hour)",
     )
     request_timeout_s: float = setting(
         120.0,

@@ -95,13 +95,10 @@ class RowEnds:
         status: Status,
         exc: ApiError | InputError,
         submitted_at: str | None = None,
-        *,
-        task_id: str | None = None,
     ) -> None:
         record = request_record(
             row,
             status,
-            task_id=task_id,
             error=exc.to_row_error(),
             attempts=1 if submitted_at else 0,
             submitted_at=submitted_at,
@@ -123,8 +120,7 @@ class RowEnds:
                 id=row.id,
                 fingerprint=task.fingerprint,
                 status=Status.UNKNOWN,
-                task_id=task.task_id,
-                error=error,
+                error=error,  # names the task id: it is not known to be this row's
                 submitted_at=task.submitted_at or None,
                 finished_at=utc_now_iso(),
                 origin=self.origin(),
@@ -146,6 +142,7 @@ class RowEnds:
             replace(
                 ended,
                 status=Status.UNKNOWN,
+                task_id=None,  # the error names it: it is not known to be this row's
                 error=error,
                 outputs=(),
                 result_urls=(),

@@ -324,7 +324,6 @@ class Submitters:
             Status.UNKNOWN,
             OutcomeUnknown(shared_task_message(task_id, claim.row)),
             submitted_at or None,
-            task_id=task_id,
         )
         named = [row.id]
         earlier_error = RowError(

@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import IO, Any
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+#: Names Windows reserves for devices, whatever their case or extension (`CON`,
+#: `con.png`, `Aux.tar.gz`): such a file cannot be made there, or opens the device.
+_WINDOWS_DEVICE = re.compile(r"(?:CON|PRN|AUX|NUL|COM[0-9]|LPT[0-9])(?=\.|$)", re.IGNORECASE)
 MAX_NAME_CHARS = 120
 PARTIAL_SUFFIX = ".part"  # what a file written aside is called until renamed
 TAIL_CHUNK_BYTES = 64 * 1024
@@ -39,11 +42,15 @@ def safe_name(row_id: str) -> str:
     """A file-name stem for a row id, unique per id.
 
     Ids may hold any characters; anything outside `[A-Za-z0-9._-]` is folded,
-    leading dots are dropped (no hidden files, no `..`), and when the name had
-    to change a short hash of the original id keeps two ids that fold alike
-    (`a/b` and `a_b`) apart.
+    leading dots are dropped (no hidden files, no `..`), a name Windows keeps
+    for a device (`CON`, `nul.png`, `COM1`) gets a `_` after its device part,
+    and when the name had to change a short hash of the original id keeps two
+    ids that fold alike (`a/b` and `a_b`) apart.
     """
     folded = _UNSAFE.sub("_", row_id).lstrip(".")[:MAX_NAME_CHARS] or "row"
+    device = _WINDOWS_DEVICE.match(folded)
+    if device is not None:
+        folded = f"{folded[: device.end()]}_{folded[device.end() :]}"
     if folded == row_id:
         return folded
     digest = hashlib.sha256(row_id.encode("utf-8", "surrogatepass")).hexdigest()[:10]

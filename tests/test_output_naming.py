@@ -33,7 +33,33 @@ def assert_confined(stem: str) -> None:
     assert target.is_relative_to(root), stem
     parts = stem.split("/")
     assert all(part and not part.startswith(".") and "\0" not in part for part in parts), stem
-    assert all(len(part) <= MAX_NAME_CHARS + 11 for part in parts), stem
+    assert all(len(part) <= MAX_NAME_CHARS + 12 for part in parts), stem
+    assert not any(is_windows_device(part) for part in parts), stem
+
+
+WINDOWS_DEVICES = {"CON", "PRN", "AUX", "NUL"} | {
+    f"{p}{n}" for p in ("COM", "LPT") for n in range(10)
+}
+
+
+def is_windows_device(name: str) -> bool:
+    """Whether Windows reads `name` (a file or folder, any extension) as a device."""
+    return name.split(".", 1)[0].rstrip(" ").upper() in WINDOWS_DEVICES
+
+
+@pytest.mark.parametrize(
+    "name", ["CON", "con.png", "Aux.tar.gz", "NUL", "nul..x", "COM1", "lpt9.jpg", "PRN.", "Com0"]
+)
+@pytest.mark.parametrize("template", [None, "{v}", "{v}/{v}", "aux/{v}", "{v}/NUL.png"])
+def test_windows_device_names_are_made_safe_in_any_segment(name: str, template: str | None) -> None:
+    stem = OutputSpec(name=template).stem(name, {"v": name})
+    assert_confined(stem)
+    assert not any(is_windows_device(f"{part}.png") for part in stem.split("/")), stem
+
+
+def test_names_that_only_look_like_devices_are_kept() -> None:
+    for name in ("COM10", "CONSOLE", "icon", "nullable", "LPT", "auxiliary.png"):
+        assert OutputSpec().stem(name, {}) == name
 
 
 @pytest.mark.parametrize(
@@ -204,7 +230,7 @@ def test_hostile_ids_and_names_write_only_inside_outputs(
     threaded_simulator()
     job_dir = tmp_path / "job"
     write_image(job_dir / "mug.png")
-    ids = ["../../escape", "/etc/passwd", "a\\0b", "..", ".hidden", "x" * 300]
+    ids = ["../../escape", "/etc/passwd", "a\\0b", "..", ".hidden", "x" * 300, "CON.png", "aux/NUL"]
     rows = "".join(
         f'- {{id: "{row_id}", sku: "{row_id}", prompt: p, image: mug.png}}\n' for row_id in ids
     )
@@ -230,5 +256,7 @@ def test_hostile_ids_and_names_write_only_inside_outputs(
         report = read_report(out)
         assert [line["id"] for line in report] == [i.replace("\\0", "\0") for i in ids]
         _check_report_matches_disk(out)
+        written = [path.relative_to(out / "outputs") for path in (out / "outputs").rglob("*")]
+        assert not [path for path in written if any(map(is_windows_device, path.parts))]
     after = {name for name in _files(tmp_path) - before}
     assert all(name.startswith("job/run/") for name in after), after

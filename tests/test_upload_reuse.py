@@ -72,3 +72,50 @@ async def test_an_upload_is_reused_only_while_valid_and_for_its_own_origin(
     assert await reopened().lookup("abc") == "https://files.example/f1.png"
     clock[0] += 1
     assert await reopened().lookup("abc") is None, "too close to the service's 7 days"
+
+
+async def test_an_upload_dated_in_the_future_or_at_no_time_is_not_trusted(
+    tmp_path: Path,
+) -> None:
+    now = 1_000_000.0
+    path = tmp_path / ".batchedit" / "uploads.jsonl"
+    origin = "https://api.modellix.ai"
+    lines = [
+        {"sha256": "past", "uploaded_at": now - 60},
+        {"sha256": "future", "uploaded_at": now + 60},
+        {"sha256": "far-future", "uploaded_at": now + 10 * REUSE_FOR_S},
+        {"sha256": "nan", "uploaded_at": float("nan")},
+        {"sha256": "inf", "uploaded_at": float("inf")},
+        {"sha256": "-inf", "uploaded_at": float("-inf")},
+    ]
+    path.parent.mkdir(parents=True)
+    path.write_text(
+        "".join(
+            json.dumps({"origin": origin, "url": f"https://f/{line['sha256']}", **line}) + "\n"
+            for line in lines
+        )
+    )
+    cache = UploadCache(path, origin, now=lambda: now)
+    assert await cache.lookup("past") == "https://f/past"
+    for sha256 in ("future", "far-future", "nan", "inf", "-inf"):
+        assert await cache.lookup(sha256) is None, sha256
+
+
+def test_a_run_uploads_again_when_its_cache_is_dated_in_the_future(
+    tmp_path: Path, threaded_simulator: Simulators
+) -> None:
+    simulator = threaded_simulator()
+    run_dir = tmp_path / "run"
+    manifest = ten_rows(tmp_path, "on white")
+    assert main(["run", str(manifest), "--out", str(run_dir), *FAST]) == 0
+    cache = run_dir / ".batchedit" / "uploads.jsonl"
+    lines = [json.loads(line) for line in cache.read_text().splitlines()]
+    for line, at in zip(lines, (4_102_444_800.0, float("nan")), strict=True):  # 2100, NaN
+        line["uploaded_at"] = at
+    cache.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+    ten_rows(tmp_path, "on black")  # every row changed: they are sent again
+    assert main(["run", str(manifest), "--out", str(run_dir), *FAST]) == 0
+
+    assert simulator.stats()["uploads"] == 4, "neither entry was trusted: both uploaded again"
+    assert all(line["status"] == "succeeded" for line in read_report(run_dir))

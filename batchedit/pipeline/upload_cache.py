@@ -6,7 +6,10 @@ its photos again. Each upload is one JSON line in `.batchedit/uploads.jsonl`:
 the content's sha256, the API origin it was uploaded to (the simulator's
 origin changes with each `--simulate`, and its uploads die with it), the URL,
 the file id and when. An entry is reused for 6 days: a day's margin, so a URL
-is never sent just as it expires. A torn or foreign line is skipped, never fatal.
+is never sent just as it expires. An entry dated in the future (a clock set
+back, a hand-edited file) or at a time that is no number (`NaN`, `Infinity`)
+is not trusted: its file is uploaded again. A torn or foreign line is skipped,
+never fatal.
 
 `uploads purge` deletes uploads at the service in two steps, each a line
 here: first the upload is forgotten (`{"forgotten": FILE_ID, ...}`: no run
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -57,9 +61,16 @@ class UploadCache:
         if self._entries is None:
             self._entries = await asyncio.to_thread(self._read)
         entry = self._entries.get(sha256)
-        if entry is None or self._now() - entry[1] >= REUSE_FOR_S:
+        if entry is None or not self._reusable(entry[1]):
             return None
         return entry[0]
+
+    def _reusable(self, uploaded_at: float) -> bool:
+        """Young enough to reuse, and a time this cache could have written: an
+        entry dated in the future, or at NaN or infinity, would otherwise be
+        trusted for ever; it is taken as absent, and the file uploaded again."""
+        age = self._now() - uploaded_at
+        return math.isfinite(uploaded_at) and 0 <= age < REUSE_FOR_S
 
     async def remember(self, sha256: str, uploaded: UploadedFile) -> None:
         at = self._now()

@@ -140,13 +140,17 @@ def redact(text: str) -> str:
         return text
     text = _pattern.sub(REDACTED, text)
     if _cut_at_end is not None:
-        window = _MAX_SPELLING_CHARS * max(map(len, _secrets)) + 8  # the ellipsis, spaces
-        cut = _cut_at_end.search(text, max(0, len(text) - window))
+        cut = _cut_at_end.search(text, max(0, len(text) - _spelled_chars()))
         if cut is not None:
             text = text[: cut.start()] + REDACTED + text[cut.end() :]
     if _cut_before_ellipsis is not None and any(mark in text for mark in _ELLIPSES):
         text = _cut_before_ellipsis.sub(REDACTED, text)
     return text
+
+
+def _spelled_chars() -> int:
+    """The most characters a registered key can take in any spelling, and a margin."""
+    return _MAX_SPELLING_CHARS * max(map(len, _secrets), default=0) + 16
 
 
 def _may_hold_a_key(text: str) -> bool:
@@ -170,7 +174,12 @@ def strip_controls(text: str) -> str:
 
 def scrub(text: str, *, max_chars: int | None = None) -> str:
     """A text from outside, safe to log or store: redacted, without control
-    characters, and cut to `max_chars` when given."""
+    characters, and cut to `max_chars` when given: after the redactor, which
+    cannot recognise a key cut in two. Only the part that can matter is
+    looked at: a key in any spelling that starts before the cut ends within
+    `_spelled_chars()` after it (a 1 MiB message costs what 300 characters do)."""
+    if max_chars is not None:
+        text = text[: max_chars + _spelled_chars()]
     cleaned = redact(strip_controls(text))
     if max_chars is not None and len(cleaned) > max_chars:
         cleaned = cleaned[: max_chars - 1] + "…"

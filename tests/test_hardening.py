@@ -138,6 +138,10 @@ def test_a_cut_never_leaves_a_long_prefix_of_the_key() -> None:
     # scrub redacts first, then cuts: the key across the cut is gone whole.
     cut = scrub("x" * 283 + " " + key + " " + "y" * 300, max_chars=300)
     assert key[:8] not in cut and len(cut) == 300
+    # Spelled long and followed by a megabyte: still whole within what is looked at.
+    spelled = "".join(f"%25{ord(char):02X}" for char in key)
+    cut = scrub("x" * 290 + spelled + "y" * 1_000_000, max_chars=300)
+    assert "%256D%256B" not in cut and cut.endswith("[redacted…")
 
 
 def redack_free(text: str) -> bool:

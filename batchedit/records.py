@@ -262,6 +262,45 @@ class ResumeKey:
 
 
 @dataclass(frozen=True, slots=True)
+class InputSent:
+    """What was sent for one input image (the report's `inputs`): a local file
+    as uploaded, with what preparation changed (`exif_rotated`, `downscaled`,
+    `reencoded_jpeg`...); a URL as given (nothing else of it is known)."""
+
+    source: str
+    width: int | None = None
+    height: int | None = None
+    bytes: int | None = None
+    format: str | None = None
+    changes: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "width": self.width,
+            "height": self.height,
+            "bytes": self.bytes,
+            "format": self.format,
+            "changes": list(self.changes),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> InputSent:
+        def number(name: str) -> int | None:
+            value = data.get(name)
+            return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+        return cls(
+            source=str(data.get("source", "")),
+            width=number("width"),
+            height=number("height"),
+            bytes=number("bytes"),
+            format=_optional_text(data.get("format")),
+            changes=tuple(str(change) for change in data.get("changes") or ()),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class ReportRecord:
     """One line of report.jsonl: the contract's fields, and `resume`, what a
     lost journal is rebuilt from (docs/runs.md)."""
@@ -289,6 +328,7 @@ class ReportRecord:
     origin: str | None = None
     cost: float | None = None  # attempts at the price table's price; None: no table or price
     resume: ResumeKey | None = None  # None: the journal holds nothing for this request
+    inputs: tuple[InputSent, ...] = ()  # what was sent for each input, once known
 
     @property
     def simulated(self) -> bool:
@@ -304,6 +344,7 @@ class ReportRecord:
             "status": self.status.value,
             "task_id": self.task_id,
             "outputs": [output.to_json() for output in self.outputs],
+            "inputs": [sent.to_json() for sent in self.inputs],
             "origin": self.origin,
             "error": None if self.error is None else self.error.to_json(),
             "attempts": self.attempts,
@@ -345,6 +386,7 @@ class ReportRecord:
             origin=_optional_text(data.get("origin")),
             cost=_number_or_none(data.get("cost")),
             resume=ResumeKey.from_json(data["resume"]) if data.get("resume") else None,
+            inputs=tuple(InputSent.from_json(i) for i in data.get("inputs") or ()),
         )
 
 

@@ -312,13 +312,18 @@ def test_image_rules_of_a_model_are_checked_before_sending(tmp_path: Path) -> No
             "model": "bytedance/seedream-5.0-lite-edit",
         },
     ]
-    checked = list(iter_rows(load_job(write_csv(tmp_path / "m.csv", rows))))
+    # Sent as they are: a file over the model's bytes is refused. Prepared (the
+    # default), it would be made smaller to fit, so it is not.
+    job = apply_overrides(load_job(write_csv(tmp_path / "m.csv", rows)), inputs={"prepare": "off"})
+    checked = list(iter_rows(job))
     messages = [[p.message for p in row.problems] for row in checked if isinstance(row, InvalidRow)]
     assert messages[0] == [
         "openai/gpt-image-2-edit takes https:// image URLs only, not data: URIs; "
         "give the image as a URL or a local file"
     ]
     assert any("reads images of at most 10000000 bytes" in m for m in messages[1])
+    prepared = list(iter_rows(load_job(write_csv(tmp_path / "m.csv", rows))))
+    assert [row.id for row in prepared if isinstance(row, InvalidRow)] == ["data", "long"]
     assert messages[2] == [
         "prompt is 601 characters once filled in; "
         "bytedance/seedream-5.0-lite-edit takes at most 600"

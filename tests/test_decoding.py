@@ -105,8 +105,13 @@ def test_a_run_pays_only_for_decodable_images_and_keeps_the_verdicts(
     assert simulator.stats()["submits"] == 2 and simulator.stats()["uploads"] == 1
     saved = (RunPaths(run_dir).state_dir / DECODED_FILE).read_text().splitlines()
     assert len(saved) == 4, "one verdict per distinct file"
-    # A fresh process (no verdicts in memory) decodes nothing already judged.
+    # A fresh process (no verdicts in memory) decodes nothing already judged
+    # (the run prepares its inputs: the verdicts are on files to be prepared).
     fresh = Verdicts()
     paths = list(files.values())
-    assert predecode(paths, RunPaths(run_dir).state_dir, verdicts=fresh) == 0
-    assert fresh.problem(files["bomb"]) is not None and fresh.problem(files["good"]) is None
+    assert predecode(paths, RunPaths(run_dir).state_dir, verdicts=fresh, prepare=True) == 0
+    assert fresh.problem(files["bomb"], prepare=True) is not None
+    assert fresh.problem(files["good"], prepare=True) is None
+    assert predecode(paths, RunPaths(run_dir).state_dir, verdicts=fresh) == 4, (
+        "a verdict on a file to be prepared says nothing of it sent as it is"
+    )

@@ -115,9 +115,12 @@ def test_an_allowed_model_the_service_does_not_know_fails_its_row_not_found(
     assert simulator.stats()["submits"] == 1
 
 
-def _preflight(tmp_path: Path, name: str) -> list[str]:
-    [row] = check(tmp_path, [{"id": "a", "prompt": "p", "image": name}])
+def _preflight(tmp_path: Path, name: str, **overrides: object) -> list[str]:
+    [row] = check(tmp_path, [{"id": "a", "prompt": "p", "image": name}], **overrides)
     return problems(row)
+
+
+SENT_AS_THEY_ARE: dict[str, object] = {"inputs": {"prepare": "off"}}
 
 
 def test_preflight_tells_images_by_content_not_by_extension(tmp_path: Path) -> None:
@@ -125,8 +128,10 @@ def test_preflight_tells_images_by_content_not_by_extension(tmp_path: Path) -> N
     [row] = check(tmp_path, [{"id": "a", "prompt": "p", "image": "really-a-png.jpg"}])
     assert isinstance(row, Row)
     (tmp_path / "notes.png").write_text("GIF89a, or a text file named .png")
-    [message] = _preflight(tmp_path, "notes.png")
+    [message] = _preflight(tmp_path, "notes.png", **SENT_AS_THEY_ARE)
     assert "is not a PNG, JPEG or WebP image by its content" in message
+    [message] = _preflight(tmp_path, "notes.png")  # to be prepared: more formats, not GIF
+    assert "is not a PNG, JPEG, WebP, TIFF, HEIF" in message and "by its content" in message
 
 
 def test_preflight_refuses_empty_and_oversized_files(tmp_path: Path) -> None:
@@ -137,8 +142,10 @@ def test_preflight_refuses_empty_and_oversized_files(tmp_path: Path) -> None:
         handle.truncate(17 * 1024 * 1024)
     assert (
         "is 17.0 MiB; the media endpoint takes at most 16 MiB"
-        in _preflight(tmp_path, "huge.png")[0]
+        in _preflight(tmp_path, "huge.png", **SENT_AS_THEY_ARE)[0]
     )
+    # To be prepared, its size is no matter (it would be made smaller); its content is.
+    assert "is not a valid image" in _preflight(tmp_path, "huge.png")[0]
 
 
 def test_preflight_checks_urls_https_or_loopback_only(tmp_path: Path) -> None:

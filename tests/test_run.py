@@ -246,7 +246,8 @@ def test_a_local_file_that_is_not_an_image_is_invalid_before_anything_is_sent(
     assert main(["run", str(manifest), "--out", str(tmp_path / "run"), *FAST]) == 1
     fake, good = read_report(tmp_path / "run")
     assert fake["status"] == "invalid" and fake["error"]["category"] == "invalid_input"
-    assert "not a PNG, JPEG or WebP image by its content" in fake["error"]["message"]
+    assert "not a PNG, JPEG, WebP, TIFF, HEIF" in fake["error"]["message"]
+    assert "image by its content" in fake["error"]["message"]
     assert fake["attempts"] == 0 and fake["task_id"] is None
     assert good["status"] == "succeeded"
     assert simulator.stats()["submits"] == 1

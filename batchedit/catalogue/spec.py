@@ -70,6 +70,36 @@ class ImagesSpec:
     max_bytes: int | None = None
 
 
+#: The media endpoint's cap on one upload (modellix-api.md): every local input goes through it.
+UPLOAD_MAX_BYTES = 16 * 1024 * 1024
+#: What the media endpoint takes, by content.
+UPLOAD_FORMATS = ("PNG", "JPEG", "WEBP")
+
+
+@dataclass(frozen=True, slots=True)
+class InputLimits:
+    """What the service takes of one input image, so a local file is prepared
+    to fit before it is uploaded (`inputs: {prepare: on}`): the bytes of one
+    file (never above the upload cap), its long side or pixels where the
+    provider publishes them (None: not documented), the formats it reads.
+    `source` and `as_of` say where the limits were read and when."""
+
+    max_bytes: int = UPLOAD_MAX_BYTES
+    max_long_side_px: int | None = None
+    max_pixels: int | None = None
+    formats: tuple[str, ...] = UPLOAD_FORMATS
+    source: str = "modellix-api.md, media upload"
+    as_of: str = ""
+
+    @property
+    def key(self) -> str:
+        """The limits as text, part of a prepared file's cache key."""
+        return (
+            f"b{self.max_bytes}-l{self.max_long_side_px or 0}-p{self.max_pixels or 0}-"
+            + "+".join(self.formats)
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class OutputsSpec:
     """How many images one task yields, and whether each one is paid for."""
@@ -116,6 +146,7 @@ class ModelSpec:
     friendly: Mapping[str, str] = field(default_factory=dict)
     outputs: OutputsSpec = field(default_factory=OutputsSpec)
     output_size: OutputSizeRule = field(default_factory=lambda: OutputSizeRule("unknown"))
+    input_limits: InputLimits = InputLimits()
     prompt_field: str = "prompt"
     prompt_max_chars: int | None = None
     description: str = ""
@@ -152,6 +183,7 @@ def spec_from_data(data: Mapping[str, Any]) -> ModelSpec:
         friendly=dict(data.get("friendly") or {}),
         outputs=_outputs(data.get("outputs") or {}),
         output_size=_output_size(data.get("output_size") or {}),
+        input_limits=_input_limits(data.get("input_limits") or {}),
         prompt_field=str(prompt.get("field", "prompt")),
         prompt_max_chars=prompt.get("max_chars"),
         description=str(data.get("description", "")),
@@ -203,6 +235,21 @@ def _images(data: Mapping[str, Any]) -> ImagesSpec:
         field_documented=bool(data.get("field_documented", True)),
         https_only=bool(data.get("https_only", False)),
         max_bytes=data.get("max_bytes"),
+    )
+
+
+def _input_limits(data: Mapping[str, Any]) -> InputLimits:
+    """The model's input limits; the upload cap bounds whatever the provider says."""
+    formats = tuple(str(f).upper() for f in data.get("formats") or UPLOAD_FORMATS)
+    if not set(formats) <= set(UPLOAD_FORMATS):
+        raise ValueError(f"input_limits.formats: the media endpoint takes {UPLOAD_FORMATS}")
+    return InputLimits(
+        max_bytes=min(int(data.get("max_bytes") or UPLOAD_MAX_BYTES), UPLOAD_MAX_BYTES),
+        max_long_side_px=data.get("max_long_side"),
+        max_pixels=data.get("max_pixels"),
+        formats=formats,
+        source=str(data.get("source", "modellix-api.md, media upload")),
+        as_of=str(data.get("as_of", "")),
     )
 
 

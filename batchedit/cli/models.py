@@ -154,6 +154,7 @@ def model_lines(spec: ModelSpec) -> list[str]:
         f"  outputs: {_outputs_words(spec)}"
         + (" images per task, each billed" if spec.outputs.bills_per_output else " per task"),
         f"  result size: {_size_words(spec)}",
+        f"  inputs prepared to: {_input_words(spec)}",
         "  parameters:",
     ]
     for friendly, api_name in spec.friendly.items():
@@ -207,8 +208,27 @@ def model_json(spec: ModelSpec) -> dict[str, Any]:
             "bills_per_output": outputs.bills_per_output,
         },
         "output_size": _size_json(spec),
+        "input_limits": {
+            "max_bytes": spec.input_limits.max_bytes,
+            "max_long_side": spec.input_limits.max_long_side_px,
+            "max_pixels": spec.input_limits.max_pixels,
+            "formats": list(spec.input_limits.formats),
+            "source": spec.input_limits.source,
+            "as_of": spec.input_limits.as_of,
+        },
         "notes": list(spec.notes),
     }
+
+
+def _input_words(spec: ModelSpec) -> str:
+    """The limits a local input is prepared to, and where they were read."""
+    limits = spec.input_limits
+    words = [f"at most {limits.max_bytes} bytes", "/".join(limits.formats)]
+    if limits.max_long_side_px is not None:
+        words.append(f"long side at most {limits.max_long_side_px} px")
+    if limits.max_pixels is not None:
+        words.append(f"at most {limits.max_pixels / 1e6:.3g} MP")
+    return f"{', '.join(words)} (from {limits.source})"
 
 
 def _parameter_names(spec: ModelSpec) -> list[str]:

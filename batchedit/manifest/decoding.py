@@ -27,6 +27,8 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
+from batchedit.manifest.input_files import read_input_header
+from batchedit.pictures import PIXEL_BUDGET, PictureRefused, decoded_pixels, load_picture
 from batchedit.records import InvalidRow, Row
 
 #: Files larger than this many pixels are refused (a sane cap; 50 MP is 8660 x 5773).
@@ -36,7 +38,35 @@ DECODED_FILE = "decoded.jsonl"
 _FORMATS = ("PNG", "JPEG", "WEBP")
 
 
-def decode_problem(path: Path) -> str | None:
+#: A JPEG input to be prepared is judged at this long side at least (libjpeg
+#: still reads every byte of its scans, so a file cut short fails the same).
+_JUDGE_DRAFT_PX = 1024
+
+
+def decode_problem(path: Path, *, prepare: bool = False) -> str | None:
+    """`strict_problem`, or with `prepare` `prepared_problem`."""
+    return prepared_problem(path) if prepare else strict_problem(path)
+
+
+def prepared_problem(path: Path) -> str | None:
+    """Why the input at `path` cannot be prepared for upload (input_prep.py):
+    not one of the input formats, over 250 MP by its header, or not decodable
+    (a JPEG decoded at a reduced scale, all under the pixel budget), or None.
+    Blocking: call it from a thread."""
+    try:
+        header = read_input_header(path)
+        with Image.open(path, formats=(header.format,)) as image:
+            pixels = decoded_pixels(image, draft_px=_JUDGE_DRAFT_PX)
+            with PIXEL_BUDGET.hold(pixels):
+                load_picture(image, draft_px=_JUDGE_DRAFT_PX)
+    except PictureRefused as exc:
+        return exc.message
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        return f"cannot be decoded ({exc}): is it cut short or damaged?"
+    return None
+
+
+def strict_problem(path: Path) -> str | None:
     """Why `path` is not a whole PNG, JPEG or WebP image of at most MAX_PIXELS,
     or None; the message leaves the file to the caller to name (a verdict is
     kept by content, and the same content may sit under several names).
@@ -64,30 +94,31 @@ def decode_problem(path: Path) -> str | None:
 
 
 class Verdicts:
-    """Decode verdicts by (path, size, mtime_ns): a file decoded once per process."""
+    """Decode verdicts by (path, size, mtime_ns, prepare): a file decoded once
+    per process for each way inputs are taken."""
 
     def __init__(self) -> None:
-        self._known: dict[tuple[Path, int, int], str | None] = {}
+        self._known: dict[_Key, str | None] = {}
         self._lock = threading.Lock()
 
-    def problem(self, path: Path) -> str | None:
+    def problem(self, path: Path, *, prepare: bool = False) -> str | None:
         """The verdict on `path`, decoding it now if no verdict is known yet."""
-        key = _key(path)
+        key = _key(path, prepare)
         if key is None:
             return None  # gone since the cheap checks: the uploader says so
         with self._lock:
             if key in self._known:
                 return self._known[key]
-        verdict = decode_problem(path)
+        verdict = decode_problem(path, prepare=prepare)
         self.remember(key, verdict)
         return verdict
 
-    def known(self, path: Path) -> bool:
-        key = _key(path)
+    def known(self, path: Path, *, prepare: bool = False) -> bool:
+        key = _key(path, prepare)
         with self._lock:
             return key is not None and key in self._known
 
-    def remember(self, key: tuple[Path, int, int], verdict: str | None) -> None:
+    def remember(self, key: _Key, verdict: str | None) -> None:
         with self._lock:
             self._known[key] = verdict
 
@@ -103,16 +134,17 @@ def predecode(
     digest_of: Callable[[Path], str | None] | None = None,
     verdicts: Verdicts = VERDICTS,
     threads: int = DECODE_THREADS,
+    prepare: bool = False,
 ) -> int:
     """Decode every file of `paths` not yet judged, in worker threads, reusing and
     extending the run directory's verdicts by content digest (`digest_of`: the
     caller's cached hashing, if it has one); the number decoded."""
-    saved = _load(state_dir)
+    saved = _load(state_dir, prepare)
     digest_of = digest_of or _sha256_file
-    todo: list[tuple[tuple[Path, int, int], str, Path]] = []
+    todo: list[tuple[_Key, str, Path]] = []
     for path in dict.fromkeys(paths):
-        key = _key(path)
-        if key is None or verdicts.known(path):
+        key = _key(path, prepare)
+        if key is None or verdicts.known(path, prepare=prepare):
             continue
         sha256 = digest_of(path)
         if sha256 is None:
@@ -124,12 +156,12 @@ def predecode(
     if not todo:
         return 0
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="batchedit-decode") as pool:
-        results = list(pool.map(lambda item: decode_problem(item[2]), todo))
+        results = list(pool.map(lambda item: decode_problem(item[2], prepare=prepare), todo))
     fresh: dict[str, str | None] = {}
     for (key, sha256, _), verdict in zip(todo, results, strict=True):
         verdicts.remember(key, verdict)
         fresh[sha256] = verdict
-    _save(state_dir, fresh)
+    _save(state_dir, fresh, prepare)
     return len(todo)
 
 
@@ -153,15 +185,18 @@ def _sha256_file(path: Path) -> str | None:
     return digest.hexdigest()
 
 
-def _key(path: Path) -> tuple[Path, int, int] | None:
+_Key = tuple[Path, int, int, bool]
+
+
+def _key(path: Path, prepare: bool) -> _Key | None:
     try:
         stat = path.stat()
     except OSError:
         return None
-    return (path, stat.st_size, stat.st_mtime_ns)
+    return (path, stat.st_size, stat.st_mtime_ns, prepare)
 
 
-def _load(state_dir: Path | None) -> dict[str, str | None]:
+def _load(state_dir: Path | None, prepare: bool) -> dict[str, str | None]:
     """sha256 -> verdict from earlier runs; a torn or foreign line is skipped."""
     if state_dir is None:
         return {}
@@ -177,18 +212,21 @@ def _load(state_dir: Path | None) -> dict[str, str | None]:
             continue
         if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
             continue
+        if bool(entry.get("prepared", False)) != prepare:
+            continue  # a verdict on how the other setting takes inputs
         problem = entry.get("problem")
         saved[entry["sha256"]] = problem if isinstance(problem, str) else None
     return saved
 
 
-def _save(state_dir: Path | None, fresh: dict[str, str | None]) -> None:
+def _save(state_dir: Path | None, fresh: dict[str, str | None], prepare: bool) -> None:
     """Append the new verdicts to a state folder that exists (a run holds its lock
     there); losing them costs a decode next time, nothing more."""
     if state_dir is None or not fresh or not state_dir.is_dir():
         return
     lines = "".join(
-        json.dumps({"sha256": sha256, "problem": problem}, ensure_ascii=False) + "\n"
+        json.dumps({"sha256": sha256, "problem": problem, "prepared": prepare}, ensure_ascii=False)
+        + "\n"
         for sha256, problem in fresh.items()
     )
     try:

@@ -217,6 +217,7 @@ def open_rows(job: JobSettings, *, decode: bool = True) -> tuple[Manifest, RowVa
         output=job.output,
         decode=decode,
         run_dir=job.output_dir,
+        prepare=job.inputs.prepare,
     )
     return manifest, validator
 
@@ -270,7 +271,7 @@ def iter_problems(job: JobSettings) -> Iterator[Problem]:
     """Every problem, streamed: the job's and header's alone if there are any,
     else each row's, in manifest order (local images decoded first, in parallel)."""
     try:
-        predecode(local_paths(iter_rows(job, decode=False)))
+        predecode(local_paths(iter_rows(job, decode=False)), prepare=job.inputs.prepare)
         rows = iter_rows(job)
     except JobProblems as exc:
         yield from exc.problems

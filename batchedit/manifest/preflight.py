@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from batchedit.imagetypes import MAX_UPLOAD_BYTES, sniff_image_type
+from batchedit.manifest.input_files import INPUT_FORMATS, shown_formats, sniff_input
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 _URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
@@ -42,10 +43,11 @@ def url_problem(given: str) -> str | None:
     return f"image '{given}' is not an https:// URL, a data:image URI or a local file"
 
 
-def local_file_problem(path: Path) -> str | None:
+def local_file_problem(path: Path, *, prepare: bool = False) -> str | None:
     """Preflight of a local image before anything is paid for: there, a regular
-    file, 1 byte to 16 MiB, and PNG, JPEG or WebP by its first bytes (the
-    extension does not count). None when it will do."""
+    file, and by its first bytes (the extension does not count) PNG, JPEG or
+    WebP of 1 byte to 16 MiB, or, when inputs are prepared before upload
+    (`prepare`), any of INPUT_FORMATS of any size. None when it will do."""
     try:
         if not path.is_file():
             return f"is not a regular file ({path})" if path.exists() else _not_found(path)
@@ -56,6 +58,10 @@ def local_file_problem(path: Path) -> str | None:
         return f"cannot be read ({path}: {exc.strerror or exc})"
     if size == 0:
         return f"is an empty file ({path})"
+    if prepare:
+        if sniff_input(head) not in INPUT_FORMATS:
+            return f"is not a {shown_formats(INPUT_FORMATS, 'or')} image by its content ({path})"
+        return None
     if size > MAX_UPLOAD_BYTES:
         mib = size / (1024 * 1024)
         return f"is {mib:.1f} MiB; the media endpoint takes at most 16 MiB ({path})"

@@ -70,6 +70,7 @@ class RowValidator:
         catalogue: Catalogue | None = None,
         decode: bool = True,
         run_dir: Path | None = None,
+        prepare: bool = True,
     ) -> None:
         self.file = file
         # The run directory's folders a run writes into: an input found there
@@ -78,6 +79,8 @@ class RowValidator:
         # Decode each local image in full (decoding.py); off for a pass that only
         # gathers the files to decode them in parallel first.
         self.decode = decode
+        # Local inputs prepared before upload (input_prep.py): more formats, no byte cap.
+        self.prepare = prepare
         self.base_dir = base_dir
         self.defaults = dict(defaults)
         self.default_model = default_model
@@ -113,7 +116,7 @@ class RowValidator:
         if spec is not None:
             _check_count(len(given), spec, checked)
             _check_prompt_length(prompt, spec, checked)
-            _check_image_rules(given, images, spec, checked)
+            _check_image_rules(given, images, spec, checked, prepared=self.prepare)
         request = EditRequest(
             model,
             prompt or "",
@@ -209,9 +212,13 @@ class RowValidator:
         written = Path(os.path.abspath(self.base_dir / Path(given).expanduser()))
         if written not in self._file_problems:
             found = _existing_form(written)
-            problem = local_file_problem(found) or self._written_by_a_run(found)
+            problem = local_file_problem(found, prepare=self.prepare) or self._written_by_a_run(
+                found
+            )
             if problem is None and self.decode:
-                problem = VERDICTS.problem(found)  # decoded once per process, by content
+                problem = VERDICTS.problem(
+                    found, prepare=self.prepare
+                )  # decoded once per process, by content
             self._file_problems[written] = (found, problem)
         path, problem = self._file_problems[written]
         if problem is None:
@@ -328,10 +335,16 @@ def _check_count(count: int, spec: ModelSpec, checked: _Checked) -> None:
 
 
 def _check_image_rules(
-    given: tuple[str, ...], images: tuple[ImageRef | None, ...], spec: ModelSpec, checked: _Checked
+    given: tuple[str, ...],
+    images: tuple[ImageRef | None, ...],
+    spec: ModelSpec,
+    checked: _Checked,
+    *,
+    prepared: bool,
 ) -> None:
     """What the model asks of each image: https URLs only (a local file is uploaded
-    and sent as one), and a size cap on the files it will read."""
+    and sent as one), and a size cap on the files it will read (unless local
+    files are `prepared` to it before upload)."""
     rule = spec.images
     if rule.https_only and any(text.lower().startswith("data:") for text in given):
         checked.add(
@@ -339,7 +352,7 @@ def _check_image_rules(
             "give the image as a URL or a local file",
             "image",
         )
-    if rule.max_bytes is None:
+    if rule.max_bytes is None or prepared:
         return
     for image in images:
         if image is not None and image.path is not None:

@@ -82,6 +82,27 @@ class UploadsPolicy:
         return self.delete_after == "run"
 
 
+@dataclass(frozen=True, slots=True)
+class InputsPolicy:
+    """`inputs:`: prepare each local input to what the model takes before it
+    is uploaded (`prepare: on`, the default: input_prep.py), or send files as
+    they are and refuse what the service would (`off`)."""
+
+    prepare: bool = True
+
+
+def parse_inputs(value: object) -> InputsPolicy:
+    if isinstance(value, InputsPolicy):
+        return value
+    if isinstance(value, dict) and set(value) <= {"prepare"}:
+        prepare = value.get("prepare", True)
+        if prepare in (True, "on"):
+            return InputsPolicy(True)
+        if prepare in (False, "off"):
+            return InputsPolicy(False)
+    raise ValueError(f"inputs must be a mapping {{prepare: on}} (or off), got {value!r}")
+
+
 def parse_uploads(value: object) -> UploadsPolicy:
     if isinstance(value, UploadsPolicy):
         return value

@@ -37,8 +37,9 @@ from batchedit.manifest.nightly import (
     check_notify,
     parse_deadline,
 )
-from batchedit.manifest.prices import PriceTable, load_prices, parse_prices
+from batchedit.manifest.prices import PriceTable, parse_prices, prices_from_flag
 from batchedit.manifest.setting_checks import (
+    InputsPolicy,
     UploadsPolicy,
     check_allow_models,
     check_bool,
@@ -47,11 +48,12 @@ from batchedit.manifest.setting_checks import (
     check_model,
     check_path,
     check_shard,
+    parse_inputs,
     parse_uploads,
     positive_number,
     whole_number,
 )
-from batchedit.manifest.shard import Shard, parse_shard
+from batchedit.manifest.shard import Shard, shard_from_flag
 from batchedit.records import FieldValue
 
 Check = Callable[[object], object]
@@ -87,16 +89,6 @@ def setting(default: Any = dataclasses.MISSING, *, factory: Any = None, **spec: 
     if factory is not None:
         return field(default_factory=factory, metadata=metadata)
     return field(default=default, metadata=metadata)
-
-
-def _shard_from_flag(text: str) -> str:
-    """`K/N` with K read from the job array now (a bare N), so `retry` replays it."""
-    return str(parse_shard(text))
-
-
-def _prices_from_flag(path: Path) -> object:
-    """The table itself, kept for `retry`, which then needs no file."""
-    return load_prices(path).to_json()
 
 
 _LAUNCH = frozenset({RUN, RETRY})
@@ -147,7 +139,7 @@ class JobSettings:
         check=check_shard,
         flag="--shard",
         metavar="K/N",
-        from_flag=_shard_from_flag,
+        from_flag=shard_from_flag,
         commands=frozenset({RUN, PLAN}),
         doc="only the rows whose id hashes to shard K of N; a bare N takes K from "
         "`JOB_COMPLETION_INDEX`, `AWS_BATCH_JOB_ARRAY_INDEX` or `SLURM_ARRAY_TASK_ID` "
@@ -218,7 +210,7 @@ class JobSettings:
         path=True,
         structured=True,
         commands=_GUARD,
-        from_flag=_prices_from_flag,
+        from_flag=prices_from_flag,
         doc="the price table, per model and size, in your currency (see "
         "[the plan](plan.md#the-price-table))",
     )
@@ -311,6 +303,14 @@ class JobSettings:
         doc="`{delete_after: run}`: delete the run's uploaded inputs at the service at the "
         "end of each run that finished; `never` (default): leave them to the service's "
         "retention (see [deleting uploads](api.md#deleting-uploads-at-the-service))",
+    )
+    inputs: InputsPolicy = setting(
+        InputsPolicy(),
+        check=parse_inputs,
+        structured=True,
+        doc="`{prepare: off}`: send local images as they are, refusing what the service would; "
+        "`on` (default): prepare each to what the model takes before upload (see "
+        "[inputs](job-files.md#local-inputs-are-prepared-before-upload-inputs))",
     )
     max_spend: float | None = setting(
         None,

@@ -83,3 +83,8 @@ def _index_from_environment(environ: Mapping[str, str], text: str) -> int:
         f"--shard {text}: no shard index given and none of {', '.join(INDEX_VARIABLES)} is set; "
         "give --shard K/N"
     )
+
+
+def shard_from_flag(text: str) -> str:
+    """`K/N` with K read from the job array now (a bare N), so `retry` replays it."""
+    return str(parse_shard(text))

@@ -21,6 +21,7 @@ from batchedit.api.task_state import TaskState
 from batchedit.api.throttle import LoadGovernor
 from batchedit.clock import Clock, utc_now_iso
 from batchedit.errors import ApiError
+from batchedit.manifest.input_prep import PREPARED_DIR
 from batchedit.pipeline.config import RunConfig
 from batchedit.pipeline.finishing import RowEnds
 from batchedit.pipeline.gate import GateSettings, SubmitGate
@@ -127,7 +128,12 @@ class RunServices:
             clock=clock,
             progress=progress,
             digests=digests,
-            uploader=ImageUploader(client, digests, uploads),
+            uploader=ImageUploader(
+                client,
+                digests,
+                uploads,
+                prepared_dir=config.paths.state_dir / PREPARED_DIR if job.inputs.prepare else None,
+            ),
             slots=slots,
             rate=rate,
             timetable=PollTimetable(

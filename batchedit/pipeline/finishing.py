@@ -193,6 +193,7 @@ def outcome_entry(record: ReportRecord, fingerprint: str | None, origin: Origin)
         latency_s=record.latency_s,
         checks=record.checks,
         origin=origin,
+        inputs=record.inputs,
     )
 
 

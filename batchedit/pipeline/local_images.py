@@ -45,6 +45,7 @@ def predecode_local_images(job: JobSettings, paths: RunPaths, digests: FileDiges
         noting(local_paths(iter_rows(job, decode=False))),
         paths.state_dir,
         digest_of=lambda path: _digest_or_none(digests, path),
+        prepare=job.inputs.prepare,
     )
     with suppress(OSError):
         if found or key is None:

@@ -101,8 +101,9 @@ class Submitters:
 
     async def request_body(self, row: Row) -> dict[str, Any]:
         request = row.request
-        images = [await self.services.uploader.url_for(image) for image in request.images]
         spec = current_catalogue().body_spec(request.model)
+        limits = spec.input_limits
+        images = [await self.services.uploader.url_for(image, limits) for image in request.images]
         return build_body(spec, request.prompt, images, request.params())
 
     async def submit(self, row: Row, fingerprint: str, body: dict[str, Any], turn: Turn) -> None:
@@ -299,6 +300,7 @@ class Submitters:
             submitted_at=latest.submitted_at,
             finished_at=utc_now_iso(),
             latency_s=latest.latency_s,
+            inputs=latest.inputs,
         )
         entry = await services.finish.entry(plan.row, record, plan.fingerprint, state)
         if latest.task_id is not None and not services.task_ids.settle(latest.task_id):

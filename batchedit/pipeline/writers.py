@@ -49,6 +49,7 @@ class Writers:
                 submitted_at=task.submitted_at,
                 finished_at=utc_now_iso(),
                 latency_s=latency_s,
+                inputs=self.services.uploader.sent_inputs(task.row.request.images),
             )
             task_failed = error is not None and error.category is ErrorCategory.TASK_FAILED
             # The failure brake counts it: too many failures in a row stop submitting.

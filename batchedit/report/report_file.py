@@ -22,6 +22,7 @@ from batchedit.jsonlines import dumps_text, loads
 from batchedit.records import (
     Check,
     ErrorCategory,
+    InputSent,
     InvalidRow,
     OutputFile,
     ReportRecord,
@@ -52,8 +53,10 @@ def request_record(
     finished_at: str | None = None,
     latency_s: float | None = None,
     checks: tuple[Check, ...] = (),
+    inputs: tuple[InputSent, ...] = (),
 ) -> ReportRecord:
-    """A report record for a valid row, filled with what the row asked for."""
+    """A report record for a valid row, filled with what the row asked for
+    (and `inputs`, what was sent for its images, once known)."""
     request = row.request
     return ReportRecord(
         id=row.id,
@@ -73,6 +76,7 @@ def request_record(
         finished_at=finished_at,
         latency_s=latency_s,
         checks=checks,
+        inputs=inputs,
     )
 
 
@@ -186,6 +190,7 @@ def outcome_record(
             latency_s=latest.latency_s,
             checks=latest.checks,
             resume=resume,
+            inputs=latest.inputs or asked.inputs,
         )
     if isinstance(latest, Submitted):
         return replace(

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from batchedit.origins import Origin
-from batchedit.records import Check, OutputFile, RowError, Status
+from batchedit.records import Check, InputSent, OutputFile, RowError, Status
 
 FORMAT_VERSION = 1
 
@@ -165,6 +165,7 @@ class Finished:
     checks: tuple[Check, ...] = ()  # output checks the stored results failed
     origin: Origin | None = None  # None: written before origins were recorded
     restored_attempts: int | None = None  # written by a rebuild only (see above)
+    inputs: tuple[InputSent, ...] = ()  # what was sent for each input (the report's)
 
     def to_json(self) -> dict[str, Any]:
         data = _line(
@@ -180,6 +181,8 @@ class Finished:
             finished_at=self.finished_at,
             latency_s=self.latency_s,
         )
+        if self.inputs:  # absent when none, so older lines read as before
+            data["inputs"] = [sent.to_json() for sent in self.inputs]
         if self.checks:  # absent when none, so lines without checks read as before
             data["checks"] = [check.value for check in self.checks]
         if self.result_urls:
@@ -208,6 +211,7 @@ class Finished:
             expires_at=_optional_str(data.get("expires_at")),
             output_mtimes_ns=tuple(int(ns) for ns in data.get("mtimes_ns") or ()),
             layout=_optional_str(data.get("layout")),
+            inputs=tuple(InputSent.from_json(i) for i in data.get("inputs") or ()),
             checks=tuple(Check(name) for name in data.get("checks") or ()),
             origin=Origin.from_json(data),
             restored_attempts=_restored_attempts(data),

@@ -79,8 +79,7 @@ class RowValidator:
         # Decode each local image in full (decoding.py); off for a pass that only
         # gathers the files to decode them in parallel first.
         self.decode = decode
-        # Local inputs prepared before upload (input_prep.py): more formats, no byte cap.
-        self.prepare = prepare
+        self.prepare = prepare  # inputs prepared before upload: more formats, no byte cap
         self.base_dir = base_dir
         self.defaults = dict(defaults)
         self.default_model = default_model
@@ -116,7 +115,8 @@ class RowValidator:
         if spec is not None:
             _check_count(len(given), spec, checked)
             _check_prompt_length(prompt, spec, checked)
-            _check_image_rules(given, images, spec, checked, prepared=self.prepare)
+            # A local file prepared before upload is made to fit the model's bytes.
+            _check_image_rules(given, () if self.prepare else images, spec, checked)
         request = EditRequest(
             model,
             prompt or "",
@@ -212,13 +212,10 @@ class RowValidator:
         written = Path(os.path.abspath(self.base_dir / Path(given).expanduser()))
         if written not in self._file_problems:
             found = _existing_form(written)
-            problem = local_file_problem(found, prepare=self.prepare) or self._written_by_a_run(
-                found
-            )
+            problem = local_file_problem(found, prepare=self.prepare)
+            problem = problem or self._written_by_a_run(found)
             if problem is None and self.decode:
-                problem = VERDICTS.problem(
-                    found, prepare=self.prepare
-                )  # decoded once per process, by content
+                problem = VERDICTS.problem(found, prepare=self.prepare)  # once per content
             self._file_problems[written] = (found, problem)
         path, problem = self._file_problems[written]
         if problem is None:
@@ -335,16 +332,10 @@ def _check_count(count: int, spec: ModelSpec, checked: _Checked) -> None:
 
 
 def _check_image_rules(
-    given: tuple[str, ...],
-    images: tuple[ImageRef | None, ...],
-    spec: ModelSpec,
-    checked: _Checked,
-    *,
-    prepared: bool,
+    given: tuple[str, ...], images: tuple[ImageRef | None, ...], spec: ModelSpec, checked: _Checked
 ) -> None:
     """What the model asks of each image: https URLs only (a local file is uploaded
-    and sent as one), and a size cap on the files it will read (unless local
-    files are `prepared` to it before upload)."""
+    and sent as one), and a size cap on the files of `images` it will read."""
     rule = spec.images
     if rule.https_only and any(text.lower().startswith("data:") for text in given):
         checked.add(
@@ -352,7 +343,7 @@ def _check_image_rules(
             "give the image as a URL or a local file",
             "image",
         )
-    if rule.max_bytes is None or prepared:
+    if rule.max_bytes is None:
         return
     for image in images:
         if image is not None and image.path is not None:

@@ -91,6 +91,14 @@ class InputsPolicy:
     prepare: bool = True
 
 
+#: The `inputs` setting's line in docs/job-files.md (settings.py declares it).
+INPUTS_DOC = (
+    "`{prepare: off}`: send local images as they are, refusing what the service would; "
+    "`on` (default): prepare each to what the model takes before upload (see "
+    "[inputs](job-files.md#local-inputs-are-prepared-before-upload-inputs))"
+)
+
+
 def parse_inputs(value: object) -> InputsPolicy:
     if isinstance(value, InputsPolicy):
         return value

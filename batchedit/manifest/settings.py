@@ -39,6 +39,7 @@ from batchedit.manifest.nightly import (
 )
 from batchedit.manifest.prices import PriceTable, parse_prices, prices_from_flag
 from batchedit.manifest.setting_checks import (
+    INPUTS_DOC,
     InputsPolicy,
     UploadsPolicy,
     check_allow_models,
@@ -305,12 +306,7 @@ class JobSettings:
         "retention (see [deleting uploads](api.md#deleting-uploads-at-the-service))",
     )
     inputs: InputsPolicy = setting(
-        InputsPolicy(),
-        check=parse_inputs,
-        structured=True,
-        doc="`{prepare: off}`: send local images as they are, refusing what the service would; "
-        "`on` (default): prepare each to what the model takes before upload (see "
-        "[inputs](job-files.md#local-inputs-are-prepared-before-upload-inputs))",
+        InputsPolicy(), check=parse_inputs, structured=True, doc=INPUTS_DOC
     )
     max_spend: float | None = setting(
         None,

@@ -165,6 +165,7 @@ def _restored(record: ReportRecord, root: Path, rebuilt: Rebuilt) -> JournalEntr
         checks=record.checks,
         origin=resume.origin,
         restored_attempts=attempts,
+        inputs=record.inputs,
     )
     if record.status is not Status.SUCCEEDED:
         rebuilt.kept += 1

@@ -47,6 +47,32 @@ class Finished:
         return read_report(self.run_dir)
 
 
+#: The child reports its own peak, VmHWM of its own address space (new at
+#: exec): the kernel's ru_maxrss of a child keeps the peak of the process it
+#: was forked from, so a test process grown by earlier tests would be
+#: measured instead of the client.
+PEAK_PREFIX = "batchedit-test-peak-rss-kb "
+LAUNCHER = (
+    "import atexit, runpy, sys\n"
+    "def peak():\n"
+    "    with open('/proc/self/status') as status:\n"
+    "        kb = next(line.split()[1] for line in status if line.startswith('VmHWM:'))\n"
+    f"    sys.stderr.write('{PEAK_PREFIX}' + kb + '\\n')\n"
+    "atexit.register(peak)\n"
+    "sys.argv = ['batchedit', *sys.argv[1:]]\n"
+    "runpy.run_module('batchedit', run_name='__main__', alter_sys=True)\n"
+)
+
+
+def _own_peak_mb(stderr: str, usage: Any) -> float:
+    """The child's own peak RSS in MB, as it reported it; where it could not
+    (killed), the kernel's figure, which may only be larger."""
+    for line in reversed(stderr.splitlines()):
+        if line.startswith(PEAK_PREFIX):
+            return int(line.removeprefix(PEAK_PREFIX)) / 1024
+    return float(usage.ru_maxrss) / 1024  # kilobytes on Linux
+
+
 def _cap_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP_BYTES, MEMORY_CAP_BYTES))
 
@@ -67,8 +93,8 @@ def run_client(tmp_path: Path, base_url: str, *extra: str, key: str = KEY) -> Fi
     }
     command = [
         sys.executable,
-        "-m",
-        "batchedit",
+        "-c",
+        LAUNCHER,
         "-v",
         "run",
         str(manifest),
@@ -93,11 +119,12 @@ def run_client(tmp_path: Path, base_url: str, *extra: str, key: str = KEY) -> Fi
             if process.poll() is None and process.returncode is None:
                 process.kill()
     elapsed = time.monotonic() - started
+    errors = err.read_text(encoding="utf-8", errors="replace")
     return Finished(
         code=os.waitstatus_to_exitcode(status),
         stdout=out.read_text(encoding="utf-8", errors="replace"),
-        stderr=err.read_text(encoding="utf-8", errors="replace"),
-        peak_rss_mb=usage.ru_maxrss / 1024,  # kilobytes on Linux
+        stderr=errors,
+        peak_rss_mb=_own_peak_mb(errors, usage),
         elapsed_s=elapsed,
         run_dir=run_dir,
     )

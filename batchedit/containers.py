@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections import deque
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -96,8 +98,7 @@ def read_layout(fp: BinaryIO, *, max_metadata_bytes: int) -> Layout:
     A file of no known format is Malformed too: the caller sniffs first to
     say what it is instead."""
     walker = _Walker(fp, max_metadata_bytes)
-    for _ in walker.parts():
-        pass
+    deque(walker.parts(), maxlen=0)  # walk every part: the walker keeps what it read
     if walker.width <= 0 or walker.height <= 0:
         raise Malformed(f"the {walker.format} header declares no size")
     return Layout(
@@ -113,12 +114,10 @@ def read_layout(fp: BinaryIO, *, max_metadata_bytes: int) -> Layout:
 def carries_c2pa(fp: BinaryIO, *, max_metadata_bytes: int) -> bool:
     """Whether the walk meets a C2PA manifest before it ends or stops at a bound."""
     walker = _Walker(fp, max_metadata_bytes)
-    try:
+    with suppress(Malformed, OverLimit):  # a walk that stops says what it met so far
         for _ in walker.parts():
             if walker.c2pa:
                 return True
-    except (Malformed, OverLimit):
-        pass
     return walker.c2pa
 
 

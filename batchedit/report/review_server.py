@@ -223,8 +223,7 @@ def unwritable(path: Path) -> str | None:
         if path.exists():
             os.close(os.open(path, os.O_WRONLY | os.O_APPEND))
         else:
-            with tempfile.TemporaryFile(dir=path.parent, prefix=".write-check"):
-                pass
+            tempfile.TemporaryFile(dir=path.parent, prefix=".write-check").close()
     except OSError as exc:
         return exc.strerror or str(exc)
     return None

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -89,8 +90,15 @@ def test_a_second_run_is_refused_after_the_lock_file_or_state_folder_was_deleted
     finally:
         first.send_signal(signal.SIGTERM)
         _, first_err = first.communicate(timeout=WAIT_LIMIT_S)
-    # The first run's state folder went with the tidying: its report cannot be written.
+    # The first run's state folder went with the tidying: its report cannot be written
+    # (its draft went too), but its journal is written back from the open file, so
+    # the next run knows every task it paid for, and pays for none of them again.
     assert first.returncode == (130 if removed == "lock file" else 4), first_err.decode()
+    assert submitted(run_dir) == ROWS
+    capsys.readouterr()
+    assert main(["plan", str(manifest), "--out", str(run_dir), "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert (plan["paid_submissions"], plan["poll"]) == (0, ROWS), "polled, never paid again"
 
 
 def test_the_lock_is_on_the_directory_so_a_fresh_lock_file_does_not_open_it(

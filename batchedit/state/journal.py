@@ -8,7 +8,8 @@ disk before its row counts as submitted (invariant 1) without paying an fsync
 per record. A write that fails fails every appender whose line it carried, and
 every later one: once a write failed, the file's tail is in doubt, and no row
 may count as journaled. A torn last line, left by a crash in the middle of a
-write, is detected on reading and ignored (invariant 2).
+write, is detected on reading and ignored (invariant 2). A journal deleted
+while the run holds it open is written back when the run closes it.
 """
 
 from __future__ import annotations
@@ -116,14 +117,34 @@ class Journal:
                 if self._pending and self._failure is None:
                     batch, self._pending = self._pending, []
                     await asyncio.to_thread(self._write, batch)
+                if self._failure is None:
+                    await asyncio.to_thread(self._write_back_if_deleted)
             finally:
                 with contextlib.suppress(OSError):
                     await asyncio.to_thread(self._handle.close)
 
+    def _write_back_if_deleted(self) -> None:
+        """A journal deleted while the run had it open (its state folder tidied
+        away mid-run) is written back whole from the open file, so the next run
+        still knows what this one paid for instead of finding its state lost."""
+        fd = self._handle.fileno()
+        if os.fstat(fd).st_nlink > 0:
+            return
+        with atomic_writer(self.path) as out:
+            offset = 0
+            while chunk := os.pread(fd, 1 << 20, offset):
+                out.write(chunk)
+                offset += len(chunk)
+        log.warning(
+            "%s was deleted while the run went on; written back from the run's open copy",
+            self.path,
+        )
+
 
 def _open_for_append(path: Path) -> IO[bytes]:
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(path, "ab")  # owned by the Journal, closed in close()
+    # Readable too: a journal deleted under the run is written back from it.
+    handle = open(path, "a+b")  # owned by the Journal, closed in close()
     if handle.tell() > 0 and not _ends_with_newline(path):
         # A crash tore the last line: start ours on a fresh one.
         handle.write(b"\n")

@@ -185,16 +185,26 @@ class DownloadError(ApiError):
     """A result could not be downloaded whole, or is not a valid image.
 
     `retry_may_cure` is False for a body that is not an image at all, or in a
-    format refused: fetching it again would bring the same, so it is not."""
+    format refused: fetching it again would bring the same, so it is not.
+    `refused` when the picture policy refused the result itself (larger than
+    its request can yield, past the metadata bound, not an image): a later
+    run does not fetch it again either."""
 
     category = ErrorCategory.DOWNLOAD
     retry_may_cure = True
+    refused = False
 
     def __init__(
-        self, message: str, *, http_status: int | None = None, retry_may_cure: bool = True
+        self,
+        message: str,
+        *,
+        http_status: int | None = None,
+        retry_may_cure: bool = True,
+        refused: bool = False,
     ) -> None:
         super().__init__(message, http_status=http_status)
-        self.retry_may_cure = retry_may_cure
+        self.retry_may_cure = retry_may_cure and not refused
+        self.refused = refused
 
 
 class ResultExpired(DownloadError):

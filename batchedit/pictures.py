@@ -143,15 +143,16 @@ def load_picture(image: Image.Image, *, draft_px: int | None = None) -> None:
         raise PictureRefused(f"is not a valid image ({exc})", final=False) from exc
 
 
-def decoded_pixels(image: Image.Image, *, draft_px: int | None = None) -> int:
-    """The pixels `load_picture(image, draft_px=...)` will hold: the reduced
-    size a JPEG draft gives, else the whole picture."""
-    width, height = image.size
-    if draft_px is None or image.format != "JPEG":
+def decoded_pixels(layout: Layout, *, draft_px: int | None = None) -> int:
+    """The pixels `load_picture(..., draft_px=...)` holds for a picture of
+    `layout`: a JPEG drafted to the largest scale (1/2, 1/4, 1/8) that keeps
+    both sides at least `draft_px`, as libjpeg and Pillow choose it; else the
+    whole picture. Take this much of the budget before decoding."""
+    width, height = layout.width, layout.height
+    if draft_px is None or layout.format != "JPEG":
         return width * height
-    scale = 1
-    while scale < 8 and max(width, height) // (scale * 2) >= draft_px:
-        scale *= 2
+    fits = min(width // draft_px, height // draft_px)
+    scale = next((s for s in (8, 4, 2) if fits >= s), 1)
     return -(-width // scale) * -(-height // scale)
 
 

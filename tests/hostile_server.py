@@ -14,6 +14,10 @@ shape, with one misbehaviour switched on by `mode`.
     gzip_download  a good PNG result sent gzip-encoded (must succeed)
     redirect_private  a result that redirects to the cloud metadata address
     redirect_loop  a result that redirects to itself
+    huge_result    a 13000x13000 PNG of a few hundred bytes (header and one IDAT)
+    xmp_flood      a 64x48 PNG carrying 20 MB of XMP
+    fill_bytes     a 64x48 JPEG with 20 MiB of fill bytes before a marker
+    broken_result  a PNG whose pixel data is corrupt, the same bytes each time
     other_port     a result URL on another loopback port (another local service)
     deep_poll      the first two polls of each task answered with 1,100 nested
                    arrays (2 KB), then a good answer
@@ -38,6 +42,7 @@ import gzip
 import io
 import itertools
 import json
+import struct
 import threading
 import zlib
 from collections import Counter
@@ -89,6 +94,43 @@ def deep_answer(task_id: str) -> web.Response:
     return web.Response(text=text, content_type="application/json")
 
 
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+@cache
+def huge_png() -> bytes:
+    """13000x13000 in its header: 507 MB once decoded, refused from the header."""
+    ihdr = struct.pack(">IIBBBBB", 13000, 13000, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\0" * 4096)
+    png = b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", idat)
+    return png + png_chunk(b"IEND", b"")
+
+
+@cache
+def xmp_flood_png() -> bytes:
+    data = png_bytes()
+    text = png_chunk(b"iTXt", b"XML:com.adobe.xmp\0\0\0\0\0" + b"x" * 20_000_000)
+    return data[:33] + text + data[33:]
+
+
+@cache
+def fill_bytes_jpeg() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), "teal").save(buffer, format="JPEG")
+    data = buffer.getvalue()
+    return data[:2] + b"\xff" * (20 * 1024 * 1024) + data[2:]
+
+
+@cache
+def broken_png() -> bytes:
+    """A whole file, by its structure, whose compressed pixels do not inflate."""
+    data = bytearray(png_bytes())
+    start = data.index(b"IDAT") + 4
+    data[start : start + 8] = b"\x00" * 8  # the zlib header and first block: garbage
+    return bytes(data)
+
+
 def envelope(data: dict[str, object]) -> web.Response:
     return web.json_response({"code": 0, "message": "success", "data": data})
 
@@ -114,6 +156,8 @@ class HostileServer:
     def start(self) -> HostileServer:
         if self.mode == "gzip_bomb":
             gzip_bomb()  # made before the clock of the test starts
+        if self.mode == "xmp_flood":
+            xmp_flood_png()
         self._thread = threading.Thread(target=asyncio.run, args=(self._serve(),), daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout=10):
@@ -257,6 +301,16 @@ class HostileServer:
             raise web.HTTPFound("http://169.254.169.254/latest/meta-data/result.png")
         if self.mode == "redirect_loop":
             raise web.HTTPFound(f"/files/again-{self.counts['download']}.png")
+        bodies = {
+            "huge_result": huge_png,
+            "xmp_flood": xmp_flood_png,
+            "fill_bytes": fill_bytes_jpeg,
+            "broken_result": broken_png,
+        }
+        if self.mode in bodies:
+            body = bodies[self.mode]()
+            kind = "image/jpeg" if body.startswith(b"\xff\xd8") else "image/png"
+            return web.Response(body=body, content_type=kind)
         if self.mode == "gzip_download":
             return web.Response(
                 body=gzip.compress(png_bytes()),

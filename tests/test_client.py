@@ -4,10 +4,12 @@ becomes the right typed answer or error, and the key never leaks."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -65,21 +67,23 @@ async def wait_terminal(client: ModellixClient, task_id: str) -> TaskState:
 
 
 async def test_submit_poll_download_gives_an_image_of_the_requested_shape(
-    start_simulator: StartSimulator, make_client: MakeClient
+    start_simulator: StartSimulator, make_client: MakeClient, tmp_path: Path
 ) -> None:
     simulator = await start_simulator()
     client = make_client(simulator.base_url)
     task_id = await client.submit_edit(MODEL, {**BODY, "aspectRatio": "16:9", "imageSize": "1K"})
     state = await wait_terminal(client, task_id)
     assert state.phase is TaskPhase.SUCCEEDED
-    data = await client.download_output(state.resources[0].url)
+    fetched, _ = await client.download_to(state.resources[0].url, tmp_path / "r.part")
+    data = fetched.path.read_bytes()
+    assert (fetched.bytes, fetched.sha256) == (len(data), hashlib.sha256(data).hexdigest())
     with Image.open(io.BytesIO(data)) as image:
         assert image.size == (1376, 768)  # the provider's grid for 16:9 at 1K
     assert client.counts.submit == 1 and client.counts.download == 1
 
 
 async def test_upload_returns_a_url_the_service_serves_back(
-    start_simulator: StartSimulator, make_client: MakeClient
+    start_simulator: StartSimulator, make_client: MakeClient, tmp_path: Path
 ) -> None:
     simulator = await start_simulator()
     client = make_client(simulator.base_url)
@@ -88,7 +92,8 @@ async def test_upload_returns_a_url_the_service_serves_back(
     uploaded = await client.upload_media(
         buffer.getvalue(), filename="red.png", content_type="image/png"
     )
-    assert await client.download_output(uploaded.url) == buffer.getvalue()
+    fetched, _ = await client.download_to(uploaded.url, tmp_path / "r.part")
+    assert fetched.path.read_bytes() == buffer.getvalue()
     assert simulator.stats()["uploads"] == 1
 
 
@@ -221,7 +226,7 @@ async def test_refused_connection_is_a_network_error_even_for_a_submit(
 
 
 async def test_expired_result_is_reported_as_expired(
-    start_simulator: StartSimulator, make_client: MakeClient
+    start_simulator: StartSimulator, make_client: MakeClient, tmp_path: Path
 ) -> None:
     clock = JumpingClock()
     simulator = await start_simulator(expire_after_s=0.01, clock=clock.now)
@@ -231,7 +236,7 @@ async def test_expired_result_is_reported_as_expired(
     state = await wait_terminal(client, task_id)
     await clock.sleep(0.05)  # past the expiry, on the simulator's clock
     with pytest.raises(ResultExpired) as caught:
-        await client.download_output(state.resources[0].url)
+        await client.download_to(state.resources[0].url, tmp_path / "r.part")
     assert caught.value.category is ErrorCategory.EXPIRED
 
 
@@ -271,7 +276,7 @@ async def serve_routes() -> AsyncIterator[ServeRoutes]:
 
 
 async def test_malformed_answers_are_classified_not_crashes(
-    make_client: MakeClient, serve_routes: ServeRoutes
+    make_client: MakeClient, serve_routes: ServeRoutes, tmp_path: Path
 ) -> None:
     routes = web.RouteTableDef()
     seen_auth: list[str | None] = []
@@ -295,7 +300,7 @@ async def test_malformed_answers_are_classified_not_crashes(
         await client.submit_edit(MODEL, BODY)
     with pytest.raises(ProtocolError):
         await client.read_task("task-mine")
-    await client.download_output(f"{base_url}/file.png")
+    await client.download_to(f"{base_url}/file.png", tmp_path / "r.part")
     assert seen_auth == [None], "the key must not travel to a result host"
 
 

@@ -443,7 +443,9 @@ async def test_a_host_name_is_checked_by_the_addresses_it_resolves_to() -> None:
     counts = RequestCounts()
     async with aiohttp.ClientSession() as session:
         with pytest.raises(DownloadError, match="points to a private address") as caught:
-            await download_once(session, f"https://{host}/r.png", policy=REMOTE, counts=counts)
+            await download_once(
+                session, f"https://{host}/r.png", Path("unused"), policy=REMOTE, counts=counts
+            )
     assert "nothing fetched" in caught.value.message and counts.bytes_downloaded == 0
 
 

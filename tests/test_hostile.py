@@ -379,3 +379,69 @@ def test_redirects_are_followed_at_most_five_times(tmp_path: Path, hostile: Any)
     for status, category, message in errors(report):
         assert (status, category) == ("failed", "download")
         assert "redirected more than 5 times" in message
+
+
+# -- results the picture policy refuses --------------------------------------
+
+
+@pytest.mark.timeout(120)
+def test_a_13000x13000_result_is_refused_without_the_memory_and_fetched_once(
+    tmp_path: Path, hostile: Any
+) -> None:
+    """A 657 KB PNG of 13000x13000 once cost 1.37 GB for one row and was stored
+    as `succeeded`; now its header is read and the result refused (the peak
+    RSS bound of assert_bounded is under the 507 MB its pixels would take),
+    the task id kept, and neither this run nor a re-run fetches it again."""
+    server = hostile("huge_result")
+    run = run_client(tmp_path, server.base_url)
+    report = assert_bounded(run)
+    assert run.code == 1
+    assert server.counts["download"] == ROWS, "one fetch per row: nothing retried"
+    for record, (status, category, message) in zip(report, errors(report), strict=True):
+        assert (status, category) == ("failed", "download")
+        assert message.startswith("the result is 13000x13000 px (169 MP), over the")
+        assert "refused without decoding it" in message
+        assert record["task_id"] is not None
+    again = run_client(tmp_path, server.base_url)
+    assert_bounded(again)
+    assert server.counts["download"] == ROWS, "a re-run does not fetch a refused result"
+    assert server.counts["submit"] == ROWS, "nor pays for it again"
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(
+    ("mode", "said"),
+    [
+        ("xmp_flood", "carries more than 16 MiB besides its pixels"),
+        ("fill_bytes", "carries more than 16 MiB of JPEG fill bytes"),
+    ],
+)
+def test_metadata_past_its_bound_is_refused_without_reading_it(
+    tmp_path: Path, hostile: Any, mode: str, said: str
+) -> None:
+    """60 MB of XMP in a 64x48 PNG once cost ~390 MB a download, and 64 MiB of
+    JPEG fill bytes 15 s of CPU; past the 16 MiB bound (20 MB here), both are
+    streamed to disk and refused from a bounded walk of their container."""
+    server = hostile(mode)
+    run = run_client(tmp_path, server.base_url)
+    report = assert_bounded(run)
+    assert run.code == 1
+    assert server.counts["download"] == ROWS
+    for status, category, message in errors(report):
+        assert (status, category) == ("failed", "download")
+        assert said in message
+    assert not any((run.run_dir / "outputs").iterdir()), "no download is left behind"
+
+
+@pytest.mark.timeout(120)
+def test_a_result_that_fails_to_decode_the_same_way_is_fetched_twice_not_seven_times(
+    tmp_path: Path, hostile: Any
+) -> None:
+    server = hostile("broken_result")
+    run = run_client(tmp_path, server.base_url)
+    report = assert_bounded(run)
+    assert run.code == 1
+    assert server.counts["download"] == 2 * ROWS
+    for status, category, message in errors(report):
+        assert (status, category) == ("failed", "download")
+        assert "fail the same way, so it is not fetched again" in message

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, PngImagePlugin
+from prepared import PROVENANCE, prepare_bytes
 
 from batchedit.containers import C2PA_UUID, is_c2pa_jumbf
 from batchedit.errors import SourceError
@@ -22,10 +23,8 @@ from batchedit.manifest.job import load_job
 from batchedit.manifest.naming import OutputSpec, parse_output
 from batchedit.pipeline.c2pa_boxes import has_c2pa
 from batchedit.pipeline.metadata import LABELS, Provenance, label_xmp, source_type
-from batchedit.pipeline.prepare import prepare_output
 from batchedit.simulator.provenance import ServiceMetadata, encode_result, manifest_store
 
-PROVENANCE = Provenance("google/nano-banana-pro-edit", "task-1", "run-1")
 TYPES = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 
 
@@ -97,21 +96,21 @@ def png(size: tuple[int, int] = (40, 30)) -> bytes:
     return buffer.getvalue()
 
 
-def test_ai_label_off_leaves_the_services_bytes_untouched() -> None:
+def test_ai_label_off_leaves_the_services_bytes_untouched(tmp_path: Path) -> None:
     data = png()
-    prepared = prepare_output(data, OutputSpec(ai_label="off"), PROVENANCE, None)
-    assert prepared.data is data and not prepared.keep_original
+    done = prepare_bytes(tmp_path, data, OutputSpec(ai_label="off"))
+    assert done.as_it_came and done.data == data and not done.prepared.keep_original
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
-def test_a_result_labelled_in_its_own_format_keeps_every_pixel(fmt: str) -> None:
+def test_a_result_labelled_in_its_own_format_keeps_every_pixel(fmt: str, tmp_path: Path) -> None:
     picture = Image.linear_gradient("L").resize((256, 256)).convert("RGB")
     buffer = io.BytesIO()
     picture.save(buffer, fmt, quality=70, icc_profile=b"", exif=Image.Exif())
     data = buffer.getvalue()
-    prepared = prepare_output(data, OutputSpec(quality=95), PROVENANCE, None)
-    assert prepared.data != data and prepared.info.format == fmt
-    with Image.open(io.BytesIO(data)) as before, Image.open(io.BytesIO(prepared.data)) as after:
+    done = prepare_bytes(tmp_path, data, OutputSpec(quality=95))
+    assert done.data != data and done.prepared.info.format == fmt
+    with Image.open(io.BytesIO(data)) as before, Image.open(io.BytesIO(done.data)) as after:
         assert after.tobytes() == before.tobytes(), "not encoded again: no generation loss"
         assert source_type(after.info["xmp"]) == LABELS["composite"]
         if fmt == "JPEG":
@@ -200,7 +199,9 @@ def test_job_file_messages_name_file_and_line(
     assert message in str(caught.value)
 
 
-def test_an_xmp_packet_too_large_for_a_jpeg_leaves_the_label_and_provenance() -> None:
+def test_an_xmp_packet_too_large_for_a_jpeg_leaves_the_label_and_provenance(
+    tmp_path: Path,
+) -> None:
     picture = Image.linear_gradient("L").resize((64, 64)).convert("RGB")
     notes = "".join(f"<dc:description>{'x' * 900} {n}</dc:description>" for n in range(90))
     large = packet(notes)
@@ -209,22 +210,22 @@ def test_an_xmp_packet_too_large_for_a_jpeg_leaves_the_label_and_provenance() ->
     info = PngImagePlugin.PngInfo()
     info.add_itxt("XML:com.adobe.xmp", large.decode(), zip=True)
     picture.save(buffer, "PNG", pnginfo=info)
-    prepared = prepare_output(buffer.getvalue(), OutputSpec(format="jpeg"), PROVENANCE, None)
-    with Image.open(io.BytesIO(prepared.data)) as stored:
+    done = prepare_bytes(tmp_path, buffer.getvalue(), OutputSpec(format="jpeg"))
+    with Image.open(io.BytesIO(done.data)) as stored:
         xmp = stored.info["xmp"]
     assert len(xmp) < 65_504 and source_type(xmp) == LABELS["composite"]
     assert b"task-1" in xmp
-    off = prepare_output(
-        buffer.getvalue(), OutputSpec(format="jpeg", ai_label="off"), PROVENANCE, None
-    )
+    off = prepare_bytes(tmp_path, buffer.getvalue(), OutputSpec(format="jpeg", ai_label="off"))
     with Image.open(io.BytesIO(off.data)) as stored:
         assert "xmp" not in stored.info
 
 
-def test_a_cmyk_jpeg_converted_to_png_becomes_rgb_without_its_cmyk_profile() -> None:
+def test_a_cmyk_jpeg_converted_to_png_becomes_rgb_without_its_cmyk_profile(
+    tmp_path: Path,
+) -> None:
     buffer = io.BytesIO()
     Image.new("CMYK", (32, 32), (0, 128, 255, 0)).save(buffer, "JPEG", icc_profile=b"not rgb")
-    prepared = prepare_output(buffer.getvalue(), OutputSpec(format="png"), PROVENANCE, None)
-    with Image.open(io.BytesIO(prepared.data)) as stored:
+    done = prepare_bytes(tmp_path, buffer.getvalue(), OutputSpec(format="png"))
+    with Image.open(io.BytesIO(done.data)) as stored:
         assert stored.mode == "RGB" and "icc_profile" not in stored.info
         assert source_type(stored.info["xmp"]) == LABELS["composite"]

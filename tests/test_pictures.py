@@ -159,7 +159,21 @@ def test_pillow_opens_only_what_the_walk_passed(tmp_path: Path) -> None:
     layout = inspect_picture(path, formats=RESULT_FORMATS, max_pixels=10**6)
     with open_picture(path, layout, formats=RESULT_FORMATS) as image:
         assert image.format == "WEBP" and image.size == (120, 80)
-    assert decoded_pixels(Image.new("RGB", (4000, 3000))) == 12_000_000
+    assert decoded_pixels(layout) == 120 * 80
+
+
+@pytest.mark.parametrize(
+    "size", [(3000, 2000), (4096, 4096), (1584, 672), (600, 400), (5000, 300), (64, 48)]
+)
+def test_the_budget_is_taken_for_what_a_reduced_jpeg_decode_really_holds(
+    size: tuple[int, int],
+) -> None:
+    data = encoded("JPEG", size)
+    layout = layout_of(data)
+    with Image.open(io.BytesIO(data)) as image:
+        image.draft(image.mode, (512, 512))
+        image.load()
+        assert decoded_pixels(layout, draft_px=512) == image.width * image.height
 
 
 # -- the budget ---------------------------------------------------------------

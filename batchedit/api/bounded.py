@@ -5,7 +5,9 @@ Every answer body is read here, as the bytes arrived on the wire
 (`auto_decompress=False`), and decoded here: a gzip or deflate body is
 inflated a bounded piece at a time, so a 0.5 MB gzip bomb stops at the cap
 instead of becoming 512 MB in memory, and the cap holds on the decoded bytes
-whatever the `Content-Encoding` says. The raw length is what a
+whatever the `Content-Encoding` says. An API answer is read whole
+(`read_bounded`); a result is streamed (`stream_bounded`): each decoded piece
+handed on as it arrives, the cap applied to what has arrived so far. The raw length is what a
 `Content-Length` counts, so a download's truncation check compares like with
 like. Each request also runs under a total deadline (`request_timeout_s`), on
 top of the connect and read timeouts that a trickling server would never trip.
@@ -22,6 +24,7 @@ from __future__ import annotations
 import json
 import re
 import zlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,8 +91,18 @@ def describe_bytes(count: int) -> str:
     return f"{count} bytes"
 
 
+@dataclass(frozen=True, slots=True)
+class Streamed:
+    """A body handed on piece by piece: its sizes, decoded and as received."""
+
+    decoded_bytes: int
+    raw_bytes: int  # as received, what Content-Length counts
+    encoded: bool
+
+
 class _Decoder:
-    """Content-Encoding undone with a hard cap on the output of every step."""
+    """Content-Encoding undone with a hard cap on the output of every step;
+    the decoded pieces of each `feed` wait in `chunks` for the caller."""
 
     def __init__(self, encoding: str, max_bytes: int) -> None:
         encoding = encoding.strip().lower()
@@ -168,3 +181,25 @@ def parse_json(data: bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
         return json.loads(data)
     except (ValueError, RecursionError) as exc:  # RecursionError: belt and braces
         raise NotJson("not JSON") from exc
+
+
+async def stream_bounded(
+    response: aiohttp.ClientResponse,
+    max_bytes: int,
+    write: Callable[[bytes], Awaitable[None]],
+) -> Streamed:
+    """The body, decoded, handed to `write` a piece at a time as it arrives, or
+    BodyTooLarge as soon as it passes `max_bytes` (raw or decoded), or
+    UnsupportedEncoding. At most a chunk and its inflated pieces are held at
+    once. The response must have been requested with `auto_decompress=False`."""
+    decoder = _Decoder(response.headers.get("Content-Encoding", ""), max_bytes)
+    raw = 0
+    async for chunk in response.content.iter_chunked(CHUNK_BYTES):
+        raw += len(chunk)
+        if raw > max_bytes:
+            raise BodyTooLarge(max_bytes, decoded=False)
+        decoder.feed(chunk)
+        pieces, decoder.chunks = decoder.chunks, []
+        for piece in pieces:
+            await write(piece)
+    return Streamed(decoder.size, raw, decoder.encoded)

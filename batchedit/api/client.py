@@ -5,26 +5,26 @@ use, retries with backoff, and the shared pause after a 429 (invariant 5);
 one request and the classification of its answer into the exception tree of
 `errors.py` live in `exchange.py` (result downloads in `download.py`). The
 pipeline asks questions (`submit_edit`, `read_task`, `upload_media`,
-`download_checked`) and gets typed answers or a classified error; it never
+`download_to`) and gets typed answers or a classified error; it never
 sees a status code.
 """
 
 from __future__ import annotations
 
-import asyncio
 import io
 import logging
 import random
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
 
 from batchedit.api.bounded import ServiceLimits
-from batchedit.api.download import DownloadPolicy, download_once
+from batchedit.api.download import DownloadPolicy, Fetched, download_once
 from batchedit.api.endpoint import Endpoint
 from batchedit.api.exchange import ApiRequest, exchange
 from batchedit.api.policy import (
@@ -207,36 +207,48 @@ class ModellixClient:
             raise ProtocolError("the balance answer has no number in data.balance")
         return float(balance)
 
-    async def download_output(self, url: str) -> bytes:
-        """GET a result without the API key: results live on a file host, and
-        the key must never travel to a host other than the API's."""
-        data, _ = await self.download_checked(url, None)
-        return data
-
-    async def download_checked(
-        self, url: str, check: Callable[[bytes], T] | None
-    ) -> tuple[bytes, T | None]:
-        """Download a result and run `check` on it in a thread (an image decoder).
+    async def download_to(
+        self,
+        url: str,
+        path: Path,
+        check: Callable[[Fetched], Awaitable[T]] | None = None,
+    ) -> tuple[Fetched, T | None]:
+        """Stream a result to `path` without the API key (results live on a file
+        host, and the key must never travel to a host other than the API's),
+        then run `check` on the file (an image decoder).
 
         A broken body is fetched again within the retry budget: cut short against
         its Content-Length, broken off, or whole-looking but failing the check
-        (a body cut short without a Content-Length to tell). An expired result,
-        a refusal or a result over the size cap is not retried.
+        (a body cut short without a Content-Length to tell). A body that fails
+        the check a second time with the same sha256 is not cut short but
+        broken as served: it is not fetched again. An expired result, a
+        refusal, a result over the size cap or one the check refuses for good
+        is not retried either.
         """
         policy = DownloadPolicy.for_origin(self.endpoint.base_url, self.limits)
+        failed: set[str] = set()  # digests of bodies that failed the check
         for retry in range(self.retry.max_retries + 1):
             try:
-                data = await download_once(self.session, url, policy=policy, counts=self.counts)
+                fetched = await download_once(
+                    self.session, url, path, policy=policy, counts=self.counts
+                )
                 if check is None:
-                    self.counts.bytes_downloaded += len(data)
-                    return data, None
+                    self.counts.bytes_downloaded += fetched.bytes
+                    return fetched, None
                 try:
-                    checked = await asyncio.to_thread(check, data)
-                    self.counts.bytes_downloaded += len(data)  # only what passed
-                    return data, checked
+                    checked = await check(fetched)
+                    self.counts.bytes_downloaded += fetched.bytes  # only what passed
+                    return fetched, checked
                 except DownloadError as exc:
                     if not exc.retry_may_cure:
-                        raise  # not an image at all, or a format refused: the same again
+                        raise  # not an image at all, or refused: the same again
+                    if fetched.sha256 in failed:
+                        raise DownloadError(
+                            f"{exc.message}; fetched again, the same {fetched.bytes} bytes "
+                            "fail the same way, so it is not fetched again",
+                            retry_may_cure=False,
+                        ) from exc
+                    failed.add(fetched.sha256)
                     raise TransientError(
                         f"{exc.message}; the body may have been cut short",
                         category=ErrorCategory.DOWNLOAD,

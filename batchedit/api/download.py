@@ -11,8 +11,10 @@ origin (scheme, host and port) is fetched, but no other loopback port or
 address is, since a hostile local answer could otherwise point the client at
 any service listening on the machine.
 Redirects are followed by hand, at most MAX_REDIRECTS, each target checked
-the same way. The body is capped on its decoded bytes (bounded.py) and the
-whole fetch has a deadline. An expired result (403, 404, 410) is final; a
+the same way. The body is streamed to a file as it arrives (through
+aiofiles, WRITE_BYTES at a time, hashed on the way), capped on its decoded
+bytes as they arrive (bounded.py), and the whole fetch has a deadline: a
+result is never held whole in memory. An expired result (403, 404, 410) is final; a
 429, a 5xx, a broken-off or truncated body is free to fetch again, which the
 client's retry loop does.
 """
@@ -21,11 +23,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import ipaddress
 import socket
 from dataclasses import dataclass
+from pathlib import Path
 
+import aiofiles
 import aiohttp
+from aiofiles.threadpool.binary import AsyncBufferedIOBase
 from yarl import URL
 
 from batchedit.api.bounded import (
@@ -34,7 +40,7 @@ from batchedit.api.bounded import (
     ServiceLimits,
     UnsupportedEncoding,
     describe_bytes,
-    read_bounded,
+    stream_bounded,
 )
 from batchedit.api.endpoint import is_loopback_url
 from batchedit.api.policy import RequestCounts
@@ -43,6 +49,8 @@ from batchedit.records import ErrorCategory
 from batchedit.redact import redact
 
 MAX_REDIRECTS = 5
+#: A download's bytes are written to its file this many at a time.
+WRITE_BYTES = 256 * 1024
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _SHOWN_URL_CHARS = 120
 
@@ -157,15 +165,52 @@ async def _check(url: URL, policy: DownloadPolicy) -> None:
         raise DownloadError(f"the result URL {shown(url)} {reason}; refused, nothing fetched")
 
 
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """A result on disk as it came: its decoded bytes' sha256 and length."""
+
+    path: Path
+    sha256: str
+    bytes: int
+
+
+class _FileSink:
+    """The body's pieces written to a file through aiofiles, gathered into
+    WRITE_BYTES first (a thread hop per write, not per network chunk) and
+    hashed as they pass: what a download holds in memory is this buffer."""
+
+    def __init__(self, handle: AsyncBufferedIOBase) -> None:
+        self.handle = handle
+        self.pending = bytearray()
+        self.digest = hashlib.sha256()
+
+    async def write(self, piece: bytes) -> None:
+        self.digest.update(piece)
+        self.pending += piece
+        if len(self.pending) >= WRITE_BYTES:
+            await self.flush()
+
+    async def flush(self) -> None:
+        if self.pending:
+            await self.handle.write(bytes(self.pending))
+            self.pending.clear()
+
+
 async def download_once(
-    session: aiohttp.ClientSession, url: str, *, policy: DownloadPolicy, counts: RequestCounts
-) -> bytes:
-    """GET `url` once (following checked redirects); its whole decoded body,
-    or a classified error."""
+    session: aiohttp.ClientSession,
+    url: str,
+    path: Path,
+    *,
+    policy: DownloadPolicy,
+    counts: RequestCounts,
+) -> Fetched:
+    """GET `url` once (following checked redirects), its decoded body streamed
+    to `path` (created or emptied), or a classified error; the file may hold
+    part of a body when it fails, for the caller to remove."""
     counts.download += 1
     try:
         async with asyncio.timeout(policy.timeout_s):
-            return await _fetch(session, URL(url), policy)
+            return await _fetch(session, URL(url), path, policy)
     except (BodyTooLarge, UnsupportedEncoding) as exc:
         raise DownloadError(f"the result is {exc}") from exc
     except ValueError as exc:  # a URL yarl or aiohttp cannot use
@@ -182,7 +227,9 @@ async def download_once(
         ) from exc
 
 
-async def _fetch(session: aiohttp.ClientSession, url: URL, policy: DownloadPolicy) -> bytes:
+async def _fetch(
+    session: aiohttp.ClientSession, url: URL, path: Path, policy: DownloadPolicy
+) -> Fetched:
     for _ in range(MAX_REDIRECTS + 1):
         await _check(url, policy)
         async with session.get(
@@ -199,14 +246,17 @@ async def _fetch(session: aiohttp.ClientSession, url: URL, policy: DownloadPolic
             if declared is not None and declared > policy.max_bytes:
                 limit = describe_bytes(policy.max_bytes)
                 raise DownloadError(f"the result is {declared} bytes, over the {limit} limit")
-            body = await read_bounded(response, policy.max_bytes)
+            async with aiofiles.open(path, "wb") as handle:
+                sink = _FileSink(handle)
+                body = await stream_bounded(response, policy.max_bytes, sink.write)
+                await sink.flush()
         if declared is not None and body.raw_bytes != declared:
             # Content-Length counts the bytes as sent (encoded, when they were).
             raise TransientError(
                 f"result download was truncated ({body.raw_bytes} of {declared} bytes)",
                 category=ErrorCategory.DOWNLOAD,
             )
-        return body.data
+        return Fetched(path, sink.digest.hexdigest(), body.decoded_bytes)
     raise DownloadError(f"the result URL redirected more than {MAX_REDIRECTS} times; refused")
 
 

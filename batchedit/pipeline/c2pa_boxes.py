@@ -40,16 +40,18 @@ def has_c2pa(data: bytes | Path) -> bool:
 
 
 def sign_output(
-    data: bytes,
+    source: Path,
     pillow_format: str,
-    original: bytes,
+    original: Path,
     original_format: str,
     files: SigningFiles,
     title: str,
-) -> bytes:
-    """`data` with a C2PA manifest of its own, signed with the user's
-    certificate chain and key (ES256, PEM), naming the service's `original`
-    as its parent ingredient. A certificate the library refuses is a
+    dest: Path,
+) -> None:
+    """`source` written to `dest` with a C2PA manifest of its own, signed with
+    the user's certificate chain and key (ES256, PEM), naming the service's
+    `original` as its parent ingredient; the files are streamed, not read
+    into memory. A certificate the library refuses is a
     DownloadError, so the row fails without discarding the task: a re-run
     with a fixed certificate fetches the results again for free."""
     import c2pa  # loaded only when signing: it brings a native library
@@ -83,14 +85,15 @@ def sign_output(
         info = c2pa.C2paSignerInfo(alg=b"es256", sign_cert=cert, private_key=key, ta_url=None)
         with c2pa.Signer.from_info(info) as signer:
             try:
-                return _sign(c2pa, signer, manifest, ingredient, original, data, pillow_format)
+                _sign(c2pa, signer, manifest, ingredient, (original, source, dest), pillow_format)
+                return
             except c2pa.C2paError:
                 if not has_c2pa(original):
                     raise
             # The original's manifest is one c2pa cannot read (the simulator's is
             # only C2PA-shaped): name the ingredient by title and format alone.
             declared = {**manifest, "ingredients": [ingredient]}
-            return _sign(c2pa, signer, declared, None, original, data, pillow_format)
+            _sign(c2pa, signer, declared, None, (original, source, dest), pillow_format)
     except c2pa.C2paError as exc:
         raise DownloadError(
             f"output.c2pa_sign: could not sign with {files.cert} and {files.key} "
@@ -103,14 +106,15 @@ def _sign(
     signer: Any,
     manifest: dict[str, Any],
     ingredient: dict[str, str] | None,
-    original: bytes,
-    data: bytes,
+    files: tuple[Path, Path, Path],
     pillow_format: str,
-) -> bytes:
-    """One signing attempt; `ingredient` None when the manifest declares it."""
+) -> None:
+    """One signing attempt over (original, source, dest); `ingredient` None
+    when the manifest declares it."""
+    original, source, dest = files
     with c2pa.Builder(json.dumps(manifest)) as builder:
         if ingredient is not None:
-            builder.add_ingredient(ingredient, ingredient["format"], io.BytesIO(original))
-        signed = io.BytesIO()
-        builder.sign(signer, _MIME[pillow_format], io.BytesIO(data), signed)
-    return signed.getvalue()
+            with open(original, "rb") as stream:
+                builder.add_ingredient(ingredient, ingredient["format"], stream)
+        with open(source, "rb") as unsigned, open(dest, "w+b") as signed:
+            builder.sign(signer, _MIME[pillow_format], unsigned, signed)

@@ -49,12 +49,19 @@ class RowEnds:
         self.output = output
 
     async def entry(
-        self, row: Row, record: ReportRecord, fingerprint: str | None, state: TaskState | None
+        self,
+        row: Row,
+        record: ReportRecord,
+        fingerprint: str | None,
+        state: TaskState | None,
+        *,
+        refused: bool = False,
     ) -> Finished:
         """The journal entry of a finished row; for a succeeded one, with what a
-        later run needs to check its files and fetch them again for free."""
+        later run needs to check its files and fetch them again for free; for
+        one whose result the picture policy refused, that it was."""
         if record.status is not Status.SUCCEEDED or state is None:
-            return outcome_entry(record, fingerprint, self.origin())
+            return replace(outcome_entry(record, fingerprint, self.origin()), refused=refused)
         root = self.paths.root
         mtimes = await asyncio.to_thread(
             lambda: tuple(os.stat(root / out.path).st_mtime_ns for out in record.outputs)
@@ -75,9 +82,11 @@ class RowEnds:
         state: TaskState | None,
         *,
         polls: int | None = None,
+        refused: bool = False,
     ) -> None:
         """A row that ended with `record`: journaled, counted, announced."""
-        await self.commit(await self.entry(row, record, fingerprint, state), record, polls=polls)
+        entry = await self.entry(row, record, fingerprint, state, refused=refused)
+        await self.commit(entry, record, polls=polls)
 
     async def commit(
         self, entry: Finished, record: ReportRecord, *, polls: int | None = None

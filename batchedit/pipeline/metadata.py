@@ -30,8 +30,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+import shutil
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from xml.etree import ElementTree
 
 from PIL import Image, PngImagePlugin
@@ -221,21 +223,25 @@ def _set_text(description: ElementTree.Element, namespace: str, name: str, value
     element.text = value
 
 
-def restamp_xmp(data: bytes, xmp: bytes) -> bytes:
-    """`data` (PNG, JPEG or WebP) with its XMP packet replaced by `xmp`, every
-    other byte of metadata and every pixel as they were. exiv2 is called under
-    one lock: its XMP toolkit is not documented as safe across threads."""
+def restamp_xmp(source: Path, xmp: bytes, dest: Path) -> None:
+    """`source` (PNG, JPEG or WebP) copied to `dest` with its XMP packet
+    replaced by `xmp`, every other byte of metadata and every pixel as they
+    were. exiv2 edits the copy in place (the file is not read into Python's
+    memory), under one lock: its XMP toolkit is not documented as safe across
+    threads."""
     import pyexiv2  # loaded on first use: it brings a native library
 
+    shutil.copyfile(source, dest)
     with _EXIV2_LOCK:
         pyexiv2.set_log_level(4)  # errors become exceptions; nothing on stderr
         try:
-            with pyexiv2.ImageData(data) as image:
+            image = pyexiv2.Image(str(dest))
+            try:
                 image.modify_raw_xmp(xmp.decode("utf-8"))
-                written: bytes = image.get_bytes()
+            finally:
+                image.close()
         except RuntimeError as exc:
             raise DownloadError(f"could not write the XMP label into the result ({exc})") from exc
-    return written
 
 
 def _encodable(
@@ -259,13 +265,15 @@ def encode_image(
     quality: int | None,
     carried: Carried,
     xmp: bytes | None,
+    dest: Path,
     *,
     lossless_source: bool = False,
-) -> bytes:
-    """`image` encoded as `pillow_format` with the carried ICC and EXIF and the
-    XMP `xmp`. Encoded in its own format (to shed a C2PA manifest the new XMP
-    would break), it loses as little as Pillow allows: a PNG nothing, a JPEG
-    keeps its quantisation tables and subsampling (`quality="keep"`), a WebP
+) -> None:
+    """`image` encoded as `pillow_format` into the file `dest`, with the
+    carried ICC and EXIF and the XMP `xmp`. Encoded in its own format (to shed
+    a C2PA manifest the new XMP would break), it loses as little as Pillow
+    allows: a PNG nothing, a JPEG keeps its quantisation tables and
+    subsampling (`quality="keep"`), a WebP
     stays lossless when `lossless_source`, else quality 95. A JPEG has no
     alpha, so transparency is laid on white rather than turned black."""
     same = image.format == pillow_format
@@ -289,9 +297,7 @@ def encode_image(
         options["quality"] = 95
     elif quality is not None and pillow_format in ("JPEG", "WEBP"):
         options["quality"] = quality
-    buffer = io.BytesIO()
     try:
-        image.save(buffer, format=pillow_format, **options)
+        image.save(dest, format=pillow_format, **options)
     except (OSError, ValueError) as exc:
         raise DownloadError(f"could not store the result as {pillow_format} ({exc})") from exc
-    return buffer.getvalue()

@@ -27,30 +27,39 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import hashlib
 import itertools
 import os
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from batchedit.api.client import ModellixClient
+from batchedit.api.download import Fetched
 from batchedit.api.task_state import TaskState
 from batchedit.errors import DownloadError, LocalFailure
-from batchedit.fsutil import atomic_write_bytes, safe_name
+from batchedit.fsutil import PARTIAL_SUFFIX, atomic_write_bytes, safe_name
 from batchedit.manifest.naming import OutputSpec
 from batchedit.manifest.seen_ids import SeenIds
-from batchedit.pictures import result_pixel_cap
-from batchedit.pipeline.checks import expected_pixels, expected_shape
+from batchedit.pictures import PIXEL_BUDGET, PixelBudget, result_pixel_cap
+from batchedit.pipeline.checks import ExpectedShape, expected_pixels, expected_shape
 from batchedit.pipeline.metadata import Provenance
-from batchedit.pipeline.prepare import EXTENSIONS, ImageInfo, prepare_output
+from batchedit.pipeline.prepare import (
+    EXTENSIONS,
+    ImageInfo,
+    Prepared,
+    decode_weight,
+    inspect_result,
+    prepare_file,
+)
 from batchedit.records import Check, OutputFile, Row
 from batchedit.state.rundir import RunPaths
 
 OUTPUTS_DIR = "outputs"
 RUN_ID_FILE = "run_id"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +80,7 @@ class OutputStore:
         spec: OutputSpec | None = None,
         *,
         strict_checks: bool = False,
+        budget: PixelBudget = PIXEL_BUDGET,
     ) -> None:
         self.run_dir = run_dir
         #: A result failing a check fails its row (the writer reads this).
@@ -78,6 +88,8 @@ class OutputStore:
         self.folder = run_dir / OUTPUTS_DIR
         self._client = client
         self.spec = spec or OutputSpec()
+        #: Pixels decoded at once, shared with every other decoding thread.
+        self.budget = budget
         self._run_id: str | None = None
         self._run_id_lock = asyncio.Lock()
         #: Case-folded paths under outputs/ written in this run -> the row that
@@ -92,36 +104,57 @@ class OutputStore:
         creates `outputs/` once before any task can finish."""
         several = len(state.resources) > 1
         base = row.output_stem or safe_name(row.id)
-        expected = expected_shape(row.request)
-        max_pixels = result_pixel_cap(expected_pixels(row.request))
         request = row.request
         prompt = request.prompt if self.spec.provenance == "full" else None
         provenance = Provenance(request.model, state.task_id, await self.run_id(), prompt)
+        prepare = functools.partial(
+            self._prepare,
+            max_pixels=result_pixel_cap(expected_pixels(request)),
+            provenance=provenance,
+            expected=expected_shape(request),
+        )
         stored: list[OutputFile] = []
         checks: list[Check] = []
         for number, resource in enumerate(state.resources, start=1):
-            # One decode per result: the download's check prepares it too.
-            data, prepared = await self._client.download_checked(
-                resource.url,
-                functools.partial(
-                    prepare_output,
-                    spec=self.spec,
-                    provenance=provenance,
-                    expected=expected,
-                    max_pixels=max_pixels,
-                ),
-            )
-            assert prepared is not None  # a check was given
-            info = prepared.source
-            stem = base + (f"-{number}" if several else "")
-            checks.extend(check for check in prepared.checks if check not in checks)
-            carries = prepared.signed or (prepared.source_c2pa and prepared.data is data)
-            stored.append(await self._store(row, stem, prepared.data, prepared.info, c2pa=carries))
-            if prepared.keep_original:
-                same = prepared.info.format == info.format
-                name = f"{stem}.original" if same else stem
-                stored.append(await self._store(row, name, data, info, c2pa=prepared.source_c2pa))
+            made: list[Path] = []  # files written aside for this result, until placed
+            try:
+                # One decode per result: the download's check prepares it too.
+                fetched, prepared = await self._client.download_to(
+                    resource.url, self._aside(made), functools.partial(prepare, made=made)
+                )
+                assert prepared is not None  # a check was given
+                stem = base + (f"-{number}" if several else "")
+                checks.extend(check for check in prepared.checks if check not in checks)
+                stored.extend(await self._store(row, stem, fetched, prepared))
+            finally:
+                await asyncio.shield(asyncio.to_thread(_remove_all, made))
         return StoredResults(tuple(stored), tuple(checks))
+
+    async def _prepare(
+        self,
+        fetched: Fetched,
+        *,
+        max_pixels: int,
+        provenance: Provenance,
+        expected: ExpectedShape | None,
+        made: list[Path],
+    ) -> Prepared:
+        """A downloaded result under the picture policy: its container checked
+        in a thread, then decoded and prepared in a thread once the pixel
+        budget has its pixels for it (waited for here, on the loop, so no
+        thread of the pool sits waiting)."""
+        layout = await asyncio.to_thread(inspect_result, fetched.path, max_pixels=max_pixels)
+        work = functools.partial(
+            prepare_file,
+            fetched,
+            layout,
+            self.spec,
+            provenance,
+            expected,
+            aside=lambda: self._aside(made),
+        )
+        async with self.budget.hold_async(decode_weight(layout, self.spec)):
+            return await _to_the_end(work)
 
     async def run_id(self) -> str:
         """The run's id in the provenance record: one per run directory, made by
@@ -140,27 +173,31 @@ class OutputStore:
             if target.is_relative_to(self.folder.resolve()) and target.is_file():
                 target.unlink()
 
+    def _aside(self, made: list[Path]) -> Path:
+        """A new hidden name in outputs/ for a file on its way (swept as a
+        leftover `.part` should the process die), noted in `made`."""
+        path = self.folder / f".{_PROCESS_TOKEN}{next(_ASIDE_NUMBERS)}{PARTIAL_SUFFIX}"
+        made.append(path)
+        return path
+
     async def _store(
-        self, row: Row, stem: str, data: bytes, info: ImageInfo, *, c2pa: bool = False
-    ) -> OutputFile:
-        extension = EXTENSIONS[info.format]
-        relative = f"{stem}.{extension}"
-        self.claim(row, relative)
-        try:
-            sha256 = await self._write_whole(self.folder / relative, data)
-        except OSError as exc:
-            raise LocalFailure(
-                f"cannot write {OUTPUTS_DIR}/{relative}: {exc.strerror or exc}"
-            ) from exc
-        return OutputFile(
-            path=f"{OUTPUTS_DIR}/{relative}",
-            sha256=sha256,
-            bytes=len(data),
-            width=info.width,
-            height=info.height,
-            format=info.format.lower(),
-            c2pa=c2pa,
-        )
+        self, row: Row, stem: str, fetched: Fetched, prepared: Prepared
+    ) -> list[OutputFile]:
+        """The prepared output renamed into place as `STEM.EXT`, and the
+        service's own file beside it when kept."""
+        info = prepared.info
+        as_it_came = prepared.output == fetched.path
+        carries = prepared.signed or (prepared.source_c2pa and as_it_came)
+        placed = await self._place(row, f"{stem}.{EXTENSIONS[info.format]}", prepared.output)
+        stored = [_described(placed, prepared.sha256, prepared.bytes, info, carries)]
+        if prepared.keep_original:
+            source = prepared.source
+            name = f"{stem}.original" if info.format == source.format else stem
+            kept = await self._place(row, f"{name}.{EXTENSIONS[source.format]}", fetched.path)
+            stored.append(
+                _described(kept, fetched.sha256, fetched.bytes, source, prepared.source_c2pa)
+            )
+        return stored
 
     def claim(self, row: Row, relative: str) -> None:
         """The last guard against two rows sharing a file: validation refuses
@@ -174,25 +211,49 @@ class OutputStore:
                 retry_may_cure=False,
             )
 
-    async def _write_whole(self, target: Path, data: bytes) -> str:
-        """Write `data` at `target` whole (aside, fsync, rename); its sha256."""
-        relative = (
-            target.relative_to(self.folder).parts if target.is_relative_to(self.folder) else ()
-        )
-        if not relative or any(part.startswith(".") or "\0" in part for part in relative):
+    async def _place(self, row: Row, relative: str, source: Path) -> str:
+        """`source`, a whole file in outputs/, fsynced and renamed to `relative`
+        under outputs/ (confined there, and claimed for `row`); its report path."""
+        self.claim(row, relative)
+        target = self.folder / relative
+        parts = target.relative_to(self.folder).parts if target.is_relative_to(self.folder) else ()
+        if not parts or any(part.startswith(".") or "\0" in part for part in parts):
             raise DownloadError(f"refusing to write outside {self.folder}: {str(target)!r}")
-        aside = target.with_name(f".{target.name}.{_PROCESS_TOKEN}{next(_ASIDE_NUMBERS)}.part")
-        # One thread call hashes, opens, writes, fsyncs, closes and renames: one
-        # hop off the loop per file, and a run stopped mid-write (a 402, a signal)
-        # cannot leave a file handle open behind it.
-        writing = asyncio.ensure_future(
-            asyncio.to_thread(_write_synced, aside, target, data, len(relative) > 1)
-        )
         try:
-            return await asyncio.shield(writing)
-        except BaseException:
-            await asyncio.shield(_remove_when_written(writing, aside))
-            raise
+            # One thread call fsyncs and renames: one hop off the loop per file.
+            await _to_the_end(functools.partial(_place_synced, source, target, len(parts) > 1))
+        except OSError as exc:
+            raise LocalFailure(
+                f"cannot write {OUTPUTS_DIR}/{relative}: {exc.strerror or exc}"
+            ) from exc
+        return f"{OUTPUTS_DIR}/{relative}"
+
+
+def _described(path: str, sha256: str, size: int, info: ImageInfo, c2pa: bool) -> OutputFile:
+    return OutputFile(
+        path=path,
+        sha256=sha256,
+        bytes=size,
+        width=info.width,
+        height=info.height,
+        format=info.format.lower(),
+        c2pa=c2pa,
+    )
+
+
+async def _to_the_end(work: Callable[[], T]) -> T:
+    """`work` in a thread, waited for to its end even when the caller is
+    cancelled (a run stopped by a 402 or a signal): the thread runs on after a
+    cancel, and its files and its share of the pixel budget are given back
+    only once it has stopped."""
+    running = asyncio.ensure_future(asyncio.to_thread(work))
+    try:
+        return await asyncio.shield(running)
+    except asyncio.CancelledError:
+        await asyncio.wait({running})
+        if not running.cancelled():
+            running.exception()  # seen here: the cancel is what the caller raises
+        raise
 
 
 #: Aside names: unique within the process by a counter, between processes by a
@@ -213,21 +274,18 @@ def _load_run_id(paths: RunPaths) -> str:
     return made
 
 
-def _write_synced(aside: Path, target: Path, data: bytes, make_folder: bool) -> str:
-    digest = hashlib.sha256(data).hexdigest()
+def _place_synced(source: Path, target: Path, make_folder: bool) -> None:
     if make_folder:
         target.parent.mkdir(parents=True, exist_ok=True)
-    with open(aside, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(aside, target)
-    return digest
+    descriptor = os.open(source, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+    os.replace(source, target)
 
 
-async def _remove_when_written(writing: asyncio.Future[str], aside: Path) -> None:
-    """The thread runs on after a cancel: let it finish before removing its file."""
-    await asyncio.wait({writing})
-    if not writing.cancelled():
-        writing.exception()  # seen here (a full disk, say): the caller raises its own
-    await asyncio.to_thread(aside.unlink, missing_ok=True)
+def _remove_all(paths: list[Path]) -> None:
+    """Files written aside and not placed (a failure, a cancel): removed."""
+    for path in paths:
+        path.unlink(missing_ok=True)

@@ -1,11 +1,14 @@
 """A downloaded result made ready to store: checked, labelled, converted, signed.
 
-The picture policy (pictures.py) comes first: a result in a format not taken,
-over its pixel cap or past the metadata bound is refused from its container,
-never decoded. Then it is decoded once, under the process's pixel budget, and
-everything else works from that one decode: the checks (checks.py), the
-metadata carried through a conversion and the AI label (metadata.py), a
-C2PA signature (c2pa_boxes.py). A body that does not decode may be a
+The result is a file (the download streamed it to disk), and it is read from
+there. The picture policy (pictures.py) comes first: a result in a format not
+taken, over its pixel cap or past the metadata bound is refused from its
+container (`inspect_result`), never decoded. Then it is decoded once, holding
+`decode_weight` pixels of the process's pixel budget, and everything else
+works from that one decode (`prepare_file`): the checks (checks.py), the
+metadata carried through a conversion and the AI label (metadata.py), a C2PA
+signature (c2pa_boxes.py). What it makes is written to new files beside the
+download, never held whole in memory. A body that does not decode may be a
 download cut short and is fetched again; anything failing after it decoded
 would fail the same on a new download, so it is final.
 
@@ -14,23 +17,20 @@ Synchronous, for the writer's thread.
 
 from __future__ import annotations
 
-import dataclasses
-import io
+import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from PIL import Image
 
+from batchedit.api.download import Fetched
 from batchedit.containers import Layout
 from batchedit.errors import DownloadError
-from batchedit.manifest.channels import PROFILES, ChannelProfile
 from batchedit.manifest.naming import OutputSpec
 from batchedit.pictures import (
-    MAX_ANY_PIXELS,
-    MAX_RESULT_PIXELS,
-    PIXEL_BUDGET,
     RESULT_FORMATS,
     PictureRefused,
-    PixelBudget,
     decoded_pixels,
     inspect_picture,
     load_picture,
@@ -39,7 +39,6 @@ from batchedit.pictures import (
 from batchedit.pipeline.c2pa_boxes import sign_output
 from batchedit.pipeline.checks import ExpectedShape, check_image, format_limit_problem
 from batchedit.pipeline.metadata import (
-    Carried,
     Provenance,
     encode_image,
     fit_xmp,
@@ -48,7 +47,6 @@ from batchedit.pipeline.metadata import (
     restamp_xmp,
 )
 from batchedit.pipeline.payload import same_pixels
-from batchedit.pipeline.profiles import profile_checks, shape_for_profile
 from batchedit.records import Check
 
 EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
@@ -56,8 +54,7 @@ EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
 #: A JPEG whose pixels are only checked is decoded no smaller than this on its
 #: long side (the blank check reads a 64 px sample of it).
 CHECK_DECODE_PX = 512
-#: The JPEG quality of a result a channel profile re-encodes, unless `quality` says.
-PROFILE_QUALITY = 90
+_HASH_BLOCK = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,32 +64,82 @@ class ImageInfo:
     height: int
 
 
-def inspect_image(data: bytes, *, max_pixels: int = MAX_ANY_PIXELS) -> ImageInfo:
-    """Decode `data` fully (a truncated file fails here), under the picture
-    policy; synchronous, for a thread. A body that is not PNG, JPEG or WebP
-    fails for good (`retry_may_cure` False), naming what it is."""
-    layout = _inspect(data, max_pixels)
-    image = _open(data, layout)
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A result made ready to store, and what the report says about it."""
+
+    output: Path  # the row's output file: the download itself, or a new file beside it
+    sha256: str
+    bytes: int
+    info: ImageInfo
+    source: ImageInfo  # the service's file as it came
+    keep_original: bool  # store the service's file too, untouched
+    source_c2pa: bool  # the service's file carries a C2PA manifest
+    signed: bool  # `output` carries a manifest we signed
+    checks: tuple[Check, ...]
+
+
+def inspect_result(path: Path, *, max_pixels: int) -> Layout:
+    """The downloaded result's layout under the picture policy: its format,
+    size and metadata within their caps, before anything is decoded. A result
+    over a cap or in a format not taken fails for good, naming what it is."""
     try:
-        with PIXEL_BUDGET.hold(layout.pixels):
-            _load(image, None)
-        return ImageInfo(layout.format, layout.width, layout.height)
+        return inspect_picture(path, formats=RESULT_FORMATS, max_pixels=max_pixels)
+    except PictureRefused as exc:
+        raise DownloadError(f"the result {exc.message}", refused=exc.final) from exc
+
+
+def decode_weight(layout: Layout, spec: OutputSpec) -> int:
+    """The pixels `prepare_file` decodes at once, for the pixel budget: a JPEG
+    stored as it came is decoded at a reduced scale, anything else whole."""
+    draft_px = CHECK_DECODE_PX if _checked_only(layout, spec) else None
+    return decoded_pixels(layout, draft_px=draft_px)
+
+
+def prepare_file(
+    fetched: Fetched,
+    layout: Layout,
+    spec: OutputSpec,
+    provenance: Provenance,
+    expected: ExpectedShape | None,
+    *,
+    aside: Callable[[], Path],
+) -> Prepared:
+    """Decode a downloaded result once, check it, then convert and label it as
+    `spec` says, keeping its ICC profile, EXIF and XMP; new files are named by
+    `aside` (the caller removes any it does not keep). The caller holds
+    `decode_weight` pixels of the budget. A JPEG stored as it came (relabelled
+    in place, no manifest to rewrite) has its pixels only checked: it is
+    decoded at a reduced scale."""
+    draft_px = CHECK_DECODE_PX if _checked_only(layout, spec) else None
+    image = _open(fetched.path, layout)
+    try:
+        _load(image, draft_px)
+        try:
+            made = _prepare(image, layout, fetched.path, spec, provenance, expected, aside)
+        except DownloadError as exc:
+            if not exc.retry_may_cure:
+                raise
+            raise DownloadError(exc.message, retry_may_cure=False) from exc
     finally:
         image.close()
+    if made.output == fetched.path:
+        return made.prepared(fetched.sha256, fetched.bytes)
+    if made.signed or made.info.format == layout.format:
+        # What is stored must be the image checked: relabelled in place, the
+        # same pixel bytes say so; anything else must decode, whatever made it.
+        if not same_pixels(fetched.path, made.output, made.info.format):
+            _verify(made.output, layout, draft_px)
+    return made.prepared(*_digest(made.output))
 
 
-def _inspect(data: bytes, max_pixels: int) -> Layout:
-    """The result's layout under the picture policy (pictures.py): its format,
-    size and metadata within their caps, before anything is decoded."""
+def _checked_only(layout: Layout, spec: OutputSpec) -> bool:
+    return layout.format == "JPEG" and spec.pillow_format in (None, "JPEG") and not layout.c2pa
+
+
+def _open(path: Path, layout: Layout) -> Image.Image:
     try:
-        return inspect_picture(io.BytesIO(data), formats=RESULT_FORMATS, max_pixels=max_pixels)
-    except PictureRefused as exc:
-        raise DownloadError(f"the result {exc.message}", retry_may_cure=not exc.final) from exc
-
-
-def _open(data: bytes, layout: Layout) -> Image.Image:
-    try:
-        return open_picture(io.BytesIO(data), layout, formats=RESULT_FORMATS)
+        return open_picture(path, layout, formats=RESULT_FORMATS)
     except PictureRefused as exc:
         raise DownloadError(f"the result {exc.message}", retry_may_cure=not exc.final) from exc
 
@@ -106,85 +153,63 @@ def _load(image: Image.Image, draft_px: int | None) -> None:
         raise DownloadError(f"the downloaded result {exc.message}") from exc
 
 
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """A result made ready to store, and what the report says about it."""
+def _verify(path: Path, layout: Layout, draft_px: int | None) -> None:
+    """`path`, made from the result, decodes (as the result did: reduced with
+    `draft_px`, within the pixels already held)."""
+    try:
+        made = inspect_picture(path, formats=RESULT_FORMATS, max_pixels=layout.pixels)
+        image = open_picture(path, made, formats=RESULT_FORMATS)
+        try:
+            load_picture(image, draft_px=draft_px)
+        finally:
+            image.close()
+    except PictureRefused as exc:
+        raise DownloadError(f"the stored result {exc.message}", retry_may_cure=False) from exc
 
-    data: bytes  # the row's output file: the service's bytes, or a re-encoding
+
+def _digest(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as handle:
+        while block := handle.read(_HASH_BLOCK):
+            digest.update(block)
+            size += len(block)
+    return digest.hexdigest(), size
+
+
+@dataclass(frozen=True, slots=True)
+class _Made:
+    output: Path
     info: ImageInfo
-    source: ImageInfo  # the service's file as it came
-    keep_original: bool  # store the service's bytes too, untouched
-    source_c2pa: bool  # the service's file carries a C2PA manifest
-    signed: bool  # `data` carries a manifest we signed
+    source: ImageInfo
+    keep_original: bool
+    source_c2pa: bool
+    signed: bool
     checks: tuple[Check, ...]
 
-
-def prepare_output(
-    data: bytes,
-    spec: OutputSpec,
-    provenance: Provenance,
-    expected: ExpectedShape | None,
-    *,
-    max_pixels: int = MAX_RESULT_PIXELS,
-    budget: PixelBudget = PIXEL_BUDGET,
-) -> Prepared:
-    """Decode a downloaded result once, check it, then convert and label it as
-    `spec` says, keeping its ICC profile, EXIF and XMP. The download's own
-    check: a body that does not decode may be fetched again; anything failing
-    after it decoded would fail the same on a new download, so it is final.
-    Synchronous, for a thread.
-
-    The picture policy comes first: a result over `max_pixels`, or past the
-    metadata bound, is refused from its header, never decoded. Decoding holds
-    its pixels of `budget`. A JPEG stored as it came (relabelled in place, no
-    manifest to rewrite) has its pixels only checked: it is decoded at a
-    reduced scale."""
-    layout = _inspect(data, max_pixels)
-    checked_only = (
-        layout.format == "JPEG"
-        and spec.pillow_format in (None, "JPEG")
-        and not layout.c2pa
-        and spec.profile is None  # a channel's rules read the full picture
-    )
-    draft_px = CHECK_DECODE_PX if checked_only else None
-    image = _open(data, layout)
-    try:
-        with budget.hold(decoded_pixels(image, draft_px=draft_px)):
-            _load(image, draft_px)
-            try:
-                return _prepare(image, layout, data, spec, provenance, expected)
-            except DownloadError as exc:
-                if not exc.retry_may_cure:
-                    raise
-                raise DownloadError(exc.message, retry_may_cure=False) from exc
-    finally:
-        image.close()
-
-
-def _shape(
-    image: Image.Image,
-    carried: Carried,
-    spec: OutputSpec,
-    channel: ChannelProfile,
-    source_format: str,
-) -> tuple[Image.Image, Carried, str, bool]:
-    """The picture shaped for a sales channel (profiles.py), its metadata, the
-    format to store and whether it must be encoded: new pixels always are."""
-    target = spec.pillow_format or ("JPEG" if channel.jpeg_srgb else source_format)
-    shaped = shape_for_profile(image, channel, pad=spec.pad, icc_profile=carried.icc_profile)
-    if not shaped.changed:
-        return image, carried, target, target != source_format
-    return shaped.image, dataclasses.replace(carried, icc_profile=shaped.icc_profile), target, True
+    def prepared(self, sha256: str, size: int) -> Prepared:
+        return Prepared(
+            self.output,
+            sha256,
+            size,
+            self.info,
+            self.source,
+            self.keep_original,
+            self.source_c2pa,
+            self.signed,
+            self.checks,
+        )
 
 
 def _prepare(
     image: Image.Image,
     layout: Layout,
-    data: bytes,
+    source_path: Path,
     spec: OutputSpec,
     provenance: Provenance,
     expected: ExpectedShape | None,
-) -> Prepared:
+    aside: Callable[[], Path],
+) -> _Made:
     """A result in the wanted format is never encoded again (a `quality`
     applies to conversions only): it is relabelled in place, or stored as it
     came with `ai_label: off`; one holding a C2PA manifest is written afresh
@@ -192,44 +217,34 @@ def _prepare(
     width, height = layout.width, layout.height  # `image` may be decoded at a reduced scale
     source = ImageInfo(layout.format, width, height)
     source_format = source.format
-    source_c2pa = layout.c2pa
     checks = check_image(image, expected, (width, height))
-    carried = read_carried(image)
     target = spec.pillow_format or source_format
-    must_encode = target != source_format
-    channel = None if spec.profile is None else PROFILES[spec.profile]
-    if channel is not None:  # decoded in full: its size is the layout's
-        image, carried, target, must_encode = _shape(image, carried, spec, channel, source_format)
-        width, height = image.size
     problem = format_limit_problem(target, width, height)
     if problem is not None:
         raise DownloadError(problem)
+    carried = read_carried(image)
     xmp = carried.xmp
     if spec.ai_label != "off":
         xmp = label_xmp(carried.xmp, spec.ai_label, provenance)
     xmp = fit_xmp(xmp, target, spec.ai_label, provenance)
-    if must_encode:
-        quality = spec.quality or (PROFILE_QUALITY if channel is not None else None)
-        output = encode_image(image, target, quality, carried, xmp)
+    output = source_path
+    if target != source_format:
+        output = aside()
+        encode_image(image, target, spec.quality, carried, xmp, output)
     elif xmp == carried.xmp or xmp is None:
-        output = data
-    elif source_c2pa:  # the new XMP breaks the manifest: write a file without it
-        output = encode_image(image, target, None, carried, xmp, lossless_source=layout.lossless)
+        pass  # stored as it came
+    elif layout.c2pa:  # the new XMP breaks the manifest: write a file without it
+        output = aside()
+        encode_image(image, target, None, carried, xmp, output, lossless_source=layout.lossless)
     else:
-        output = restamp_xmp(data, xmp)  # in place: the pixels are not encoded again
-    info = ImageInfo(target, width, height)
-    signed = False
+        output = aside()
+        restamp_xmp(source_path, xmp, output)  # the pixels are not encoded again
+    signed = spec.c2pa_sign is not None
     if spec.c2pa_sign is not None:
         title = f"{provenance.task_id}.{EXTENSIONS[target]}"
-        output = sign_output(output, target, data, source_format, spec.c2pa_sign, title)
-        signed = True
-    if channel is not None:
-        checks = (*checks, *profile_checks(image, len(output), channel))
-    if output is not data and (signed or not must_encode):
-        # What is stored must be the image checked: relabelled in place, the
-        # same pixel bytes say so; anything else must decode, whatever made it.
-        if not same_pixels(data, output, target):
-            inspect_image(output, max_pixels=layout.pixels)
-    changed = output is not data
-    keep = changed and (spec.keep_original or (source_c2pa and spec.c2pa == "keep"))
-    return Prepared(output, info, source, keep, source_c2pa, signed, checks)
+        unsigned, output = output, aside()
+        sign_output(unsigned, target, source_path, source_format, spec.c2pa_sign, title, output)
+    changed = output != source_path
+    keep = changed and (spec.keep_original or (layout.c2pa and spec.c2pa == "keep"))
+    info = ImageInfo(target, width, height)
+    return _Made(output, info, source, keep, layout.c2pa, signed, checks)

@@ -21,7 +21,8 @@ The contract's "Re-runs", as one pure decision per row (`plan_row`):
   simulator never replaces paid work;
 - a known task that never reached an end (the run was stopped, or it failed in
   a way a wait can cure: timeout, a failed download, the network) is polled,
-  not paid for again;
+  not paid for again; a result the picture policy refused (too large, past
+  the metadata bound, not an image) is not fetched again;
 - `unknown` rows (a submit whose answer never came) and `failed` rows are left
   as they are: they cost money to repeat, so only `batchedit retry` repeats
   them, and a retry touches nothing else;
@@ -190,8 +191,10 @@ def _action(latest: JournalEntry, run_dir: Path, now_epoch_s: float, *, retrying
 
 
 def _pollable(finished: Finished) -> bool:
+    """A failure a free look may cure; not a result the picture policy refused
+    (fetching it again would bring the same picture)."""
     error = finished.error
-    return error is not None and error.category in POLLABLE_FAILURES
+    return error is not None and error.category in POLLABLE_FAILURES and not finished.refused
 
 
 def _fetchable(finished: Finished, now_epoch_s: float) -> bool:

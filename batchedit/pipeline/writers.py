@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 
 from batchedit.api.task_state import TaskPhase, TaskState
 from batchedit.clock import utc_now_iso
-from batchedit.errors import ApiError
+from batchedit.errors import ApiError, DownloadError
 from batchedit.pipeline.context import Done, RunServices
 from batchedit.pipeline.outputs import StoredResults
 from batchedit.pipeline.scheduler import InFlightTask
@@ -37,7 +38,8 @@ class Writers:
                 task_ids.settle(task.task_id)  # journalled `unknown` when found shared
                 continue
             latency_s = round(self.services.clock.now() - task.submitted_mono, 3)
-            status, error, stored = await self.settle(task, outcome)
+            settled = await self.settle(task, outcome)
+            status, error, stored = settled.status, settled.error, settled.stored
             record = request_record(
                 task.row,
                 status,
@@ -56,7 +58,9 @@ class Writers:
             self.services.gate.task_finished(error.message if error and task_failed else None)
             state = outcome if isinstance(outcome, TaskState) else None
             finish = self.services.finish
-            entry = await finish.entry(task.row, record, task.fingerprint, state)
+            entry = await finish.entry(
+                task.row, record, task.fingerprint, state, refused=settled.refused
+            )
             # No wait from here to the journal's queue: a second answer of this
             # task id finds the row either in flight or ended (task_ids.py).
             if not task_ids.settle(task.task_id):
@@ -66,29 +70,39 @@ class Writers:
             await finish.commit(entry, record, polls=task.polls)
             log.info("%s %s after %.1fs, %d polls", task.row.id, status, latency_s, task.polls)
 
-    async def settle(
-        self, task: InFlightTask, outcome: TaskState | ApiError
-    ) -> tuple[Status, RowError | None, StoredResults]:
+    async def settle(self, task: InFlightTask, outcome: TaskState | ApiError) -> Settled:
         """A terminal task's status: its results stored, or why there are none.
         A result failing a check is kept either way; with `strict_checks` its
         row fails as a download would (its task is polled again for free)."""
         if isinstance(outcome, ApiError):
-            return Status.FAILED, outcome.to_row_error(), _NOTHING
+            return Settled(Status.FAILED, outcome.to_row_error())
         if outcome.phase is TaskPhase.FAILED:
             message = outcome.error_message or "the task failed"
             refused = outcome.refused
             category = ErrorCategory.CONTENT_POLICY if refused else ErrorCategory.TASK_FAILED
-            return Status.FAILED, RowError(category, message), _NOTHING
+            return Settled(Status.FAILED, RowError(category, message))
         try:
             stored = await self.services.store.store_checked(task.row, outcome)
         except ApiError as exc:
-            return Status.FAILED, exc.to_row_error(), _NOTHING
+            refused = isinstance(exc, DownloadError) and exc.refused
+            return Settled(Status.FAILED, exc.to_row_error(), refused=refused)
         if stored.checks and self.services.store.strict_checks:
-            return Status.FAILED, _failed_checks(stored), stored
-        return Status.SUCCEEDED, None, stored
+            return Settled(Status.FAILED, _failed_checks(stored), stored)
+        return Settled(Status.SUCCEEDED, None, stored)
 
 
 _NOTHING = StoredResults((), ())
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """How a terminal task ended for its row; `refused` when the picture policy
+    refused its result (the journal keeps it, so no later run fetches it)."""
+
+    status: Status
+    error: RowError | None
+    stored: StoredResults = _NOTHING
+    refused: bool = False
 
 
 def _failed_checks(stored: StoredResults) -> RowError:

@@ -116,12 +116,15 @@ def maybe_malformed(state: SimState, kind: str, response: web.StreamResponse) ->
 async def maybe_truncated(
     state: SimState, request: web.Request, path: Path, content_type: str
 ) -> web.StreamResponse | None:
-    """For `truncate_rate` of downloads, send half the file and stop; else None."""
+    """For `truncate_rate` of downloads, send a part of the file (cut somewhere
+    between a quarter and three quarters, as a connection breaks where it
+    breaks) and stop; else None."""
     if not draws(state, state.options.truncate_rate):
         return None
     state.stats.faults["truncated"] += 1
     data = await asyncio.to_thread(path.read_bytes)
-    half = data[: max(1, len(data) // 2)]
+    cut = state.rng.randint(len(data) // 4, max(len(data) // 4, 3 * len(data) // 4))
+    half = data[: max(1, cut)]
     response = web.StreamResponse(headers={"Content-Type": content_type})
     declared = state.rng.random() < 0.5
     if declared:

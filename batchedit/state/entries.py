@@ -166,6 +166,9 @@ class Finished:
     origin: Origin | None = None  # None: written before origins were recorded
     restored_attempts: int | None = None  # written by a rebuild only (see above)
     inputs: tuple[InputSent, ...] = ()  # what was sent for each input (the report's)
+    #: The result itself was refused by the picture policy (too large, past the
+    #: metadata bound, not an image): no download, now or later, brings another.
+    refused: bool = False
 
     def to_json(self) -> dict[str, Any]:
         data = _line(
@@ -185,6 +188,8 @@ class Finished:
             data["inputs"] = [sent.to_json() for sent in self.inputs]
         if self.checks:  # absent when none, so lines without checks read as before
             data["checks"] = [check.value for check in self.checks]
+        if self.refused:  # likewise absent unless set
+            data["refused"] = True
         if self.result_urls:
             data["results"] = list(self.result_urls)
             data["expires_at"] = self.expires_at
@@ -215,6 +220,7 @@ class Finished:
             checks=tuple(Check(name) for name in data.get("checks") or ()),
             origin=Origin.from_json(data),
             restored_attempts=_restored_attempts(data),
+            refused=data.get("refused") is True,
         )
 
     @classmethod

@@ -3,11 +3,12 @@ rendered once per shape, so benchmarks measure the client and not Pillow."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 from typing import Any
 
 import aiohttp
-from PIL import Image
+from PIL import Image, ImageStat
 from support import output_size
 
 from batchedit.simulator import SimOptions, running_simulator
@@ -88,3 +89,31 @@ async def test_an_expired_prerendered_result_leaves_the_shared_image_for_other_t
         new_url = (await _read(http, sim.base_url, new))["result"]["resources"][0]["url"]
         async with http.get(new_url) as download:
             assert download.status == 200
+
+
+async def test_realistic_results_are_photo_like_pngs_on_the_providers_grid() -> None:
+    """`result_profile="realistic"`: the grid's size (21:9 at 1K is 1584x672),
+    PNG, grain that does not compress (a 4K one is 15 MB or more, see
+    test_real_sizes.py), one file per shape made in the background."""
+    options = SimOptions(latency_s=(0.0, 0.0), result_profile="realistic", seed=1)
+    async with (
+        running_simulator(options) as sim,
+        aiohttp.ClientSession() as http,
+    ):
+        first = await _submit(http, sim.base_url, aspectRatio="21:9", imageSize="1K")
+        second = await _submit(http, sim.base_url, aspectRatio="21:9", imageSize="1K")
+        bodies = []
+        for task_id in (first, second):
+            data = await _read(http, sim.base_url, task_id)
+            while data["status"] != "success":  # the shape's file is made in the background
+                await asyncio.sleep(0.01)
+                data = await _read(http, sim.base_url, task_id)
+            async with http.get(data["result"]["resources"][0]["url"]) as download:
+                bodies.append(await download.read())
+    assert bodies[0] == bodies[1], "one file per shape"
+    with Image.open(io.BytesIO(bodies[0])) as picture:
+        picture.load()
+        assert picture.format == "PNG" and picture.size == (1584, 672)
+        spread = ImageStat.Stat(picture.convert("RGB")).stddev
+    assert min(spread) > 10, "not flat: a gradient under grain"
+    assert len(bodies[0]) > 1584 * 672 * 3 // 3, "grain a PNG cannot squeeze away"

@@ -14,7 +14,14 @@ from collections.abc import Mapping
 
 from batchedit.cli.exits import EXIT_OK
 from batchedit.errors import UsageError
-from batchedit.simulator import DEMO_C2PA_RATE, LATENCY_PROFILES, SimOptions, parse_latency, serve
+from batchedit.simulator import (
+    DEMO_C2PA_RATE,
+    LATENCY_PROFILES,
+    RESULT_PROFILES,
+    SimOptions,
+    parse_latency,
+    serve,
+)
 from batchedit.state.invocation import Setting
 
 DEFAULT_SIM_LATENCY_S = (0.2, 1.5)
@@ -72,6 +79,13 @@ def add_simulator_options(parser: argparse.ArgumentParser, *, prefix: str) -> No
         default=None,
         help="draw each task's duration per model and size, after published timings "
         "(instead of --latency)",
+    )
+    group.add_argument(
+        "--result-profile",
+        choices=RESULT_PROFILES,
+        default=None,
+        help="realistic: photo-like results at the model's real output grid, PNG (a 4K "
+        "PNG is 15 MB or more), one per shape: memory and CPU at real sizes",
     )
     group.add_argument(
         "--time-scale",
@@ -159,6 +173,7 @@ def command_simulate(args: argparse.Namespace) -> int:
             c2pa_rate=args.c2pa_rate,
             refuse_rate=args.refuse_rate,
             latency_profile=args.latency_profile,
+            result_profile=args.result_profile,
             time_scale=args.time_scale,
         )
     except ValueError as exc:

@@ -9,7 +9,12 @@ scenario needs, and `/_sim/stats` tells what was paid for.
 from __future__ import annotations
 
 from batchedit.simulator.app import SCRATCH_PREFIX, create_app
-from batchedit.simulator.options import DEMO_C2PA_RATE, SimOptions, parse_latency
+from batchedit.simulator.options import (
+    DEMO_C2PA_RATE,
+    RESULT_PROFILES,
+    SimOptions,
+    parse_latency,
+)
 from batchedit.simulator.profiles import LATENCY_PROFILES
 from batchedit.simulator.server import RunningSimulator, running_simulator, serve
 from batchedit.simulator.store import STORE_DIR
@@ -17,6 +22,7 @@ from batchedit.simulator.store import STORE_DIR
 __all__ = [
     "DEMO_C2PA_RATE",
     "LATENCY_PROFILES",
+    "RESULT_PROFILES",
     "SCRATCH_PREFIX",
     "STORE_DIR",
     "SimOptions",

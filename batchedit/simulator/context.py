@@ -19,6 +19,7 @@ import aiohttp
 from aiohttp import web
 
 from batchedit.simulator.prerendered import PrerenderedResults
+from batchedit.simulator.realistic import paint_photo
 from batchedit.simulator.state import SimState
 from batchedit.simulator.store import SimStore, Snapshot
 
@@ -37,6 +38,8 @@ class SimContext:
     scratch_dir: Path | None = None  # where result_dir is made; None: the system's temp
     store: SimStore | None = None  # `run --simulate`: tasks and results kept on disk
     prerendered: PrerenderedResults = field(default_factory=PrerenderedResults)
+    #: `--result-profile realistic`: photo-like files at real sizes, one per shape.
+    realistic: PrerenderedResults = field(default_factory=lambda: PrerenderedResults(paint_photo))
 
     def save_soon(self) -> None:
         """After a change: write the store, at most every SAVE_EVERY_S, so a killed

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from batchedit.simulator.profiles import LATENCY_PROFILES
 
 DEMO_C2PA_RATE = 0.25
+RESULT_PROFILES = ("realistic",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,10 @@ class SimOptions:
     #: "realistic": each task's duration drawn per model and size (`profiles.py`)
     #: instead of from `latency_s`.
     latency_profile: str | None = None
+    #: "realistic": photo-like results at the model's real output grid, PNG unless
+    #: the request asks otherwise (a 4K PNG is 15 MB or more), one file per shape
+    #: (`realistic.py`), so memory and CPU are measured at real sizes.
+    result_profile: str | None = None
     #: Every duration the service has (task latency, slow answers, result expiry,
     #: the request budget's second and so every Retry-After) times this.
     time_scale: float = 1.0
@@ -107,13 +112,15 @@ class SimOptions:
             raise ValueError(f"expire_after_s must be positive, got {self.expire_after_s}")
         if not _finite(self.time_scale) or self.time_scale <= 0:
             raise ValueError(f"time_scale must be a positive number, got {self.time_scale}")
-        if self.latency_profile not in (None, *LATENCY_PROFILES):
-            raise ValueError(
-                f"latency_profile must be one of {', '.join(LATENCY_PROFILES)}, "
-                f"got {self.latency_profile!r}"
-            )
+        _check_profile("latency_profile", self.latency_profile, LATENCY_PROFILES)
+        _check_profile("result_profile", self.result_profile, RESULT_PROFILES)
         if self.api_key is not None and not self.api_key.strip():
             raise ValueError("api_key must not be empty (use None to accept any key)")
+
+
+def _check_profile(name: str, value: str | None, allowed: tuple[str, ...]) -> None:
+    if value not in (None, *allowed):
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
 
 
 def parse_latency(text: str) -> tuple[float, float]:

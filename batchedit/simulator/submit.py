@@ -65,7 +65,7 @@ async def handle_submit(request: web.Request) -> web.Response:
     if spec is None:
         raise ApiError(404, f"unknown model {slug!r}; GET /api/v1/models lists the models")
     body = await _read_json(request)
-    edit = parse_edit_request(spec, body)
+    edit = parse_edit_request(spec, body, state.options.result_profile)
     deleted = deleted_upload_named(edit.images, state)
     if deleted is not None:
         index, file_id = deleted
@@ -89,9 +89,25 @@ async def handle_submit(request: web.Request) -> web.Response:
     if task.error is None and draws(state, options.defect_rate):
         defect = state.rng.choice(DEFECTS)
         state.stats.faults[f"defect_{defect}"] += 1
-    if task.error is None and options.prerendered:
+    shared = ctx.realistic if options.result_profile == "realistic" else None
+    if shared is None and options.prerendered:
+        shared = ctx.prerendered
+    if task.error is None and shared is ctx.realistic:
+        # A 4K texture takes a while to make: in the background, not in the answer.
+        settle = shared.settle(
+            task,
+            edit.size_px,
+            edit.image_format,
+            edit.count,
+            ctx.require_result_dir(),
+            meta=meta,
+            defect=defect,
+            clock=state.clock,
+        )
+        ctx.start_job(settle)
+    elif task.error is None and shared is not None:
         folder = ctx.require_result_dir()
-        await ctx.prerendered.settle(
+        await shared.settle(
             task, edit.size_px, edit.image_format, edit.count, folder, meta=meta, defect=defect
         )
     elif task.error is None:
@@ -118,8 +134,12 @@ def _size_label(body: object) -> str:
     return str(size) if isinstance(size, str | int) else ""
 
 
-def parse_edit_request(spec: ModelSpec, body: object) -> EditRequest:
-    """The request if the body is valid for `spec`; ApiError(400) naming the field if not."""
+def parse_edit_request(
+    spec: ModelSpec, body: object, result_profile: str | None = None
+) -> EditRequest:
+    """The request if the body is valid for `spec`; ApiError(400) naming the field if not.
+    Its results are PNG at every size with the realistic `result_profile`
+    (unless the body asks for a format), else PNG up to the 1K tier."""
     try:
         checked = check_body(spec, body)
     except BodyError as exc:
@@ -132,7 +152,8 @@ def parse_edit_request(spec: ModelSpec, body: object) -> EditRequest:
                 "data:image/...;base64, URI",
             )
     size_px = output_pixel_size(spec, checked.params) or _fallback_size(checked.params)
-    image_format = str(checked.params.get("output_format") or default_format(size_px))
+    fallback = "png" if result_profile == "realistic" else default_format(size_px)
+    image_format = str(checked.params.get("output_format") or fallback)
     count = outputs_for(spec, checked.params).count
     return EditRequest(
         model=spec,
@@ -176,7 +197,8 @@ def render_again(ctx: SimContext, task: SimTask, body: object) -> None:
     request body; one whose body no longer parses fails, as a render can."""
     spec = packaged_catalogue().find(task.model_id)
     try:
-        edit = None if spec is None else parse_edit_request(spec, body)
+        profile = ctx.state.options.result_profile
+        edit = None if spec is None else parse_edit_request(spec, body, profile)
     except ApiError:
         edit = None
     if edit is None:

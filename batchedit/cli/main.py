@@ -45,6 +45,7 @@ from batchedit.cli.exits import EXIT_INTERRUPTED, EXIT_LOCAL, EXIT_USAGE
 from batchedit.errors import LocalFailure, SourceError, UsageError
 from batchedit.events import notice, setup_logging
 from batchedit.manifest.header import JobProblems
+from batchedit.pictures import return_large_allocations
 from batchedit.redact import scrub
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         commands = ", ".join(sorted(JSON_COMMANDS))
         return _fail(args, f"--json is for {commands}; `{args.command}` has no JSON output")
     setup_logging(args.log_format, verbose=args.verbose)
+    return_large_allocations()  # decoded pictures' memory goes back when freed
     in_main_thread = threading.current_thread() is threading.main_thread()
     # SIGTERM as Ctrl-C while no run is going (planning, printing the end); a
     # run in progress handles both itself and stops cleanly.

@@ -26,6 +26,7 @@ from batchedit.api.endpoint import endpoint_from_env
 from batchedit.errors import UsageError
 from batchedit.eventloop import run_coroutine
 from batchedit.library.settings import PathLike, job_from, recorded
+from batchedit.pictures import return_large_allocations
 from batchedit.pipeline.launch import LaunchOptions, start_run
 from batchedit.pipeline.resume import RetryScope
 from batchedit.records import Status
@@ -88,12 +89,15 @@ def run(
     rebuild_state: bool = False,
     **settings: object,
 ) -> RunSummary:
-    """`arun` in an event loop of its own, for code that is not async."""
+    """`arun` in an event loop of its own, for code that is not async (and,
+    like the command line, with decoded pictures' memory given back when
+    freed: pictures.return_large_allocations)."""
     if _in_running_loop():
         raise UsageError(
             "batchedit.run() was called inside a running event loop (a notebook?): "
             "use `await batchedit.arun(...)` there"
         )
+    return_large_allocations()
     return run_coroutine(
         arun(
             source,

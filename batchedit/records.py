@@ -6,8 +6,8 @@ Frozen and slotted; dicts exist only at the JSON edge, through the one
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -186,9 +186,36 @@ class RowError:
 
 
 @dataclass(frozen=True, slots=True)
+class OriginalFile:
+    """The service's own file, kept untouched beside the output made from it:
+    it carries a C2PA manifest (bound to its exact bytes) or `keep_original`
+    asked for it. An attribute of its output, never an output of its own."""
+
+    path: str
+    sha256: str
+    bytes: int
+    c2pa: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "sha256": self.sha256, "bytes": self.bytes, "c2pa": self.c2pa}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> OriginalFile:
+        return cls(
+            path=str(data["path"]),
+            sha256=str(data["sha256"]),
+            bytes=int(data["bytes"]),
+            c2pa=bool(data.get("c2pa", False)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class OutputFile:
     """A downloaded, verified result; `path` is relative to the run directory.
-    `c2pa`: the file carries a C2PA manifest (the service's, or one we signed)."""
+    `c2pa`: the file carries a C2PA manifest (the service's, or one we signed).
+    `label`: the IPTC DigitalSourceType its XMP carries (short name, such as
+    `compositeWithTrainedAlgorithmicMedia`), None when it carries none.
+    `original`: the service's own file when it was kept beside this one."""
 
     path: str
     sha256: str
@@ -197,6 +224,14 @@ class OutputFile:
     height: int
     format: str
     c2pa: bool = False
+    original: OriginalFile | None = None
+    label: str | None = None
+
+    def files(self) -> tuple[tuple[str, str, int], ...]:
+        """(path, sha256, bytes) of each file of this output: its own, then its original's."""
+        own = (self.path, self.sha256, self.bytes)
+        kept = self.original
+        return (own,) if kept is None else (own, (kept.path, kept.sha256, kept.bytes))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -207,10 +242,14 @@ class OutputFile:
             "height": self.height,
             "format": self.format,
             "c2pa": self.c2pa,
+            "original": None if self.original is None else self.original.to_json(),
+            "label": self.label,
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> OutputFile:
+        original = data.get("original")
+        label = data.get("label")
         return cls(
             path=str(data["path"]),
             sha256=str(data["sha256"]),
@@ -219,7 +258,33 @@ class OutputFile:
             height=int(data["height"]),
             format=str(data["format"]),
             c2pa=bool(data.get("c2pa", False)),
+            original=OriginalFile.from_json(original) if isinstance(original, Mapping) else None,
+            label=str(label) if isinstance(label, str) else None,
         )
+
+
+def outputs_from_json(items: Iterable[Mapping[str, Any]]) -> tuple[OutputFile, ...]:
+    """A line's `outputs`, with the originals of lines written before they were
+    an attribute folded into their outputs: such a line listed a kept original
+    as the next output, named `STEM.original.EXT`, or `STEM.EXT` beside a
+    converted `STEM.OTHER`, and never anything else right after an output of
+    the same stem."""
+    outputs: list[OutputFile] = []
+    for item in items:
+        found = OutputFile.from_json(item)
+        last = outputs[-1] if outputs else None
+        if last is not None and last.original is None and _original_of(last, found):
+            kept = OriginalFile(found.path, found.sha256, found.bytes, found.c2pa)
+            outputs[-1] = replace(last, original=kept)
+        else:
+            outputs.append(found)
+    return tuple(outputs)
+
+
+def _original_of(output: OutputFile, candidate: OutputFile) -> bool:
+    stem = output.path.rsplit(".", 1)[0]
+    other = candidate.path.rsplit(".", 1)[0]
+    return other == f"{stem}.original" or (other == stem and candidate.path != output.path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,7 +440,7 @@ class ReportRecord:
             params=dict(data.get("params") or {}),
             fields=dict(data.get("fields") or {}),
             task_id=data.get("task_id"),
-            outputs=tuple(OutputFile.from_json(o) for o in data.get("outputs") or ()),
+            outputs=outputs_from_json(data.get("outputs") or ()),
             error=None if error is None else RowError.from_json(error),
             attempts=int(data.get("attempts") or 0),
             submitted_at=data.get("submitted_at"),

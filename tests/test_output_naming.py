@@ -8,6 +8,7 @@ import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -159,7 +160,7 @@ def _files(folder: Path) -> set[str]:
     return {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()}
 
 
-def _check_report_matches_disk(run_dir: Path) -> list[dict[str, object]]:
+def _check_report_matches_disk(run_dir: Path) -> list[dict[str, Any]]:
     listed = []
     for line in read_report(run_dir):
         assert line["status"] == "succeeded", line
@@ -174,8 +175,13 @@ def _check_report_matches_disk(run_dir: Path) -> list[dict[str, object]]:
                 assert image.format.lower() == output["format"]
                 assert image.size == (output["width"], output["height"])
             listed.append(output)
+    kept = [output["original"] for output in listed if output["original"] is not None]
+    for original in kept:
+        data = (run_dir / original["path"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == original["sha256"]
+        assert len(data) == original["bytes"]
     assert {f"outputs/{name}" for name in _files(run_dir / "outputs")} == {
-        str(output["path"]) for output in listed
+        str(output["path"]) for output in listed + kept
     }, "the report lists exactly the files written"
     return listed
 
@@ -211,11 +217,9 @@ def test_the_original_is_kept_only_when_asked(
     )
     assert main(["run", str(job), "--out", str(tmp_path / "kept"), *FAST]) == 0
     listed = _check_report_matches_disk(tmp_path / "kept")
-    assert sorted(str(o["path"]) for o in listed) == sorted(
-        [f"outputs/SKU-{n}.webp" for n in range(3)] + [f"outputs/SKU-{n}.png" for n in range(3)]
-    )
-    first = read_report(tmp_path / "kept")[0]["outputs"]
-    assert [o["format"] for o in first] == ["webp", "png"], "the converted file comes first"
+    assert [o["path"] for o in listed] == [f"outputs/SKU-{n}.webp" for n in range(3)]
+    originals = [o["original"]["path"] for o in listed]
+    assert originals == [f"outputs/SKU-{n}.original.png" for n in range(3)], "attributes"
 
     assert main(["run", str(manifest), "--out", str(tmp_path / "plain"), *FAST]) == 0
     assert _files(tmp_path / "plain" / "outputs") == {f"row-{n}.png" for n in range(3)}

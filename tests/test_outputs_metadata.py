@@ -104,8 +104,9 @@ def test_converted_outputs_keep_icc_exif_xmp_and_carry_the_label(
     assert run(manifest, run_dir, "--output-format", fmt, "--keep-original") == 0
 
     for line in read_report(run_dir):
-        converted, original = line["outputs"]
-        assert original["path"].endswith(f".{served}"), "the service's own file, kept"
+        (converted,) = line["outputs"]
+        original = converted["original"]
+        assert original["path"] == f"outputs/{line['id']}.original.{served}", "the service's own"
         assert line["checks"] == []
         tags = exiftool(run_dir / converted["path"])
         assert tags["File:MIMEType"] == stored
@@ -124,8 +125,11 @@ def test_converted_outputs_keep_icc_exif_xmp_and_carry_the_label(
         assert tags["XMP-batchedit:TaskId"] == line["task_id"]
         assert tags["XMP-batchedit:RunId"]
         assert "XMP-iptcExt:AIPromptInformation" not in tags, "the prompt only when full"
-        with Image.open(run_dir / converted["path"]) as image:
-            assert image.size == (original["width"], original["height"])
+        with (
+            Image.open(run_dir / converted["path"]) as image,
+            Image.open(run_dir / original["path"]) as service_file,
+        ):
+            assert image.size == service_file.size == (converted["width"], converted["height"])
 
 
 @needs_exiftool
@@ -153,9 +157,10 @@ def test_a_result_with_a_c2pa_manifest_is_kept_beside_its_conversion(
     assert run(catalog(tmp_path), run_dir, "--output-format", "webp") == 0
 
     for line in read_report(run_dir):
-        converted, original = line["outputs"]
+        (converted,) = line["outputs"]
+        original = converted["original"]
         assert converted["path"] == f"outputs/{line['id']}.webp" and not converted["c2pa"]
-        assert original["path"] == f"outputs/{line['id']}.png" and original["c2pa"]
+        assert original["path"] == f"outputs/{line['id']}.original.png" and original["c2pa"]
         assert has_c2pa((run_dir / original["path"]).read_bytes())
         assert not has_c2pa((run_dir / converted["path"]).read_bytes())
 
@@ -167,7 +172,8 @@ def test_unconverted_results_with_a_manifest_keep_the_untouched_original(
     run_dir = tmp_path / "run"
     assert run(catalog(tmp_path, rows=2), run_dir) == 0
     for line in read_report(run_dir):
-        labelled, original = line["outputs"]
+        (labelled,) = line["outputs"]
+        original = labelled["original"]
         assert labelled["path"] == f"outputs/{line['id']}.png" and not labelled["c2pa"]
         assert original["path"] == f"outputs/{line['id']}.original.png" and original["c2pa"]
         # The label would break the manifest's binding: the labelled copy has none.
@@ -273,7 +279,8 @@ def test_a_signed_output_validates_with_c2pa_python(
     assert manifest.is_file()
 
     for line in read_report(tmp_path / "run"):
-        signed, original = line["outputs"]
+        (signed,) = line["outputs"]
+        original = signed["original"]
         assert signed["c2pa"] and original["c2pa"]
         data = (tmp_path / "run" / signed["path"]).read_bytes()
         assert has_c2pa(data)

@@ -49,6 +49,12 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="export results made by the simulator too (default: refused, exit 2)",
     )
     export.add_argument(
+        "--with-originals",
+        action="store_true",
+        help="also publish each output's kept original (the service's file, with its C2PA "
+        "manifest) under originals/, named in feed.csv's `original` column",
+    )
+    export.add_argument(
         "--feed",
         action="append",
         choices=FEED_KINDS,
@@ -101,6 +107,7 @@ def command_export(args: argparse.Namespace) -> int:
         show_progress=not args.no_progress and sys.stderr.isatty(),
         allow_simulated=args.allow_simulated,
         all_candidates=args.all_candidates,
+        with_originals=args.with_originals,
     )
     with run_lock(run.paths):  # a run going would be rewriting what is published
         done = asyncio.run(export_outputs(run, args.to, options))

@@ -64,7 +64,11 @@ class RowEnds:
             return replace(outcome_entry(record, fingerprint, self.origin()), refused=refused)
         root = self.paths.root
         mtimes = await asyncio.to_thread(
-            lambda: tuple(os.stat(root / out.path).st_mtime_ns for out in record.outputs)
+            lambda: tuple(
+                os.stat(root / path).st_mtime_ns
+                for output in record.outputs
+                for path, _, _ in output.files()
+            )
         )
         return replace(
             outcome_entry(record, fingerprint, self.origin()),

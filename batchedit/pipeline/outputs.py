@@ -10,7 +10,8 @@ output stem (naming.py), so no row id or field can place a file outside
 produced it, and any target another row of this run already wrote (compared
 case-folded: one file on macOS and Windows), so a row never overwrites
 another row's file (invariant 9). The report lists exactly the files
-written: the converted result, and the service's original when kept.
+written: one output per result, the service's original (when kept) an
+attribute of it.
 
 Only PNG, JPEG and WebP results are accepted, under the picture policy
 (pictures.py): told by their container and opened by Pillow with those
@@ -48,13 +49,12 @@ from batchedit.pipeline.checks import ExpectedShape, expected_pixels, expected_s
 from batchedit.pipeline.metadata import Provenance
 from batchedit.pipeline.prepare import (
     EXTENSIONS,
-    ImageInfo,
     Prepared,
     decode_weight,
     inspect_result,
     prepare_file,
 )
-from batchedit.records import Check, OutputFile, Row
+from batchedit.records import Check, OriginalFile, OutputFile, Row
 from batchedit.state.rundir import RunPaths
 
 OUTPUTS_DIR = "outputs"
@@ -99,9 +99,10 @@ class OutputStore:
     async def store_checked(self, row: Row, state: TaskState) -> StoredResults:
         """Every resource of a succeeded task, checked, labelled and stored as
         `STEM.EXT` or `STEM-N.EXT` when several, STEM being the row's output
-        name (its id by default); the service's own file beside it when kept
-        (`STEM.original.EXT` if the format did not change). The pipeline
-        creates `outputs/` once before any task can finish."""
+        name (its id by default), one output per resource; the service's own
+        file beside it when kept (`STEM.original.EXT`), as that output's
+        `original`. The pipeline creates `outputs/` once before any task can
+        finish."""
         several = len(state.resources) > 1
         base = row.output_stem or safe_name(row.id)
         request = row.request
@@ -125,7 +126,7 @@ class OutputStore:
                 assert prepared is not None  # a check was given
                 stem = base + (f"-{number}" if several else "")
                 checks.extend(check for check in prepared.checks if check not in checks)
-                stored.extend(await self._store(row, stem, fetched, prepared))
+                stored.append(await self._store(row, stem, fetched, prepared))
             finally:
                 await asyncio.shield(asyncio.to_thread(_remove_all, made))
         return StoredResults(tuple(stored), tuple(checks))
@@ -180,24 +181,29 @@ class OutputStore:
         made.append(path)
         return path
 
-    async def _store(
-        self, row: Row, stem: str, fetched: Fetched, prepared: Prepared
-    ) -> list[OutputFile]:
+    async def _store(self, row: Row, stem: str, fetched: Fetched, prepared: Prepared) -> OutputFile:
         """The prepared output renamed into place as `STEM.EXT`, and the
-        service's own file beside it when kept."""
-        info = prepared.info
-        as_it_came = prepared.output == fetched.path
-        carries = prepared.signed or (prepared.source_c2pa and as_it_came)
+        service's own file beside it as `STEM.original.EXT` when kept: an
+        attribute of the output, never an output of its own."""
+        info, source = prepared.info, prepared.source
         placed = await self._place(row, f"{stem}.{EXTENSIONS[info.format]}", prepared.output)
-        stored = [_described(placed, prepared.sha256, prepared.bytes, info, carries)]
+        original = None
         if prepared.keep_original:
-            source = prepared.source
-            name = f"{stem}.original" if info.format == source.format else stem
-            kept = await self._place(row, f"{name}.{EXTENSIONS[source.format]}", fetched.path)
-            stored.append(
-                _described(kept, fetched.sha256, fetched.bytes, source, prepared.source_c2pa)
-            )
-        return stored
+            name = f"{stem}.original.{EXTENSIONS[source.format]}"
+            kept = await self._place(row, name, fetched.path)
+            original = OriginalFile(kept, fetched.sha256, fetched.bytes, prepared.source_c2pa)
+        as_it_came = prepared.output == fetched.path
+        return OutputFile(
+            path=placed,
+            sha256=prepared.sha256,
+            bytes=prepared.bytes,
+            width=info.width,
+            height=info.height,
+            format=info.format.lower(),
+            c2pa=prepared.signed or (prepared.source_c2pa and as_it_came),
+            original=original,
+            label=prepared.label,
+        )
 
     def claim(self, row: Row, relative: str) -> None:
         """The last guard against two rows sharing a file: validation refuses
@@ -227,18 +233,6 @@ class OutputStore:
                 f"cannot write {OUTPUTS_DIR}/{relative}: {exc.strerror or exc}"
             ) from exc
         return f"{OUTPUTS_DIR}/{relative}"
-
-
-def _described(path: str, sha256: str, size: int, info: ImageInfo, c2pa: bool) -> OutputFile:
-    return OutputFile(
-        path=path,
-        sha256=sha256,
-        bytes=size,
-        width=info.width,
-        height=info.height,
-        format=info.format.lower(),
-        c2pa=c2pa,
-    )
 
 
 async def _to_the_end(work: Callable[[], T]) -> T:

@@ -45,6 +45,7 @@ from batchedit.pipeline.metadata import (
     label_xmp,
     read_carried,
     restamp_xmp,
+    source_type,
 )
 from batchedit.pipeline.payload import same_pixels
 from batchedit.records import Check
@@ -77,6 +78,7 @@ class Prepared:
     source_c2pa: bool  # the service's file carries a C2PA manifest
     signed: bool  # `output` carries a manifest we signed
     checks: tuple[Check, ...]
+    label: str | None = None  # the DigitalSourceType `output` carries (IPTC's short name)
 
 
 def inspect_result(path: Path, *, max_pixels: int) -> Layout:
@@ -186,6 +188,7 @@ class _Made:
     source_c2pa: bool
     signed: bool
     checks: tuple[Check, ...]
+    label: str | None
 
     def prepared(self, sha256: str, size: int) -> Prepared:
         return Prepared(
@@ -198,6 +201,7 @@ class _Made:
             self.source_c2pa,
             self.signed,
             self.checks,
+            self.label,
         )
 
 
@@ -247,4 +251,6 @@ def _prepare(
     changed = output != source_path
     keep = changed and (spec.keep_original or (layout.c2pa and spec.c2pa == "keep"))
     info = ImageInfo(target, width, height)
-    return _Made(output, info, source, keep, layout.c2pa, signed, checks)
+    label = source_type(xmp)
+    short = None if label is None else label.rsplit("/", 1)[-1]
+    return _Made(output, info, source, keep, layout.c2pa, signed, checks, short)

@@ -212,21 +212,22 @@ def _epoch_s(expires_at: str | None) -> float | None:
 
 
 def outputs_intact(run_dir: Path, finished: Finished) -> bool:
-    """Every output file is there with its recorded size, and either its
-    recorded modification time or, failing that, its recorded sha256."""
-    outputs = finished.outputs
-    if not outputs:
+    """Every file of every output (its own, and its original when kept) is
+    there with its recorded size, and either its recorded modification time
+    or, failing that, its recorded sha256."""
+    if not finished.outputs:
         return False
     mtimes = finished.output_mtimes_ns
-    for number, output in enumerate(outputs):
-        path = run_dir / output.path
+    files = [entry for output in finished.outputs for entry in output.files()]
+    for number, (relative, sha256, size) in enumerate(files):
+        path = run_dir / relative
         try:
             stat = path.stat()
         except OSError:
             return False
-        if stat.st_size != output.bytes:
+        if stat.st_size != size:
             return False
         same_mtime = number < len(mtimes) and mtimes[number] == stat.st_mtime_ns
-        if not same_mtime and sha256_file(path) != output.sha256:
+        if not same_mtime and sha256_file(path) != sha256:
             return False
     return True

@@ -38,7 +38,7 @@ from batchedit.pipeline.resume import Action, RowPlan
 from batchedit.pipeline.row_queue import RowQueue
 from batchedit.pipeline.scheduler import InFlightTask
 from batchedit.pipeline.task_ids import Claim, Holder
-from batchedit.records import ErrorCategory, Row, RowError, Status
+from batchedit.records import ErrorCategory, OutputFile, Row, RowError, Status
 from batchedit.report.report_file import request_record
 from batchedit.state.journal import Finished, Submitted, Submitting, Withdrawn
 
@@ -309,7 +309,7 @@ class Submitters:
             return
         await services.finish.commit(entry, record)
         # Under a new name or format, the old files are no longer the row's.
-        stale = {out.path for out in latest.outputs} - {out.path for out in stored.outputs}
+        stale = _paths(latest.outputs) - _paths(stored.outputs)
         await asyncio.to_thread(services.store.remove, stale)
         log.info("%s: outputs downloaded again", plan.row.id)
 
@@ -339,7 +339,7 @@ class Submitters:
             ended = await services.finish.shared_after_end(claim.row, task_id, earlier_error)
             if ended is not None:
                 named.insert(0, ended.id)
-                stale = {out.path for out in ended.outputs}
+                stale = _paths(ended.outputs)
                 await asyncio.to_thread(services.store.remove, stale)
         for row_id in named:
             services.stats.record_shared_task(task_id, row_id)
@@ -351,3 +351,8 @@ def shared_task_message(task_id: str, other_row: int) -> str:
         "(a protocol error): whose picture it holds is unknown, so none was taken; "
         "`batchedit retry --status unknown` pays for this row again"
     )
+
+
+def _paths(outputs: tuple[OutputFile, ...]) -> set[str]:
+    """Every file of `outputs`: each output's own, and its original's."""
+    return {path for output in outputs for path, _, _ in output.files()}

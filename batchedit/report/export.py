@@ -4,12 +4,18 @@ DEST is a local folder or an object store prefix (`s3://`, `gs://`, `az://`):
 each chosen row's chosen candidate (decisions.py: `choice`, else its first
 output) is published under its output name (the path under `outputs/`);
 `all_candidates` publishes every output of the row, the chosen first, so the
-feeds list the rest as additional images. And `feed.csv` beside them lists them (id, file, sha256,
-width, height, format, model, decision, and `image_link` under
+feeds list the rest as additional images. Only deliverables are published,
+never a kept original unless asked (below). And `feed.csv` beside them lists
+them, one line per output (id, file, sha256, width, height, format, model,
+decision, and `image_link` under
 `--public-base-url`) for a shop import to map, a cell that could start a
 spreadsheet formula with a `'` before it (manifest/spreadsheet.py);
 `--feed merchant` and `--feed shopify` add the shops' own files
 (publish/feeds.py, shopify.py), whose values stay verbatim.
+With `with_originals` (`--with-originals`) each output's kept original (the
+service's own file, holding its C2PA manifest) is published too, under
+`originals/` with the output's name and its own extension, and `feed.csv`
+gains an `original` column naming it; the shops' feeds list the outputs only.
 How files get there is publish/sync.py's: only what changed is written,
 nothing the export did not write is overwritten (unless `force`), files no
 longer chosen are removed only with `prune`, and a stopped export resumes.
@@ -58,6 +64,7 @@ class ExportOptions:
     show_progress: bool = False
     allow_simulated: bool = False  # publish the simulator's results too
     all_candidates: bool = False  # every output of a row, the chosen first; else the chosen
+    with_originals: bool = False  # the kept originals too, under originals/
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,11 +79,15 @@ class Exported:
     warnings: tuple[str, ...] = ()  # choices set aside for the first candidate
 
 
+ORIGINALS = "originals"
+
+
 @dataclass(frozen=True, slots=True)
 class _Item:
     record: ReportRecord
     output: OutputFile
     name: str  # relative to DEST, POSIX
+    original: str | None = None  # with_originals: the name its kept original is published at
 
 
 async def export_outputs(
@@ -97,7 +108,7 @@ async def export_outputs(
     items = list(_chosen(run, options, warnings))
     if not options.allow_simulated:
         _refuse_simulated(run, items)
-    feeds = [Feed(FEED, _feed_csv(items, base), "text/csv")]
+    feeds = [Feed(FEED, _feed_csv(items, base, originals=options.with_originals), "text/csv")]
     if base is not None:
         rows = _published_rows(items)
         if "merchant" in options.feeds:
@@ -114,6 +125,12 @@ async def export_outputs(
         )
         for item in items
     ]
+    uploads += [_original_upload(run, item) for item in items if item.original is not None]
+    if len({upload.name for upload in uploads}) != len(uploads):
+        raise UsageError(
+            f"an output is named like an original under {ORIGINALS}/; "
+            "export without --with-originals, or rename the outputs"
+        )
     dest = open_destination(target, link=options.link)
     synced = await sync(
         dest,
@@ -138,10 +155,19 @@ async def export_outputs(
     )
 
 
-def _feed_csv(items: Sequence[_Item], base: PublicBase | None) -> bytes:
+def _original_upload(run: RunReport, item: _Item) -> Upload:
+    kept = item.output.original
+    assert kept is not None and item.original is not None  # chosen so
+    extension = kept.path.rsplit(".", 1)[-1].lower()
+    kind = CONTENT_TYPES.get(extension, "application/octet-stream")
+    return Upload(item.original, run.paths.root / kept.path, kept.sha256, kept.bytes, kind)
+
+
+def _feed_csv(items: Sequence[_Item], base: PublicBase | None, *, originals: bool) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(FEED_COLUMNS + (("image_link",) if base else ()))
+    columns = FEED_COLUMNS + (("image_link",) if base else ())
+    writer.writerow(columns + (("original",) if originals else ()))
     for item in items:
         output, record = item.output, item.record
         line = [
@@ -156,6 +182,8 @@ def _feed_csv(items: Sequence[_Item], base: PublicBase | None) -> bytes:
         ]
         if base is not None:
             line.append(base.link(item.name))
+        if originals:
+            line.append(item.original or "")
         writer.writerow(spreadsheet_row(line))  # opened in a spreadsheet: no formula
     return out.getvalue().encode()
 
@@ -172,13 +200,20 @@ def _published_rows(items: Sequence[_Item]) -> list[PublishedRow]:
 
 
 def _chosen(run: RunReport, options: ExportOptions, warnings: list[str]) -> Iterator[_Item]:
-    """Per row to publish: its chosen output, then (all_candidates) the others in order."""
+    """Per row to publish: its chosen output, then (all_candidates) the others in
+    order; with `with_originals`, each with the name its kept original goes to."""
     only = options.only
     for record in run.records:
         if record.status is not Status.SUCCEEDED or (only and record.decision is not only):
             continue
         for output in _candidates(record, run.decisions.get(record.id), options, warnings):
-            yield _Item(record, output, _output_name(run, output))
+            name = _output_name(run, output.path)
+            kept = output.original
+            original = None
+            if options.with_originals and kept is not None:
+                extension = _output_name(run, kept.path).rsplit(".", 1)[-1]
+                original = f"{ORIGINALS}/{name.rsplit('.', 1)[0]}.{extension}"
+            yield _Item(record, output, name, original)
 
 
 def _candidates(
@@ -206,13 +241,13 @@ def _refuse_simulated(run: RunReport, items: list[_Item]) -> None:
         )
 
 
-def _output_name(run: RunReport, output: OutputFile) -> str:
+def _output_name(run: RunReport, relative: str) -> str:
     """The path under outputs/, checked: a report line cannot send a file elsewhere."""
-    path = PurePosixPath(output.path)
+    path = PurePosixPath(relative)
     parts = path.parts
     if len(parts) < 2 or parts[0] != "outputs" or ".." in parts or path.is_absolute():
         raise UsageError(
-            f"{run.paths.report}: output path {output.path!r} is not under outputs/; "
+            f"{run.paths.report}: output path {relative!r} is not under outputs/; "
             "run again to rewrite the report"
         )
     return str(PurePosixPath(*parts[1:]))

@@ -29,7 +29,7 @@ from batchedit.errors import SourceError, UsageError
 from batchedit.fsutil import atomic_write_bytes, atomic_writer
 from batchedit.jsonlines import dumps_text
 from batchedit.manifest.shard import Shard, parse_shard
-from batchedit.records import ReportRecord
+from batchedit.records import OutputFile, ReportRecord
 from batchedit.report.counts import ReportCounts
 from batchedit.report.report_file import read_report_lines
 from batchedit.report.summary import read_last_run
@@ -106,11 +106,16 @@ def _records(paths: RunPaths, out_root: Path) -> Generator[tuple[int, Path, Repo
         if record.row <= previous:
             raise UsageError(f"{paths.report}:{line_number}: rows out of manifest order")
         previous = record.row
-        outputs = tuple(
-            replace(output, path=_relative(paths.root / output.path, out_root))
-            for output in record.outputs
-        )
+        outputs = tuple(_moved(output, paths.root, out_root) for output in record.outputs)
         yield record.row, paths.root, replace(record, outputs=outputs)
+
+
+def _moved(output: OutputFile, root: Path, out_root: Path) -> OutputFile:
+    """`output` (and its original) with paths relative to `out_root`."""
+    original = output.original
+    if original is not None:
+        original = replace(original, path=_relative(root / original.path, out_root))
+    return replace(output, path=_relative(root / output.path, out_root), original=original)
 
 
 def _relative(target: Path, start: Path) -> str:

@@ -26,7 +26,7 @@ from urllib.request import pathname2url
 
 from batchedit.errors import UsageError
 from batchedit.fsutil import atomic_writer
-from batchedit.records import ReportRecord
+from batchedit.records import OutputFile, ReportRecord
 from batchedit.report.counts import ReportCounts
 from batchedit.report.decisions import (
     Decision,
@@ -203,9 +203,9 @@ def _row_view(
         picture = _output_picture(run.paths, output.path)
         thumb = thumbs.get(picture.key)
         caption = "result" if len(record.outputs) == 1 else f"result {n}"
-        detail = f"{output.width}×{output.height} {output.format}"
-        if output.c2pa:
-            detail += " · C2PA"
+        detail = " · ".join(
+            (f"{output.width}×{output.height} {output.format}", *provenance(output))
+        )
         if thumb is None:
             outputs.append(Tile(caption, note=f"missing: {output.path}", detail=detail))
         else:
@@ -225,6 +225,21 @@ def _row_view(
         choice=chosen_output(record, decision)[0] + 1,
         changed=started is not None and (record.finished_at or "") >= started,
     )
+
+
+def provenance(output: OutputFile) -> tuple[str, ...]:
+    """What an output says of where it came from, shown on its tile: its C2PA
+    manifest, the service's original kept beside it (with its manifest), and
+    the AI label its XMP carries."""
+    said = []
+    if output.c2pa:
+        said.append("C2PA")
+    original = output.original
+    if original is not None:
+        said.append("C2PA original kept" if original.c2pa else "original kept")
+    if output.label is not None:
+        said.append(f"AI label: {output.label}")
+    return tuple(said)
 
 
 def _input_tile(

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from batchedit.origins import Origin
-from batchedit.records import Check, InputSent, OutputFile, RowError, Status
+from batchedit.records import Check, InputSent, OutputFile, RowError, Status, outputs_from_json
 
 FORMAT_VERSION = 1
 
@@ -208,7 +208,7 @@ class Finished:
             status=Status(data["status"]),
             task_id=_optional_str(data.get("task_id")),
             error=None if error is None else RowError.from_json(error),
-            outputs=tuple(OutputFile.from_json(o) for o in data.get("outputs") or ()),
+            outputs=outputs_from_json(data.get("outputs") or ()),
             submitted_at=_optional_str(data.get("submitted_at")),
             finished_at=_optional_str(data.get("finished_at")),
             latency_s=None if data.get("latency_s") is None else float(data["latency_s"]),

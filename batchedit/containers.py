@@ -58,11 +58,13 @@ class OverLimit(Exception):
 @dataclass(frozen=True, slots=True)
 class Part:
     """One chunk, segment or run of a container: `pixels` when it holds or
-    shapes the picture, else metadata (or, in a JPEG, tables and fill bytes)."""
+    shapes the picture, else metadata (or, in a JPEG, fill bytes); `c2pa`
+    when it holds (part of) a C2PA manifest store."""
 
     offset: int
-    length: int  # the whole part: header, data and checksum
+    length: int  # the whole part: header, data, checksum and padding
     pixels: bool
+    c2pa: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +77,6 @@ class Layout:
     height: int
     metadata_bytes: int
     c2pa: bool = False
-    lossless: bool = False  # a WebP whose image chunk is VP8L
 
     @property
     def pixels(self) -> int:
@@ -102,12 +103,7 @@ def read_layout(fp: BinaryIO, *, max_metadata_bytes: int) -> Layout:
     if walker.width <= 0 or walker.height <= 0:
         raise Malformed(f"the {walker.format} header declares no size")
     return Layout(
-        walker.format,
-        walker.width,
-        walker.height,
-        walker.metadata_bytes,
-        c2pa=walker.c2pa,
-        lossless=walker.lossless,
+        walker.format, walker.width, walker.height, walker.metadata_bytes, c2pa=walker.c2pa
     )
 
 
@@ -119,6 +115,33 @@ def carries_c2pa(fp: BinaryIO, *, max_metadata_bytes: int) -> bool:
             if walker.c2pa:
                 return True
     return walker.c2pa
+
+
+def copy_without_c2pa(fp: BinaryIO, out: BinaryIO, *, max_metadata_bytes: int) -> None:
+    """`fp`'s file written to `out` without the parts holding its C2PA manifest,
+    every other byte as it was (a WebP's RIFF size set to what is left): what
+    a label can be added to without breaking a manifest's binding, and
+    without encoding a pixel again. Malformed or OverLimit as `read_layout`."""
+    walker = _Walker(fp, max_metadata_bytes)
+    parts = list(walker.parts())
+    if not parts:
+        raise Malformed(f"the {walker.format} file holds nothing to copy")
+    spans = [(0, parts[0].offset)]  # the signature, SOI or RIFF header
+    spans += [(part.offset, part.length) for part in parts if not part.c2pa]
+    written = 0
+    for offset, length in spans:
+        fp.seek(offset)
+        remaining = length
+        while remaining:
+            block = fp.read(min(_BLOCK, remaining))
+            if not block:
+                raise Malformed(f"the {walker.format} file ends inside its structure")
+            out.write(block)
+            remaining -= len(block)
+        written += length
+    if walker.format == "WEBP":
+        out.seek(4)
+        out.write((written - 8).to_bytes(4, "little"))
 
 
 def pixel_digest(fp: BinaryIO, *, max_metadata_bytes: int) -> str | None:
@@ -158,7 +181,8 @@ class _Walker:
         self.format = sniff_format(head) or ""
         self.width = self.height = 0
         self.metadata_bytes = 0
-        self.c2pa = self.lossless = False
+        self.c2pa = False
+        self._c2pa_boxes: set[bytes] = set()  # JPEG: APP11 box instances of a manifest
         self.ended = False  # the structure's own end was reached (IEND, EOI, RIFF size)
         self._count = 0
 
@@ -212,7 +236,7 @@ class _Walker:
                 self.c2pa = True
             first = False
             end = offset + 12 + length
-            yield Part(offset, 12 + length, kind in _PNG_PIXELS)
+            yield Part(offset, 12 + length, kind in _PNG_PIXELS, c2pa=kind == b"caBX")
             self._skip_to(end)
             if kind == b"IEND":
                 self.ended = True
@@ -242,17 +266,28 @@ class _Walker:
             if length < 2:
                 raise Malformed("not a valid JPEG segment sequence")
             metadata = 0xE0 <= marker <= 0xEF or marker == 0xFE  # APPn, COM
+            c2pa = False
             if marker in _SOF:
                 data = self._read(min(length - 2, 5))
                 if len(data) == 5:
                     self.height = int.from_bytes(data[1:3], "big")
                     self.width = int.from_bytes(data[3:5], "big")
-            elif marker == 0xEB:  # APP11: "JP", instance (2), sequence (4), then a box
-                data = self._read(min(length - 2, 40))
-                if data[:2] == b"JP" and is_c2pa_jumbf(data[8:]):
-                    self.c2pa = True
-            yield Part(offset, 2 + length, pixels=not metadata)
+            elif marker == 0xEB:
+                c2pa = self._jpeg_c2pa(self._read(min(length - 2, 40)))
+            yield Part(offset, 2 + length, pixels=not metadata, c2pa=c2pa)
             self._skip_to(offset + 2 + length)
+
+    def _jpeg_c2pa(self, data: bytes) -> bool:
+        """Whether an APP11 segment (JPEG XT: "JP", box instance (2), packet
+        sequence (4), then the box) holds a manifest: the first of a box
+        begins with the C2PA superbox, its continuations share its instance."""
+        if data[:2] != b"JP":
+            return False
+        instance = data[2:4]
+        if is_c2pa_jumbf(data[8:]):
+            self._c2pa_boxes.add(instance)
+            self.c2pa = True
+        return instance in self._c2pa_boxes
 
     def _skip_fill(self) -> int:
         """Step over a marker's 0xFF and any fill bytes before it (a block at a
@@ -294,7 +329,6 @@ class _Walker:
                 self.width = 1 + int.from_bytes(data[4:7], "little")
                 self.height = 1 + int.from_bytes(data[7:10], "little")
             elif kind == b"VP8L":
-                self.lossless = True
                 if not canvas and len(data) >= 5:
                     bits = int.from_bytes(data[1:5], "little")
                     self.width, self.height = 1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)
@@ -303,8 +337,9 @@ class _Walker:
                 self.height = int.from_bytes(data[8:10], "little") & 0x3FFF
             elif kind == b"C2PA":
                 self.c2pa = True
-            yield Part(offset, 8 + length, kind in _WEBP_PIXELS)
-            self._skip_to(min(riff_end, offset + 8 + length + (length & 1)))
+            end = min(riff_end, offset + 8 + length + (length & 1))  # padded to even
+            yield Part(offset, end - offset, kind in _WEBP_PIXELS, c2pa=kind == b"C2PA")
+            self._skip_to(end)
         self.ended = True
 
 

@@ -16,7 +16,13 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from batchedit.containers import Layout, Malformed, pixel_digest, read_layout
+from batchedit.containers import (
+    Layout,
+    Malformed,
+    copy_without_c2pa,
+    pixel_digest,
+    read_layout,
+)
 from batchedit.pictures import (
     MAX_METADATA_BYTES,
     MAX_RESULT_PIXELS,
@@ -28,7 +34,7 @@ from batchedit.pictures import (
     open_picture,
     result_pixel_cap,
 )
-from batchedit.simulator.provenance import ServiceMetadata, encode_result
+from batchedit.simulator.provenance import ServiceMetadata, encode_result, manifest_store
 
 MIB = 1024 * 1024
 
@@ -67,21 +73,46 @@ def with_png_text(data: bytes, text_bytes: int) -> bytes:
 
 
 @pytest.mark.parametrize(
-    ("fmt", "options", "lossless"),
+    ("fmt", "options"),
     [
-        ("PNG", {}, False),
-        ("JPEG", {"quality": 80}, False),
-        ("WEBP", {"lossless": True}, True),
-        ("WEBP", {"quality": 80}, False),
-        ("WEBP", {"quality": 80, "icc_profile": b"\0" * 200}, False),  # VP8X canvas
+        ("PNG", {}),
+        ("JPEG", {"quality": 80}),
+        ("WEBP", {"lossless": True}),
+        ("WEBP", {"quality": 80}),
+        ("WEBP", {"quality": 80, "icc_profile": b"\0" * 200}),  # VP8X canvas
     ],
 )
 def test_the_walk_reads_each_formats_size_from_its_header(
-    fmt: str, options: dict[str, object], lossless: bool
+    fmt: str, options: dict[str, object]
 ) -> None:
     layout = layout_of(encoded(fmt, (301, 157), **options))
     assert (layout.format, layout.width, layout.height) == (fmt, 301, 157)
-    assert layout.lossless is lossless and not layout.c2pa
+    assert not layout.c2pa
+
+
+def with_webp_c2pa(data: bytes) -> bytes:
+    box = manifest_store("t")
+    chunk = b"C2PA" + struct.pack("<I", len(box)) + box + b"\0" * (len(box) & 1)
+    body = data[12:] + chunk
+    return b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WEBP" + body
+
+
+@pytest.mark.parametrize("fmt", ["png", "jpeg", "webp"])
+def test_a_manifest_is_set_aside_without_touching_a_pixel_byte(fmt: str) -> None:
+    picture = Image.linear_gradient("L").resize((120, 80)).convert("RGB")
+    if fmt == "webp":
+        signed = with_webp_c2pa(encoded("WEBP", (120, 80), quality=80))
+    else:
+        signed = encode_result(picture, fmt, ServiceMetadata("t", "sRGB", c2pa=True))
+    assert layout_of(signed).c2pa
+    out = io.BytesIO()
+    copy_without_c2pa(io.BytesIO(signed), out, max_metadata_bytes=MIB)
+    stripped = out.getvalue()
+    assert not layout_of(stripped).c2pa and len(stripped) < len(signed)
+    digests = [pixel_digest(io.BytesIO(d), max_metadata_bytes=MIB) for d in (signed, stripped)]
+    assert digests[0] is not None and digests[0] == digests[1]
+    with Image.open(io.BytesIO(signed)) as before, Image.open(io.BytesIO(stripped)) as after:
+        assert after.tobytes() == before.tobytes() and after.size == (120, 80)
 
 
 @pytest.mark.parametrize("fmt", ["png", "jpeg"])
@@ -248,3 +279,22 @@ async def test_an_async_waiter_cancelled_gives_its_share_back() -> None:
 async def _enter(budget: PixelBudget, pixels: int) -> None:
     async with budget.hold_async(pixels):
         raise AssertionError("never granted while 80 of 100 are held")
+
+
+def test_a_manifest_split_over_app11_segments_is_set_aside_whole() -> None:
+    """JPEG XT carries a large box over several APP11 segments of one box
+    instance, only the first starting with the C2PA description box."""
+    box = manifest_store("t")
+    half = len(box) // 2
+    first = b"JP" + struct.pack(">HI", 7, 1) + box[:half]
+    second = b"JP" + struct.pack(">HI", 7, 2) + box[:8] + box[half:]
+    other = b"JP" + struct.pack(">HI", 8, 1) + b"\0\0\0\x10jumbnot c2pa"
+    segments = b"".join(
+        b"\xff\xeb" + struct.pack(">H", len(data) + 2) + data for data in (first, second, other)
+    )
+    data = encoded("JPEG")
+    signed = data[:2] + segments + data[2:]
+    out = io.BytesIO()
+    copy_without_c2pa(io.BytesIO(signed), out, max_metadata_bytes=MIB)
+    stripped = out.getvalue()
+    assert stripped == data[:2] + segments[-(len(other) + 4) :] + data[2:]

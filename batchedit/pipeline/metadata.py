@@ -266,17 +266,11 @@ def encode_image(
     carried: Carried,
     xmp: bytes | None,
     dest: Path,
-    *,
-    lossless_source: bool = False,
 ) -> None:
-    """`image` encoded as `pillow_format` into the file `dest`, with the
-    carried ICC and EXIF and the XMP `xmp`. Encoded in its own format (to shed
-    a C2PA manifest the new XMP would break), it loses as little as Pillow
-    allows: a PNG nothing, a JPEG keeps its quantisation tables and
-    subsampling (`quality="keep"`), a WebP
-    stays lossless when `lossless_source`, else quality 95. A JPEG has no
-    alpha, so transparency is laid on white rather than turned black."""
-    same = image.format == pillow_format
+    """`image` converted to `pillow_format` into the file `dest`, with the
+    carried ICC and EXIF and the XMP `xmp` (a result kept in its own format
+    is never encoded again: see restamp_xmp). A JPEG has no alpha, so
+    transparency is laid on white rather than turned black."""
     image, carried = _encodable(image, pillow_format, carried)
     # Always given: Pillow's PNG writer would otherwise take the image's own.
     options: dict[str, object] = {"icc_profile": carried.icc_profile}
@@ -289,13 +283,7 @@ def encode_image(
             options["pnginfo"] = text
     elif xmp:
         options["xmp"] = xmp
-    if same and pillow_format == "JPEG":
-        options.update(quality="keep", subsampling="keep")
-    elif same and pillow_format == "WEBP" and lossless_source:
-        options["lossless"] = True
-    elif same and pillow_format == "WEBP":
-        options["quality"] = 95
-    elif quality is not None and pillow_format in ("JPEG", "WEBP"):
+    if quality is not None and pillow_format in ("JPEG", "WEBP"):
         options["quality"] = quality
     try:
         image.save(dest, format=pillow_format, **options)

@@ -25,10 +25,11 @@ from pathlib import Path
 from PIL import Image
 
 from batchedit.api.download import Fetched
-from batchedit.containers import Layout
+from batchedit.containers import Layout, Malformed, OverLimit, copy_without_c2pa
 from batchedit.errors import DownloadError
 from batchedit.manifest.naming import OutputSpec
 from batchedit.pictures import (
+    MAX_METADATA_BYTES,
     RESULT_FORMATS,
     PictureRefused,
     decoded_pixels,
@@ -169,6 +170,14 @@ def _verify(path: Path, layout: Layout, draft_px: int | None) -> None:
         raise DownloadError(f"the stored result {exc.message}", retry_may_cure=False) from exc
 
 
+def _without_c2pa(source: Path, dest: Path) -> None:
+    try:
+        with open(source, "rb") as fp, open(dest, "wb") as out:
+            copy_without_c2pa(fp, out, max_metadata_bytes=MAX_METADATA_BYTES)
+    except (Malformed, OverLimit) as exc:  # the walk passed it once: not expected
+        raise DownloadError(f"could not set the result's C2PA manifest aside ({exc})") from exc
+
+
 def _digest(path: Path) -> tuple[str, int]:
     digest = hashlib.sha256()
     size = 0
@@ -215,9 +224,10 @@ def _prepare(
     aside: Callable[[], Path],
 ) -> _Made:
     """A result in the wanted format is never encoded again (a `quality`
-    applies to conversions only): it is relabelled in place, or stored as it
-    came with `ai_label: off`; one holding a C2PA manifest is written afresh
-    without it (the original is kept beside, see c2pa_boxes.py)."""
+    applies to conversions only): it is relabelled in a copy, or stored as it
+    came with `ai_label: off`; one holding a C2PA manifest is relabelled in a
+    copy without the manifest's parts, its pixels untouched (the original is
+    kept beside, see c2pa_boxes.py)."""
     width, height = layout.width, layout.height  # `image` may be decoded at a reduced scale
     source = ImageInfo(layout.format, width, height)
     source_format = source.format
@@ -237,9 +247,11 @@ def _prepare(
         encode_image(image, target, spec.quality, carried, xmp, output)
     elif xmp == carried.xmp or xmp is None:
         pass  # stored as it came
-    elif layout.c2pa:  # the new XMP breaks the manifest: write a file without it
+    elif layout.c2pa:  # the new XMP would break the manifest: relabel a copy without it
+        stripped = aside()
+        _without_c2pa(source_path, stripped)
         output = aside()
-        encode_image(image, target, None, carried, xmp, output, lossless_source=layout.lossless)
+        restamp_xmp(stripped, xmp, output)
     else:
         output = aside()
         restamp_xmp(source_path, xmp, output)  # the pixels are not encoded again

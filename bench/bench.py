@@ -1,5 +1,7 @@
-"""`make bench`: batchedit's benchmark table, B1 to B6 of issue 7 and, from
-`realistic.py`, B2 at 600 rows, B6b, B6c and B7 of issue 16.
+"""`make bench`: batchedit's benchmark table, B1 to B6 of issue 7, from
+`realistic.py` B2 at 600 rows, B6b, B6c and B7 of issue 16, and from
+`real_sizes.py` B8 of issue 25 (results at real sizes). `--only b8` runs
+one scenario; each figure's line is printed as soon as it is measured.
 
 Every scenario starts the simulator as a separate process (`batchedit simulate
 --prerendered`, so results cost the simulator no Pillow work and the figures
@@ -40,6 +42,7 @@ from harness import (  # noqa: E402
     run_rows,
     simulator,
 )
+from real_sizes import REAL_SIZES_SCENARIOS  # noqa: E402
 from realistic import REALISTIC_SCENARIOS  # noqa: E402
 
 # -- the scenarios ---------------------------------------------------------
@@ -61,7 +64,7 @@ def bench_overhead(bench: Bench) -> None:
             if loop == loops[0]:
                 progress(f"B1 fixed 2 s polling: {base_rows} rows")
                 base = run_rows(bench, url, "b1-fixed", base_rows, 64, fixed=True, loop=loop)
-            bench.lines.append(
+            bench.add(
                 Line(
                     f"B1 overhead on {loop}: tasks/s / floor ({rows} rows, latency 0, c=64)",
                     ">= 0.5",
@@ -72,7 +75,7 @@ def bench_overhead(bench: Bench) -> None:
                 )
             )
     if len(loops) == 1:
-        bench.lines.append(
+        bench.add(
             Line(
                 "B1 overhead on uvloop",
                 ">= 0.5",
@@ -97,7 +100,7 @@ def bench_scheduling(bench: Bench) -> None:
         return ratio, f"{ratio:.3f} makespan/ideal, {m.polls_per_task:.2f} polls/task"
 
     (ratio, ours), (_, base) = figures(results[False]), figures(results[True])
-    bench.lines.append(
+    bench.add(
         Line(
             f"B2 scheduling ({rows} rows, latency 1-3 s, c=100)",
             "<= 1.10, <= 3.5 polls/task",
@@ -124,7 +127,7 @@ def bench_scale_memory_rerun(bench: Bench) -> None:
         base_rerun = run_rows(bench, url, "b3-fixed-large", base_large, 64, fixed=True)
     growth = ours_large.tasks_per_s / ours_small.tasks_per_s
     base_growth = base_large_m.tasks_per_s / base_small_m.tasks_per_s
-    bench.lines.append(
+    bench.add(
         Line(
             f"B3 scale: tasks/s at {large} / at {small} rows",
             ">= 0.9",
@@ -138,7 +141,7 @@ def bench_scale_memory_rerun(bench: Bench) -> None:
     path = bench.manifest(rows)
     progress(f"B4 validate: {rows} rows")
     validate = run_measured(["validate", str(path)], None, rows)
-    bench.lines.append(
+    bench.add(
         Line(
             f"B4 memory: validate {rows} rows, peak RSS",
             "< 150 MB",
@@ -147,7 +150,7 @@ def bench_scale_memory_rerun(bench: Bench) -> None:
             validate.peak_rss_mb < 150,
         )
     )
-    bench.lines.append(
+    bench.add(
         Line(
             f"B4 memory: run of {large} rows, peak RSS",
             "< 300 MB (100,000 rows)",
@@ -156,7 +159,7 @@ def bench_scale_memory_rerun(bench: Bench) -> None:
             ours_large.peak_rss_mb < 300,
         )
     )
-    bench.lines.append(
+    bench.add(
         Line(
             f"B5 re-run of the finished {large}-row run",
             "< 15 s, 0 requests",
@@ -187,7 +190,7 @@ def bench_rerun_large(bench: Bench) -> None:
         return f"{m.wall_s:.1f} s, {m.requests} requests, {m.peak_rss_mb:.0f} MB"
 
     ours = results[False]
-    bench.lines.append(
+    bench.add(
         Line(
             f"B5 re-run of {rows} finished rows (run dir written directly)",
             "< 15 s, 0 requests",
@@ -219,7 +222,7 @@ def bench_request_budget(bench: Bench) -> None:
         )
 
     ours = results[False]
-    bench.lines.append(
+    bench.add(
         Line(
             f"B6 request budget: tasks/s / 10 ({rows} rows, 20 req/s, c=100)",
             ">= 0.6, none failed",
@@ -237,6 +240,7 @@ SCENARIOS = {
     "b5": bench_rerun_large,
     "b6": bench_request_budget,
     **REALISTIC_SCENARIOS,
+    **REAL_SIZES_SCENARIOS,
 }
 
 

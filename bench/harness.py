@@ -44,6 +44,7 @@ class Sizes:
     b6c_rows: int = 300  # over three shards
     b7_rows: int = 1000
     b7_baseline_rows: int = 200  # concurrency 10 and 2 s polls: slow, and rate-bound alike
+    b8_rows: int = 200  # realistic 4K PNG results, about 17 MB each
 
     def scaled(self, factor: float) -> Sizes:
         def s(n: int) -> int:
@@ -65,6 +66,7 @@ class Measured:
     exit_code: int
     summary: dict[str, Any]
     service: dict[str, Any]  # /_sim/stats counters spent by this run
+    cpu_s: float = 0.0  # user and system seconds of the batchedit process
 
     @property
     def tasks_per_s(self) -> float:
@@ -99,6 +101,14 @@ class Bench:
     work: Path
     sizes: Sizes
     lines: list[Line] = field(default_factory=list)
+
+    def add(self, line: Line) -> None:
+        """A measured figure: printed at once (a bench stopped later still
+        tells what it measured), and kept for the table at the end."""
+        met = "" if line.met is None else ("  goal met" if line.met else "  goal NOT met")
+        baseline = f"  |  baseline: {line.baseline}" if line.baseline else ""
+        print(f"{line.figure}: {line.ours} (goal {line.goal}){baseline}{met}", flush=True)
+        self.lines.append(line)
 
     def manifest(self, rows: int) -> Path:
         path = self.work / f"manifest-{rows}.csv"
@@ -192,7 +202,9 @@ def run_measured(
         if summary_path.exists():
             summary = json.loads(summary_path.read_text())
     service = _spent(before, sim_stats(base_url)) if base_url else {}
-    return Measured(rows, wall_s, usage.ru_maxrss / 1024, process.returncode, summary, service)
+    cpu_s = usage.ru_utime + usage.ru_stime
+    peak_rss_mb = usage.ru_maxrss / 1024
+    return Measured(rows, wall_s, peak_rss_mb, process.returncode, summary, service, cpu_s)
 
 
 def run_rows(

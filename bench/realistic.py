@@ -96,7 +96,7 @@ def bench_small_night(bench: Bench) -> None:
     cold, warm, base = two_nights_and_official(
         bench, "b2s", manifests, (rows, base_rows), ("--latency", "1-3"), 100
     )
-    bench.lines.append(
+    bench.add(
         Line(
             f"B2 small night ({rows} rows, latency 1-3 s, c=100): cold; warm",
             "<= 1.25x warm (the next night)",
@@ -130,7 +130,7 @@ def bench_learned_budget(bench: Bench) -> None:
         )
 
     share = ours.service["429"] / max(1, ours.requests)
-    bench.lines.append(
+    bench.add(
         Line(
             f"B6b learned budget: tasks/s / {rate / 2:g} ({rows} rows, 5 req/s, no flag)",
             ">= 0.85, 429s < 3%",
@@ -197,7 +197,7 @@ def bench_shards(bench: Bench) -> None:
     shards, spent, wall_s = figures["b6c"]
     combined = sum(done for done, _ in shards) / wall_s / bound
     lowest = min(done / shard_wall / (bound / 3) for done, shard_wall in shards)
-    bench.lines.append(
+    bench.add(
         Line(
             f"B6c three shards, one key: tasks/s / {bound:g} ({rows} rows, 6 req/s)",
             ">= 0.8, each >= 0.5",
@@ -229,7 +229,7 @@ def bench_realistic(bench: Bench) -> None:
     cold, warm, base = two_nights_and_official(
         bench, "b7", manifests, (rows, base_rows), options, 50
     )
-    bench.lines.append(
+    bench.add(
         Line(
             f"B7 realistic x0.05 ({rows} rows 1K/2K/4K, c=50): cold; warm",
             "<= 1.15x, <= 3 polls/task warm",

@@ -15,8 +15,8 @@ shape, with one misbehaviour switched on by `mode`.
     redirect_private  a result that redirects to the cloud metadata address
     redirect_loop  a result that redirects to itself
     huge_result    a 13000x13000 PNG of a few hundred bytes (header and one IDAT)
-    xmp_flood      a 64x48 PNG carrying 20 MB of XMP
-    fill_bytes     a 64x48 JPEG with 20 MiB of fill bytes before a marker
+    xmp_flood      a 64x48 PNG carrying 20 MB of XMP (sent gzip-encoded)
+    fill_bytes     a 64x48 JPEG with 20 MiB of fill bytes before a marker (gzip-encoded)
     broken_result  a PNG whose pixel data is corrupt, the same bytes each time
     other_port     a result URL on another loopback port (another local service)
     deep_poll      the first two polls of each task answered with 1,100 nested
@@ -131,6 +131,16 @@ def broken_png() -> bytes:
     return bytes(data)
 
 
+_GZIPPED: dict[str, bytes] = {}
+
+
+def gzipped(name: str, body: bytes) -> bytes:
+    """`body` gzip-compressed once per mode: a flood of one byte is a few KB."""
+    if name not in _GZIPPED:
+        _GZIPPED[name] = gzip.compress(body, compresslevel=6)
+    return _GZIPPED[name]
+
+
 def envelope(data: dict[str, object]) -> web.Response:
     return web.json_response({"code": 0, "message": "success", "data": data})
 
@@ -156,8 +166,9 @@ class HostileServer:
     def start(self) -> HostileServer:
         if self.mode == "gzip_bomb":
             gzip_bomb()  # made before the clock of the test starts
-        if self.mode == "xmp_flood":
-            xmp_flood_png()
+        if self.mode in ("xmp_flood", "fill_bytes"):  # made before the test's clock starts
+            body = xmp_flood_png() if self.mode == "xmp_flood" else fill_bytes_jpeg()
+            gzipped(self.mode, body)
         self._thread = threading.Thread(target=asyncio.run, args=(self._serve(),), daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout=10):
@@ -310,6 +321,11 @@ class HostileServer:
         if self.mode in bodies:
             body = bodies[self.mode]()
             kind = "image/jpeg" if body.startswith(b"\xff\xd8") else "image/png"
+            if len(body) > 1024 * 1024:  # a flood: sent gzip-encoded, as a server may
+                return web.Response(
+                    body=gzipped(self.mode, body),
+                    headers={"Content-Encoding": "gzip", "Content-Type": kind},
+                )
             return web.Response(body=body, content_type=kind)
         if self.mode == "gzip_download":
             return web.Response(

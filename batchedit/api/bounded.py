@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import re
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,15 +101,15 @@ class Streamed:
 
 
 class _Decoder:
-    """Content-Encoding undone with a hard cap on the output of every step;
-    the decoded pieces of each `feed` wait in `chunks` for the caller."""
+    """Content-Encoding undone with a hard cap on the output of every step:
+    `pieces` yields a chunk's decoded bytes CHUNK_BYTES at most at a time, so
+    a few KB of gzip that inflate to 20 MB never stand in memory at once."""
 
     def __init__(self, encoding: str, max_bytes: int) -> None:
         encoding = encoding.strip().lower()
         self.encoding = encoding
         self.max_bytes = max_bytes
         self.size = 0
-        self.chunks: list[bytes] = []
         if encoding in ("", "identity"):
             self._inflate: zlib._Decompress | None = None
         elif encoding in ("gzip", "x-gzip", "deflate"):
@@ -119,27 +119,29 @@ class _Decoder:
             raise UnsupportedEncoding(f"in Content-Encoding {encoding[:40]!r}, not supported")
         self.encoded = self._inflate is not None
 
-    def feed(self, chunk: bytes) -> None:
+    def pieces(self, chunk: bytes) -> Iterator[bytes]:
         if self._inflate is None:
-            self._add(chunk)
+            self._count(chunk)
+            yield chunk
             return
         pending = chunk
         while pending:
+            room = min(CHUNK_BYTES, self.max_bytes - self.size + 1)
             try:
-                piece = self._inflate.decompress(pending, self.max_bytes - self.size + 1)
+                piece = self._inflate.decompress(pending, room)
             except zlib.error as exc:
                 raise UnsupportedEncoding(f"not valid {self.encoding} ({exc})") from exc
-            self._add(piece)
+            self._count(piece)
+            if piece:
+                yield piece
             pending = self._inflate.unconsumed_tail
             if not piece and pending:
                 break  # nothing more comes out of this input (the stream ended)
 
-    def _add(self, piece: bytes) -> None:
+    def _count(self, piece: bytes) -> None:
         self.size += len(piece)
         if self.size > self.max_bytes:
             raise BodyTooLarge(self.max_bytes, decoded=self.encoded)
-        if piece:
-            self.chunks.append(piece)
 
 
 async def read_bounded(response: aiohttp.ClientResponse, max_bytes: int) -> Body:
@@ -148,12 +150,13 @@ async def read_bounded(response: aiohttp.ClientResponse, max_bytes: int) -> Body
     requested with `auto_decompress=False`."""
     decoder = _Decoder(response.headers.get("Content-Encoding", ""), max_bytes)
     raw = 0
+    chunks: list[bytes] = []
     async for chunk in response.content.iter_chunked(CHUNK_BYTES):
         raw += len(chunk)
         if raw > max_bytes:
             raise BodyTooLarge(max_bytes, decoded=False)
-        decoder.feed(chunk)
-    return Body(b"".join(decoder.chunks), raw, decoder.encoded)
+        chunks.extend(decoder.pieces(chunk))
+    return Body(b"".join(chunks), raw, decoder.encoded)
 
 
 def json_depth_over(data: bytes, max_depth: int) -> bool:
@@ -198,8 +201,6 @@ async def stream_bounded(
         raw += len(chunk)
         if raw > max_bytes:
             raise BodyTooLarge(max_bytes, decoded=False)
-        decoder.feed(chunk)
-        pieces, decoder.chunks = decoder.chunks, []
-        for piece in pieces:
+        for piece in decoder.pieces(chunk):
             await write(piece)
     return Streamed(decoder.size, raw, decoder.encoded)

@@ -17,6 +17,7 @@ Synchronous, for the writer's thread.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from PIL import Image
 from batchedit.api.download import Fetched
 from batchedit.containers import Layout, Malformed, OverLimit, copy_without_c2pa
 from batchedit.errors import DownloadError
+from batchedit.manifest.channels import PROFILES, ChannelProfile
 from batchedit.manifest.naming import OutputSpec
 from batchedit.pictures import (
     MAX_METADATA_BYTES,
@@ -40,6 +42,7 @@ from batchedit.pictures import (
 from batchedit.pipeline.c2pa_boxes import sign_output
 from batchedit.pipeline.checks import ExpectedShape, check_image, format_limit_problem
 from batchedit.pipeline.metadata import (
+    Carried,
     Provenance,
     encode_image,
     fit_xmp,
@@ -49,6 +52,7 @@ from batchedit.pipeline.metadata import (
     source_type,
 )
 from batchedit.pipeline.payload import same_pixels
+from batchedit.pipeline.profiles import profile_checks, shape_for_profile
 from batchedit.records import Check
 
 EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
@@ -56,6 +60,8 @@ EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
 #: A JPEG whose pixels are only checked is decoded no smaller than this on its
 #: long side (the blank check reads a 64 px sample of it).
 CHECK_DECODE_PX = 512
+#: The JPEG quality of a result a channel profile re-encodes, unless `quality` says.
+PROFILE_QUALITY = 90
 _HASH_BLOCK = 1024 * 1024
 
 
@@ -128,7 +134,7 @@ def prepare_file(
         image.close()
     if made.output == fetched.path:
         return made.prepared(fetched.sha256, fetched.bytes)
-    if made.signed or made.info.format == layout.format:
+    if made.signed or not made.encoded:
         # What is stored must be the image checked: relabelled in place, the
         # same pixel bytes say so; anything else must decode, whatever made it.
         if not same_pixels(fetched.path, made.output, made.info.format):
@@ -137,7 +143,12 @@ def prepare_file(
 
 
 def _checked_only(layout: Layout, spec: OutputSpec) -> bool:
-    return layout.format == "JPEG" and spec.pillow_format in (None, "JPEG") and not layout.c2pa
+    return (
+        layout.format == "JPEG"
+        and spec.pillow_format in (None, "JPEG")
+        and not layout.c2pa
+        and spec.profile is None  # a channel's rules read the full picture
+    )
 
 
 def _open(path: Path, layout: Layout) -> Image.Image:
@@ -198,6 +209,7 @@ class _Made:
     signed: bool
     checks: tuple[Check, ...]
     label: str | None
+    encoded: bool  # its pixels were encoded anew (a conversion, a channel's shaping)
 
     def prepared(self, sha256: str, size: int) -> Prepared:
         return Prepared(
@@ -214,6 +226,22 @@ class _Made:
         )
 
 
+def _shape(
+    image: Image.Image,
+    carried: Carried,
+    spec: OutputSpec,
+    channel: ChannelProfile,
+    source_format: str,
+) -> tuple[Image.Image, Carried, str, bool]:
+    """The picture shaped for a sales channel (profiles.py), its metadata, the
+    format to store and whether it must be encoded: new pixels always are."""
+    target = spec.pillow_format or ("JPEG" if channel.jpeg_srgb else source_format)
+    shaped = shape_for_profile(image, channel, pad=spec.pad, icc_profile=carried.icc_profile)
+    if not shaped.changed:
+        return image, carried, target, target != source_format
+    return shaped.image, dataclasses.replace(carried, icc_profile=shaped.icc_profile), target, True
+
+
 def _prepare(
     image: Image.Image,
     layout: Layout,
@@ -227,24 +255,31 @@ def _prepare(
     applies to conversions only): it is relabelled in a copy, or stored as it
     came with `ai_label: off`; one holding a C2PA manifest is relabelled in a
     copy without the manifest's parts, its pixels untouched (the original is
-    kept beside, see c2pa_boxes.py)."""
+    kept beside, see c2pa_boxes.py). A channel profile's new pixels are
+    encoded, whatever the format."""
     width, height = layout.width, layout.height  # `image` may be decoded at a reduced scale
     source = ImageInfo(layout.format, width, height)
     source_format = source.format
     checks = check_image(image, expected, (width, height))
+    carried = read_carried(image)
     target = spec.pillow_format or source_format
+    encoded = target != source_format
+    channel = None if spec.profile is None else PROFILES[spec.profile]
+    if channel is not None:  # decoded in full: its size is the layout's
+        image, carried, target, encoded = _shape(image, carried, spec, channel, source_format)
+        width, height = image.size
     problem = format_limit_problem(target, width, height)
     if problem is not None:
         raise DownloadError(problem)
-    carried = read_carried(image)
     xmp = carried.xmp
     if spec.ai_label != "off":
         xmp = label_xmp(carried.xmp, spec.ai_label, provenance)
     xmp = fit_xmp(xmp, target, spec.ai_label, provenance)
     output = source_path
-    if target != source_format:
+    if encoded:
         output = aside()
-        encode_image(image, target, spec.quality, carried, xmp, output)
+        quality = spec.quality or (PROFILE_QUALITY if channel is not None else None)
+        encode_image(image, target, quality, carried, xmp, output)
     elif xmp == carried.xmp or xmp is None:
         pass  # stored as it came
     elif layout.c2pa:  # the new XMP would break the manifest: relabel a copy without it
@@ -260,9 +295,11 @@ def _prepare(
         title = f"{provenance.task_id}.{EXTENSIONS[target]}"
         unsigned, output = output, aside()
         sign_output(unsigned, target, source_path, source_format, spec.c2pa_sign, title, output)
+    if channel is not None:
+        checks = (*checks, *profile_checks(image, output.stat().st_size, channel))
     changed = output != source_path
     keep = changed and (spec.keep_original or (layout.c2pa and spec.c2pa == "keep"))
     info = ImageInfo(target, width, height)
     label = source_type(xmp)
     short = None if label is None else label.rsplit("/", 1)[-1]
-    return _Made(output, info, source, keep, layout.c2pa, signed, checks, short)
+    return _Made(output, info, source, keep, layout.c2pa, signed, checks, short, encoded)

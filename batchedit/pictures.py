@@ -170,13 +170,18 @@ def load_picture(image: Image.Image, *, draft_px: int | None = None) -> None:
         raise PictureRefused(f"is not a valid image ({exc})", final=False) from exc
 
 
-def decoded_pixels(layout: Layout, *, draft_px: int | None = None) -> int:
-    """The pixels `load_picture(..., draft_px=...)` holds for a picture of
-    `layout`: a JPEG drafted to the largest scale (1/2, 1/4, 1/8) that keeps
-    both sides at least `draft_px`, as libjpeg and Pillow choose it; else the
-    whole picture. Take this much of the budget before decoding."""
-    width, height = layout.width, layout.height
-    if draft_px is None or layout.format != "JPEG":
+def decoded_pixels(picture: Layout | Image.Image, *, draft_px: int | None = None) -> int:
+    """The pixels `load_picture(..., draft_px=...)` holds for `picture` (its
+    walked layout, or an image opened and not yet decoded): a JPEG drafted to
+    the largest scale (1/2, 1/4, 1/8) that keeps both sides at least
+    `draft_px`, as libjpeg and Pillow choose it; else the whole picture. Take
+    this much of the budget before decoding."""
+    found: str | None
+    if isinstance(picture, Layout):
+        width, height, found = picture.width, picture.height, picture.format
+    else:
+        (width, height), found = picture.size, picture.format
+    if draft_px is None or found != "JPEG":
         return width * height
     fits = min(width // draft_px, height // draft_px)
     scale = next((s for s in (8, 4, 2) if fits >= s), 1)

@@ -202,9 +202,11 @@ def test_the_budget_is_taken_for_what_a_reduced_jpeg_decode_really_holds(
     data = encoded("JPEG", size)
     layout = layout_of(data)
     with Image.open(io.BytesIO(data)) as image:
+        expected = decoded_pixels(layout, draft_px=512)
+        assert expected == decoded_pixels(image, draft_px=512), "the same opened or walked"
         image.draft(image.mode, (512, 512))
         image.load()
-        assert decoded_pixels(layout, draft_px=512) == image.width * image.height
+        assert expected == image.width * image.height
 
 
 # -- the budget ---------------------------------------------------------------

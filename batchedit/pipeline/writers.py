@@ -64,7 +64,7 @@ class Writers:
             # No wait from here to the journal's queue: a second answer of this
             # task id finds the row either in flight or ended (task_ids.py).
             if not task_ids.settle(task.task_id):
-                stale = {out.path for out in stored.outputs}
+                stale = {path for out in stored.outputs for path, _, _ in out.files()}
                 await asyncio.to_thread(self.services.store.remove, stale)
                 continue
             await finish.commit(entry, record, polls=task.polls)

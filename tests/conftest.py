@@ -13,20 +13,32 @@ import asyncio
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
 from support import (
+    FAST_BREAKER,
     FAST_LATENCY_S,
+    FAST_RETRY,
     TEST_KEY,
+    JumpingClock,
+    PipelineRun,
+    RunRows,
     StartSimulator,
     ThreadedSimulator,
+    read_report,
+    two_image_manifest,
 )
 
+from batchedit.api.endpoint import Endpoint
+from batchedit.manifest.job import apply_overrides, load_job
+from batchedit.pipeline.runner import RunConfig, run_pipeline
 from batchedit.simulator import RunningSimulator, SimOptions, running_simulator
+from batchedit.state.rundir import RunPaths
 
 pytest_plugins = ["pytester"]
 
@@ -62,6 +74,45 @@ async def start_simulator() -> AsyncIterator[StartSimulator]:
             return await stack.enter_async_context(simulator)
 
         yield start
+
+
+@pytest.fixture
+def run_rows(tmp_path: Path, start_simulator: StartSimulator) -> RunRows:
+    """Factory: `await run_rows(rows=16, sim={...}, settings={...})` runs `rows` rows
+    of two local images through the whole pipeline in this test's loop, against
+    a simulator of its own scripted by `sim`, and returns what the run left.
+
+    Fast defaults: concurrency 4, polls every 5 ms, retries and breaker pauses
+    of milliseconds. `settings` are job settings over those; any other keyword
+    is a RunConfig field (`read_timeout_s`, `stop_grace_s`, `retry`). With
+    `clock` (a JumpingClock) the simulator and the pipeline share that virtual
+    time. A second call in the same test runs into the same run directory (a
+    re-run)."""
+
+    async def run(
+        *,
+        rows: int = 16,
+        sim: Mapping[str, Any] | None = None,
+        settings: Mapping[str, Any] | None = None,
+        clock: JumpingClock | None = None,
+        **config: Any,
+    ) -> PipelineRun:
+        sim_options = dict(sim or {})
+        if clock is not None:
+            sim_options["clock"] = clock.now
+        simulator = await start_simulator(**sim_options)
+        overrides: dict[str, Any] = {"concurrency": 4, "poll_interval_s": 0.005, **(settings or {})}
+        job = apply_overrides(load_job(two_image_manifest(tmp_path, rows)), **overrides)
+        paths = RunPaths(tmp_path / "run")
+        config.setdefault("retry", FAST_RETRY)
+        config.setdefault("breaker", FAST_BREAKER)
+        endpoint = Endpoint(simulator.base_url, TEST_KEY)
+        outcome = await run_pipeline(
+            RunConfig(job, paths, endpoint, **config), total_rows=rows, clock=clock
+        )
+        return PipelineRun(outcome, read_report(paths.root), simulator.stats(), paths)
+
+    return run
 
 
 @pytest.fixture

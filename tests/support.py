@@ -23,13 +23,46 @@ from typing import Any
 
 from PIL import Image
 
+from batchedit.api.client import RetryPolicy
 from batchedit.catalogue import output_pixel_size, packaged_catalogue
+from batchedit.cli import main
+from batchedit.pipeline.breaker import BreakerSettings
+from batchedit.pipeline.runner import RunOutcome
 from batchedit.simulator import RunningSimulator, SimOptions, running_simulator
+from batchedit.state.rundir import RunPaths
 
 FAST_LATENCY_S = (0.0, 0.02)
+#: What every `batchedit run` in a test adds: the simulator answers in
+#: milliseconds, so look often; no progress bar in the captured output.
+FAST_CLI = ("--poll-interval", "0.01", "--no-progress")
 TEST_KEY = "test-key-7f3a9c"
 
+#: Retries and breaker pauses of milliseconds: a run against a faulty service
+#: spends its time on the faults, not on waiting them out.
+FAST_RETRY = RetryPolicy(max_retries=8, base_delay_s=0.001, max_delay_s=0.01)
+FAST_BREAKER = BreakerSettings(cool_down_s=0.005, max_cool_down_s=0.02)
+
 StartSimulator = Callable[..., Awaitable[RunningSimulator]]
+
+
+@dataclass
+class PipelineRun:
+    """What a run made by the `run_rows` fixture left: how it ended, its report
+    lines, the simulator's counters after it, and its run directory."""
+
+    outcome: RunOutcome
+    report: list[dict[str, Any]]
+    stats: dict[str, Any]
+    paths: RunPaths
+
+    def statuses(self) -> list[str]:
+        return [line["status"] for line in self.report]
+
+    def count(self, status: str) -> int:
+        return self.statuses().count(status)
+
+
+RunRows = Callable[..., Awaitable[PipelineRun]]
 
 
 def output_size(aspect_ratio: str, image_size: str) -> tuple[int, int]:
@@ -163,6 +196,13 @@ class ThreadedSimulator:
             self._loop.call_soon_threadsafe(self._stop.set)
         if self._thread is not None:
             self._thread.join(timeout=10)
+
+
+def run_cli(manifest: Path, run_dir: Path, *extra: str) -> int:
+    """`batchedit run MANIFEST --out RUN_DIR`, fast (FAST_CLI), then `extra`; its
+    exit code. The simulator is the one `threaded_simulator` pointed the
+    environment at."""
+    return main(["run", str(manifest), "--out", str(run_dir), *FAST_CLI, *extra])
 
 
 def write_image(path: Path, size: tuple[int, int] = (64, 48), colour: str = "teal") -> Path:

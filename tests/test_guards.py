@@ -8,16 +8,23 @@ against the simulator's counters."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from support import TEST_KEY, StartSimulator, VirtualClock, read_report, two_image_manifest
+from support import (
+    FAST_RETRY,
+    TEST_KEY,
+    PipelineRun,
+    RunRows,
+    StartSimulator,
+    VirtualClock,
+    read_report,
+    two_image_manifest,
+)
 
-from batchedit.api.client import RetryPolicy
 from batchedit.api.endpoint import Endpoint
 from batchedit.cli.exits import run_exit_code
 from batchedit.manifest.guards import (
@@ -29,53 +36,20 @@ from batchedit.manifest.guards import (
 from batchedit.manifest.job import apply_overrides, load_job
 from batchedit.pipeline.breaker import BreakerSettings
 from batchedit.pipeline.gate import GateSettings, SubmitGate
-from batchedit.pipeline.runner import RunConfig, RunOutcome, run_pipeline
+from batchedit.pipeline.runner import RunConfig, run_pipeline
 from batchedit.pipeline.stop import StopReason
 from batchedit.state.rundir import RunPaths
 
-FAST_RETRY = RetryPolicy(max_retries=8, base_delay_s=0.001, max_delay_s=0.01)
-FAST_BREAKER = BreakerSettings(cool_down_s=0.005, max_cool_down_s=0.02)
 
-
-@dataclass
-class GuardedRun:
-    outcome: RunOutcome
-    report: list[dict[str, Any]]
-    stats: dict[str, Any]
-
-    def count(self, status: str) -> int:
-        return sum(line["status"] == status for line in self.report)
-
-
-async def guarded_run(
-    tmp_path: Path,
-    start_simulator: StartSimulator,
-    *,
-    rows: int,
-    sim: dict[str, Any],
-    settings: dict[str, Any] | None = None,
-) -> GuardedRun:
-    simulator = await start_simulator(**sim)
-    overrides: dict[str, Any] = {"concurrency": 4, "poll_interval_s": 0.005}
-    overrides.update(settings or {})
-    job = apply_overrides(load_job(two_image_manifest(tmp_path, rows)), **overrides)
-    paths = RunPaths(tmp_path / "run")
-    config = RunConfig(
-        job,
-        paths,
-        Endpoint(simulator.base_url, TEST_KEY),
-        retry=FAST_RETRY,
-        breaker=FAST_BREAKER,
-        stop_grace_s=2.0,
-        planned_submits=rows,
-    )
-    outcome = await run_pipeline(config, total_rows=rows)
-    run = GuardedRun(outcome, read_report(paths.root), simulator.stats())
+async def guarded_run(run_rows: RunRows, *, rows: int, **options: Any) -> PipelineRun:
+    """`rows` rows through the shared harness (`run_rows`) with the budget planned
+    for all of them and a stop's grace period of 2 s, and nothing paid twice."""
+    run = await run_rows(rows=rows, planned_submits=rows, stop_grace_s=2.0, **options)
     assert_paid_once(run)
     return run
 
 
-def assert_paid_once(run: GuardedRun) -> None:
+def assert_paid_once(run: PipelineRun) -> None:
     """Every charged task is a row's task id or an `unknown` row: nothing paid twice."""
     with_task = sum(line["task_id"] is not None for line in run.report)
     for line in run.report:
@@ -85,11 +59,10 @@ def assert_paid_once(run: GuardedRun) -> None:
 
 
 async def test_gateway_timeouts_after_a_charge_are_unknown_and_never_paid_twice(
-    tmp_path: Path, start_simulator: StartSimulator
+    run_rows: RunRows,
 ) -> None:
     run = await guarded_run(
-        tmp_path,
-        start_simulator,
+        run_rows,
         rows=100,
         sim={"gateway_timeout_rate": 0.2, "seed": 5},
         settings={"max_unknown": "0", "concurrency": 8},
@@ -106,13 +79,10 @@ async def test_gateway_timeouts_after_a_charge_are_unknown_and_never_paid_twice(
     assert run_exit_code(run.outcome) == 1
 
 
-async def test_a_faulty_service_within_the_chosen_budget_finishes(
-    tmp_path: Path, start_simulator: StartSimulator
-) -> None:
+async def test_a_faulty_service_within_the_chosen_budget_finishes(run_rows: RunRows) -> None:
     sim = {"error_rate": 0.2, "rate_limit": 200, "fail_rate": 0.1, "seed": 12}
     run = await guarded_run(
-        tmp_path,
-        start_simulator,
+        run_rows,
         rows=120,
         sim=sim,
         settings={"concurrency": 16, "max_unknown": "30"},
@@ -125,12 +95,10 @@ async def test_a_faulty_service_within_the_chosen_budget_finishes(
 
 
 async def test_the_default_budget_stops_a_faulty_run_with_exit_3_and_says_how_to_raise_it(
-    tmp_path: Path, start_simulator: StartSimulator
+    run_rows: RunRows,
 ) -> None:
     sim = {"error_rate": 0.2, "rate_limit": 200, "fail_rate": 0.1, "seed": 12}
-    run = await guarded_run(
-        tmp_path, start_simulator, rows=120, sim=sim, settings={"concurrency": 16}
-    )
+    run = await guarded_run(run_rows, rows=120, sim=sim, settings={"concurrency": 16})
     assert run_exit_code(run.outcome) == 3
     assert run.count("unknown") >= 5 and run.count("pending") > 0
     halted = run.outcome.why or ""
@@ -139,12 +107,8 @@ async def test_the_default_budget_stops_a_faulty_run_with_exit_3_and_says_how_to
     assert run.outcome.summary.to_json()["stopped_by"] == StopReason.MAX_UNKNOWN
 
 
-async def test_the_failure_brake_stops_paying_for_a_broken_job(
-    tmp_path: Path, start_simulator: StartSimulator
-) -> None:
-    run = await guarded_run(
-        tmp_path, start_simulator, rows=200, sim={"fail_rate": 1.0}, settings={"concurrency": 8}
-    )
+async def test_the_failure_brake_stops_paying_for_a_broken_job(run_rows: RunRows) -> None:
+    run = await guarded_run(run_rows, rows=200, sim={"fail_rate": 1.0}, settings={"concurrency": 8})
     assert run.stats["submits"] <= 40
     assert run_exit_code(run.outcome) == 1
     assert run.count("failed") == run.stats["submits"]
@@ -157,12 +121,9 @@ async def test_the_failure_brake_stops_paying_for_a_broken_job(
     assert run.outcome.summary.to_json()["stopped_by"] == StopReason.FAILURE_BRAKE
 
 
-async def test_the_failure_brake_can_be_turned_off(
-    tmp_path: Path, start_simulator: StartSimulator
-) -> None:
+async def test_the_failure_brake_can_be_turned_off(run_rows: RunRows) -> None:
     run = await guarded_run(
-        tmp_path,
-        start_simulator,
+        run_rows,
         rows=30,
         sim={"fail_rate": 1.0},
         settings={"halt_on_failure": "off"},
@@ -171,12 +132,9 @@ async def test_the_failure_brake_can_be_turned_off(
     assert run_exit_code(run.outcome) == 1 and run.outcome.stop is None
 
 
-async def test_a_402_lets_the_submit_on_the_wire_be_answered(
-    tmp_path: Path, start_simulator: StartSimulator
-) -> None:
+async def test_a_402_lets_the_submit_on_the_wire_be_answered(run_rows: RunRows) -> None:
     run = await guarded_run(
-        tmp_path,
-        start_simulator,
+        run_rows,
         rows=20,
         sim={"balance": 5, "latency_s": (0.05, 0.05)},
         settings={"concurrency": 2},
@@ -246,7 +204,7 @@ async def test_the_budget_shuts_the_gate_and_the_brake_counts_only_task_failures
 
 async def stop_with_a_submit_on_the_wire(
     tmp_path: Path, start_simulator: StartSimulator, *, grace_s: float
-) -> GuardedRun:
+) -> PipelineRun:
     """A signal while the first submits wait for their (held back) answers."""
     simulator = await start_simulator(slow_rate=1.0, slow_s=0.04)
     job = apply_overrides(
@@ -270,7 +228,7 @@ async def stop_with_a_submit_on_the_wire(
     async with asyncio.TaskGroup() as group:
         group.create_task(signal_once_submits_are_sent())
         running = group.create_task(run_pipeline(config, total_rows=6, stop=stop))
-    run = GuardedRun(running.result(), read_report(paths.root), simulator.stats())
+    run = PipelineRun(running.result(), read_report(paths.root), simulator.stats(), paths)
     assert_paid_once(run)
     assert run_exit_code(run.outcome) == 130
     # What the report says was paid for (attempts, unknown ones included), the run counted.

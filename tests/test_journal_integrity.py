@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import SteppedClock, ThreadedSimulator, read_report, write_csv, write_image
+from support import SteppedClock, ThreadedSimulator, read_report, run_cli, write_csv, write_image
 
 import batchedit.state.journal as journal_module
-from batchedit.cli import main
 from batchedit.errors import ApiError, FatalApiError, JournalWriteFailed
 from batchedit.manifest.job import load_job
 from batchedit.origins import origin_of
@@ -38,7 +37,6 @@ from batchedit.state.journal import (
 )
 from batchedit.state.rundir import RunPaths
 
-FAST = ["--poll-interval", "0.01", "--no-progress"]
 Simulators = Callable[..., ThreadedSimulator]
 
 
@@ -49,10 +47,6 @@ def catalog(folder: Path, rows: int) -> Path:
         for n in range(rows)
     ]
     return write_csv(folder / "catalog.csv", records)
-
-
-def run(manifest: Path, run_dir: Path, *extra: str) -> int:
-    return main(["run", str(manifest), "--out", str(run_dir), *FAST, *extra])
 
 
 class FailingFsync:
@@ -111,7 +105,7 @@ def test_a_run_whose_journal_fails_stops_with_exit_4_and_pays_nothing_after(
     fsync = FailingFsync(after=12, on_failure=lambda: seen_at_failure.update(simulator.stats()))
     patch_journal_fsync(monkeypatch, fsync)
 
-    assert run(manifest, run_dir, "--concurrency", "4") == 4
+    assert run_cli(manifest, run_dir, "--concurrency", "4") == 4
 
     durable = paths.journal.read_bytes()[: fsync.durable_bytes]
     durable_intents = sum(b'"event":"submitting"' in line for line in durable.splitlines())
@@ -124,7 +118,7 @@ def test_a_run_whose_journal_fails_stops_with_exit_4_and_pays_nothing_after(
     assert len(read_report(run_dir)) == 40
 
     monkeypatch.setattr(journal_module, "os", os)  # the disk has room again
-    assert run(manifest, run_dir) in (0, 1)
+    assert run_cli(manifest, run_dir) in (0, 1)
     report = read_report(run_dir)
     unknown = sum(line["status"] == "unknown" for line in report)
     assert simulator.stats()["submits"] <= 40 + unknown
@@ -158,7 +152,7 @@ def test_an_unreadable_line_after_a_submitted_one_polls_that_task_and_pays_nothi
     simulator = threaded_simulator()
     manifest, run_dir = catalog(tmp_path, rows=4), tmp_path / "run"
     paths = RunPaths(run_dir)
-    assert run(manifest, run_dir) == 0
+    assert run_cli(manifest, run_dir) == 0
     task_id = read_report(run_dir)[1]["task_id"]
     # As if sku-1's outcome was written by a newer batchedit: its last readable
     # line is the submit, then a line this version cannot read.
@@ -169,7 +163,7 @@ def test_an_unreadable_line_after_a_submitted_one_polls_that_task_and_pays_nothi
     append_line_from_a_newer_version(paths, "sku-1")
     before = simulator.stats()
 
-    assert run(manifest, run_dir) == 0
+    assert run_cli(manifest, run_dir) == 0
 
     after = simulator.stats()
     assert after["submits"] == before["submits"]
@@ -184,12 +178,12 @@ def test_a_row_known_only_by_an_unreadable_line_is_held_unknown_not_paid_again(
     simulator = threaded_simulator()
     manifest, run_dir = catalog(tmp_path, rows=3), tmp_path / "run"
     paths = RunPaths(run_dir)
-    assert run(manifest, run_dir) == 0
+    assert run_cli(manifest, run_dir) == 0
     rewrite_journal(paths, lambda entries: [e for e in entries if e.id != "sku-2"])
     append_line_from_a_newer_version(paths, "sku-2")
     before = simulator.stats()
 
-    assert run(manifest, run_dir) == 1
+    assert run_cli(manifest, run_dir) == 1
 
     assert simulator.stats()["submit_requests"] == before["submit_requests"]
     row = read_report(run_dir)[2]
@@ -204,7 +198,7 @@ def test_results_found_expired_on_a_fetch_pay_nothing_and_the_plan_counts_the_re
     simulator = threaded_simulator(expire_after_s=expire_after_s, clock=clock.now)
     manifest, run_dir = catalog(tmp_path, rows=3), tmp_path / "run"
     paths = RunPaths(run_dir)
-    assert run(manifest, run_dir) == 0
+    assert run_cli(manifest, run_dir) == 0
     # Counted from the end of the first run: every task finished before this
     # step, so each one's results are now past their expiry at the simulator.
     clock.advance(expire_after_s + 1)
@@ -220,15 +214,15 @@ def test_results_found_expired_on_a_fetch_pay_nothing_and_the_plan_counts_the_re
     (run_dir / read_report(run_dir)[0]["outputs"][0]["path"]).unlink()
     before = simulator.stats()
 
-    assert run(manifest, run_dir) == 0
+    assert run_cli(manifest, run_dir) == 0
 
     assert simulator.stats()["submit_requests"] == before["submit_requests"]
     origin = origin_of(simulator.base_url)
     planned = survey(load_job(manifest), paths, FileDigests(), origin=origin)
     assert (planned.paid_submissions, planned.resubmits) == (1, 1)
     # The cost guard sees it: a run capped at 0 paid submissions refuses.
-    assert run(manifest, run_dir, "--max-tasks", "0") == 2
-    assert run(manifest, run_dir) == 0
+    assert run_cli(manifest, run_dir, "--max-tasks", "0") == 2
+    assert run_cli(manifest, run_dir) == 0
     assert simulator.stats()["submits"] == before["submits"] + 1
     assert read_report(run_dir)[0]["attempts"] == 2
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import ThreadedSimulator, read_report, write_csv, write_image
+from support import FAST_CLI, ThreadedSimulator, read_report, run_cli, write_csv, write_image
 
 import batchedit.pipeline.local_images as local_images
 import batchedit.pipeline.planning as planning
@@ -31,7 +31,6 @@ from batchedit.state.history import JournalIndex
 from batchedit.state.journal import Journal, read_entries
 from batchedit.state.rundir import RunPaths
 
-FAST = ["--poll-interval", "0.01", "--no-progress"]
 Simulators = Callable[..., ThreadedSimulator]
 
 
@@ -48,10 +47,6 @@ def catalog(folder: Path, rows: int = 8) -> Path:
         for n in range(rows)
     ]
     return write_csv(folder / "catalog.csv", records)
-
-
-def run(manifest: Path, run_dir: Path) -> int:
-    return main(["run", str(manifest), "--out", str(run_dir), *FAST])
 
 
 class Reads:
@@ -100,13 +95,13 @@ def test_a_noop_rerun_reads_the_manifest_once_and_each_journal_line_once(
 ) -> None:
     simulator = threaded_simulator()
     manifest, run_dir = catalog(tmp_path), tmp_path / "run"
-    assert run(manifest, run_dir) == 1  # row 5 is invalid
+    assert run_cli(manifest, run_dir) == 1  # row 5 is invalid
     first = read_report(run_dir)
     journal_lines = sum(1 for _ in read_entries(RunPaths(run_dir).journal))
     before = simulator.stats()
     reads = Reads(monkeypatch)
 
-    assert run(manifest, run_dir) == 1
+    assert run_cli(manifest, run_dir) == 1
 
     assert simulator.stats()["polls"] == before["polls"]
     assert simulator.stats()["submit_requests"] == before["submit_requests"]
@@ -127,14 +122,14 @@ def test_a_rerun_with_work_reads_up_to_the_last_row_with_work_and_joins_the_same
 ) -> None:
     threaded_simulator()
     manifest, run_dir = catalog(tmp_path), tmp_path / "run"
-    assert run(manifest, run_dir) == 1
+    assert run_cli(manifest, run_dir) == 1
     first = {line["id"]: line for line in read_report(run_dir)}
     (run_dir / first["sku-1"]["outputs"][0]["path"]).unlink()  # fetched again
     text = manifest.read_text(encoding="utf-8").replace("Product 3", "Product three")
     manifest.write_text(text, encoding="utf-8")  # sku-3's request changed: paid again
     reads = Reads(monkeypatch)
 
-    assert run(manifest, run_dir) == 1
+    assert run_cli(manifest, run_dir) == 1
 
     # The producer stops after sku-3, the last row with work.
     assert reads.rows[planning.__name__] == 8 and reads.rows[producer.__name__] == 4
@@ -186,8 +181,8 @@ def test_a_report_read_back_matches_the_records_it_was_drafted_from(
     """The draft's final lines are copied verbatim: read back, they are records."""
     threaded_simulator()
     manifest, run_dir = catalog(tmp_path, rows=4), tmp_path / "run"
-    assert run(manifest, run_dir) == 0
-    assert run(manifest, run_dir) == 0
+    assert run_cli(manifest, run_dir) == 0
+    assert run_cli(manifest, run_dir) == 0
     records = list(read_report_records(RunPaths(run_dir).report))
     assert [record.id for record in records] == [f"sku-{n}" for n in range(4)]
     assert all(isinstance(record, ReportRecord) for record in records)
@@ -200,7 +195,7 @@ def test_invalid_rows_after_the_last_row_with_work_still_have_their_event(
     """Their events come from the draft: the same fields a streamed invalid row gives."""
     threaded_simulator()
     manifest, run_dir = catalog(tmp_path), tmp_path / "run"
-    argv = ["run", str(manifest), "--out", str(run_dir), *FAST, "--log-format", "json"]
+    argv = ["run", str(manifest), "--out", str(run_dir), *FAST_CLI, "--log-format", "json"]
     assert main(argv) == 1
     streamed = _invalid_events(capsys.readouterr().err)
     assert main(argv) == 1  # nothing to do: the manifest is read by the survey only
@@ -229,10 +224,10 @@ def test_a_hosted_image_catalog_skips_the_local_image_pass_until_it_changes(
         for n in range(4)
     ]
     manifest, run_dir = write_csv(tmp_path / "hosted.csv", records), tmp_path / "run"
-    assert run(manifest, run_dir) == 0  # finds no local image, and notes it
+    assert run_cli(manifest, run_dir) == 0  # finds no local image, and notes it
     reads = Reads(monkeypatch)
 
-    assert run(manifest, run_dir) == 0
+    assert run_cli(manifest, run_dir) == 0
 
     assert reads.opened[f"{local_images.__name__} (local image paths)"] == 0
     assert reads.opened[planning.__name__] == 1
@@ -240,7 +235,7 @@ def test_a_hosted_image_catalog_skips_the_local_image_pass_until_it_changes(
     write_image(tmp_path / "photos" / "mug.png")
     write_csv(manifest, records)  # changed: a local image now
 
-    assert run(manifest, run_dir) == 0
+    assert run_cli(manifest, run_dir) == 0
 
     assert reads.opened[f"{local_images.__name__} (local image paths)"] == 1
     assert {line["id"]: line["status"] for line in read_report(run_dir)}["local"] == "succeeded"

@@ -27,13 +27,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from PIL import Image
-from support import ThreadedSimulator, read_report, write_csv, write_image
+from support import FAST_CLI, ThreadedSimulator, read_report, run_cli, write_csv, write_image
 
 from batchedit.cli import main
 from batchedit.pipeline.c2pa_boxes import has_c2pa
 
 Simulators = Callable[..., ThreadedSimulator]
-FAST = ["--poll-interval", "0.01", "--no-progress"]
 MODEL = "google/nano-banana-pro-edit"
 COMPOSITE = "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia"
 EXIFTOOL = shutil.which("exiftool")
@@ -77,10 +76,6 @@ def catalog(folder: Path, *, rows: int = 3, resolution: str = "1K", ratio: str =
     return write_csv(folder / "catalog.csv", records)
 
 
-def run(manifest: Path, run_dir: Path, *options: str) -> int:
-    return main(["run", str(manifest), "--out", str(run_dir), *FAST, *options])
-
-
 @needs_exiftool
 @pytest.mark.parametrize(
     ("resolution", "fmt", "served", "stored"),
@@ -101,7 +96,7 @@ def test_converted_outputs_keep_icc_exif_xmp_and_carry_the_label(
     threaded_simulator()
     run_dir = tmp_path / "run"
     manifest = catalog(tmp_path, resolution=resolution)
-    assert run(manifest, run_dir, "--output-format", fmt, "--keep-original") == 0
+    assert run_cli(manifest, run_dir, "--output-format", fmt, "--keep-original") == 0
 
     for line in read_report(run_dir):
         (converted,) = line["outputs"]
@@ -139,7 +134,7 @@ def test_trained_label_and_full_provenance_are_stamped_without_conversion(
     threaded_simulator()
     run_dir = tmp_path / "run"
     manifest = catalog(tmp_path, rows=2)
-    assert run(manifest, run_dir, "--ai-label", "trained", "--provenance", "full") == 0
+    assert run_cli(manifest, run_dir, "--ai-label", "trained", "--provenance", "full") == 0
     for line in read_report(run_dir):
         (output,) = line["outputs"]
         tags = exiftool(run_dir / output["path"])
@@ -154,7 +149,7 @@ def test_a_result_with_a_c2pa_manifest_is_kept_beside_its_conversion(
 ) -> None:
     threaded_simulator(c2pa_rate=1.0)
     run_dir = tmp_path / "run"
-    assert run(catalog(tmp_path), run_dir, "--output-format", "webp") == 0
+    assert run_cli(catalog(tmp_path), run_dir, "--output-format", "webp") == 0
 
     for line in read_report(run_dir):
         (converted,) = line["outputs"]
@@ -170,7 +165,7 @@ def test_unconverted_results_with_a_manifest_keep_the_untouched_original(
 ) -> None:
     simulator = threaded_simulator(c2pa_rate=1.0)
     run_dir = tmp_path / "run"
-    assert run(catalog(tmp_path, rows=2), run_dir) == 0
+    assert run_cli(catalog(tmp_path, rows=2), run_dir) == 0
     for line in read_report(run_dir):
         (labelled,) = line["outputs"]
         original = labelled["original"]
@@ -187,7 +182,7 @@ def test_c2pa_drop_keeps_only_the_conversion(
 ) -> None:
     threaded_simulator(c2pa_rate=1.0)
     run_dir = tmp_path / "run"
-    assert run(catalog(tmp_path), run_dir, "--output-format", "webp", "--c2pa", "drop") == 0
+    assert run_cli(catalog(tmp_path), run_dir, "--output-format", "webp", "--c2pa", "drop") == 0
     for line in read_report(run_dir):
         assert [output["path"] for output in line["outputs"]] == [f"outputs/{line['id']}.webp"]
     assert sorted(p.suffix for p in (run_dir / "outputs").iterdir()) == [".webp"] * 3
@@ -275,7 +270,7 @@ def test_a_signed_output_validates_with_c2pa_python(
         "manifest: catalog.csv\noutput_dir: run\noutput:\n  format: webp\n"
         "  c2pa_sign: {cert: keys/signer-chain.pem, key: keys/signer-key.pem}\n"
     )
-    assert main(["run", str(job), *FAST]) == 0
+    assert main(["run", str(job), *FAST_CLI]) == 0
     assert manifest.is_file()
 
     for line in read_report(tmp_path / "run"):
@@ -306,7 +301,8 @@ def test_a_signing_key_that_does_not_fit_fails_rows_as_download_errors(
     _, wrong_key = make_signing_chain(other)
     manifest = catalog(tmp_path, rows=1)
     assert (
-        run(manifest, tmp_path / "run", "--c2pa-cert", str(cert), "--c2pa-key", str(wrong_key)) == 1
+        run_cli(manifest, tmp_path / "run", "--c2pa-cert", str(cert), "--c2pa-key", str(wrong_key))
+        == 1
     )
     (line,) = read_report(tmp_path / "run")
     assert line["status"] == "failed"

@@ -7,87 +7,48 @@ from __future__ import annotations
 
 import hashlib
 import io
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from PIL import Image
 from support import (
+    FAST_RETRY,
     TEST_KEY,
     JumpingClock,
+    PipelineRun,
+    RunRows,
     StartSimulator,
     read_report,
     two_image_manifest,
 )
 
-from batchedit.api.client import RetryPolicy
 from batchedit.api.endpoint import Endpoint
 from batchedit.cli import build_parser, main
 from batchedit.cli.exits import run_exit_code
 from batchedit.errors import FatalApiError
 from batchedit.manifest.guards import FailureBrake
 from batchedit.manifest.job import apply_overrides, load_job
-from batchedit.pipeline.breaker import BreakerSettings
-from batchedit.pipeline.runner import RunConfig, RunOutcome, run_pipeline
+from batchedit.pipeline.runner import RunConfig, run_pipeline
 from batchedit.records import ErrorCategory
 from batchedit.state.journal import Submitted, read_entries
 from batchedit.state.rundir import RunPaths
 
-FAST_RETRY = RetryPolicy(max_retries=8, base_delay_s=0.001, max_delay_s=0.01)
-FAST_BREAKER = BreakerSettings(cool_down_s=0.005, max_cool_down_s=0.02)
 CURABLE = {"rate_limited", "server", "network"}
 
 
-@dataclass
-class FaultRun:
-    outcome: RunOutcome
-    report: list[dict[str, Any]]
-    stats: dict[str, Any]
-    paths: RunPaths
-
-    def statuses(self) -> list[str]:
-        return [line["status"] for line in self.report]
-
-    def count(self, status: str) -> int:
-        return self.statuses().count(status)
-
-
 async def run_against(
-    tmp_path: Path,
-    start_simulator: StartSimulator,
-    *,
-    rows: int = 16,
-    sim: dict[str, Any],
-    settings: dict[str, Any] | None = None,
-    read_timeout_s: float = 60.0,
-    retry: RetryPolicy = FAST_RETRY,
-    clock: JumpingClock | None = None,
-) -> FaultRun:
-    """Run `rows` rows against a simulator scripted by `sim`; with `clock`, the
-    simulator and the pipeline share that virtual time."""
-    if clock is not None:
-        sim = {**sim, "clock": clock.now}
-    simulator = await start_simulator(**sim)
-    overrides: dict[str, Any] = {"concurrency": 4, "poll_interval_s": 0.005, "max_unknown": 0}
-    overrides.update(settings or {})
-    job = apply_overrides(load_job(two_image_manifest(tmp_path, rows)), **overrides)
-    paths = RunPaths(tmp_path / "run")
-    config = RunConfig(
-        job,
-        paths,
-        Endpoint(simulator.base_url, TEST_KEY),
-        retry=retry,
-        read_timeout_s=read_timeout_s,
-        breaker=FAST_BREAKER,  # a burst of unknown outcomes pauses for milliseconds
-    )
-    outcome = await run_pipeline(config, total_rows=rows, clock=clock)
-    run = FaultRun(outcome, read_report(paths.root), simulator.stats(), paths)
+    run_rows: RunRows, *, rows: int = 16, settings: dict[str, Any] | None = None, **options: Any
+) -> PipelineRun:
+    """`rows` rows through the shared harness (`run_rows`), every row sent however
+    many outcomes are unknown (`max_unknown` 0), and the invariants of every
+    fault run checked."""
+    run = await run_rows(rows=rows, settings={"max_unknown": 0, **(settings or {})}, **options)
     assert_nothing_lost(run, rows)
     return run
 
 
-def assert_nothing_lost(run: FaultRun, rows: int) -> None:
+def assert_nothing_lost(run: PipelineRun, rows: int) -> None:
     """The invariants every fault run keeps, whatever the fault."""
     assert [line["id"] for line in run.report] == [f"row-{n:02d}" for n in range(rows)]
     for line in run.report:
@@ -104,7 +65,7 @@ def assert_nothing_lost(run: FaultRun, rows: int) -> None:
     assert run.outcome.summary.stats.paid_submissions == with_task + run.count("unknown")
 
 
-def assert_outputs_intact(run: FaultRun) -> None:
+def assert_outputs_intact(run: PipelineRun) -> None:
     for line in run.report:
         for output in line["outputs"]:
             data = (run.paths.root / output["path"]).read_bytes()
@@ -115,9 +76,9 @@ def assert_outputs_intact(run: FaultRun) -> None:
 
 
 async def test_a_dropped_connection_after_an_accepted_submit_makes_the_row_unknown(
-    tmp_path: Path, start_simulator: StartSimulator
+    run_rows: RunRows,
 ) -> None:
-    run = await run_against(tmp_path, start_simulator, sim={"drop_rate": 0.3, "seed": 3})
+    run = await run_against(run_rows, sim={"drop_rate": 0.3, "seed": 3})
     dropped = run.stats["faults"]["dropped"]
     assert dropped > 0
     assert run.count("unknown") == dropped
@@ -127,10 +88,8 @@ async def test_a_dropped_connection_after_an_accepted_submit_makes_the_row_unkno
     assert run_exit_code(run.outcome) == 1
 
 
-async def test_malformed_answers_are_retried_or_unknown_never_a_crash(
-    tmp_path: Path, start_simulator: StartSimulator
-) -> None:
-    run = await run_against(tmp_path, start_simulator, sim={"malformed_rate": 0.2, "seed": 5})
+async def test_malformed_answers_are_retried_or_unknown_never_a_crash(run_rows: RunRows) -> None:
+    run = await run_against(run_rows, sim={"malformed_rate": 0.2, "seed": 5})
     assert run.stats["faults"]["malformed"] > 0
     # A malformed answer to a submit is unknown (it may have created a task);
     # a malformed poll or upload is free to ask again and never fails its row.
@@ -142,10 +101,10 @@ async def test_malformed_answers_are_retried_or_unknown_never_a_crash(
 
 
 async def test_truncated_downloads_are_fetched_again_and_every_output_is_whole(
-    tmp_path: Path, start_simulator: StartSimulator
+    run_rows: RunRows,
 ) -> None:
     # At 0.3 a download cut short nine times in a row (the budget) is a 1 in 50,000 event.
-    run = await run_against(tmp_path, start_simulator, sim={"truncate_rate": 0.3, "seed": 9})
+    run = await run_against(run_rows, sim={"truncate_rate": 0.3, "seed": 9})
     truncated = run.stats["faults"]["truncated"]
     assert truncated > 0
     assert run.statuses() == ["succeeded"] * 16, [line["error"] for line in run.report]
@@ -154,11 +113,9 @@ async def test_truncated_downloads_are_fetched_again_and_every_output_is_whole(
     assert_outputs_intact(run)
 
 
-async def test_slow_answers_within_the_read_timeout_change_nothing(
-    tmp_path: Path, start_simulator: StartSimulator
-) -> None:
+async def test_slow_answers_within_the_read_timeout_change_nothing(run_rows: RunRows) -> None:
     sim = {"slow_rate": 0.3, "slow_s": 0.03, "seed": 2}
-    run = await run_against(tmp_path, start_simulator, sim=sim, read_timeout_s=5.0)
+    run = await run_against(run_rows, sim=sim, read_timeout_s=5.0)
     assert run.stats["faults"]["slow"] > 0
     assert run.statuses() == ["succeeded"] * 16
     assert run.stats["submits"] == 16
@@ -169,10 +126,10 @@ async def test_slow_answers_within_the_read_timeout_change_nothing(
     "of 150 ms keeps an ordinary answer on a loaded machine within the timeout"
 )
 async def test_answers_slower_than_the_read_timeout_make_submits_unknown_and_polls_retry(
-    tmp_path: Path, start_simulator: StartSimulator
+    run_rows: RunRows,
 ) -> None:
     sim = {"slow_rate": 0.2, "slow_s": 0.3, "seed": 4}
-    run = await run_against(tmp_path, start_simulator, sim=sim, read_timeout_s=0.15)
+    run = await run_against(run_rows, sim=sim, read_timeout_s=0.15)
     assert run.stats["faults"]["slow"] > 0
     assert set(run.statuses()) <= {"succeeded", "unknown"}
     assert 0 < run.count("succeeded") and run.count("unknown") <= run.stats["faults"]["slow"]
@@ -181,9 +138,9 @@ async def test_answers_slower_than_the_read_timeout_make_submits_unknown_and_pol
 
 
 async def test_server_errors_are_retried_and_a_500_on_a_submit_is_unknown(
-    tmp_path: Path, start_simulator: StartSimulator
+    run_rows: RunRows,
 ) -> None:
-    run = await run_against(tmp_path, start_simulator, sim={"error_rate": 0.3, "seed": 8})
+    run = await run_against(run_rows, sim={"error_rate": 0.3, "seed": 8})
     assert run.stats["responses"].get("503", 0) > 0
     assert set(run.statuses()) <= {"succeeded", "unknown"}
     # Only a 500 to a submit leaves a row unknown; half of those created their task.
@@ -192,13 +149,12 @@ async def test_server_errors_are_retried_and_a_500_on_a_submit_is_unknown(
 
 
 async def test_a_request_rate_limit_is_learned_from_the_headers_and_no_row_fails(
-    tmp_path: Path, start_simulator: StartSimulator
+    run_rows: RunRows,
 ) -> None:
     # 12 rows need about 30 requests; unpaced, 10 per second with a burst of 10 would
     # refuse some. The first answer's X-RateLimit-Limit paces the rest under it.
     run = await run_against(
-        tmp_path,
-        start_simulator,
+        run_rows,
         rows=12,
         sim={"rate_limit": 10, "seed": 1},
         settings={"concurrency": 6, "poll_interval_s": 0.05},
@@ -212,11 +168,10 @@ async def test_a_request_rate_limit_is_learned_from_the_headers_and_no_row_fails
 
 
 async def test_the_client_rate_limit_keeps_under_the_service_limit_without_a_429(
-    tmp_path: Path, start_simulator: StartSimulator
+    run_rows: RunRows,
 ) -> None:
     run = await run_against(
-        tmp_path,
-        start_simulator,
+        run_rows,
         sim={"rate_limit": 120, "seed": 1},
         settings={"rate_limit": 100, "poll_interval_s": 0.02},
     )
@@ -225,11 +180,9 @@ async def test_the_client_rate_limit_keeps_under_the_service_limit_without_a_429
     assert run.outcome.summary.requests["submit"] == 16
 
 
-async def test_a_concurrency_limit_lowers_the_effective_concurrency(
-    tmp_path: Path, start_simulator: StartSimulator
-) -> None:
+async def test_a_concurrency_limit_lowers_the_effective_concurrency(run_rows: RunRows) -> None:
     sim = {"max_concurrent": 2, "latency_s": (0.02, 0.05), "seed": 6}
-    run = await run_against(tmp_path, start_simulator, sim=sim, settings={"concurrency": 8})
+    run = await run_against(run_rows, sim=sim, settings={"concurrency": 8})
     assert run.stats["responses"].get("429", 0) > 0
     assert run.statuses() == ["succeeded"] * 16
     summary = run.outcome.summary.to_json()
@@ -239,12 +192,11 @@ async def test_a_concurrency_limit_lowers_the_effective_concurrency(
 
 
 async def test_errors_rate_limits_and_failed_tasks_together_leave_only_task_failures(
-    tmp_path: Path, start_simulator: StartSimulator
+    run_rows: RunRows,
 ) -> None:
     sim = {"error_rate": 0.2, "rate_limit": 20, "fail_rate": 0.1, "seed": 12}
     run = await run_against(
-        tmp_path,
-        start_simulator,
+        run_rows,
         rows=24,
         sim=sim,
         settings={"poll_interval_s": 0.05},
@@ -260,11 +212,10 @@ async def test_errors_rate_limits_and_failed_tasks_together_leave_only_task_fail
 
 
 async def test_submitting_stops_after_max_unknown_and_the_rest_stay_pending(
-    tmp_path: Path, start_simulator: StartSimulator
+    run_rows: RunRows,
 ) -> None:
     run = await run_against(
-        tmp_path,
-        start_simulator,
+        run_rows,
         rows=20,
         sim={"drop_rate": 1.0},
         settings={"max_unknown": 3, "concurrency": 1},
@@ -277,11 +228,10 @@ async def test_submitting_stops_after_max_unknown_and_the_rest_stay_pending(
 
 
 async def test_a_task_past_its_deadline_fails_as_timeout_and_keeps_its_task_id(
-    tmp_path: Path, start_simulator: StartSimulator
+    run_rows: RunRows,
 ) -> None:
     run = await run_against(
-        tmp_path,
-        start_simulator,
+        run_rows,
         rows=4,
         sim={"latency_s": (30.0, 30.0)},
         settings={"task_timeout": 0.05},
@@ -300,11 +250,9 @@ async def test_a_task_past_its_deadline_fails_as_timeout_and_keeps_its_task_id(
 
 
 async def test_an_exhausted_balance_stops_the_run_with_exit_3_and_pending_rows(
-    tmp_path: Path, start_simulator: StartSimulator
+    run_rows: RunRows,
 ) -> None:
-    run = await run_against(
-        tmp_path, start_simulator, rows=8, sim={"balance": 3}, settings={"concurrency": 1}
-    )
+    run = await run_against(run_rows, rows=8, sim={"balance": 3}, settings={"concurrency": 1})
     assert run_exit_code(run.outcome) == 3
     assert isinstance(run.outcome.fatal, FatalApiError)
     assert run.outcome.fatal.category is ErrorCategory.PAYMENT

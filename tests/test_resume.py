@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import ThreadedSimulator, read_report, write_csv, write_image
+from support import ThreadedSimulator, read_report, run_cli, write_csv, write_image
 
 from batchedit.cli import main
 from batchedit.cli.launching import launch
@@ -33,7 +33,6 @@ from batchedit.state.journal import Finished, Journal, Submitting, read_entries
 from batchedit.state.lock import run_lock
 from batchedit.state.rundir import RunPaths
 
-FAST = ["--poll-interval", "0.01", "--no-progress"]
 Simulators = Callable[..., ThreadedSimulator]
 
 
@@ -58,20 +57,16 @@ def delta(after: dict[str, Any], before: dict[str, Any]) -> dict[str, int]:
     return {key: after[key] - before[key] for key in keys}
 
 
-def run(manifest: Path, run_dir: Path, *extra: str) -> int:
-    return main(["run", str(manifest), "--out", str(run_dir), *FAST, *extra])
-
-
 def test_a_second_run_of_a_finished_manifest_makes_no_request_at_all(
     tmp_path: Path, threaded_simulator: Simulators
 ) -> None:
     simulator = threaded_simulator()
     manifest, run_dir = catalog(tmp_path), tmp_path / "run"
-    assert run(manifest, run_dir) == 0
+    assert run_cli(manifest, run_dir) == 0
     first = read_report(run_dir)
     before = simulator.stats()
 
-    assert run(manifest, run_dir) == 0
+    assert run_cli(manifest, run_dir) == 0
 
     assert delta(simulator.stats(), before) == dict.fromkeys(delta(before, before), 0)
     assert read_report(run_dir) == first, "the report is the same, attempts still 1"
@@ -84,13 +79,13 @@ def test_one_changed_prompt_makes_exactly_one_submit_and_replaces_its_output(
 ) -> None:
     simulator = threaded_simulator()
     manifest, run_dir = catalog(tmp_path), tmp_path / "run"
-    assert run(manifest, run_dir) == 0
+    assert run_cli(manifest, run_dir) == 0
     old = {line["id"]: line for line in read_report(run_dir)}
     text = manifest.read_text(encoding="utf-8").replace("on black", "on grey")
     manifest.write_text(text, encoding="utf-8")
     before = simulator.stats()
 
-    assert run(manifest, run_dir) == 0
+    assert run_cli(manifest, run_dir) == 0
 
     assert delta(simulator.stats(), before)["submits"] == 1
     new = {line["id"]: line for line in read_report(run_dir)}
@@ -106,11 +101,11 @@ def test_changed_local_image_content_is_a_changed_request(
 ) -> None:
     simulator = threaded_simulator()
     manifest, run_dir = catalog(tmp_path), tmp_path / "run"
-    assert run(manifest, run_dir) == 0
+    assert run_cli(manifest, run_dir) == 0
     before = simulator.stats()
     write_image(tmp_path / "photos" / "mug.png", colour="green")  # same name, new content
 
-    assert run(manifest, run_dir) == 0
+    assert run_cli(manifest, run_dir) == 0
 
     assert delta(simulator.stats(), before)["submits"] == 3, "the three rows using mug.png"
 
@@ -120,14 +115,14 @@ def test_deleted_or_altered_outputs_are_downloaded_again_without_paying(
 ) -> None:
     simulator = threaded_simulator()
     manifest, run_dir = catalog(tmp_path), tmp_path / "run"
-    assert run(manifest, run_dir) == 0
+    assert run_cli(manifest, run_dir) == 0
     first = {line["id"]: line for line in read_report(run_dir)}
     (run_dir / first["sku-0"]["outputs"][0]["path"]).unlink()
     altered = run_dir / first["sku-1"]["outputs"][0]["path"]
     altered.write_bytes(bytes(len(altered.read_bytes())))  # same size, other bytes
     before = simulator.stats()
 
-    assert run(manifest, run_dir) == 0
+    assert run_cli(manifest, run_dir) == 0
 
     assert delta(simulator.stats(), before) == {
         "submits": 0,
@@ -149,11 +144,11 @@ def test_a_lost_output_whose_result_expired_is_submitted_again(
 ) -> None:
     simulator = threaded_simulator(expire_after_s=30.0)  # inside the expiry margin
     manifest, run_dir = catalog(tmp_path, rows=2), tmp_path / "run"
-    assert run(manifest, run_dir) == 0
+    assert run_cli(manifest, run_dir) == 0
     (run_dir / read_report(run_dir)[0]["outputs"][0]["path"]).unlink()
     before = simulator.stats()
 
-    assert run(manifest, run_dir) == 0
+    assert run_cli(manifest, run_dir) == 0
 
     assert delta(simulator.stats(), before)["submits"] == 1
     assert read_report(run_dir)[0]["attempts"] == 2
@@ -184,11 +179,11 @@ def test_unknown_rows_are_left_alone_until_retried_with_status_unknown(
 ) -> None:
     simulator = threaded_simulator()
     manifest, run_dir = catalog(tmp_path, rows=3), tmp_path / "run"
-    assert run(manifest, run_dir) == 0
+    assert run_cli(manifest, run_dir) == 0
     forget_answer(run_dir, "sku-1")
     before = simulator.stats()
 
-    assert run(manifest, run_dir) == 1
+    assert run_cli(manifest, run_dir) == 1
     report = {line["id"]: line for line in read_report(run_dir)}
     assert report["sku-1"]["status"] == "unknown"
     assert report["sku-1"]["error"]["category"] == "unknown_outcome"
@@ -209,11 +204,11 @@ def test_retry_reruns_exactly_the_failed_rows(
 ) -> None:
     simulator = threaded_simulator(fail_rate=0.5, seed=11)
     manifest, run_dir = catalog(tmp_path, rows=12), tmp_path / "run"
-    assert run(manifest, run_dir) == 1
+    assert run_cli(manifest, run_dir) == 1
     first = {line["id"]: line for line in read_report(run_dir)}
     failed = {i for i, line in first.items() if line["status"] == "failed"}
     assert 0 < len(failed) < 12
-    assert run(manifest, run_dir) == 1, "a plain re-run does not pay for failures again"
+    assert run_cli(manifest, run_dir) == 1, "a plain re-run does not pay for failures again"
     before = simulator.stats()
 
     main(["retry", str(run_dir), "--no-progress"])
@@ -232,7 +227,7 @@ def test_status_counts_by_status_and_category_offline(
 ) -> None:
     threaded_simulator(fail_rate=0.5, seed=11)
     manifest, run_dir = catalog(tmp_path, rows=12), tmp_path / "run"
-    run(manifest, run_dir)
+    run_cli(manifest, run_dir)
     statuses = [line["status"] for line in read_report(run_dir)]
     capsys.readouterr()
 
@@ -255,7 +250,7 @@ def test_a_second_run_at_once_is_refused_naming_the_holder(
     simulator = threaded_simulator()
     manifest, run_dir = catalog(tmp_path, rows=2), tmp_path / "run"
     with run_lock(RunPaths(run_dir)):
-        assert run(manifest, run_dir) == 2
+        assert run_cli(manifest, run_dir) == 2
     assert "in use by another batchedit run (pid " in capsys.readouterr().err
     assert simulator.stats()["submit_requests"] == 0
 
@@ -267,7 +262,7 @@ def test_a_lock_left_by_a_killed_run_does_not_block(
     manifest, run_dir = catalog(tmp_path, rows=2), tmp_path / "run"
     RunPaths(run_dir).state_dir.mkdir(parents=True)
     RunPaths(run_dir).lock.write_text("999999999\n")  # a pid, but no flock held
-    assert run(manifest, run_dir) == 0
+    assert run_cli(manifest, run_dir) == 0
 
 
 def test_the_cost_guard_sends_nothing_above_max_tasks_and_counts_only_what_is_paid(
@@ -276,15 +271,15 @@ def test_the_cost_guard_sends_nothing_above_max_tasks_and_counts_only_what_is_pa
     simulator = threaded_simulator()
     manifest, run_dir = catalog(tmp_path, rows=6), tmp_path / "run"
 
-    assert run(manifest, run_dir, "--max-tasks", "5") == 2
+    assert run_cli(manifest, run_dir, "--max-tasks", "5") == 2
 
     assert simulator.stats()["submit_requests"] == 0 and simulator.stats()["uploads"] == 0
     assert "would make 6 paid submissions, more than max_tasks 5" in capsys.readouterr().err
     assert not run_dir.exists(), "a refused first run leaves nothing behind"
-    assert run(manifest, run_dir, "--max-tasks", "6") == 0
+    assert run_cli(manifest, run_dir, "--max-tasks", "6") == 0
     text = manifest.read_text(encoding="utf-8").replace("on black", "on grey")
     manifest.write_text(text, encoding="utf-8")
-    assert run(manifest, run_dir, "--max-tasks", "1") == 0, "only the changed row is paid"
+    assert run_cli(manifest, run_dir, "--max-tasks", "1") == 0, "only the changed row is paid"
 
 
 def survey_of(paid: int) -> Survey:
@@ -338,12 +333,12 @@ def test_a_new_output_name_or_format_remakes_the_files_without_paying(
 ) -> None:
     simulator = threaded_simulator()
     manifest, run_dir = catalog(tmp_path, rows=3), tmp_path / "run"
-    assert run(manifest, run_dir) == 0
+    assert run_cli(manifest, run_dir) == 0
     old_paths = {line["outputs"][0]["path"] for line in read_report(run_dir)}
     before = simulator.stats()
 
     renamed = ["--output-name", "{title}/{id}", "--output-format", "webp"]
-    assert run(manifest, run_dir, *renamed) == 0
+    assert run_cli(manifest, run_dir, *renamed) == 0
 
     assert delta(simulator.stats(), before) == {
         "submits": 0,
@@ -362,7 +357,7 @@ def test_a_new_output_name_or_format_remakes_the_files_without_paying(
         assert (run_dir / output["path"]).is_file() and output["format"] == "webp"
     assert not [path for path in old_paths if (run_dir / path).exists()], "old files removed"
     before = simulator.stats()
-    assert run(manifest, run_dir, *renamed) == 0
+    assert run_cli(manifest, run_dir, *renamed) == 0
     assert delta(simulator.stats(), before)["downloads"] == 0, "settled under the new names"
 
 
@@ -415,13 +410,13 @@ def test_a_manifest_re_saved_in_decomposed_unicode_pays_nothing_again(
     ]
     manifest = write_csv(tmp_path / "catalog.csv", records)
     run_dir = tmp_path / "run"
-    assert run(manifest, run_dir) == 0
+    assert run_cli(manifest, run_dir) == 0
     before = simulator.stats()
     text = manifest.read_text(encoding="utf-8")
     manifest.write_text(unicodedata.normalize("NFD", text), encoding="utf-8")
     assert unicodedata.normalize("NFD", text) != text
 
-    assert run(manifest, run_dir) == 0
+    assert run_cli(manifest, run_dir) == 0
 
     assert delta(simulator.stats(), before)["submit_requests"] == 0, "nothing paid again"
     report = read_report(run_dir)

@@ -1,6 +1,10 @@
 """Fixtures: the simulator on a loopback port, in the test's own loop or in a
-thread for tests that drive the synchronous CLI. Fast defaults throughout:
-millisecond latencies, so no test waits on real seconds of polling.
+thread for tests that drive the synchronous CLI, and a whole run against one.
+Fast defaults throughout: millisecond latencies, so no test waits on real
+seconds of polling, and pre-rendered results (one honest image per output
+shape, `prerendered=True`), so no test pays for the simulator drawing a
+picture per task; a test about what the service drew asks for
+`prerendered=False`.
 
 An autouse check holds the suite to that: a `time.sleep` or `asyncio.sleep`
 in the test process that spends more than 50 ms of real time, or a thread or
@@ -70,6 +74,7 @@ async def start_simulator() -> AsyncIterator[StartSimulator]:
         ) -> RunningSimulator:
             options.setdefault("latency_s", FAST_LATENCY_S)
             options.setdefault("seed", 7)
+            options.setdefault("prerendered", True)
             simulator = running_simulator(SimOptions(**options), clock=clock)
             return await stack.enter_async_context(simulator)
 
@@ -126,6 +131,7 @@ def threaded_simulator(
     def start(*, clock: Callable[[], float] = time.monotonic, **options: Any) -> ThreadedSimulator:
         options.setdefault("latency_s", FAST_LATENCY_S)
         options.setdefault("seed", 7)
+        options.setdefault("prerendered", True)
         simulator = ThreadedSimulator(SimOptions(**options), clock).start()
         started.append(simulator)
         monkeypatch.setenv("MODELLIX_BASE_URL", simulator.base_url)

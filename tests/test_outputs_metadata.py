@@ -93,7 +93,7 @@ def test_converted_outputs_keep_icc_exif_xmp_and_carry_the_label(
     served: str,
     stored: str,
 ) -> None:
-    threaded_simulator()
+    threaded_simulator(prerendered=False)  # the metadata names each task
     run_dir = tmp_path / "run"
     manifest = catalog(tmp_path, resolution=resolution)
     assert run_cli(manifest, run_dir, "--output-format", fmt, "--keep-original") == 0

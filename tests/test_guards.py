@@ -203,10 +203,11 @@ async def test_the_budget_shuts_the_gate_and_the_brake_counts_only_task_failures
 
 
 async def stop_with_a_submit_on_the_wire(
-    tmp_path: Path, start_simulator: StartSimulator, *, grace_s: float
+    tmp_path: Path, start_simulator: StartSimulator, *, grace_s: float, held_s: float
 ) -> PipelineRun:
-    """A signal while the first submits wait for their (held back) answers."""
-    simulator = await start_simulator(slow_rate=1.0, slow_s=0.04)
+    """A signal while the first submits wait for their answers, each held back
+    `held_s` at the simulator."""
+    simulator = await start_simulator(slow_rate=1.0, slow_s=held_s)
     job = apply_overrides(
         load_job(two_image_manifest(tmp_path, 6)), concurrency=2, poll_interval_s=0.005
     )
@@ -243,7 +244,7 @@ async def stop_with_a_submit_on_the_wire(
 async def test_a_stop_gives_the_submits_on_the_wire_their_grace_period(
     tmp_path: Path, start_simulator: StartSimulator
 ) -> None:
-    run = await stop_with_a_submit_on_the_wire(tmp_path, start_simulator, grace_s=2.0)
+    run = await stop_with_a_submit_on_the_wire(tmp_path, start_simulator, grace_s=2.0, held_s=0.04)
     assert run.count("unknown") == 0, "answered within the grace period: known"
     with_task = sum(line["task_id"] is not None for line in run.report)
     assert with_task == run.stats["submits"] >= 2
@@ -256,7 +257,9 @@ async def test_a_stop_gives_the_submits_on_the_wire_their_grace_period(
 async def test_without_a_grace_period_the_submits_on_the_wire_are_unknown(
     tmp_path: Path, start_simulator: StartSimulator
 ) -> None:
-    run = await stop_with_a_submit_on_the_wire(tmp_path, start_simulator, grace_s=0.0)
+    # Held for a second: longer than a loaded machine takes from the second
+    # submit's arrival to the stop (40 ms was not), so they are on the wire then.
+    run = await stop_with_a_submit_on_the_wire(tmp_path, start_simulator, grace_s=0.0, held_s=1.0)
     assert run.count("unknown") >= 1
 
 

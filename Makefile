@@ -21,8 +21,9 @@ demo: $(STAMP)
 	@echo "  .venv/bin/batchedit status runs/catalog"
 	@echo "or first run:  source .venv/bin/activate   (then: batchedit report runs/catalog)"
 
+# One pytest worker per core: the suite is CPU-bound and its tests are independent.
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 lint: $(STAMP)
 	$(BIN)/ruff check batchedit tests bench

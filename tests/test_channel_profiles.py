@@ -67,7 +67,7 @@ def _darkest(channel: Image.Image) -> int:
 def test_amazon_profile_stores_a_large_jpeg_and_flags_a_coloured_background(
     tmp_path: Path, threaded_simulator: Simulators
 ) -> None:
-    simulator = threaded_simulator()
+    simulator = threaded_simulator(prerendered=False)  # each result drawn from its own input
     _catalog(tmp_path)
     job = tmp_path / "job.yaml"
     job.write_text("manifest: m.csv\noutput:\n  profile: amazon\n")

@@ -33,7 +33,7 @@ CHOSEN = """() => Array.from(document.querySelectorAll(
 @pytest.fixture
 def run(tmp_path: Path, threaded_simulator: Callable[..., ThreadedSimulator]) -> Path:
     """Row `duo` with two candidates (qwen, n=2), row `solo` with one."""
-    threaded_simulator()
+    threaded_simulator(prerendered=False)  # two candidates that differ
     write_image(tmp_path / "a.png")
     manifest = write_csv(
         tmp_path / "m.csv",

@@ -57,6 +57,7 @@ def start_first_run(manifest: Path, run_dir: Path) -> subprocess.Popen[bytes]:
 
 @pytest.mark.real_time("waits for a batchedit subprocess to submit its rows")
 @pytest.mark.parametrize("removed", ["lock file", "state folder"])
+@pytest.mark.real_time("waits (5 ms steps) for a batchedit subprocess to submit every row")
 def test_a_second_run_is_refused_after_the_lock_file_or_state_folder_was_deleted(
     tmp_path: Path,
     threaded_simulator: Simulators,

@@ -39,7 +39,7 @@ from batchedit.report.decisions import (
 from batchedit.report.report_file import read_report
 from batchedit.report.review_page import PageHeader, RowView, Tile, web_link, write_page
 from batchedit.report.summary import LastRun, format_seconds, read_last_run
-from batchedit.report.thumbnails import Picture, Thumb, make_thumbnails, picture_for
+from batchedit.report.thumbnails import Picture, Shown, Thumb, Unshown, make_thumbnails, picture_for
 from batchedit.state.rundir import RunPaths
 
 PAGE_MODE = 0o644
@@ -124,11 +124,12 @@ def write_review(run: RunReport, page: Path) -> PageWritten:
     """Make the thumbnails (in threads), then write the page whole or not at all."""
     page = Path(os.path.abspath(page))
     folder = page.with_name(f"{page.stem}_files")
-    thumbs = make_thumbnails(all_pictures(run), folder)
+    thumbs = make_thumbnails(all_pictures(run), folder, progress=True)
     with atomic_writer(page, "w") as out:
         write_run_page(out, run, thumbs, _Links(page.parent, folder), live=False)
     page.chmod(PAGE_MODE)  # a page to share, not a private temporary file
-    return PageWritten(page, len(run.records), len(thumbs))
+    made = sum(1 for shown in thumbs.values() if isinstance(shown, Thumb))
+    return PageWritten(page, len(run.records), made)
 
 
 def all_pictures(run: RunReport) -> Iterator[Picture]:
@@ -140,7 +141,7 @@ def all_pictures(run: RunReport) -> Iterator[Picture]:
 
 
 def write_run_page(
-    out: IO[str], run: RunReport, thumbs: Mapping[str, Thumb], links: Links, *, live: bool
+    out: IO[str], run: RunReport, thumbs: Mapping[str, Shown], links: Links, *, live: bool
 ) -> None:
     """The page, static (`live` False: decisions shown, not made) or served."""
     base, started = run.manifest_dir, run.last_run_started
@@ -190,7 +191,7 @@ def _row_view(
     record: ReportRecord,
     run: RunReport,
     base: Path | None,
-    thumbs: Mapping[str, Thumb],
+    thumbs: Mapping[str, Shown],
     links: Links,
     started: str | None,
 ) -> RowView:
@@ -201,15 +202,17 @@ def _row_view(
     outputs = []
     for n, output in enumerate(record.outputs, start=1):
         picture = _output_picture(run.paths, output.path)
-        thumb = thumbs.get(picture.key)
+        shown = thumbs.get(picture.key)
         caption = "result" if len(record.outputs) == 1 else f"result {n}"
         detail = " · ".join(
             (f"{output.width}×{output.height} {output.format}", *provenance(output))
         )
-        if thumb is None:
+        if isinstance(shown, Thumb):
+            outputs.append(_thumb_tile(caption, picture, shown, links, detail))
+        elif shown is None or shown.missing:
             outputs.append(Tile(caption, note=f"missing: {output.path}", detail=detail))
         else:
-            outputs.append(_thumb_tile(caption, picture, thumb, links, detail))
+            outputs.append(Tile(caption, note=shown.reason, detail=detail))
     decision = run.decisions.get(record.id)
     state = review_state(record, decision)
     note = decision.note if decision is not None else ""
@@ -243,7 +246,7 @@ def provenance(output: OutputFile) -> tuple[str, ...]:
 
 
 def _input_tile(
-    given: str, picture: Picture | None, thumbs: Mapping[str, Thumb], links: Links
+    given: str, picture: Picture | None, thumbs: Mapping[str, Shown], links: Links
 ) -> Tile:
     if picture is None:
         if "://" not in given:
@@ -254,11 +257,11 @@ def _input_tile(
         # need not learn who reviews): a link out, opened only when clicked.
         parts = urlsplit(given)
         return Tile(f"{parts.hostname}{parts.path}", href=given, note="remote image")
-    thumb = thumbs.get(picture.key)
+    shown = thumbs.get(picture.key)
     caption = "data: image" if picture.path is None else Path(given).name
-    if thumb is None:
-        return Tile(caption, note="not found or not an image")
-    return _thumb_tile(caption, picture, thumb, links, "")
+    if isinstance(shown, Thumb):
+        return _thumb_tile(caption, picture, shown, links, "")
+    return Tile(caption, note=shown.reason if isinstance(shown, Unshown) else "not found")
 
 
 def _thumb_tile(caption: str, picture: Picture, thumb: Thumb, links: Links, detail: str) -> Tile:

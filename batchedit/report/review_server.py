@@ -27,7 +27,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,7 +50,7 @@ from batchedit.report.decisions import (
 )
 from batchedit.report.review import RunReport, all_pictures, load_run, write_run_page
 from batchedit.report.review_auth import Owner, new_token, owner_only
-from batchedit.report.thumbnails import Picture, Thumb, make_preview, make_thumbnails
+from batchedit.report.thumbnails import Picture, Shown, Thumb, make_preview, make_thumbnails
 from batchedit.state.rundir import RunPaths
 
 PREVIEW_SIDE_PX = 1600
@@ -78,7 +78,7 @@ class ServedLinks:
         if resolved.is_relative_to(outputs):
             return "outputs/" + quote(resolved.relative_to(outputs).as_posix())
         token = hashlib.sha256(str(resolved).encode("utf-8", "surrogatepass")).hexdigest()[:24]
-        self.previews[token] = Picture(key=str(resolved), path=resolved)
+        self.previews[token] = Picture(key=str(resolved), path=resolved, is_input=True)
         return f"preview/{token}"
 
     def thumb(self, thumb: Thumb) -> str:
@@ -95,14 +95,24 @@ class ReviewSite:
         self.links = ServedLinks(self.root)
         self._appending = asyncio.Lock()
         self._records: tuple[tuple[int, int], dict[str, ReportRecord]] | None = None
+        self._thumbs: dict[str, Shown] = {}  # by thumbnail name: each made or read once
 
     def load(self) -> RunReport:
         return load_run(self.root)
 
+    def thumbnails(self, run: RunReport, *, progress: bool = False) -> Mapping[str, Shown]:
+        """Every picture's thumbnail, made (in threads, under the pixel budget) only
+        where this server has not made or read it before."""
+        pictures = all_pictures(run)
+        return make_thumbnails(
+            pictures, self.folder / "thumbs", known=self._thumbs, progress=progress
+        )
+
     def page(self) -> str:
-        """The page as the run directory is now (a retry may have run since)."""
+        """The page as the run directory is now (a retry may have run since):
+        only thumbnails of what changed are made at request time."""
         run = self.load()
-        thumbs = make_thumbnails(all_pictures(run), self.folder / "thumbs")
+        thumbs = self.thumbnails(run)
         out = io.StringIO()
         write_run_page(out, run, thumbs, self.links, live=True)
         return out.getvalue()
@@ -326,7 +336,7 @@ async def running_review(
     holder of `token` (None: a new random one)."""
     async with AsyncExitStack() as stack:
         probe = ReviewSite(run_dir)
-        await asyncio.to_thread(probe.load)  # a bad run directory fails now, not on the first page
+        run = await asyncio.to_thread(probe.load)  # a bad run directory fails now, not later
         refused = await asyncio.to_thread(unwritable, probe.paths.decisions)
         folder = None
         if not await asyncio.to_thread(_writable_folder, probe.folder):
@@ -335,6 +345,9 @@ async def running_review(
                 stack.enter_context(tempfile.TemporaryDirectory(prefix="batchedit-review-"))
             )
         site = ReviewSite(run_dir, folder)
+        # Every thumbnail before the URL is printed (a bar on stderr in a terminal),
+        # so the first page is written from what is made, not while it is made.
+        await asyncio.to_thread(site.thumbnails, run, progress=True)
         owner = Owner(token or new_token())
         runner = web.AppRunner(create_app(site, owner), access_log=None)
         await runner.setup()

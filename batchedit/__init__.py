@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from batchedit.errors import BatcheditError, SourceError, UsageError
     from batchedit.library import Simulator, arun, load_report, plan, run, validate
-    from batchedit.pipeline.config import RunRefused
-    from batchedit.pipeline.run_plan import RunPlan
+    from batchedit.pipeline.plan.run_plan import RunPlan
+    from batchedit.pipeline.stop import RunRefused
     from batchedit.records import Problem, ReportRecord, Status
     from batchedit.report.summary import RunSummary
 
@@ -55,8 +55,8 @@ _HOMES = {
     "plan": "batchedit.library",
     "run": "batchedit.library",
     "validate": "batchedit.library",
-    "RunRefused": "batchedit.pipeline.config",
-    "RunPlan": "batchedit.pipeline.run_plan",
+    "RunRefused": "batchedit.pipeline.stop",
+    "RunPlan": "batchedit.pipeline.plan.run_plan",
     "RunSummary": "batchedit.report.summary",
     "Problem": "batchedit.records",
     "ReportRecord": "batchedit.records",

@@ -57,8 +57,8 @@ class ErrorCategory(StrEnum):
 
 
 class Check(StrEnum):
-    """A check a stored result failed (pipeline/checks.py, and a channel
-    profile's rules, pipeline/profiles.py, as `profile:<rule>`); the output is kept."""
+    """A check a stored result failed (pipeline/write/checks.py, and a channel
+    profile's rules, pipeline/write/profiles.py, as `profile:<rule>`); the output is kept."""
 
     SIZE_MISMATCH = "size_mismatch"
     RATIO_MISMATCH = "ratio_mismatch"

@@ -26,7 +26,7 @@ from batchedit.fsutil import safe_name
 from batchedit.jsonlines import dumps_line
 from batchedit.manifest.job import iter_rows, load_job
 from batchedit.manifest.naming import output_layout
-from batchedit.pipeline.local_images import predecode_local_images
+from batchedit.pipeline.plan.local_images import predecode_local_images
 from batchedit.records import OutputFile, Row, Status
 from batchedit.state.entries import Finished, Submitted, Submitting
 from batchedit.state.fingerprint import FileDigests, request_fingerprint

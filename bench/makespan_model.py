@@ -30,7 +30,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from batchedit.pipeline.scheduler import LatencyAwarePolicy
+from batchedit.pipeline.poll.scheduler import LatencyAwarePolicy
 
 SUBMIT_RTT_S = 0.02
 POLL_RTT_S = 0.01

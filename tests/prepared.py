@@ -12,9 +12,9 @@ from pathlib import Path
 from batchedit.api.download import Fetched
 from batchedit.manifest.naming import OutputSpec
 from batchedit.pictures import MAX_RESULT_PIXELS, PixelBudget
-from batchedit.pipeline.checks import ExpectedShape
-from batchedit.pipeline.metadata import Provenance
-from batchedit.pipeline.prepare import Prepared, decode_weight, inspect_result, prepare_file
+from batchedit.pipeline.write.checks import ExpectedShape
+from batchedit.pipeline.write.metadata import Provenance
+from batchedit.pipeline.write.prepare import Prepared, decode_weight, inspect_result, prepare_file
 
 PROVENANCE = Provenance("google/nano-banana-pro-edit", "task-1", "run-1")
 _NAMES = itertools.count()

@@ -26,8 +26,8 @@ from PIL import Image
 from batchedit.api.client import RetryPolicy
 from batchedit.catalogue import output_pixel_size, packaged_catalogue
 from batchedit.cli import main
-from batchedit.pipeline.breaker import BreakerSettings
 from batchedit.pipeline.runner import RunOutcome
+from batchedit.pipeline.submit.breaker import BreakerSettings
 from batchedit.simulator import RunningSimulator, SimOptions, running_simulator
 from batchedit.state.rundir import RunPaths
 

@@ -19,7 +19,7 @@ from support import ThreadedSimulator, output_size, read_report, write_csv, writ
 from batchedit.cli import main
 from batchedit.manifest.channels import AMAZON, MERCHANT, PROFILES, SHOPIFY
 from batchedit.manifest.naming import parse_output
-from batchedit.pipeline.profiles import profile_checks, shape_for_profile
+from batchedit.pipeline.write.profiles import profile_checks, shape_for_profile
 from batchedit.records import Check
 
 Simulators = Callable[..., ThreadedSimulator]

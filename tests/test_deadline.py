@@ -22,9 +22,9 @@ from batchedit.api.endpoint import Endpoint
 from batchedit.cli.exits import run_exit_code
 from batchedit.manifest.guards import UnknownBudget
 from batchedit.manifest.job import apply_overrides, load_job
-from batchedit.pipeline.gate import GateSettings, SubmitGate
 from batchedit.pipeline.runner import RunConfig, RunOutcome, run_pipeline
 from batchedit.pipeline.stop import StopReason
+from batchedit.pipeline.submit.gate import GateSettings, SubmitGate
 from batchedit.simulator import RunningSimulator
 from batchedit.state.run_history import read_history
 from batchedit.state.rundir import RunPaths

@@ -34,10 +34,10 @@ from batchedit.manifest.guards import (
     parse_unknown_budget,
 )
 from batchedit.manifest.job import apply_overrides, load_job
-from batchedit.pipeline.breaker import BreakerSettings
-from batchedit.pipeline.gate import GateSettings, SubmitGate
 from batchedit.pipeline.runner import RunConfig, run_pipeline
 from batchedit.pipeline.stop import StopReason
+from batchedit.pipeline.submit.breaker import BreakerSettings
+from batchedit.pipeline.submit.gate import GateSettings, SubmitGate
 from batchedit.state.rundir import RunPaths
 
 

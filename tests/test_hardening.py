@@ -32,7 +32,7 @@ from batchedit.api.guarded_resolver import GuardedResolver
 from batchedit.cli import main
 from batchedit.errors import AnswerRefused, DownloadError
 from batchedit.pipeline.context import Workers
-from batchedit.pipeline.outputs import OutputStore
+from batchedit.pipeline.write.outputs import OutputStore
 from batchedit.records import EditRequest, Row
 from batchedit.redact import REDACTED, add_secret, redact, scrub, strip_controls
 from batchedit.simulator import STORE_DIR

@@ -16,8 +16,8 @@ from batchedit.cli import main
 from batchedit.cli.exits import run_exit_code
 from batchedit.errors import SourceError
 from batchedit.manifest.job import apply_overrides, load_job
-from batchedit.pipeline.outputs import OutputStore
 from batchedit.pipeline.runner import RunConfig, run_pipeline
+from batchedit.pipeline.write.outputs import OutputStore
 from batchedit.simulator import RunningSimulator
 from batchedit.state.run_history import RunEntry, append_run, read_history
 from batchedit.state.rundir import RunPaths

@@ -23,7 +23,7 @@ import batchedit.state.journal as journal_module
 from batchedit.errors import ApiError, FatalApiError, JournalWriteFailed
 from batchedit.manifest.job import load_job
 from batchedit.origins import origin_of
-from batchedit.pipeline.planning import survey
+from batchedit.pipeline.plan.planning import survey
 from batchedit.records import Status
 from batchedit.state.fingerprint import FileDigests
 from batchedit.state.journal import (

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from batchedit.fsutil import MAX_NAME_CHARS, safe_name
 from batchedit.origins import SIMULATE
-from batchedit.pipeline.finishing import outcome_entry
+from batchedit.pipeline.write.finishing import outcome_entry
 from batchedit.records import (
     EditRequest,
     ErrorCategory,

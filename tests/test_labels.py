@@ -21,8 +21,8 @@ from batchedit.containers import C2PA_UUID, is_c2pa_jumbf
 from batchedit.errors import SourceError
 from batchedit.manifest.job import load_job
 from batchedit.manifest.naming import OutputSpec, parse_output
-from batchedit.pipeline.c2pa_boxes import has_c2pa
-from batchedit.pipeline.metadata import LABELS, Provenance, label_xmp, source_type
+from batchedit.pipeline.write.c2pa_boxes import has_c2pa
+from batchedit.pipeline.write.metadata import LABELS, Provenance, label_xmp, source_type
 from batchedit.simulator.provenance import ServiceMetadata, encode_result, manifest_store
 
 TYPES = "http://cv.iptc.org/newscodes/digitalsourcetype/"

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from support import VirtualClock
 
 from batchedit.api.inflight import InFlightSlots, Slot
-from batchedit.pipeline.poll_plan import PlanBudget, PollShape, plan_polls
-from batchedit.pipeline.scheduler import (
+from batchedit.pipeline.poll.poll_plan import PlanBudget, PollShape, plan_polls
+from batchedit.pipeline.poll.scheduler import (
     InFlightTask,
     LatencyAwarePolicy,
     Policy,

@@ -22,7 +22,7 @@ from support import TEST_KEY, StartSimulator, ThreadedSimulator, read_report, wr
 import batchedit
 from batchedit.cli import main
 from batchedit.origins import Origin, origin_of
-from batchedit.pipeline.lost_state import StateLost, lost_state
+from batchedit.pipeline.plan.lost_state import StateLost, lost_state
 from batchedit.records import Status
 from batchedit.state.journal import read_entries
 from batchedit.state.rundir import RunPaths

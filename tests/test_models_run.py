@@ -22,7 +22,7 @@ from batchedit.cli import main
 from batchedit.manifest.job import iter_rows, load_job
 from batchedit.origins import SIMULATE
 from batchedit.pipeline.launch import confirm_question
-from batchedit.pipeline.planning import survey
+from batchedit.pipeline.plan.planning import survey
 from batchedit.records import InvalidRow, Row
 from batchedit.state.fingerprint import FileDigests
 from batchedit.state.rundir import RunPaths

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from support import FAST_CLI, ThreadedSimulator, read_report, run_cli, write_csv, write_image
 
-import batchedit.pipeline.local_images as local_images
-import batchedit.pipeline.planning as planning
-import batchedit.pipeline.producer as producer
+import batchedit.pipeline.plan.local_images as local_images
+import batchedit.pipeline.plan.planning as planning
+import batchedit.pipeline.produce.producer as producer
 import batchedit.state.history as history
 from batchedit.cli import main
 from batchedit.manifest.job import iter_rows, load_job

@@ -17,7 +17,7 @@ from support import ThreadedSimulator, output_size, read_report, write_csv, writ
 
 from batchedit.catalogue import ratio_size
 from batchedit.cli import main
-from batchedit.pipeline.checks import (
+from batchedit.pipeline.write.checks import (
     ExpectedShape,
     check_image,
     expected_shape,

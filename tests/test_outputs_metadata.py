@@ -30,7 +30,7 @@ from PIL import Image
 from support import FAST_CLI, ThreadedSimulator, read_report, run_cli, write_csv, write_image
 
 from batchedit.cli import main
-from batchedit.pipeline.c2pa_boxes import has_c2pa
+from batchedit.pipeline.write.c2pa_boxes import has_c2pa
 
 Simulators = Callable[..., ThreadedSimulator]
 MODEL = "google/nano-banana-pro-edit"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from batchedit.pipeline.metadata import restamp_xmp
-from batchedit.pipeline.payload import same_pixels
+from batchedit.pipeline.write.metadata import restamp_xmp
+from batchedit.pipeline.write.payload import same_pixels
 
 XMP = (
     b'<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?>'

@@ -18,12 +18,12 @@ from test_latency_polling import _task
 
 from batchedit.api.inflight import InFlightSlots
 from batchedit.cli import main
-from batchedit.pipeline.latency import DurationModel
-from batchedit.pipeline.latency_store import save_samples
-from batchedit.pipeline.poll_plan import PlanBudget, PollShape, _Grid, plan_polls
-from batchedit.pipeline.resume import Action, RowPlan
-from batchedit.pipeline.row_queue import RowQueue
-from batchedit.pipeline.scheduler import PROBE_EVERY, LatencyAwarePolicy
+from batchedit.pipeline.plan.resume import Action, RowPlan
+from batchedit.pipeline.poll.latency import DurationModel
+from batchedit.pipeline.poll.latency_store import save_samples
+from batchedit.pipeline.poll.poll_plan import PlanBudget, PollShape, _Grid, plan_polls
+from batchedit.pipeline.poll.scheduler import PROBE_EVERY, LatencyAwarePolicy
+from batchedit.pipeline.produce.row_queue import RowQueue
 from batchedit.records import EditRequest, ImageRef, Row
 
 PRO = "google/nano-banana-pro-edit"

@@ -8,6 +8,7 @@ import io
 from typing import Any
 
 import aiohttp
+import pytest
 from PIL import Image, ImageStat
 from support import output_size
 
@@ -91,6 +92,9 @@ async def test_an_expired_prerendered_result_leaves_the_shared_image_for_other_t
             assert download.status == 200
 
 
+@pytest.mark.real_time(
+    "waits for the shape's file drawn in the background: CPU, slower on a loaded machine"
+)
 async def test_realistic_results_are_photo_like_pngs_on_the_providers_grid() -> None:
     """`result_profile="realistic"`: the grid's size (21:9 at 1K is 1584x672),
     PNG, grain that does not compress (a 4K one is 15 MB or more, see

@@ -14,8 +14,8 @@ from prepared import prepare_bytes
 from batchedit.errors import DownloadError
 from batchedit.manifest.naming import OutputSpec
 from batchedit.pictures import PixelBudget
-from batchedit.pipeline.checks import ExpectedShape
-from batchedit.pipeline.prepare import CHECK_DECODE_PX
+from batchedit.pipeline.write.checks import ExpectedShape
+from batchedit.pipeline.write.prepare import CHECK_DECODE_PX
 from batchedit.records import Check
 
 

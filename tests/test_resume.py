@@ -23,8 +23,8 @@ from batchedit.cli.launching import launch
 from batchedit.manifest.job import load_job
 from batchedit.manifest.problem_digest import ProblemDigest
 from batchedit.pipeline.launch import CONFIRM_ABOVE, LaunchOptions, refusal_reason
-from batchedit.pipeline.planning import Survey
-from batchedit.pipeline.resume import Action
+from batchedit.pipeline.plan.planning import Survey
+from batchedit.pipeline.plan.resume import Action
 from batchedit.records import ErrorCategory, Status
 from batchedit.report.status import read_status, status_lines
 from batchedit.simulator import SimOptions

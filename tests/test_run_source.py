@@ -19,7 +19,7 @@ from support import ThreadedSimulator, read_report, two_image_manifest, write_cs
 
 import batchedit
 from batchedit.cli import main
-from batchedit.pipeline.config import RunRefused
+from batchedit.pipeline.stop import RunRefused
 from batchedit.records import Status
 from batchedit.state.rundir import RunPaths
 

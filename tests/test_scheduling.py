@@ -9,7 +9,7 @@ import pytest
 from support import VirtualClock
 
 from batchedit.api.inflight import InFlightSlots, Slot
-from batchedit.pipeline.scheduler import InFlightTask, PollPolicy, PollTimetable
+from batchedit.pipeline.poll.scheduler import InFlightTask, PollPolicy, PollTimetable
 from batchedit.records import EditRequest, ImageRef, Row
 
 

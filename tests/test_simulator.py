@@ -565,6 +565,9 @@ def test_sim_options_reject_out_of_range_values(kwargs: dict[str, Any]) -> None:
         SimOptions(**kwargs)
 
 
+@pytest.mark.real_time(
+    "waits while the simulator draws three pictures in a thread: CPU, slower on a loaded machine"
+)
 @pytest.mark.parametrize("suffix", ["/async", ""])
 async def test_a_task_of_n_outputs_serves_each_at_the_catalogued_size(
     start_sim: StartSim, suffix: str

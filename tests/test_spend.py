@@ -29,9 +29,9 @@ from batchedit.cli.exits import run_exit_code
 from batchedit.manifest.guards import UnknownBudget
 from batchedit.manifest.job import apply_overrides, load_job
 from batchedit.manifest.prices import parse_prices
-from batchedit.pipeline.gate import GateSettings, SubmitGate
 from batchedit.pipeline.runner import RunConfig, run_pipeline
 from batchedit.pipeline.stop import StopReason
+from batchedit.pipeline.submit.gate import GateSettings, SubmitGate
 from batchedit.state.rundir import RunPaths
 
 FAST = ["--poll-interval", "0.01", "--no-progress"]

@@ -1,12 +1,12 @@
-"""The run's register of task ids (pipeline/task_ids.py): one id, one row. The
+"""The run's register of task ids (pipeline/submit/task_ids.py): one id, one row. The
 runs against a hostile server are in test_hostile_answers.py; here, where the
 first holder of an id stands when another row is given it."""
 
 from __future__ import annotations
 
 from batchedit.api.inflight import InFlightSlots
-from batchedit.pipeline.scheduler import InFlightTask
-from batchedit.pipeline.task_ids import Holder, TaskIds
+from batchedit.pipeline.poll.scheduler import InFlightTask
+from batchedit.pipeline.submit.task_ids import Holder, TaskIds
 from batchedit.records import EditRequest, ImageRef, Row
 
 

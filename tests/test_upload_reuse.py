@@ -11,7 +11,7 @@ from support import ThreadedSimulator, read_report, write_csv, write_image
 
 from batchedit.api.client import UploadedFile
 from batchedit.cli import main
-from batchedit.pipeline.upload_cache import REUSE_FOR_S, UploadCache
+from batchedit.pipeline.produce.upload_cache import REUSE_FOR_S, UploadCache
 
 Simulators = Callable[..., ThreadedSimulator]
 FAST = ["--poll-interval", "0.01", "--no-progress"]

@@ -18,7 +18,7 @@ from support import ThreadedSimulator, read_report, write_csv, write_image
 
 from batchedit.cli import main
 from batchedit.cli.uploads import parse_duration_s
-from batchedit.pipeline.upload_cache import UPLOADS_FILE, UploadCache
+from batchedit.pipeline.produce.upload_cache import UPLOADS_FILE, UploadCache
 from batchedit.state.lock import run_lock
 from batchedit.state.rundir import RunPaths
 

@@ -9,14 +9,14 @@ from pathlib import Path
 
 from test_latency_polling import run_virtual, uniform
 
-from batchedit.pipeline.latency_store import (
+from batchedit.pipeline.poll.latency_store import (
     HALF_LIFE_S,
     RUN_FILE,
     load_samples,
     save_samples,
     user_cache_dir,
 )
-from batchedit.pipeline.scheduler import LatencyAwarePolicy
+from batchedit.pipeline.poll.scheduler import LatencyAwarePolicy
 
 ORIGIN = "https://api.modellix.ai"
 KIND = ("google/nano-banana-pro-edit", "1K")

@@ -25,11 +25,11 @@ from batchedit.errors import InternalError, LocalFailure, SourceError, UsageErro
 from batchedit.eventloop import run_coroutine
 from batchedit.events import notice, say
 from batchedit.manifest.job import JobSettings
-from batchedit.pipeline.config import RunOutcome, RunRefused
+from batchedit.pipeline.config import RunOutcome
 from batchedit.pipeline.launch import Confirm, LaunchOptions, StopSignals, start_run
-from batchedit.pipeline.run_plan import RunPlan
+from batchedit.pipeline.plan.run_plan import RunPlan
 from batchedit.pipeline.runner import as_local_failure
-from batchedit.pipeline.stop import StopReason
+from batchedit.pipeline.stop import RunRefused, StopReason
 from batchedit.state.invocation import Invocation
 from batchedit.state.rundir import RunPaths
 

@@ -19,7 +19,7 @@ from batchedit.cli.options import add_setting_flags, setting_overrides
 from batchedit.manifest.job import apply_overrides, load_job
 from batchedit.manifest.settings import PLAN
 from batchedit.origins import SIMULATE
-from batchedit.pipeline.run_plan import cost_refusal, plan_job
+from batchedit.pipeline.plan.run_plan import cost_refusal, plan_job
 
 PROBLEM_LINES = 10
 

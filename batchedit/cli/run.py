@@ -33,10 +33,10 @@ from batchedit.cli.simulate import (
 from batchedit.errors import UsageError
 from batchedit.manifest.job import apply_overrides, load_job
 from batchedit.manifest.settings import RETRY, RUN
-from batchedit.pipeline.latency_store import user_cache_dir
 from batchedit.pipeline.launch import LaunchOptions
-from batchedit.pipeline.lost_state import state_folder_gone
-from batchedit.pipeline.resume import RetryScope
+from batchedit.pipeline.plan.lost_state import state_folder_gone
+from batchedit.pipeline.plan.resume import RetryScope
+from batchedit.pipeline.poll.latency_store import user_cache_dir
 from batchedit.records import Status, Verdict
 from batchedit.report.decisions import clean_note
 from batchedit.report.review import load_run

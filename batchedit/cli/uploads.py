@@ -15,8 +15,8 @@ from batchedit.cli.exits import EXIT_FATAL, EXIT_OK, EXIT_SOME_FAILED
 from batchedit.clock import LoopClock
 from batchedit.errors import FatalApiError, UsageError
 from batchedit.events import notice
-from batchedit.pipeline.purge import Purged, purge_uploads
-from batchedit.pipeline.upload_cache import UPLOADS_FILE, UploadCache
+from batchedit.pipeline.produce.purge import Purged, purge_uploads
+from batchedit.pipeline.produce.upload_cache import UPLOADS_FILE, UploadCache
 from batchedit.state.lock import run_lock
 from batchedit.state.rundir import RunPaths
 

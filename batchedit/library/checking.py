@@ -8,7 +8,7 @@ from batchedit.api.endpoint import origin_from_env
 from batchedit.library.settings import PathLike, job_from
 from batchedit.manifest.job import validate_job
 from batchedit.origins import SIMULATE
-from batchedit.pipeline.run_plan import RunPlan, plan_job
+from batchedit.pipeline.plan.run_plan import RunPlan, plan_job
 from batchedit.records import Problem
 
 

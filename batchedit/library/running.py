@@ -28,7 +28,7 @@ from batchedit.eventloop import run_coroutine
 from batchedit.library.settings import PathLike, job_from, recorded
 from batchedit.pictures import return_large_allocations
 from batchedit.pipeline.launch import LaunchOptions, start_run
-from batchedit.pipeline.resume import RetryScope
+from batchedit.pipeline.plan.resume import RetryScope
 from batchedit.records import Status
 from batchedit.report.summary import RunSummary
 from batchedit.state.invocation import Invocation

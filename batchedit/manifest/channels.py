@@ -1,7 +1,7 @@
 """Channel profiles: the limits each sales channel sets on a product image.
 
 `output: {profile: amazon | shopify | merchant}` shapes a stored result to
-one of these (pipeline/profiles.py) and checks it against its rules. The
+one of these (pipeline/write/profiles.py) and checks it against its rules. The
 channels change their rules, so every value carries where it was read and
 when, as the model catalogue does for prices: when a channel moves a limit,
 this table is edited with a new source date, and docs/publishing.md says the

@@ -9,20 +9,14 @@ from pathlib import Path
 
 from batchedit.api.client import RetryPolicy, ServiceLimits
 from batchedit.api.endpoint import Endpoint
-from batchedit.errors import FatalApiError, ReportNotWritten, UsageError
+from batchedit.errors import FatalApiError, ReportNotWritten
 from batchedit.manifest.job import JobSettings
-from batchedit.pipeline.breaker import BreakerSettings
-from batchedit.pipeline.resume import RetryScope
-from batchedit.pipeline.scheduler import LatencyAwarePolicy, Policy, PollPolicy, RateSource
+from batchedit.pipeline.plan.resume import RetryScope
+from batchedit.pipeline.poll.scheduler import LatencyAwarePolicy, Policy, PollPolicy, RateSource
 from batchedit.pipeline.stop import StopReason, exit_code
+from batchedit.pipeline.submit.breaker import BreakerSettings
 from batchedit.report.summary import RunSummary
 from batchedit.state.rundir import RunPaths
-
-
-class RunRefused(UsageError):
-    """The run must not start (--strict, every row invalid, a cost guard, no
-    confirmation, a lost journal); nothing was submitted and a new run
-    directory is removed."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,19 +17,17 @@ import aiohttp
 from batchedit.api.client import ModellixClient
 from batchedit.api.inflight import InFlightSlots
 from batchedit.api.ratelimit import RateLearner
-from batchedit.api.task_state import TaskState
 from batchedit.api.throttle import LoadGovernor
 from batchedit.clock import Clock, utc_now_iso
-from batchedit.errors import ApiError
 from batchedit.manifest.input_prep import PREPARED_DIR
 from batchedit.pipeline.config import RunConfig
-from batchedit.pipeline.finishing import RowEnds
-from batchedit.pipeline.gate import GateSettings, SubmitGate
-from batchedit.pipeline.outputs import OutputStore
-from batchedit.pipeline.scheduler import InFlightTask, PollTimetable
-from batchedit.pipeline.task_ids import TaskIds
-from batchedit.pipeline.upload_cache import UPLOADS_FILE, UploadCache
-from batchedit.pipeline.uploads import ImageUploader
+from batchedit.pipeline.poll.scheduler import PollTimetable
+from batchedit.pipeline.produce.upload_cache import UPLOADS_FILE, UploadCache
+from batchedit.pipeline.produce.uploads import ImageUploader
+from batchedit.pipeline.submit.gate import GateSettings, SubmitGate
+from batchedit.pipeline.submit.task_ids import TaskIds
+from batchedit.pipeline.write.finishing import RowEnds
+from batchedit.pipeline.write.outputs import OutputStore
 from batchedit.report.progress import Progress
 from batchedit.report.spend import SpendTally
 from batchedit.report.summary import RunStats
@@ -40,9 +38,6 @@ MAX_POLLERS = 16
 MAX_WRITERS = 64
 #: The most submitter coroutines a run starts, whatever the concurrency.
 MAX_SUBMITTERS = 1024
-
-#: A terminal task and what ended it, from the pollers to the writers.
-Done = tuple[InFlightTask, TaskState | ApiError]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,13 +56,6 @@ class Workers:
         work = concurrency if rows is None else max(1, rows)
         submitters = min(concurrency, MAX_SUBMITTERS, work)
         return cls(submitters, min(MAX_POLLERS, submitters), min(MAX_WRITERS, submitters))
-
-
-@dataclass(frozen=True, slots=True)
-class PollSettings:
-    """What the pollers read: past `task_timeout_s` a running task ends `timeout`."""
-
-    task_timeout_s: float | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,15 +38,15 @@ from batchedit.errors import (
 from batchedit.events import add_secret, notice
 from batchedit.manifest.job import JobSettings
 from batchedit.origins import SIMULATE, Origin
-from batchedit.pipeline.config import RunRefused
-from batchedit.pipeline.local_images import remove_unstarted_run_dir
-from batchedit.pipeline.lost_state import recover_state
 from batchedit.pipeline.nightly import announced
-from batchedit.pipeline.planning import Survey, SurveyedRun, as_the_run_dir_asks, survey_run
-from batchedit.pipeline.resume import RetryScope
-from batchedit.pipeline.run_plan import RunPlan, cost_refusal, plan_from_survey
+from batchedit.pipeline.plan.local_images import remove_unstarted_run_dir
+from batchedit.pipeline.plan.lost_state import recover_state
+from batchedit.pipeline.plan.planning import Survey, SurveyedRun, as_the_run_dir_asks, survey_run
+from batchedit.pipeline.plan.resume import RetryScope
+from batchedit.pipeline.plan.run_plan import RunPlan, cost_refusal, plan_from_survey
+from batchedit.pipeline.plan.source_check import bind_run_dir, source_refusal
 from batchedit.pipeline.runner import RunConfig, RunOutcome, run_pipeline
-from batchedit.pipeline.source_check import bind_run_dir, source_refusal
+from batchedit.pipeline.stop import RunRefused
 from batchedit.simulator import SCRATCH_PREFIX, SimOptions, running_simulator
 from batchedit.state.fingerprint import FileDigests
 from batchedit.state.invocation import Invocation, save_invocation

@@ -37,19 +37,19 @@ from batchedit.errors import FatalApiError, InternalError, LocalFailure
 from batchedit.events import emit
 from batchedit.fsutil import remove_partial_files
 from batchedit.pipeline.config import RunConfig, RunOutcome
-from batchedit.pipeline.context import MAX_POLLERS, MAX_WRITERS, Done, PollSettings, RunServices
-from batchedit.pipeline.gate import SubmitGate
-from batchedit.pipeline.latency_store import load_samples, save_samples
+from batchedit.pipeline.context import MAX_POLLERS, MAX_WRITERS, RunServices
 from batchedit.pipeline.nightly import close_run, watch
-from batchedit.pipeline.planning import SurveyedRun, survey_run
-from batchedit.pipeline.pollers import Pollers
-from batchedit.pipeline.producer import ProduceSettings, produce
-from batchedit.pipeline.purge import delete_uploads_after_run
-from batchedit.pipeline.row_queue import REORDER_ROWS, RowQueue
-from batchedit.pipeline.scheduler import LatencyAwarePolicy
+from batchedit.pipeline.plan.planning import SurveyedRun, survey_run
+from batchedit.pipeline.poll.latency_store import load_samples, save_samples
+from batchedit.pipeline.poll.pollers import Done, Pollers, PollSettings
+from batchedit.pipeline.poll.scheduler import LatencyAwarePolicy
+from batchedit.pipeline.produce.producer import ProduceSettings, produce
+from batchedit.pipeline.produce.purge import delete_uploads_after_run
+from batchedit.pipeline.produce.row_queue import REORDER_ROWS, RowQueue
 from batchedit.pipeline.stop import PRECEDENCE, StopReason
-from batchedit.pipeline.submitters import Submitters
-from batchedit.pipeline.writers import Writers
+from batchedit.pipeline.submit.gate import SubmitGate
+from batchedit.pipeline.submit.submitters import Submitters
+from batchedit.pipeline.write.writers import Writers
 from batchedit.redact import scrub
 from batchedit.report.draft import finish_report
 from batchedit.report.progress import Progress

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from enum import StrEnum
 
+from batchedit.errors import UsageError
+
 
 class StopReason(StrEnum):
     """A run that went to its end has none. When several happen in one run,
@@ -56,3 +58,9 @@ def exit_code(stop: StopReason | None, all_succeeded: bool | None) -> int:
     if all_succeeded is None:
         return _LOCAL
     return _OK if all_succeeded else _SOME_FAILED
+
+
+class RunRefused(UsageError):
+    """The run must not start (--strict, every row invalid, a cost guard, no
+    confirmation, a lost journal); nothing was submitted and a new run
+    directory is removed."""

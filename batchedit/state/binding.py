@@ -7,7 +7,7 @@ and, to know it again after a move, its device and inode. A file edited in
 place or saved by an editor that writes aside and renames keeps its path, so
 it is the same source; a file moved keeps its inode, so it is too. Another
 source is refused by the launch unless `--new-source`, which binds the
-directory to it (pipeline/source_check.py). Directories made before the
+directory to it (pipeline/plan/source_check.py). Directories made before the
 binding was recorded are bound to the source of their recorded invocation.
 
 Journal lines written before origins were recorded have none; what their

@@ -39,8 +39,8 @@ from batchedit.catalogue import ParamValue
 from batchedit.clock import Clock
 from batchedit.manifest.guards import FailureBrake, UnknownBudget
 from batchedit.manifest.prices import PriceTable
-from batchedit.pipeline.breaker import Breaker, BreakerSettings
 from batchedit.pipeline.stop import StopReason
+from batchedit.pipeline.submit.breaker import Breaker, BreakerSettings
 from batchedit.report.spend import SpendTally, as_decimal
 from batchedit.report.summary import RunStats
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from batchedit.manifest.seen_ids import SeenIds
-from batchedit.pipeline.scheduler import InFlightTask
+from batchedit.pipeline.poll.scheduler import InFlightTask
 
 
 class Holder(StrEnum):

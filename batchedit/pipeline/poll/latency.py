@@ -21,7 +21,7 @@ import random
 from array import array
 from collections.abc import Sequence
 
-from batchedit.pipeline.poll_plan import (
+from batchedit.pipeline.poll.poll_plan import (
     PlanBudget,
     PollPlan,
     PollShape,

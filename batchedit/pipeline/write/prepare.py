@@ -39,9 +39,9 @@ from batchedit.pictures import (
     load_picture,
     open_picture,
 )
-from batchedit.pipeline.c2pa_boxes import sign_output
-from batchedit.pipeline.checks import ExpectedShape, check_image, format_limit_problem
-from batchedit.pipeline.metadata import (
+from batchedit.pipeline.write.c2pa_boxes import sign_output
+from batchedit.pipeline.write.checks import ExpectedShape, check_image, format_limit_problem
+from batchedit.pipeline.write.metadata import (
     Carried,
     Provenance,
     encode_image,
@@ -51,8 +51,8 @@ from batchedit.pipeline.metadata import (
     restamp_xmp,
     source_type,
 )
-from batchedit.pipeline.payload import same_pixels
-from batchedit.pipeline.profiles import profile_checks, shape_for_profile
+from batchedit.pipeline.write.payload import same_pixels
+from batchedit.pipeline.write.profiles import profile_checks, shape_for_profile
 from batchedit.records import Check
 
 EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}

@@ -14,18 +14,21 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from batchedit.events import EVENTS_LOGGER, emit
 from batchedit.manifest.job import JobSettings, iter_rows
-from batchedit.pipeline.context import RunServices
-from batchedit.pipeline.finishing import invalid_fields
-from batchedit.pipeline.planning import RowMemo, RowPlanner, Unreadable
-from batchedit.pipeline.resume import Action, RetryScope, RowPlan
-from batchedit.pipeline.row_queue import RowQueue
+from batchedit.pipeline.plan.planning import RowMemo, RowPlanner, Unreadable
+from batchedit.pipeline.plan.resume import Action, RetryScope, RowPlan
+from batchedit.pipeline.produce.row_queue import RowQueue
+from batchedit.pipeline.write.finishing import invalid_fields
 from batchedit.records import InvalidRow, Row, Status
 from batchedit.report.draft import drafted_invalid
 from batchedit.state.history import JournalIndex, row_status
 from batchedit.state.rundir import RunPaths
+
+if TYPE_CHECKING:  # the run's services are handed in by the runner, above this stage
+    from batchedit.pipeline.context import RunServices
 
 ROWS_PER_READ = 256
 

@@ -31,10 +31,10 @@ import math
 from collections import deque
 from collections.abc import Callable
 
-from batchedit.pipeline.latency import TaskKind
-from batchedit.pipeline.planning import Unreadable
-from batchedit.pipeline.resume import Action, RowPlan
-from batchedit.pipeline.scheduler import task_kind
+from batchedit.pipeline.plan.planning import Unreadable
+from batchedit.pipeline.plan.resume import Action, RowPlan
+from batchedit.pipeline.poll.latency import TaskKind
+from batchedit.pipeline.poll.scheduler import task_kind
 
 #: Rows the queue holds at most, to choose the longest among.
 REORDER_ROWS = 1024

@@ -25,7 +25,7 @@ from batchedit.errors import InputError
 from batchedit.imagetypes import MAX_UPLOAD_BYTES, sniff_image_type
 from batchedit.manifest.input_prep import SentInput, prepare_input
 from batchedit.pictures import PictureRefused
-from batchedit.pipeline.upload_cache import UploadCache
+from batchedit.pipeline.produce.upload_cache import UploadCache
 from batchedit.records import ImageRef, InputSent
 from batchedit.state.fingerprint import FileDigests
 

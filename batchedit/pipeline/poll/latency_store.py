@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from batchedit.fsutil import atomic_write_bytes
-from batchedit.pipeline.latency import MAX_SAMPLES, TaskKind
+from batchedit.pipeline.poll.latency import MAX_SAMPLES, TaskKind
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from batchedit.errors import ApiError, InputError
 from batchedit.events import emit
 from batchedit.manifest.naming import OutputSpec, output_layout
 from batchedit.origins import Origin
-from batchedit.pipeline.scheduler import InFlightTask
+from batchedit.pipeline.poll.scheduler import InFlightTask
 from batchedit.records import ErrorCategory, InvalidRow, ReportRecord, Row, RowError, Status
 from batchedit.report.progress import Progress
 from batchedit.report.report_file import request_record

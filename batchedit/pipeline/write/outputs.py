@@ -45,9 +45,9 @@ from batchedit.fsutil import PARTIAL_SUFFIX, atomic_write_bytes, safe_name
 from batchedit.manifest.naming import OutputSpec
 from batchedit.manifest.seen_ids import SeenIds
 from batchedit.pictures import PIXEL_BUDGET, PixelBudget, result_pixel_cap
-from batchedit.pipeline.checks import ExpectedShape, expected_pixels, expected_shape
-from batchedit.pipeline.metadata import Provenance
-from batchedit.pipeline.prepare import (
+from batchedit.pipeline.write.checks import ExpectedShape, expected_pixels, expected_shape
+from batchedit.pipeline.write.metadata import Provenance
+from batchedit.pipeline.write.prepare import (
     EXTENSIONS,
     Prepared,
     decode_weight,

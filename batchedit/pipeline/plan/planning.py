@@ -28,8 +28,8 @@ from batchedit.manifest.naming import OutputSpec, output_layout
 from batchedit.manifest.prices import PriceTable
 from batchedit.manifest.problem_digest import ProblemDigest
 from batchedit.origins import Origin
-from batchedit.pipeline.local_images import predecode_local_images
-from batchedit.pipeline.resume import PAID_ACTIONS, Action, RetryScope, RowPlan, plan_row
+from batchedit.pipeline.plan.local_images import predecode_local_images
+from batchedit.pipeline.plan.resume import PAID_ACTIONS, Action, RetryScope, RowPlan, plan_row
 from batchedit.records import InvalidRow, Row, Status
 from batchedit.report.draft import ReportDraft
 from batchedit.report.report_file import invalid_record, outcome_record, request_record

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from batchedit.api.client import ModellixClient
 from batchedit.errors import ApiError, FatalApiError
 from batchedit.events import emit
-from batchedit.pipeline.upload_cache import UPLOADS_FILE, UploadCache
+from batchedit.pipeline.produce.upload_cache import UPLOADS_FILE, UploadCache
 from batchedit.state.rundir import RunPaths
 
 log = logging.getLogger(__name__)

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from batchedit.jsonlines import loads
-from batchedit.pipeline.config import RunRefused
-from batchedit.pipeline.rebuild import rebuild_journal
+from batchedit.pipeline.plan.rebuild import rebuild_journal
+from batchedit.pipeline.stop import RunRefused
 from batchedit.records import Status
 from batchedit.state.journal import JournalCondition, journal_condition
 from batchedit.state.rundir import RunPaths

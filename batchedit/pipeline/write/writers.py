@@ -8,15 +8,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from batchedit.api.task_state import TaskPhase, TaskState
 from batchedit.clock import utc_now_iso
 from batchedit.errors import ApiError, DownloadError
-from batchedit.pipeline.context import Done, RunServices
-from batchedit.pipeline.outputs import StoredResults
-from batchedit.pipeline.scheduler import InFlightTask
+from batchedit.pipeline.poll.pollers import Done
+from batchedit.pipeline.poll.scheduler import InFlightTask
+from batchedit.pipeline.write.outputs import StoredResults
 from batchedit.records import ErrorCategory, RowError, Status
 from batchedit.report.report_file import request_record
+
+if TYPE_CHECKING:  # the run's services are handed in by the runner, above this stage
+    from batchedit.pipeline.context import RunServices
 
 log = logging.getLogger(__name__)
 

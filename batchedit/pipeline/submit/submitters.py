@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from batchedit.api.task_state import ResultResource, TaskPhase, TaskState
 from batchedit.catalogue import build_body, current_catalogue
@@ -31,16 +31,18 @@ from batchedit.errors import (
     TransientError,
 )
 from batchedit.events import emit
-from batchedit.pipeline.context import RunServices
-from batchedit.pipeline.gate import Turn
-from batchedit.pipeline.planning import Unreadable
-from batchedit.pipeline.resume import Action, RowPlan
-from batchedit.pipeline.row_queue import RowQueue
-from batchedit.pipeline.scheduler import InFlightTask
-from batchedit.pipeline.task_ids import Claim, Holder
+from batchedit.pipeline.plan.planning import Unreadable
+from batchedit.pipeline.plan.resume import Action, RowPlan
+from batchedit.pipeline.poll.scheduler import InFlightTask
+from batchedit.pipeline.produce.row_queue import RowQueue
+from batchedit.pipeline.submit.gate import Turn
+from batchedit.pipeline.submit.task_ids import Claim, Holder
 from batchedit.records import ErrorCategory, OutputFile, Row, RowError, Status
 from batchedit.report.report_file import request_record
 from batchedit.state.journal import Finished, Submitted, Submitting, Withdrawn
+
+if TYPE_CHECKING:  # the run's services are handed in by the runner, above this stage
+    from batchedit.pipeline.context import RunServices
 
 log = logging.getLogger(__name__)
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from batchedit.api.task_state import TaskState
 from batchedit.catalogue import current_catalogue, max_outputs
@@ -17,14 +19,26 @@ from batchedit.errors import (
     TaskTimedOut,
     TransientError,
 )
-from batchedit.pipeline.context import Done, PollSettings, RunServices
-from batchedit.pipeline.scheduler import InFlightTask
+from batchedit.pipeline.poll.scheduler import InFlightTask
 from batchedit.records import EditRequest
+
+if TYPE_CHECKING:  # the run's services are handed in by the runner, above this stage
+    from batchedit.pipeline.context import RunServices
 
 log = logging.getLogger(__name__)
 
 #: Polls in a row that failed after their own retry budget before a row fails.
 MAX_POLL_FAILURES = 3
+
+#: A terminal task and what ended it, from the pollers to the writers.
+Done = tuple[InFlightTask, TaskState | ApiError]
+
+
+@dataclass(frozen=True, slots=True)
+class PollSettings:
+    """What the pollers read: past `task_timeout_s` a running task ends `timeout`."""
+
+    task_timeout_s: float | None
 
 
 class Pollers:

@@ -43,8 +43,8 @@ from typing import Protocol
 
 from batchedit.api.inflight import Slot
 from batchedit.clock import Clock
-from batchedit.pipeline.latency import DurationModel, TaskKind
-from batchedit.pipeline.poll_plan import PlanBudget, PollShape
+from batchedit.pipeline.poll.latency import DurationModel, TaskKind
+from batchedit.pipeline.poll.poll_plan import PlanBudget, PollShape
 from batchedit.records import EditRequest, Row
 
 

@@ -13,7 +13,7 @@ The cost comes only from the user's price table (`prices:` or `--prices`),
 never from a guess; rows whose model and size it does not price are counted
 and named, and the cost is then a lower bound. `max_cost` is the guard the
 table makes possible, as `max_tasks` is the guard in tasks; `max_spend`,
-enforced while the run pays (pipeline/gate.py), needs the table and a price
+enforced while the run pays (pipeline/submit/gate.py), needs the table and a price
 for every row the run would pay for, or the run is refused here.
 """
 
@@ -30,9 +30,9 @@ from batchedit.manifest.job import JobSettings
 from batchedit.manifest.prices import PriceTable
 from batchedit.manifest.problem_digest import ProblemDigest
 from batchedit.origins import Origin
-from batchedit.pipeline.lost_state import refuse_lost_state
-from batchedit.pipeline.planning import Survey, as_the_run_dir_asks, survey
-from batchedit.pipeline.resume import Action
+from batchedit.pipeline.plan.lost_state import refuse_lost_state
+from batchedit.pipeline.plan.planning import Survey, as_the_run_dir_asks, survey
+from batchedit.pipeline.plan.resume import Action
 from batchedit.state.fingerprint import FileDigests
 from batchedit.state.rundir import RunPaths
 

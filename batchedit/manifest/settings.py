@@ -396,5 +396,5 @@ def settings_table() -> str:
 
 def plain(doc: str) -> str:
     """A setting's doc as --help shows it: links as their text, no backticks
-    (and `%` doubled, as argparse's help strings want)."""
+    (and `%` doubled, as --help's format strings want)."""
     return re.sub(r"\[([^\]]+)\]\([^)]*\)", r"\1", doc).replace("`", "").replace("%", "%%")

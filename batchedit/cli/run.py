@@ -43,7 +43,7 @@ from batchedit.report.review import load_run
 from batchedit.simulator import SimOptions
 from batchedit.state.binding import read_binding
 from batchedit.state.invocation import Invocation, load_invocation
-from batchedit.state.rundir import RunPaths
+from batchedit.state.rundir import RunPaths, refuse_a_file
 
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -129,6 +129,7 @@ def command_run(args: argparse.Namespace) -> int:
 def command_retry(args: argparse.Namespace) -> int:
     """The source RUN_DIR is bound to, with the settings of its last run, limited
     to the rows now in the statuses asked for; the command line still wins."""
+    refuse_a_file(args.run_dir, "retry")
     gone = state_folder_gone(args.run_dir)
     if gone is not None:
         raise UsageError(gone)

@@ -52,7 +52,7 @@ from batchedit.state.fingerprint import FileDigests
 from batchedit.state.invocation import Invocation, save_invocation
 from batchedit.state.lock import RunLock, run_lock
 from batchedit.state.prompt_notes import save_prompt_notes
-from batchedit.state.rundir import RunPaths
+from batchedit.state.rundir import RunPaths, refuse_a_file
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +128,7 @@ async def _start_run(
     # Whose results settle rows here (origins.py): known before anything is asked.
     origin = SIMULATE if endpoint is None else endpoint.origin
     paths = RunPaths(job.output_dir)
+    refuse_a_file(paths.root)
     new_run_dir = not paths.root.exists()
     with run_lock(paths, claim=False) as lock:
         refused = source_refusal(paths, invocation.source, new_source=options.new_source)

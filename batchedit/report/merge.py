@@ -20,7 +20,7 @@ import json
 import os
 from collections import Counter
 from collections.abc import Generator, Sequence
-from contextlib import ExitStack, closing
+from contextlib import ExitStack, closing, suppress
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -31,11 +31,11 @@ from batchedit.jsonlines import dumps_text
 from batchedit.manifest.shard import Shard, parse_shard
 from batchedit.records import OutputFile, ReportRecord
 from batchedit.report.counts import ReportCounts
-from batchedit.report.report_file import read_report_lines
+from batchedit.report.report_file import no_report_yet, read_report_lines
 from batchedit.report.summary import read_last_run
 from batchedit.state.invocation import load_invocation
 from batchedit.state.lock import run_lock
-from batchedit.state.rundir import RunPaths
+from batchedit.state.rundir import RunPaths, refuse_a_file
 
 
 def merge_reports(run_dirs: Sequence[Path], out_dir: Path) -> tuple[ReportCounts, list[str]]:
@@ -44,11 +44,13 @@ def merge_reports(run_dirs: Sequence[Path], out_dir: Path) -> tuple[ReportCounts
     out = RunPaths(out_dir)
     if any(out.root.resolve() == Path(d).resolve() for d in run_dirs):
         raise UsageError("--out must be a new directory, not one of the shards")
-    out.root.mkdir(parents=True, exist_ok=True)
+    refuse_a_file(out.root)
     counts = ReportCounts()
     with ExitStack() as stack:
         # Another run (or merge) writing into --out at once would mix two reports.
-        stack.enter_context(run_lock(out))
+        lock = stack.enter_context(run_lock(out, claim=False))
+        _refuse_another_runs_state(out)
+        lock.claim()
         streams = [
             stack.enter_context(closing(_records(RunPaths(run_dir), out.root)))
             for run_dir in run_dirs
@@ -67,6 +69,34 @@ def merge_reports(run_dirs: Sequence[Path], out_dir: Path) -> tuple[ReportCounts
         summary = _merged_summary(run_dirs, counts)
         atomic_write_bytes(out.summary, (json.dumps(summary, indent=2) + "\n").encode())
     return counts, warnings
+
+
+def _refuse_another_runs_state(out: RunPaths) -> None:
+    """Refuse an --out that holds a run's own state: the merge would replace
+    its report.jsonl and summary.json, and leave a journal that no longer
+    matches them. An earlier merge's output (its summary names its `shards`,
+    its state folder holds only the lock) is merged into again."""
+    with suppress(FileNotFoundError):
+        found = sorted(p.name for p in out.state_dir.iterdir() if p != out.lock)
+        if found:
+            raise UsageError(
+                f"{out.root} holds another run's state ({out.state_dir / found[0]}); "
+                "report merge --out takes a new folder (or one an earlier merge wrote)"
+            )
+    if out.report.exists() and not _merged_summary_in(out):
+        raise UsageError(
+            f"{out.root} holds another run's report ({out.report}); "
+            "report merge --out takes a new folder (or one an earlier merge wrote)"
+        )
+
+
+def _merged_summary_in(out: RunPaths) -> bool:
+    """Whether DIR/summary.json is one a merge wrote (it names the shards)."""
+    try:
+        summary = json.loads(out.summary.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(summary, dict) and isinstance(summary.get("shards"), list)
 
 
 def check_shards(run_dirs: Sequence[Path]) -> list[str]:
@@ -100,7 +130,7 @@ def _recorded_shard(run_dir: Path) -> Shard | None:
 def _records(paths: RunPaths, out_root: Path) -> Generator[tuple[int, Path, ReportRecord]]:
     """A shard's records in row order, their output paths made relative to `out_root`."""
     if not paths.report.is_file():
-        raise UsageError(f"{paths.root} has no report.jsonl: run that shard first")
+        raise no_report_yet(paths, "no report.jsonl: run that shard first")
     previous = 0
     for line_number, record in read_report_lines(paths.report):
         if record.row <= previous:

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from batchedit.errors import InputError, SourceError
+from batchedit.errors import InputError, SourceError, UsageError
 from batchedit.fsutil import atomic_writer
 from batchedit.jsonlines import dumps_text, loads
 from batchedit.records import (
@@ -36,9 +36,24 @@ from batchedit.report.decisions import Decision, current_verdict, read_decisions
 from batchedit.state.fingerprint import FileDigests, request_fingerprint
 from batchedit.state.history import JournalIndex, RowHistory, row_status
 from batchedit.state.journal import Finished, Submitted, Submitting
+from batchedit.state.lock import lock_holder
 from batchedit.state.rundir import RunPaths
 
 log = logging.getLogger(__name__)
+
+
+def no_report_yet(paths: RunPaths, otherwise: str) -> UsageError:
+    """Why a run directory has no report.jsonl to read. A directory's first run
+    writes its report only when it ends, so while it goes there is nothing to
+    show: say so, with its pid, rather than doubt that this is a run
+    directory. Exit 2, as for a locked run directory."""
+    holder = lock_holder(paths)
+    if holder is not None:
+        return UsageError(
+            f"{paths.root}: a run is in progress (pid {holder}); nothing to show yet "
+            "(its report is written when it ends)"
+        )
+    return UsageError(f"{paths.root}: {otherwise}")
 
 
 def request_record(

@@ -24,7 +24,6 @@ from typing import IO, Protocol
 from urllib.parse import urlsplit
 from urllib.request import pathname2url
 
-from batchedit.errors import UsageError
 from batchedit.fsutil import atomic_writer
 from batchedit.records import OutputFile, ReportRecord
 from batchedit.report.counts import ReportCounts
@@ -36,7 +35,7 @@ from batchedit.report.decisions import (
     review_state,
     with_decisions,
 )
-from batchedit.report.report_file import read_report
+from batchedit.report.report_file import no_report_yet, read_report
 from batchedit.report.review_page import PageHeader, RowView, Tile, web_link, write_page
 from batchedit.report.summary import LastRun, format_seconds, read_last_run
 from batchedit.report.thumbnails import Picture, Shown, Thumb, Unshown, make_thumbnails, picture_for
@@ -92,9 +91,7 @@ def load_run(run_dir: Path) -> RunReport:
     """report.jsonl and summary.json, with FILE:LINE for a line that cannot be read."""
     paths = RunPaths(run_dir)
     if not paths.report.is_file():
-        raise UsageError(
-            f"{run_dir} has no report.jsonl; name a run directory (the --out of a run)"
-        )
+        raise no_report_yet(paths, "no report.jsonl; name a run directory (the --out of a run)")
     decisions = read_decisions(paths.decisions)
     records = tuple(with_decisions(read_report(paths.report), decisions))
     last_run = read_last_run(paths) or LastRun()

@@ -17,7 +17,7 @@ from pathlib import Path
 from batchedit.errors import SourceError, UsageError
 from batchedit.records import Status
 from batchedit.report.counts import ReportCounts
-from batchedit.report.report_file import read_report
+from batchedit.report.report_file import no_report_yet, read_report
 from batchedit.report.summary import LastRun, format_seconds, read_last_run
 from batchedit.state.lock import lock_holder
 from batchedit.state.run_history import RunEntry, RunHistory, read_history
@@ -34,7 +34,7 @@ class RunStatus:
 def read_status(run_dir: Path) -> RunStatus:
     paths = RunPaths(run_dir)
     if not paths.report.exists():
-        raise UsageError(f"{run_dir}: no report.jsonl; is this a batchedit run directory?")
+        raise no_report_yet(paths, "no report.jsonl; is this a batchedit run directory?")
     status = RunStatus(running_pid=lock_holder(paths))
     for record in read_report(paths.report):
         status.counts.add(record)

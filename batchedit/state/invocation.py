@@ -49,7 +49,7 @@ def load_invocation(run_dir: Path) -> Invocation:
             overrides=dict(data.get("overrides") or {}),
             simulate=data.get("simulate"),
         )
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         raise UsageError(
             f"{run_dir} is not a batchedit run directory (no {paths.invocation.name}); "
             "give the directory a `batchedit run` wrote into"

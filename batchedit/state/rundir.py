@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from batchedit.errors import UsageError
 from batchedit.fsutil import RUN_OUTPUTS_DIR, RUN_STATE_DIR
 
 STATE_DIR = RUN_STATE_DIR
@@ -73,3 +74,15 @@ class RunPaths:
     @property
     def summary(self) -> Path:
         return self.root / "summary.json"
+
+
+def refuse_a_file(root: Path, option: str = "--out") -> None:
+    """Refuse a run directory that is a file, or lies under one, before anything
+    makes folders: `mkdir` would fail with "File exists" or "Not a directory",
+    which reads as a disk or permissions problem (exit 4) rather than the
+    usage mistake it is (exit 2)."""
+    for place in (root, *root.parents):
+        if place.exists():
+            if not place.is_dir():
+                raise UsageError(f"{place} is a file; {option} takes a folder")
+            return

@@ -34,7 +34,7 @@ from batchedit.pipeline.plan.lost_state import refuse_lost_state
 from batchedit.pipeline.plan.planning import Survey, as_the_run_dir_asks, survey
 from batchedit.pipeline.plan.resume import Action
 from batchedit.state.fingerprint import FileDigests
-from batchedit.state.rundir import RunPaths
+from batchedit.state.rundir import RunPaths, refuse_a_file
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +265,7 @@ def plan_job(job: JobSettings, origin: Origin) -> RunPlan:
         paths = RunPaths(job.manifest.parent / f".batchedit-plan-{uuid.uuid4().hex}")
     else:
         paths = RunPaths(job.output_dir)
+        refuse_a_file(paths.root)
         refuse_lost_state(paths, job.source)  # a run would be refused: so is its plan
     job, _ = as_the_run_dir_asks(job, paths)
     return plan_from_survey(job, survey(job, paths, FileDigests(), origin=origin))

@@ -152,7 +152,7 @@ def test_a_choice_imported_from_the_decisions_csv(
             {"id": "solo", "decision": "rejected", "choice": "first"},
         ],
     )
-    assert main(["decisions", str(run), "--import", str(bad)]) == 2
+    assert main(["decisions", str(run), "--import", str(bad)]) == 1  # every line skipped
     err = capsys.readouterr().err
     assert f"{bad}:2: choice: 3, but row 'duo' has 2 output(s)" in err
     assert f"{bad}:3: choice: needs a decision" in err

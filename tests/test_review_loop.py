@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 from support import ThreadedSimulator, read_report, two_image_manifest, write_csv
 
 from batchedit.cli import main
-from batchedit.errors import UsageError
 from batchedit.records import OutputFile, ReportRecord, Status, Verdict
 from batchedit.report.decisions import (
     Decision,
@@ -222,12 +221,12 @@ def test_decisions_csv_round_trip_and_a_bad_sheet_records_nothing(
             {"id": "nope", "decision": "rejected", "note": ""},
         ],
     )
-    assert main(["decisions", str(run), "--import", str(bad)]) == 2
-    assert (run / "decisions.jsonl").read_text().count("\n") == lines_before
+    assert main(["decisions", str(run), "--import", str(bad)]) == 1  # the good line taken
+    assert (run / "decisions.jsonl").read_text().count("\n") == lines_before + 1
     decided = {record.id: record.decision for record in load_run(run).records}
     assert decided == {
         "row-00": Verdict.APPROVED,
-        "row-01": None,
+        "row-01": Verdict.APPROVED,
         "row-02": Verdict.REJECTED,
         "row-03": None,
     }
@@ -280,7 +279,7 @@ sheet_lines = st.lists(
 
 
 @given(sheet_lines)
-def test_an_import_records_every_line_or_none(
+def test_an_import_records_the_good_lines_and_skips_the_others(
     tmp_path_factory: Any, lines: list[tuple[str, str, str]]
 ) -> None:
     folder = tmp_path_factory.mktemp("sheet")
@@ -292,12 +291,9 @@ def test_an_import_records_every_line_or_none(
     run = RunReport(RunPaths(folder), records, LastRun())
     sheet = write_csv(folder / "s.csv", [{"id": i, "decision": d, "note": n} for i, d, n in lines])
     wrong = [(i, d) for i, d, _ in lines if d and (i == "zz" or d == "maybe")]
-    if wrong:
-        with pytest.raises(UsageError):
-            import_decisions(run, sheet)
-        assert not (folder / "decisions.jsonl").exists()
-        return
-    import_decisions(run, sheet)
-    latest = {i: (d.lower(), clean_note(n)) for i, d, n in lines if d}
+    imported = import_decisions(run, sheet)
+    assert imported.skipped == len(wrong) == len(imported.problems)
+    good = [(i, d, n) for i, d, n in lines if d and (i, d) not in wrong]
+    latest = {i: (d.lower(), clean_note(n)) for i, d, n in good}
     recorded = read_decisions(folder / "decisions.jsonl")
     assert {i: (d.decision.value, d.note) for i, d in recorded.items()} == latest

@@ -123,7 +123,8 @@ def test_failed_rows_and_feed_csv_hold_no_formula_and_run_as_written(
     fix = tmp_path / "fix.csv"
     assert main(["report", str(run_dir), "--failed-csv", str(fix)]) == 0
     assert_no_formula(fix)
-    assert cells(fix)[1][:2] == ["'=1+1", "'-make it {title}"]
+    assert cells(fix)[0][:3] == ["problem", "id", "prompt"]
+    assert cells(fix)[1][1:3] == ["'=1+1", "'-make it {title}"]
     assert main(["validate", str(fix)]) == 0
 
     threaded_simulator()  # a healthy service: the fixed manifest runs as written

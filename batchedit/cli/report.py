@@ -4,6 +4,7 @@ and `batchedit report merge RUN_DIR... --out DIR` (the shards' reports as one)."
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -48,12 +49,17 @@ def command_report(args: argparse.Namespace) -> int:
         print(f"review page: {page.path} ({page.rows} rows, {page.thumbnails} thumbnails)")
     if args.failed_csv is not None:
         failed = write_failed_csv(run, args.failed_csv, args.status)
-        print(f"{failed.rows} row(s) that did not succeed: {failed.path}")
+        if failed.path is None:
+            statuses = ", ".join(s.value for s in Status if s in args.status)
+            print(f"nothing to fix: no row of {args.run_dir} is {statuses}; no file written")
+            return EXIT_OK
+        print(f"{failed.rows} row(s) to fix, with the problem of each: {failed.path}")
         if failed.from_report:
             print(f"  ({failed.from_report} rebuilt from the report: the manifest lost them)")
-        if failed.rows:
-            print(f"  check: batchedit validate {failed.path}")
-            print(f"  run:   batchedit run {failed.path} --out {args.run_dir}-fix")
+        # The job's columns: mapping, which the CSV cannot hold, goes on the command line.
+        path = " ".join(shlex.quote(word) for word in (str(failed.path), *failed.column_options))
+        print(f"  check: batchedit validate {path}")
+        print(f"  run:   batchedit run {path} --out {shlex.quote(f'{args.run_dir}-fix')}")
     return EXIT_OK
 
 

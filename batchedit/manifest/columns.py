@@ -59,6 +59,17 @@ class ColumnMap:
             used.extend(template_fields(self.id_template, what="id"))
         return tuple(dict.fromkeys(used))
 
+    def as_options(self) -> tuple[str, ...]:
+        """The mapping as `--column FIELD=COLUMN` arguments, for a command that
+        reads a file with these columns without the job file (a fix list)."""
+        options: list[str] = []
+        if self.id_template is not None:
+            options += ["--column", f"id={self.id_template}"]
+        for name, columns in self.sources.items():
+            for column in columns:
+                options += ["--column", f"{name}={column}"]
+        return tuple(options)
+
     def apply(self, row: Mapping[str, RawValue]) -> dict[str, RawValue]:
         """The row with each mapped field read from its columns; the row's own
         columns are kept, so templates and the report still see them."""

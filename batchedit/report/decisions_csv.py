@@ -3,10 +3,13 @@
 The export lists every row (`id`, `decision`, `note`, `choice`), blank where
 undecided,
 so a team can decide in a spreadsheet and import the same file back. An
-import checks every line before it appends anything: an unknown id, a
-decision other than approved/rejected, or a row without a result is named
-by FILE:LINE and nothing is recorded. A blank decision leaves a row as it is,
-and a line that repeats the decision in force is not written again. `choice`
+import records the good lines and skips the others, each named by FILE:LINE
+with what is wrong (an unknown id, a decision other than approved/rejected,
+a row without a result, a choice out of range): a decision filled down a
+whole column lands on rows that have nothing to decide on (invalid, failed),
+and refusing the whole sheet for them would throw the good lines away. A
+blank decision leaves a row as it is, and a line that repeats the decision
+in force is not written again. `choice`
 (optional) is which of a row's candidates to publish, 1-based: checked against
 the row's output count, and it needs a decision on the same line.
 
@@ -18,6 +21,7 @@ the import takes it off: the round trip gives back what was exported.
 from __future__ import annotations
 
 import csv
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +52,8 @@ class Imported:
     recorded: int  # decisions appended
     unchanged: int  # lines that repeat the decision in force
     blank: int  # lines without a decision
+    skipped: int = 0  # lines not recorded, each for a problem
+    problems: tuple[str, ...] = ()  # the first MAX_PROBLEMS_SHOWN, as FILE:LINE: field: message
 
 
 def export_decisions(run: RunReport, target: Path) -> int:
@@ -75,11 +81,12 @@ def export_decisions(run: RunReport, target: Path) -> int:
 
 
 def import_decisions(run: RunReport, source: Path) -> Imported:
-    """Check every line of `source`, then append its decisions in one durable write."""
+    """Check every line of `source`, then append the good lines' decisions in
+    one durable write; the others are skipped, and counted with their problems."""
     by_id = {record.id: record for record in run.records}
     made: list[Decision] = []
     problems: list[str] = []
-    unchanged = blank = 0
+    unchanged = blank = skipped = 0
     at = utc_now_iso()
     try:
         handle = open(source, encoding="utf-8-sig", newline="")
@@ -93,40 +100,42 @@ def import_decisions(run: RunReport, source: Path) -> Imported:
                 str(source), 1, f"needs columns id, decision and optionally note; lacks {missing}"
             )
         for line in reader:
-            where = f"{source}:{reader.line_num}"
-            row_id, word, note, chosen = (
-                from_spreadsheet_cell(line.get(name) or "") for name in COLUMNS
-            )
-            row_id, word, note = row_id.strip(), word.strip(), clean_note(note)
-            try:
-                choice = parse_choice(chosen.strip())
-            except ValueError as exc:
-                problems.append(f"{where}: choice: {exc}")
-                continue
-            if not word:
-                if choice is not None:
-                    problems.append(f"{where}: choice: needs a decision (approved or rejected)")
-                else:
-                    blank += 1
-                continue
-            record = by_id.get(row_id)
-            problem = _problem(run, row_id, record, word, choice)
-            if problem is not None:
-                problems.append(f"{where}: {problem}")
-            elif record is not None and (sha256 := decided_sha256(record)) is not None:
-                decision = Decision(
-                    row_id, sha256, Verdict(word.lower()), note, at, record.task_id, choice
-                )
-                if _in_force(record, run.decisions.get(row_id), decision):
-                    unchanged += 1
-                else:
-                    made.append(decision)
-    if problems:
-        more = len(problems) - MAX_PROBLEMS_SHOWN
-        shown = problems[:MAX_PROBLEMS_SHOWN] + ([f"... and {more} more"] if more > 0 else [])
-        raise UsageError("nothing imported:\n" + "\n".join(shown))
-    append_decisions(run.paths.decisions, made)
-    return Imported(len(made), unchanged, blank)
+            read = _read_line(run, by_id, line, at)
+            if isinstance(read, str):
+                skipped += 1
+                if len(problems) < MAX_PROBLEMS_SHOWN:  # counted, not kept: a sheet may be huge
+                    problems.append(f"{source}:{reader.line_num}: {read}")
+            elif read is None:
+                blank += 1
+            elif _in_force(by_id[read.id], run.decisions.get(read.id), read):
+                unchanged += 1
+            else:
+                made.append(read)
+    if made:  # a sheet of nothing new leaves no file behind
+        append_decisions(run.paths.decisions, made)
+    return Imported(len(made), unchanged, blank, skipped, tuple(problems))
+
+
+def _read_line(
+    run: RunReport, by_id: Mapping[str, ReportRecord], line: Mapping[str, str | None], at: str
+) -> Decision | str | None:
+    """A line's decision; None for a blank one; or what is wrong ("field: message")."""
+    row_id, word, note, chosen = (from_spreadsheet_cell(line.get(name) or "") for name in COLUMNS)
+    row_id, word, note = row_id.strip(), word.strip(), clean_note(note)
+    try:
+        choice = parse_choice(chosen.strip())
+    except ValueError as exc:
+        return f"choice: {exc}"
+    if not word:
+        return None if choice is None else "choice: needs a decision (approved or rejected)"
+    record = by_id.get(row_id)
+    problem = _problem(run, row_id, record, word, choice)
+    if problem is not None:
+        return problem
+    assert record is not None  # _problem names a missing row
+    sha256 = decided_sha256(record)
+    assert sha256 is not None  # _problem names a row without a result
+    return Decision(row_id, sha256, Verdict(word.lower()), note, at, record.task_id, choice)
 
 
 def _in_force(record: ReportRecord, current: Decision | None, decision: Decision) -> bool:

@@ -8,7 +8,7 @@ picture per task; a test about what the service drew asks for
 
 An autouse check holds the suite to that: a `time.sleep` or `asyncio.sleep`
 in the test process that spends more than 50 ms of real time, or a thread or
-task whose sleeps spend more than 200 ms in all, fails its test at teardown
+task whose sleeps spend more than half a second in all, fails its test at teardown
 (`@pytest.mark.real_time("why")` opts out)."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The conftest check that holds the suite to no real sleep over 50 ms, and no
-thread or task sleeping over 200 ms in all: run on a small suite of its own in
+thread or task sleeping over half a second in all: run on a small suite of its own in
 a subprocess (out of this test's own check)."""
 
 from __future__ import annotations
@@ -41,13 +41,13 @@ def test_a_long_wait_cut_short_passes():
 
 
 def test_short_steps_that_add_up_fail():
-    for _ in range(10):
+    for _ in range(20):
         time.sleep(0.03)
 
 
 def test_short_asyncio_steps_in_one_task_that_add_up_fail():
     async def main():
-        for _ in range(10):
+        for _ in range(20):
             await asyncio.sleep(0.03)
 
     asyncio.run(main())
@@ -96,10 +96,10 @@ def test_the_sleep_check_fails_long_real_sleeps_and_names_them(
     }
     # a sleep counts for what it asked or really took, the smaller: 80 ms exactly
     result.stdout.fnmatch_lines(["*1 real sleep(s) over 50 ms (longest: 80 ms)*"] * 2)
-    # ten steps of 30 ms are 300 ms in one flow: the thread's, or the task's
+    # twenty steps of 30 ms are 600 ms in one flow: the thread's, or the task's
     result.stdout.fnmatch_lines(
         [
-            "*real sleeping over 200 ms in all in one flow (thread MainThread 300 ms)*",
-            "*real sleeping over 200 ms in all in one flow (task Task-* 300 ms)*",
+            "*real sleeping over 500 ms in all in one flow (thread MainThread 600 ms)*",
+            "*real sleeping over 500 ms in all in one flow (task Task-* 600 ms)*",
         ],
     )

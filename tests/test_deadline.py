@@ -88,7 +88,9 @@ async def test_a_deadline_stops_submitting_then_the_next_run_finishes_without_pa
     report = read_report(paths.root)
     statuses = [line["status"] for line in report]
     done, pending = statuses.count("succeeded"), statuses.count("pending")
-    assert done >= 4 and pending > 0 and done + pending == ROWS, statuses
+    # How many submits leave in the 0.3 real seconds before the deadline depends
+    # on the machine (one, with both cores busy many times over): at least one.
+    assert done >= 1 and pending > 0 and done + pending == ROWS, statuses
     assert outcome.why.endswith(f"({pending} row(s) left pending)")
     paid = outcome.summary.stats.paid_submissions
     assert paid == done, "every task in flight at the deadline was polled to its end"

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 from support import TEST_KEY, ThreadedSimulator
 
+from batchedit.api.doctor import balance_text
 from batchedit.cli import main
 
 Simulators = Callable[..., ThreadedSimulator]
@@ -69,6 +70,23 @@ def test_doctor_reports_an_exhausted_balance(
     code, output = doctor(capsys)
     assert code == 1
     assert "FAIL  balance     0: paid edits will be refused (402)" in output
+
+
+def test_doctor_prints_a_large_balance_as_money_not_in_exponent_form(
+    threaded_simulator: Simulators, capsys: pytest.CaptureFixture[str]
+) -> None:
+    threaded_simulator()  # no --balance: the simulator answers 1,000,000,000
+    code, output = doctor(capsys)
+    assert code == 0, output
+    assert "ok    balance     1,000,000,000\n" in output and "e+" not in output
+
+
+@pytest.mark.parametrize(
+    ("balance", "shown"),
+    [(25.0, "25"), (1250.0, "1,250"), (1234.5, "1,234.5"), (0.07, "0.07"), (1e-7, "0.0000001")],
+)
+def test_a_balance_keeps_its_digits(balance: float, shown: str) -> None:
+    assert balance_text(balance) == shown
 
 
 def test_doctor_says_when_the_origin_does_not_answer(

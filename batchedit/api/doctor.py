@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import aiohttp
@@ -128,12 +129,20 @@ def _refused(exc: FatalApiError) -> str:
     return f"the service refused the key ({exc.http_status}); check {KEY_VARIABLE}"
 
 
+def balance_text(balance: float) -> str:
+    """A balance as money is written: every digit, grouped by thousands, never in
+    exponent form (`{:g}` shows the simulator's 1,000,000,000 as `1e+09`)."""
+    if balance == int(balance):
+        return f"{int(balance):,}"
+    return f"{Decimal(repr(balance)):,f}"
+
+
 async def _balance(client: ModellixClient) -> Check:
     try:
         balance = await client.read_balance()
     except (ApiError, FatalApiError) as exc:
         return Check("balance", False, str(exc))
-    shown = f"{balance:g}"
+    shown = balance_text(balance)
     if balance <= 0:
         return Check("balance", False, f"{shown}: paid edits will be refused (402) until topped up")
     return Check("balance", True, shown)

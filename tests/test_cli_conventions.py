@@ -7,6 +7,7 @@ profile (never from argv)."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -41,6 +42,57 @@ def test_help_shows_defaults_environment_and_exit_codes(
     assert "MODELLIX_API_KEY" in text and "MODELLIX_PROFILE" in text
     assert "exit codes:" in text and "130" in text
     assert "(default: " in text and "(default: None)" not in text
+
+
+def options_without_help(text: str) -> list[str]:
+    """The options of a --help page listed with no words after them: argparse puts
+    an option's help on its own line, or on the next one, indented."""
+    lines = text.splitlines()
+    missing = []
+    for number, line in enumerate(lines):
+        option = re.match(r"^  (-\S.*?)(?:\s{2,}(\S.*))?$", line)
+        if option is None or option.group(2):
+            continue
+        following = lines[number + 1] if number + 1 < len(lines) else ""
+        if not re.match(r"^ {20,}\S", following):
+            missing.append(option.group(1).strip())
+    return missing
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["simulate"],
+        ["run"],
+        ["retry"],
+        ["validate"],
+        ["plan"],
+        ["status"],
+        ["report"],
+        ["report", "merge"],
+        ["doctor"],
+        ["models"],
+        ["review"],
+        ["decisions"],
+        ["export"],
+        ["uploads", "purge"],
+    ],
+)
+def test_every_option_has_help_text(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main([*command, "--help"])
+    text = capsys.readouterr().out
+    assert "  --" in text
+    assert options_without_help(text) == [], f"{' '.join(command)} --help"
+
+
+def test_the_help_check_sees_a_bare_option() -> None:
+    page = (
+        "options:\n  --latency S[-S]\n  --seed N              replay\n  --long-one X\n"
+        + (" " * 24)
+        + "its words\n"
+    )
+    assert options_without_help(page) == ["--latency S[-S]"]
 
 
 def test_a_usage_error_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:

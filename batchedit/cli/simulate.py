@@ -47,9 +47,28 @@ def add_simulate_options(run: argparse.ArgumentParser) -> None:
 
 def add_simulator_options(parser: argparse.ArgumentParser, *, prefix: str) -> None:
     group = parser.add_argument_group("simulator" if prefix == "" else "simulator (--simulate)")
-    group.add_argument(f"--{prefix}latency", type=parse_latency, default=None, metavar="S[-S]")
-    group.add_argument(f"--{prefix}fail-rate", type=float, default=0.0, metavar="FRACTION")
-    group.add_argument(f"--{prefix}seed", type=int, default=None)
+    group.add_argument(
+        f"--{prefix}latency",
+        type=parse_latency,
+        default=None,
+        metavar="S[-S]",
+        help="seconds a task takes; a range draws uniformly "
+        f"(default: {DEFAULT_SIM_LATENCY_S[0]}-{DEFAULT_SIM_LATENCY_S[1]})",
+    )
+    group.add_argument(
+        f"--{prefix}fail-rate",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="tasks that end failed (category task_failed)",
+    )
+    group.add_argument(
+        f"--{prefix}seed",
+        type=int,
+        default=None,
+        metavar="N",
+        help="replay the same random draws (default: new ones each start)",
+    )
     group.add_argument(
         f"--{prefix}defect-rate",
         type=float,
@@ -95,12 +114,45 @@ def add_simulator_options(parser: argparse.ArgumentParser, *, prefix: str) -> No
         help="multiply every duration (and so every Retry-After) by K: 0.05 plays an hour "
         "in three minutes",
     )
-    group.add_argument("--error-rate", type=float, default=0.0, metavar="FRACTION")
-    group.add_argument("--rate-limit", type=float, default=None, metavar="PER_SECOND")
-    group.add_argument("--max-concurrent", type=int, default=None)
-    group.add_argument("--api-key", default=None, help="accept only this key")
-    group.add_argument("--balance", type=int, default=None, help="paid tasks before 402")
-    group.add_argument("--expire-after", type=float, default=86400.0, metavar="SECONDS")
+    group.add_argument(
+        "--error-rate",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="API requests answered 500 or 503 (a 500 on a submit creates the task half the time)",
+    )
+    group.add_argument(
+        "--rate-limit",
+        type=float,
+        default=None,
+        metavar="PER_SECOND",
+        help="API requests per second per key before 429 with Retry-After (downloads are "
+        "not counted; default: no limit)",
+    )
+    group.add_argument(
+        "--max-concurrent",
+        type=int,
+        default=None,
+        metavar="N",
+        help="running tasks per key before a submit gets 429 (default: no limit)",
+    )
+    group.add_argument(
+        "--api-key", default=None, metavar="KEY", help="accept only this key (default: any)"
+    )
+    group.add_argument(
+        "--balance",
+        type=int,
+        default=None,
+        metavar="N",
+        help="paid tasks before 402 (default: no limit)",
+    )
+    group.add_argument(
+        "--expire-after",
+        type=float,
+        default=86400.0,
+        metavar="SECONDS",
+        help="how long results stay downloadable, then 410",
+    )
     group.add_argument(
         "--prerendered",
         action="store_true",
@@ -141,7 +193,13 @@ def add_simulator_options(parser: argparse.ArgumentParser, *, prefix: str) -> No
         metavar="FRACTION",
         help="answers held back --slow-delay seconds",
     )
-    group.add_argument("--slow-delay", type=float, default=2.0, metavar="SECONDS")
+    group.add_argument(
+        "--slow-delay",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="how long --slow-rate holds an answer back",
+    )
     group.add_argument(
         "--record-bodies",
         action="store_true",

@@ -134,6 +134,20 @@ def test_json_errors_have_one_shape(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "--json is for" in json.loads(capsys.readouterr().out)["error"]["message"]
 
 
+def test_validate_with_json_logs_closes_with_a_validated_event(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = tmp_path / "catalog.csv"
+    manifest.write_text("id,prompt,image\na,,a.png\nb,on white,b.png\n", encoding="utf-8")
+    assert main(["validate", str(manifest), "--log-format", "json"]) == 2
+    err = capsys.readouterr().err
+    events = [json.loads(line) for line in err.splitlines()]  # every stderr line parses
+    (closing,) = [event for event in events if event["event"] == "validated"]
+    assert (closing["rows"], closing["invalid"], closing["valid"]) == (2, 2, 0)
+    assert closing["problems"] == 3 and closing["source"] == str(manifest)
+    assert closing["message"].startswith(f"{manifest}: 2 rows, 2 invalid, 0 valid")
+
+
 def test_doctor_json(threaded_simulator: Simulators, capsys: pytest.CaptureFixture[str]) -> None:
     threaded_simulator(api_key=TEST_KEY, balance=3)
     assert main(["doctor", "--json", "--timeout", "5"]) == 0

@@ -8,12 +8,12 @@ L3 and K more`), every group shown; on success one line with the counts.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from batchedit.cli.conventions import print_json
 from batchedit.cli.exits import EXIT_OK, EXIT_USAGE
 from batchedit.cli.options import add_setting_flags, setting_overrides
+from batchedit.events import notice
 from batchedit.manifest.job import JobSettings, apply_overrides, iter_rows, load_job
 from batchedit.manifest.problem_digest import ProblemDigest
 from batchedit.manifest.settings import VALIDATE
@@ -45,10 +45,18 @@ def command_validate(args: argparse.Namespace) -> int:
         return EXIT_OK
     for line in digest.lines(full_list=f"every one: batchedit validate --json {args.source}"):
         print(line)
-    print(
+    notice(  # with --log-format json, an event as every stderr line is
+        "validated",
         f"{args.source}: {rows} rows, {invalid} invalid, {rows - invalid} valid "
         f"({digest.total} problem(s) of {len(digest.groups)} kind(s))",
-        file=sys.stderr,
+        fields={
+            "source": str(args.source),
+            "rows": rows,
+            "invalid": invalid,
+            "valid": rows - invalid,
+            "problems": digest.total,
+            "kinds": len(digest.groups),
+        },
     )
     return EXIT_USAGE
 

@@ -30,6 +30,7 @@ from batchedit.pipeline.launch import Confirm, LaunchOptions, StopSignals, start
 from batchedit.pipeline.plan.run_plan import RunPlan
 from batchedit.pipeline.runner import as_local_failure
 from batchedit.pipeline.stop import RunRefused, StopReason
+from batchedit.records import Status
 from batchedit.state.invocation import Invocation
 from batchedit.state.rundir import RunPaths
 
@@ -94,7 +95,8 @@ def _tell_ending(
     if outcome.written is not None:
         # Shown as the user would type it: runs/catalog, not jobs/catalog/../../runs/catalog.
         lines = outcome.written.human_lines(RunPaths(Path(os.path.normpath(job.output_dir))))
-        lines.insert(1, plan.closing_line())
+        pending = outcome.written.counts.statuses.get(Status.PENDING, 0)
+        lines.insert(1, plan.closing_line(pending=pending))
         for line in lines:
             say(line, file=out)  # a closed stdout (`| head`) changes nothing, exit code included
     else:

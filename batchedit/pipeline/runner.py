@@ -163,7 +163,8 @@ async def _run_surveyed(
                 interrupted = await _run_until_stopped(run, config, stop, surveyed)
             except* FatalApiError as group:
                 fatal = _first_of(group, FatalApiError)
-                log.error("run stopped: %s", fatal)
+                # The launcher says it on stderr, once; the log keeps it for -v.
+                log.info("run stopped: %s", fatal)
                 emit("run_stopped", reason=fatal.category.value, message=str(fatal))
             except* Exception as group:
                 # A local failure (disk, permissions) or an internal error: the

@@ -138,13 +138,19 @@ class RunPlan:
             )
         return notes
 
-    def closing_line(self) -> str:
-        """How much of the manifest this run touched, for the end of a run."""
+    def closing_line(self, *, pending: int = 0) -> str:
+        """How much of the manifest this run touched, for the end of a run; `pending`:
+        the rows it left pending (a stop, an interruption), so a run stopped early
+        says how many of its rows it finished, not the number it set out to do."""
         worked = self.submit + self.poll + self.download + self.unreadable
-        line = (
-            f"this run worked on {worked} row(s); {self.settled} were settled by earlier "
-            "runs and left untouched"
-        )
+        done = f"worked on {worked} row(s)"
+        if pending:
+            finished = max(worked - pending, 0)
+            done = (
+                f"finished {finished} of the {worked} row(s) it set out to do and left "
+                f"{pending} pending"
+            )
+        line = f"this run {done}; {self.settled} were settled by earlier runs and left untouched"
         return line + (f"; {self.invalid} invalid, never sent" if self.invalid else "")
 
     def lines(self) -> list[str]:

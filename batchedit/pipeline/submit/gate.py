@@ -279,11 +279,17 @@ class SubmitGate:
         if brake.engaged(len(failed)):
             self.shut(self._brake_engaged(brake, failed), by=StopReason.FAILURE_BRAKE)
 
-    def shut(self, reason: str, *, by: StopReason | None = None) -> None:
+    def shut(self, reason: str, *, by: StopReason) -> None:
+        """Stop submitting for `reason`. The reason, with what to do, is told once,
+        when the run ends (the launcher's last line); now, while tasks in flight are
+        still finished, a short line says that submitting stopped and by which guard."""
         if self.halted is None:
             self.halted = reason
             self.halted_by = by
-            log.error("%s", reason)
+            log.warning(
+                "submitting stopped (%s); the tasks already submitted are finished first",
+                by.value,
+            )
             self.changed()
 
     async def overtime(self) -> None:

@@ -13,11 +13,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import FAST_CLI, ThreadedSimulator, read_report, run_cli, write_csv, write_image
+from support import (
+    FAST_CLI,
+    ThreadedSimulator,
+    read_report,
+    run_cli,
+    two_image_manifest,
+    write_csv,
+    write_image,
+)
 
 import batchedit.pipeline.plan.local_images as local_images
 import batchedit.pipeline.plan.planning as planning
+import batchedit.pipeline.plan.resume as resume
 import batchedit.pipeline.produce.producer as producer
+import batchedit.state.fingerprint as fingerprint
 import batchedit.state.history as history
 from batchedit.cli import main
 from batchedit.manifest.job import iter_rows, load_job
@@ -115,6 +125,55 @@ def test_a_noop_rerun_reads_the_manifest_once_and_each_journal_line_once(
     assert RunPaths(run_dir).report.read_text(encoding="utf-8") == text
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["statuses"] == counts.to_json()["statuses"]
+
+
+def test_a_first_run_plans_fingerprints_and_hashes_each_row_once(
+    tmp_path: Path, threaded_simulator: Simulators, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 28.2: the producer carries out the survey's decisions, with the
+    run's one hash cache: every local image read once, every row planned once."""
+    simulator = threaded_simulator()
+    manifest, run_dir = two_image_manifest(tmp_path, 6), tmp_path / "run"
+    reads = Reads(monkeypatch)
+    hashed: Counter[str] = Counter()
+    real_hash = fingerprint.sha256_file
+
+    def hashing(path: Path) -> str:
+        hashed[path.name] += 1
+        return real_hash(path)
+
+    monkeypatch.setattr(fingerprint, "sha256_file", hashing)
+    planned: list[str] = []
+    real_plan = resume.plan_row
+
+    def planning_row(row: Any, *args: Any, **kwargs: Any) -> Any:
+        planned.append(row.id)
+        return real_plan(row, *args, **kwargs)
+
+    monkeypatch.setattr(f"{planning.__name__}.plan_row", planning_row)
+    fingerprinted = 0
+    real_fingerprint = fingerprint.request_fingerprint
+
+    def fingerprinting(request: Any, digests: FileDigests) -> str:
+        nonlocal fingerprinted
+        fingerprinted += 1
+        return real_fingerprint(request, digests)
+
+    monkeypatch.setattr(f"{planning.__name__}.request_fingerprint", fingerprinting)
+
+    assert run_cli(manifest, run_dir) == 0
+
+    assert simulator.stats()["submit_requests"] == 6
+    assert hashed == {"a.png": 1, "b.png": 1}, "each local image read once a run"
+    assert sorted(planned) == [f"row-{n:02d}" for n in range(6)], "each row planned once"
+    assert fingerprinted == 6
+    # The paths pass of preflight, the survey, and the producer up to the last row with work.
+    assert reads.opened == {
+        f"{local_images.__name__} (local image paths)": 1,
+        planning.__name__: 1,
+        producer.__name__: 1,
+    }
+    assert {line["status"] for line in read_report(run_dir)} == {"succeeded"}
 
 
 def test_a_rerun_with_work_reads_up_to_the_last_row_with_work_and_joins_the_same(

@@ -88,6 +88,7 @@ class RunServices:
         progress: Progress,
         *,
         planned_submits: int,
+        digests: FileDigests,
         stop: asyncio.Event | None = None,
         rows: int | None = None,
     ) -> RunServices:
@@ -105,7 +106,6 @@ class RunServices:
             rate_limiter=rate,
             load=LoadGovernor(rate, slots, clock),
         )
-        digests = FileDigests()
         uploads = UploadCache(config.paths.state_dir / UPLOADS_FILE, config.endpoint.base_url)
         stats = RunStats(started_at=utc_now_iso(), spend=SpendTally.for_table(job.prices))
         deadline = job.deadline  # a time of day or a moment is read now, as the run starts

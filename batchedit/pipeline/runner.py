@@ -155,6 +155,7 @@ async def _run_surveyed(
                 clock,
                 progress,
                 planned_submits=total_rows if planned is None else planned,
+                digests=surveyed.digests,  # the survey's: one hash cache a run
                 stop=stop,
                 rows=total_rows,
             )

@@ -5,8 +5,9 @@
 anything is sent, so the run knows how many paid submissions it will make
 (the cost guard), how many rows are invalid (`--strict`) and how much work
 the progress bars should expect. `survey_run` does it for a run: it also
-drafts the report (`report/draft.py`) and keeps one byte a row (`RowMemo`)
-and the journal index, so the producer plans again only the rows with work
+drafts the report (`report/draft.py`) and keeps each row's decision (`RowMemo`,
+memo.py: a byte, and a fingerprint for a row with work) and the journal
+index, so the producer carries out the decisions without planning a row again
 and the report is finished without reading the manifest again. Synchronous:
 it hashes local images and stats output files, so the pipeline calls it from
 a thread.
@@ -29,6 +30,14 @@ from batchedit.manifest.prices import PriceTable
 from batchedit.manifest.problem_digest import ProblemDigest
 from batchedit.origins import Origin
 from batchedit.pipeline.plan.local_images import predecode_local_images
+from batchedit.pipeline.plan.memo import (
+    INVALID,
+    UNREADABLE,
+    MemoWriter,
+    RowMemo,
+    settled_code,
+    work_code,
+)
 from batchedit.pipeline.plan.resume import PAID_ACTIONS, Action, RetryScope, RowPlan, plan_row
 from batchedit.records import InvalidRow, Row, Status
 from batchedit.report.draft import ReportDraft
@@ -90,37 +99,6 @@ class RowPlanner:
         return output_layout(self.output, row)
 
 
-#: A row's memo code: planned again by the producer, invalid, or settled with
-#: the status at `_SETTLED + STATUS_CODES.index(status)`.
-WORK, INVALID = 0, 1
-_SETTLED = 2
-STATUS_CODES = tuple(Status)
-
-
-@dataclass(frozen=True, slots=True)
-class RowMemo:
-    """What the survey found for every row, one byte a row in manifest order,
-    so the producer plans again only the rows with work to do and stops
-    reading the manifest after the last row it must see."""
-
-    codes: bytes = b""
-    last_work: int = -1  # the last row with work to do; -1: none
-
-    def invalid_after(self, position: int) -> bool:
-        return INVALID in self.codes[position:]
-
-    @staticmethod
-    def settled_code(status: Status) -> int:
-        return _SETTLED + STATUS_CODES.index(status)
-
-    @staticmethod
-    def settled_status(code: int) -> Status | None:
-        """The status a settled row keeps; None for a row to plan again."""
-        if code == INVALID:
-            return Status.INVALID
-        return STATUS_CODES[code - _SETTLED] if code >= _SETTLED else None
-
-
 @dataclass(frozen=True, slots=True)
 class Survey:
     """What a run will face, counted before anything is sent."""
@@ -137,7 +115,7 @@ class Survey:
     #: (model, imageSize) -> paid units (tasks, or images where billed per image),
     #: for the plan's cost.
     paid_by_kind: Counter[tuple[str, str | None]] = field(default_factory=Counter)
-    memo: RowMemo = RowMemo()  # one byte a row: what the producer must plan again
+    memo: RowMemo = RowMemo()  # each row's decision, compact, for the producer
     #: The API origin planned against, and the rows holding another origin's
     #: outcome: those paid for again (`REPLACE`), of them the simulator's, and
     #: those a simulated run leaves as a real origin made them.
@@ -191,11 +169,14 @@ class Survey:
 class SurveyedRun:
     """A survey and what the run goes on with, so that it streams the manifest
     and reads the journal once: the journal index (caught up at the end for
-    the report) and the report drafted row by row (`report/draft.py`)."""
+    the report), the report drafted row by row (`report/draft.py`), and the
+    run's one hash cache of local images (the producer's fingerprints and the
+    uploader's digests find the survey's, so each image is read once a run)."""
 
     survey: Survey
     index: JournalIndex
     draft: Path
+    digests: FileDigests
 
     def discard(self) -> None:
         """For a run that does not start: the index closed, the draft removed."""
@@ -234,7 +215,7 @@ def survey_run(
         index.close()
         paths.report_draft.unlink(missing_ok=True)
         raise
-    return SurveyedRun(planned, index, paths.report_draft)
+    return SurveyedRun(planned, index, paths.report_draft, digests)
 
 
 def survey(
@@ -254,16 +235,12 @@ def survey(
             return survey(job, paths, digests, origin=origin, retry=retry, index=own, draft=draft)
     predecode_local_images(job, paths, digests)
     tally = _Tally(prices=job.prices)
-    codes = bytearray()
-    last_work = -1
+    memo = MemoWriter()
     planner = RowPlanner(paths, index, digests, origin=origin, retry=retry, output=job.output)
-    for position, row in enumerate(iter_rows(job)):
-        code = tally.add(row, planner, draft)
-        codes.append(code)
-        if code == WORK:
-            last_work = position
+    for row in iter_rows(job):
+        memo.add(*tally.add(row, planner, draft))
     return Survey(
-        len(codes),
+        len(memo),
         tally.invalid,
         tally.problems,
         tally.actions,
@@ -271,7 +248,7 @@ def survey(
         paid_images=tally.paid_images,
         multi_output_rows=tally.multi_output,
         paid_by_kind=tally.paid_by_kind,
-        memo=RowMemo(bytes(codes), last_work),
+        memo=memo.memo(),
         origin=origin,
         replaced_simulated=tally.replaced_simulated,
         kept_foreign=tally.kept_foreign,
@@ -297,21 +274,24 @@ class _Tally:
     paid_by_kind: Counter[tuple[str, str | None]] = field(default_factory=Counter)
     prices: PriceTable | None = None  # for the drafted lines' `cost`
 
-    def add(self, row: Row | InvalidRow, planner: RowPlanner, draft: ReportDraft | None) -> int:
-        """Plan and count one row, draft its report line; its memo code."""
+    def add(
+        self, row: Row | InvalidRow, planner: RowPlanner, draft: ReportDraft | None
+    ) -> tuple[int, str | None]:
+        """Plan and count one row, draft its report line; its memo code and,
+        for a row with an action, its fingerprint (`memo.py`)."""
         if isinstance(row, InvalidRow):
             self.invalid += 1
             self.problems.extend(row.problems)
             if draft is not None:
                 draft.settled(with_cost(invalid_record(row), self.prices))
-            return INVALID
+            return INVALID, None
         self._note_inputs_inside(row, planner.run_root)
         plan = planner.plan(row)
         if isinstance(plan, Unreadable):
             self.unreadable += 1
             if draft is not None:
                 draft.to_finish(request_record(row, Status.PENDING), None)
-            return WORK
+            return UNREADABLE, None
         self.actions[plan.action] += 1
         if plan.foreign is not None:
             self.replaced_simulated += plan.action is Action.REPLACE and plan.foreign.simulated
@@ -325,7 +305,7 @@ class _Tally:
             )
             if draft is not None:
                 draft.settled(with_cost(record, self.prices))
-            return RowMemo.settled_code(record.status)
+            return settled_code(record.status), None
         if plan.action in PAID_ACTIONS:
             spec = current_catalogue().body_spec(row.request.model)
             images = paid_images_of(spec, row)
@@ -334,7 +314,7 @@ class _Tally:
             self.paid_by_kind[(row.request.model, row.request.image_size)] += images
         if draft is not None:
             draft.to_finish(request_record(row, Status.PENDING), plan.fingerprint)
-        return WORK
+        return work_code(plan.action), plan.fingerprint
 
     def _note_inputs_inside(self, row: Row, run_dir: Path) -> None:
         """Count a row reading its input from inside the run directory: a warning."""

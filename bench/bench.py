@@ -1,7 +1,8 @@
 """`make bench`: batchedit's benchmark table, B1 to B6 of issue 7, from
 `realistic.py` B2 at 600 rows, B6b, B6c and B7 of issue 16, and from
-`real_sizes.py` B8 of issue 25 (results at real sizes). `--only b8` runs
-one scenario; each figure's line is printed as soon as it is measured.
+`real_sizes.py` B8 of issue 25 (results at real sizes), from `review_pages.py`
+the review page and `report` at 300 rows of camera photos (issue 29). `--only
+b8` runs one scenario; each figure's line is printed as soon as it is measured.
 
 Every scenario starts the simulator as a separate process (`batchedit simulate
 --prerendered`, so results cost the simulator no Pillow work and the figures
@@ -44,6 +45,7 @@ from harness import (  # noqa: E402
 )
 from real_sizes import REAL_SIZES_SCENARIOS  # noqa: E402
 from realistic import REALISTIC_SCENARIOS  # noqa: E402
+from review_pages import REVIEW_SCENARIOS  # noqa: E402
 
 # -- the scenarios ---------------------------------------------------------
 
@@ -241,6 +243,7 @@ SCENARIOS = {
     "b6": bench_request_budget,
     **REALISTIC_SCENARIOS,
     **REAL_SIZES_SCENARIOS,
+    **REVIEW_SCENARIOS,
 }
 
 

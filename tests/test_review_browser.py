@@ -137,3 +137,53 @@ def test_a_1000_row_grid_draws_only_the_cards_near_the_viewport(tmp_path: Path) 
         assert page.is_visible(".row:not([hidden]) .decision")
         # A static page shows decisions; it does not make them.
         assert page.is_hidden(".row:not([hidden]) .acts")
+
+
+def test_undecided_is_the_results_awaiting_a_decision_and_no_result_opens_no_comparison(
+    tmp_path: Path, threaded_simulator: Callable[..., ThreadedSimulator]
+) -> None:
+    """Invalid and failed rows have no result: the Undecided filter leaves them
+    out, and neither Enter nor a click on their card opens a before/after of
+    two broken images; j and k in an open comparison step over them."""
+    threaded_simulator(fail_rate=0.4)
+    manifest = make_mixed_catalog(tmp_path / "job", rows=8)
+    run_dir = tmp_path / "job" / "run"
+    assert main(["run", str(manifest), "--out", str(run_dir), *FAST]) == 1
+    html = tmp_path / "review.html"
+    assert main(["report", str(run_dir), "--html", str(html)]) == 0
+    lines = read_report(run_dir)
+    succeeded = [line["id"] for line in lines if line["status"] == "succeeded"]
+    no_result = [line["id"] for line in lines if line["status"] != "succeeded"]
+    assert succeeded and "bad-ratio" in no_result and "no-photo" in no_result
+
+    with open_page() as page:
+        page.goto(html.as_uri())
+        undecided = page.locator("[data-review=undecided] b")
+        assert undecided.text_content() == str(len(succeeded))
+        page.click("[data-review=undecided]")
+        assert page.evaluate(VISIBLE_ROWS) == ["succeeded"] * len(succeeded)
+        page.click("[data-review=any]")
+        assert len(page.evaluate(VISIBLE_ROWS)) == len(lines)
+        badge = page.locator(".row[data-status=invalid] .decision").first
+        assert badge.text_content() == "no result"
+
+        page.click(".row[data-status=invalid] .facts >> nth=0")  # the row becomes current
+        page.keyboard.press("Enter")
+        assert page.is_hidden("#compare")
+        assert "has no result to compare" in (page.text_content("#toast") or "")
+
+        first = lines.index(next(line for line in lines if line["status"] == "succeeded"))
+        page.click(f".row[data-i='{first}'] .facts")
+        page.keyboard.press("Enter")
+        assert page.is_visible("#compare")
+        seen = set()
+        for _ in range(len(lines)):  # j through the comparison: only rows with a result
+            seen.add(page.text_content("#c-id"))
+            assert page.get_attribute("#c-after", "src")
+            page.keyboard.press("j")
+        assert seen == set(succeeded[succeeded.index(lines[first]["id"]) :])
+        page.keyboard.press("Escape")
+
+        page.click("[data-view=grid]")
+        page.click(".card[data-status=invalid] .pic >> nth=0")
+        assert page.is_hidden("#compare")

@@ -13,7 +13,9 @@ import http.client
 import io
 import json
 import os
+import re
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -210,3 +212,27 @@ def test_the_decision_endpoint_checks_what_it_records(run_dir: Path) -> None:
     saved = json.loads(answers[5][1])
     assert (saved["state"], saved["note"], saved["sha256"]) == ("rejected", "xy", sha)
     assert list(read_decisions(run_dir / "decisions.jsonl")) == [first["id"]]
+
+
+def test_thumbnails_are_made_before_the_url_is_printed_and_a_page_load_makes_none(
+    run_dir: Path,
+) -> None:
+    """The first page is written from thumbnails made at start (in threads, under
+    the pixel budget), not made one by one while the browser waits: when the
+    URL is printed every one is there, and loading the page remakes none."""
+    folder = run_dir / ".batchedit" / "review" / "thumbs"
+    with review_server(run_dir) as served:
+        made = {path.name: path.stat().st_mtime_ns for path in folder.glob("*.jpg")}
+        assert len(made) == 2 + ROWS  # the two inputs, and every result
+        base, _, token = served.url.partition("?token=")
+        request = urllib.request.Request(base, headers={"Authorization": f"Bearer {token}"})
+        started = time.monotonic()
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            html = answer.read().decode("utf-8")
+        elapsed_s = time.monotonic() - started
+    assert elapsed_s < 3.0, elapsed_s  # generous: it is milliseconds of templating
+    found = re.search(r'id="data">(.*?)</script>', html, re.S)
+    assert found is not None
+    shown = {tile["t"] for row in json.loads(found.group(1)) for tile in row["in"] + row["out"]}
+    assert shown == {f"thumbs/{name}" for name in made}
+    assert {path.name: path.stat().st_mtime_ns for path in folder.glob("*.jpg")} == made

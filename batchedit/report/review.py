@@ -31,6 +31,7 @@ from batchedit.report.decisions import (
     Decision,
     ReviewState,
     chosen_output,
+    decided_sha256,
     read_decisions,
     review_state,
     with_decisions,
@@ -42,6 +43,9 @@ from batchedit.report.thumbnails import Picture, Shown, Thumb, Unshown, make_thu
 from batchedit.state.rundir import RunPaths
 
 PAGE_MODE = 0o644
+#: The page's state for a row with no result: nothing to decide, so never
+#: "undecided" (the Undecided filter is the results awaiting a decision).
+NO_RESULT = "no-result"
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,20 +215,27 @@ def _row_view(
         else:
             outputs.append(Tile(caption, note=shown.reason, detail=detail))
     decision = run.decisions.get(record.id)
-    state = review_state(record, decision)
     note = decision.note if decision is not None else ""
-    stale = state is ReviewState.STALE
+    stale = review_state(record, decision) is ReviewState.STALE
     return RowView(
         record,
         inputs,
         tuple(outputs),
-        state=state.value,
+        state=page_state(record, decision),
         note="" if stale else note,  # a note on a result that is gone is not this one's
         previous_note=note if stale else "",
         checks=run.checks.get(record.id, ()),
         choice=chosen_output(record, decision)[0] + 1,
         changed=started is not None and (record.finished_at or "") >= started,
     )
+
+
+def page_state(record: ReportRecord, decision: Decision | None) -> str:
+    """Where a row stands on the page: its review state when it has a result
+    to decide on, else NO_RESULT (an invalid, failed or pending row)."""
+    if decided_sha256(record) is None:
+        return NO_RESULT
+    return review_state(record, decision).value
 
 
 def provenance(output: OutputFile) -> tuple[str, ...]:
@@ -278,7 +289,7 @@ def _header(run: RunReport) -> PageHeader:
     for record in run.records:
         counts.add(record)
     states: Counter[str] = Counter(
-        review_state(record, run.decisions.get(record.id)).value for record in run.records
+        page_state(record, run.decisions.get(record.id)) for record in run.records
     )
     started = run.last_run_started
     return PageHeader(

@@ -24,6 +24,9 @@
   let timer = 0;
   let painting = false;
   const cards = new Map(); // position in view -> card element
+  const stateText = (state) => state.replace("-", " "); // "no-result": "no result"
+  // A row with a result to look at: the comparison opens for nothing else.
+  const comparable = (row) => Boolean(row.sha && (chosenTile(row).t || chosenTile(row).f));
 
   // ---- filters -------------------------------------------------------------
   const statusWanted = (status) =>
@@ -168,7 +171,7 @@
     const cap = el("div", "cap");
     cap.append(el("i", "st"), el("b", "", row.id || "(no id)"));
     card.append(cap);
-    const badge = el("span", "decision", row.state);
+    const badge = el("span", "decision", stateText(row.state));
     badge.dataset.state = row.state;
     const marks = el("span", "marks");
     marks.append(badge);
@@ -207,7 +210,13 @@
   function move(step) {
     if (!view.length) return;
     const at = view.indexOf(current);
-    const next = at < 0 ? 0 : Math.min(view.length - 1, Math.max(0, at + step));
+    let next = at < 0 ? 0 : Math.min(view.length - 1, Math.max(0, at + step));
+    if (!compare.hidden) {
+      // The comparison moves to the next row with a result, or stays.
+      next = at < 0 ? 0 : at + step;
+      while (next >= 0 && next < view.length && !comparable(data[view[next]])) next += step;
+      if (next < 0 || next >= view.length) return;
+    }
     setCurrent(view[next], true);
   }
   function setMode(next) {
@@ -257,7 +266,7 @@
     const article = rows[i];
     const badge = article.querySelector(".decision");
     badge.dataset.state = row.state;
-    badge.textContent = row.state;
+    badge.textContent = stateText(row.state);
     article.querySelector(".note").textContent = row.note;
     for (const figure of article.querySelectorAll("figure.cand")) {
       figure.classList.toggle("chosen", Number(figure.dataset.n) === row.choice);
@@ -387,7 +396,7 @@
     for (const id of ["c-after", "s-after"]) setImage($(id), after);
     $("c-id").textContent = row.id;
     $("c-status").textContent = row.status + (row.checks.length ? " · " + row.checks.join(", ") : "");
-    $("c-state").textContent = row.state + (row.note ? ": " + row.note : "");
+    $("c-state").textContent = stateText(row.state) + (row.note ? ": " + row.note : "");
     $("c-state").dataset.state = row.state;
     $("c-text").textContent = row.error || row.prompt;
   }
@@ -398,6 +407,10 @@
   }
   function openCompare() {
     if (current < 0) return;
+    if (!comparable(data[current])) {
+      toast(data[current].id + " has no result to compare.");
+      return;
+    }
     fillCompare();
     compare.hidden = false;
   }

@@ -137,7 +137,11 @@ def command_retry(args: argparse.Namespace) -> int:
     bound = read_binding(RunPaths(args.run_dir))
     if bound is not None:
         invocation = replace(invocation, source=bound.path)
-    overrides = {**invocation.overrides, **setting_overrides(args)}
+    # The last run's --max-tasks is not carried over: a cap that suited it (0 on a
+    # re-run that paid nothing) is no rule for paying for the rows retried now,
+    # which the cost guard weighs as it does for `run` (and --max-tasks here caps).
+    inherited = {k: v for k, v in invocation.overrides.items() if k != "max_tasks"}
+    overrides = {**inherited, **setting_overrides(args)}
     overrides["output_dir"] = str(args.run_dir.resolve())
     job = apply_overrides(load_job(invocation.source), **overrides)
     simulate = None if invocation.simulate is None else sim_from_settings(invocation.simulate)

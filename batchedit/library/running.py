@@ -28,6 +28,7 @@ from batchedit.eventloop import run_coroutine
 from batchedit.library.settings import PathLike, job_from, recorded
 from batchedit.pictures import return_large_allocations
 from batchedit.pipeline.launch import LaunchOptions, start_run
+from batchedit.pipeline.plan.guard_words import PYTHON
 from batchedit.pipeline.plan.resume import RetryScope
 from batchedit.records import Status
 from batchedit.report.summary import RunSummary
@@ -44,6 +45,7 @@ async def arun(
     only_statuses: Collection[Status | str] | None = None,
     new_source: bool = False,
     rebuild_state: bool = False,
+    yes: bool = False,
     **settings: object,
 ) -> RunSummary:
     """Run the job file or manifest `source` into the run directory `out` (or
@@ -57,7 +59,10 @@ async def arun(
     (`--new-source`); without it that is refused (`RunRefused`).
     `rebuild_state` rebuilds a lost journal from report.jsonl first, as `run
     --rebuild-state` does; without it a run directory whose journal is lost
-    raises StateLost (a RunRefused), nothing sent."""
+    raises StateLost (a RunRefused), nothing sent. Code has nobody to answer
+    the cost guard's question: a run of more than 100 paid submissions is
+    refused unless `max_tasks=` (or `max_spend=`) caps it or `yes=True` says
+    to go ahead, as `--yes` does on the command line."""
     job = job_from(source, out=out, settings=settings)
     endpoint = endpoint_from_env(base_url=base_url, api_key=api_key)
     scope = None
@@ -69,6 +74,8 @@ async def arun(
         endpoint=endpoint,
         new_source=new_source,
         rebuild_state=rebuild_state,
+        assume_yes=yes,
+        words=PYTHON,
     )
     invocation = Invocation(source=_absolute(source), overrides=recorded(settings, out))
     outcome, _ = await start_run(
@@ -87,6 +94,7 @@ def run(
     only_statuses: Collection[Status | str] | None = None,
     new_source: bool = False,
     rebuild_state: bool = False,
+    yes: bool = False,
     **settings: object,
 ) -> RunSummary:
     """`arun` in an event loop of its own, for code that is not async (and,
@@ -108,13 +116,14 @@ def run(
             only_statuses=only_statuses,
             new_source=new_source,
             rebuild_state=rebuild_state,
+            yes=yes,
             **settings,
         )
     )
 
 
 def _never_asked(question: str) -> bool:
-    """Code has nobody to ask: a large run is bounded by `max_tasks` instead."""
+    """Code has nobody to ask: a large run is bounded by `max_tasks=` or `yes=True` instead."""
     return False
 
 

@@ -39,6 +39,7 @@ from batchedit.events import add_secret, notice
 from batchedit.manifest.job import JobSettings
 from batchedit.origins import SIMULATE, Origin
 from batchedit.pipeline.nightly import announced
+from batchedit.pipeline.plan.guard_words import COMMAND_LINE, GuardWords
 from batchedit.pipeline.plan.local_images import remove_unstarted_run_dir
 from batchedit.pipeline.plan.lost_state import recover_state
 from batchedit.pipeline.plan.planning import Survey, SurveyedRun, as_the_run_dir_asks, survey_run
@@ -76,6 +77,7 @@ class LaunchOptions:
     latency_cache_dir: Path | None = None  # the per-user cache of task durations; None: unused
     new_source: bool = False  # --new-source: run another source into a bound run directory
     rebuild_state: bool = False  # --rebuild-state: a lost journal rebuilt from report.jsonl
+    words: GuardWords = COMMAND_LINE  # how refusals name what to give: flags, or keywords
 
 
 Confirm = Callable[[str], bool]
@@ -253,13 +255,13 @@ def refusal_reason(
             f"every row of {job.manifest} is invalid ({planned.rows} rows); "
             f"batchedit validate {shlex.quote(str(job.source))} lists the problems"
         )
-    paid = planned.paid_submissions
+    paid, words = planned.paid_submissions, options.words
     if job.max_tasks is not None and paid > job.max_tasks:
         return (
             f"this run would make {paid} paid submissions, more than max_tasks "
-            f"{job.max_tasks}; raise --max-tasks to go ahead"
+            f"{job.max_tasks}; raise it to go ahead ({words.setting('max_tasks', paid)})"
         )
-    too_costly = cost_refusal(job, plan_from_survey(job, planned))
+    too_costly = cost_refusal(job, plan_from_survey(job, planned), words)
     if too_costly is not None:
         return too_costly
     units = planned.paid_units
@@ -269,10 +271,10 @@ def refusal_reason(
         if job.max_tasks is not None or job.max_spend is not None:
             return None  # a scheduled run bounded by max_tasks or max_spend needs no question
         return (
-            f"this run would make {paid} paid submissions and there is no terminal to ask "
-            f"(more than {CONFIRM_ABOVE} needs a yes): add --max-tasks {paid} (or max_tasks: "
-            f"{paid} in the job file), or --max-spend AMOUNT with a price table, to cap what "
-            "it may pay for, or --yes to go ahead"
+            f"this run would make {paid} paid submissions and {words.nobody_to_ask} "
+            f"(more than {CONFIRM_ABOVE} needs a yes): give {words.setting('max_tasks', paid)} "
+            f"(or max_tasks: {paid} in the job file), or {words.setting('max_spend', 'AMOUNT')} "
+            f"with a price table, to cap what it may pay for, or {words.yes} to go ahead"
         )
     return None if confirm(confirm_question(planned)) else "not confirmed"
 

@@ -30,6 +30,7 @@ from batchedit.manifest.job import JobSettings
 from batchedit.manifest.prices import PriceTable
 from batchedit.manifest.problem_digest import ProblemDigest
 from batchedit.origins import Origin
+from batchedit.pipeline.plan.guard_words import COMMAND_LINE, GuardWords
 from batchedit.pipeline.plan.lost_state import refuse_lost_state
 from batchedit.pipeline.plan.planning import Survey, as_the_run_dir_asks, survey
 from batchedit.pipeline.plan.resume import Action
@@ -277,11 +278,12 @@ def plan_job(job: JobSettings, origin: Origin) -> RunPlan:
     return plan_from_survey(job, survey(job, paths, FileDigests(), origin=origin))
 
 
-def cost_refusal(job: JobSettings, plan: RunPlan) -> str | None:
-    """Why `max_cost` or `max_spend` refuses this run, or None."""
+def cost_refusal(job: JobSettings, plan: RunPlan, words: GuardWords = COMMAND_LINE) -> str | None:
+    """Why `max_cost` or `max_spend` refuses this run, or None (in the caller's `words`)."""
+    prices = f"give prices: in the job file or {words.setting('prices', 'FILE')}"
     if job.max_spend is not None:
         if job.prices is None or plan.cost is None:
-            return "max_spend needs a price table: give prices: in the job file or --prices FILE"
+            return f"max_spend needs a price table: {prices}"
         if not plan.cost.complete:
             return (
                 f"max_spend cannot be enforced: {plan.cost.text(job.prices)}; add them to the "
@@ -290,13 +292,14 @@ def cost_refusal(job: JobSettings, plan: RunPlan) -> str | None:
     if job.max_cost is None:
         return None
     if job.prices is None or plan.cost is None:
-        return "max_cost needs a price table: give prices: in the job file or --prices FILE"
+        return f"max_cost needs a price table: {prices}"
     table = job.prices
     if not plan.cost.complete:
         return f"max_cost cannot be checked: {plan.cost.text(table)}; add them to the price table"
     if plan.cost.amount > job.max_cost:
         return (
             f"this run would cost about {table.amount(plan.cost.amount)}, more than max_cost "
-            f"{table.amount(job.max_cost)}; raise --max-cost to go ahead"
+            f"{table.amount(job.max_cost)}; raise it to go ahead "
+            f"({words.setting('max_cost', 'AMOUNT')})"
         )
     return None

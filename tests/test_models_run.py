@@ -15,9 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support import ThreadedSimulator, read_report, write_csv
 
+from batchedit.api.schemas import schema_url
 from batchedit.catalogue import current_catalogue, packaged_catalogue, schema_cache_dir
 from batchedit.catalogue.schema import schema_of
-from batchedit.catalogue.store import write_cached_schema
+from batchedit.catalogue.store import SCHEMA_BASE_URL, write_cached_schema
 from batchedit.cli import main
 from batchedit.manifest.job import iter_rows, load_job
 from batchedit.origins import SIMULATE
@@ -258,7 +259,7 @@ def test_models_json_parses_and_lists_every_parameter(capsys: pytest.CaptureFixt
     assert error["ok"] is False and error["error"]["exit_code"] == 2
 
 
-def test_models_refresh_against_the_simulator_fills_the_cache_and_validation_prefers_it(
+def test_models_refresh_against_the_simulator_fills_its_own_cache_and_validation_prefers_it(
     tmp_path: Path,
     threaded_simulator: Simulators,
     monkeypatch: pytest.MonkeyPatch,
@@ -267,8 +268,8 @@ def test_models_refresh_against_the_simulator_fills_the_cache_and_validation_pre
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     simulator = threaded_simulator()
     assert main(["models", "refresh", "--base-url", simulator.base_url]) == 0
-    folder = schema_cache_dir()
-    assert folder == tmp_path / "cache" / "batchedit" / "schemas"
+    folder = schema_cache_dir(origin=simulator.base_url)
+    assert folder.parent == tmp_path / "cache" / "batchedit" / "schemas" / "origins"
     cached = sorted(path.name for path in folder.glob("*.json"))
     assert cached == sorted(
         slug.replace("/", "--") + ".json" for slug in packaged_catalogue().models
@@ -277,10 +278,13 @@ def test_models_refresh_against_the_simulator_fills_the_cache_and_validation_pre
     assert entry["schema"] == schema_of(
         packaged_catalogue().models["openai/gpt-image-2-edit"], simulator.base_url
     )
-    assert all(spec.source == "cached schema" for spec in current_catalogue().models.values())
+    sim_rules = current_catalogue(origin=simulator.base_url).models.values()
+    assert all(spec.source == "cached schema" for spec in sim_rules)
+    assert all(spec.source == "packaged" for spec in current_catalogue().models.values())
     capsys.readouterr()
 
     # A newer published schema wins over the packaged data; an older one does not.
+    folder = schema_cache_dir()  # the real model pages' schemas: those validation reads
     gpt = packaged_catalogue().models["openai/gpt-image-2-edit"]
     document = schema_of(gpt)
     document["components"]["schemas"]["EditRequest"]["properties"]["size"]["enum"].append(
@@ -288,10 +292,11 @@ def test_models_refresh_against_the_simulator_fills_the_cache_and_validation_pre
     )
     row = {"id": "a", "prompt": "p", "image": A, "model": gpt.slug, "param.size": "4096x4096"}
     manifest = write_csv(tmp_path / "m.csv", [row])
-    write_cached_schema(folder, gpt.slug, document, "2099-01-01T00:00:00Z", "test")
+    published = schema_url(SCHEMA_BASE_URL, gpt.slug)
+    write_cached_schema(folder, gpt.slug, document, "2099-01-01T00:00:00Z", published)
     [checked] = iter_rows(load_job(manifest))
     assert isinstance(checked, Row) and checked.request.params() == {"size": "4096x4096"}
-    write_cached_schema(folder, gpt.slug, document, "2001-01-01T00:00:00Z", "test")
+    write_cached_schema(folder, gpt.slug, document, "2001-01-01T00:00:00Z", published)
     [checked] = iter_rows(load_job(manifest))
     assert isinstance(checked, InvalidRow)
     assert main(["models", gpt.slug]) == 0

@@ -3,7 +3,8 @@
 The documents live on the model pages (`https://www.modellix.ai/models/
 {provider}/{model}/api_schema`), outside the API: no key is sent. A base URL
 override points the fetch elsewhere (the simulator serves the same path for
-tests); like the API origin it must be https, or plain http on loopback.
+tests); like the API origin it must be https, or plain http on loopback, and
+what it fetches is cached apart from the real pages' (catalogue/store.py).
 Each model is fetched on its own, a few at a time, and a failure is that
 model's: the others are still cached. A document is parsed under the same
 depth bound as the API's answers (bounded.py): a schema nested 1,100 deep is
@@ -24,7 +25,6 @@ from batchedit.api.bounded import NotJson, parse_json
 from batchedit.api.endpoint import is_loopback_url
 from batchedit.errors import UsageError
 
-SCHEMA_BASE_URL = "https://www.modellix.ai"
 MAX_SCHEMA_BYTES = 1024 * 1024
 _AT_ONCE = 4
 

@@ -7,6 +7,13 @@ schema fetched after the packaged data was last checked is laid over it
 (see schema.py), so validation follows the service's newest word, and
 offline (no cache) it follows the packaged data, saying so in
 `batchedit models`. The simulator always speaks the packaged data.
+
+Schemas fetched from anywhere but the real model pages (`--base-url` at a
+simulator, a mirror) are kept apart, in `schemas/origins/ORIGIN/`, and shown
+only when asked for that origin: a simulator on loopback must not change the
+rules every run against the real service is checked by. The real cache's
+entries are held to the same rule by the URL each was fetched from, so a
+cache an older batchedit filled from a simulator is ignored too.
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ from batchedit.fsutil import atomic_writer
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "google/nano-banana-pro-edit"
+#: Where the real model pages are: the one origin whose schemas validation reads.
+SCHEMA_BASE_URL = "https://www.modellix.ai"
 _SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")
 #: The fields a model passed through with --allow-model gets for aspect_ratio and resolution.
 PASS_THROUGH_FRIENDLY = {"aspect_ratio": "aspectRatio", "resolution": "imageSize"}
@@ -44,12 +53,26 @@ def cache_file_name(slug: str) -> str:
     return slug.replace("/", "--") + ".json"
 
 
-def schema_cache_dir(env: Mapping[str, str] | None = None) -> Path:
-    """`$XDG_CACHE_HOME/batchedit/schemas`, `~/.cache/batchedit/schemas` without it."""
+def schema_cache_dir(env: Mapping[str, str] | None = None, *, origin: str | None = None) -> Path:
+    """`$XDG_CACHE_HOME/batchedit/schemas`, `~/.cache/batchedit/schemas` without it;
+    for schemas from another `origin` than the real model pages, a folder of that
+    origin's own under it (`schemas/origins/http_127.0.0.1_8765`)."""
     env = os.environ if env is None else env
     root = env.get("XDG_CACHE_HOME", "").strip()
     base = Path(root) if root and Path(root).is_absolute() else Path.home() / ".cache"
-    return base / "batchedit" / "schemas"
+    folder = base / "batchedit" / "schemas"
+    if origin is None or _same_origin(origin, SCHEMA_BASE_URL):
+        return folder
+    return folder / "origins" / origin_key(origin)
+
+
+def origin_key(origin: str) -> str:
+    """A folder name for an origin: `http://127.0.0.1:8765` -> `http_127.0.0.1_8765`."""
+    return re.sub(r"[^A-Za-z0-9.-]+", "_", origin.rstrip("/")).strip("_") or "_"
+
+
+def _same_origin(a: str, b: str) -> bool:
+    return a.rstrip("/").lower() == b.rstrip("/").lower()
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,16 +133,21 @@ def packaged_catalogue() -> Catalogue:
     return Catalogue({spec.slug: spec for spec in sorted(specs, key=lambda s: s.slug)})
 
 
-def current_catalogue(cache_dir: Path | None = None) -> Catalogue:
-    """The packaged catalogue with every newer cached schema laid over it. Read
-    once per process and cache folder, so a run checks and sends every row by
-    one catalogue, and asking again costs nothing (no file system on the event
-    loop); `write_cached_schema` forgets it, so a refresh is seen at once."""
-    folder = _cache_dir_for(os.environ.get("XDG_CACHE_HOME"), os.environ.get("HOME"))
+def current_catalogue(cache_dir: Path | None = None, *, origin: str | None = None) -> Catalogue:
+    """The packaged catalogue with every newer cached schema of the real model
+    pages laid over it (or, for `batchedit models --base-url`, of `origin`).
+    Read once per process and cache folder, so a run checks and sends every
+    row by one catalogue, and asking again costs nothing (no file system on
+    the event loop); `write_cached_schema` forgets it, so a refresh is seen at
+    once."""
+    if origin is not None:
+        folder = schema_cache_dir(origin=origin)
+    else:
+        folder = _cache_dir_for(os.environ.get("XDG_CACHE_HOME"), os.environ.get("HOME"))
     folder = folder if cache_dir is None else cache_dir
     known = _CURRENT.get(folder)
     if known is None:
-        known = _CURRENT[folder] = _with_cache(folder)
+        known = _CURRENT[folder] = _with_cache(folder, origin or SCHEMA_BASE_URL)
     return known
 
 
@@ -133,19 +161,32 @@ def _cache_dir_for(xdg_cache_home: str | None, home: str | None) -> Path:
     return schema_cache_dir()
 
 
-def _with_cache(folder: Path) -> Catalogue:
+def _with_cache(folder: Path, origin: str) -> Catalogue:
     packaged = packaged_catalogue()
     if not folder.is_dir():
         return packaged
     models = dict(packaged.models)
+    elsewhere: list[str] = []
     for slug, spec in packaged.models.items():
         entry = read_cached_schema(folder / cache_file_name(slug))
         if entry is None or not _newer(entry.get("fetched_at"), spec.as_of):
+            continue
+        if not _fetched_from(entry, origin):
+            elsewhere.append(slug)
             continue
         try:
             models[slug] = spec_with_schema(spec, entry["schema"], str(entry["fetched_at"]))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             log.warning("%s: cached schema not used (%s); using the packaged data", slug, exc)
+    if elsewhere:
+        log.warning(
+            "%d cached schema(s) in %s were fetched from another origin than %s (a "
+            "simulator?): not used, the packaged data is; `batchedit models refresh` "
+            "replaces them",
+            len(elsewhere),
+            folder,
+            origin,
+        )
     return Catalogue(models)
 
 
@@ -168,6 +209,13 @@ def read_cached_schema(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) and isinstance(data.get("schema"), dict) else None
+
+
+def _fetched_from(entry: Mapping[str, Any], origin: str) -> bool:
+    """Whether a cache entry was fetched from `origin` (its `source_url` under it)."""
+    source = entry.get("source_url")
+    prefix = origin.rstrip("/").lower() + "/"
+    return isinstance(source, str) and source.lower().startswith(prefix)
 
 
 def _newer(fetched_at: object, as_of: str) -> bool:

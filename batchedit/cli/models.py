@@ -5,7 +5,9 @@ one SLUG shows every parameter with its allowed values and default, and
 where the rules came from (the packaged data, or a schema `refresh` cached).
 `refresh` fetches each model's published schema into the user's cache
 (`$XDG_CACHE_HOME/batchedit/schemas/`); offline it says that validation keeps
-using the packaged data.
+using the packaged data. With `--base-url` at another origin (a simulator),
+refresh caches apart (`schemas/origins/ORIGIN/`), validation never reads
+those, and the listing with the same `--base-url` shows them.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from batchedit.api.schemas import SCHEMA_BASE_URL, FetchedSchema, fetch_schemas
+from batchedit.api.schemas import FetchedSchema, check_schema_base_url, fetch_schemas
 from batchedit.catalogue import (
     Catalogue,
     ModelSpec,
@@ -28,7 +30,7 @@ from batchedit.catalogue import (
     schema_cache_dir,
 )
 from batchedit.catalogue.schema import spec_with_schema
-from batchedit.catalogue.store import write_cached_schema
+from batchedit.catalogue.store import SCHEMA_BASE_URL, write_cached_schema
 from batchedit.cli.exits import EXIT_OK, EXIT_USAGE
 from batchedit.errors import UsageError
 
@@ -49,7 +51,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     models.add_argument(
         "--base-url",
         default=SCHEMA_BASE_URL,
-        help=f"refresh: where the model pages are (default {SCHEMA_BASE_URL})",
+        help=f"where the model pages are (default {SCHEMA_BASE_URL}): refresh fetches "
+        "from there; any other origin's schemas are cached apart, never used to validate "
+        "runs, and listed with the same --base-url",
     )
     models.set_defaults(handler=command_models)
 
@@ -57,13 +61,14 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def command_models(args: argparse.Namespace) -> int:
     if args.slug == "refresh":
         return command_refresh(args.base_url, as_json=args.json)
-    catalogue = current_catalogue()
+    origin = _other_origin(args.base_url)
+    catalogue = current_catalogue(origin=origin)
     if args.slug is None:
         specs = list(catalogue.models.values())
         if args.json:
             _print_json({"ok": True, "models": [model_json(spec) for spec in specs]})
         else:
-            print("\n".join(list_lines(catalogue)))
+            print("\n".join(list_lines(catalogue, origin)))
         return EXIT_OK
     spec = catalogue.find(args.slug)
     if spec is None:
@@ -79,10 +84,17 @@ def command_models(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _other_origin(base_url: str) -> str | None:
+    """`--base-url` when it names another origin than the real model pages."""
+    base = check_schema_base_url(base_url)
+    return None if schema_cache_dir(origin=base) == schema_cache_dir() else base
+
+
 def command_refresh(base_url: str, *, as_json: bool = False) -> int:
     packaged = packaged_catalogue()
     fetched = asyncio.run(fetch_schemas(base_url, packaged.models))
-    folder = schema_cache_dir()
+    origin = _other_origin(base_url)
+    folder = schema_cache_dir(origin=origin)
     fetched_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     results = [_cache_one(packaged, item, folder, fetched_at) for item in fetched]
     failed = [result for result in results if not result["ok"]]
@@ -92,6 +104,11 @@ def command_refresh(base_url: str, *, as_json: bool = False) -> int:
         for result in results:
             print(f"{'ok  ' if result['ok'] else 'FAIL'}  {result['slug']}: {result['detail']}")
         print(f"cache: {folder}")
+        if origin is not None:
+            print(
+                f"kept apart: schemas from {origin} never change the validation of runs; "
+                f"batchedit models --base-url {origin} lists them"
+            )
         if failed:
             print(
                 f"{len(failed)} model(s) not refreshed: validation uses the packaged data for them",
@@ -117,7 +134,7 @@ def _cache_one(
     return {"slug": item.slug, "ok": True, "detail": f"cached as {path.name}"}
 
 
-def list_lines(catalogue: Catalogue) -> list[str]:
+def list_lines(catalogue: Catalogue, origin: str | None = None) -> list[str]:
     lines = [f"{'MODEL':<34} {'IMAGES':<14} {'OUTPUTS':<14} PARAMETERS"]
     for spec in catalogue.models.values():
         lines.append(
@@ -133,7 +150,10 @@ def list_lines(catalogue: Catalogue) -> list[str]:
         )
     else:
         cached = sum(spec.source != "packaged" for spec in catalogue.models.values())
-        lines.append(f"rules: {cached} model(s) from schemas cached in {schema_cache_dir()}")
+        folder = schema_cache_dir(origin=origin)
+        lines.append(f"rules: {cached} model(s) from schemas cached in {folder}")
+    if origin is not None:
+        lines.append(f"(the schemas cached from {origin}: runs are validated by the others)")
     return lines
 
 

@@ -15,31 +15,34 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pillow_heif
+import pytest
 from PIL import Image, ImageCms
 from support import ThreadedSimulator, read_report, write_csv
 
 from batchedit.catalogue.spec import UPLOAD_MAX_BYTES, InputLimits
 from batchedit.cli import main
+from batchedit.manifest import input_prep
 from batchedit.manifest.decoding import prepared_problem
-from batchedit.manifest.input_prep import PREPARED_DIR, prepare_input
-from batchedit.pictures import PIXEL_BUDGET
+from batchedit.manifest.input_prep import PREPARE_COPIES, PREPARED_DIR, prepare_input
+from batchedit.pictures import PIXEL_BUDGET, PixelBudget
 
 Simulators = Callable[..., ThreadedSimulator]
 FAST = ["--poll-interval", "0.01", "--no-progress"]
 
 
 def big_jpeg(path: Path) -> Path:
-    """An 8000x5120 (41 MP) JPEG at quality 100, over 16 MiB: a small tile of
-    low-amplitude noise repeated (noise, so JPEG cannot make it small)."""
+    """An 8192x5504 (45 MP, a studio camera's) JPEG at quality 100, over 16 MiB:
+    a small tile of low-amplitude noise repeated (noise, so JPEG cannot make it
+    small)."""
     tile = Image.frombytes("L", (256, 256), os.urandom(256 * 256)).point(lambda v: 120 + v // 48)
     flipped = tile.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     tile = Image.merge("RGB", (tile, tile.rotate(90), flipped))
-    big = Image.new("RGB", (8000, 5120))
-    for x in range(0, 8000, 256):
-        for y in range(0, 5120, 256):
+    big = Image.new("RGB", (8192, 5504))
+    for x in range(0, 8192, 256):
+        for y in range(0, 5504, 256):
             big.paste(tile, (x, y))
     big.save(path, "JPEG", quality=100)
-    assert path.stat().st_size > UPLOAD_MAX_BYTES
+    assert big.width * big.height > 45_000_000 and path.stat().st_size > UPLOAD_MAX_BYTES
     return path
 
 
@@ -98,8 +101,23 @@ def test_each_kind_of_photo_is_prepared_to_what_the_service_takes(tmp_path: Path
     sent = prepare_input(files["big"], "b" * 8, small, tmp_path / "prepared")
     assert "downscaled" in sent.changes and max(sent.width, sent.height) <= 1000
     assert sent.bytes <= 400_000
-    # Read at a reduced scale: 1/4 of 8000x5120 is still at least 1000 on its long side.
-    assert PIXEL_BUDGET.peak <= max(before, 2000 * 1280)
+    # Read at a reduced scale: 1/4 of 8192x5504 is still at least 1000 on its long side.
+    assert PIXEL_BUDGET.peak <= max(before, PREPARE_COPIES * 2048 * 1376)
+
+
+def test_a_preparation_holds_the_budget_for_both_copies_it_makes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Turning a photo upright makes the upright pixels while the stored ones
+    are still there: its share of the budget counts both, so two 24 MP photos
+    are not turned at once under a 48 MP budget (they held 400 MB)."""
+    budget = PixelBudget()
+    monkeypatch.setattr(input_prep, "PIXEL_BUDGET", budget)
+    sideways = sideways_jpeg(tmp_path / "sideways.jpg")
+    sent = prepare_input(sideways, "s" * 8, InputLimits(), tmp_path / "prepared")
+    assert (sent.width, sent.height) == (40, 60)
+    assert budget.peak == PREPARE_COPIES * 60 * 40
+    assert budget.in_use == 0
 
 
 def test_an_input_over_250_mp_is_refused_from_its_header(tmp_path: Path) -> None:

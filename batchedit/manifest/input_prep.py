@@ -10,9 +10,10 @@ and encoded again (JPEG at quality 95 then 92, PNG when it has alpha),
 smaller each round until it is under the byte limit. A file that needs none
 of this is sent as it is.
 
-Decoding takes its pixels from the process's one budget (pictures.py), and
-a JPEG larger than its target is decoded at a reduced scale (`draft`), so a
-catalog of 50 MP photos runs in a few hundred MB. The prepared file is kept
+Decoding takes its pixels from the process's one budget (pictures.py), twice
+over (the decoded picture and the one made from it), and a JPEG larger than
+its target is decoded at a reduced scale (`draft`), so a catalog of 50 MP
+photos runs in a few hundred MB. The prepared file is kept
 in the run's state folder by (content digest, limits): the next run neither
 prepares nor (its digest being the upload cache's key) uploads it again.
 The original file is only ever read.
@@ -40,6 +41,12 @@ PREPARED_DIR = "prepared"
 JPEG_QUALITIES = (95, 92)
 #: Each round over the byte limit shrinks the sides by at least this much.
 SHRINK = 0.85
+#: Copies of the decoded pixels a preparation holds at its peak: turning it
+#: upright, converting its colours or scaling it makes the new picture while
+#: the decoded one is still there. Its share of the pixel budget counts both,
+#: so the budget bounds the memory (two 24 MP photos turned at once held
+#: 400 MB where their share said 48 MP, about 150 MB).
+PREPARE_COPIES = 2
 _ORIENTATION = 0x0112
 _SRGB = ImageCms.createProfile("sRGB")
 
@@ -107,7 +114,8 @@ def prepare_input(path: Path, sha256: str, limits: InputLimits, cache_dir: Path)
             )
         else:
             draft = target if target < max(header.width, header.height) else None
-            with PIXEL_BUDGET.hold(decoded_pixels(image, draft_px=draft)):
+            held = PREPARE_COPIES * decoded_pixels(image, draft_px=draft)
+            with PIXEL_BUDGET.hold(held):
                 load_picture(image, draft_px=draft)
                 picture = _normalised(image, changes)
                 data, fmt, picture_size, more = _encoded(picture, target, limits, changes)
@@ -173,8 +181,11 @@ def _foreign_profile(image: Image.Image) -> bool:
 
 
 def _normalised(image: Image.Image, changes: list[str]) -> Image.Image:
-    """The decoded picture upright, in 8-bit RGB or RGBA sRGB."""
-    picture = ImageOps.exif_transpose(image) or image
+    """The decoded picture upright, in 8-bit RGB or RGBA sRGB. Turned in place:
+    the stored pixels are let go as soon as the upright ones exist, so a
+    24 MP photo holds one copy of its pixels while it is encoded, not two."""
+    ImageOps.exif_transpose(image, in_place=True)
+    picture = image
     icc = image.info.get("icc_profile")
     if picture.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         picture = picture.convert("I").point(lambda value: value * (1 / 256)).convert("L")

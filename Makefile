@@ -31,7 +31,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-# The benchmark table (B1-B6 of issue 7) against a simulator process; see README.
+# The benchmark table (B1-B9, docs/benchmarks.md) against a simulator process.
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[fast]'  # B1 is printed on uvloop too
 	$(BIN)/python bench/bench.py

@@ -11,7 +11,12 @@ policy (scheduler.LatencyAwarePolicy, learning as a run does, cold and
 - `known k`: k evenly spaced polls over (1, 3] s, the true distribution
   known from the first task: k = 6 is 3.5 polls a task;
 - `known best`: batchedit's own planner given 256 true durations before the
-  first task and learning nothing after: the cheapest timetable at its price.
+  first task and learning nothing after: the cheapest timetable at its price;
+- `backoff Q S`: the plain learned backoff the planner is measured against
+  (issue 28): the first poll at the Q quantile of the durations seen so far
+  (the age a finished task was found done at), then every S times the age;
+  `tuned_backoff` picks the Q and S that do best on this model at no more
+  polls a task than the planner spends, so the planner's lines stay earned.
 
 The makespan over the ideal (the sum of durations / concurrency) is what B2
 measures, so the rows show what is reachable at a given number of polls.
@@ -25,10 +30,11 @@ by dynamic programming on a fine grid); no polling client does better:
 from __future__ import annotations
 
 import argparse
+import bisect
 import heapq
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from batchedit.pipeline.poll.scheduler import LatencyAwarePolicy
 
@@ -50,11 +56,42 @@ class ModelTask:
 
 Delay = Callable[[ModelTask, float], float]
 
+#: The plain backoff's first poll and least gap before it has learned anything.
+BACKOFF_COLD_FIRST_S = 0.5
+BACKOFF_MIN_GAP_S = 0.1
+BACKOFF_MIN_SAMPLES = 8
+
+
+@dataclass(slots=True)
+class LearnedBackoff:
+    """The plain alternative to the planner: first poll at a quantile of the
+    durations seen, then a fixed share of the age after each poll."""
+
+    quantile: float
+    share: float
+    seen_s: list[float] = field(default_factory=list)  # sorted
+
+    def next_delay_s(self, task: ModelTask, now: float) -> float:
+        age = now - task.origin_mono
+        if task.polls == 0:
+            first = BACKOFF_COLD_FIRST_S
+            if len(self.seen_s) >= BACKOFF_MIN_SAMPLES:
+                first = self.seen_s[int(self.quantile * (len(self.seen_s) - 1))]
+            return max(0.0, first - age)
+        return max(BACKOFF_MIN_GAP_S, self.share * age)
+
+    def finished(self, task: ModelTask) -> None:
+        bisect.insort(self.seen_s, task.last_poll_age_s)
+
 
 def makespan(rows: int, concurrency: int, seed: int, policy: str) -> tuple[float, float]:
     """(makespan / ideal, polls per task) of one modelled run. `batchedit warm`
     starts from the samples a night before of the same size saved, as a run
     with the latency cache does."""
+    if policy.startswith("backoff"):
+        quantile, share = (float(word) for word in policy.split()[1:3])
+        backoff = LearnedBackoff(quantile, share)
+        return _run(rows, concurrency, random.Random(seed), backoff, backoff.next_delay_s)  # type: ignore[arg-type]
     learner = LatencyAwarePolicy(concurrency=concurrency)
     if policy == "known best":
         truth = random.Random(seed + 2000)
@@ -111,6 +148,36 @@ def _run(
         else:
             heapq.heappush(heap, (now + delay(task, now), number, task))
     return end / (sum(durations) / concurrency), polls / rows
+
+
+def averaged(rows: int, concurrency: int, policy: str, seeds: int = 4) -> tuple[float, float]:
+    """(makespan / ideal, polls per task) of `policy`, the mean over `seeds` runs."""
+    runs = [makespan(rows, concurrency, seed, policy) for seed in range(seeds)]
+    return sum(r for r, _ in runs) / len(runs), sum(p for _, p in runs) / len(runs)
+
+
+BACKOFF_QUANTILES = (0.05, 0.1, 0.2, 0.3, 0.4)
+BACKOFF_SHARES = (0.1, 0.15, 0.2, 0.3, 0.4)
+
+
+def tuned_backoff(
+    rows: int, concurrency: int, max_polls_per_task: float, seeds: int = 4
+) -> tuple[str, float, float]:
+    """The plain learned backoff tuned on this model: of a grid of quantiles
+    and shares, the one with the least makespan at no more than
+    `max_polls_per_task` (the planner's own, so the two spend alike).
+    (policy, makespan / ideal, polls per task)."""
+    best: tuple[str, float, float] | None = None
+    for quantile in BACKOFF_QUANTILES:
+        for share in BACKOFF_SHARES:
+            policy = f"backoff {quantile} {share}"
+            ratio, polls = averaged(rows, concurrency, policy, seeds)
+            if polls <= max_polls_per_task and (best is None or ratio < best[1]):
+                best = (policy, ratio, polls)
+    if best is None:  # every setting polls more: the frugalest, said as such
+        policy = f"backoff {BACKOFF_QUANTILES[-1]} {BACKOFF_SHARES[-1]}"
+        best = (policy, *averaged(rows, concurrency, policy, seeds))
+    return best
 
 
 def _known_plan(k: int) -> Delay:
@@ -178,11 +245,14 @@ def main() -> None:
     )
     for policy in policies:
         for rows in args.rows:
-            runs = [makespan(rows, args.concurrency, s, policy) for s in range(args.seeds)]
-            ratio = sum(r for r, _ in runs) / len(runs)
-            polls = sum(p for _, p in runs) / len(runs)
+            ratio, polls = averaged(rows, args.concurrency, policy, args.seeds)
             figures = f"{ratio:.3f} makespan/ideal, {polls:.2f} polls/task"
             print(f"{policy:10s} {rows:6d} rows: {figures}")
+    for rows in args.rows:
+        _, planner_polls = averaged(rows, args.concurrency, "batchedit", args.seeds)
+        policy, ratio, polls = tuned_backoff(rows, args.concurrency, planner_polls, args.seeds)
+        figures = f"{ratio:.3f} makespan/ideal, {polls:.2f} polls/task ({policy})"
+        print(f"{'backoff':10s} {rows:6d} rows: {figures}")
     for polls in (3.0, 3.5, 4.0):
         delay, used = best_notice_delay(polls)
         late = f"{delay:.3f} s late ({delay / 2.0:.1%} of the mean)"

@@ -15,12 +15,9 @@ originals and the journal cost over the floor.
 from __future__ import annotations
 
 import csv
-import os
-import subprocess
-import time
 from pathlib import Path
 
-from harness import PY, Bench, Line, progress, run_measured, simulator
+from harness import Bench, Line, progress, run_measured, run_process, simulator
 
 CONCURRENCY = 64
 RSS_GOAL_MB = 800.0
@@ -36,24 +33,14 @@ def write_4k_manifest(path: Path, rows: int) -> None:
             writer.writerow([f"photo-{n:05d}", "Put it on white", IMAGE, "1:1", "4K"])
 
 
-def run_floor(url: str, rows: int, folder: Path) -> tuple[float, float, float]:
-    """The floor's wall seconds, peak RSS (MB) and CPU seconds."""
-    started = time.perf_counter()
-    process = subprocess.Popen([PY, str(FLOOR), url, str(rows), str(CONCURRENCY), str(folder)])
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise RuntimeError(f"the B8 floor exited {process.returncode}")
-    return time.perf_counter() - started, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
-
-
 def bench_real_sizes(bench: Bench) -> None:
     rows = bench.sizes.b8_rows
     manifest = bench.work / f"manifest-4k-{rows}.csv"
     write_4k_manifest(manifest, rows)
     with simulator("--latency", "0", "--result-profile", "realistic") as url:
         progress(f"B8 floor: {rows} realistic 4K results, c={CONCURRENCY}")
-        floor_s, floor_rss_mb, floor_cpu_s = run_floor(url, rows, bench.work / "b8-floor")
+        folder = bench.work / "b8-floor"
+        floor = run_process([str(FLOOR), url, str(rows), str(CONCURRENCY), str(folder)])
         progress(f"B8 batchedit: {rows} realistic 4K results, c={CONCURRENCY}")
         argv = ["run", str(manifest), "--out", str(bench.run_dir("b8"))]
         argv += ["--concurrency", str(CONCURRENCY), "--no-progress", "--yes"]
@@ -66,7 +53,8 @@ def bench_real_sizes(bench: Bench) -> None:
             f"<= {RSS_GOAL_MB:.0f} MB",
             f"{ours.peak_rss_mb:.0f} MB, {cpu_s / rows:.2f} s CPU/result "
             f"({succeeded}/{rows} succeeded, {ours.wall_s:.0f} s)",
-            f"floor {floor_rss_mb:.0f} MB, {floor_cpu_s / rows:.2f} s CPU/result ({floor_s:.0f} s)",
+            f"floor {floor.peak_rss_mb:.0f} MB, {floor.cpu_s / rows:.2f} s CPU/result"
+            f" ({floor.wall_s:.0f} s)",
             ours.peak_rss_mb <= RSS_GOAL_MB and succeeded == rows,
         )
     )

@@ -1,11 +1,10 @@
 """The Python API: batchedit.arun in a running loop against batchedit.Simulator,
-run, validate, plan and load_report, and the example of docs/python.md run
-as it is written."""
+run, validate, plan and load_report. The examples of docs/python.md run as
+written in tests/test_doc_commands.py."""
 
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,8 +13,6 @@ from support import TEST_KEY, ThreadedSimulator, two_image_manifest, write_csv
 
 import batchedit
 from batchedit.records import ReportRecord, Status
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_the_package_exports_the_api_and_little_else() -> None:
@@ -131,22 +128,3 @@ def test_plan_counts_a_fresh_job_as_submits_with_a_cost(tmp_path: Path) -> None:
     assert (plan.submit, plan.settled, plan.invalid) == (4, 0, 0)
     assert plan.cost is not None and plan.cost.amount == pytest.approx(1.0)
     assert not (tmp_path / "run").exists(), "planning writes nothing"
-
-
-def python_blocks(page: Path) -> list[str]:
-    """The ```python blocks of a page that follow a `<!-- tested -->` line."""
-    text = page.read_text(encoding="utf-8")
-    return re.findall(r"<!-- tested -->\n```python\n(.*?)```", text, flags=re.S)
-
-
-def test_the_python_page_example_runs_as_written(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    blocks = python_blocks(ROOT / "docs" / "python.md")
-    assert blocks, "docs/python.md marks its runnable examples with <!-- tested -->"
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "jobs").symlink_to(ROOT / "jobs")
-    for block in blocks:
-        exec(compile(block, "docs/python.md", "exec"), {"__name__": "__main__"})
-    records = list(batchedit.load_report(tmp_path / "runs" / "python-demo"))
-    assert records and all(record.status is Status.SUCCEEDED for record in records)

@@ -203,6 +203,9 @@ class ResumeKey:
     result_urls: tuple[str, ...] = ()
     expires_at: str | None = None
     layout: str | None = None
+    #: The result was refused by the picture policy: a re-run does not fetch
+    #: it again (state/rerun.py); written only when true.
+    refused: bool = False
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -211,6 +214,8 @@ class ResumeKey:
             "expires_at": self.expires_at,
             "layout": self.layout,
         }
+        if self.refused:
+            data["refused"] = True
         if self.origin is not None:
             data.update(self.origin.to_json())  # "origin": key, "simulated": bool
         return data
@@ -224,6 +229,7 @@ class ResumeKey:
             result_urls=tuple(str(url) for url in data.get("results") or ()),
             expires_at=None if expires_at is None else str(expires_at),
             layout=None if layout is None else str(layout),
+            refused=data.get("refused") is True,
         )
 
 

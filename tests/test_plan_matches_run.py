@@ -2,7 +2,8 @@
 directory (outputs deleted, results expired, prompts changed, a task whose
 end was never journaled, a row rejected in review and retried with a note),
 the plan's paid submissions, polls and downloads are what the next run makes,
-counted by the simulator.
+counted by the simulator; and what the report's counts say a row costs again
+(the closing advice, `batchedit status`) is what the plan decides for it.
 
 The histories are made with the product's own commands and its journal codec
 (state/journal.py, state/entries.py), never by writing the state format by hand.
@@ -23,8 +24,16 @@ from support import ThreadedSimulator, read_report, write_csv, write_image
 
 from batchedit.cli import main
 from batchedit.jsonlines import dumps_line
-from batchedit.state.entries import Finished
+from batchedit.manifest.job import iter_rows, load_job
+from batchedit.origins import Origin
+from batchedit.pipeline.plan.resume import RetryScope, plan_row
+from batchedit.records import ErrorCategory, ReportRecord, Row, RowError, Status
+from batchedit.report.counts import AGAIN_FREE, AGAIN_NONE, AGAIN_PAID, AGAIN_UNSENT, Counted
+from batchedit.report.report_file import outcome_record, request_record
+from batchedit.state.entries import Finished, JournalEntry, Submitted, Submitting
+from batchedit.state.history import RowHistory
 from batchedit.state.journal import read_entries
+from batchedit.state.rerun import Action
 from batchedit.state.rundir import RunPaths
 
 FAST = ["--poll-interval", "0.01", "--no-progress"]
@@ -39,6 +48,9 @@ HISTORIES = (
     "end_not_journaled",  # killed after the submit was journaled: polled, free
     "rejected_and_retried",  # a review round: retried with a note, then settled
 )
+
+
+ORIGIN = Origin("http://127.0.0.1:8000", simulated=True)
 
 
 def write_catalog(folder: Path, prompts: dict[str, str]) -> Path:
@@ -153,3 +165,80 @@ def test_after_a_review_round_the_plan_and_the_run_both_pay_nothing(
     assert main(["run", str(manifest), "--out", str(run_dir), *FAST]) == 0
     assert plan["paid_submissions"] == 0 == sim.stats()["submits"] - before
     assert plan["settled"] == ROWS
+
+
+#: Where a row can stand after a run, as the journal writes it: the rule's inputs.
+ERROR_CATEGORIES = (None, *ErrorCategory)
+
+
+def standings() -> list[tuple[str, JournalEntry | None]]:
+    """Every journal state of an unchanged request that did not succeed."""
+    cases: list[tuple[str, JournalEntry | None]] = [
+        ("never sent", None),
+        ("intent, no answer", Submitting(1, "row-0", "fp", "t", origin=ORIGIN)),
+        ("running", Submitted(1, "row-0", "task-1", "fp", "t", origin=ORIGIN)),
+    ]
+    for status in (Status.FAILED, Status.UNKNOWN):
+        for task_id in (None, "task-1"):
+            for category in ERROR_CATEGORIES:
+                for refused in (False, True):
+                    error = None if category is None else RowError(category, "m")
+                    entry = Finished(
+                        1,
+                        "row-0",
+                        "fp",
+                        status,
+                        task_id,
+                        error,
+                        (),
+                        "t",
+                        "t",
+                        1.0,
+                        origin=ORIGIN,
+                        refused=refused,
+                    )
+                    cases.append((f"{status} {task_id} {category} refused={refused}", entry))
+    return cases
+
+
+def test_status_and_the_closing_advice_count_by_the_plans_rule(tmp_path: Path) -> None:
+    """What the report's counts say a row costs again (the closing advice,
+    `batchedit status`) is what the plan of a plain re-run, or of a plain
+    `batchedit retry`, decides for it: over every journal state of a row that
+    did not succeed, read back from report.jsonl's line as `status` reads it."""
+    manifest = write_csv(
+        tmp_path / "rows.csv",
+        [{"id": "row-0", "prompt": "on white", "image": "https://cdn.example.com/0.jpg"}],
+    )
+    (row,) = iter_rows(load_job(manifest))
+    assert isinstance(row, Row)
+    retry = RetryScope(statuses=frozenset({Status.FAILED}))  # `batchedit retry`'s default
+    for name, entry in standings():
+        history = None if entry is None else RowHistory(entry, attempts=1)
+        fingerprint = "fp" if entry is not None else "fp-new"
+
+        plain, retried = (
+            plan_row(
+                row,
+                fingerprint,
+                history,
+                origin=ORIGIN,
+                run_dir=tmp_path,
+                now_epoch_s=0.0,
+                retry=scope,
+            )
+            for scope in (None, retry)
+        )
+        record = outcome_record(request_record(row, Status.PENDING), fingerprint, history, 1)
+        read_back = ReportRecord.from_json(json.loads(json.dumps(record.to_json())))
+        again = Counted.of(read_back).again
+        expected = (
+            AGAIN_FREE
+            if plain.action is Action.POLL
+            else AGAIN_UNSENT
+            if plain.paid
+            else AGAIN_PAID
+            if retried.paid
+            else AGAIN_NONE
+        )
+        assert again == expected, (name, plain.action, retried.action)

@@ -14,7 +14,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from batchedit.records import POLLABLE_FAILURES, Check, ErrorCategory, ReportRecord, Status
+from batchedit.records import Check, ErrorCategory, ReportRecord, Status
+from batchedit.state.rerun import (
+    PAID_ACTIONS,
+    Action,
+    Standing,
+    retried_by_default,
+    standing_action,
+)
 
 
 @dataclass(slots=True)
@@ -123,12 +130,22 @@ class Counted:
 
 
 def _cost_again(record: ReportRecord) -> str:
-    """What running this row again would cost, for the closing lines' advice."""
-    if record.status is Status.PENDING:
-        return AGAIN_FREE if record.task_id else AGAIN_UNSENT
-    if record.status is Status.FAILED:
-        error = record.error
-        if error is not None and error.category in POLLABLE_FAILURES and record.task_id:
-            return AGAIN_FREE
+    """What running this row again would cost, for the closing lines' advice,
+    by the rule the plan and the run follow (state/rerun.py): free where a
+    plain re-run polls, unsent where it submits (paid, as planned), paid
+    where only a plain `batchedit retry` would re-run it."""
+    if record.status in (Status.SUCCEEDED, Status.INVALID):
+        return AGAIN_NONE
+    error, resume = record.error, record.resume
+    category = None if error is None else error.category
+    standing = Standing(
+        record.status, record.task_id, category, resume is not None and resume.refused
+    )
+    plain = standing_action(standing, retrying=False)
+    if plain is Action.POLL:
+        return AGAIN_FREE
+    if plain in PAID_ACTIONS:
+        return AGAIN_UNSENT
+    if retried_by_default(record.status, category):
         return AGAIN_PAID
     return AGAIN_NONE

@@ -191,6 +191,7 @@ def outcome_record(
                 result_urls=latest.result_urls,
                 expires_at=latest.expires_at,
                 layout=latest.layout,
+                refused=latest.refused,
             )
         return replace(
             asked,

@@ -162,6 +162,7 @@ def _restored(record: ReportRecord, root: Path, rebuilt: Rebuilt) -> JournalEntr
         result_urls=resume.result_urls,
         expires_at=resume.expires_at,
         layout=resume.layout,
+        refused=resume.refused,
         checks=record.checks,
         origin=resume.origin,
         restored_attempts=attempts,

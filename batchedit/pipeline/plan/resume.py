@@ -38,27 +38,26 @@ Runs in the producer's thread: it stats output files and may hash them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 
 from batchedit.api.task_state import expiry_epoch_s
 from batchedit.origins import Origin
-from batchedit.records import POLLABLE_FAILURES, ErrorCategory, Row, Status
+from batchedit.records import ErrorCategory, Row, Status
 from batchedit.state.fingerprint import sha256_file
 from batchedit.state.history import RowHistory, row_status
 from batchedit.state.journal import Finished, JournalEntry, Submitted
+from batchedit.state.rerun import (
+    PAID_ACTIONS,
+    Action,
+    Standing,
+    retried_by_default,
+    standing_action,
+)
+
+__all__ = ["PAID_ACTIONS", "Action", "RetryScope", "RowPlan", "outputs_intact", "plan_row"]
 
 #: A result URL this close to its expiry is treated as expired already.
 EXPIRY_MARGIN_S = 60.0
-
-
-class Action(StrEnum):
-    SUBMIT = "submit"  # pay for a new task
-    RESUBMIT = "resubmit"  # pay again: the files are gone and the results expired
-    REPLACE = "replace"  # pay again: the row holds another API origin's outcome
-    POLL = "poll"  # a task id is known: look at it again
-    FETCH = "fetch"  # succeeded, but its files are gone: download them again
-    KEEP = "keep"  # nothing to do: the journal's outcome stands
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +84,7 @@ class RetryScope:
         error = latest.error if isinstance(latest, Finished) else None
         category = None if error is None else error.category
         if self.categories is None:
-            return category is not ErrorCategory.CONTENT_POLICY
+            return retried_by_default(status, category)
         return category in self.categories
 
 
@@ -103,9 +102,6 @@ class RowPlan:
     def paid(self) -> bool:
         """Whether carrying out this plan pays for a task."""
         return self.action in PAID_ACTIONS
-
-
-PAID_ACTIONS = frozenset({Action.SUBMIT, Action.RESUBMIT, Action.REPLACE})
 
 
 def plan_row(
@@ -135,7 +131,8 @@ def plan_row(
     if retry is not None and not retry.selects(status, history):
         return RowPlan(row, Action.KEEP, fingerprint, history)
     if history is not None and history.unreadable is not None:
-        return RowPlan(row, _held_action(status, retrying=retry is not None), fingerprint, history)
+        held = standing_action(Standing(status, history.task_id), retrying=retry is not None)
+        return RowPlan(row, held, fingerprint, history)
     if history is None or history.fingerprint != fingerprint or history.latest is None:
         return RowPlan(row, Action.SUBMIT, fingerprint, history)  # new, or changed
     if foreign is not None:
@@ -158,14 +155,6 @@ def _foreign(history: RowHistory | None, origin: Origin) -> Origin | None:
     return history.origin
 
 
-def _held_action(status: Status, *, retrying: bool) -> Action:
-    """A row with an unreadable journal line: poll its known task, else hold it
-    (`unknown`) unless `retry --status unknown` asked to pay for it again."""
-    if status is Status.PENDING:
-        return Action.POLL
-    return Action.SUBMIT if retrying else Action.KEEP
-
-
 def _moved(finished: Finished, layout: str | None) -> bool:
     """A succeeded row whose files the job now names or formats otherwise."""
     return (
@@ -176,25 +165,22 @@ def _moved(finished: Finished, layout: str | None) -> bool:
 
 
 def _action(latest: JournalEntry, run_dir: Path, now_epoch_s: float, *, retrying: bool) -> Action:
-    """The action for an unchanged request, from its latest journal entry."""
-    if isinstance(latest, Submitted):
-        return Action.POLL  # running at the service when the last run ended
-    if not isinstance(latest, Finished):
-        return Action.SUBMIT if retrying else Action.KEEP  # unknown: an intent, no answer
-    if latest.status is Status.SUCCEEDED:
+    """The action for an unchanged request, from its latest journal entry: a
+    success by its files and expiry, anything else by the rule every reader
+    shares (state/rerun.py)."""
+    if isinstance(latest, Finished) and latest.status is Status.SUCCEEDED:
         if outputs_intact(run_dir, latest):
             return Action.KEEP
         return Action.FETCH if _fetchable(latest, now_epoch_s) else Action.RESUBMIT
-    if latest.status is Status.FAILED and latest.task_id and _pollable(latest):
-        return Action.POLL  # the task exists and may yet deliver: free to look
-    return Action.SUBMIT if retrying else Action.KEEP
-
-
-def _pollable(finished: Finished) -> bool:
-    """A failure a free look may cure; not a result the picture policy refused
-    (fetching it again would bring the same picture)."""
-    error = finished.error
-    return error is not None and error.category in POLLABLE_FAILURES and not finished.refused
+    if isinstance(latest, Finished):
+        error = latest.error
+        category = None if error is None else error.category
+        standing = Standing(latest.status, latest.task_id, category, latest.refused)
+    elif isinstance(latest, Submitted):
+        standing = Standing(Status.PENDING, latest.task_id)  # running when the last run ended
+    else:
+        standing = Standing(Status.UNKNOWN)  # an intent with no answer
+    return standing_action(standing, retrying=retrying)
 
 
 def _fetchable(finished: Finished, now_epoch_s: float) -> bool:

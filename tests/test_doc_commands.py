@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pytest
 from support import TEST_KEY, ThreadedSimulator
+from warm_cli import WarmCli
 
 from batchedit.cli import main
 
@@ -173,13 +174,15 @@ class Folder:
         return (self.work / mention).exists()
 
 
-def make_folder(tmp_path: Path, simulator: ThreadedSimulator) -> Folder:
+def make_folder(tmp_path: Path, simulator: ThreadedSimulator, warm_bin: Path) -> Folder:
     work, home = tmp_path / "work", tmp_path / "home"
     home.mkdir()
     for name in DEMO_FOLDERS:
         shutil.copytree(ROOT / name, work / name, ignore=shutil.ignore_patterns("__pycache__"))
     env = {
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', os.defpath)}",
+        "PATH": os.pathsep.join(
+            [str(warm_bin), str(Path(sys.executable).parent), os.environ.get("PATH", os.defpath)]
+        ),
         "HOME": str(home),
         "TMPDIR": str(tmp_path),
         "LANG": "C.UTF-8",
@@ -221,6 +224,7 @@ def run_block(block: Block, folder: Folder, scripts: Path) -> subprocess.Complet
         command,
         cwd=folder.work,
         env=folder.env,
+        stdin=subprocess.DEVNULL,  # no terminal: nothing asks, as in a script
         capture_output=True,
         text=True,
         timeout=BLOCK_TIMEOUT_S,
@@ -231,6 +235,15 @@ def run_block(block: Block, folder: Folder, scripts: Path) -> subprocess.Complet
 # -- the tests -------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def warm_batchedit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A folder whose `batchedit` runs each command in a fork of one process that
+    imported batchedit once (tests/warm_cli.py): the pages call some 25 commands,
+    and each start-up alone is 0.6 s of CPU."""
+    with WarmCli(tmp_path_factory.mktemp("warm")) as folder:
+        yield folder
+
+
 @pytest.mark.timeout(PAGE_TIMEOUT_S)
 @pytest.mark.parametrize("page", runnable_pages(), ids=page_id)
 def test_the_runnable_blocks_of_a_page_run_as_written(
@@ -238,14 +251,17 @@ def test_the_runnable_blocks_of_a_page_run_as_written(
     tmp_path: Path,
     threaded_simulator: Callable[..., ThreadedSimulator],
     monkeypatch: pytest.MonkeyPatch,
+    warm_batchedit: Path,
 ) -> None:
-    simulator = threaded_simulator()
-    folder = make_folder(tmp_path, simulator)
+    folder = make_folder(tmp_path, threaded_simulator(), warm_batchedit)
+    run_page(page, folder, tmp_path / "blocks", monkeypatch)
+
+
+def run_page(page: Path, folder: Folder, scripts: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     slugs = model_slugs()
     blocks = [block for block in code_blocks(page) if block.runnable]
     if any(DEMO_RUN in mentioned_files(block, slugs) for block in blocks):
         make_demo_run(folder, monkeypatch)
-    scripts = tmp_path / "blocks"
     scripts.mkdir()
     for block in blocks:
         ran = run_block(block, folder, scripts)
@@ -318,3 +334,27 @@ def test_the_completion_lines_are_plain_sh_and_write_under_home() -> None:
         assert line.split("> ", 1)[1].startswith(folder + "/"), line
         parsed = subprocess.run(["sh", "-n", "-c", line], capture_output=True, text=True)
         assert parsed.returncode == 0, parsed.stderr
+
+
+def test_the_warm_batchedit_runs_a_command_as_the_console_script_would(
+    tmp_path: Path, warm_batchedit: Path
+) -> None:
+    """Its folder, streams, environment and exit code are the caller's."""
+    (tmp_path / "catalog.csv").write_text("id,prompt,image\na,on white,a.png\n", encoding="utf-8")
+    env = {"PATH": f"{warm_batchedit}{os.pathsep}{os.defpath}", "HOME": str(tmp_path)}
+    script = (
+        "batchedit validate catalog.csv; echo exit=$?\n"
+        "MODELLIX_API_KEY=k-12345678 MODELLIX_BASE_URL=http://api.example.com "
+        "batchedit doctor --json > doctor.json; echo exit=$?\n"
+    )
+    ran = subprocess.run(
+        ["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, check=False
+    )
+    problem, *exits = ran.stdout.splitlines()
+    assert problem.startswith("catalog.csv:2: image file 'a.png' not found") and exits == [
+        "exit=2",
+        "exit=2",
+    ], ran
+    assert ran.stderr.startswith("catalog.csv: "), ran.stderr  # the summary, on stderr
+    doctor = (tmp_path / "doctor.json").read_text(encoding="utf-8")
+    assert '"ok": false' in doctor and "http://api.example.com" in doctor

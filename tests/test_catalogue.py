@@ -146,7 +146,7 @@ def test_each_parameter_rule_takes_a_good_value_and_refuses_a_bad_one_naming_wha
         assert f"W{param.size.separator}H" in problem.message
 
 
-def test_an_unknown_parameter_of_a_known_model_is_invalid_and_lists_its_parameters(
+def test_an_unknown_parameter_of_a_known_model_is_invalid_and_names_the_one_meant(
     tmp_path: Path,
 ) -> None:
     row = {"id": "a", "prompt": "p", "image": CDN, "model": "openai/gpt-image-2-edit"}
@@ -155,6 +155,13 @@ def test_an_unknown_parameter_of_a_known_model_is_invalid_and_lists_its_paramete
     assert isinstance(checked, InvalidRow)
     assert [p.message for p in checked.problems] == [
         "unknown parameter 'param.qualty' for openai/gpt-image-2-edit; "
+        "did you mean 'param.quality'?"
+    ]
+    manifest = write_csv(tmp_path / "m.csv", [{**row, "param.style": "vivid"}])
+    [checked] = iter_rows(load_job(manifest))  # nothing near: the parameters there are
+    assert isinstance(checked, InvalidRow)
+    assert [p.message for p in checked.problems] == [
+        "unknown parameter 'param.style' for openai/gpt-image-2-edit; "
         "its parameters: param.size, param.quality"
     ]
 

@@ -115,14 +115,17 @@ def test_a_yaml_without_manifest_key_is_a_bare_manifest(tmp_path: Path) -> None:
     assert [row.id for row in iter_rows(job)] == ["a"]
 
 
-def test_unknown_job_key_names_its_line_and_the_allowed_keys(project: Path) -> None:
-    path = write_job(project, "manifest: ../data/catalog.csv\nconcurency: 3\n")
+def test_unknown_job_key_names_its_line_and_the_setting_meant(project: Path) -> None:
+    path = write_job(project, "manifest: ../data/catalog.csv\nconcurancy: 3\n")
     with pytest.raises(SourceError) as info:
         load_job(path)
+    assert str(info.value) == f"{path}:2: unknown setting 'concurancy'; did you mean 'concurrency'?"
+    path = write_job(project, "manifest: ../data/catalog.csv\nparallelism: 3\n")
+    with pytest.raises(SourceError) as info:
+        load_job(path)  # nothing near: the settings there are
     assert str(info.value) == (
-        f"{path}:2: unknown setting 'concurency'; allowed: {', '.join(JOB_KEYS)}"
+        f"{path}:2: unknown setting 'parallelism'; allowed: {', '.join(JOB_KEYS)}"
     )
-    assert "concurrency" in JOB_KEYS
 
 
 @pytest.mark.parametrize(
@@ -134,8 +137,9 @@ def test_unknown_job_key_names_its_line_and_the_allowed_keys(project: Path) -> N
         ("concurrency: true", "concurrency must be a positive whole number"),
         ("poll_interval_s: -1", "poll_interval_s must be a positive number"),
         ("poll_interval_s: [1]", "poll_interval_s: must be a single value"),
-        ("model: acme/paint", "model must be one of: alibaba/qwen-image-2.0-edit"),
-        ("model: 3", "model must be one of"),
+        ("model: acme/paint", "unknown model 'acme/paint'; known models: alibaba/qwen-image"),
+        ("model: 3", "model '3' is not a provider/name slug; known models: alibaba/"),
+        ("model: nano-banana-edit", "did you mean 'google/nano-banana-edit'?"),
         ("defaults: [a]", "defaults: must be a mapping"),
         ("defaults: {a: {b: 1}}", "field 'a' is a mapping"),
     ],

@@ -224,8 +224,9 @@ def test_unknown_model_lists_the_known_ones(tmp_path: Path) -> None:
     [row] = check_all(path)
     assert messages(row) == [
         f"{path}:2: unknown model 'acme/paint'; known models: "
-        f"{', '.join(packaged_catalogue().models)} (to send it anyway: "
-        "--allow-model acme/paint, or allow_models: in the job file)"
+        f"{', '.join(packaged_catalogue().models)} (if it is a new model the catalogue "
+        "does not know yet, send it anyway: --allow-model acme/paint, or allow_models: in "
+        "the job file)"
     ]
     assert isinstance(row, InvalidRow) and row.model == "acme/paint"
 

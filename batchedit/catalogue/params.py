@@ -13,6 +13,7 @@ import math
 import re
 
 from batchedit.catalogue.spec import ParamKind, ParamSpec, ParamValue, SizeRule
+from batchedit.suggest import did_you_mean, same_but_case
 
 _TRUE = frozenset({"true", "yes", "1"})
 _FALSE = frozenset({"false", "no", "0"})
@@ -42,7 +43,16 @@ def check_value(
     text = raw if strict else raw.strip()
     if kind is ParamKind.ENUM:
         if param.choices is not None and text not in param.choices:
-            raise ValueError(f"'{text}' is not allowed{for_}; allowed: {', '.join(param.choices)}")
+            # A manifest's `1k` is the `1K` it names, when no other value folds to
+            # it too (the caller says it took it); the service's JSON gets no such grace.
+            same = None if strict else same_but_case(text, param.choices)
+            if same is not None:
+                return same
+            hint = did_you_mean(text, param.choices)
+            hint = f" {hint}" if hint else ""
+            raise ValueError(
+                f"'{text}' is not allowed{for_};{hint} allowed: {', '.join(param.choices)}"
+            )
         return text
     if kind is ParamKind.SIZE:
         assert param.size is not None  # spec_from_data builds a rule for every size

@@ -33,6 +33,7 @@ from typing import Any
 from batchedit.catalogue.schema import spec_with_schema
 from batchedit.catalogue.spec import ImagesSpec, ModelSpec, spec_from_data
 from batchedit.fsutil import atomic_writer
+from batchedit.suggest import did_you_mean
 
 log = logging.getLogger(__name__)
 
@@ -113,12 +114,24 @@ class Catalogue:
         return self.models.get(slug) or self.pass_through(slug)
 
     def unknown_model_message(self, slug: str) -> str:
+        """Why `slug` is refused: the catalogued slug it most likely means first;
+        `--allow-model` is offered only for a model the catalogue does not know
+        yet, and carries the typed slug only when no catalogued one is near, so
+        a pasted fix never sends a typo to the paid API."""
         known = ", ".join(self.models)
+        hint = did_you_mean(slug, self.models)
+        if hint:
+            return (
+                f"unknown model '{slug}'; {hint} (`batchedit models` lists every "
+                "model; only for a new model the catalogue does not know yet: "
+                "--allow-model SLUG, or allow_models: in the job file)"
+            )
         if not is_model_slug(slug):
             return f"model '{slug}' is not a provider/name slug; known models: {known}"
         return (
-            f"unknown model '{slug}'; known models: {known} "
-            f"(to send it anyway: --allow-model {slug}, or allow_models: in the job file)"
+            f"unknown model '{slug}'; known models: {known} (if it is a new model the "
+            f"catalogue does not know yet, send it anyway: --allow-model {slug}, or "
+            "allow_models: in the job file)"
         )
 
 

@@ -22,6 +22,7 @@ from batchedit.manifest.params import FRIENDLY_FIELDS, is_param_field, row_param
 from batchedit.manifest.reader import Manifest, RawValue
 from batchedit.manifest.template import TemplateError, template_fields
 from batchedit.records import Problem
+from batchedit.suggest import did_you_mean
 
 MAX_COLUMNS_SHOWN = 12
 #: Header words that suggest the column to map, per field (matched case-insensitively).
@@ -139,12 +140,17 @@ def _template_columns(
     if not absent:
         return []
     listed = ", ".join(f"'{name}'" for name in absent)
+    hints = [hint for name in absent if (hint := did_you_mean(name, sorted(names)))]
+    fix = (
+        "; ".join(hints)
+        if hints
+        else f"its columns: {_shown(manifest.columns)}; rename it in the template or map it "
+        "with --column"
+    )
     return [
         Problem(
             *_at(where, "prompt", manifest),
-            f"defaults: prompt template names {listed}, which {manifest.path} does not have "
-            f"(its columns: {_shown(manifest.columns)}); rename it in the template or map it "
-            f"with --column",
+            f"defaults: prompt template names {listed}, which {manifest.path} does not have; {fix}",
             "prompt",
         )
     ]

@@ -17,7 +17,7 @@ import yaml
 
 from batchedit.catalogue import current_catalogue
 from batchedit.errors import SourceError, UsageError
-from batchedit.manifest.columns import parse_columns
+from batchedit.manifest.columns import ColumnMap, parse_columns
 from batchedit.manifest.decoding import local_paths, predecode
 from batchedit.manifest.header import JobProblems, header_problems
 from batchedit.manifest.naming import OutputSpec, output_fields, resolve_signing
@@ -34,6 +34,7 @@ from batchedit.manifest.rows import RowValidator, with_prompt_suffix
 from batchedit.manifest.setting_checks import check_allow_models
 from batchedit.manifest.settings import SETTINGS
 from batchedit.manifest.settings import JobSettings as JobSettings  # its home is the table
+from batchedit.manifest.template import template_fields
 from batchedit.manifest.yaml_reader import (
     defaults_from_node,
     key_line,
@@ -41,8 +42,10 @@ from batchedit.manifest.yaml_reader import (
     line_of,
     top_level_keys,
     yaml_error,
+    yaml_loader,
 )
 from batchedit.records import InvalidRow, Problem, Row
+from batchedit.suggest import did_you_mean, unknown_name
 
 #: Settings the command line and Python may override (`defaults:` only comes from files).
 SETTING_NAMES: tuple[str, ...] = tuple(SETTINGS)
@@ -59,10 +62,7 @@ def _check_model_allowed(job: JobSettings) -> str | None:
     catalogue = current_catalogue()
     if catalogue.spec_for(job.model, job.allow_models) is not None:
         return None
-    return (
-        f"model must be one of: {', '.join(catalogue.models)} (got {job.model!r}); to send "
-        f"another model anyway, pass --allow-model {job.model} or list it under allow_models:"
-    )
+    return catalogue.unknown_model_message(job.model)
 
 
 def load_job(source: Path) -> JobSettings:
@@ -107,9 +107,7 @@ def _settings_from_node(
         key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else ""
         line = line_of(key_node)
         if key not in JOB_KEYS:
-            raise SourceError(
-                label, line, f"unknown setting '{key}'; allowed: {', '.join(JOB_KEYS)}"
-            )
+            raise SourceError(label, line, unknown_name("setting", key, JOB_KEYS))
         if key in settings:
             raise SourceError(label, line, f"'{key}:' is given twice")
         if key == "defaults":
@@ -171,7 +169,7 @@ def apply_overrides(job: JobSettings, **overrides: object) -> JobSettings:
         overrides["output"] = {**output_fields(job.output), **given} if given else None
     for name, value in overrides.items():
         if name not in _CHECKS:
-            raise UsageError(f"unknown setting '{name}'; allowed: {', '.join(SETTING_NAMES)}")
+            raise UsageError(unknown_name("setting", name, SETTING_NAMES))
         if value is None:
             continue
         try:
@@ -194,8 +192,11 @@ def apply_overrides(job: JobSettings, **overrides: object) -> JobSettings:
     return updated
 
 
-def open_rows(job: JobSettings, *, decode: bool = True) -> tuple[Manifest, RowValidator]:
-    """The manifest and a fresh validator for one pass over it (`decode`: see decoding.py)."""
+def open_rows(
+    job: JobSettings, *, decode: bool = True, notes: bool = True
+) -> tuple[Manifest, RowValidator]:
+    """The manifest and a fresh validator for one pass over it (`decode`: see
+    decoding.py; `notes`: values taken in another spelling are said, once)."""
     manifest = open_manifest(job.manifest, delimiter=job.delimiter)
     if manifest.kind == "csv":
         _check_mapped_columns(job, manifest)
@@ -218,6 +219,7 @@ def open_rows(job: JobSettings, *, decode: bool = True) -> tuple[Manifest, RowVa
         decode=decode,
         run_dir=job.output_dir,
         prepare=job.inputs.prepare,
+        notes=notes and decode,
     )
     return manifest, validator
 
@@ -231,22 +233,69 @@ def _default_line(job: JobSettings, name: str) -> int:
 
 
 def _check_mapped_columns(job: JobSettings, manifest: Manifest) -> None:
-    """A mapped column the header lacks would make every row invalid: say so once."""
-    missing = [name for name in job.columns.columns_used() if name not in manifest.columns]
-    if missing:
-        names = ", ".join(f"'{name}'" for name in missing)
-        raise SourceError(
-            str(job.source),
-            None,
-            f"columns: reads {names}, which {job.manifest} does not have "
-            f"(its columns: {', '.join(manifest.columns)})",
-        )
+    """A mapped column the header lacks would make every row invalid: say so once
+    per column, at its line of the job file, with the header's nearest name
+    (`Variant Sku` for `Variant SKU`: column names match case included)."""
+    in_file = _columns_in_file(job)
+    problems: list[Problem] = []
+    for name, reads in _columns_read(job.columns):
+        for column in reads:
+            if column in manifest.columns:
+                continue
+            hint = did_you_mean(column, manifest.columns)
+            fix = (
+                f"{hint} (names match the header exactly, case included)"
+                if hint
+                else f"its columns: {', '.join(manifest.columns)}"
+            )
+            what = "id template" if name == "id" and job.columns.id_template else name
+            message = f"columns: {what} reads '{column}', which {job.manifest} does not have; {fix}"
+            line = in_file.get((name, column))
+            if line is None:  # given as --column on the command line
+                raise UsageError(f"--column {name}={column}: {message}")
+            problems.append(Problem(str(job.source), line, message, "columns"))
+    if problems:
+        raise JobProblems(problems)
 
 
-def iter_rows(job: JobSettings, *, decode: bool = True) -> Iterator[Row | InvalidRow]:
+def _columns_read(columns: ColumnMap) -> list[tuple[str, tuple[str, ...]]]:
+    """Each mapped field and the columns it reads (an id template's columns under id)."""
+    pairs = list(columns.sources.items())
+    if columns.id_template is not None:
+        pairs.append(("id", template_fields(columns.id_template, what="id")))
+    return pairs
+
+
+def _columns_in_file(job: JobSettings) -> dict[tuple[str, str], int]:
+    """(field, column) -> its line, for each column the job file's `columns:`
+    reads; read again, and only when a mapped column is missing, so a job's
+    settings need not carry the lines."""
+    if job.source == job.manifest:
+        return {}
+    with yaml_loader(job.source) as loader:
+        node = loader.get_single_node()
+        if not isinstance(node, yaml.MappingNode):
+            return {}
+        for key_node, value_node in node.value:
+            if key_node.value == "columns" and isinstance(value_node, yaml.MappingNode):
+                lines = key_lines(value_node)
+                given = parse_columns(loader.construct_object(value_node, deep=True))
+                return {
+                    (name, column): lines.get(name, line_of(value_node))
+                    for name, reads in _columns_read(given)
+                    for column in reads
+                }
+    return {}
+
+
+def iter_rows(
+    job: JobSettings, *, decode: bool = True, notes: bool = True
+) -> Iterator[Row | InvalidRow]:
     """Every row (of the job's shard), checked, in manifest order; each call
-    streams afresh. Every row is still validated, so duplicate ids are caught."""
-    manifest, validator = open_rows(job, decode=decode)
+    streams afresh. Every row is still validated, so duplicate ids are caught.
+    A pass after the one that told the user (the run's, after its plan) passes
+    `notes=False`: a value taken as `1K` is said once per command."""
+    manifest, validator = open_rows(job, decode=decode, notes=notes)
     rows = (validator.check(raw) for raw in manifest.rows())
     if job.prompt_suffixes:
         added = job.prompt_suffixes

@@ -31,6 +31,7 @@ from batchedit.manifest.template import (
     template_fields,
 )
 from batchedit.records import Row
+from batchedit.suggest import unknown_name
 
 #: Output formats and the Pillow format name and file extension of each.
 FORMATS = {"png": ("PNG", "png"), "jpeg": ("JPEG", "jpg"), "jpg": ("JPEG", "jpg")}
@@ -117,7 +118,7 @@ def parse_output(value: object) -> OutputSpec:
         )
     unknown = sorted(set(map(str, value)) - set(OUTPUT_KEYS))
     if unknown:
-        raise ValueError(f"output: unknown key '{unknown[0]}'; allowed: {', '.join(OUTPUT_KEYS)}")
+        raise ValueError(f"output: {unknown_name('key', unknown[0], OUTPUT_KEYS)}")
     return OutputSpec(
         name=_check_name(value.get("name")),
         format=_check_format(value.get("format")),

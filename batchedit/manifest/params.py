@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from batchedit.catalogue import ModelSpec, ParamValue, check_value
 from batchedit.manifest.sources import RawValue, is_empty
+from batchedit.suggest import did_you_mean
 
 PARAM_PREFIX = "param."
 FRIENDLY_FIELDS = ("aspect_ratio", "resolution")
@@ -36,8 +37,14 @@ def is_param_field(name: str) -> bool:
     return name.startswith(PARAM_PREFIX)
 
 
-def row_params(values: Mapping[str, RawValue], spec: ModelSpec | None, report: Report) -> RowParams:
-    """The row's body parameters; each problem goes to `report`."""
+def row_params(
+    values: Mapping[str, RawValue],
+    spec: ModelSpec | None,
+    report: Report,
+    note: Report | None = None,
+) -> RowParams:
+    """The row's body parameters; each problem goes to `report`, each value
+    taken in another spelling (`1k` as `1K`) to `note`."""
     given: dict[str, tuple[str, RawValue]] = {}  # API name -> (label, raw value)
     friendly: dict[str, str | None] = dict.fromkeys(FRIENDLY_FIELDS)
     for name in FRIENDLY_FIELDS:
@@ -61,12 +68,36 @@ def row_params(values: Mapping[str, RawValue], spec: ModelSpec | None, report: R
             report(f"{first} and {key} both set {api_name}; give one of them", key)
         else:
             given[api_name] = (key, raw)
+    body = _checked_body(given, spec, report, note, friendly)
+    return RowParams(friendly["aspect_ratio"], friendly["resolution"], tuple(sorted(body.items())))
+
+
+def _checked_body(
+    given: Mapping[str, tuple[str, RawValue]],
+    spec: ModelSpec | None,
+    report: Report,
+    note: Report | None,
+    friendly: dict[str, str | None],
+) -> dict[str, ParamValue]:
+    """Each value checked; one taken in the catalogue's spelling is said, and
+    the friendly field carries that spelling on."""
     body: dict[str, ParamValue] = {}
     for name, (label, raw) in given.items():
         value = _checked(name, label, raw, spec, report)
-        if value is not None:
-            body[name] = value
-    return RowParams(friendly["aspect_ratio"], friendly["resolution"], tuple(sorted(body.items())))
+        if value is None:
+            continue
+        body[name] = value
+        text = raw.strip() if isinstance(raw, str) else ""
+        if isinstance(value, str) and value != text and value.casefold() == text.casefold():
+            if label in friendly:
+                friendly[label] = value
+            if note is not None:
+                note(
+                    f"{label} '{text}' taken as '{value}' (allowed values match case "
+                    f"included; write '{value}')",
+                    label,
+                )
+    return body
 
 
 def _friendly_target(name: str, spec: ModelSpec | None, report: Report) -> str | None:
@@ -87,7 +118,8 @@ def _checked(
         return _loose(raw) if label.startswith(PARAM_PREFIX) else raw
     param = spec.params.get(name)
     if param is None:
-        report(f"unknown parameter '{label}' for {spec.slug}; {_parameter_list(spec)}", label)
+        hint = did_you_mean(label, spec.params, prefix=PARAM_PREFIX) or _parameter_list(spec)
+        report(f"unknown parameter '{label}' for {spec.slug}; {hint}", label)
         return None
     try:
         return check_value(param, raw, where=spec.slug)

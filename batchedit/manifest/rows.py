@@ -13,11 +13,10 @@ again. A local path is looked up as written in NFC, then in NFD.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
-import re
 import unicodedata
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from batchedit.catalogue import Catalogue, ModelSpec, current_catalogue
@@ -25,33 +24,30 @@ from batchedit.fsutil import RUN_OUTPUTS_DIR, RUN_STATE_DIR, safe_name
 from batchedit.manifest.columns import ColumnMap
 from batchedit.manifest.decoding import VERDICTS
 from batchedit.manifest.naming import OutputSpec
-from batchedit.manifest.params import is_param_field, row_params
+from batchedit.manifest.params import row_params
 from batchedit.manifest.preflight import local_file_problem, url_problem
 from batchedit.manifest.reader import RawRow, RawValue
+from batchedit.manifest.row_fields import IMAGE_COLUMNS as IMAGE_COLUMNS  # failed_rows reads it
+from batchedit.manifest.row_fields import (
+    Checked,
+    check_count,
+    check_image_rules,
+    check_prompt,
+    check_prompt_length,
+    check_single_values,
+    image_list,
+    render_id,
+    row_fields,
+    text_of,
+)
 from batchedit.manifest.seen_ids import SeenIds
 from batchedit.manifest.sources import is_empty
-from batchedit.manifest.template import TemplateError, render_template
-from batchedit.records import EditRequest, FieldValue, ImageRef, InvalidRow, Problem, Row
+from batchedit.manifest.template import TemplateError
+from batchedit.records import EditRequest, FieldValue, ImageRef, InvalidRow, Row
 
-MAX_IMAGE_COLUMNS = 14
-IMAGE_COLUMNS = tuple(f"image_{n}" for n in range(1, MAX_IMAGE_COLUMNS + 1))
-KNOWN_FIELDS = frozenset(
-    ("id", "prompt", "image", "aspect_ratio", "resolution", "model") + IMAGE_COLUMNS
-)
-_SINGLE_FIELDS = ("id", "prompt", "model", "aspect_ratio", "resolution")
-_IMAGE_COLUMN = re.compile(r"image_(\d+)")
-
-
-@dataclass(slots=True)
-class _Checked:
-    """What one row's check has worked out so far, and what went wrong."""
-
-    file: str
-    line: int
-    problems: list[Problem] = field(default_factory=list)
-
-    def add(self, message: str, field_name: str | None = None) -> None:
-        self.problems.append(Problem(self.file, self.line, message, field_name))
+log = logging.getLogger(__name__)
+#: At most this many distinct notes per pass; past it they are not said.
+MAX_NOTES = 100
 
 
 class RowValidator:
@@ -71,8 +67,11 @@ class RowValidator:
         decode: bool = True,
         run_dir: Path | None = None,
         prepare: bool = True,
+        notes: bool = True,
     ) -> None:
         self.file = file
+        # Values taken in the catalogue's spelling (`1k` as `1K`), each said once.
+        self._notes: set[str] | None = set() if notes else None
         # The run directory's folders a run writes into: an input found there
         # would be overwritten by a result, or be one (paid for again each run).
         self._written_by_runs = () if run_dir is None else _written_folders(run_dir)
@@ -95,28 +94,28 @@ class RowValidator:
         self._seen = SeenIds()  # a few bytes per id, however long the manifest
 
     def check(self, raw: RawRow) -> Row | InvalidRow:
-        checked = _Checked(self.file, raw.line)
+        checked = Checked(self.file, raw.line)
         for message in raw.problems:
             checked.add(message)
         if raw.problems and not raw.values:  # unreadable row: more messages would be noise
             return InvalidRow(raw.index, raw.line, "", tuple(checked.problems))
         values = _nfc(self._merge(self.columns.apply(raw.values)))
-        _render_id(self.columns, values, checked)
-        _check_single_values(values, checked)
+        render_id(self.columns, values, checked)
+        check_single_values(values, checked)
         row_id = self._check_id(values, checked)
         unique_id = not checked.problems or checked.problems[-1].field != "id"
-        model = _text(values.get("model")) or self.default_model
+        model = text_of(values.get("model")) or self.default_model
         spec = self._check_model(model, checked)
-        prompt = _check_prompt(values, checked)
-        given = _image_list(values, checked)
+        prompt = check_prompt(values, checked)
+        given = image_list(values, checked)
         images = tuple(self._check_image(image, checked) for image in given)
-        params = row_params(values, spec, checked.add)
-        fields = _fields(values, checked)
+        params = row_params(values, spec, checked.add, self._note_for(checked.line))
+        fields = row_fields(values, checked)
         if spec is not None:
-            _check_count(len(given), spec, checked)
-            _check_prompt_length(prompt, spec, checked)
+            check_count(len(given), spec, checked)
+            check_prompt_length(prompt, spec, checked)
             # A local file prepared before upload is made to fit the model's bytes.
-            _check_image_rules(given, () if self.prepare else images, spec, checked)
+            check_image_rules(given, () if self.prepare else images, spec, checked)
         request = EditRequest(
             model,
             prompt or "",
@@ -133,12 +132,22 @@ class RowValidator:
                 row_id,
                 tuple(checked.problems),
                 model=model,
-                prompt=prompt if prompt is not None else _text(values.get("prompt")),
+                prompt=prompt if prompt is not None else text_of(values.get("prompt")),
                 images=given,
                 params=request.params(),
                 fields=fields,
             )
         return Row(raw.index, raw.line, row_id, request, fields, output_stem=stem)
+
+    def _note_for(self, line: int) -> Callable[[str, str], None]:
+        def note(message: str, field_name: str) -> None:
+            said = self._notes
+            if said is None or message in said or len(said) >= MAX_NOTES:
+                return
+            said.add(message)
+            log.warning("%s:%d: %s", self.file, line, message)
+
+        return note
 
     def _merge(self, row: Mapping[str, RawValue]) -> dict[str, RawValue]:
         """Defaults, then the row's own non-empty values; an empty cell falls back."""
@@ -148,8 +157,8 @@ class RowValidator:
                 values[name] = value
         return values
 
-    def _check_id(self, values: Mapping[str, RawValue], checked: _Checked) -> str:
-        row_id = _text(values.get("id"))
+    def _check_id(self, values: Mapping[str, RawValue], checked: Checked) -> str:
+        row_id = text_of(values.get("id"))
         if not row_id:
             checked.add("missing id: every row needs a non-empty, unique id", "id")
             return ""
@@ -158,7 +167,7 @@ class RowValidator:
             checked.add(f"duplicate id '{row_id}' (first on line {first})", "id")
         return row_id
 
-    def _check_model(self, model: str, checked: _Checked) -> ModelSpec | None:
+    def _check_model(self, model: str, checked: Checked) -> ModelSpec | None:
         spec = self.catalogue.spec_for(model, self.allowed_models)
         if spec is None:
             checked.add(self.catalogue.unknown_model_message(model), "model")
@@ -169,7 +178,7 @@ class RowValidator:
         row_id: str,
         fields: Mapping[str, FieldValue],
         request: EditRequest,
-        checked: _Checked,
+        checked: Checked,
     ) -> str:
         """Where the row's results will go under outputs/; two rows may not share
         it, by a template or by default (`SKU1` and `sku1`, or `a/b` and the
@@ -202,7 +211,7 @@ class RowValidator:
             )
         return given
 
-    def _check_image(self, given: str, checked: _Checked) -> ImageRef | None:
+    def _check_image(self, given: str, checked: Checked) -> ImageRef | None:
         problem = url_problem(given)
         if problem == "":
             return ImageRef(given=given)
@@ -261,131 +270,6 @@ def _existing_form(path: Path) -> Path:
         return path
     decomposed = Path(unicodedata.normalize("NFD", str(path)))
     return decomposed if decomposed != path and decomposed.exists() else path
-
-
-def _text(value: RawValue) -> str:
-    """A single field as text; a list reads as its items joined by '|'."""
-    if value is None:
-        return ""
-    if isinstance(value, tuple):
-        return "|".join(value).strip()
-    return str(value).strip()
-
-
-def _render_id(columns: ColumnMap, values: dict[str, RawValue], checked: _Checked) -> None:
-    """The job's id template, filled in from the row, as the row's id."""
-    try:
-        rendered = columns.render_id(values)
-    except TemplateError as exc:
-        checked.add(str(exc), "id")
-        rendered = ""
-    if rendered is not None:
-        values["id"] = rendered
-
-
-def _check_single_values(values: Mapping[str, RawValue], checked: _Checked) -> None:
-    for name in _SINGLE_FIELDS:
-        if isinstance(values.get(name), tuple):
-            checked.add(f"{name} is a list; give a single value", name)
-
-
-def _check_prompt(values: Mapping[str, RawValue], checked: _Checked) -> str | None:
-    """The rendered prompt, or None when it cannot be rendered."""
-    template = values.get("prompt")
-    if is_empty(template):
-        checked.add("missing prompt: give a prompt column, or a prompt in defaults:", "prompt")
-        return None
-    try:
-        prompt = render_template(_text(template), values, require_values=True).strip()
-    except TemplateError as exc:
-        checked.add(str(exc), "prompt")
-        return None
-    if not prompt:
-        checked.add("prompt is empty once the template is filled in from this row", "prompt")
-    return prompt
-
-
-def _image_list(values: Mapping[str, RawValue], checked: _Checked) -> tuple[str, ...]:
-    """Every image as given: `image` (split on '|', or a YAML list), then image_1..14."""
-    given: list[str] = []
-    image = values.get("image")
-    parts = image if isinstance(image, tuple) else _text(image).split("|")
-    given.extend(part.strip() for part in parts if part.strip())
-    for column in IMAGE_COLUMNS:
-        value = values.get(column)
-        if isinstance(value, tuple):
-            checked.add(f"{column} takes one image; list several under image", column)
-        elif not is_empty(value):
-            given.append(_text(value))
-    return tuple(given)
-
-
-def _check_count(count: int, spec: ModelSpec, checked: _Checked) -> None:
-    most = spec.images.max_count
-    if count == 0:
-        checked.add(
-            "no input image: give image (an https:// URL or a local file) or image_1..image_14",
-            "image",
-        )
-    elif most is not None and count > most:
-        checked.add(f"{count} images, but {spec.slug} takes at most {most}", "image")
-
-
-def _check_image_rules(
-    given: tuple[str, ...], images: tuple[ImageRef | None, ...], spec: ModelSpec, checked: _Checked
-) -> None:
-    """What the model asks of each image: https URLs only (a local file is uploaded
-    and sent as one), and a size cap on the files of `images` it will read."""
-    rule = spec.images
-    if rule.https_only and any(text.lower().startswith("data:") for text in given):
-        checked.add(
-            f"{spec.slug} takes https:// image URLs only, not data: URIs; "
-            "give the image as a URL or a local file",
-            "image",
-        )
-    if rule.max_bytes is None:
-        return
-    for image in images:
-        if image is not None and image.path is not None:
-            try:
-                size = image.path.stat().st_size
-            except OSError:
-                continue  # gone since its check: the upload will say so
-            if size > rule.max_bytes:
-                checked.add(
-                    f"image file '{image.given}' is {size} bytes; {spec.slug} reads images "
-                    f"of at most {rule.max_bytes} bytes",
-                    "image",
-                )
-
-
-def _check_prompt_length(prompt: str | None, spec: ModelSpec, checked: _Checked) -> None:
-    most = spec.prompt_max_chars
-    if prompt is not None and most is not None and len(prompt) > most:
-        checked.add(
-            f"prompt is {len(prompt)} characters once filled in; {spec.slug} takes at most {most}",
-            "prompt",
-        )
-
-
-def _fields(values: Mapping[str, RawValue], checked: _Checked) -> dict[str, FieldValue]:
-    """The other columns, for the report; lists and stray image_N columns are flagged."""
-    fields: dict[str, FieldValue] = {}
-    for name, value in values.items():
-        if name in KNOWN_FIELDS or is_param_field(name):
-            continue
-        match = _IMAGE_COLUMN.fullmatch(name)
-        if match and int(match.group(1)) > MAX_IMAGE_COLUMNS:
-            checked.add(
-                f"column {name}: at most {MAX_IMAGE_COLUMNS} image columns "
-                "(image_1..image_14) are read",
-                name,
-            )
-        if isinstance(value, tuple):
-            checked.add(f"field '{name}' is a list; only image may list several values", name)
-            continue
-        fields[name] = value
-    return fields
 
 
 def with_prompt_suffix(row: Row | InvalidRow, suffix: str | None) -> Row | InvalidRow:

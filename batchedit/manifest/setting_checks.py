@@ -136,10 +136,7 @@ def check_model(value: object) -> str:
     """A model slug's shape; whether it is known, or allowed, is checked once all
     settings are read (see _check_model_allowed)."""
     if not isinstance(value, str) or not is_model_slug(value.strip()):
-        raise ValueError(
-            f"model must be one of: {', '.join(current_catalogue().models)}, or a "
-            f"provider/name slug passed with --allow-model (got {value!r})"
-        )
+        raise ValueError(current_catalogue().unknown_model_message(str(value).strip()))
     return value.strip()
 
 

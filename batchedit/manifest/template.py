@@ -14,6 +14,8 @@ from __future__ import annotations
 import string
 from collections.abc import Callable, Iterable, Mapping
 
+from batchedit.suggest import did_you_mean
+
 _FORMATTER = string.Formatter()
 _MAX_COLUMNS_SHOWN = 20
 
@@ -121,10 +123,10 @@ def render_template(
         optional = name != marked
         value = values.get(name)
         if name not in values and not optional:
+            hint = did_you_mean(name, values)
             raise TemplateError(
-                f"{what} "
-                f"template names column '{name}', which this row does not have "
-                f"(columns: {_list_columns(values)})"
+                f"{what} template names column '{name}', which this row does not have "
+                + (f"({hint})" if hint else f"(columns: {_list_columns(values)})")
             )
         if optional and not render_value(value).strip():
             continue

@@ -72,7 +72,7 @@ async def produce(
         ),
     )
     if memo.last_work >= 0:
-        rows = iter_rows(settings.job)
+        rows = iter_rows(settings.job, notes=False)  # the plan's pass said them
         while services.gate.is_open and (
             batch := await asyncio.to_thread(replay.next_batch, rows, ROWS_PER_READ)
         ):

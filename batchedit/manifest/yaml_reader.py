@@ -21,6 +21,8 @@ import yaml
 
 from batchedit.errors import SourceError
 from batchedit.manifest.sources import RawRow, RawValue, open_source
+from batchedit.manifest.yaml_words import template_in_quotes
+from batchedit.manifest.yaml_words import yaml_error as yaml_error  # job.py's too
 
 _STARTS = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
 _ENDS = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
@@ -64,14 +66,6 @@ def yaml_loader(path: Path) -> Iterator[yaml.SafeLoader]:
     finally:
         loader.dispose()
         stream.close()
-
-
-def yaml_error(label: str, exc: yaml.YAMLError) -> SourceError:
-    if isinstance(exc, yaml.MarkedYAMLError):
-        detail = " ".join(part for part in (exc.context, exc.problem) if part)
-        mark = exc.problem_mark or exc.context_mark
-        return SourceError(label, line_of(mark, 0), f"is not valid YAML: {detail}")
-    return SourceError(label, None, f"is not valid YAML: {exc}")
 
 
 def line_of(item: object, offset: int = 1) -> int:
@@ -265,7 +259,7 @@ def field_value(loader: yaml.SafeLoader, key: str, node: yaml.Node) -> tuple[Raw
     if isinstance(node, yaml.ScalarNode):
         return _scalar(loader, node, key)
     if not isinstance(node, yaml.SequenceNode):
-        return None, (
+        return None, template_in_quotes(key, node) or (
             f"field '{key}' is a mapping; give a single value (or a list, for image; "
             "a mapping only under params:)"
         )
@@ -308,9 +302,11 @@ def defaults_from_node(loader: yaml.SafeLoader, node: yaml.Node, label: str) -> 
     pairs, problems = mapping_pairs(loader, node)
     if problems:
         raise SourceError(label, line_of(node), f"defaults: {problems[0]}")
-    defaults = dict(_fields(loader, pairs, problems))
-    if problems:
-        raise SourceError(label, line_of(node), f"defaults: {problems[0]}")
+    defaults: dict[str, RawValue] = {}
+    for key, value_node in pairs.items():  # one at a time: a problem is said at its line
+        defaults.update(_fields(loader, {key: value_node}, problems))
+        if problems:
+            raise SourceError(label, line_of(value_node), f"defaults: {problems[0]}")
     loader.constructed_objects = {}
     return defaults
 

@@ -87,12 +87,24 @@ POLLABLE_FAILURES = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """One validation problem, printed as `FILE:LINE: message`."""
+    """One validation problem, printed as `FILE:LINE: message`.
+
+    `kind` is the message with its varying part left out (`image file not
+    found`) and `detail` that part (the file's name as written): fifty
+    thousand rows of one mistake, each naming its own file, are one kind,
+    printed once with a few examples. Without a kind the message is its own."""
 
     file: str
     line: int
     message: str
     field: str | None = None
+    kind: str | None = None
+    detail: str | None = None
+
+    @property
+    def group(self) -> str:
+        """What problems are grouped by: the kind, or the message itself."""
+        return self.kind if self.kind is not None else self.message
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.message}"

@@ -210,9 +210,17 @@ def test_default_output_names_that_collide_are_refused_offline(
     folded = "a_b-" + hashlib.sha256(b"a/b").hexdigest()[:10]
     manifest = url_rows(tmp_path, ["SKU1", "sku1", "a/b", folded])
     assert main(["validate", str(manifest)]) == 2
-    err = capsys.readouterr().out
-    assert f"{manifest}:3: output name 'outputs/sku1' is also that of the row on line 2" in err
-    assert f"{manifest}:5: output name 'outputs/{folded}' is also that of the row on line 4" in err
+    out = capsys.readouterr().out  # one kind of problem: one line, each row's name an example
+    assert "2 rows: output name also that of another row (compared ignoring case)" in out
+    assert f"{manifest}:3 (outputs/sku1, as line 2), 5 (outputs/{folded}, as line 4)" in out
+    assert main(["validate", str(manifest), "--json"]) == 2
+    messages = [p["message"] for p in json.loads(capsys.readouterr().out)["problems"]]
+    assert messages == [
+        "output name 'outputs/sku1' is also that of the row on line 2 (names are compared "
+        "ignoring case); give the rows ids that differ by more than case, or set output.name",
+        f"output name 'outputs/{folded}' is also that of the row on line 4 (names are compared "
+        "ignoring case); give the rows ids that differ by more than case, or set output.name",
+    ]
 
 
 def test_templated_output_names_are_compared_ignoring_case(

@@ -100,7 +100,11 @@ def test_repeated_row_problems_are_grouped_and_every_cut_off_says_where_the_rest
         for n in range(ROWS)
     ]
     records += [
-        {"id": f"odd{n}", "prompt": "p", "image": f"{CDN}/o.png", "resolution": f"{n}Q"}
+        {"id": f"odd{n}", "prompt": "p", "image": f"{CDN}/o.png", "aspect_ratio": f"{n % 5}:0"}
+        for n in range(20)
+    ]
+    records += [  # twenty kinds of problem, one row each
+        {"id": f"param{n}", "prompt": "p", "image": f"{CDN}/o.png", f"param.q{n}": "1"}
         for n in range(20)
     ]
     manifest = write_csv(tmp_path / "m.csv", records)
@@ -108,9 +112,16 @@ def test_repeated_row_problems_are_grouped_and_every_cut_off_says_where_the_rest
     captured = capsys.readouterr()
     lines = captured.out.splitlines()
     assert lines[0].startswith(f"{ROWS} rows: resolution '3K' is not allowed")
-    assert lines[0].endswith(f"first at {manifest}:2, 3, 4 and {ROWS - 3} more")
-    assert len(lines) == 1 + 20  # every kind of problem, each once
-    assert f"{ROWS + 20} rows, {ROWS + 20} invalid" in captured.err
+    assert lines[0].endswith(
+        f"first at {manifest}:2, 3, 4 and {ROWS - 3} more rows: lines 5-{ROWS + 1}"
+    )
+    assert lines[1] == (  # five values, one kind: an example of each of the first three
+        "20 rows: aspect_ratio not allowed for google/nano-banana-pro-edit; allowed: one of "
+        f"1:1, 2:3, 3:2, 3:4, 4:3, 4:5, 5:4, 9:16, 16:9, 21:9; e.g. {manifest}:{ROWS + 2} (0:0), "
+        f"{ROWS + 3} (1:0), {ROWS + 4} (2:0) and 17 more rows: lines {ROWS + 5}-{ROWS + 21}"
+    )
+    assert len(lines) == 2 + 20  # every kind of problem, each once
+    assert f"{ROWS + 40} rows, {ROWS + 40} invalid" in captured.err
 
     records.append({"id": "good", "prompt": "p", "image": f"{CDN}/g.png"})
     write_csv(manifest, records)
@@ -122,7 +133,7 @@ def test_repeated_row_problems_are_grouped_and_every_cut_off_says_where_the_rest
     assert problems[0].startswith(f"{ROWS} rows:")
     assert len(problems) == 11  # ten kinds shown, then the count of the rest
     assert (
-        problems[-1] == f"... and 11 more problem(s); every problem: batchedit validate {manifest}"
+        problems[-1] == f"... and 12 more problem(s); every problem: batchedit validate {manifest}"
     )
 
 
@@ -160,7 +171,37 @@ def test_problem_events_carry_file_line_and_field_and_the_report_the_same_line(
     events = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
     (problem,) = [event for event in events if event["event"] == "problem"]
     assert (problem["file"], problem["line"], problem["field"]) == (str(manifest), 3, "resolution")
+    assert problem["kind"].startswith("resolution not allowed for google/nano-banana-pro-edit")
+    assert (problem["rows"], problem["examples"]) == (1, ["9K"])
     (plan,) = [event for event in events if event["event"] == "plan"]
     assert (plan["submit"], plan["invalid"]) == (1, 1)
     report = {line["id"]: line for line in read_report(run_dir)}
     assert report["b"]["line"] == problem["line"] and report["b"]["row"] == 2
+
+
+def test_fifty_thousand_rows_of_one_kind_of_mistake_print_one_line_each_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each row names its own image, each refused the same way: one line with
+    three examples and the lines of the rest, from validate and plan alike,
+    and every problem still in `validate --json`."""
+    rows = 50_000
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(
+        "id,prompt,image\n"
+        + "".join(f"r{n},p,http://cdn.example.com/{n}.png\n" for n in range(rows)),
+        encoding="utf-8",
+    )
+    expected = (
+        f"{rows} rows: image uses plain http; use an https:// URL (http is allowed only for "
+        f"localhost, 127.0.0.1 and [::1]); e.g. {manifest}:2 (http://cdn.example.com/0.png), "
+        "3 (http://cdn.example.com/1.png), 4 (http://cdn.example.com/2.png) "
+        f"and {rows - 3} more rows: lines 5-{rows + 1}"
+    )
+    assert main(["validate", str(manifest)]) == 2
+    lines = output_lines(capsys)
+    assert len(lines) <= 20 and lines[0] == expected
+    assert main(["plan", str(manifest), "--out", str(tmp_path / "run")]) == 0
+    lines = output_lines(capsys)
+    assert len(lines) <= 20 and expected in lines
+    assert not (tmp_path / "run").exists()

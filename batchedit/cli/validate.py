@@ -1,8 +1,10 @@
 """`batchedit validate SOURCE`: every row checked offline.
 
-Text: problems grouped by message (`N rows: message; first at FILE:L1, L2,
-L3 and K more`), every group shown; on success one line with the counts.
-`--json`: one document with every problem, each with file, line and field.
+Text: problems grouped by kind (`N rows: message; first at FILE:L1, L2, L3
+and K more rows: lines A-B`; a kind whose rows name different files or
+values shows each example's), every group shown; on success one line with
+the counts. `--json`: one document with every problem, each with file, line,
+field, kind and its varying detail.
 """
 
 from __future__ import annotations
@@ -88,4 +90,6 @@ def problem_json(problem: Problem) -> dict[str, object]:
         "line": problem.line,
         "field": problem.field,
         "message": problem.message,
+        "kind": problem.group,
+        "detail": problem.detail,
     }

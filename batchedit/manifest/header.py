@@ -174,9 +174,11 @@ def _bad_defaults(
     }
     problems: list[Problem] = []
 
-    def report(message: str, field: str) -> None:
+    def report(
+        message: str, field: str, /, *, kind: str | None = None, detail: str | None = None
+    ) -> None:
         file, line = where.get(field, ("defaults", 1))
-        problems.append(Problem(file, line, f"defaults: {message}", field))
+        problems.append(Problem(file, line, f"defaults: {message}", field, kind, detail))
 
     row_params(given, spec, report)
     return problems

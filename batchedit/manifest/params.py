@@ -15,15 +15,26 @@ import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
-from batchedit.catalogue import ModelSpec, ParamValue, check_value
+from batchedit.catalogue import ModelSpec, ParamValue, check_value, describe
 from batchedit.manifest.sources import RawValue, is_empty
 from batchedit.suggest import did_you_mean
 
 PARAM_PREFIX = "param."
 FRIENDLY_FIELDS = ("aspect_ratio", "resolution")
 
-Report = Callable[[str, str], None]  # (message, field)
+
+class Report(Protocol):
+    """Where a problem goes: its message and field, and for a value that differs
+    from row to row the kind of problem and that value (records.Problem)."""
+
+    def __call__(
+        self, message: str, field: str, /, *, kind: str | None = None, detail: str | None = None
+    ) -> None: ...
+
+
+Note = Callable[[str, str], None]  # (message, field): a value taken in another spelling
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +52,7 @@ def row_params(
     values: Mapping[str, RawValue],
     spec: ModelSpec | None,
     report: Report,
-    note: Report | None = None,
+    note: Note | None = None,
 ) -> RowParams:
     """The row's body parameters; each problem goes to `report`, each value
     taken in another spelling (`1k` as `1K`) to `note`."""
@@ -76,7 +87,7 @@ def _checked_body(
     given: Mapping[str, tuple[str, RawValue]],
     spec: ModelSpec | None,
     report: Report,
-    note: Report | None,
+    note: Note | None,
     friendly: dict[str, str | None],
 ) -> dict[str, ParamValue]:
     """Each value checked; one taken in the catalogue's spelling is said, and
@@ -124,7 +135,8 @@ def _checked(
     try:
         return check_value(param, raw, where=spec.slug)
     except ValueError as exc:
-        report(f"{label} {exc}", label)
+        kind = f"{label} not allowed for {spec.slug}; allowed: {describe(param)}"
+        report(f"{label} {exc}", label, kind=kind, detail=str(raw).strip())
         return None
 
 

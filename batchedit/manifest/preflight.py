@@ -22,12 +22,13 @@ _DATA_URI = re.compile(r"data:image/[A-Za-z0-9.+-]+;base64,", re.IGNORECASE)
 
 
 def url_problem(given: str) -> str | None:
-    """'' for an acceptable URL, a message for a bad one, None for a local path."""
+    """'' for an acceptable URL, what is wrong with a bad one (to follow the
+    image's name: `image 'X' uses plain http; ...`), None for a local path."""
     lowered = given.lower()
     if lowered.startswith("data:"):
         if _DATA_URI.match(given):
             return ""
-        return f"image '{given[:40]}...' is a data: URI but not data:image/...;base64,..."
+        return "is a data: URI but not data:image/...;base64,..."
     if not _URL_SCHEME.match(given):
         return None
     parts = urlsplit(given)
@@ -37,10 +38,17 @@ def url_problem(given: str) -> str | None:
         return ""
     if parts.scheme.lower() == "http":
         return (
-            f"image '{given}' uses plain http; use an https:// URL "
+            "uses plain http; use an https:// URL "
             "(http is allowed only for localhost, 127.0.0.1 and [::1])"
         )
-    return f"image '{given}' is not an https:// URL, a data:image URI or a local file"
+    return "is not an https:// URL, a data:image URI or a local file"
+
+
+def problem_kind(problem: str) -> str:
+    """A local file's problem without the part naming the file: the words before
+    the parenthesis every message here ends with (`not found (looked for P)`),
+    so each row's missing file is one kind of problem."""
+    return problem.split(" (", 1)[0]
 
 
 def local_file_problem(path: Path, *, prepare: bool = False) -> str | None:

@@ -36,8 +36,17 @@ class Checked:
     line: int
     problems: list[Problem] = field(default_factory=list)
 
-    def add(self, message: str, field_name: str | None = None) -> None:
-        self.problems.append(Problem(self.file, self.line, message, field_name))
+    def add(
+        self,
+        message: str,
+        field_name: str | None = None,
+        *,
+        kind: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        """A problem; `kind` and `detail` when the message names something that
+        differs from row to row (a file, a value), so such rows group as one."""
+        self.problems.append(Problem(self.file, self.line, message, field_name, kind, detail))
 
 
 def text_of(value: RawValue) -> str:
@@ -133,6 +142,8 @@ def check_image_rules(
                     f"image file '{image.given}' is {size} bytes; {spec.slug} reads images "
                     f"of at most {rule.max_bytes} bytes",
                     "image",
+                    kind=f"image file larger than the {rule.max_bytes} bytes {spec.slug} reads",
+                    detail=f"{image.given}, {size} bytes",
                 )
 
 
@@ -142,6 +153,8 @@ def check_prompt_length(prompt: str | None, spec: ModelSpec, checked: Checked) -
         checked.add(
             f"prompt is {len(prompt)} characters once filled in; {spec.slug} takes at most {most}",
             "prompt",
+            kind=f"prompt longer than the {most} characters {spec.slug} takes, once filled in",
+            detail=f"{len(prompt)} characters",
         )
 
 

@@ -25,7 +25,7 @@ from batchedit.manifest.columns import ColumnMap
 from batchedit.manifest.decoding import VERDICTS
 from batchedit.manifest.naming import OutputSpec
 from batchedit.manifest.params import row_params
-from batchedit.manifest.preflight import local_file_problem, url_problem
+from batchedit.manifest.preflight import local_file_problem, problem_kind, url_problem
 from batchedit.manifest.reader import RawRow, RawValue
 from batchedit.manifest.row_fields import IMAGE_COLUMNS as IMAGE_COLUMNS  # failed_rows reads it
 from batchedit.manifest.row_fields import (
@@ -164,7 +164,12 @@ class RowValidator:
             return ""
         first = self._seen.first_line(row_id, checked.line)
         if first is not None:
-            checked.add(f"duplicate id '{row_id}' (first on line {first})", "id")
+            checked.add(
+                f"duplicate id '{row_id}' (first on line {first})",
+                "id",
+                kind="duplicate id",
+                detail=f"{row_id}, first on line {first}",
+            )
         return row_id
 
     def _check_model(self, model: str, checked: Checked) -> ModelSpec | None:
@@ -208,6 +213,8 @@ class RowValidator:
                 f"output name 'outputs/{stem}' is also that of the row on line {first} "
                 f"(names are compared ignoring case); {advice}",
                 "output",
+                kind=f"output name also that of another row (compared ignoring case); {advice}",
+                detail=f"outputs/{stem}, as line {first}",
             )
         return given
 
@@ -216,7 +223,10 @@ class RowValidator:
         if problem == "":
             return ImageRef(given=given)
         if problem is not None:
-            checked.add(problem, "image")
+            shown = given if not given.lower().startswith("data:") else f"{given[:40]}..."
+            checked.add(
+                f"image '{shown}' {problem}", "image", kind=f"image {problem}", detail=shown
+            )
             return None
         written = Path(os.path.abspath(self.base_dir / Path(given).expanduser()))
         if written not in self._file_problems:
@@ -229,7 +239,12 @@ class RowValidator:
         path, problem = self._file_problems[written]
         if problem is None:
             return ImageRef(given=given, path=path)
-        checked.add(f"image file '{given}' {problem}", "image")
+        checked.add(
+            f"image file '{given}' {problem}",
+            "image",
+            kind=f"image file {problem_kind(problem)}",
+            detail=given,
+        )
         return None
 
     def _written_by_a_run(self, path: Path) -> str | None:

@@ -222,16 +222,7 @@ def _tell(job: JobSettings, planned: Survey, plan: RunPlan, err: TextIO | None) 
     lines = planned.problems.lines(limit=PROBLEM_LINES, full_list=full)
     for number, line in enumerate(lines):
         group = groups[number] if number < len(groups) else None
-        fields: dict[str, object] = {}
-        if group is not None:
-            fields = {
-                "file": group.file,
-                "line": group.lines[0],
-                "field": group.field,
-                "rows": group.count,
-                "lines": group.lines,
-            }
-        _say(line, "problem", err, fields)
+        _say(line, "problem", err, group.to_json() if group is not None else {})
     if err is None:
         log.info("%s", plan.line())
     else:

@@ -78,13 +78,13 @@ class Reads:
         monkeypatch.setattr(history, "read_entries", entries)
 
     def _rows(self, name: str) -> Callable[..., Iterator[Any]]:
-        def rows(job: Any, *, decode: bool = True) -> Iterator[Any]:
+        def rows(job: Any, *, decode: bool = True, notes: bool = True) -> Iterator[Any]:
             if not decode:  # preflight's pass for local image paths, before the survey's
                 name_here = f"{name} (local image paths)"
             else:
                 name_here = name
             self.opened[name_here] += 1
-            for row in iter_rows(job, decode=decode):
+            for row in iter_rows(job, decode=decode, notes=notes):
                 self.rows[name_here] += 1
                 yield row
 

@@ -55,16 +55,32 @@ class ProblemGroup:
 
     def add(self, problem: Problem) -> None:
         self.count += 1
-        self.same = self.same and problem.message == self.message
+        if self.same and problem.message != self.message:
+            self.same = False
+            self._one_example_per_value()
         # Examples differ where the rows do: the first row of each of the first
         # few values (300 rows of '3K' and one of '0Q' show both).
         if len(self.lines) < LINES_SHOWN and (self.same or problem.detail not in self.details):
             self.lines.append(problem.line)
             self.details.append(problem.detail)
-            return
-        if not self.rest_first or problem.line < self.rest_first:
-            self.rest_first = problem.line
-        self.rest_last = max(self.rest_last, problem.line)
+        else:
+            self._to_rest(problem.line)
+
+    def _one_example_per_value(self) -> None:
+        """Once the messages differ, a repeated value is no example: its rows join the rest."""
+        lines, details = self.lines, self.details
+        self.lines, self.details = [], []
+        for line, detail in zip(lines, details, strict=True):
+            if detail in self.details:
+                self._to_rest(line)
+            else:
+                self.lines.append(line)
+                self.details.append(detail)
+
+    def _to_rest(self, line: int) -> None:
+        if not self.rest_first or line < self.rest_first:
+            self.rest_first = line
+        self.rest_last = max(self.rest_last, line)
 
     def line(self) -> str:
         if self.count == 1:

@@ -179,6 +179,9 @@ def test_problem_events_carry_file_line_and_field_and_the_report_the_same_line(
     assert report["b"]["line"] == problem["line"] and report["b"]["row"] == 2
 
 
+# About 2 s of CPU for validate and 4 s for plan (two passes over the rows);
+# with both cores shared many times over, the wall time can pass the default 60 s.
+@pytest.mark.timeout(300)
 def test_fifty_thousand_rows_of_one_kind_of_mistake_print_one_line_each_command(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import re
 import socket
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -146,6 +148,24 @@ def test_validate_with_json_logs_closes_with_a_validated_event(
     assert (closing["rows"], closing["invalid"], closing["valid"]) == (2, 2, 0)
     assert closing["problems"] == 3 and closing["source"] == str(manifest)
     assert closing["message"].startswith(f"{manifest}: 2 rows, 2 invalid, 0 valid")
+
+
+def test_json_into_a_closed_pipe_prints_no_traceback(tmp_path: Path) -> None:
+    """`batchedit plan ... --json | head -c 100`: the reader goes, the command ends
+    quietly with its own exit code (it printed a BrokenPipeError traceback)."""
+    manifest = two_image_manifest(tmp_path, rows=2)
+    script = (
+        f"import sys; sys.argv = ['batchedit', 'validate', {str(manifest)!r}, '--json']; "
+        "from batchedit.cli import main; sys.exit(main())"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as reader:
+        assert reader.stdout is not None and reader.stderr is not None
+        reader.stdout.close()  # gone before a byte is read
+        err = reader.stderr.read().decode()
+        assert reader.wait() == 0, err
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
 
 
 def test_doctor_json(threaded_simulator: Simulators, capsys: pytest.CaptureFixture[str]) -> None:

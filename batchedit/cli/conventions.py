@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any, NoReturn
 
 from batchedit.cli.exits import EXIT_USAGE
-from batchedit.events import LOG_FORMATS
+from batchedit.events import LOG_FORMATS, say
 
 ENVIRONMENT = """\
 environment:
@@ -120,8 +120,9 @@ class MainParser(argparse.ArgumentParser):
 
 
 def print_json(document: Mapping[str, Any]) -> None:
-    """One JSON document on stdout: what --json promises."""
-    print(json.dumps(document, ensure_ascii=False, default=str))
+    """One JSON document on stdout: what --json promises. A reader gone (`| head -c`)
+    changes nothing, exit code included, and prints no traceback (events.say)."""
+    say(json.dumps(document, ensure_ascii=False, default=str), file=sys.stdout)
 
 
 def error_document(message: str, exit_code: int, **details: Any) -> dict[str, Any]:

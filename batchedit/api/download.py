@@ -59,6 +59,17 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Origin = tuple[str, str, int]
 
 
+class AddressRefused(OSError):
+    """The session's resolver refused a host at connect time: its name now
+    stands for an address the download policy refuses (`reason`). An OSError,
+    as aiohttp expects of a resolver; `download_once` makes it final."""
+
+    def __init__(self, host: str, reason: str) -> None:
+        super().__init__(f"{host} now resolves to an address refused: {reason}")
+        self.host = host
+        self.reason = reason
+
+
 def origin_of(url: URL) -> Origin | None:
     """`url`'s origin, or None when it has no host or port to compare."""
     if not url.host or url.port is None:
@@ -215,6 +226,20 @@ async def download_once(
         raise DownloadError(f"the result is {exc}") from exc
     except ValueError as exc:  # a URL yarl or aiohttp cannot use
         raise DownloadError(f"the result URL {shown(url)} cannot be used ({exc})") from exc
+    except aiohttp.ClientConnectorError as exc:
+        refused = exc.os_error
+        if isinstance(refused, AddressRefused):
+            # The policy's answer, not a network fault: final, never fetched again.
+            raise DownloadError(
+                f"the result host {refused.host} was refused at connect time (its name "
+                f"now resolves to another address: it {refused.reason}); nothing fetched, "
+                "not tried again",
+                retry_may_cure=False,
+            ) from exc
+        raise TransientError(
+            f"result download broke off ({type(exc).__name__})",
+            category=ErrorCategory.DOWNLOAD,
+        ) from exc
     except aiohttp.ClientError as exc:
         raise TransientError(
             f"result download broke off ({type(exc).__name__})",

@@ -5,7 +5,8 @@ connection then resolves the name again, and a DNS answer that changed in
 between (rebinding) would slip past that check. This resolver closes the gap:
 every name the session connects to, other than the API's own host, must
 resolve only to addresses the policy allows, or the connection is refused
-(OSError, which aiohttp reports as a connection error).
+(`AddressRefused`, an OSError, which aiohttp reports as a connection error
+and `download.py` makes final: one attempt, no retry).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import socket
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
-from batchedit.api.download import DownloadPolicy
+from batchedit.api.download import AddressRefused, DownloadPolicy
 
 
 class GuardedResolver(AbstractResolver):
@@ -39,7 +40,7 @@ class GuardedResolver(AbstractResolver):
             address = ipaddress.ip_address(str(result["host"]).split("%", 1)[0])
             reason = self.policy.address_refusal(address)
             if reason is not None:
-                raise OSError(f"{host} now resolves to an address refused: {reason}")
+                raise AddressRefused(host, reason)
         return found
 
     async def close(self) -> None:

@@ -145,8 +145,8 @@ async def test_exhausted_balance_is_fatal_payment(
 async def test_rate_limited_requests_wait_and_then_succeed(
     start_simulator: StartSimulator, make_client: MakeClient
 ) -> None:
-    # Free requests are retried by the client itself (a paid submit's retries
-    # belong to the submitter, which journals each attempt).
+    # Free requests are retried by the client itself (a paid submit's too, by
+    # `submit_paid`, with the caller's hooks: tests/test_client_retries.py).
     clock = JumpingClock()  # the waits the 429s dictate pass on the simulator's clock
     simulator = await start_simulator(rate_limit=50, clock=clock.now)
     retry = RetryPolicy(max_retries=20, base_delay_s=0.001)
@@ -189,7 +189,7 @@ async def test_server_error_on_a_paid_submit_is_an_unknown_outcome(
     simulator = await start_simulator(error_rate=1.0)
     client = make_client(simulator.base_url, retry=RetryPolicy(max_retries=30, base_delay_s=0))
     unknown: OutcomeUnknown | None = None
-    for _ in range(30):  # as the submitter does: a refusal (503) is safe to send again
+    for _ in range(30):  # one attempt at a time: a refusal (503) is safe to send again
         try:
             await client.submit_edit(MODEL, BODY)
         except OutcomeUnknown as exc:

@@ -1,7 +1,9 @@
 """The Modellix API client: the questions the pipeline asks, and their retries.
 
 The API layer is the only code that knows HTTP. This module owns the session's
-use, retries with backoff, and the shared pause after a 429 (invariant 5);
+use, every retry with its backoff (the paid submit's too, with the caller's
+journalling hooks, `PaidAttempts`), and the shared pause after a 429
+(invariant 5);
 one request and the classification of its answer into the exception tree of
 `errors.py` live in `exchange.py` (result downloads in `download.py`). The
 pipeline asks questions (`submit_edit`, `read_task`, `upload_media`,
@@ -11,6 +13,7 @@ sees a status code.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import random
@@ -30,6 +33,7 @@ from batchedit.api.exchange import ApiRequest, exchange
 from batchedit.api.policy import (
     LoadFeedback,
     NoFeedback,
+    PaidAttempts,
     RequestCounts,
     RequestMeter,
     RetryPolicy,
@@ -42,6 +46,7 @@ from batchedit.errors import (
     ApiError,
     DeadlineExceeded,
     DownloadError,
+    FatalApiError,
     OutcomeUnknown,
     ProtocolError,
     RateLimited,
@@ -61,6 +66,11 @@ MAX_MESSAGE_CHARS = 300
 #: `?`, `#`, `%`, spaces or control characters, so it names one task and
 #: nothing else on the API's origin.
 TASK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+
+#: A paid submit's answers that provably created no task: each is followed by
+#: the caller's withdrawal of its intent; only the TransientErrors among them
+#: (a 429 or 503 in the API's own envelope, a connection never made) are sent again.
+PAID_REFUSALS = (TransientError, FatalApiError, RequestRejected)
 
 T = TypeVar("T")
 
@@ -104,22 +114,53 @@ class ModellixClient:
 
     async def ready_to_send(self) -> None:
         """Wait out the shared pause after a 429 and the request-rate meter: what
-        every request waits for before it leaves. A paid submit's caller waits
-        here, then makes its intent durable, then calls `submit_edit`."""
+        every request waits for before it leaves."""
         wait = self._resume_at - self.clock.now()
         if wait > 0:
             await self.clock.sleep(wait)
         if self.rate_limiter is not None:
             await self.rate_limiter.wait()
 
+    async def submit_paid(
+        self, model: str, body: Mapping[str, Any], attempts: PaidAttempts
+    ) -> str | None:
+        """The paid edit request, retried only while no task can have been made;
+        returns the task id, or None when `attempts.intend` sent nothing.
+
+        Each attempt waits its turn, then has its intent made durable by the
+        caller, then leaves (`PaidAttempts` says the order). A refusal (a
+        PAID_REFUSALS answer) is withdrawn by the caller; a TransientError among
+        them is sent again after a back-off, within the retry budget; any other
+        refusal, and the last, is raised. An answer that may have been charged
+        (OutcomeUnknown, a task id unsafe to ask about) is raised at once and
+        never sent again (invariant 1).
+        """
+        for retry in range(self.retry.max_retries + 1):
+            await self.ready_to_send()
+            try:
+                if not await attempts.intend():
+                    return None
+                try:
+                    return await self.submit_edit(model, body)
+                except asyncio.CancelledError:
+                    attempts.unanswered()  # out without an answer: may be charged
+                    raise
+            except PAID_REFUSALS as exc:
+                refusal = exc
+            finally:
+                attempts.off_wire()  # a stop need not wait through a back-off
+            await attempts.withdraw()
+            if not isinstance(refusal, TransientError) or retry == self.retry.max_retries:
+                raise refusal
+            await self.back_off(refusal, retry, what="submit")
+        raise AssertionError("unreachable")
+
     async def submit_edit(self, model: str, body: Mapping[str, Any]) -> str:
         """POST the paid edit request once, at once; returns the task id.
 
-        Never retried here: the caller journals an intent before each attempt
-        and a withdrawal after each refusal, so it owns the loop (with
-        `ready_to_send` and `back_off`). A TransientError or RateLimited means
-        the service provably created no task; anything that may have reached
-        the service without an answer raises OutcomeUnknown.
+        The single attempt `submit_paid` retries. A TransientError or
+        RateLimited means the service provably created no task; anything that
+        may have reached the service without an answer raises OutcomeUnknown.
         """
         self.counts.count("submit")
         path = current_catalogue().body_spec(model).submit_path
@@ -339,8 +380,10 @@ def _check_id(value: str, what: str) -> None:
 
 
 __all__ = [
+    "PAID_REFUSALS",
     "LoadFeedback",
     "ModellixClient",
+    "PaidAttempts",
     "RequestCounts",
     "RetryPolicy",
     "ServiceLimits",

@@ -39,6 +39,32 @@ class RequestMeter(Protocol):
     async def wait(self) -> None: ...
 
 
+class PaidAttempts(Protocol):
+    """The caller's part in each attempt of a paid submit: journalling its
+    intent and its withdrawal, and knowing when it is on the wire. The retry
+    loop is the client's (`ModellixClient.submit_paid`); it calls these, per
+    attempt, once the attempt's waits (the shared 429 pause, the request meter)
+    are over:
+
+    1. `intend()`: whether the attempt may leave, and if it may, its intent
+       made durable (a crash from then on leaves the row `unknown`, never
+       repaid on its own). False sends nothing: `submit_paid` returns None
+       (an intent written before the answer changed is withdrawn by `intend`).
+    2. the POST; cancelled while it is out, `unanswered()` (it may be charged).
+    3. `off_wire()`, however the attempt ended, `intend` included.
+    4. after a refusal (the service provably created no task), `withdraw()`;
+       then the back-off before the next attempt, or the refusal raised.
+    """
+
+    async def intend(self) -> bool: ...
+
+    def unanswered(self) -> None: ...
+
+    def off_wire(self) -> None: ...
+
+    async def withdraw(self) -> None: ...
+
+
 class NoFeedback:
     """For a client whose answers adapt nothing (doctor, tests)."""
 

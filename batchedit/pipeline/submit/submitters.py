@@ -5,9 +5,11 @@ settled row's results again.
 A paid task holds an in-flight slot from before its submit until it ends
 (invariant 4): the slot is reserved around the submit and handed over to the
 in-flight task on success; on every other path leaving the reservation gives
-it back. Before each attempt leaves, its intent is journaled; after each
-refusal (the service created no task), a withdrawal; on acceptance, the task
-id, durably, before the row counts as submitted (invariant 1). So a stop or a
+it back. The paid POST and its retries are the client's
+(`ModellixClient.submit_paid`); the journal's part in each attempt is
+`intents.PaidIntent`'s: the intent before it leaves, a withdrawal after each
+refusal (the service created no task). On acceptance the task id is journaled,
+durably, before the row counts as submitted (invariant 1). So a stop or a
 kill while a submit waits to retry leaves the row `pending`, not `unknown`.
 """
 
@@ -17,6 +19,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
+from batchedit.api.client import PAID_REFUSALS
 from batchedit.api.task_state import ResultResource, TaskPhase, TaskState
 from batchedit.catalogue import build_body, current_catalogue
 from batchedit.clock import utc_now_iso
@@ -26,9 +29,7 @@ from batchedit.errors import (
     InputError,
     OutcomeUnknown,
     RateLimited,
-    RequestRejected,
     ResultExpired,
-    TransientError,
 )
 from batchedit.events import emit
 from batchedit.pipeline.plan.planning import Unreadable
@@ -36,10 +37,11 @@ from batchedit.pipeline.plan.resume import Action, RowPlan
 from batchedit.pipeline.poll.scheduler import InFlightTask
 from batchedit.pipeline.produce.row_queue import RowQueue
 from batchedit.pipeline.submit.gate import Turn
+from batchedit.pipeline.submit.intents import PaidIntent
 from batchedit.pipeline.submit.task_ids import Claim, Holder
 from batchedit.records import ErrorCategory, OutputFile, Row, RowError, Status
 from batchedit.report.report_file import request_record
-from batchedit.state.journal import Finished, Submitted, Submitting, Withdrawn
+from batchedit.state.journal import Finished, Submitted
 
 if TYPE_CHECKING:  # the run's services are handed in by the runner, above this stage
     from batchedit.pipeline.context import RunServices
@@ -48,10 +50,6 @@ log = logging.getLogger(__name__)
 
 #: Times a submit may go back for a slot after its 429 retry budget is spent.
 MAX_SUBMIT_ROUNDS = 4
-#: A paid submit's answers that provably created no task: each is journaled as
-#: a withdrawal of its intent. Every other end of an intent was paid for, and
-#: the journal's `attempts` (state/history.py) and the summary both count it.
-REFUSALS = (TransientError, FatalApiError, RequestRejected)
 
 
 class Submitters:
@@ -119,8 +117,9 @@ class Submitters:
                 if not services.gate.is_open:
                     return
                 submitted_at, started = utc_now_iso(), services.clock.now()
+                attempts = PaidIntent(services, row, fingerprint, turn)
                 try:
-                    task_id = await self.send_paid(row, fingerprint, body, turn)
+                    task_id = await services.client.submit_paid(row.request.model, body, attempts)
                 except RateLimited as exc:
                     if round_number < MAX_SUBMIT_ROUNDS:
                         log.warning("%s: %s; waiting for a slot again", row.id, exc)
@@ -139,7 +138,7 @@ class Submitters:
                     return
                 except ApiError as exc:
                     turn.known()
-                    if not isinstance(exc, REFUSALS):
+                    if not isinstance(exc, PAID_REFUSALS):
                         # Not a refusal (a task id unsafe to ask about: AnswerRefused):
                         # the service charged for it, though it is never polled.
                         turn.paid()
@@ -156,49 +155,6 @@ class Submitters:
                 )
             await self.accepted(task)
             return
-
-    async def send_paid(
-        self, row: Row, fingerprint: str, body: dict[str, Any], turn: Turn
-    ) -> str | None:
-        """The paid POST, with its intent durable just before each attempt leaves
-        and a withdrawal after each answer that created no task. Returns the
-        task id, or None if submitting stopped before the attempt left; raises
-        what the last attempt met. Cancelled while the POST is out (a stop whose
-        grace ran out), the row is `unknown`, so its turn is paid for.
-
-        The gate is asked again after every wait (the request meter, a back-off,
-        the intent's fsync): a stop that came meanwhile sends nothing more."""
-        services = self.services
-        client, gate = services.client, services.gate
-        for retry in range(client.retry.max_retries + 1):
-            await client.ready_to_send()
-            if not gate.is_open:
-                return None
-            intent = Submitting(row.index, row.id, fingerprint, utc_now_iso(), client.origin)
-            # On the wire from the intent on: a stop waits (its grace period) for the
-            # intent's fsync too, and then either sends nothing and withdraws, or
-            # hears the answer; it never cancels an intent into a false `unknown`.
-            gate.sending()
-            try:
-                await services.journal.append(intent)  # durable: a crash from here is `unknown`
-                if not gate.is_open:
-                    await services.journal.append(Withdrawn(row.index, row.id))
-                    return None
-                try:
-                    return await client.submit_edit(row.request.model, body)
-                except asyncio.CancelledError:
-                    turn.paid()  # unanswered: `unknown`, and counted as spent like one
-                    raise
-            except REFUSALS as exc:
-                refusal = exc
-            finally:
-                gate.answered()  # off the wire: a stop need not wait through a back-off
-            # Refused before any task was made (429, a refused connection, 400, 401, 402).
-            await services.journal.append(Withdrawn(row.index, row.id))
-            if not isinstance(refusal, TransientError) or retry == client.retry.max_retries:
-                raise refusal
-            await client.back_off(refusal, retry, what="submit")
-        raise AssertionError("unreachable")
 
     async def accepted(self, task: InFlightTask) -> None:
         """A submit the service accepted: its task id durable, then polled; or,

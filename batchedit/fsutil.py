@@ -58,10 +58,13 @@ def safe_name(row_id: str) -> str:
 
 
 @contextmanager
-def atomic_writer(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
+def atomic_writer(path: Path, mode: str = "wb", *, sync: bool = True) -> Iterator[IO[Any]]:
     """A file handle whose content appears at `path` whole or not at all: it
     writes a temporary file in the same folder, fsyncs it, then renames it over
-    the target; on any error the temporary file is removed and `path` untouched."""
+    the target and fsyncs the folder; on any error the temporary file is
+    removed and `path` untouched. `sync=False` skips both fsyncs: whole should
+    the process die, not the machine; only for files worth less than an fsync
+    (the simulator's rendered results, drawn again on demand)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=PARTIAL_SUFFIX, dir=path.parent)
     try:
@@ -70,18 +73,53 @@ def atomic_writer(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
         with os.fdopen(fd, mode, encoding=encoding) as handle:
             yield handle
             handle.flush()
-            os.fsync(handle.fileno())
+            if sync:
+                os.fsync(handle.fileno())
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
-    fsync_dir(path.parent)
+    if sync:
+        fsync_dir(path.parent)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes, *, sync: bool = True) -> None:
     """Write `data` to `path` whole or not at all (see `atomic_writer`)."""
-    with atomic_writer(path) as handle:
+    with atomic_writer(path, sync=sync) as handle:
         handle.write(data)
+
+
+def replace_synced(source: Path, target: Path) -> None:
+    """Rename `source`, a file already written whole aside (a download, a hard
+    link, a journal set aside), over `target`, durably: its content fsynced
+    first, then the rename fsynced in the target's folder (and in the source's
+    when it leaves another); folders missing on the way to `target` are made,
+    and their own entries fsynced. With `atomic_writer`, the only renames
+    batchedit makes (tests/test_architecture.py holds every other module to it)."""
+    descriptor = os.open(source, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+    make_folders(target.parent)
+    os.replace(source, target)
+    fsync_dir(target.parent)
+    if source.parent != target.parent:
+        fsync_dir(source.parent)
+
+
+def make_folders(folder: Path) -> None:
+    """`folder` and any parents missing, each new entry fsynced in its parent,
+    so a file renamed into it durably is not lost with its folder."""
+    missing: list[Path] = []
+    while not folder.is_dir() and folder.parent != folder:
+        missing.append(folder)
+        folder = folder.parent
+    if not missing:
+        return
+    missing[0].mkdir(parents=True, exist_ok=True)
+    for made in reversed(missing):
+        fsync_dir(made.parent)
 
 
 def append_durably(path: Path, text: str) -> None:

@@ -99,3 +99,70 @@ def test_each_layer_says_what_it_owns(layer: str) -> None:
     init = PACKAGE / layer / "__init__.py"
     docstring = ast.get_docstring(ast.parse(init.read_text(encoding="utf-8")))
     assert docstring is not None and len(docstring.split()) >= 20, f"{init}: say what it owns"
+
+
+#: The one module that renames files: durably (file and folder fsynced).
+RENAMER = PACKAGE / "fsutil.py"
+_RENAMES = {"replace", "rename", "renames"}
+
+
+def _renames(source: str) -> list[str]:
+    """The renames a module's code makes itself, by line: `os.replace`,
+    `os.rename`, `os.renames`, `shutil.move`, a name imported from os as one of
+    them, and a `Path.replace(target)` or `.rename(target)` (one argument:
+    `str.replace` takes two, `dataclasses.replace` and `datetime.replace`
+    keywords, so they are not counted)."""
+    found: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.module in ("os", "shutil"):
+            found += [
+                f"{node.lineno}: from {node.module} import {a.name}"
+                for a in node.names
+                if a.name in {*_RENAMES, "move"}
+            ]
+        if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+            continue
+        name, owner = node.func.attr, node.func.value
+        owner_name = owner.id if isinstance(owner, ast.Name) else None
+        if owner_name == "os" and name in _RENAMES or owner_name == "shutil" and name == "move":
+            found.append(f"{node.lineno}: {owner_name}.{name}")
+        elif name in ("replace", "rename") and owner_name != "dataclasses":
+            if len(node.args) == 1 and not node.keywords:
+                found.append(f"{node.lineno}: .{name}(...)")
+    return found
+
+
+def test_files_are_renamed_only_in_fsutil() -> None:
+    """Durable files one way (issue 28.6): a module that renames a file itself
+    can forget the fsyncs; fsutil's `atomic_writer` and `replace_synced` do not."""
+    found = {
+        f"{path.relative_to(ROOT)}:{where}": path
+        for path in PACKAGE.rglob("*.py")
+        if path != RENAMER
+        for where in _renames(path.read_text(encoding="utf-8"))
+    }
+    assert list(found) == []
+    assert _renames(RENAMER.read_text(encoding="utf-8")) != []  # the scan sees fsutil's own
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "os.replace(a, b)",
+        "os.rename(a, b)",
+        "shutil.move(a, b)",
+        "from os import replace",
+        "Path(a).replace(b)",
+        "aside.rename(target)",
+    ],
+)
+def test_the_rename_scan_sees_each_spelling(code: str) -> None:
+    assert _renames(code) != []
+
+
+@pytest.mark.parametrize(
+    "code",
+    ["text.replace('a', 'b')", "dataclasses.replace(x, y=1)", "moment.replace(tzinfo=UTC)"],
+)
+def test_the_rename_scan_passes_what_renames_nothing(code: str) -> None:
+    assert _renames(code) == []

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from batchedit.catalogue import (
     packaged_catalogue,
     ratio_size,
 )
-from batchedit.fsutil import PARTIAL_SUFFIX
+from batchedit.fsutil import atomic_write_bytes
 from batchedit.simulator.context import API_KEY, CONTEXT, SimContext
 from batchedit.simulator.faults import draws, maybe_drop_submit, maybe_gateway_timeout
 from batchedit.simulator.inputs import load_input
@@ -254,8 +253,7 @@ def _render_to_file(
     )
     path = stem.with_suffix(f".{rendered.extension}")
     # Written aside and renamed: whole or absent should the process die mid-write
-    # (a store removes what is left aside on its next start).
-    aside = path.with_name(f".{path.name}.render{PARTIAL_SUFFIX}")
-    aside.write_bytes(rendered.data)
-    os.replace(aside, path)
+    # (a store removes what is left aside on its next start). Not fsynced: a
+    # simulated result is worth less than an fsync.
+    atomic_write_bytes(path, rendered.data, sync=False)
     return ResultFile(path, rendered.width, rendered.height, rendered.format, rendered.extension)

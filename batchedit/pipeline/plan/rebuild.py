@@ -28,13 +28,13 @@ not an output. Synchronous: the launch runs it in a thread.
 
 from __future__ import annotations
 
-import os
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from batchedit.fsutil import replace_synced
 from batchedit.jsonlines import loads
 from batchedit.records import OutputFile, ReportRecord, Status
 from batchedit.state.entries import Finished, JournalEntry, Submitted, Withdrawn
@@ -105,7 +105,7 @@ def rebuild_journal(paths: RunPaths) -> Rebuilt:
 def _set_aside(paths: RunPaths) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     aside = paths.state_dir / f"journal.unreadable-{stamp}.jsonl"
-    os.replace(paths.journal, aside)
+    replace_synced(paths.journal, aside)
     return aside
 
 

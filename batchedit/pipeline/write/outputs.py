@@ -2,16 +2,16 @@
 stored under `outputs/` so that a file appears only complete (invariant 2).
 
 Decoding and format conversion run in a thread; the bytes go to a hidden
-temporary name in the same folder, are fsynced, then renamed into place, in
-one thread call per file. Before that each result is checked, labelled and,
-when asked, converted and signed (prepare.py). Names come from the row's
-output stem (naming.py), so no row id or field can place a file outside
-`outputs/`; a last check here refuses any target that would, whatever
-produced it, and any target another row of this run already wrote (compared
-case-folded: one file on macOS and Windows), so a row never overwrites
-another row's file (invariant 9). The report lists exactly the files
-written: one output per result, the service's original (when kept) an
-attribute of it.
+temporary name in the same folder, then are fsynced and renamed into place
+with the folder fsynced (fsutil.replace_synced), in one thread call per
+file. Before that each result is checked, labelled and, when asked,
+converted and signed (prepare.py). Names come from the row's output stem
+(naming.py), so no row id or field can place a file outside `outputs/`; a
+last check here refuses any target that would, whatever produced it, and
+any target another row of this run already wrote (compared case-folded: one
+file on macOS and Windows), so a row never overwrites another row's file
+(invariant 9). The report lists exactly the files written: one output per
+result, the service's original (when kept) an attribute of it.
 
 Only PNG, JPEG and WebP results are accepted, under the picture policy
 (pictures.py): told by their container and opened by Pillow with those
@@ -29,7 +29,6 @@ import asyncio
 import contextlib
 import functools
 import itertools
-import os
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -41,7 +40,7 @@ from batchedit.api.client import ModellixClient
 from batchedit.api.download import Fetched
 from batchedit.api.task_state import TaskState
 from batchedit.errors import DownloadError, LocalFailure
-from batchedit.fsutil import PARTIAL_SUFFIX, atomic_write_bytes, safe_name
+from batchedit.fsutil import PARTIAL_SUFFIX, atomic_write_bytes, replace_synced, safe_name
 from batchedit.manifest.naming import OutputSpec
 from batchedit.manifest.seen_ids import SeenIds
 from batchedit.pictures import PIXEL_BUDGET, PixelBudget, result_pixel_cap
@@ -227,7 +226,7 @@ class OutputStore:
             raise DownloadError(f"refusing to write outside {self.folder}: {str(target)!r}")
         try:
             # One thread call fsyncs and renames: one hop off the loop per file.
-            await _to_the_end(functools.partial(_place_synced, source, target, len(parts) > 1))
+            await _to_the_end(functools.partial(replace_synced, source, target))
         except OSError as exc:
             raise LocalFailure(
                 f"cannot write {OUTPUTS_DIR}/{relative}: {exc.strerror or exc}"
@@ -266,17 +265,6 @@ def _load_run_id(paths: RunPaths) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, made.encode("ascii") + b"\n")
     return made
-
-
-def _place_synced(source: Path, target: Path, make_folder: bool) -> None:
-    if make_folder:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(source, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-    os.replace(source, target)
 
 
 def _remove_all(paths: list[Path]) -> None:

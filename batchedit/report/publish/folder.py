@@ -14,13 +14,12 @@ import asyncio
 import errno
 import hashlib
 import os
-import shutil
-import tempfile
+import stat
 from collections.abc import Collection
 from pathlib import Path
 
 from batchedit.errors import UsageError
-from batchedit.fsutil import PARTIAL_SUFFIX, atomic_write_bytes, fsync_dir
+from batchedit.fsutil import PARTIAL_SUFFIX, atomic_write_bytes, atomic_writer, replace_synced
 from batchedit.report.publish.destination import Found, Upload
 from batchedit.state.fingerprint import sha256_file
 
@@ -101,32 +100,21 @@ def _link(upload: Upload, destination: Path) -> None:
         if exc.errno == errno.EXDEV:
             raise UsageError("--link needs DIR on the same file system as RUN_DIR") from exc
         raise
-    os.replace(aside, destination)
-    fsync_dir(destination.parent)
+    replace_synced(aside, destination)
 
 
 def _copy(upload: Upload, destination: Path) -> None:
-    """Copy the source to `destination` through a file aside, hashing on the way."""
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(
-        prefix=f".{destination.name}.", suffix=PARTIAL_SUFFIX, dir=destination.parent
-    )
-    try:
+    """Copy the source to `destination` through a file aside, hashing on the
+    way, with the source's permission bits (as `shutil.copymode`)."""
+    mode = stat.S_IMODE(os.stat(upload.source).st_mode)
+    with open(upload.source, "rb") as src, atomic_writer(destination) as dst:
+        os.fchmod(dst.fileno(), mode)
         digest = hashlib.sha256()
-        with open(upload.source, "rb") as src, os.fdopen(fd, "wb") as dst:
-            while chunk := src.read(CHUNK_BYTES):
-                digest.update(chunk)
-                dst.write(chunk)
-            dst.flush()
-            os.fsync(dst.fileno())
+        while chunk := src.read(CHUNK_BYTES):
+            digest.update(chunk)
+            dst.write(chunk)
         if digest.hexdigest() != upload.sha256:
             raise changed_since_run(upload.source)
-        shutil.copymode(upload.source, name)
-        os.replace(name, destination)
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise
-    fsync_dir(destination.parent)
 
 
 def changed_since_run(source: Path) -> UsageError:

@@ -1,5 +1,6 @@
 """File-system helpers that keep invariants 2 and 9: whole files only, and
-names derived from row ids that cannot leave their folder."""
+names derived from row ids that cannot leave their folder. Appends to
+JSON-lines files are jsonlines.py's (`append_lines`), with its torn-tail policy."""
 
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _WINDOWS_DEVICE = re.compile(r"(?:CON|PRN|AUX|NUL|COM[0-9]|LPT[0-9])(?=\.|$)", re.IGNORECASE)
 MAX_NAME_CHARS = 120
 PARTIAL_SUFFIX = ".part"  # what a file written aside is called until renamed
-TAIL_CHUNK_BYTES = 64 * 1024
 #: A run directory's folders batchedit writes into: the results, and the hidden
 #: state. Named here, below every layer, since validation refuses inputs inside
 #: them (manifest/) as the run directory's paths name them (state/rundir.py).
@@ -120,41 +120,6 @@ def make_folders(folder: Path) -> None:
     missing[0].mkdir(parents=True, exist_ok=True)
     for made in reversed(missing):
         fsync_dir(made.parent)
-
-
-def append_durably(path: Path, text: str) -> None:
-    """Append whole lines to `path` and fsync before returning: once this
-    returns, they survive a crash. A torn last line left by an earlier crash
-    (an append cut short) is cut off first, so it cannot swallow the new line;
-    a file made here has its folder entry fsynced too."""
-    if not text:
-        return
-    created = not path.exists()
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, FILE_MODE)
-    try:
-        torn = _torn_tail(fd)
-        if torn is not None:
-            os.ftruncate(fd, torn)
-        os.write(fd, text.encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    if created:
-        fsync_dir(path.parent)
-
-
-def _torn_tail(fd: int) -> int | None:
-    """Where an unterminated last line starts, or None if the file ends whole."""
-    end = os.fstat(fd).st_size
-    if end == 0 or os.pread(fd, 1, end - 1) == b"\n":
-        return None
-    while end > 0:
-        start = max(0, end - TAIL_CHUNK_BYTES)
-        cut = os.pread(fd, end - start, start).rfind(b"\n")
-        if cut >= 0:
-            return start + cut + 1
-        end = start
-    return 0
 
 
 def fsync_dir(folder: Path) -> None:

@@ -17,8 +17,8 @@ directory for a content digest:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import json
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -27,6 +27,7 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
+from batchedit.jsonlines import append_lines, dumps_line, loads, read_lines
 from batchedit.manifest.input_files import read_input_header
 from batchedit.pictures import PIXEL_BUDGET, PictureRefused, decoded_pixels, load_picture
 from batchedit.records import InvalidRow, Row
@@ -197,17 +198,19 @@ def _key(path: Path, prepare: bool) -> _Key | None:
 
 
 def _load(state_dir: Path | None, prepare: bool) -> dict[str, str | None]:
-    """sha256 -> verdict from earlier runs; a torn or foreign line is skipped."""
-    if state_dir is None:
-        return {}
+    """sha256 -> verdict from earlier runs. A torn last line is dropped
+    (jsonlines.py); a foreign line anywhere is skipped: a verdict lost costs a
+    decode, nothing more."""
     saved: dict[str, str | None] = {}
+    if state_dir is None:
+        return saved
     try:
-        text = (state_dir / DECODED_FILE).read_text(encoding="utf-8")
+        lines = list(read_lines(state_dir / DECODED_FILE))
     except OSError:
         return saved
-    for line in text.splitlines():
+    for line in lines:
         try:
-            entry = json.loads(line)
+            entry = loads(line.text)
         except ValueError:
             continue
         if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
@@ -224,13 +227,9 @@ def _save(state_dir: Path | None, fresh: dict[str, str | None], prepare: bool) -
     there); losing them costs a decode next time, nothing more."""
     if state_dir is None or not fresh or not state_dir.is_dir():
         return
-    lines = "".join(
-        json.dumps({"sha256": sha256, "problem": problem, "prepared": prepare}, ensure_ascii=False)
-        + "\n"
+    lines = b"".join(
+        dumps_line({"sha256": sha256, "problem": problem, "prepared": prepare})
         for sha256, problem in fresh.items()
     )
-    try:
-        with open(state_dir / DECODED_FILE, "a", encoding="utf-8") as handle:
-            handle.write(lines)
-    except OSError:
-        return
+    with contextlib.suppress(OSError):
+        append_lines(state_dir / DECODED_FILE, lines)

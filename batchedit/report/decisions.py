@@ -6,7 +6,8 @@ and fsynced as each is made, so a reviewer's work survives a crash or a
 closed tab; the latest line per row wins. A decision names the output it was
 made on by its sha256: once a retry replaces that output, the decision is
 stale and the row is undecided again, without anything rewriting the file.
-A torn last line (a crash mid-append) is ignored, never fatal.
+A torn last line (a crash mid-append) is ignored, never fatal (jsonlines.py);
+any other line that is not a decision is an error naming FILE:LINE.
 
 A row that returned several outputs (`param.n`) has candidates; `choice` names
 the one `export` publishes. Without a choice, the first. A choice the row's
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from batchedit.errors import SourceError
-from batchedit.fsutil import append_durably
+from batchedit.jsonlines import append_lines, loads, read_lines
 from batchedit.records import ReportRecord, Verdict
 
 MAX_NOTE_CHARS = 2000
@@ -117,34 +118,25 @@ def decided_sha256(record: ReportRecord) -> str | None:
 
 def append_decisions(path: Path, decisions: Iterable[Decision]) -> int:
     """Append decisions as lines and fsync before returning: once this returns,
-    they survive a crash (`fsutil.append_durably`, which also cuts off a torn
+    they survive a crash (`jsonlines.append_lines`, which also cuts off a torn
     last line left by an earlier crash, so it cannot swallow the new line)."""
     text = "".join(json.dumps(d.to_json(), ensure_ascii=False) + "\n" for d in decisions)
-    append_durably(path, text)
+    append_lines(path, text)
     return text.count("\n")
 
 
 def read_decisions(path: Path) -> dict[str, Decision]:
     """The latest decision per row id; {} when no decision was ever made."""
     latest: dict[str, Decision] = {}
-    try:
-        handle = open(path, encoding="utf-8")
-    except FileNotFoundError:
-        return latest
-    with handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                decision = Decision.from_json(json.loads(line))
-            except (ValueError, KeyError, TypeError) as exc:
-                if not line.endswith("\n"):
-                    continue  # the torn last line of a crashed append
-                allowed = ", ".join(v.value for v in Verdict)
-                raise SourceError(
-                    str(path), number, f"is not a decision (decision one of {allowed}): {exc}"
-                ) from exc
-            latest[decision.id] = decision
+    for line in read_lines(path):
+        try:
+            decision = Decision.from_json(loads(line.text))
+        except (ValueError, KeyError, TypeError) as exc:
+            allowed = ", ".join(v.value for v in Verdict)
+            raise SourceError(
+                str(path), line.number, f"is not a decision (decision one of {allowed}): {exc}"
+            ) from exc
+        latest[decision.id] = decision
     return latest
 
 

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from batchedit.jsonlines import whole_length
 from batchedit.origins import UNRECORDED, Origin
 from batchedit.records import Status
 from batchedit.state.binding import unrecorded_origin
@@ -147,8 +148,10 @@ class JournalIndex:
             unreadable.pop(row_id, None)  # a readable line written after it is newer news
             attempts = _attempts_after(entry, latest.get(row_id, (-1, 0))[1], intents)
             latest[row_id] = (offset, attempts)
-        with contextlib.suppress(OSError):  # no journal yet: nothing read, start at 0
-            self._end = self._path.stat().st_size
+        # Up to a torn last line, not past it: the next append cuts it off and
+        # writes there (jsonlines.whole_length).
+        with contextlib.suppress(OSError):
+            self._end = whole_length(self._path)
 
     def __len__(self) -> int:
         return len(self._latest.keys() | self._unreadable.keys())

@@ -8,8 +8,9 @@ disk before its row counts as submitted (invariant 1) without paying an fsync
 per record. A write that fails fails every appender whose line it carried, and
 every later one: once a write failed, the file's tail is in doubt, and no row
 may count as journaled. A torn last line, left by a crash in the middle of a
-write, is detected on reading and ignored (invariant 2). A journal deleted
-while the run holds it open is written back when the run closes it.
+write, is ignored on reading and cut off before the next append (invariant 2;
+the policy is jsonlines.py's). A journal deleted while the run holds it open
+is written back when the run closes it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import IO, Any
 
 from batchedit.errors import JournalWriteFailed
 from batchedit.fsutil import atomic_writer
-from batchedit.jsonlines import dumps_line, loads
+from batchedit.jsonlines import dumps_line, loads, mend_tail, read_lines
 from batchedit.state.entries import (
     Finished,
     JournalEntry,
@@ -143,18 +144,9 @@ class Journal:
 
 def _open_for_append(path: Path) -> IO[bytes]:
     path.parent.mkdir(parents=True, exist_ok=True)
+    mend_tail(path)  # a crash's torn last line cut off: ours start on a line of their own
     # Readable too: a journal deleted under the run is written back from it.
-    handle = open(path, "a+b")  # owned by the Journal, closed in close()
-    if handle.tell() > 0 and not _ends_with_newline(path):
-        # A crash tore the last line: start ours on a fresh one.
-        handle.write(b"\n")
-    return handle
-
-
-def _ends_with_newline(path: Path) -> bool:
-    with open(path, "rb") as handle:
-        handle.seek(-1, os.SEEK_END)
-        return handle.read(1) == b"\n"
+    return open(path, "a+b")  # owned by the Journal, closed in close()
 
 
 def _encode(data: dict[str, Any]) -> bytes:
@@ -165,29 +157,22 @@ def read_entries(path: Path, start: int = 0) -> Iterator[tuple[int, JournalEntry
     """Every entry of the journal with its byte offset, oldest first, typed;
     from byte `start` on (a line boundary an earlier read ended at).
 
-    Lines that are torn or not JSON are skipped with a warning (a crash's
-    torn tail); lines that are JSON but cannot be decoded come out as
-    Undecodable, so the reader can hold their row. Synchronous: callers run
-    it in a thread.
+    A torn last line is dropped (jsonlines.read_lines); a line elsewhere that
+    is not JSON is skipped with a warning: earlier versions closed a torn tail
+    with a newline, leaving it mid-file, and the journal must stay readable.
+    Lines that are JSON but cannot be decoded come out as Undecodable, so the
+    reader can hold their row. Synchronous: callers run it in a thread.
     """
-    if not path.exists():
-        return
-    with open(path, "rb") as handle:
-        handle.seek(start)
-        offset = start
-        for line in handle:
-            start, offset = offset, offset + len(line)
-            if not line.strip():
-                continue
-            try:
-                data = loads(line)
-            except ValueError:
-                log.warning("%s: skipping a torn journal line at byte %d", path, start)
-                continue
-            if isinstance(data, dict):
-                yield start, decode_entry(data, start)
-            else:
-                yield start, Undecodable(None, start, "not a JSON object")
+    for line in read_lines(path, start):
+        try:
+            data = loads(line.text)
+        except ValueError:
+            log.warning("%s: skipping a journal line that is not JSON (a torn line)", line.where)
+            continue
+        if isinstance(data, dict):
+            yield line.offset, decode_entry(data, line.offset)
+        else:
+            yield line.offset, Undecodable(None, line.offset, "not a JSON object")
 
 
 def read_entry_at(handle: IO[bytes], offset: int) -> JournalEntry | Undecodable:

@@ -2,7 +2,7 @@
 ended, for `batchedit status --history`, the metrics' last success and the
 operator who wants to know what last night did.
 
-A run appends its line when it ends (fsutil.append_durably: fsynced, a torn
+A run appends its line when it ends (jsonlines.append_lines: fsynced, a torn
 last line of an earlier crash cut off first), after the report is written or
 found unwritable; a run killed with `kill -9` leaves no line, since it never
 ended. The file is small (a line a night) and read whole.
@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from batchedit.errors import SourceError
-from batchedit.fsutil import append_durably
-from batchedit.jsonlines import dumps_text, loads
+from batchedit.jsonlines import append_lines, dumps_text, loads, read_lines
 from batchedit.state.rundir import RunPaths
 
 FORMAT_VERSION = 1
@@ -104,29 +103,20 @@ class RunHistory:
 
 def append_run(paths: RunPaths, entry: RunEntry) -> None:
     """Add the run's line, durably. Synchronous: callers run it in a thread."""
-    append_durably(paths.history, dumps_text(entry.to_json()) + "\n")
+    append_lines(paths.history, dumps_text(entry.to_json()) + "\n")
 
 
 def read_history(paths: RunPaths) -> RunHistory:
     """The directory's runs; empty when none has ended yet. A torn last line
     (a crash mid-append) is skipped; any other line that is not a run raises
     SourceError naming FILE:LINE."""
-    try:
-        handle = open(paths.history, encoding="utf-8")
-    except FileNotFoundError:
-        return RunHistory()
     runs: list[RunEntry] = []
-    with handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                data = loads(line)
-                if not isinstance(data, Mapping):
-                    raise TypeError("not a JSON object")
-                runs.append(RunEntry.from_json(data))
-            except (ValueError, KeyError, TypeError) as exc:
-                if not line.endswith("\n"):
-                    continue  # the torn last line of a crashed append
-                raise SourceError(str(paths.history), number, f"is not a run: {exc}") from exc
+    for line in read_lines(paths.history):
+        try:
+            data = loads(line.text)
+            if not isinstance(data, Mapping):
+                raise TypeError("not a JSON object")
+            runs.append(RunEntry.from_json(data))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SourceError(str(paths.history), line.number, f"is not a run: {exc}") from exc
     return RunHistory(tuple(runs))

@@ -8,8 +8,9 @@ origin changes with each `--simulate`, and its uploads die with it), the URL,
 the file id and when. An entry is reused for 6 days: a day's margin, so a URL
 is never sent just as it expires. An entry dated in the future (a clock set
 back, a hand-edited file) or at a time that is no number (`NaN`, `Infinity`)
-is not trusted: its file is uploaded again. A torn or foreign line is skipped,
-never fatal.
+is not trusted: its file is uploaded again. A torn last line is dropped and
+cut off before the next append (jsonlines.py); a foreign line anywhere is
+skipped, never fatal: a line lost costs an upload, nothing more.
 
 `uploads purge` deletes uploads at the service in two steps, each a line
 here: first the upload is forgotten (`{"forgotten": FILE_ID, ...}`: no run
@@ -21,16 +22,14 @@ the two finds the forgotten ones and deletes them.
 from __future__ import annotations
 
 import asyncio
-import json
 import math
-import os
 import time
 from collections.abc import Callable, Iterable
-from contextlib import suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from batchedit.api.client import UploadedFile
+from batchedit.jsonlines import append_lines, dumps_line, loads, read_lines
 
 UPLOADS_FILE = "uploads.jsonl"
 REUSE_FOR_S = 6 * 24 * 3600
@@ -88,9 +87,8 @@ class UploadCache:
     def uploads(self) -> list[CachedUpload]:
         """Every upload not yet deleted, of every origin, oldest first (in a thread)."""
         live: dict[tuple[str, str], CachedUpload] = {}
-        with suppress(FileNotFoundError), self.path.open(encoding="utf-8") as handle:
-            for text in handle:
-                _apply(live, text)
+        for line in read_lines(self.path):
+            _apply(live, line.text)
         return list(live.values())
 
     def forget(self, uploads: Iterable[CachedUpload]) -> None:
@@ -117,23 +115,15 @@ class UploadCache:
         }
 
     def _append(self, lines: list[dict[str, object]]) -> None:
-        text = "".join(json.dumps(line) + "\n" for line in lines)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a+b") as handle:
-            if handle.tell() > 0:  # after a torn last line, start on a line of our own
-                handle.seek(-1, os.SEEK_END)
-                if handle.read(1) != b"\n":
-                    text = "\n" + text
-            handle.write(text.encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
+        append_lines(self.path, b"".join(dumps_line(line) for line in lines))
 
 
-def _apply(live: dict[tuple[str, str], CachedUpload], text: str) -> None:
+def _apply(live: dict[tuple[str, str], CachedUpload], text: bytes) -> None:
     """One line of the file applied to the uploads, kept by (origin, file id)
     in the file's order (an upload without a file id, by its sha256)."""
     try:
-        data = json.loads(text)
+        data = loads(text)
     except ValueError:
         return
     if not isinstance(data, dict) or not isinstance(origin := data.get("origin"), str):

@@ -117,10 +117,6 @@ class ImageRef:
     given: str
     path: Path | None = None
 
-    @property
-    def is_local(self) -> bool:
-        return self.path is not None
-
 
 @dataclass(frozen=True, slots=True)
 class EditRequest:

@@ -23,11 +23,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hostile_server import HostileServer
 from hypothesis import HealthCheck, settings
+from s3_server import S3Server, s3_server
 from support import (
     FAST_BREAKER,
     FAST_LATENCY_S,
     FAST_RETRY,
+    HOSTILE_KEY,
     TEST_KEY,
     JumpingClock,
     PipelineRun,
@@ -274,3 +277,34 @@ def latency_cache_outside_the_test(
     """Runs write a per-user cache of task durations: never the real user's, and
     never inside the test's own tmp_path (tests check nothing lands outside a run)."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+
+
+@pytest.fixture
+def hostile() -> Iterator[Callable[[str], HostileServer]]:
+    """Factory: `hostile(mode)` starts the hostile server (hostile_server.py)
+    in that mode, with the key `run_client` sends; each is stopped after the test."""
+    started: list[HostileServer] = []
+
+    def start(mode: str) -> HostileServer:
+        server = HostileServer(mode, HOSTILE_KEY).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[S3Server]:
+    """A real S3-compatible server (moto) on loopback, one per test module."""
+    with s3_server() as server:
+        yield server
+
+
+@pytest.fixture
+def bucket(s3: S3Server, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A new empty bucket of `s3`, its credentials and endpoint in the environment."""
+    for name, value in s3.env().items():
+        monkeypatch.setenv(name, value)
+    return s3.new_bucket()

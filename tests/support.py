@@ -10,13 +10,14 @@ import heapq
 import itertools
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,9 +27,16 @@ from PIL import Image
 from batchedit.api.client import RetryPolicy
 from batchedit.catalogue import output_pixel_size, packaged_catalogue
 from batchedit.cli import main
+from batchedit.errors import InputError
 from batchedit.pipeline.runner import RunOutcome
 from batchedit.pipeline.submit.breaker import BreakerSettings
+from batchedit.records import InvalidRow, Row, Status
+from batchedit.report.counts import ReportCounts
+from batchedit.report.draft import ReportDraft, finish_report
+from batchedit.report.report_file import invalid_record, request_record
 from batchedit.simulator import RunningSimulator, SimOptions, running_simulator
+from batchedit.state.fingerprint import FileDigests, request_fingerprint
+from batchedit.state.history import JournalIndex
 from batchedit.state.rundir import RunPaths
 
 FAST_LATENCY_S = (0.0, 0.02)
@@ -233,9 +241,46 @@ def two_image_manifest(folder: Path, rows: int) -> Path:
     return write_csv(folder / "rows.csv", records)
 
 
+def candidates_manifest(folder: Path, *, handles: bool = False) -> Path:
+    """Row `duo` asking qwen for two candidates (`param.n` 2), row `solo` for
+    one, both over one local image; with `handles`, a Shopify `Handle` each."""
+    write_image(folder / "a.png")
+    duo = {
+        "id": "duo",
+        "prompt": "two takes",
+        "image": "a.png",
+        "model": "alibaba/qwen-image-edit-plus",
+        "param.size": "512*512",
+        "param.n": "2",
+    }
+    solo = {"id": "solo", "prompt": "one take", "image": "a.png"}
+    if handles:
+        duo["Handle"], solo["Handle"] = "duo-bag", "solo-bag"
+    return write_csv(folder / "m.csv", [duo, solo])
+
+
 def read_report(run_dir: Path) -> list[dict[str, Any]]:
     with open(run_dir / "report.jsonl", encoding="utf-8") as handle:
         return [json.loads(line) for line in handle]
+
+
+def join_report(
+    paths: RunPaths, rows: Iterable[Row | InvalidRow], index: JournalIndex, digests: FileDigests
+) -> ReportCounts:
+    """`paths.report` as a run writes it, for every one of `rows`: each drafted
+    as the survey drafts a row with work (an invalid one as settled), then the
+    draft finished from the journal `index` (report/draft.py)."""
+    with ReportDraft(paths.report_draft) as draft:
+        for row in rows:
+            if isinstance(row, InvalidRow):
+                draft.settled(invalid_record(row))
+                continue
+            try:
+                fingerprint: str | None = request_fingerprint(row.request, digests)
+            except InputError:
+                fingerprint = None  # the file went away: the journal's outcome says so
+            draft.to_finish(request_record(row, Status.PENDING), fingerprint)
+    return finish_report(paths.report_draft, paths, index)
 
 
 def make_mixed_catalog(folder: Path, rows: int = 8) -> Path:
@@ -315,3 +360,166 @@ def review_server(
                 raise
             served.stderr = errors
             assert process.returncode == 0, errors
+
+
+# A real `batchedit run` in a subprocess against the hostile server
+# (hostile_server.py), measured: test_hostile.py, test_hostile_answers.py and
+# test_hostile_redaction.py.
+
+#: A realistic key: 32 characters, as the console issues them.
+HOSTILE_KEY = "mk_9fQ2xLr7Tz4Wc8Hv1Nb6Ys3Pd5Ke0J"
+MEMORY_CAP_BYTES = 1536 * 1024 * 1024
+PEAK_RSS_LIMIT_MB = 300
+DEADLINE_S = 60.0
+HOSTILE_ROWS = 5
+
+
+@dataclass
+class HostileRun:
+    """How a measured `batchedit run` against the hostile server ended."""
+
+    code: int
+    stdout: str
+    stderr: str
+    peak_rss_mb: float
+    elapsed_s: float
+    run_dir: Path
+
+    def report(self) -> list[dict[str, Any]]:
+        return read_report(self.run_dir)
+
+
+#: The child reports its own peak, VmHWM of its own address space (new at
+#: exec): the kernel's ru_maxrss of a child keeps the peak of the process it
+#: was forked from, so a test process grown by earlier tests would be
+#: measured instead of the client.
+PEAK_PREFIX = "batchedit-test-peak-rss-kb "
+LAUNCHER = (
+    "import atexit, runpy, sys\n"
+    "def peak():\n"
+    "    with open('/proc/self/status') as status:\n"
+    "        kb = next(line.split()[1] for line in status if line.startswith('VmHWM:'))\n"
+    f"    sys.stderr.write('{PEAK_PREFIX}' + kb + '\\n')\n"
+    "atexit.register(peak)\n"
+    "sys.argv = ['batchedit', *sys.argv[1:]]\n"
+    "runpy.run_module('batchedit', run_name='__main__', alter_sys=True)\n"
+)
+
+
+def _own_peak_mb(stderr: str, usage: Any) -> float:
+    """The child's own peak RSS in MB, as it reported it; where it could not
+    (killed), the kernel's figure, which may only be larger."""
+    for line in reversed(stderr.splitlines()):
+        if line.startswith(PEAK_PREFIX):
+            return int(line.removeprefix(PEAK_PREFIX)) / 1024
+    return float(usage.ru_maxrss) / 1024  # kilobytes on Linux
+
+
+def _cap_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP_BYTES, MEMORY_CAP_BYTES))
+
+
+def run_client(tmp_path: Path, base_url: str, *extra: str, key: str = HOSTILE_KEY) -> HostileRun:
+    """`batchedit run` of 5 rows against `base_url`, measured."""
+    rows = [
+        {"id": f"row-{n}", "prompt": "edit", "image": "https://images.example.com/a.png"}
+        for n in range(1, HOSTILE_ROWS + 1)
+    ]
+    manifest = write_csv(tmp_path / "rows.csv", rows)
+    run_dir = tmp_path / "run"
+    env = {
+        **os.environ,
+        "MODELLIX_BASE_URL": base_url,
+        "MODELLIX_API_KEY": key,
+        "PYTHONFAULTHANDLER": "",
+    }
+    command = [
+        sys.executable,
+        "-c",
+        LAUNCHER,
+        "-v",
+        "run",
+        str(manifest),
+        "--out",
+        str(run_dir),
+        "--request-timeout",
+        "5",
+        "--poll-interval",
+        "0.05",
+        "--no-progress",
+        *extra,
+    ]
+    out, err = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
+    started = time.monotonic()
+    with open(out, "wb") as stdout, open(err, "wb") as stderr:
+        process = subprocess.Popen(
+            command, stdout=stdout, stderr=stderr, env=env, preexec_fn=_cap_memory
+        )
+        try:
+            _, status, usage = _wait4(process, timeout_s=DEADLINE_S + 30)
+        finally:
+            if process.poll() is None and process.returncode is None:
+                process.kill()
+    elapsed = time.monotonic() - started
+    errors = err.read_text(encoding="utf-8", errors="replace")
+    return HostileRun(
+        code=os.waitstatus_to_exitcode(status),
+        stdout=out.read_text(encoding="utf-8", errors="replace"),
+        stderr=errors,
+        peak_rss_mb=_own_peak_mb(errors, usage),
+        elapsed_s=elapsed,
+        run_dir=run_dir,
+    )
+
+
+def _wait4(process: subprocess.Popen[bytes], *, timeout_s: float) -> tuple[int, int, Any]:
+    """Wait for the child and take its own resource usage (not that of every child):
+    blocked in the kernel until it ends, the child killed by a timer if it
+    outlives `timeout_s`."""
+    overdue = threading.Event()
+
+    def kill() -> None:
+        overdue.set()
+        process.kill()
+
+    timer = threading.Timer(timeout_s, kill)
+    timer.start()
+    try:
+        pid, status, usage = os.wait4(process.pid, 0)
+    finally:
+        timer.cancel()
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if overdue.is_set():
+        raise AssertionError(f"the run did not end within {timeout_s:.0f}s")
+    return pid, status, usage
+
+
+def assert_bounded(run: HostileRun) -> list[dict[str, Any]]:
+    """What every hostile answer must leave: bounded time and memory, one report
+    line per row, no traceback, and the key nowhere."""
+    assert run.elapsed_s < DEADLINE_S, f"took {run.elapsed_s:.1f}s"
+    assert run.peak_rss_mb < PEAK_RSS_LIMIT_MB, f"peak RSS {run.peak_rss_mb:.0f} MB"
+    assert "Traceback" not in run.stderr, run.stderr[-3000:]
+    report = run.report()
+    assert [record["id"] for record in report] == [f"row-{n}" for n in range(1, HOSTILE_ROWS + 1)]
+    assert_key_nowhere(run)
+    return report
+
+
+def assert_key_nowhere(run: HostileRun) -> None:
+    """`grep -r HOSTILE_KEY` over the run directory and what was printed finds nothing."""
+    found = subprocess.run(
+        ["grep", "-r", "-l", "-a", "-F", HOSTILE_KEY, str(run.run_dir)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert found.returncode == 1, f"the key is in {found.stdout}"
+    assert HOSTILE_KEY not in run.stdout and HOSTILE_KEY not in run.stderr
+
+
+def errors(report: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    return [
+        (record["status"], record["error"]["category"], record["error"]["message"])
+        for record in report
+    ]

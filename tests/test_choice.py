@@ -17,7 +17,14 @@ from typing import Any
 import aiohttp
 import pytest
 from browser import open_page
-from support import ThreadedSimulator, read_report, review_server, write_csv, write_image
+from support import (
+    FAST_CLI,
+    ThreadedSimulator,
+    candidates_manifest,
+    read_report,
+    review_server,
+    write_csv,
+)
 
 from batchedit.cli import main
 from batchedit.records import Verdict
@@ -25,7 +32,6 @@ from batchedit.report.decisions import Decision, append_decisions, read_decision
 from batchedit.report.review_server import running_review
 from batchedit.state.fingerprint import sha256_file
 
-FAST = ["--poll-interval", "0.01", "--no-progress"]
 CHOSEN = """() => Array.from(document.querySelectorAll(
     "article[data-i='0'] figure.cand.chosen"), (figure) => figure.dataset.n)"""
 
@@ -34,23 +40,9 @@ CHOSEN = """() => Array.from(document.querySelectorAll(
 def run(tmp_path: Path, threaded_simulator: Callable[..., ThreadedSimulator]) -> Path:
     """Row `duo` with two candidates (qwen, n=2), row `solo` with one."""
     threaded_simulator(prerendered=False)  # two candidates that differ
-    write_image(tmp_path / "a.png")
-    manifest = write_csv(
-        tmp_path / "m.csv",
-        [
-            {
-                "id": "duo",
-                "prompt": "two takes",
-                "image": "a.png",
-                "model": "alibaba/qwen-image-edit-plus",
-                "param.size": "512*512",
-                "param.n": "2",
-            },
-            {"id": "solo", "prompt": "one take", "image": "a.png"},
-        ],
-    )
+    manifest = candidates_manifest(tmp_path)
     out = tmp_path / "run"
-    assert main(["run", str(manifest), "--out", str(out), *FAST]) == 0
+    assert main(["run", str(manifest), "--out", str(out), *FAST_CLI]) == 0
     outputs = read_report(out)[0]["outputs"]
     assert len(outputs) == 2 and outputs[0]["sha256"] != outputs[1]["sha256"]
     return out

@@ -11,12 +11,19 @@ from __future__ import annotations
 import csv
 import io
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from s3_server import S3Server, s3_server
-from support import ThreadedSimulator, read_report, write_csv, write_image
+from s3_server import S3Server
+from support import (
+    FAST_CLI,
+    ThreadedSimulator,
+    candidates_manifest,
+    read_report,
+    write_csv,
+    write_image,
+)
 
 from batchedit.cli import main
 from batchedit.report.publish.destination import SHA256_METADATA
@@ -24,24 +31,10 @@ from batchedit.report.publish.ledger import LEDGER
 from batchedit.state.lock import run_lock
 from batchedit.state.rundir import RunPaths
 
-FAST = ["--poll-interval", "0.01", "--no-progress"]
 CDN = "https://cdn.example.com/shop"
 SHOPIFY = Path(__file__).resolve().parent.parent / "jobs" / "shopify"
 APPROVED = ("MUG-ENM-RED", "MUG-ENM-TEA", "HAT-MER-CRM", "LMP-ARC-BRS")
 REJECTED = ("HAT-MER-FOR", "TOTE-CNV-L")
-
-
-@pytest.fixture(scope="module")
-def s3() -> Iterator[S3Server]:
-    with s3_server() as server:
-        yield server
-
-
-@pytest.fixture
-def bucket(s3: S3Server, monkeypatch: pytest.MonkeyPatch) -> str:
-    for name, value in s3.env().items():
-        monkeypatch.setenv(name, value)
-    return s3.new_bucket()
 
 
 @pytest.fixture
@@ -51,7 +44,7 @@ def reviewed(tmp_path: Path, threaded_simulator: Callable[..., ThreadedSimulator
     job = tmp_path / "shopify"
     shutil.copytree(SHOPIFY, job)
     run = tmp_path / "run"
-    assert main(["run", str(job / "job.yaml"), "--out", str(run), *FAST]) == 0
+    assert main(["run", str(job / "job.yaml"), "--out", str(run), *FAST_CLI]) == 0
     sheet = write_csv(
         tmp_path / "decided.csv",
         [{"id": i, "decision": "approved"} for i in APPROVED]
@@ -166,24 +159,9 @@ def test_several_images_of_a_row_become_additional_image_links(
     tmp_path: Path, threaded_simulator: Callable[..., ThreadedSimulator], s3: S3Server, bucket: str
 ) -> None:
     threaded_simulator()
-    write_image(tmp_path / "a.png")
-    manifest = write_csv(
-        tmp_path / "m.csv",
-        [
-            {
-                "id": "duo",
-                "prompt": "two takes",
-                "image": "a.png",
-                "model": "alibaba/qwen-image-edit-plus",
-                "param.size": "512*512",
-                "param.n": "2",
-                "Handle": "duo-bag",
-            },
-            {"id": "solo", "prompt": "one take", "image": "a.png", "Handle": "solo-bag"},
-        ],
-    )
+    manifest = candidates_manifest(tmp_path, handles=True)
     run = tmp_path / "run"
-    assert main(["run", str(manifest), "--out", str(run), *FAST]) == 0
+    assert main(["run", str(manifest), "--out", str(run), *FAST_CLI]) == 0
     sheet = write_csv(tmp_path / "d.csv", [{"id": "duo", "decision": "approved", "choice": "2"}])
     assert main(["decisions", str(run), "--import", str(sheet)]) == 0
     args = ["export", str(run), "--allow-simulated", "--public-base-url", CDN]
@@ -218,7 +196,7 @@ def test_shop_feeds_need_a_public_url_and_shopify_a_handle(
     write_image(tmp_path / "a.png")
     manifest = write_csv(tmp_path / "m.csv", [{"id": "r1", "prompt": "p", "image": "a.png"}])
     run = tmp_path / "run"
-    assert main(["run", str(manifest), "--out", str(run), *FAST]) == 0
+    assert main(["run", str(manifest), "--out", str(run), *FAST_CLI]) == 0
     shop = tmp_path / "shop"
     args = ["export", str(run), "--allow-simulated", "--to", str(shop)]
     assert main([*args, "--feed", "merchant"]) == 2

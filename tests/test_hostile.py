@@ -11,190 +11,11 @@ one child (os.wait4).
 from __future__ import annotations
 
 import json
-import os
-import resource
-import subprocess
-import sys
-import threading
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hostile_server import HostileServer
-from support import read_report, write_csv
-
-#: A realistic key: 32 characters, as the console issues them.
-KEY = "mk_9fQ2xLr7Tz4Wc8Hv1Nb6Ys3Pd5Ke0J"
-MEMORY_CAP_BYTES = 1536 * 1024 * 1024
-PEAK_RSS_LIMIT_MB = 300
-DEADLINE_S = 60.0
-ROWS = 5
-
-
-@dataclass
-class Finished:
-    code: int
-    stdout: str
-    stderr: str
-    peak_rss_mb: float
-    elapsed_s: float
-    run_dir: Path
-
-    def report(self) -> list[dict[str, Any]]:
-        return read_report(self.run_dir)
-
-
-#: The child reports its own peak, VmHWM of its own address space (new at
-#: exec): the kernel's ru_maxrss of a child keeps the peak of the process it
-#: was forked from, so a test process grown by earlier tests would be
-#: measured instead of the client.
-PEAK_PREFIX = "batchedit-test-peak-rss-kb "
-LAUNCHER = (
-    "import atexit, runpy, sys\n"
-    "def peak():\n"
-    "    with open('/proc/self/status') as status:\n"
-    "        kb = next(line.split()[1] for line in status if line.startswith('VmHWM:'))\n"
-    f"    sys.stderr.write('{PEAK_PREFIX}' + kb + '\\n')\n"
-    "atexit.register(peak)\n"
-    "sys.argv = ['batchedit', *sys.argv[1:]]\n"
-    "runpy.run_module('batchedit', run_name='__main__', alter_sys=True)\n"
-)
-
-
-def _own_peak_mb(stderr: str, usage: Any) -> float:
-    """The child's own peak RSS in MB, as it reported it; where it could not
-    (killed), the kernel's figure, which may only be larger."""
-    for line in reversed(stderr.splitlines()):
-        if line.startswith(PEAK_PREFIX):
-            return int(line.removeprefix(PEAK_PREFIX)) / 1024
-    return float(usage.ru_maxrss) / 1024  # kilobytes on Linux
-
-
-def _cap_memory() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP_BYTES, MEMORY_CAP_BYTES))
-
-
-def run_client(tmp_path: Path, base_url: str, *extra: str, key: str = KEY) -> Finished:
-    """`batchedit run` of 5 rows against `base_url`, measured."""
-    rows = [
-        {"id": f"row-{n}", "prompt": "edit", "image": "https://images.example.com/a.png"}
-        for n in range(1, ROWS + 1)
-    ]
-    manifest = write_csv(tmp_path / "rows.csv", rows)
-    run_dir = tmp_path / "run"
-    env = {
-        **os.environ,
-        "MODELLIX_BASE_URL": base_url,
-        "MODELLIX_API_KEY": key,
-        "PYTHONFAULTHANDLER": "",
-    }
-    command = [
-        sys.executable,
-        "-c",
-        LAUNCHER,
-        "-v",
-        "run",
-        str(manifest),
-        "--out",
-        str(run_dir),
-        "--request-timeout",
-        "5",
-        "--poll-interval",
-        "0.05",
-        "--no-progress",
-        *extra,
-    ]
-    out, err = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
-    started = time.monotonic()
-    with open(out, "wb") as stdout, open(err, "wb") as stderr:
-        process = subprocess.Popen(
-            command, stdout=stdout, stderr=stderr, env=env, preexec_fn=_cap_memory
-        )
-        try:
-            _, status, usage = _wait4(process, timeout_s=DEADLINE_S + 30)
-        finally:
-            if process.poll() is None and process.returncode is None:
-                process.kill()
-    elapsed = time.monotonic() - started
-    errors = err.read_text(encoding="utf-8", errors="replace")
-    return Finished(
-        code=os.waitstatus_to_exitcode(status),
-        stdout=out.read_text(encoding="utf-8", errors="replace"),
-        stderr=errors,
-        peak_rss_mb=_own_peak_mb(errors, usage),
-        elapsed_s=elapsed,
-        run_dir=run_dir,
-    )
-
-
-def _wait4(process: subprocess.Popen[bytes], *, timeout_s: float) -> tuple[int, int, Any]:
-    """Wait for the child and take its own resource usage (not that of every child):
-    blocked in the kernel until it ends, the child killed by a timer if it
-    outlives `timeout_s`."""
-    overdue = threading.Event()
-
-    def kill() -> None:
-        overdue.set()
-        process.kill()
-
-    timer = threading.Timer(timeout_s, kill)
-    timer.start()
-    try:
-        pid, status, usage = os.wait4(process.pid, 0)
-    finally:
-        timer.cancel()
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if overdue.is_set():
-        raise AssertionError(f"the run did not end within {timeout_s:.0f}s")
-    return pid, status, usage
-
-
-@pytest.fixture
-def hostile() -> Iterator[Any]:
-    started: list[HostileServer] = []
-
-    def start(mode: str) -> HostileServer:
-        server = HostileServer(mode, KEY).start()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
-
-
-def assert_bounded(run: Finished) -> list[dict[str, Any]]:
-    """What every hostile answer must leave: bounded time and memory, one report
-    line per row, no traceback, and the key nowhere."""
-    assert run.elapsed_s < DEADLINE_S, f"took {run.elapsed_s:.1f}s"
-    assert run.peak_rss_mb < PEAK_RSS_LIMIT_MB, f"peak RSS {run.peak_rss_mb:.0f} MB"
-    assert "Traceback" not in run.stderr, run.stderr[-3000:]
-    report = run.report()
-    assert [record["id"] for record in report] == [f"row-{n}" for n in range(1, ROWS + 1)]
-    assert_key_nowhere(run)
-    return report
-
-
-def assert_key_nowhere(run: Finished) -> None:
-    """`grep -r KEY` over the run directory and what was printed finds nothing."""
-    found = subprocess.run(
-        ["grep", "-r", "-l", "-a", "-F", KEY, str(run.run_dir)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert found.returncode == 1, f"the key is in {found.stdout}"
-    assert KEY not in run.stdout and KEY not in run.stderr
-
-
-def errors(report: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
-    return [
-        (record["status"], record["error"]["category"], record["error"]["message"])
-        for record in report
-    ]
+from support import HOSTILE_ROWS, assert_bounded, errors, run_client
 
 
 @pytest.mark.timeout(120)
@@ -270,17 +91,17 @@ def test_odd_task_ids_never_reach_a_path(tmp_path: Path, hostile: Any) -> None:
     run = run_client(tmp_path, server.base_url)
     report = assert_bounded(run)
     assert run.code == 1
-    assert server.counts["submit"] == ROWS
+    assert server.counts["submit"] == HOSTILE_ROWS
     assert server.counts["poll"] == 0 and server.counts["other"] == 0, server.counts
     for status, _, message in errors(report):
         assert status == "failed" and "unsafe to use in a path" in message
     # Charged by the service though never polled: each row counts its paid submit.
-    assert [record["attempts"] for record in report] == [1] * ROWS
+    assert [record["attempts"] for record in report] == [1] * HOSTILE_ROWS
     assert "forged" not in "".join(
         line for line in run.stderr.splitlines() if line.startswith("ERROR")
     )
     summary = json.loads((run.run_dir / "summary.json").read_text())
-    assert summary["paid_submissions"] == ROWS
+    assert summary["paid_submissions"] == HOSTILE_ROWS
 
 
 @pytest.mark.timeout(120)
@@ -289,7 +110,7 @@ def test_an_html_result_fails_at_once_without_retries(tmp_path: Path, hostile: A
     run = run_client(tmp_path, server.base_url)
     report = assert_bounded(run)
     assert run.code == 1
-    assert server.counts["download"] == ROWS, "one fetch per row: nothing retried"
+    assert server.counts["download"] == HOSTILE_ROWS, "one fetch per row: nothing retried"
     for status, category, message in errors(report):
         assert (status, category) == ("failed", "download")
         assert "not an image but markup" in message
@@ -342,7 +163,7 @@ def test_allow_private_downloads_lets_results_come_from_another_loopback_port(
     report = assert_bounded(run)
     assert run.code == 0, run.stderr[-2000:]
     assert {record["status"] for record in report} == {"succeeded"}
-    assert server.counts["download"] == ROWS
+    assert server.counts["download"] == HOSTILE_ROWS
 
 
 @pytest.mark.timeout(120)
@@ -354,7 +175,7 @@ def test_a_gzip_encoded_result_is_checked_on_its_decoded_bytes(
     report = assert_bounded(run)
     assert run.code == 0, run.stderr[-2000:]
     assert {record["status"] for record in report} == {"succeeded"}
-    assert server.counts["download"] == ROWS
+    assert server.counts["download"] == HOSTILE_ROWS
 
 
 @pytest.mark.timeout(120)
@@ -363,7 +184,7 @@ def test_a_redirect_to_a_private_address_is_never_followed(tmp_path: Path, hosti
     run = run_client(tmp_path, server.base_url)
     report = assert_bounded(run)
     assert run.code == 1
-    assert server.counts["download"] == ROWS, "the redirect itself is not retried"
+    assert server.counts["download"] == HOSTILE_ROWS, "the redirect itself is not retried"
     for status, category, message in errors(report):
         assert (status, category) == ("failed", "download")
         assert "private address (169.254.169.254)" in message
@@ -375,7 +196,9 @@ def test_redirects_are_followed_at_most_five_times(tmp_path: Path, hostile: Any)
     run = run_client(tmp_path, server.base_url)
     report = assert_bounded(run)
     assert run.code == 1
-    assert server.counts["download"] == ROWS * 6, "the first fetch and five redirects, per row"
+    assert server.counts["download"] == HOSTILE_ROWS * 6, (
+        "the first fetch and five redirects, per row"
+    )
     for status, category, message in errors(report):
         assert (status, category) == ("failed", "download")
         assert "redirected more than 5 times" in message
@@ -396,7 +219,7 @@ def test_a_13000x13000_result_is_refused_without_the_memory_and_fetched_once(
     run = run_client(tmp_path, server.base_url)
     report = assert_bounded(run)
     assert run.code == 1
-    assert server.counts["download"] == ROWS, "one fetch per row: nothing retried"
+    assert server.counts["download"] == HOSTILE_ROWS, "one fetch per row: nothing retried"
     for record, (status, category, message) in zip(report, errors(report), strict=True):
         assert (status, category) == ("failed", "download")
         assert message.startswith("the result is 13000x13000 px (169 MP), over the")
@@ -404,8 +227,8 @@ def test_a_13000x13000_result_is_refused_without_the_memory_and_fetched_once(
         assert record["task_id"] is not None
     again = run_client(tmp_path, server.base_url)
     assert_bounded(again)
-    assert server.counts["download"] == ROWS, "a re-run does not fetch a refused result"
-    assert server.counts["submit"] == ROWS, "nor pays for it again"
+    assert server.counts["download"] == HOSTILE_ROWS, "a re-run does not fetch a refused result"
+    assert server.counts["submit"] == HOSTILE_ROWS, "nor pays for it again"
 
 
 @pytest.mark.timeout(120)
@@ -426,7 +249,7 @@ def test_metadata_past_its_bound_is_refused_without_reading_it(
     run = run_client(tmp_path, server.base_url)
     report = assert_bounded(run)
     assert run.code == 1
-    assert server.counts["download"] == ROWS
+    assert server.counts["download"] == HOSTILE_ROWS
     for status, category, message in errors(report):
         assert (status, category) == ("failed", "download")
         assert said in message
@@ -441,7 +264,7 @@ def test_a_result_that_fails_to_decode_the_same_way_is_fetched_twice_not_seven_t
     run = run_client(tmp_path, server.base_url)
     report = assert_bounded(run)
     assert run.code == 1
-    assert server.counts["download"] == 2 * ROWS
+    assert server.counts["download"] == 2 * HOSTILE_ROWS
     for status, category, message in errors(report):
         assert (status, category) == ("failed", "download")
         assert "fail the same way, so it is not fetched again" in message

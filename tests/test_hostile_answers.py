@@ -11,16 +11,21 @@ test_hostile.py, against the hostile server on loopback.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
-from hostile_server import HostileServer
-from support import read_report, write_csv
-from test_hostile import KEY, ROWS, assert_bounded, errors, run_client
+from support import (
+    HOSTILE_KEY,
+    HOSTILE_ROWS,
+    assert_bounded,
+    errors,
+    read_report,
+    run_client,
+    write_csv,
+)
 
 from batchedit.api.bounded import NotJson, parse_json
 from batchedit.api.client import RetryPolicy
@@ -34,20 +39,6 @@ from batchedit.pipeline.runner import RunConfig, run_pipeline
 from batchedit.state.rundir import RunPaths
 
 
-@pytest.fixture
-def hostile() -> Iterator[Any]:
-    started: list[HostileServer] = []
-
-    def start(mode: str) -> HostileServer:
-        server = HostileServer(mode, KEY).start()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
-
-
 @pytest.mark.timeout(120)
 def test_an_answer_nested_too_deep_is_a_malformed_poll_asked_again(
     tmp_path: Path, hostile: Any
@@ -57,8 +48,8 @@ def test_an_answer_nested_too_deep_is_a_malformed_poll_asked_again(
     report = assert_bounded(run)
     assert run.code == 0, run.stderr[-3000:]
     assert {record["status"] for record in report} == {"succeeded"}
-    assert server.counts["poll"] >= 3 * ROWS, "two deep answers per task, then a good one"
-    assert server.counts["submit"] == ROWS
+    assert server.counts["poll"] >= 3 * HOSTILE_ROWS, "two deep answers per task, then a good one"
+    assert server.counts["submit"] == HOSTILE_ROWS
     assert "nested deeper than 64 levels" in run.stderr
 
 
@@ -76,7 +67,7 @@ def test_a_submit_answered_too_deep_is_unknown_and_never_paid_again(
     again = run_client(tmp_path, server.base_url, "--max-unknown", "0")
     assert_bounded(again)
     assert again.code == 1, again.stderr[-3000:]
-    assert server.counts["submit"] == ROWS, "an unknown outcome is never resubmitted"
+    assert server.counts["submit"] == HOSTILE_ROWS, "an unknown outcome is never resubmitted"
 
 
 @pytest.mark.timeout(120)
@@ -91,7 +82,7 @@ def test_a_message_no_utf8_can_hold_is_stored_and_the_re_run_reads_it(
         assert (status, category) == ("failed", "task_failed")
         assert message.startswith("bad ") and message.endswith(" pixel")
     again = run_client(tmp_path, server.base_url)
-    assert [r["status"] for r in assert_bounded(again)] == ["failed"] * ROWS
+    assert [r["status"] for r in assert_bounded(again)] == ["failed"] * HOSTILE_ROWS
     assert again.code == 1, again.stderr[-3000:]
 
 
@@ -107,7 +98,9 @@ def _config(tmp_path: Path, base_url: str, rows: int = 3) -> RunConfig:
         ],
     )
     job = apply_overrides(load_job(manifest), poll_interval_s=0.005)
-    return RunConfig(job, RunPaths(tmp_path / "run"), Endpoint(base_url, KEY), retry=FAST_RETRY)
+    return RunConfig(
+        job, RunPaths(tmp_path / "run"), Endpoint(base_url, HOSTILE_KEY), retry=FAST_RETRY
+    )
 
 
 async def test_a_task_always_answered_too_deep_fails_keeping_its_id_and_is_polled_again(
@@ -183,7 +176,7 @@ def test_more_result_urls_than_the_model_makes_are_refused_and_none_is_fetched(
     report = assert_bounded(run)
     assert run.code == 1, run.stderr[-3000:]
     assert server.counts["download"] == 0
-    assert server.counts["poll"] == ROWS, "asking again would list the same: asked once"
+    assert server.counts["poll"] == HOSTILE_ROWS, "asking again would list the same: asked once"
     for record in report:
         assert (record["status"], record["error"]["category"]) == ("failed", "server")
         assert (
@@ -235,12 +228,16 @@ def test_one_task_id_given_to_several_submits_settles_none_of_them(
         assert record["task_id"] is None and record["outputs"] == []
     assert not any((run.run_dir / "outputs").iterdir()), "nobody's picture is kept"
     summary = json.loads((run.run_dir / "summary.json").read_text())
-    assert summary["paid_submissions"] == ROWS and summary["statuses"] == {"unknown": ROWS}
+    assert summary["paid_submissions"] == HOSTILE_ROWS and summary["statuses"] == {
+        "unknown": HOSTILE_ROWS
+    }
     closing = next(line for line in run.stdout.splitlines() if "task id another row" in line)
-    assert closing.startswith(f"{ROWS} row(s)")
+    assert closing.startswith(f"{HOSTILE_ROWS} row(s)")
     named = closing.split(": t-1 to ")[1].split(", ")
-    assert sorted(named) == [f"row-{n}" for n in range(1, ROWS + 1)]
+    assert sorted(named) == [f"row-{n}" for n in range(1, HOSTILE_ROWS + 1)]
 
     again = run_client(tmp_path, server.base_url)
-    assert [r["status"] for r in assert_bounded(again)] == ["unknown"] * ROWS
-    assert again.code == 1 and server.counts["submit"] == ROWS, "never paid again on its own"
+    assert [r["status"] for r in assert_bounded(again)] == ["unknown"] * HOSTILE_ROWS
+    assert again.code == 1 and server.counts["submit"] == HOSTILE_ROWS, (
+        "never paid again on its own"
+    )

@@ -25,7 +25,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 from hostile_server import HostileServer
-from test_hostile import ROWS, Finished, assert_bounded, errors, run_client
+from support import HOSTILE_ROWS, HostileRun, assert_bounded, errors, run_client
 
 KEY = 'mk+9/fQ2"xL\\r7Tz4=Wc8&Hv1<Nb6>Ys3Pd5Ke0J'
 MIN_PREFIX_CHARS = 8
@@ -71,7 +71,7 @@ def echoing() -> Iterator[Echoing]:
         server.stop()
 
 
-def texts_written(run: Finished, review: Path) -> dict[str, str]:
+def texts_written(run: HostileRun, review: Path) -> dict[str, str]:
     """Every file of the run directory (the journal, report.jsonl, summary.json,
     the state folder), the review page, stdout and stderr."""
     found = {
@@ -116,7 +116,7 @@ def test_the_key_echoed_in_any_spelling_is_stored_and_shown_nowhere(
     assert leaks(texts_written(run, review)) == []
     assert KEY[:MIN_PREFIX_CHARS] not in shown.stdout + shown.stderr
     messages = [message for status, _, message in errors_of(report) if status == "failed"]
-    assert len(messages) == ROWS - 1, "the envelope, the body, the task and the URL"
+    assert len(messages) == HOSTILE_ROWS - 1, "the envelope, the body, the task and the URL"
     echoed = [message for message in messages if "[redacted]" in message]
     assert len(echoed) == 3, messages  # the URL is refused whole: "holds the API key"
     assert any("holds the API key" in message for message in messages)

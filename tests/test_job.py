@@ -16,7 +16,7 @@ from batchedit.manifest.job import (
     iter_rows,
     load_job,
     open_rows,
-    validate_source,
+    validate_job,
 )
 from batchedit.records import InvalidRow, Row
 
@@ -223,13 +223,13 @@ def test_setting_names_are_the_overridable_job_keys() -> None:
     assert {"rate_limit", "max_unknown", "task_timeout"} <= set(SETTING_NAMES)
 
 
-def test_validate_source_returns_every_problem_of_every_row(tmp_path: Path) -> None:
+def test_validate_job_returns_every_problem_of_every_row(tmp_path: Path) -> None:
     path = tmp_path / "m.csv"
     path.write_text(
         f"id,prompt,image,resolution\na,p,{HTTPS},\n,p,{HTTPS},9K\na,{{missing}},{HTTPS},\n",
         encoding="utf-8",
     )
-    problems = validate_source(path)
+    problems = validate_job(load_job(path))
     # each message has its own test in test_rows.py; here: all of them, in order
     assert [(p.file, p.line, p.field) for p in problems] == [
         (str(path), 3, "id"),  # missing
@@ -239,8 +239,8 @@ def test_validate_source_returns_every_problem_of_every_row(tmp_path: Path) -> N
     ]
 
 
-def test_validate_source_of_a_clean_manifest_is_empty(project: Path) -> None:
-    assert validate_source(write_job(project, JOB)) == []
+def test_validate_job_of_a_clean_manifest_is_empty(project: Path) -> None:
+    assert validate_job(load_job(write_job(project, JOB))) == []
 
 
 def test_invalid_rows_carry_the_job_model(project: Path) -> None:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
+from support import join_report
 
 from batchedit.fsutil import MAX_NAME_CHARS, safe_name
 from batchedit.origins import SIMULATE
-from batchedit.pipeline.write.finishing import outcome_entry
 from batchedit.records import (
     EditRequest,
     ErrorCategory,
@@ -23,7 +23,7 @@ from batchedit.records import (
     RowError,
     Status,
 )
-from batchedit.report.report_file import request_record, write_report
+from batchedit.report.report_file import request_record
 from batchedit.state.fingerprint import FileDigests, request_fingerprint
 from batchedit.state.history import JournalIndex
 from batchedit.state.journal import (
@@ -83,20 +83,24 @@ async def test_report_joins_manifest_order_with_the_latest_journal_outcome(
     rows = [make_row(i) for i in range(1, 7)]
     fp = [request_fingerprint(row.request, digests) for row in rows]
     await journal.append(Submitted(3, "row-3", "task-3", fp[2], "t"))
-    await journal.append(outcome_entry(request_record(rows[2], Status.FAILED), fp[2], SIMULATE))
+    await journal.append(
+        Finished.of_record(request_record(rows[2], Status.FAILED), fp[2], SIMULATE)
+    )
     await journal.append(Submitted(3, "row-3", "task-3b", fp[2], "t"))
-    await journal.append(outcome_entry(request_record(rows[2], Status.SUCCEEDED), fp[2], SIMULATE))
+    await journal.append(
+        Finished.of_record(request_record(rows[2], Status.SUCCEEDED), fp[2], SIMULATE)
+    )
     await journal.append(Submitted(1, "row-1", "task-1", fp[0], "2026-01-01T00:00:00Z"))
     await journal.append(Submitted(4, "row-4", "task-4", "an older request", "t"))
     await journal.append(
-        outcome_entry(request_record(rows[3], Status.SUCCEEDED), "an older request", SIMULATE)
+        Finished.of_record(request_record(rows[3], Status.SUCCEEDED), "an older request", SIMULATE)
     )
     await journal.append(Submitting(5, "row-5", fp[4], "t"))  # killed mid-submit
     await journal.close()
     invalid = InvalidRow(7, 8, "row-7", (Problem("m.csv", 8, "no prompt", "prompt"),))
 
     with JournalIndex.build(paths.journal) as index:
-        counts = write_report(paths, [*rows, invalid], index, digests)
+        counts = join_report(paths, [*rows, invalid], index, digests)
 
     lines = [json.loads(line) for line in paths.report.read_text().splitlines()]
     assert [line["id"] for line in lines] == [f"row-{n}" for n in range(1, 8)]

@@ -16,6 +16,7 @@ import pytest
 from support import (
     FAST_CLI,
     ThreadedSimulator,
+    join_report,
     read_report,
     run_cli,
     two_image_manifest,
@@ -34,7 +35,6 @@ from batchedit.manifest.job import iter_rows, load_job
 from batchedit.records import ReportRecord, Status
 from batchedit.report.counts import ReportCounts
 from batchedit.report.report_file import read_report as read_report_records
-from batchedit.report.report_file import write_report
 from batchedit.state.entries import Finished, Submitted, Submitting, Withdrawn
 from batchedit.state.fingerprint import FileDigests
 from batchedit.state.history import JournalIndex
@@ -96,7 +96,7 @@ def full_join(manifest: Path, run_dir: Path, tmp_path: Path) -> tuple[str, Repor
     paths = RunPaths(run_dir)
     elsewhere = RunPaths(tmp_path / "joined")
     with JournalIndex.build(paths.journal) as index:
-        counts = write_report(elsewhere, iter_rows(load_job(manifest)), index, FileDigests())
+        counts = join_report(elsewhere, iter_rows(load_job(manifest)), index, FileDigests())
     return elsewhere.report.read_text(encoding="utf-8"), counts
 
 

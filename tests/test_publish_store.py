@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 import pytest
-from s3_server import S3Server, s3_server
+from s3_server import S3Server
 
 from batchedit.errors import PublishFailed, UsageError
 from batchedit.report.publish.bucket import BucketDestination
@@ -29,19 +29,6 @@ from batchedit.report.publish.folder import FolderDestination
 from batchedit.report.publish.ledger import LEDGER
 from batchedit.report.publish.sync import Feed, Synced, SyncOptions, sync
 from batchedit.report.publish.targets import open_destination
-
-
-@pytest.fixture(scope="module")
-def s3() -> Iterator[S3Server]:
-    with s3_server() as server:
-        yield server
-
-
-@pytest.fixture
-def bucket(s3: S3Server, monkeypatch: pytest.MonkeyPatch) -> str:
-    for name, value in s3.env().items():
-        monkeypatch.setenv(name, value)
-    return s3.new_bucket()
 
 
 def make_files(folder: Path, count: int, *, salt: str = "") -> list[Upload]:

@@ -75,7 +75,7 @@ def test_the_sleep_check_fails_long_real_sleeps_and_names_them(
     pytester: pytest.Pytester,
 ) -> None:
     here = Path(__file__).parent
-    for name in ("conftest.py", "support.py"):
+    for name in ("conftest.py", "support.py", "hostile_server.py", "s3_server.py"):
         pytester.makepyfile(**{name.removesuffix(".py"): (here / name).read_text()})
     pytester.makepyfile(test_inner=INNER)
     pytester.makeini(

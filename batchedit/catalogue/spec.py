@@ -165,10 +165,6 @@ class ModelSpec:
     def name(self) -> str:
         return self.slug.split("/", 1)[1]
 
-    @property
-    def max_images(self) -> int | None:
-        return self.images.max_count
-
 
 def spec_from_data(data: Mapping[str, Any]) -> ModelSpec:
     """A ModelSpec from a data file's JSON; KeyError or ValueError if malformed

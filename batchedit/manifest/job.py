@@ -304,15 +304,11 @@ def iter_rows(
     return rows if shard is None else (row for row in rows if shard.owns(row.id))
 
 
-def validate_source(source: Path) -> list[Problem]:
-    """Every problem of every row, for `batchedit validate`. An unreadable job or
-    manifest raises SourceError instead: that is exit 2, not a list of rows."""
-    return validate_job(load_job(source))
-
-
 def validate_job(job: JobSettings) -> list[Problem]:
-    """As `validate_source`, for settings with the command line's overrides.
-    Problems of the job or header (every row would fail alike) come back alone."""
+    """Every problem of every row, for `batchedit.validate`, with the command
+    line's overrides. Problems of the job or header (every row would fail
+    alike) come back alone; an unreadable job or manifest raises SourceError
+    instead: that is exit 2, not a list of rows."""
     return list(iter_problems(job))
 
 

@@ -5,10 +5,10 @@ the draft becomes the report (with the review decisions that still hold).
 A row the run will not touch (invalid, or settled by an earlier run) is
 drafted as its final report line. A row the run has work for is drafted as
 what it asks for (a pending record) with its request fingerprint, and gets
-its outcome from the journal when the report is finished (`outcome_record`,
-the same decision `write_report` makes). A no-op re-run thus finishes its
-report by copying the draft: neither the manifest nor a journal entry is read
-again. The draft is scratch in the state folder, rewritten by every run; the
+its outcome from the journal when the report is finished (`outcome_record`:
+the one place a valid row's report line is decided). A no-op re-run thus
+finishes its report by copying the draft: neither the manifest nor a journal
+entry is read again. The draft is scratch in the state folder, rewritten by every run; the
 report itself is still written aside, fsynced and renamed (invariant 2).
 
 Draft lines, one per manifest row, in manifest order:
@@ -75,8 +75,8 @@ def finish_report(
     """Write the run's report from `draft` (aside, fsync, rename), rows the run
     had work for joined with `index` (caught up with the run's own lines) and
     priced from `prices` (their `cost`; drafted lines were priced when drafted),
-    each line with the review decision that still holds for its output (as
-    `write_report`); return what it counted, then remove the draft."""
+    each line with the review decision that still holds for its output; return
+    what it counted, then remove the draft."""
     counts = ReportCounts()
     decisions = decisions_or_none(paths)
     with open(draft, encoding="utf-8") as lines, atomic_writer(paths.report, "w") as out:

@@ -39,7 +39,6 @@ class Progress:
     ) -> None:
         self.statuses: Counter[Status] = Counter()
         self.total_work = total_work  # the rows this run acts on: the finished bar's total
-        self.submitted_rows = 0
         self.settled_rows = 0
         self.in_flight = 0
         options = {"unit": "row", "disable": not enabled, "file": file}
@@ -66,7 +65,6 @@ class Progress:
 
     def submitted(self, *, in_flight: int | None = None) -> None:
         """A paid task was accepted; `in_flight` is the count at the service now."""
-        self.submitted_rows += 1
         self._update(self._submitted, in_flight)
 
     def finished(self, status: Status, *, in_flight: int | None = None) -> None:

@@ -12,13 +12,12 @@ Synchronous throughout: the pipeline runs it in a thread.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from batchedit.errors import InputError, SourceError, UsageError
-from batchedit.fsutil import atomic_writer
-from batchedit.jsonlines import dumps_text, loads
+from batchedit.errors import SourceError, UsageError
+from batchedit.jsonlines import loads
 from batchedit.records import (
     Check,
     ErrorCategory,
@@ -31,10 +30,8 @@ from batchedit.records import (
     RowError,
     Status,
 )
-from batchedit.report.counts import ReportCounts
-from batchedit.report.decisions import Decision, current_verdict, read_decisions
-from batchedit.state.fingerprint import FileDigests, request_fingerprint
-from batchedit.state.history import JournalIndex, RowHistory, row_status
+from batchedit.report.decisions import Decision, read_decisions
+from batchedit.state.history import RowHistory, row_status
 from batchedit.state.journal import Finished, Submitted, Submitting
 from batchedit.state.lock import lock_holder
 from batchedit.state.rundir import RunPaths
@@ -117,27 +114,6 @@ UNKNOWN_MESSAGE = (
 )
 
 
-def write_report(
-    paths: RunPaths,
-    rows: Iterable[Row | InvalidRow],
-    index: JournalIndex,
-    digests: FileDigests,
-) -> ReportCounts:
-    """Write report.jsonl aside, fsync, rename; return what it counted. Each
-    line carries the review decision that still holds for its output."""
-    counts = ReportCounts()
-    decisions = decisions_or_none(paths)
-    with atomic_writer(paths.report, "w") as out:
-        for row in rows:
-            record = _record_for(row, index, digests)
-            verdict = current_verdict(record, decisions.get(record.id))
-            if verdict is not record.decision:
-                record = replace(record, decision=verdict)
-            counts.add(record)
-            out.write(dumps_text(record.to_json()) + "\n")
-    return counts
-
-
 def decisions_or_none(paths: RunPaths) -> dict[str, Decision]:
     """The review decisions; an unreadable file must not cost the report itself."""
     try:
@@ -145,19 +121,6 @@ def decisions_or_none(paths: RunPaths) -> dict[str, Decision]:
     except (SourceError, OSError) as exc:
         log.warning("decisions not read, the report shows none: %s", exc)
         return {}
-
-
-def _record_for(row: Row | InvalidRow, index: JournalIndex, digests: FileDigests) -> ReportRecord:
-    """A row's line: the row as the manifest has it now, with the outcome its
-    journal holds for the request it makes now (`history.row_status`)."""
-    if isinstance(row, InvalidRow):
-        return invalid_record(row)
-    try:
-        fingerprint: str | None = request_fingerprint(row.request, digests)
-    except InputError:
-        fingerprint = None  # the file went away: the journal's outcome says so
-    asked = request_record(row, Status.PENDING)
-    return outcome_record(asked, fingerprint, index.get(row.id), index.attempts(row.id))
 
 
 def outcome_record(

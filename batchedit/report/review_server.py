@@ -73,7 +73,7 @@ class ServedLinks:
     previews: dict[str, Picture] = field(default_factory=dict)
 
     def to(self, path: Path) -> str | None:
-        outputs = self.root / "outputs"
+        outputs = RunPaths(self.root).outputs
         resolved = Path(os.path.abspath(path))
         if resolved.is_relative_to(outputs):
             return "outputs/" + quote(resolved.relative_to(outputs).as_posix())

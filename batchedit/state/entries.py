@@ -40,7 +40,15 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from batchedit.origins import Origin
-from batchedit.records import Check, InputSent, OutputFile, RowError, Status, outputs_from_json
+from batchedit.records import (
+    Check,
+    InputSent,
+    OutputFile,
+    ReportRecord,
+    RowError,
+    Status,
+    outputs_from_json,
+)
 
 FORMAT_VERSION = 1
 
@@ -169,6 +177,30 @@ class Finished:
     #: The result itself was refused by the picture policy (too large, past the
     #: metadata bound, not an image): no download, now or later, brings another.
     refused: bool = False
+
+    @classmethod
+    def of_record(
+        cls, record: ReportRecord, fingerprint: str | None, origin: Origin | None
+    ) -> Finished:
+        """The journal's memory of a report record: its outcome and the origin
+        that made it, not its request (the report takes that from the manifest
+        row again). What a record does not hold (result URLs, expiry, file
+        times, layout, restored attempts) the caller adds with `replace`."""
+        return cls(
+            row=record.row,
+            id=record.id,
+            fingerprint=fingerprint,
+            status=record.status,
+            task_id=record.task_id,
+            error=record.error,
+            outputs=record.outputs,
+            submitted_at=record.submitted_at,
+            finished_at=record.finished_at,
+            latency_s=record.latency_s,
+            checks=record.checks,
+            origin=origin,
+            inputs=record.inputs,
+        )
 
     def to_json(self) -> dict[str, Any]:
         data = _line(

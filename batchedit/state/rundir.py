@@ -8,8 +8,6 @@ from pathlib import Path
 from batchedit.errors import UsageError
 from batchedit.fsutil import RUN_OUTPUTS_DIR, RUN_STATE_DIR
 
-STATE_DIR = RUN_STATE_DIR
-
 
 @dataclass(frozen=True, slots=True)
 class RunPaths:
@@ -18,7 +16,7 @@ class RunPaths:
     @property
     def state_dir(self) -> Path:
         """The one hidden folder for internal state: the journal, the lock."""
-        return self.root / STATE_DIR
+        return self.root / RUN_STATE_DIR
 
     @property
     def journal(self) -> Path:

@@ -148,25 +148,13 @@ def _restored(record: ReportRecord, root: Path, rebuilt: Rebuilt) -> JournalEntr
             origin=resume.origin,
             restored_attempts=attempts,
         )
-    finished = Finished(
-        row=record.row,
-        id=record.id,
-        fingerprint=resume.fingerprint,
-        status=record.status,
-        task_id=record.task_id,
-        error=record.error,
-        outputs=record.outputs,
-        submitted_at=record.submitted_at,
-        finished_at=record.finished_at,
-        latency_s=record.latency_s,
+    finished = replace(
+        Finished.of_record(record, resume.fingerprint, resume.origin),
         result_urls=resume.result_urls,
         expires_at=resume.expires_at,
         layout=resume.layout,
         refused=resume.refused,
-        checks=record.checks,
-        origin=resume.origin,
         restored_attempts=attempts,
-        inputs=record.inputs,
     )
     if record.status is not Status.SUCCEEDED:
         rebuilt.kept += 1

@@ -61,7 +61,7 @@ class RowEnds:
         later run needs to check its files and fetch them again for free; for
         one whose result the picture policy refused, that it was."""
         if record.status is not Status.SUCCEEDED or state is None:
-            return replace(outcome_entry(record, fingerprint, self.origin()), refused=refused)
+            return replace(Finished.of_record(record, fingerprint, self.origin()), refused=refused)
         root = self.paths.root
         mtimes = await asyncio.to_thread(
             lambda: tuple(
@@ -71,7 +71,7 @@ class RowEnds:
             )
         )
         return replace(
-            outcome_entry(record, fingerprint, self.origin()),
+            Finished.of_record(record, fingerprint, self.origin()),
             result_urls=tuple(resource.url for resource in state.resources),
             expires_at=state.expires_at,
             output_mtimes_ns=mtimes,
@@ -117,7 +117,7 @@ class RowEnds:
             submitted_at=submitted_at,
             finished_at=utc_now_iso(),
         )
-        await self.journal.append(outcome_entry(record, fingerprint, self.origin()))
+        await self.journal.append(Finished.of_record(record, fingerprint, self.origin()))
         self.progress.finished(status, in_flight=self.slots.in_use)
         emit("row_finished", **finished_fields(record))
         log.warning("%s %s: %s", row.id, status, exc)
@@ -188,26 +188,6 @@ def _latest_finished(path: Path, row: int, task_id: str) -> Finished | None:
         if isinstance(entry, Finished) and entry.row == row:
             latest = entry
     return latest if latest is not None and latest.task_id == task_id else None
-
-
-def outcome_entry(record: ReportRecord, fingerprint: str | None, origin: Origin) -> Finished:
-    """The journal's memory of a report record: its outcome and the origin
-    that made it, not its request (the report takes it from the manifest row again)."""
-    return Finished(
-        row=record.row,
-        id=record.id,
-        fingerprint=fingerprint,
-        status=record.status,
-        task_id=record.task_id,
-        error=record.error,
-        outputs=record.outputs,
-        submitted_at=record.submitted_at,
-        finished_at=record.finished_at,
-        latency_s=record.latency_s,
-        checks=record.checks,
-        origin=origin,
-        inputs=record.inputs,
-    )
 
 
 def finished_fields(record: ReportRecord, polls: int | None = None) -> dict[str, object]:

@@ -40,7 +40,13 @@ from batchedit.api.client import ModellixClient
 from batchedit.api.download import Fetched
 from batchedit.api.task_state import TaskState
 from batchedit.errors import DownloadError, LocalFailure
-from batchedit.fsutil import PARTIAL_SUFFIX, atomic_write_bytes, replace_synced, safe_name
+from batchedit.fsutil import (
+    PARTIAL_SUFFIX,
+    RUN_OUTPUTS_DIR,
+    atomic_write_bytes,
+    replace_synced,
+    safe_name,
+)
 from batchedit.manifest.naming import OutputSpec
 from batchedit.manifest.seen_ids import SeenIds
 from batchedit.pictures import PIXEL_BUDGET, PixelBudget, result_pixel_cap
@@ -56,7 +62,6 @@ from batchedit.pipeline.write.prepare import (
 from batchedit.records import Check, OriginalFile, OutputFile, Row
 from batchedit.state.rundir import RunPaths
 
-OUTPUTS_DIR = "outputs"
 RUN_ID_FILE = "run_id"
 T = TypeVar("T")
 
@@ -84,7 +89,7 @@ class OutputStore:
         self.run_dir = run_dir
         #: A result failing a check fails its row (the writer reads this).
         self.strict_checks = strict_checks
-        self.folder = run_dir / OUTPUTS_DIR
+        self.folder = run_dir / RUN_OUTPUTS_DIR
         self._client = client
         self.spec = spec or OutputSpec()
         #: Pixels decoded at once, shared with every other decoding thread.
@@ -211,7 +216,7 @@ class OutputStore:
         owner = self._owners.first_line(relative.casefold(), row.index)
         if owner is not None and owner != row.index:
             raise DownloadError(
-                f"{OUTPUTS_DIR}/{relative} is already the file of row {owner} in this run "
+                f"{RUN_OUTPUTS_DIR}/{relative} is already the file of row {owner} in this run "
                 "(names are compared ignoring case); give the rows distinct output names",
                 retry_may_cure=False,
             )
@@ -229,9 +234,9 @@ class OutputStore:
             await _to_the_end(functools.partial(replace_synced, source, target))
         except OSError as exc:
             raise LocalFailure(
-                f"cannot write {OUTPUTS_DIR}/{relative}: {exc.strerror or exc}"
+                f"cannot write {RUN_OUTPUTS_DIR}/{relative}: {exc.strerror or exc}"
             ) from exc
-        return f"{OUTPUTS_DIR}/{relative}"
+        return f"{RUN_OUTPUTS_DIR}/{relative}"
 
 
 async def _to_the_end(work: Callable[[], T]) -> T:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
+from batchedit.fsutil import atomic_write_bytes
 from batchedit.simulator.provenance import ServiceMetadata, encode_result
 from batchedit.simulator.render import result_size
 from batchedit.simulator.state import ResultFile, SimTask
@@ -101,5 +102,6 @@ def _render(
         picture = paint((width, height))
     fmt, extension = ("png", "png") if image_format == "png" else ("jpeg", "jpg")
     path = stem.with_suffix(f".{extension}")
-    path.write_bytes(encode_result(picture, fmt, meta))
+    # Whole or absent, as a drawn result (submit.py); not worth an fsync.
+    atomic_write_bytes(path, encode_result(picture, fmt, meta), sync=False)
     return ResultFile(path, width, height, fmt, extension)

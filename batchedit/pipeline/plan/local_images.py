@@ -11,6 +11,7 @@ from contextlib import suppress
 from pathlib import Path
 
 from batchedit.errors import InputError
+from batchedit.fsutil import atomic_write_bytes
 from batchedit.manifest.decoding import DECODED_FILE, local_paths, predecode
 from batchedit.manifest.job import JobSettings, iter_rows
 from batchedit.state.fingerprint import FileDigests
@@ -51,7 +52,7 @@ def predecode_local_images(job: JobSettings, paths: RunPaths, digests: FileDiges
         if found or key is None:
             hint.unlink(missing_ok=True)
         elif paths.state_dir.is_dir():  # a run's (its lock made it); `plan` leaves no trace
-            hint.write_text(key, encoding="ascii")
+            atomic_write_bytes(hint, key.encode("ascii"))
 
 
 def _settings_key(job: JobSettings) -> str | None:

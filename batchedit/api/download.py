@@ -26,6 +26,7 @@ import contextlib
 import hashlib
 import ipaddress
 import socket
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -185,6 +186,31 @@ class Fetched:
     bytes: int
 
 
+async def _open_binary(path: Path) -> AsyncBufferedIOBase:
+    return await aiofiles.open(path, "wb")
+
+
+@contextlib.asynccontextmanager
+async def opened_for_writing(path: Path) -> AsyncIterator[AsyncBufferedIOBase]:
+    """`path` opened for writing through aiofiles and closed however the task
+    ends. aiofiles opens in a worker thread: a task cancelled during that open
+    (a run stopping while its writers download) would leave the file the
+    thread goes on to open to the garbage collector, a descriptor held and a
+    ResourceWarning. So the open is shielded and, when cancelled, waited for
+    and its file closed before the cancellation goes on."""
+    opening = asyncio.ensure_future(_open_binary(path))
+    try:
+        handle = await asyncio.shield(opening)
+    except asyncio.CancelledError:
+        with contextlib.suppress(OSError):
+            await (await opening).close()
+        raise
+    try:
+        yield handle
+    finally:
+        await handle.close()
+
+
 class _FileSink:
     """The body's pieces written to a file through aiofiles, gathered into
     WRITE_BYTES first (a thread hop per write, not per network chunk) and
@@ -271,7 +297,7 @@ async def _fetch(
             if declared is not None and declared > policy.max_bytes:
                 limit = describe_bytes(policy.max_bytes)
                 raise DownloadError(f"the result is {declared} bytes, over the {limit} limit")
-            async with aiofiles.open(path, "wb") as handle:
+            async with opened_for_writing(path) as handle:
                 sink = _FileSink(handle)
                 body = await stream_bounded(response, policy.max_bytes, sink.write)
                 await sink.flush()

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from support import VirtualClock
 
 from batchedit.api.inflight import InFlightSlots, Slot
+from batchedit.api.ratelimit import RateLearner
 from batchedit.pipeline.poll.poll_plan import PlanBudget, PollShape, plan_polls
 from batchedit.pipeline.poll.scheduler import (
     InFlightTask,
@@ -55,7 +56,9 @@ async def run_virtual(
 ) -> Outcome:
     """Keep `concurrency` tasks in flight until every duration has run; no real time passes."""
     clock = VirtualClock()
-    timetable = PollTimetable(clock, policy, requests_per_s=requests_per_s)
+    # The client's meter, as the run has it: the timetable reads it, each poll waits on it.
+    meter = None if requests_per_s is None else RateLearner(clock, fixed_rate_per_s=requests_per_s)
+    timetable = PollTimetable(clock, policy, meter=meter)
     slots = InFlightSlots(max_in_flight=concurrency)
     outcome = Outcome()
     pending = iter(enumerate(durations))
@@ -73,6 +76,8 @@ async def run_virtual(
 
     async def poller() -> None:
         while (task := await timetable.next_due()) is not None:
+            if meter is not None:
+                await meter.wait()  # what the client's read_task waits on first
             now = clock.now()
             outcome.polls += 1
             outcome.poll_times.append(now)

@@ -4,11 +4,13 @@ time passes, so the bounds they promise are checked exactly."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 from support import VirtualClock
 
 from batchedit.api.inflight import InFlightSlots, Slot
+from batchedit.api.ratelimit import RateLearner
 from batchedit.pipeline.poll.scheduler import InFlightTask, PollPolicy, PollTimetable
 from batchedit.records import EditRequest, ImageRef, Row
 
@@ -100,3 +102,42 @@ async def test_slots_bound_the_work_in_flight_and_all_come_back() -> None:
 def test_slots_need_a_positive_limit() -> None:
     with pytest.raises(ValueError):
         InFlightSlots(max_in_flight=0)
+
+
+async def test_polls_and_submits_share_one_meter_and_a_due_task_waits_for_its_turn() -> None:
+    # Ten tasks due at once, five submits waiting, one meter at 10 requests/s:
+    # every request is spaced by the meter alone, the submits are not starved,
+    # and a task is handed out only when its request may leave (it never waits
+    # in the meter after it was chosen).
+    clock = VirtualClock()
+    meter = RateLearner(clock, fixed_rate_per_s=10.0)
+    timetable = PollTimetable(clock, PollPolicy(poll_interval_s=0.0), meter=meter)
+    for n in range(10):
+        timetable.add(make_task(f"t{n}"))
+    timetable.close()
+    sent: list[tuple[str, float]] = []
+    chosen_waits: list[float] = []
+
+    async def poller() -> None:
+        while await timetable.next_due() is not None:
+            chosen_at = clock.now()
+            await meter.wait()  # the client's read_task waits here first
+            chosen_waits.append(clock.now() - chosen_at)
+            sent.append(("poll", clock.now()))
+            timetable.done()
+
+    async def submitter() -> None:
+        for _ in range(5):
+            await meter.wait()
+            sent.append(("submit", clock.now()))
+
+    workers = [asyncio.ensure_future(poller()) for _ in range(4)]
+    workers.append(asyncio.ensure_future(submitter()))
+    while not all(worker.done() for worker in workers):
+        await clock.advance(0.01)
+    times = sorted(at for _, at in sent)
+    assert len(times) == 15
+    assert all(later - earlier >= 0.1 - 1e-9 for earlier, later in itertools.pairwise(times))
+    last_submit = max(at for kind, at in sent if kind == "submit")
+    assert last_submit <= 1.0, "the submits took their turns among the polls"
+    assert max(chosen_waits) <= 0.01 + 1e-9, "a task is chosen when its turn comes"

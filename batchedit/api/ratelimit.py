@@ -201,6 +201,20 @@ class RateLearner:
                 self._probe_out = True  # this request goes alone and tells us the budget
         await self.limiter.wait()
 
+    def turn_in_s(self) -> float:
+        """Seconds until a request asked for now could leave, booking nothing: how
+        the poll timetable chooses which due task takes the next turn. Its caller
+        waits them out, held back by the rate as a request in line is, so the
+        rate counts as binding (the increase in `clean` needs that evidence)."""
+        now = self._clock.now()
+        # The next free instant, not the line behind it: a poll handed out while
+        # submits wait takes its place after them (arrival order), and no wait
+        # here is longer than one request's spacing.
+        wait_s = self.limiter.delay_s(now)
+        if wait_s > 0:
+            self.limiter.waited_at = now
+        return wait_s
+
     async def _await_first_answer(self) -> None:
         # A safety net on the loop's own timer, not a sleep: the first request
         # normally answers (or fails, and its retry is answered) well within it.

@@ -124,12 +124,8 @@ class RunServices:
             ),
             slots=slots,
             rate=rate,
-            timetable=PollTimetable(
-                clock,
-                config.poll_policy(rate),
-                rate=rate,
-                submits_blocked=lambda: slots.in_use >= slots.limit,
-            ),
+            # Polls are metered once, by the client's meter; the timetable reads it.
+            timetable=PollTimetable(clock, config.poll_policy(rate), meter=rate),
             store=OutputStore(
                 config.paths.root, client, job.output, strict_checks=job.strict_checks
             ),

@@ -16,19 +16,20 @@ The bound it promises: after each poll at age `a`, the next poll of a
 task comes no later than `max(min_interval_s, min(max_interval_s, a / 2))`
 after it (0.1 s and 10 s by default). So a task that finishes at age `d`
 after its first poll is noticed by age `d + max(0.1, min(10, d / 2))`, plus,
-under a request budget, the wait for a poll token. With a request budget of
-R requests/s, polls are paced to the share of R that polls take in the
-current plan (R * p / (1 + p) for p polls per task; the rest is left for
-submits), so polls alone never exceed R and never starve the submits; while
-no submit could leave anyway (every in-flight slot is taken, or nothing is
-left to submit) polls may spend all of R. R is
-`--rate-limit`, or the budget the client learns from the service's answers
-(`RateSource`), read afresh at each poll. While that pace is what holds polls
-back (more tasks are due than tokens come), the next token goes to the due
-task most likely finished by now (the policy's `likelihood`: the share of
-learned durations of its kind shorter than its age), not merely the one due
-first: a poll that finds a task done frees a slot, one that finds it running
-is spent for nothing.
+under a request budget, the wait for the request's turn.
+
+The request budget has one meter, the client's (`api/ratelimit.py`: every
+request waits there, polls as much as submits and uploads, in arrival
+order, so polls cannot starve the submits): the timetable does not pace
+polls again. It reads the meter (`RequestTurns`) only to choose: while the
+meter is what holds polls back (more tasks are due than turns come), a due
+task is handed out when a request's turn comes, and it is the due task most
+likely finished by now (the policy's `likelihood`: the share of learned
+durations of its kind shorter than its age), not merely the one due first:
+a poll that finds a task done frees a slot, one that finds it running is
+spent for nothing. The budget is `--rate-limit`, or the one the client
+learns from the service's answers, read afresh at each poll (`RateSource`)
+by the policy, which plans against it.
 """
 
 from __future__ import annotations
@@ -36,8 +37,6 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-import math
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -89,6 +88,15 @@ class RateSource(Protocol):
     def requests_per_s(self) -> float | None: ...
 
 
+class RequestTurns(RateSource, Protocol):
+    """The client's request meter, read by the timetable to choose which due
+    task takes the next turn; the meter alone paces (ratelimit.RateLearner)."""
+
+    def turn_in_s(self) -> float:
+        """Seconds until a request asked for now could leave (0.0: at once)."""
+        ...
+
+
 class Policy(Protocol):
     """Where a task's next poll goes; told of every finished task."""
 
@@ -102,10 +110,6 @@ class Policy(Protocol):
 
     def expected_duration_s(self, kind: TaskKind) -> float | None:
         """How long a task of `kind` is expected to run; None while unknown."""
-        ...
-
-    def poll_share(self) -> float:
-        """The fraction of a request budget that polls may spend."""
         ...
 
 
@@ -126,9 +130,6 @@ class PollPolicy:
 
     def expected_duration_s(self, kind: TaskKind) -> float | None:
         return None
-
-    def poll_share(self) -> float:
-        return 0.5
 
 
 class LatencyAwarePolicy:
@@ -183,16 +184,12 @@ class LatencyAwarePolicy:
             return
         self.model.rebudget(replace(self.model.budget, requests_per_s=current))
 
-    def poll_share(self) -> float:
-        polls = self.model.polls_per_task
-        return polls / (1.0 + polls)
-
 
 #: Every this many tasks, one is first polled at half the plan's first age: what
 #: finished before the first planned poll is otherwise known only as "by then".
 PROBE_EVERY = 32
 
-#: Due tasks compared when a poll token is scarce: enough to find a likely one, cheap.
+#: Due tasks compared when request turns are scarce: enough to find a likely one, cheap.
 LOOK_AHEAD = 32
 
 
@@ -203,20 +200,6 @@ class _Entry:
     task: InFlightTask = field(compare=False)
 
 
-class _Pacer:
-    """At most `rate` hand-outs per second on the injected clock, bursts of one."""
-
-    def __init__(self, rate: float) -> None:
-        self.rate = rate
-        self._next_free = -math.inf
-
-    def wait_s(self, now: float) -> float:
-        return max(0.0, self._next_free - now)
-
-    def take(self, now: float) -> None:
-        self._next_free = max(self._next_free, now) + 1.0 / self.rate
-
-
 class PollTimetable:
     """Tasks ordered by when they are next due; `next_due()` hands them out."""
 
@@ -225,18 +208,12 @@ class PollTimetable:
         clock: Clock,
         policy: Policy,
         *,
-        requests_per_s: float | None = None,
-        rate: RateSource | None = None,
-        submits_blocked: Callable[[], bool] | None = None,
+        meter: RequestTurns | None = None,
     ) -> None:
         self._clock = clock
         self.policy = policy
-        self._fixed_rate = requests_per_s
-        self._rate = rate
-        #: True while no submit could leave anyway (every slot is taken): then
-        #: polls may spend the whole budget, as they may once the submits are done.
-        self._submits_blocked = submits_blocked
-        self._pacer = _Pacer(1.0)
+        #: The client's request meter (None: no budget): read, never waited on here.
+        self._meter = meter
         self._heap: list[_Entry] = []
         self._seq = itertools.count()
         self._outstanding = 0  # tasks in the heap or being polled
@@ -269,15 +246,15 @@ class PollTimetable:
         self._wake()
 
     async def next_due(self) -> InFlightTask | None:
-        """The next task to poll, when it is due (and a poll token is free under a
-        request budget); None once closed and empty."""
+        """The next task to poll, when it is due (and, under a request budget,
+        when a request's turn comes); None once closed and empty."""
         while True:
             now = self._clock.now()
             if self._heap and self._heap[0].due <= now:
-                pace_s = self._pace_wait_s(now)
-                if pace_s <= 0:
+                turn_s = 0.0 if self._meter is None else self._meter.turn_in_s()
+                if turn_s <= 0:
                     return self._hand_out(now)
-                await self._wait(pace_s)
+                await self._wait(turn_s)
                 continue
             if self._closed and self._outstanding == 0:
                 return None
@@ -286,27 +263,14 @@ class PollTimetable:
 
     @property
     def requests_per_s(self) -> float | None:
-        """The request budget polls are paced within now (None: unpaced)."""
-        if self._rate is not None:
-            return self._rate.requests_per_s
-        return self._fixed_rate
-
-    def _pace_wait_s(self, now: float) -> float:
-        rate = self.requests_per_s
-        if rate is None:
-            return 0.0
-        submits_idle = self._closed or (
-            self._submits_blocked is not None and self._submits_blocked()
-        )
-        self._pacer.rate = rate if submits_idle else rate * self.policy.poll_share()
-        return self._pacer.wait_s(now)
+        """The request budget the meter spaces requests at now (None: unpaced)."""
+        return None if self._meter is None else self._meter.requests_per_s
 
     def _hand_out(self, now: float) -> InFlightTask:
         if self.requests_per_s is None:
             task = heapq.heappop(self._heap).task
         else:
             task = self._likeliest_due(now)
-            self._pacer.take(now)
         task.prior_poll_age_s = task.last_poll_age_s
         task.last_poll_age_s = now - task.origin_mono
         return task

@@ -128,3 +128,11 @@ def test_plan_counts_a_fresh_job_as_submits_with_a_cost(tmp_path: Path) -> None:
     assert (plan.submit, plan.settled, plan.invalid) == (4, 0, 0)
     assert plan.cost is not None and plan.cost.amount == pytest.approx(1.0)
     assert not (tmp_path / "run").exists(), "planning writes nothing"
+
+
+def test_a_planned_cost_is_summed_as_written_not_in_binary_floats(tmp_path: Path) -> None:
+    manifest = two_image_manifest(tmp_path, rows=3)
+    prices = {"currency": "EUR", "google/nano-banana-pro-edit": {"default": 0.67}}
+    plan = batchedit.plan(manifest, out=tmp_path / "run", prices=prices)
+    assert 0.67 * 3 != 2.01, "the float sum this guards against"
+    assert plan.cost is not None and plan.cost.amount == 2.01

@@ -23,6 +23,7 @@ import os
 import uuid
 from collections import Counter
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from batchedit.pipeline.plan.guard_words import COMMAND_LINE, GuardWords
 from batchedit.pipeline.plan.lost_state import refuse_lost_state
 from batchedit.pipeline.plan.planning import Survey, as_the_run_dir_asks, survey
 from batchedit.pipeline.plan.resume import Action
+from batchedit.report.spend import as_amount, as_decimal
 from batchedit.state.fingerprint import FileDigests
 from batchedit.state.rundir import RunPaths, refuse_a_file
 
@@ -224,15 +226,16 @@ class RunPlan:
 
 
 def estimate_cost(planned: Survey, table: PriceTable) -> Cost:
-    amount = 0.0
+    """Summed in decimal, as the spend is: 3 x 0.67 is 2.01, not 2.0100000000000002."""
+    amount = Decimal(0)
     unpriced: Counter[tuple[str, str | None]] = Counter()
     for (model, size), count in planned.paid_by_kind.items():
         price = table.price(model, size)
         if price is None:
             unpriced[(model, size)] += count
         else:
-            amount += price * count
-    return Cost(amount, table.currency, unpriced)
+            amount += as_decimal(price) * count
+    return Cost(as_amount(amount), table.currency, unpriced)
 
 
 def plan_from_survey(job: JobSettings, planned: Survey) -> RunPlan:

@@ -275,3 +275,14 @@ def test_a_run_takes_its_key_from_a_file_and_a_missing_key_makes_nothing(
     argv = ["run", str(manifest), "--out", str(tmp_path / "run"), *FAST]
     assert main([*argv, "--api-key-file", str(key_file)]) == 0
     assert simulator.stats()["submits"] == 2
+
+
+def test_validate_counts_one_row_in_the_singular(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = tmp_path / "catalog.csv"
+    manifest.write_text("id,prompt,image\na,,a.png\n", encoding="utf-8")
+    assert main(["validate", str(manifest), "--log-format", "json"]) == 2
+    events = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    (closing,) = [event for event in events if event["event"] == "validated"]
+    assert closing["message"].startswith(f"{manifest}: 1 row, 1 invalid, 0 valid")

@@ -49,7 +49,8 @@ def command_validate(args: argparse.Namespace) -> int:
         print(line)
     notice(  # with --log-format json, an event as every stderr line is
         "validated",
-        f"{args.source}: {rows} rows, {invalid} invalid, {rows - invalid} valid "
+        f"{args.source}: {rows} {'row' if rows == 1 else 'rows'}, {invalid} invalid, "
+        f"{rows - invalid} valid "
         f"({digest.total} problem(s) of {len(digest.groups)} kind(s))",
         fields={
             "source": str(args.source),
